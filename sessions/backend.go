@@ -1,0 +1,195 @@
+// Package sessions defines the contract between the deployment run pipeline and
+// whatever actually creates agent sessions (a remote Managed Agents API, or
+// harness processes on this machine). It owns the Backend interface, the
+// snapshot a backend receives, and the run error taxonomy. It must not know
+// about storage, HTTP routing of the Deployments API, or scheduling.
+package sessions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// AgentRef is an agent pinned to a concrete version.
+type AgentRef struct {
+	ID      string `json:"id"`
+	Version int64  `json:"version"`
+}
+
+// Checkout selects what a repository resource is checked out at.
+type Checkout struct {
+	Type string `json:"type"`           // "branch" or "commit"
+	Name string `json:"name,omitempty"` // branch name
+	SHA  string `json:"sha,omitempty"`  // commit sha
+}
+
+// Resource is one resource attached to a session, in wire shape. The
+// AuthorizationToken is the decrypted secret: it exists only in memory, only
+// for the duration of a session creation, and must never be logged.
+type Resource struct {
+	Type string `json:"type"` // github_repository | file | memory_store
+
+	// github_repository
+	URL                string    `json:"url,omitempty"`
+	Checkout           *Checkout `json:"checkout,omitempty"`
+	AuthorizationToken string    `json:"authorization_token,omitempty"`
+
+	// github_repository and file
+	MountPath string `json:"mount_path,omitempty"`
+
+	// file
+	FileID string `json:"file_id,omitempty"`
+
+	// memory_store
+	MemoryStoreID string `json:"memory_store_id,omitempty"`
+	Access        string `json:"access,omitempty"`
+	Instructions  string `json:"instructions,omitempty"`
+}
+
+// String hides the token so a Resource can never leak it through %v or a log.
+func (r Resource) String() string {
+	tok := ""
+	if r.AuthorizationToken != "" {
+		tok = " token=<redacted>"
+	}
+	return fmt.Sprintf("{%s %s%s%s%s}", r.Type, r.URL, r.FileID, r.MemoryStoreID, tok)
+}
+
+// CreateRequest is everything a backend needs to create one session for one
+// deployment run: a snapshot of the deployment taken at fire time.
+type CreateRequest struct {
+	DeploymentID  string
+	RunID         string
+	Agent         AgentRef
+	EnvironmentID string
+	Resources     []Resource
+	VaultIDs      []string
+	Metadata      map[string]string
+	// InitialEvents are the deployment's stored events in wire JSON
+	// (user.message / system.message objects), delivered in order.
+	InitialEvents []json.RawMessage
+}
+
+// References are the ids in a deployment definition that a backend can check
+// at create/update time.
+type References struct {
+	Agent         AgentRef
+	EnvironmentID string
+	VaultIDs      []string
+	FileIDs       []string
+}
+
+// Backend creates sessions. Implementations must be safe for concurrent use.
+type Backend interface {
+	// Name is a short label for logs and metrics ("upstream", "local", "none").
+	Name() string
+
+	// ResolveAgent pins an agent: version 0 means "the latest version".
+	// It returns *NotFoundError when the agent does not exist (or the version
+	// does not), and an error wrapping ErrUnavailable when the backend cannot
+	// be reached.
+	ResolveAgent(ctx context.Context, agentID string, version int64) (AgentRef, error)
+
+	// CheckReferences validates the ids of a definition before it is stored.
+	// It returns *NotFoundError naming the field for an unknown id.
+	CheckReferences(ctx context.Context, refs References) error
+
+	// CreateSession creates the session and delivers its initial events. On
+	// failure it returns a *RunError. When the session was created but the
+	// events could not be delivered, it returns the session id AND a *RunError.
+	CreateSession(ctx context.Context, req CreateRequest) (sessionID string, err error)
+}
+
+// SessionRouter is implemented by backends that serve the /v1/sessions… (and
+// other non-deployment /v1/…) routes themselves, by proxying or locally. The
+// API layer sends every /v1 request it does not own to this handler.
+type SessionRouter interface {
+	SessionHandler() http.Handler
+}
+
+// ErrUnavailable marks errors where the backend could not be reached at all.
+var ErrUnavailable = errors.New("session backend unavailable")
+
+// NotFoundError says an id in a definition does not exist on the backend.
+type NotFoundError struct {
+	Field string // wire field path, e.g. "agent", "environment_id", "vault_ids[1]"
+	ID    string
+	// Archived is true when the object exists but is archived.
+	Archived bool
+}
+
+func (e *NotFoundError) Error() string {
+	if e.Archived {
+		return fmt.Sprintf("%s: %q is archived", e.Field, e.ID)
+	}
+	return fmt.Sprintf("%s: %q was not found on the session backend", e.Field, e.ID)
+}
+
+// ErrorType is a deployment run error type, as it appears on the wire.
+type ErrorType string
+
+const (
+	ErrEnvironmentArchived          ErrorType = "environment_archived_error"
+	ErrAgentArchived                ErrorType = "agent_archived_error"
+	ErrEnvironmentNotFound          ErrorType = "environment_not_found_error"
+	ErrVaultNotFound                ErrorType = "vault_not_found_error"
+	ErrFileNotFound                 ErrorType = "file_not_found_error"
+	ErrSessionResourceNotFound      ErrorType = "session_resource_not_found_error"
+	ErrWorkspaceArchived            ErrorType = "workspace_archived_error"
+	ErrOrganizationDisabled         ErrorType = "organization_disabled_error"
+	ErrMemoryStoreArchived          ErrorType = "memory_store_archived_error"
+	ErrSkillNotFound                ErrorType = "skill_not_found_error"
+	ErrVaultArchived                ErrorType = "vault_archived_error"
+	ErrUnknown                      ErrorType = "unknown_error"
+	ErrSelfHostedResourcesUnsupport ErrorType = "self_hosted_resources_unsupported_error"
+	ErrMCPEgressBlocked             ErrorType = "mcp_egress_blocked_error"
+	ErrSessionRateLimited           ErrorType = "session_rate_limited_error"
+	ErrSessionCreationRejected      ErrorType = "session_creation_rejected_error"
+)
+
+// PausesDeployment reports whether a scheduled fire failing with this type
+// pauses its deployment. Rate limits and rejections are transient or
+// per-request, so the schedule keeps firing.
+func (t ErrorType) PausesDeployment() bool {
+	switch t {
+	case ErrSessionRateLimited, ErrSessionCreationRejected:
+		return false
+	}
+	return t.Known()
+}
+
+// Known reports whether t is one of the run error types of the contract.
+func (t ErrorType) Known() bool {
+	switch t {
+	case ErrEnvironmentArchived, ErrAgentArchived, ErrEnvironmentNotFound, ErrVaultNotFound,
+		ErrFileNotFound, ErrSessionResourceNotFound, ErrWorkspaceArchived, ErrOrganizationDisabled,
+		ErrMemoryStoreArchived, ErrSkillNotFound, ErrVaultArchived, ErrUnknown,
+		ErrSelfHostedResourcesUnsupport, ErrMCPEgressBlocked, ErrSessionRateLimited, ErrSessionCreationRejected:
+		return true
+	}
+	return false
+}
+
+// RunError is a classified session-creation failure, recorded on the run.
+type RunError struct {
+	Type    ErrorType
+	Message string
+}
+
+func (e *RunError) Error() string { return string(e.Type) + ": " + e.Message }
+
+// AsRunError classifies any error: a *RunError is returned as is, anything
+// else becomes unknown_error with its message.
+func AsRunError(err error) *RunError {
+	if err == nil {
+		return nil
+	}
+	var re *RunError
+	if errors.As(err, &re) {
+		return re
+	}
+	return &RunError{Type: ErrUnknown, Message: err.Error()}
+}
