@@ -1,0 +1,93 @@
+// Package wire holds the few wire-format pieces that every HTTP-facing part of
+// sandbox0d must render identically: the error envelope and request ids. It
+// must not know about deployments, storage or routing.
+package wire
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+)
+
+// Error kinds of the error envelope, with their HTTP status.
+const (
+	InvalidRequest = "invalid_request_error" // 400
+	Authentication = "authentication_error"  // 401
+	Permission     = "permission_error"      // 403
+	NotFound       = "not_found_error"       // 404
+	Conflict       = "conflict_error"        // 409
+	TooLarge       = "request_too_large"     // 413
+	RateLimit      = "rate_limit_error"      // 429
+	API            = "api_error"             // 500
+	Overloaded     = "overloaded_error"      // 503
+)
+
+// KindForStatus maps an HTTP status to the envelope's error type.
+func KindForStatus(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return Authentication
+	case http.StatusForbidden:
+		return Permission
+	case http.StatusNotFound:
+		return NotFound
+	case http.StatusConflict:
+		return Conflict
+	case http.StatusRequestEntityTooLarge:
+		return TooLarge
+	case http.StatusTooManyRequests:
+		return RateLimit
+	case http.StatusServiceUnavailable:
+		return Overloaded
+	}
+	if status >= 500 {
+		return API
+	}
+	return InvalidRequest
+}
+
+// ErrorBody is the error envelope.
+type ErrorBody struct {
+	Type      string      `json:"type"`
+	Error     ErrorDetail `json:"error"`
+	RequestID string      `json:"request_id,omitempty"`
+}
+
+// ErrorDetail is the inner error object of the envelope.
+type ErrorDetail struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+// RequestIDHeader is set on every response.
+const RequestIDHeader = "request-id"
+
+// NewRequestID returns a fresh "req_…" id with 96 random bits.
+func NewRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// WriteError writes the error envelope. It reuses the request-id already set
+// on the response (the API middleware sets one on every request), and marks
+// 409s as not retryable so SDK clients do not hammer a conflict.
+func WriteError(w http.ResponseWriter, status int, message string) {
+	reqID := w.Header().Get(RequestIDHeader)
+	if reqID == "" {
+		reqID = NewRequestID()
+		w.Header().Set(RequestIDHeader, reqID)
+	}
+	if status == http.StatusConflict {
+		w.Header().Set("x-should-retry", "false")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	kind := KindForStatus(status)
+	_ = json.NewEncoder(w).Encode(ErrorBody{
+		Type:      "error",
+		Error:     ErrorDetail{Type: kind, Message: message},
+		RequestID: reqID,
+	})
+}
