@@ -62,6 +62,11 @@ func (l *Loop) Run(ctx context.Context) error {
 func (l *Loop) dispatch(ctx context.Context, queue chan<- Due) (droppedOne bool) {
 	timer := time.NewTimer(l.maxSleep)
 	defer timer.Stop()
+	// Sets made before Run left a token; the first pass reads the heap anyway.
+	select {
+	case <-l.wake:
+	default:
+	}
 	for ctx.Err() == nil {
 		now := l.now()
 		l.mu.Lock()
