@@ -39,8 +39,12 @@ type LoopConfig struct {
 	// MaxSleep caps one sleep so a wall-clock step is noticed within it
 	// (default 1 minute).
 	MaxSleep time.Duration
-	// Now reads the wall clock (default time.Now). Sleeps use real timers.
-	Now    func() time.Time
+	// Now reads the wall clock (default time.Now). Sleeps use real timers,
+	// so under testing/synctest both follow the bubble's fake clock.
+	Now func() time.Time
+	// Logger receives panics from Fire and fires dropped at shutdown at
+	// Error/Warn/Info, and one Debug line per fire handed out (default
+	// slog.Default()).
 	Logger *slog.Logger
 }
 
@@ -57,10 +61,13 @@ type LoopConfig struct {
 // the loop goroutine, so a Set from Fire cannot deadlock against a loop that
 // is blocked on a full queue.
 //
-// A fire is dispatched at most once, but up to QueueSize+Workers fires may
-// already be on their way to Fire when the caller Removes or replaces them;
-// Fire should compare Due.Generation with the current plan and skip stale
-// ones.
+// Each planned fire is handed out at most once. Remove and Set do not recall
+// a fire already handed out: up to QueueSize+1 fires can be waiting for a
+// worker when the caller pauses or re-plans their deployment, so Fire should
+// compare Due.Generation with the current plan and skip a stale one.
+//
+// When Run stops, fires waiting for a worker are dropped and logged, not
+// fired; the caller's startup misfire handling decides about them.
 type Loop struct {
 	fire      func(ctx context.Context, d Due)
 	workers   int

@@ -199,3 +199,15 @@ func TestLoopFiresPastEntriesAtOnce(t *testing.T) {
 		assert.True(t, got[0].At.Equal(start))
 	})
 }
+
+func TestLoopComparesFireInstantsOnTheWallClock(t *testing.T) {
+	// time.Now carries a monotonic reading; were it kept, comparisons with
+	// it would ignore wall-clock steps, and cron instants are wall-clock.
+	fireAt := time.Now().Add(time.Hour)
+	l := NewLoop(LoopConfig{Logger: discardLoopLogger()})
+	l.Set("dep", fireAt, fireAt, 1)
+	next, ok := l.NextFireAt()
+	require.True(t, ok)
+	assert.True(t, next.Equal(fireAt))
+	assert.Equal(t, fireAt.Round(0), next, "the planned instant has no monotonic reading")
+}
