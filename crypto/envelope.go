@@ -41,7 +41,7 @@ func decodeEnvelope(b []byte) (Owner, []byte, error) {
 	}
 	rest = rest[1:]
 
-	idLen, n := binary.Uvarint(rest)
+	idLen, n := canonicalUvarint(rest)
 	if n <= 0 || idLen == 0 || idLen > maxDeploymentIDLen || idLen > uint64(len(rest)-n) {
 		return Owner{}, nil, errors.New("envelope: bad deployment id length")
 	}
@@ -49,7 +49,7 @@ func decodeEnvelope(b []byte) (Owner, []byte, error) {
 	deploymentID := string(rest[:idLen])
 	rest = rest[idLen:]
 
-	position, n := binary.Uvarint(rest)
+	position, n := canonicalUvarint(rest)
 	if n <= 0 || position > MaxPosition {
 		return Owner{}, nil, errors.New("envelope: bad resource position")
 	}
@@ -58,4 +58,14 @@ func decodeEnvelope(b []byte) (Owner, []byte, error) {
 		return Owner{}, nil, errors.New("envelope: secret too large")
 	}
 	return Owner{DeploymentID: deploymentID, Position: int(position)}, rest, nil
+}
+
+// canonicalUvarint is binary.Uvarint that also rejects non-minimal encodings
+// (a trailing zero continuation byte), so every owner has exactly one encoding.
+func canonicalUvarint(b []byte) (uint64, int) {
+	v, n := binary.Uvarint(b)
+	if n > 1 && b[n-1] == 0 {
+		return 0, -1
+	}
+	return v, n
 }

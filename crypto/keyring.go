@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"filippo.io/age"
 )
@@ -19,7 +20,7 @@ const ageMagic = "age-encryption.org/v1\n"
 type Keyring struct {
 	path       string // identity file it was loaded from; "" when generated in memory
 	identities []*age.X25519Identity
-	decryptors []age.Identity // the same identities, typed for age.Decrypt
+	decryptors []age.Identity // primary first, then newest to oldest, for age.Decrypt
 }
 
 // newKeyring wraps identities (oldest first, primary last).
@@ -27,9 +28,11 @@ func newKeyring(path string, identities []*age.X25519Identity) (*Keyring, error)
 	if len(identities) == 0 {
 		return nil, errors.New("keyring: no identities")
 	}
-	decryptors := make([]age.Identity, len(identities))
-	for i, id := range identities {
-		decryptors[i] = id
+	// age tries identities in order and each miss costs a scalar
+	// multiplication; most secrets are sealed to the primary.
+	decryptors := make([]age.Identity, 0, len(identities))
+	for _, id := range slices.Backward(identities) {
+		decryptors = append(decryptors, id)
 	}
 	return &Keyring{path: path, identities: identities, decryptors: decryptors}, nil
 }

@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -70,7 +71,7 @@ func (s *Secret) UnmarshalJSON(data []byte) error {
 	var plaintext string
 	if err := json.Unmarshal(data, &plaintext); err != nil {
 		// The json error can quote the input; keep only its kind.
-		return fmt.Errorf("secret must be a JSON string")
+		return errors.New("secret must be a JSON string")
 	}
 	*s = NewSecret(plaintext)
 	return nil
