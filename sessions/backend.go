@@ -193,3 +193,27 @@ func AsRunError(err error) *RunError {
 	}
 	return &RunError{Type: ErrUnknown, Message: err.Error()}
 }
+
+// Unconfigured is the backend used when none is configured: definitions with
+// a pinned agent version can be stored, and every run records an error that
+// says so instead of pretending to create a session.
+type Unconfigured struct{}
+
+// Name implements Backend.
+func (Unconfigured) Name() string { return "none" }
+
+// ResolveAgent accepts pinned versions; "latest" needs a backend to ask.
+func (Unconfigured) ResolveAgent(_ context.Context, agentID string, version int64) (AgentRef, error) {
+	if version > 0 {
+		return AgentRef{ID: agentID, Version: version}, nil
+	}
+	return AgentRef{}, fmt.Errorf("no session backend is configured to resolve the latest version of agent %q; pin a version: %w", agentID, ErrUnavailable)
+}
+
+// CheckReferences accepts every id: there is nothing to check against.
+func (Unconfigured) CheckReferences(context.Context, References) error { return nil }
+
+// CreateSession always fails with unknown_error.
+func (Unconfigured) CreateSession(context.Context, CreateRequest) (string, error) {
+	return "", &RunError{Type: ErrUnknown, Message: "no session backend is configured (set backend to local or upstream)"}
+}

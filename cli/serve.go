@@ -1,0 +1,72 @@
+// Package cli holds the sandbox0d subcommands: `serve` runs the daemon, the
+// others talk to a running daemon over its socket or TCP. Each command is
+// one file with its own flags; main only maps errors to exit codes.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+
+	"github.com/sandbox0/sandbox0d/daemon"
+)
+
+func newServeCommand() *cobra.Command {
+	v := viper.New()
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the sandbox0d daemon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			configFile, _ := cmd.Flags().GetString("config")
+			cfg, err := daemon.LoadConfig(v, configFile)
+			if err != nil {
+				return err
+			}
+			log := daemon.NewLogger(os.Stderr, cfg.Log)
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			d, err := daemon.New(cfg, log, daemon.Options{})
+			if err != nil {
+				return err
+			}
+			// A second signal while draining exits at once.
+			go func() {
+				<-ctx.Done()
+				stop()
+				again := make(chan os.Signal, 1)
+				signal.Notify(again, syscall.SIGINT, syscall.SIGTERM)
+				<-again
+				fmt.Fprintln(os.Stderr, "second signal: exiting without draining")
+				os.Exit(130)
+			}()
+			return d.Run(ctx)
+		},
+	}
+	daemon.BindServeFlags(cmd.Flags(), v)
+	return cmd
+}
+
+// NewRoot builds the command tree.
+func NewRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "sandbox0d",
+		Short:         "Self-hosted daemon for Managed Agents deployments",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServeCommand(), newVersionCommand())
+	return root
+}
+
+// Run executes the command line.
+func Run(ctx context.Context, args []string) error {
+	root := NewRoot()
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}

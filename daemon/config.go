@@ -1,0 +1,235 @@
+// Package daemon owns configuration (viper), wiring and lifecycle: open the
+// store, load the keyring, recover run intents, start the scheduler, start
+// the listeners, tell systemd READY, and shut down in the reverse order. It
+// must not contain API handlers or domain rules.
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is the daemon configuration. Every key has a default so that
+// env-only configuration works.
+type Config struct {
+	DataDir         string         `mapstructure:"data_dir"`
+	Listen          string         `mapstructure:"listen"`
+	Socket          string         `mapstructure:"socket"`
+	IdentityFile    string         `mapstructure:"identity_file"`
+	Backend         string         `mapstructure:"backend"`
+	ShutdownTimeout time.Duration  `mapstructure:"shutdown_timeout"`
+	Log             LogConfig      `mapstructure:"log"`
+	Schedule        ScheduleConfig `mapstructure:"schedule"`
+	Upstream        UpstreamConfig `mapstructure:"upstream"`
+	Local           LocalConfig    `mapstructure:"local"`
+}
+
+// LogConfig selects log level and format.
+type LogConfig struct {
+	Level  string `mapstructure:"level"`  // debug, info, warn, error
+	Format string `mapstructure:"format"` // text or json
+}
+
+// ScheduleConfig tunes the scheduler.
+type ScheduleConfig struct {
+	MisfireGrace time.Duration `mapstructure:"misfire_grace"`
+	Jitter       time.Duration `mapstructure:"jitter"`
+	Workers      int           `mapstructure:"workers"`
+}
+
+// UpstreamConfig configures the upstream session backend.
+type UpstreamConfig struct {
+	URL            string        `mapstructure:"url"`
+	APIKey         string        `mapstructure:"api_key"`
+	APIKeyFile     string        `mapstructure:"api_key_file"`
+	RetryWindow    time.Duration `mapstructure:"retry_window"`
+	MaxConcurrency int           `mapstructure:"max_concurrency"`
+	Timeout        time.Duration `mapstructure:"timeout"`
+}
+
+// LocalConfig configures the local session backend.
+type LocalConfig struct {
+	Agents                []LocalAgent       `mapstructure:"agents"`
+	Environments          []LocalEnvironment `mapstructure:"environments"`
+	Vaults                []LocalVault       `mapstructure:"vaults"`
+	FilesDir              string             `mapstructure:"files_dir"`
+	WorkspaceDir          string             `mapstructure:"workspace_dir"`
+	MaxConcurrentSessions int                `mapstructure:"max_concurrent_sessions"`
+	WorkspaceRetention    time.Duration      `mapstructure:"workspace_retention"`
+}
+
+// LocalAgent declares an agent for the local backend.
+type LocalAgent struct {
+	ID      string            `mapstructure:"id"`
+	Version int64             `mapstructure:"version"`
+	Command []string          `mapstructure:"command"`
+	Env     map[string]string `mapstructure:"env"`
+}
+
+// LocalEnvironment declares an environment for the local backend.
+type LocalEnvironment struct {
+	ID             string            `mapstructure:"id"`
+	Env            map[string]string `mapstructure:"env"`
+	Timeout        time.Duration     `mapstructure:"timeout"`
+	MaxOutputBytes int64             `mapstructure:"max_output_bytes"`
+}
+
+// LocalVault declares a vault for the local backend.
+type LocalVault struct {
+	ID         string `mapstructure:"id"`
+	File       string `mapstructure:"file"`
+	Credential string `mapstructure:"credential"`
+}
+
+// Defaults for a root daemon under systemd; a non-root user gets paths in
+// the current directory so the first command works without privileges.
+func defaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/sandbox0d"
+	}
+	return "./sandbox0d-data"
+}
+
+// DefaultSocket is the daemon's socket path for this user.
+func DefaultSocket() string {
+	if os.Geteuid() == 0 {
+		return "/run/sandbox0d/sandbox0d.sock"
+	}
+	return "./sandbox0d.sock"
+}
+
+func setDefaults(v *viper.Viper) {
+	v.SetDefault("data_dir", defaultDataDir())
+	v.SetDefault("listen", "")
+	v.SetDefault("socket", DefaultSocket())
+	v.SetDefault("identity_file", "")
+	v.SetDefault("backend", "")
+	v.SetDefault("shutdown_timeout", 30*time.Second)
+	v.SetDefault("log.level", "info")
+	v.SetDefault("log.format", "text")
+	v.SetDefault("schedule.misfire_grace", time.Minute)
+	v.SetDefault("schedule.jitter", time.Duration(0))
+	v.SetDefault("schedule.workers", 16)
+	v.SetDefault("upstream.url", "")
+	v.SetDefault("upstream.api_key", "")
+	v.SetDefault("upstream.api_key_file", "")
+	v.SetDefault("upstream.retry_window", 2*time.Minute)
+	v.SetDefault("upstream.max_concurrency", 16)
+	v.SetDefault("upstream.timeout", 30*time.Second)
+	v.SetDefault("local.files_dir", "")
+	v.SetDefault("local.workspace_dir", "")
+	v.SetDefault("local.max_concurrent_sessions", 4)
+	v.SetDefault("local.workspace_retention", 7*24*time.Hour)
+}
+
+// BindServeFlags declares the serve flags and binds them to config keys.
+func BindServeFlags(fs *pflag.FlagSet, v *viper.Viper) {
+	fs.String("config", "", "YAML config file (default /etc/sandbox0d/config.yaml if it exists)")
+	fs.String("data-dir", defaultDataDir(), "directory holding the database and the age identity")
+	fs.String("listen", "", "TCP address to serve on, e.g. 127.0.0.1:8080 (empty: no TCP)")
+	fs.String("socket", DefaultSocket(), "Unix socket path to serve on (empty: no socket)")
+	fs.String("identity-file", "", "age identity file (default <data-dir>/keys/identity.age.txt or the systemd credential)")
+	fs.String("backend", "", "session backend: local, upstream or none (default: upstream when upstream.url is set, else local)")
+	fs.String("log-level", "info", "log level: debug, info, warn, error")
+	for flag, key := range map[string]string{
+		"data-dir": "data_dir", "listen": "listen", "socket": "socket", "identity-file": "identity_file",
+		"backend": "backend", "log-level": "log.level",
+	} {
+		_ = v.BindPFlag(key, fs.Lookup(flag))
+	}
+}
+
+// LoadConfig resolves configuration with precedence flags > env
+// (SANDBOX0D_…) > file > defaults.
+func LoadConfig(v *viper.Viper, configFile string) (Config, error) {
+	setDefaults(v)
+	v.SetEnvPrefix("SANDBOX0D")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	v.AutomaticEnv()
+	if configFile == "" {
+		configFile = os.Getenv("SANDBOX0D_CONFIG")
+	}
+	explicit := configFile != ""
+	if !explicit {
+		configFile = "/etc/sandbox0d/config.yaml"
+	}
+	v.SetConfigFile(configFile)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		var notFound viper.ConfigFileNotFoundError
+		if explicit || !(errors.As(err, &notFound) || errors.Is(err, os.ErrNotExist) || isNotExist(err)) {
+			return Config{}, fmt.Errorf("config file %s: %w", configFile, err)
+		}
+	}
+	var cfg Config
+	if err := v.Unmarshal(&cfg); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if cfg.Backend == "" {
+		cfg.Backend = "local"
+		if cfg.Upstream.URL != "" {
+			cfg.Backend = "upstream"
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+func isNotExist(err error) bool {
+	var pe *os.PathError
+	return errors.As(err, &pe) && errors.Is(pe.Err, os.ErrNotExist)
+}
+
+// ConfigError names the config key that is wrong.
+type ConfigError struct {
+	Key     string
+	Message string
+}
+
+func (e *ConfigError) Error() string { return "config " + e.Key + ": " + e.Message }
+
+// Validate checks the configuration and names the offending key.
+func (c Config) Validate() error {
+	if c.DataDir == "" {
+		return &ConfigError{"data_dir", "must be set"}
+	}
+	if c.Listen == "" && c.Socket == "" {
+		return &ConfigError{"listen", "at least one listener is required: set listen (TCP) or socket (Unix)"}
+	}
+	switch c.Backend {
+	case "local", "upstream", "none":
+	default:
+		return &ConfigError{"backend", fmt.Sprintf("must be local, upstream or none, got %q", c.Backend)}
+	}
+	if c.Backend == "upstream" && c.Upstream.URL == "" {
+		return &ConfigError{"upstream.url", "must be set when backend is upstream"}
+	}
+	if c.Schedule.MisfireGrace < 0 {
+		return &ConfigError{"schedule.misfire_grace", "must not be negative"}
+	}
+	if c.Schedule.Jitter < 0 {
+		return &ConfigError{"schedule.jitter", "must not be negative"}
+	}
+	if c.Schedule.Workers < 1 || c.Schedule.Workers > 1024 {
+		return &ConfigError{"schedule.workers", "must be between 1 and 1024"}
+	}
+	if c.ShutdownTimeout <= 0 {
+		return &ConfigError{"shutdown_timeout", "must be positive"}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return &ConfigError{"log.level", fmt.Sprintf("must be debug, info, warn or error, got %q", c.Log.Level)}
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return &ConfigError{"log.format", fmt.Sprintf("must be text or json, got %q", c.Log.Format)}
+	}
+	return nil
+}

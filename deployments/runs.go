@@ -1,0 +1,349 @@
+package deployments
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sandbox0/sandbox0d/crypto"
+	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/store"
+)
+
+// The run pipeline, shared by manual runs and scheduled fires:
+//
+//	1. intent: in one transaction, re-read the deployment, check it may run,
+//	   reserve the fire (scheduled: unique (deployment, scheduled_at)) and
+//	   write a run intent;
+//	2. backend: open the sealed tokens in memory and create the session;
+//	3. record: in one (batched) transaction, write the run, delete the intent
+//	   and, for a scheduled fire failing with an auto-pause error, pause.
+//
+// A crash between 1 and 3 leaves the intent, which startup resolves to an
+// unknown_error run (RecoverIntents) — a fire is never sent twice.
+
+// RunNow performs a manual run. It returns the run even when session
+// creation failed: the run carries the error.
+func (s *Service) RunNow(ctx context.Context, id string) (*Run, error) {
+	var (
+		d   *Deployment
+		run Run
+	)
+	err := s.store.Update(func(tx *store.Tx) error {
+		var err error
+		if d, err = getDeployment(tx, id); err != nil {
+			return err
+		}
+		if d.Archived() {
+			return conflict("deployment %s is archived and cannot be run", id)
+		}
+		run = Run{ID: NewID(PrefixRun), DeploymentID: id, Agent: d.Agent, Trigger: TriggerManual, CreatedAt: s.nextRunCreatedAt()}
+		return putIntent(tx, run)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.execute(ctx, d, &run)
+	if err := s.store.Batch(func(tx *store.Tx) error { return recordRun(tx, run) }); err != nil {
+		return nil, fmt.Errorf("record run %s: %w", run.ID, err)
+	}
+	return &run, nil
+}
+
+// FireOutcome says what a scheduled fire did, for logs and metrics.
+type FireOutcome string
+
+const (
+	FireSkipped   FireOutcome = "skipped"   // deployment changed since planned, or already fired
+	FireSucceeded FireOutcome = "succeeded" // session created
+	FireFailed    FireOutcome = "failed"    // run recorded with an error
+	FirePaused    FireOutcome = "paused"    // run recorded with an error that paused the deployment
+)
+
+// FireResult is the result of a scheduled fire.
+type FireResult struct {
+	Outcome FireOutcome
+	Run     *Run
+	Reason  string // why a fire was skipped
+	// Next is the deployment after the intent was written, when it fired.
+	Deployment *Deployment
+}
+
+// fireIntent writes the intent of a scheduled fire if the deployment is
+// still what the plan was made from.
+func (s *Service) fireIntent(id string, scheduledAt time.Time, generation uint64) (*Deployment, *Run, string, error) {
+	var (
+		d      *Deployment
+		run    Run
+		reason string
+	)
+	err := s.store.Batch(func(tx *store.Tx) error {
+		reason = ""
+		var err error
+		d, err = getDeployment(tx, id)
+		if err != nil {
+			if KindOf(err) == KindNotFound {
+				reason = "deployment no longer exists"
+				return nil
+			}
+			return err
+		}
+		switch {
+		case d.Archived():
+			reason = "deployment is archived"
+		case d.PausedReason != nil:
+			reason = "deployment is paused"
+		case d.Schedule == nil:
+			reason = "deployment has no schedule"
+		case d.Generation != generation:
+			reason = "deployment changed since the fire was planned"
+		case tx.ScheduledFireRunID(id, scheduledAt) != "" && tx.ScheduledFireRunID(id, scheduledAt) != run.ID:
+			reason = "this scheduled fire already has a run"
+		}
+		if reason != "" {
+			return nil
+		}
+		if run.ID == "" { // Batch may call us again: keep the same run id
+			at := scheduledAt.UTC()
+			run = Run{ID: NewID(PrefixRun), DeploymentID: id, Agent: d.Agent, Trigger: TriggerSchedule,
+				ScheduledAt: &at, CreatedAt: s.nextRunCreatedAt()}
+		}
+		if err := tx.ClaimScheduledFire(id, scheduledAt, run.ID); err != nil {
+			return err
+		}
+		if err := putIntent(tx, run); err != nil {
+			return err
+		}
+		started := run.CreatedAt
+		d.LastRunAt = &started
+		d.PlanFrom = scheduledAt.UTC()
+		return putDeployment(tx, d)
+	})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if reason != "" {
+		return d, nil, reason, nil
+	}
+	return d, &run, "", nil
+}
+
+// Fire performs one scheduled fire planned under generation. It calls
+// afterIntent (to plan the next fire) as soon as the intent is committed, so
+// a slow backend never delays the schedule.
+func (s *Service) Fire(ctx context.Context, id string, scheduledAt time.Time, generation uint64, afterIntent func(*Deployment)) (FireResult, error) {
+	d, run, reason, err := s.fireIntent(id, scheduledAt, generation)
+	if err != nil {
+		return FireResult{}, err
+	}
+	if run == nil {
+		return FireResult{Outcome: FireSkipped, Reason: reason, Deployment: d}, nil
+	}
+	if afterIntent != nil {
+		afterIntent(d)
+	}
+	s.execute(ctx, d, run)
+	paused := false
+	err = s.store.Batch(func(tx *store.Tx) error {
+		paused = false
+		if err := recordRun(tx, *run); err != nil {
+			return err
+		}
+		if run.Error == nil || !run.Error.Type.PausesDeployment() {
+			return nil
+		}
+		cur, err := getDeployment(tx, id)
+		if err != nil {
+			return nil // deleted meanwhile: nothing to pause
+		}
+		if cur.Archived() || cur.PausedReason != nil || cur.Generation != generation {
+			return nil // an operator acted meanwhile; their decision stands
+		}
+		cur.PausedReason = &PausedReason{Type: PausedError, ErrorType: run.Error.Type}
+		cur.UpdatedAt = s.Now()
+		cur.Generation++
+		paused = true
+		d = cur
+		return putDeployment(tx, cur)
+	})
+	if err != nil {
+		return FireResult{}, fmt.Errorf("record run %s: %w", run.ID, err)
+	}
+	res := FireResult{Run: run, Deployment: d}
+	switch {
+	case paused:
+		res.Outcome = FirePaused
+	case run.Error != nil:
+		res.Outcome = FireFailed
+	default:
+		res.Outcome = FireSucceeded
+	}
+	return res, nil
+}
+
+func (s *Service) nextRunCreatedAt() time.Time { return s.nextCreatedAt() }
+
+// execute calls the backend for a run and fills in SessionID / Error.
+func (s *Service) execute(ctx context.Context, d *Deployment, run *Run) {
+	// The run must be recorded whatever happens to the caller (a client that
+	// hangs up on a manual run), so the backend call is detached from its
+	// cancellation and bounded by its own timeout.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+	defer cancel()
+	req, rerr := s.createRequest(d, run.ID)
+	if rerr != nil {
+		run.Error = rerr
+		return
+	}
+	sessionID, err := s.backend.CreateSession(ctx, req)
+	run.SessionID = sessionID
+	if err != nil {
+		re := sessions.AsRunError(err)
+		t := re.Type
+		if !t.Known() {
+			t = sessions.ErrUnknown
+		}
+		run.Error = &RunError{Type: t, Message: re.Message}
+	}
+}
+
+// createRequest snapshots the deployment for the backend, opening sealed
+// tokens in memory only.
+func (s *Service) createRequest(d *Deployment, runID string) (sessions.CreateRequest, *RunError) {
+	req := sessions.CreateRequest{
+		DeploymentID:  d.ID,
+		RunID:         runID,
+		Agent:         d.Agent,
+		EnvironmentID: d.EnvironmentID,
+		VaultIDs:      append([]string(nil), d.VaultIDs...),
+		InitialEvents: d.InitialEvents,
+		Metadata:      map[string]string{},
+	}
+	for k, v := range d.Metadata {
+		req.Metadata[k] = v
+	}
+	for i, r := range d.Resources {
+		res := sessions.Resource{Type: r.Type, URL: r.URL, Checkout: r.Checkout, FileID: r.FileID, MemoryStoreID: r.MemoryStoreID}
+		if r.MountPath != nil {
+			res.MountPath = *r.MountPath
+		}
+		if r.Access != nil {
+			res.Access = *r.Access
+		}
+		if r.Instructions != nil {
+			res.Instructions = *r.Instructions
+		}
+		if len(r.SealedToken) > 0 {
+			sealer := s.currentSealer()
+			if sealer == nil {
+				return req, &RunError{Type: sessions.ErrUnknown, Message: fmt.Sprintf("resources[%d]: no secret keyring is loaded to open the authorization token", i)}
+			}
+			tok, err := sealer.Open(crypto.Owner{DeploymentID: d.ID, Position: i}, r.SealedToken)
+			if err != nil {
+				return req, &RunError{Type: sessions.ErrUnknown, Message: fmt.Sprintf("resources[%d]: the sealed authorization token could not be opened: %v", i, err)}
+			}
+			res.AuthorizationToken = string(tok)
+		}
+		req.Resources = append(req.Resources, res)
+	}
+	return req, nil
+}
+
+func putIntent(tx *store.Tx, run Run) error {
+	doc, err := json.Marshal(intent{Run: run})
+	if err != nil {
+		return err
+	}
+	return tx.PutIntent(run.ID, doc)
+}
+
+func runIndex(run Run) store.RunIndex {
+	ix := store.RunIndex{ID: run.ID, DeploymentID: run.DeploymentID, CreatedAt: run.CreatedAt,
+		Scheduled: run.Trigger == TriggerSchedule, HasError: run.Error != nil}
+	if run.ScheduledAt != nil {
+		ix.ScheduledAt = *run.ScheduledAt
+	}
+	return ix
+}
+
+// recordRun writes the run and resolves its intent; idempotent.
+func recordRun(tx *store.Tx, run Run) error {
+	doc, err := json.Marshal(run)
+	if err != nil {
+		return err
+	}
+	if err := tx.PutRun(runIndex(run), doc); err != nil {
+		return err
+	}
+	return tx.DeleteIntent(run.ID)
+}
+
+// RecoverIntents resolves every intent left by a previous process that
+// stopped during session creation. The session may or may not exist on the
+// backend; it is never created a second time.
+func (s *Service) RecoverIntents() (int, error) {
+	n := 0
+	err := s.store.Update(func(tx *store.Tx) error {
+		var runs []Run
+		if err := tx.ForEachIntent(func(_ string, doc []byte) error {
+			var in intent
+			if err := json.Unmarshal(doc, &in); err != nil {
+				return fmt.Errorf("decode run intent: %w", err)
+			}
+			runs = append(runs, in.Run)
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, run := range runs {
+			run.SessionID = ""
+			run.Error = &RunError{Type: sessions.ErrUnknown,
+				Message: "the daemon stopped during session creation; the session may or may not have been created and was not retried"}
+			if err := recordRun(tx, run); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// GetRun returns a run by id.
+func (s *Service) GetRun(_ context.Context, id string) (*Run, error) {
+	var run *Run
+	err := s.store.View(func(tx *store.Tx) error {
+		doc := tx.GetRun(id)
+		if doc == nil {
+			return notFound("deployment run %q not found", id)
+		}
+		run = new(Run)
+		return json.Unmarshal(doc, run)
+	})
+	return run, err
+}
+
+// RunQuery filters a run listing.
+type RunQuery = store.RunQuery
+
+// ListRuns returns one page of runs, newest first.
+func (s *Service) ListRuns(_ context.Context, q RunQuery) (Page[*Run], error) {
+	var page Page[*Run]
+	err := s.store.View(func(tx *store.Tx) error {
+		docs, next, err := tx.ListRuns(q)
+		if err != nil {
+			return err
+		}
+		for _, doc := range docs {
+			run := new(Run)
+			if err := json.Unmarshal(doc, run); err != nil {
+				return fmt.Errorf("decode stored run: %w", err)
+			}
+			page.Items = append(page.Items, run)
+		}
+		page.Next = next
+		return nil
+	})
+	return page, err
+}

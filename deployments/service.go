@@ -1,0 +1,481 @@
+package deployments
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sandbox0/sandbox0d/crypto"
+	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/store"
+)
+
+// Sealer seals and opens write-only secrets bound to their owner.
+type Sealer interface {
+	Seal(owner crypto.Owner, plaintext []byte) ([]byte, error)
+	Open(owner crypto.Owner, sealed []byte) ([]byte, error)
+}
+
+// Config wires a Service.
+type Config struct {
+	Store   *store.Store
+	Backend sessions.Backend
+	Sealer  Sealer
+	Now     func() time.Time
+	Logger  *slog.Logger
+	// SessionTimeout bounds one backend call for a run (default 5 minutes).
+	SessionTimeout time.Duration
+}
+
+// Service implements the deployment operations and the run pipeline.
+type Service struct {
+	store   *store.Store
+	backend sessions.Backend
+	now     func() time.Time
+	log     *slog.Logger
+	timeout time.Duration
+
+	sealerMu sync.RWMutex
+	sealer   Sealer
+
+	plans *planCache
+	sched *Scheduler // nil until AttachScheduler; set before serving
+
+	// lastCreated keeps created_at strictly increasing so newest-first order
+	// and cursors are stable even when two creates share a clock reading.
+	createdMu   sync.Mutex
+	lastCreated time.Time
+}
+
+// NewService returns a service over an open store.
+func NewService(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Backend == nil {
+		cfg.Backend = sessions.Unconfigured{}
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = 5 * time.Minute
+	}
+	return &Service{store: cfg.Store, backend: cfg.Backend, sealer: cfg.Sealer, now: cfg.Now,
+		log: cfg.Logger, timeout: cfg.SessionTimeout, plans: newPlanCache()}
+}
+
+// SetSealer swaps the keyring (after a key rotation).
+func (s *Service) SetSealer(k Sealer) {
+	s.sealerMu.Lock()
+	s.sealer = k
+	s.sealerMu.Unlock()
+}
+
+func (s *Service) currentSealer() Sealer {
+	s.sealerMu.RLock()
+	defer s.sealerMu.RUnlock()
+	return s.sealer
+}
+
+// Now is the service clock, truncated to microseconds: the stored and wire
+// precision.
+func (s *Service) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+func (s *Service) nextCreatedAt() time.Time {
+	s.createdMu.Lock()
+	defer s.createdMu.Unlock()
+	t := s.Now()
+	if !t.After(s.lastCreated) {
+		t = s.lastCreated.Add(time.Microsecond)
+	}
+	s.lastCreated = t
+	return t
+}
+
+// Create stores a new deployment.
+func (s *Service) Create(ctx context.Context, in CreateInput) (*Deployment, error) {
+	agent, err := s.resolveAgent(ctx, in.Agent)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkReferences(ctx, agent, in.EnvironmentID, in.VaultIDs, resourceInputs(in.Resources)); err != nil {
+		return nil, err
+	}
+	now := s.nextCreatedAt()
+	d := &Deployment{
+		ID:            NewID(PrefixDeployment),
+		Name:          in.Name,
+		Description:   in.Description,
+		Agent:         agent,
+		EnvironmentID: in.EnvironmentID,
+		InitialEvents: in.InitialEvents,
+		VaultIDs:      in.VaultIDs,
+		Metadata:      in.Metadata,
+		Budget:        in.Budget,
+		Schedule:      in.Schedule,
+		CreatedAt:     now,
+		UpdatedAt:     now,
+		Generation:    1,
+		PlanFrom:      now,
+	}
+	if d.Resources, err = s.sealResources(d.ID, in.Resources); err != nil {
+		return nil, err
+	}
+	if err := s.store.Update(func(tx *store.Tx) error { return putDeployment(tx, d) }); err != nil {
+		return nil, fmt.Errorf("store deployment: %w", err)
+	}
+	s.replan(d)
+	return d, nil
+}
+
+// Get returns a deployment by id.
+func (s *Service) Get(_ context.Context, id string) (*Deployment, error) {
+	var d *Deployment
+	err := s.store.View(func(tx *store.Tx) error {
+		var err error
+		d, err = getDeployment(tx, id)
+		return err
+	})
+	return d, err
+}
+
+// Update applies a validated update.
+func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deployment, error) {
+	current, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if current.Archived() {
+		return nil, conflict("deployment %s is archived and cannot be updated", id)
+	}
+	agent := current.Agent
+	if in.Agent.Set {
+		if agent, err = s.resolveAgent(ctx, in.Agent.Value); err != nil {
+			return nil, err
+		}
+	}
+	env := current.EnvironmentID
+	if in.EnvironmentID.Set {
+		env = in.EnvironmentID.Value
+	}
+	vaults := current.VaultIDs
+	if in.VaultIDs.Set {
+		vaults = in.VaultIDs.Value
+	}
+	var sealed []Resource
+	resources := current.Resources
+	if in.Resources.Set {
+		if sealed, err = s.sealResources(id, in.Resources.Value); err != nil {
+			return nil, err
+		}
+		resources = sealed
+	}
+	if in.Agent.Set || in.EnvironmentID.Set || in.VaultIDs.Set || in.Resources.Set {
+		if err := s.checkReferences(ctx, agent, env, vaults, resources); err != nil {
+			return nil, err
+		}
+	}
+	var updated *Deployment
+	err = s.store.Update(func(tx *store.Tx) error {
+		d, err := getDeployment(tx, id)
+		if err != nil {
+			return err
+		}
+		if d.Archived() {
+			return conflict("deployment %s is archived and cannot be updated", id)
+		}
+		now := s.Now()
+		if err := applyUpdate(d, in, agent, sealed, now); err != nil {
+			return err
+		}
+		d.UpdatedAt = now
+		updated = d
+		return putDeployment(tx, d)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.replan(updated)
+	return updated, nil
+}
+
+// applyUpdate applies the absent/null/value semantics of every field. It
+// runs inside the write transaction on the freshest copy, so a concurrent
+// fire's bookkeeping (last_run_at) is never overwritten with a stale copy.
+func applyUpdate(d *Deployment, in UpdateInput, agent sessions.AgentRef, sealed []Resource, now time.Time) error {
+	if in.Name.Set {
+		d.Name = in.Name.Value
+	}
+	if in.Description.Set {
+		d.Description = in.Description.Value // null and "" both clear
+	}
+	if in.Agent.Set {
+		d.Agent = agent
+	}
+	if in.EnvironmentID.Set {
+		d.EnvironmentID = in.EnvironmentID.Value
+	}
+	if in.InitialEvents.Set {
+		d.InitialEvents = in.InitialEvents.Value
+	}
+	if in.Resources.Set {
+		d.Resources = sealed
+	}
+	if in.VaultIDs.Set {
+		d.VaultIDs = in.VaultIDs.Value
+	}
+	if in.Metadata != nil {
+		merged := map[string]string{}
+		for k, v := range d.Metadata {
+			merged[k] = v
+		}
+		for k, v := range in.Metadata {
+			if v == nil {
+				delete(merged, k)
+			} else {
+				merged[k] = *v
+			}
+		}
+		if len(merged) > MaxMetadataPairs {
+			return invalid("metadata", "would have %d pairs after this update, at most %d allowed", len(merged), MaxMetadataPairs)
+		}
+		if len(merged) == 0 {
+			merged = nil
+		}
+		d.Metadata = merged
+	}
+	if in.Budget.Set {
+		d.Budget = in.Budget.Value
+	}
+	if in.Schedule.Set {
+		if !sameSchedule(d.Schedule, in.Schedule.Value) {
+			d.Generation++
+			// A new schedule starts fresh: its first fire is the next
+			// occurrence after now, never a backfill of the old one.
+			d.PlanFrom = now
+		}
+		d.Schedule = in.Schedule.Value
+	}
+	return nil
+}
+
+func sameSchedule(a, b *Schedule) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// Pause stops future fires.
+func (s *Service) Pause(_ context.Context, id string) (*Deployment, error) {
+	return s.changeStatus(id, "paused", func(d *Deployment) bool {
+		if d.PausedReason != nil && d.PausedReason.Type == PausedManual {
+			return false
+		}
+		d.PausedReason = &PausedReason{Type: PausedManual}
+		return true
+	})
+}
+
+// Unpause resumes from the next occurrence after now; nothing is backfilled.
+func (s *Service) Unpause(_ context.Context, id string) (*Deployment, error) {
+	return s.changeStatus(id, "unpaused", func(d *Deployment) bool {
+		if d.PausedReason == nil {
+			return false
+		}
+		d.PausedReason = nil
+		d.PlanFrom = s.Now() // resume from now: no backfill of the paused time
+		return true
+	})
+}
+
+// Archive retires a deployment for good: it stops firing and is hidden from
+// lists unless include_archived. Archiving twice is a no-op.
+func (s *Service) Archive(_ context.Context, id string) (*Deployment, error) {
+	var out *Deployment
+	err := s.store.Update(func(tx *store.Tx) error {
+		d, err := getDeployment(tx, id)
+		if err != nil {
+			return err
+		}
+		out = d
+		if d.Archived() {
+			return nil
+		}
+		now := s.Now()
+		d.ArchivedAt = &now
+		d.PausedReason = nil
+		d.UpdatedAt = now
+		d.Generation++
+		return putDeployment(tx, d)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.replan(out)
+	return out, nil
+}
+
+func (s *Service) changeStatus(id, verb string, change func(*Deployment) bool) (*Deployment, error) {
+	var out *Deployment
+	err := s.store.Update(func(tx *store.Tx) error {
+		d, err := getDeployment(tx, id)
+		if err != nil {
+			return err
+		}
+		if d.Archived() {
+			return conflict("deployment %s is archived and cannot be %s", id, verb)
+		}
+		out = d
+		if !change(d) {
+			return nil
+		}
+		d.UpdatedAt = s.Now()
+		d.Generation++
+		return putDeployment(tx, d)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.replan(out)
+	return out, nil
+}
+
+// ListQuery filters a deployment listing.
+type ListQuery = store.DeploymentQuery
+
+// Page is one page of a listing.
+type Page[T any] struct {
+	Items []T
+	Next  *store.Position
+}
+
+// List returns one page of deployments, newest first.
+func (s *Service) List(_ context.Context, q ListQuery) (Page[*Deployment], error) {
+	var page Page[*Deployment]
+	err := s.store.View(func(tx *store.Tx) error {
+		docs, next, err := tx.ListDeployments(q)
+		if err != nil {
+			return err
+		}
+		for _, doc := range docs {
+			d, err := decodeDeployment(doc)
+			if err != nil {
+				return err
+			}
+			page.Items = append(page.Items, d)
+		}
+		page.Next = next
+		return nil
+	})
+	return page, err
+}
+
+func (s *Service) resolveAgent(ctx context.Context, in AgentInput) (sessions.AgentRef, error) {
+	ref, err := s.backend.ResolveAgent(ctx, in.ID, in.Version)
+	if err != nil {
+		return sessions.AgentRef{}, backendRefError(err)
+	}
+	return ref, nil
+}
+
+func (s *Service) checkReferences(ctx context.Context, agent sessions.AgentRef, env string, vaults []string, resources []Resource) error {
+	refs := sessions.References{Agent: agent, EnvironmentID: env, VaultIDs: vaults}
+	for _, r := range resources {
+		if r.Type == ResourceFile {
+			refs.FileIDs = append(refs.FileIDs, r.FileID)
+		}
+	}
+	if err := s.backend.CheckReferences(ctx, refs); err != nil {
+		return backendRefError(err)
+	}
+	return nil
+}
+
+// backendRefError maps a backend's answer about a definition's ids to a
+// client error: unknown ids are the request's fault (400), an unreachable
+// backend is ours (503).
+func backendRefError(err error) error {
+	var nf *sessions.NotFoundError
+	if errors.As(err, &nf) {
+		return &Error{Kind: KindInvalid, Field: nf.Field, Message: notFoundMessage(nf), Err: err}
+	}
+	if errors.Is(err, sessions.ErrUnavailable) {
+		return &Error{Kind: KindUnavailable, Message: "the session backend could not be reached: " + err.Error(), Err: err}
+	}
+	return fmt.Errorf("session backend: %w", err)
+}
+
+func notFoundMessage(nf *sessions.NotFoundError) string {
+	if nf.Archived {
+		return fmt.Sprintf("%q is archived", nf.ID)
+	}
+	return fmt.Sprintf("%q was not found on the session backend", nf.ID)
+}
+
+func resourceInputs(in []ResourceInput) []Resource {
+	out := make([]Resource, len(in))
+	for i, r := range in {
+		out[i] = r.Resource
+	}
+	return out
+}
+
+// sealResources seals every token bound to (deployment, position); the
+// plaintext is dropped here.
+func (s *Service) sealResources(deploymentID string, in []ResourceInput) ([]Resource, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]Resource, len(in))
+	for i, r := range in {
+		out[i] = r.Resource
+		out[i].SealedToken = nil
+		if r.Token == "" {
+			continue
+		}
+		sealer := s.currentSealer()
+		if sealer == nil {
+			return nil, &Error{Kind: KindUnavailable, Field: fieldAt("resources", i) + ".authorization_token",
+				Message: "no secret keyring is configured, so tokens cannot be stored"}
+		}
+		sealed, err := sealer.Seal(crypto.Owner{DeploymentID: deploymentID, Position: i}, []byte(r.Token))
+		if err != nil {
+			return nil, fmt.Errorf("seal token of resources[%d]: %w", i, err)
+		}
+		out[i].SealedToken = sealed
+	}
+	return out, nil
+}
+
+func getDeployment(tx *store.Tx, id string) (*Deployment, error) {
+	doc := tx.GetDeployment(id)
+	if doc == nil {
+		return nil, notFound("deployment %q not found", id)
+	}
+	return decodeDeployment(doc)
+}
+
+func decodeDeployment(doc []byte) (*Deployment, error) {
+	var d Deployment
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return nil, fmt.Errorf("decode stored deployment: %w", err)
+	}
+	return &d, nil
+}
+
+func putDeployment(tx *store.Tx, d *Deployment) error {
+	doc, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return tx.PutDeployment(store.DeploymentIndex{
+		ID: d.ID, CreatedAt: d.CreatedAt, AgentID: d.Agent.ID,
+		Archived: d.Archived(), Paused: d.PausedReason != nil,
+	}, doc)
+}

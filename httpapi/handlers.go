@@ -1,0 +1,210 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/store"
+)
+
+// readBody returns the request body, refusing non-JSON content types.
+func readBody(c echo.Context) ([]byte, error) {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, apiError(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", tooBig.Limit)
+		}
+		return nil, apiError(http.StatusBadRequest, "could not read the request body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if ct := c.Request().Header.Get("Content-Type"); ct != "" {
+			mt, _, err := mime.ParseMediaType(ct)
+			if err != nil || (mt != "application/json" && mt != "text/json") {
+				return nil, apiError(http.StatusBadRequest, "Content-Type must be application/json, got %q", ct)
+			}
+		}
+	}
+	return body, nil
+}
+
+// readEmptyBody accepts the bodies of action endpoints: none, empty, or an
+// empty JSON object.
+func readEmptyBody(c echo.Context) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
+		return apiError(http.StatusBadRequest, "request body must be empty or an empty JSON object")
+	}
+	for k := range obj {
+		return apiError(http.StatusBadRequest, "%s: unknown field; this endpoint takes no parameters", k)
+	}
+	return nil
+}
+
+func (a *API) renderDeployment(d *deployments.Deployment) wireDeployment {
+	return renderDeployment(d, a.svc.Upcoming(d))
+}
+
+func (a *API) createDeployment(c echo.Context) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	in, err := deployments.DecodeCreate(body)
+	if err != nil {
+		return err
+	}
+	d, err := a.svc.Create(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a.renderDeployment(d))
+}
+
+func (a *API) getDeployment(c echo.Context) error {
+	d, err := a.svc.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a.renderDeployment(d))
+}
+
+func (a *API) updateDeployment(c echo.Context) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	in, err := deployments.DecodeUpdate(body)
+	if err != nil {
+		return err
+	}
+	d, err := a.svc.Update(c.Request().Context(), c.Param("id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a.renderDeployment(d))
+}
+
+func (a *API) action(fn func(*deployments.Service, echo.Context, string) (*deployments.Deployment, error)) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := readEmptyBody(c); err != nil {
+			return err
+		}
+		d, err := fn(a.svc, c, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, a.renderDeployment(d))
+	}
+}
+
+func (a *API) pauseDeployment(c echo.Context) error {
+	return a.action(func(s *deployments.Service, c echo.Context, id string) (*deployments.Deployment, error) {
+		return s.Pause(c.Request().Context(), id)
+	})(c)
+}
+
+func (a *API) unpauseDeployment(c echo.Context) error {
+	return a.action(func(s *deployments.Service, c echo.Context, id string) (*deployments.Deployment, error) {
+		return s.Unpause(c.Request().Context(), id)
+	})(c)
+}
+
+func (a *API) archiveDeployment(c echo.Context) error {
+	return a.action(func(s *deployments.Service, c echo.Context, id string) (*deployments.Deployment, error) {
+		return s.Archive(c.Request().Context(), id)
+	})(c)
+}
+
+func (a *API) runDeployment(c echo.Context) error {
+	if err := readEmptyBody(c); err != nil {
+		return err
+	}
+	run, err := a.svc.RunNow(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, renderRun(run))
+}
+
+func (a *API) listDeployments(c echo.Context) error {
+	q, scope, err := parseDeploymentQuery(c.QueryParams())
+	if err != nil {
+		return err
+	}
+	if q.After, err = a.decodePage(c, scope); err != nil {
+		return err
+	}
+	page, err := a.svc.List(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	out := wireList[wireDeployment]{Data: make([]wireDeployment, 0, len(page.Items))}
+	for _, d := range page.Items {
+		out.Data = append(out.Data, a.renderDeployment(d))
+	}
+	out.NextPage = a.encodePage(scope, page.Next)
+	return c.JSON(http.StatusOK, out)
+}
+
+func (a *API) getRun(c echo.Context) error {
+	run, err := a.svc.GetRun(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, renderRun(run))
+}
+
+func (a *API) listRuns(c echo.Context) error {
+	q, scope, err := parseRunQuery(c.QueryParams())
+	if err != nil {
+		return err
+	}
+	if q.After, err = a.decodePage(c, scope); err != nil {
+		return err
+	}
+	page, err := a.svc.ListRuns(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	out := wireList[wireRun]{Data: make([]wireRun, 0, len(page.Items))}
+	for _, r := range page.Items {
+		out.Data = append(out.Data, renderRun(r))
+	}
+	out.NextPage = a.encodePage(scope, page.Next)
+	return c.JSON(http.StatusOK, out)
+}
+
+func (a *API) decodePage(c echo.Context, scope string) (*store.Position, error) {
+	token := c.QueryParam("page")
+	if token == "" {
+		return nil, nil
+	}
+	pos, err := a.store.DecodeCursor(scope, token)
+	if err != nil {
+		return nil, apiError(http.StatusBadRequest, "page: invalid cursor; pass the next_page value of a previous response to the same listing with the same filters")
+	}
+	return &pos, nil
+}
+
+func (a *API) encodePage(scope string, next *store.Position) *string {
+	if next == nil {
+		return nil
+	}
+	s := a.store.EncodeCursor(scope, *next)
+	return &s
+}

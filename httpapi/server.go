@@ -1,0 +1,193 @@
+// Package httpapi serves the Deployments API with echo: routes, the
+// anthropic-beta check, request ids, body limits, query parsing, cursors,
+// wire rendering and the error envelope. It must not hold domain rules
+// (those live in deployments) or touch bbolt directly (cursors are encoded
+// by the store).
+package httpapi
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/internal/wire"
+	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/store"
+)
+
+// BetaHeader is the beta the Deployments API requires.
+const BetaHeader = "managed-agents-2026-04-01"
+
+// DefaultBodyLimit is the largest request body accepted.
+const DefaultBodyLimit = 1 << 20
+
+// Config wires the API.
+type Config struct {
+	Service *deployments.Service
+	Store   *store.Store
+	// Sessions serves every other /v1 route (sessions, events, …); nil → 404.
+	Sessions http.Handler
+	Logger   *slog.Logger
+	// BodyLimit in bytes (default 1 MiB).
+	BodyLimit int64
+	// Authorize, when set, decides whether a /v1 request may proceed; it
+	// returns a message for the 401 when not.
+	Authorize func(r *http.Request) (ok bool, message string)
+	// Extra registers further routes (health, metrics, admin) on the same server.
+	Extra func(e *echo.Echo)
+	// Middleware wraps every request (metrics); optional.
+	Middleware []echo.MiddlewareFunc
+}
+
+// API is the HTTP surface.
+type API struct {
+	svc   *deployments.Service
+	store *store.Store
+	log   *slog.Logger
+	limit int64
+}
+
+// New builds the echo instance serving the API.
+func New(cfg Config) *echo.Echo {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = DefaultBodyLimit
+	}
+	a := &API{svc: cfg.Service, store: cfg.Store, log: cfg.Logger, limit: cfg.BodyLimit}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = a.handleError
+	e.Pre(requestID)
+	e.Use(recoverPanics(cfg.Logger))
+	for _, m := range cfg.Middleware {
+		e.Use(m)
+	}
+	e.Use(a.limitBody)
+
+	v1 := e.Group("/v1", requireBeta, authorize(cfg.Authorize))
+	v1.POST("/deployments", a.createDeployment)
+	v1.GET("/deployments", a.listDeployments)
+	v1.GET("/deployments/:id", a.getDeployment)
+	v1.POST("/deployments/:id", a.updateDeployment)
+	v1.POST("/deployments/:id/pause", a.pauseDeployment)
+	v1.POST("/deployments/:id/unpause", a.unpauseDeployment)
+	v1.POST("/deployments/:id/archive", a.archiveDeployment)
+	v1.POST("/deployments/:id/run", a.runDeployment)
+	v1.GET("/deployment_runs", a.listRuns)
+	v1.GET("/deployment_runs/:id", a.getRun)
+	if cfg.Sessions != nil {
+		v1.Any("/*", echo.WrapHandler(cfg.Sessions))
+	} else {
+		v1.Any("/*", func(c echo.Context) error {
+			return apiError(http.StatusNotFound, "no route for %s %s", c.Request().Method, c.Request().URL.Path)
+		})
+	}
+	if cfg.Extra != nil {
+		cfg.Extra(e)
+	}
+	return e
+}
+
+// SessionHandler returns the backend's session routes, if it serves any.
+func SessionHandler(b sessions.Backend) http.Handler {
+	if r, ok := b.(sessions.SessionRouter); ok {
+		return r.SessionHandler()
+	}
+	return nil
+}
+
+// requestID sets the request-id header on every response, reusing a sane
+// incoming Request-Id / X-Request-Id.
+func requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get("Request-Id")
+		if id == "" {
+			id = c.Request().Header.Get("X-Request-Id")
+		}
+		if !saneRequestID(id) {
+			id = wire.NewRequestID()
+		}
+		c.Response().Header().Set(wire.RequestIDHeader, id)
+		return next(c)
+	}
+}
+
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if r <= ' ' || r > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// requireBeta refuses requests whose anthropic-beta header does not contain
+// the Managed Agents beta (clients may send several, comma-separated).
+func requireBeta(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		for _, v := range c.Request().Header.Values("anthropic-beta") {
+			for _, b := range strings.Split(v, ",") {
+				if strings.TrimSpace(b) == BetaHeader {
+					return next(c)
+				}
+			}
+		}
+		return apiError(http.StatusBadRequest, "the anthropic-beta header must include %q to use this API", BetaHeader)
+	}
+}
+
+func authorize(fn func(*http.Request) (bool, string)) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if fn == nil {
+			return next
+		}
+		return func(c echo.Context) error {
+			if ok, msg := fn(c.Request()); !ok {
+				return apiError(http.StatusUnauthorized, "%s", msg)
+			}
+			return next(c)
+		}
+	}
+}
+
+// limitBody caps request bodies; an oversized one becomes a 413.
+func (a *API) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.ContentLength > a.limit {
+			return apiError(http.StatusRequestEntityTooLarge, "request body is %d bytes, at most %d allowed", req.ContentLength, a.limit)
+		}
+		req.Body = http.MaxBytesReader(c.Response(), req.Body, a.limit)
+		return next(c)
+	}
+}
+
+func recoverPanics(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					if r == http.ErrAbortHandler {
+						panic(r)
+					}
+					// Log the panic value's type only: values may hold request data.
+					log.Error("panic in handler", "path", c.Path(), "panic_type", typeName(r))
+					err = apiError(http.StatusInternalServerError, "internal error")
+				}
+			}()
+			return next(c)
+		}
+	}
+}
+
+func typeName(v any) string { return fmt.Sprintf("%T", v) }

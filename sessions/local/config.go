@@ -1,0 +1,265 @@
+package local
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Defaults of the local.* config keys, exported so the daemon can register
+// them with its config loader.
+const (
+	DefaultMaxConcurrentSessions = 4
+	DefaultWorkspaceRetention    = 7 * 24 * time.Hour
+	DefaultSessionTimeout        = 30 * time.Minute
+	DefaultMaxOutputBytes        = 10 << 20
+	DefaultKillGracePeriod       = 10 * time.Second
+	DefaultGitBinary             = "git"
+)
+
+// Agent is a harness command that sessions of this agent run.
+type Agent struct {
+	// ID is what deployments reference: agent_… or any name the user picks.
+	ID string
+	// Version pins one definition; several versions of one ID may coexist and
+	// "latest" is the highest. 0 means 1.
+	Version int64
+	// Command is the argv of the harness. A bare name is looked up in the
+	// daemon's PATH; a relative path with a slash is relative to the workspace.
+	Command []string
+	// Env is added to the harness environment.
+	Env map[string]string
+}
+
+// Environment is the execution policy a session runs under.
+type Environment struct {
+	ID  string
+	Env map[string]string
+	// Timeout bounds a whole session (workspace preparation and harness);
+	// 0 means DefaultSessionTimeout.
+	Timeout time.Duration
+	// MaxOutputBytes caps the harness's stdout; 0 means DefaultMaxOutputBytes.
+	MaxOutputBytes int64
+}
+
+// Vault names a file of KEY=VALUE lines whose values reach the harness as
+// environment variables only. Exactly one of File and Credential is set.
+type Vault struct {
+	ID string
+	// File is a path to a KEY=VALUE file.
+	File string
+	// Credential is a systemd credential name, read from
+	// Config.CredentialsDir ($CREDENTIALS_DIRECTORY).
+	Credential string
+}
+
+// Config is the local backend's part of the daemon configuration. The zero
+// value of every optional field means its default.
+type Config struct {
+	Agents       []Agent
+	Environments []Environment
+	Vaults       []Vault
+
+	// FilesDir holds the files that file resources name by file_id. Empty
+	// means file resources are not available.
+	FilesDir string
+	// WorkspaceDir holds one workspace per session: WorkspaceDir/<session id>.
+	WorkspaceDir string
+
+	MaxConcurrentSessions int           // default 4; further runs queue
+	WorkspaceRetention    time.Duration // default 7 days after a session ends
+	GitBinary             string        // default "git" from PATH
+	// CredentialsDir is where systemd credentials live; default
+	// $CREDENTIALS_DIRECTORY.
+	CredentialsDir string
+	// KillGracePeriod is how long a harness gets between SIGTERM and SIGKILL.
+	KillGracePeriod time.Duration
+
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// ConfigError is one invalid config value, named by its config key.
+type ConfigError struct {
+	Key     string // e.g. "local.agents[0].command"
+	Problem string
+}
+
+func (e *ConfigError) Error() string { return e.Key + ": " + e.Problem }
+
+// Validate checks the configuration. Every problem is reported, each as a
+// *ConfigError naming its key; use errors.As to pick them out.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Key: key, Problem: fmt.Sprintf(format, args...)})
+	}
+
+	if strings.TrimSpace(c.WorkspaceDir) == "" {
+		bad("local.workspace_dir", "is required")
+	}
+	if c.MaxConcurrentSessions < 0 {
+		bad("local.max_concurrent_sessions", "must not be negative, got %d", c.MaxConcurrentSessions)
+	}
+	if c.WorkspaceRetention < 0 {
+		bad("local.workspace_retention", "must not be negative, got %s", c.WorkspaceRetention)
+	}
+	if c.KillGracePeriod < 0 {
+		bad("local.kill_grace_period", "must not be negative, got %s", c.KillGracePeriod)
+	}
+
+	type agentKey struct {
+		id      string
+		version int64
+	}
+	seenAgents := map[agentKey]int{}
+	for i, a := range c.Agents {
+		key := fmt.Sprintf("local.agents[%d]", i)
+		if err := checkName(a.ID); err != nil {
+			bad(key+".id", "%v", err)
+		}
+		if a.Version < 0 {
+			bad(key+".version", "must not be negative, got %d", a.Version)
+		}
+		if len(a.Command) == 0 || strings.TrimSpace(a.Command[0]) == "" {
+			bad(key+".command", "must name a program (an argv list such as [\"claude\", \"-p\"])")
+		}
+		checkEnv(key+".env", a.Env, bad)
+		k := agentKey{a.ID, versionOrDefault(a.Version)}
+		if j, dup := seenAgents[k]; dup {
+			bad(key, "agent %q version %d is already declared by local.agents[%d]", a.ID, k.version, j)
+		} else {
+			seenAgents[k] = i
+		}
+	}
+
+	seenEnvs := map[string]int{}
+	for i, e := range c.Environments {
+		key := fmt.Sprintf("local.environments[%d]", i)
+		if err := checkName(e.ID); err != nil {
+			bad(key+".id", "%v", err)
+		}
+		if e.Timeout < 0 {
+			bad(key+".timeout", "must not be negative, got %s", e.Timeout)
+		}
+		if e.MaxOutputBytes < 0 {
+			bad(key+".max_output_bytes", "must not be negative, got %d", e.MaxOutputBytes)
+		}
+		checkEnv(key+".env", e.Env, bad)
+		if j, dup := seenEnvs[e.ID]; dup && e.ID != "" {
+			bad(key+".id", "environment %q is already declared by local.environments[%d]", e.ID, j)
+		} else {
+			seenEnvs[e.ID] = i
+		}
+	}
+
+	seenVaults := map[string]int{}
+	for i, v := range c.Vaults {
+		key := fmt.Sprintf("local.vaults[%d]", i)
+		if err := checkName(v.ID); err != nil {
+			bad(key+".id", "%v", err)
+		}
+		switch {
+		case v.File == "" && v.Credential == "":
+			bad(key, "needs a file or a credential")
+		case v.File != "" && v.Credential != "":
+			bad(key, "has both a file and a credential; pick one")
+		case v.Credential != "" && !isPlainFileName(v.Credential):
+			bad(key+".credential", "%q is not a credential name (no slashes, not . or ..)", v.Credential)
+		}
+		if j, dup := seenVaults[v.ID]; dup && v.ID != "" {
+			bad(key+".id", "vault %q is already declared by local.vaults[%d]", v.ID, j)
+		} else {
+			seenVaults[v.ID] = i
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults returns c with every zero optional field set to its default.
+func (c Config) withDefaults() Config {
+	if c.MaxConcurrentSessions == 0 {
+		c.MaxConcurrentSessions = DefaultMaxConcurrentSessions
+	}
+	if c.WorkspaceRetention == 0 {
+		c.WorkspaceRetention = DefaultWorkspaceRetention
+	}
+	if c.GitBinary == "" {
+		c.GitBinary = DefaultGitBinary
+	}
+	if c.CredentialsDir == "" {
+		c.CredentialsDir = os.Getenv("CREDENTIALS_DIRECTORY")
+	}
+	if c.KillGracePeriod == 0 {
+		c.KillGracePeriod = DefaultKillGracePeriod
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	agents := make([]Agent, len(c.Agents))
+	for i, a := range c.Agents {
+		a.Version = versionOrDefault(a.Version)
+		agents[i] = a
+	}
+	c.Agents = agents
+	envs := make([]Environment, len(c.Environments))
+	for i, e := range c.Environments {
+		if e.Timeout == 0 {
+			e.Timeout = DefaultSessionTimeout
+		}
+		if e.MaxOutputBytes == 0 {
+			e.MaxOutputBytes = DefaultMaxOutputBytes
+		}
+		envs[i] = e
+	}
+	c.Environments = envs
+	return c
+}
+
+func versionOrDefault(v int64) int64 {
+	if v == 0 {
+		return 1
+	}
+	return v
+}
+
+// checkName accepts the ids users pick for agents, environments and vaults:
+// printable, no whitespace or slashes, at most 128 bytes.
+func checkName(id string) error {
+	switch {
+	case id == "":
+		return errors.New("is required")
+	case len(id) > 128:
+		return fmt.Errorf("%q is longer than 128 bytes", id)
+	}
+	for _, r := range id {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) || r == '/' || r == '\\' {
+			return fmt.Errorf("%q may not contain whitespace, control characters or slashes", id)
+		}
+	}
+	return nil
+}
+
+func checkEnv(key string, env map[string]string, bad func(key, format string, args ...any)) {
+	for k, v := range env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			bad(key, "%q is not an environment variable name", k)
+		}
+		if strings.ContainsRune(v, 0) {
+			bad(key+"."+k, "value contains a NUL byte")
+		}
+	}
+}
+
+// isPlainFileName reports whether name is a single path element.
+func isPlainFileName(name string) bool {
+	return name != "" && name != "." && name != ".." &&
+		!strings.ContainsAny(name, "/\\\x00")
+}

@@ -1,0 +1,184 @@
+package local
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Event types the backend writes itself.
+const (
+	eventUserMessage         = "user.message"
+	eventUserInterrupt       = "user.interrupt"
+	eventSystemMessage       = "system.message"
+	eventAgentMessage        = "agent.message"
+	eventSessionError        = "session.error"
+	eventStatusRescheduled   = "session.status_rescheduled"
+	eventStatusRunning       = "session.status_running"
+	eventStatusIdle          = "session.status_idle"
+	eventStatusTerminated    = "session.status_terminated"
+	eventSessionDeleted      = "session.deleted"
+	eventSessionUpdated      = "session.updated"
+	errorTypeUnknown         = "unknown_error"
+	errorTypeRepoAuth        = "repository_authentication_error"
+	errorTypeRepoNotFound    = "repository_not_found_error"
+	errorTypeRepoForbidden   = "repository_forbidden_error"
+	errorTypeRepoClone       = "repository_clone_error"
+	errorTypeRepoCheckout    = "repository_checkout_error"
+	retryStatusTerminal      = "terminal"
+	stopReasonEndTurn        = "end_turn"
+	maxPromptEnvBytes        = 64 << 10
+	maxHarnessEventLineBytes = 1 << 20
+)
+
+// knownEventTypes are the session event types of the official API.
+var knownEventTypes = map[string]bool{
+	"user.message": true, "user.interrupt": true, "user.tool_confirmation": true,
+	"user.custom_tool_result": true, "user.define_outcome": true, "user.tool_result": true,
+	"agent.custom_tool_use": true, "agent.message": true, "agent.thinking": true,
+	"agent.mcp_tool_use": true, "agent.mcp_tool_result": true, "agent.tool_use": true,
+	"agent.tool_result": true, "agent.thread_message_received": true,
+	"agent.thread_message_sent": true, "agent.thread_context_compacted": true,
+	"session.error": true, "session.status_rescheduled": true, "session.status_running": true,
+	"session.status_idle": true, "session.status_terminated": true, "session.thread_created": true,
+	"span.outcome_evaluation_start": true, "span.outcome_evaluation_end": true,
+	"span.model_request_start": true, "span.model_request_end": true,
+	"span.outcome_evaluation_ongoing": true, "session.deleted": true,
+	"session.thread_status_running": true, "session.thread_status_idle": true,
+	"session.thread_status_terminated": true, "session.thread_status_rescheduled": true,
+	"session.updated": true, "system.message": true, "session.usage": true,
+	"workflow_run.created": true, "workflow_run.status_running": true,
+	"workflow_run.status_idle": true, "workflow_run.status_ended": true,
+	"workflow_run.error": true, "workflow_run.phase_started": true, "workflow_run.phase_ended": true,
+}
+
+// harnessMayEmit reports whether a harness stdout line of this type is kept
+// as an event. Status changes and user input belong to the daemon: a harness
+// printing them would make the session contradict its own status, so such
+// lines are recorded as plain text instead.
+func harnessMayEmit(eventType string) bool {
+	if !knownEventTypes[eventType] || strings.HasPrefix(eventType, "user.") {
+		return false
+	}
+	switch eventType {
+	case eventSystemMessage, eventStatusRescheduled, eventStatusRunning, eventStatusIdle,
+		eventStatusTerminated, eventSessionDeleted, eventSessionUpdated:
+		return false
+	}
+	return true
+}
+
+// newEvent renders an event of the daemon's own with a fresh id.
+func newEvent(eventType string, at time.Time, fields map[string]any) []byte {
+	obj := make(map[string]any, len(fields)+3)
+	for k, v := range fields {
+		obj[k] = v
+	}
+	obj["id"] = newID(eventIDPrefix)
+	obj["type"] = eventType
+	obj["processed_at"] = at.UTC()
+	out, _ := json.Marshal(obj) // strings, times and maps of them: cannot fail
+	return out
+}
+
+func statusEvent(eventType string, at time.Time) []byte { return newEvent(eventType, at, nil) }
+
+func idleEvent(at time.Time) []byte {
+	return newEvent(eventStatusIdle, at, map[string]any{
+		"stop_reason":  map[string]string{"type": stopReasonEndTurn},
+		"stop_details": nil,
+	})
+}
+
+func textMessageEvent(text string, at time.Time) []byte {
+	return newEvent(eventAgentMessage, at, map[string]any{
+		"content": []map[string]string{{"type": "text", "text": text}},
+	})
+}
+
+// sessionFailure is why a session ended with a session.error event.
+type sessionFailure struct {
+	Type          string // session.error error type, e.g. unknown_error
+	Message       string
+	RepositoryURL string
+}
+
+func (f *sessionFailure) Error() string { return f.Message }
+
+func failuref(format string, args ...any) *sessionFailure {
+	return &sessionFailure{Type: errorTypeUnknown, Message: fmt.Sprintf(format, args...)}
+}
+
+func errorEvent(f *sessionFailure, at time.Time) []byte {
+	body := map[string]any{
+		"type":         f.Type,
+		"message":      f.Message,
+		"retry_status": map[string]string{"type": retryStatusTerminal},
+	}
+	if f.RepositoryURL != "" {
+		body["repository_url"] = f.RepositoryURL
+	}
+	return newEvent(eventSessionError, at, map[string]any{"error": body})
+}
+
+// stampEvent gives a caller-supplied JSON object an id and processed_at,
+// keeping every other field as sent.
+func stampEvent(obj map[string]json.RawMessage, at time.Time) []byte {
+	obj["id"], _ = json.Marshal(newID(eventIDPrefix))
+	obj["processed_at"], _ = json.Marshal(at.UTC())
+	out, _ := json.Marshal(obj) // re-encoding decoded RawMessages cannot fail
+	return out
+}
+
+// harnessLineEvent turns one harness stdout line into an event: a JSON object
+// whose type the harness may emit is kept; anything else is agent text.
+func harnessLineEvent(line []byte, at time.Time) []byte {
+	if len(line) > 0 && line[0] == '{' {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(line, &obj) == nil {
+			var eventType string
+			if json.Unmarshal(obj["type"], &eventType) == nil && harnessMayEmit(eventType) {
+				return stampEvent(obj, at)
+			}
+		}
+	}
+	return textMessageEvent(string(line), at)
+}
+
+// initialEvent validates and stamps one of the deployment's initial events.
+func initialEvent(raw json.RawMessage, at time.Time) ([]byte, string, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		return nil, "", errors.New("is not a JSON object")
+	}
+	var eventType string
+	if err := json.Unmarshal(obj["type"], &eventType); err != nil || eventType == "" {
+		return nil, "", errors.New("has no type")
+	}
+	if eventType != eventUserMessage && eventType != eventSystemMessage {
+		return nil, "", fmt.Errorf("has type %q; initial events are user.message or system.message", eventType)
+	}
+	return stampEvent(obj, at), eventType, nil
+}
+
+// messageText joins the text blocks of a user.message's content.
+func messageText(event []byte) string {
+	var msg struct {
+		Content []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		} `json:"content"`
+	}
+	if json.Unmarshal(event, &msg) != nil {
+		return ""
+	}
+	var parts []string
+	for _, block := range msg.Content {
+		if block.Type == "text" {
+			parts = append(parts, block.Text)
+		}
+	}
+	return strings.Join(parts, "\n")
+}

@@ -1,0 +1,340 @@
+package local
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sandbox0/sandbox0d/sessions"
+	"go.etcd.io/bbolt"
+)
+
+// Buckets this package owns in the daemon's bbolt file.
+var (
+	bucketMeta                 = []byte("local_meta")
+	bucketSessions             = []byte("local_sessions")               // id → sessionRecord JSON
+	bucketSessionsByCreated    = []byte("local_sessions_by_created")    // created(8) id → nil
+	bucketSessionsByDeployment = []byte("local_sessions_by_deployment") // deployment 0x00 created(8) id → nil
+	bucketEvents               = []byte("local_events")                 // id '/' seq(8) → event JSON
+	bucketStderr               = []byte("local_stderr")                 // id → harness stderr tail
+)
+
+var allBuckets = [][]byte{bucketMeta, bucketSessions, bucketSessionsByCreated,
+	bucketSessionsByDeployment, bucketEvents, bucketStderr}
+
+const (
+	schemaVersionKey = "schema_version"
+	schemaVersion    = 1
+)
+
+// Session statuses, the official values (see the package doc).
+const (
+	statusRescheduling = "rescheduling"
+	statusRunning      = "running"
+	statusIdle         = "idle"
+	statusTerminated   = "terminated"
+)
+
+func isFinished(status string) bool { return status == statusIdle || status == statusTerminated }
+
+var errSessionNotFound = errors.New("session not found")
+
+// sessionRecord is what bbolt keeps about a session. It never holds a token
+// or a vault value.
+type sessionRecord struct {
+	ID            string            `json:"id"`
+	DeploymentID  string            `json:"deployment_id,omitempty"`
+	RunID         string            `json:"run_id,omitempty"`
+	Agent         sessions.AgentRef `json:"agent"`
+	EnvironmentID string            `json:"environment_id"`
+	VaultIDs      []string          `json:"vault_ids,omitempty"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+	Resources     []resourceRecord  `json:"resources,omitempty"`
+
+	Status    string     `json:"status"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	StartedAt *time.Time `json:"started_at,omitempty"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+
+	ArchivedAt         *time.Time `json:"archived_at,omitempty"`
+	Workspace          string     `json:"workspace"`
+	WorkspaceRemovedAt *time.Time `json:"workspace_removed_at,omitempty"`
+
+	// LastSeq is the sequence number of the newest event (events start at 1).
+	LastSeq uint64 `json:"last_seq"`
+	// Process identifies the running harness so a restarted daemon can stop
+	// a harness the previous process left behind.
+	Process *processRecord `json:"process,omitempty"`
+}
+
+// resourceRecord is a resource as the session shows it: no token.
+type resourceRecord struct {
+	ID        string             `json:"id"`
+	Type      string             `json:"type"`
+	URL       string             `json:"url,omitempty"`
+	Checkout  *sessions.Checkout `json:"checkout,omitempty"`
+	FileID    string             `json:"file_id,omitempty"`
+	MountPath string             `json:"mount_path"` // absolute path on this machine
+	CreatedAt time.Time          `json:"created_at"`
+}
+
+type processRecord struct {
+	PID       int    `json:"pid"`        // also the process group id
+	StartTime uint64 `json:"start_time"` // /proc/<pid>/stat field 22
+	BootID    string `json:"boot_id"`
+}
+
+// storedEvent is one event read back from bbolt.
+type storedEvent struct {
+	Seq  uint64
+	JSON []byte
+	eventHeader
+}
+
+// eventHeader is the part of an event JSON the backend filters on.
+type eventHeader struct {
+	Type        string    `json:"type"`
+	ProcessedAt time.Time `json:"processed_at"`
+}
+
+// store is the bbolt persistence of sessions and their events.
+type store struct{ db *bbolt.DB }
+
+func (s store) init() error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("creating bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get([]byte(schemaVersionKey)); v != nil {
+			if got := binary.BigEndian.Uint64(v); got != schemaVersion {
+				return fmt.Errorf("bucket %s: schema version %d, this build understands %d", bucketMeta, got, schemaVersion)
+			}
+			return nil
+		}
+		return meta.Put([]byte(schemaVersionKey), be64(schemaVersion))
+	})
+}
+
+// create stores a new session with its first events.
+func (s store) create(rec *sessionRecord, events [][]byte) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketSessions).Get([]byte(rec.ID)) != nil {
+			return fmt.Errorf("session %s already exists", rec.ID)
+		}
+		created := createdKey(rec)
+		if err := tx.Bucket(bucketSessionsByCreated).Put(created, nil); err != nil {
+			return err
+		}
+		if rec.DeploymentID != "" {
+			if err := tx.Bucket(bucketSessionsByDeployment).Put(deploymentKey(rec.DeploymentID, created), nil); err != nil {
+				return err
+			}
+		}
+		return putEvents(tx, rec, events)
+	})
+}
+
+// appendEvents adds events to a session and applies update to its record in
+// one transaction. update may veto the whole change by returning an error.
+func (s store) appendEvents(id string, events [][]byte, update func(*sessionRecord) error) (*sessionRecord, error) {
+	var out *sessionRecord
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		rec, err := getRecord(tx, id)
+		if err != nil {
+			return err
+		}
+		if update != nil {
+			if err := update(rec); err != nil {
+				return err
+			}
+		}
+		out = rec
+		return putEvents(tx, rec, events)
+	})
+	return out, err
+}
+
+// update changes a session record without adding events.
+func (s store) update(id string, update func(*sessionRecord) error) (*sessionRecord, error) {
+	return s.appendEvents(id, nil, update)
+}
+
+func (s store) get(id string) (*sessionRecord, error) {
+	var rec *sessionRecord
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		rec, err = getRecord(tx, id)
+		return err
+	})
+	return rec, err
+}
+
+// eventsAfter reads up to maxCount events (and roughly maxBytes) newer than
+// afterSeq, with the session record as of the same transaction.
+func (s store) eventsAfter(id string, afterSeq uint64, maxCount, maxBytes int) ([]storedEvent, *sessionRecord, error) {
+	var events []storedEvent
+	var rec *sessionRecord
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		if rec, err = getRecord(tx, id); err != nil {
+			return err
+		}
+		size := 0
+		prefix := eventPrefix(id)
+		c := tx.Bucket(bucketEvents).Cursor()
+		for k, v := c.Seek(eventKey(id, afterSeq+1)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(events) >= maxCount || (size >= maxBytes && len(events) > 0) {
+				break
+			}
+			ev, err := decodeStoredEvent(k, v)
+			if err != nil {
+				return fmt.Errorf("session %s: %w", id, err)
+			}
+			events = append(events, ev)
+			size += len(v)
+		}
+		return nil
+	})
+	return events, rec, err
+}
+
+// deleteSession removes a session, its index entries, events and stderr tail.
+func (s store) deleteSession(id string) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		rec, err := getRecord(tx, id)
+		if err != nil {
+			return err
+		}
+		created := createdKey(rec)
+		if err := tx.Bucket(bucketSessionsByCreated).Delete(created); err != nil {
+			return err
+		}
+		if rec.DeploymentID != "" {
+			if err := tx.Bucket(bucketSessionsByDeployment).Delete(deploymentKey(rec.DeploymentID, created)); err != nil {
+				return err
+			}
+		}
+		events := tx.Bucket(bucketEvents)
+		prefix := eventPrefix(id)
+		c := events.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketStderr).Delete([]byte(id)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketSessions).Delete([]byte(id))
+	})
+}
+
+// sessionsWhere returns the records for which keep is true, oldest first.
+func (s store) sessionsWhere(keep func(*sessionRecord) bool) ([]*sessionRecord, error) {
+	var out []*sessionRecord
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		sessions := tx.Bucket(bucketSessions)
+		return tx.Bucket(bucketSessionsByCreated).ForEach(func(k, _ []byte) error {
+			rec, err := decodeRecord(sessions.Get(k[8:]))
+			if err != nil {
+				return fmt.Errorf("session %s: %w", k[8:], err)
+			}
+			if keep(rec) {
+				out = append(out, rec)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+func (s store) putStderr(id string, tail []byte) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketStderr).Put([]byte(id), tail)
+	})
+}
+
+func (s store) stderr(id string) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketSessions).Get([]byte(id)) == nil {
+			return errSessionNotFound
+		}
+		out = bytes.Clone(tx.Bucket(bucketStderr).Get([]byte(id)))
+		return nil
+	})
+	return out, err
+}
+
+func getRecord(tx *bbolt.Tx, id string) (*sessionRecord, error) {
+	v := tx.Bucket(bucketSessions).Get([]byte(id))
+	if v == nil {
+		return nil, errSessionNotFound
+	}
+	rec, err := decodeRecord(v)
+	if err != nil {
+		return nil, fmt.Errorf("session %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+func decodeRecord(v []byte) (*sessionRecord, error) {
+	var rec sessionRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return nil, fmt.Errorf("decoding session record: %w", err)
+	}
+	return &rec, nil
+}
+
+// putEvents appends events after rec.LastSeq and saves rec.
+func putEvents(tx *bbolt.Tx, rec *sessionRecord, events [][]byte) error {
+	bucket := tx.Bucket(bucketEvents)
+	for _, ev := range events {
+		rec.LastSeq++
+		if err := bucket.Put(eventKey(rec.ID, rec.LastSeq), ev); err != nil {
+			return fmt.Errorf("session %s: storing event %d: %w", rec.ID, rec.LastSeq, err)
+		}
+	}
+	v, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("session %s: encoding record: %w", rec.ID, err)
+	}
+	return tx.Bucket(bucketSessions).Put([]byte(rec.ID), v)
+}
+
+func decodeStoredEvent(k, v []byte) (storedEvent, error) {
+	ev := storedEvent{Seq: binary.BigEndian.Uint64(k[len(k)-8:]), JSON: bytes.Clone(v)}
+	if err := json.Unmarshal(v, &ev.eventHeader); err != nil {
+		return ev, fmt.Errorf("decoding event %d: %w", ev.Seq, err)
+	}
+	return ev, nil
+}
+
+func be64(n uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return b[:]
+}
+
+// eventPrefix ends with '/', which base64url ids never contain, so one
+// session's prefix never matches another session's keys.
+func eventPrefix(id string) []byte { return append([]byte(id), '/') }
+
+func eventKey(id string, seq uint64) []byte { return append(eventPrefix(id), be64(seq)...) }
+
+func createdKey(rec *sessionRecord) []byte {
+	return append(be64(uint64(rec.CreatedAt.UnixNano())), rec.ID...)
+}
+
+func deploymentPrefix(deploymentID string) []byte { return append([]byte(deploymentID), 0) }
+
+func deploymentKey(deploymentID string, created []byte) []byte {
+	return append(deploymentPrefix(deploymentID), created...)
+}

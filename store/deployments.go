@@ -1,0 +1,156 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// DeploymentIndex is what the indexes need to know about a deployment
+// document; the document itself is opaque to the store.
+type DeploymentIndex struct {
+	ID        string
+	CreatedAt time.Time
+	AgentID   string
+	Archived  bool
+	Paused    bool
+}
+
+const (
+	deplFlagArchived = 1 << 0
+	deplFlagPaused   = 1 << 1
+)
+
+func encodeDeplEntry(ix DeploymentIndex) []byte {
+	var flags byte
+	if ix.Archived {
+		flags |= deplFlagArchived
+	}
+	if ix.Paused {
+		flags |= deplFlagPaused
+	}
+	return append([]byte{flags}, ix.AgentID...)
+}
+
+func decodeDeplEntry(v []byte) (flags byte, agentID string) {
+	if len(v) == 0 {
+		return 0, ""
+	}
+	return v[0], string(v[1:])
+}
+
+// GetDeployment returns a copy of the document, or nil when absent.
+func (tx *Tx) GetDeployment(id string) []byte {
+	v := tx.tx.Bucket(bucketDeployments).Get([]byte(id))
+	if v == nil {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+// PutDeployment inserts or replaces a document and keeps every index in step.
+// CreatedAt must not change between puts of the same id.
+func (tx *Tx) PutDeployment(ix DeploymentIndex, doc []byte) error {
+	if ix.ID == "" {
+		return errors.New("put deployment: empty id")
+	}
+	byCreated := tx.tx.Bucket(bucketDeplByCreated)
+	ck := createdKey(ix.CreatedAt, ix.ID)
+	if old := byCreated.Get(ck); old != nil {
+		if _, oldAgent := decodeDeplEntry(old); oldAgent != ix.AgentID {
+			if err := tx.tx.Bucket(bucketDeplByAgent).Delete(prefixed(oldAgent, ck)); err != nil {
+				return err
+			}
+		}
+	} else if tx.tx.Bucket(bucketDeployments).Get([]byte(ix.ID)) != nil {
+		return fmt.Errorf("put deployment %s: created_at changed", ix.ID)
+	}
+	if err := tx.tx.Bucket(bucketDeployments).Put([]byte(ix.ID), doc); err != nil {
+		return err
+	}
+	if err := byCreated.Put(ck, encodeDeplEntry(ix)); err != nil {
+		return err
+	}
+	return tx.tx.Bucket(bucketDeplByAgent).Put(prefixed(ix.AgentID, ck), nil)
+}
+
+// ForEachDeployment calls fn for every document in id order. The slice is
+// only valid during the call.
+func (tx *Tx) ForEachDeployment(fn func(id string, doc []byte) error) error {
+	return tx.tx.Bucket(bucketDeployments).ForEach(func(k, v []byte) error { return fn(string(k), v) })
+}
+
+// CountDeployments returns the number of stored deployments (all statuses).
+func (tx *Tx) CountDeployments() int {
+	return tx.tx.Bucket(bucketDeployments).Stats().KeyN
+}
+
+// Position is a place in a newest-first listing: the last item returned.
+type Position struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// DeploymentQuery filters a newest-first listing of deployments.
+type DeploymentQuery struct {
+	AgentID         string
+	Status          string // "", "active" or "paused"
+	IncludeArchived bool
+	CreatedGTE      time.Time // zero: unbounded
+	CreatedLTE      time.Time // zero: unbounded
+	After           *Position // exclusive; nil: from the newest
+	Limit           int
+}
+
+// ListDeployments returns up to Limit documents matching q, newest first, and
+// the position to continue from when more may follow.
+func (tx *Tx) ListDeployments(q DeploymentQuery) (docs [][]byte, next *Position, err error) {
+	var (
+		b      *bolt.Bucket
+		prefix []byte
+	)
+	if q.AgentID != "" {
+		b, prefix = tx.tx.Bucket(bucketDeplByAgent), prefixOf(q.AgentID)
+	} else {
+		b = tx.tx.Bucket(bucketDeplByCreated)
+	}
+	byCreated := tx.tx.Bucket(bucketDeplByCreated)
+	docsBucket := tx.tx.Bucket(bucketDeployments)
+	w := newReverseWalk(b, prefix, upperBound(q.After, q.CreatedLTE, false))
+	for k := w.first(); k != nil; k = w.next() {
+		created, id := splitCreatedKey(k)
+		if !q.CreatedGTE.IsZero() && created.Before(q.CreatedGTE) {
+			break
+		}
+		entry := byCreated.Get(k)
+		flags, _ := decodeDeplEntry(entry)
+		archived := flags&deplFlagArchived != 0
+		paused := flags&deplFlagPaused != 0
+		if archived && !q.IncludeArchived {
+			continue
+		}
+		switch q.Status {
+		case "active":
+			if paused || archived {
+				continue
+			}
+		case "paused":
+			if !paused || archived {
+				continue
+			}
+		}
+		if len(docs) == q.Limit {
+			// Another match exists past a full page: hand out a continuation.
+			return docs, next, nil
+		}
+		doc := docsBucket.Get([]byte(id))
+		if doc == nil {
+			return nil, nil, fmt.Errorf("index points at missing deployment %s", id)
+		}
+		docs = append(docs, append([]byte(nil), doc...))
+		next = &Position{CreatedAt: created, ID: id}
+	}
+	return docs, nil, nil
+}

@@ -1,0 +1,219 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrDuplicateFire is returned when a scheduled fire (deployment,
+// scheduled_at) already has a run or an intent.
+var ErrDuplicateFire = errors.New("a run already exists for this scheduled fire")
+
+// RunIndex is what the indexes need to know about a run document.
+type RunIndex struct {
+	ID           string
+	DeploymentID string
+	CreatedAt    time.Time
+	Scheduled    bool      // trigger_type schedule (else manual)
+	ScheduledAt  time.Time // identity of a scheduled fire
+	HasError     bool
+}
+
+const (
+	runFlagScheduled = 1 << 0
+	runFlagHasError  = 1 << 1
+)
+
+func encodeRunEntry(ix RunIndex) []byte {
+	var flags byte
+	if ix.Scheduled {
+		flags |= runFlagScheduled
+	}
+	if ix.HasError {
+		flags |= runFlagHasError
+	}
+	return append([]byte{flags}, ix.DeploymentID...)
+}
+
+func decodeRunEntry(v []byte) (flags byte, deploymentID string) {
+	if len(v) == 0 {
+		return 0, ""
+	}
+	return v[0], string(v[1:])
+}
+
+// ClaimScheduledFire reserves (deploymentID, scheduledAt) for runID. It fails
+// with ErrDuplicateFire when another run holds it; claiming again for the
+// same run id is a no-op so idempotent batch functions can retry.
+func (tx *Tx) ClaimScheduledFire(deploymentID string, scheduledAt time.Time, runID string) error {
+	b := tx.tx.Bucket(bucketScheduledRuns)
+	k := prefixed(deploymentID, timeKey(scheduledAt))
+	if v := b.Get(k); v != nil {
+		if string(v) == runID {
+			return nil
+		}
+		return fmt.Errorf("deployment %s at %s: %w", deploymentID, scheduledAt.UTC().Format(time.RFC3339), ErrDuplicateFire)
+	}
+	return b.Put(k, []byte(runID))
+}
+
+// ScheduledFireRunID returns the run id holding (deploymentID, scheduledAt), or "".
+func (tx *Tx) ScheduledFireRunID(deploymentID string, scheduledAt time.Time) string {
+	return string(tx.tx.Bucket(bucketScheduledRuns).Get(prefixed(deploymentID, timeKey(scheduledAt))))
+}
+
+// GetRun returns a copy of the run document, or nil.
+func (tx *Tx) GetRun(id string) []byte {
+	v := tx.tx.Bucket(bucketRuns).Get([]byte(id))
+	if v == nil {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+// PutRun stores a run document and its index entries. A scheduled run must
+// hold its fire claim (ClaimScheduledFire) — PutRun claims it if free.
+func (tx *Tx) PutRun(ix RunIndex, doc []byte) error {
+	if ix.ID == "" || ix.DeploymentID == "" {
+		return errors.New("put run: empty id")
+	}
+	if ix.Scheduled {
+		if err := tx.ClaimScheduledFire(ix.DeploymentID, ix.ScheduledAt, ix.ID); err != nil {
+			return err
+		}
+	}
+	ck := createdKey(ix.CreatedAt, ix.ID)
+	entry := encodeRunEntry(ix)
+	if err := tx.tx.Bucket(bucketRuns).Put([]byte(ix.ID), doc); err != nil {
+		return err
+	}
+	if err := tx.tx.Bucket(bucketRunsByCreated).Put(ck, entry); err != nil {
+		return err
+	}
+	return tx.tx.Bucket(bucketRunsByDeployment).Put(prefixed(ix.DeploymentID, ck), entry)
+}
+
+// DeleteRun removes a run and its index entries (retention). The scheduled
+// fire claim is kept only while the run exists; a pruned old fire can never
+// be due again, because next fires only move forward.
+func (tx *Tx) DeleteRun(ix RunIndex) error {
+	ck := createdKey(ix.CreatedAt, ix.ID)
+	if err := tx.tx.Bucket(bucketRuns).Delete([]byte(ix.ID)); err != nil {
+		return err
+	}
+	if err := tx.tx.Bucket(bucketRunsByCreated).Delete(ck); err != nil {
+		return err
+	}
+	if err := tx.tx.Bucket(bucketRunsByDeployment).Delete(prefixed(ix.DeploymentID, ck)); err != nil {
+		return err
+	}
+	if ix.Scheduled {
+		k := prefixed(ix.DeploymentID, timeKey(ix.ScheduledAt))
+		b := tx.tx.Bucket(bucketScheduledRuns)
+		if string(b.Get(k)) == ix.ID {
+			return b.Delete(k)
+		}
+	}
+	return nil
+}
+
+// RunQuery filters a newest-first listing of runs.
+type RunQuery struct {
+	DeploymentID string
+	Trigger      string // "", "manual" or "schedule"
+	HasError     *bool
+	CreatedGT    time.Time // zero: unbounded
+	CreatedGTE   time.Time
+	CreatedLT    time.Time
+	CreatedLTE   time.Time
+	After        *Position
+	Limit        int
+}
+
+// ListRuns returns up to Limit run documents matching q, newest first, and
+// the position to continue from when more may follow.
+func (tx *Tx) ListRuns(q RunQuery) (docs [][]byte, next *Position, err error) {
+	var (
+		b      *bolt.Bucket
+		prefix []byte
+	)
+	if q.DeploymentID != "" {
+		b, prefix = tx.tx.Bucket(bucketRunsByDeployment), prefixOf(q.DeploymentID)
+	} else {
+		b = tx.tx.Bucket(bucketRunsByCreated)
+	}
+	upper := upperBound(q.After, q.CreatedLTE, false)
+	if !q.CreatedLT.IsZero() {
+		upper = minKey(upper, upperBound(nil, q.CreatedLT, true))
+	}
+	runs := tx.tx.Bucket(bucketRuns)
+	w := newReverseWalk(b, prefix, upper)
+	for k := w.first(); k != nil; k = w.next() {
+		created, id := splitCreatedKey(k)
+		if !q.CreatedGTE.IsZero() && created.Before(q.CreatedGTE) {
+			break
+		}
+		if !q.CreatedGT.IsZero() && !created.After(q.CreatedGT) {
+			break
+		}
+		flags, _ := decodeRunEntry(w.value())
+		if q.Trigger == "manual" && flags&runFlagScheduled != 0 ||
+			q.Trigger == "schedule" && flags&runFlagScheduled == 0 {
+			continue
+		}
+		if q.HasError != nil && (flags&runFlagHasError != 0) != *q.HasError {
+			continue
+		}
+		if len(docs) == q.Limit {
+			return docs, next, nil
+		}
+		doc := runs.Get([]byte(id))
+		if doc == nil {
+			return nil, nil, fmt.Errorf("index points at missing run %s", id)
+		}
+		docs = append(docs, append([]byte(nil), doc...))
+		next = &Position{CreatedAt: created, ID: id}
+	}
+	return docs, nil, nil
+}
+
+// ForEachRunOfDeployment walks a deployment's runs newest first; fn returns
+// false to stop.
+func (tx *Tx) ForEachRunOfDeployment(deploymentID string, fn func(ix RunIndex) bool) {
+	w := newReverseWalk(tx.tx.Bucket(bucketRunsByDeployment), prefixOf(deploymentID), nil)
+	for k := w.first(); k != nil; k = w.next() {
+		created, id := splitCreatedKey(k)
+		flags, _ := decodeRunEntry(w.value())
+		if !fn(RunIndex{ID: id, DeploymentID: deploymentID, CreatedAt: created,
+			Scheduled: flags&runFlagScheduled != 0, HasError: flags&runFlagHasError != 0}) {
+			return
+		}
+	}
+}
+
+// PutIntent records that a run is about to call the session backend.
+func (tx *Tx) PutIntent(runID string, doc []byte) error {
+	return tx.tx.Bucket(bucketIntents).Put([]byte(runID), doc)
+}
+
+// DeleteIntent removes a resolved intent.
+func (tx *Tx) DeleteIntent(runID string) error {
+	return tx.tx.Bucket(bucketIntents).Delete([]byte(runID))
+}
+
+// GetIntent returns a copy of an intent document, or nil.
+func (tx *Tx) GetIntent(runID string) []byte {
+	v := tx.tx.Bucket(bucketIntents).Get([]byte(runID))
+	if v == nil {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+// ForEachIntent calls fn for every unresolved intent.
+func (tx *Tx) ForEachIntent(fn func(runID string, doc []byte) error) error {
+	return tx.tx.Bucket(bucketIntents).ForEach(func(k, v []byte) error { return fn(string(k), v) })
+}

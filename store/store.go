@@ -1,0 +1,181 @@
+// Package store owns the bbolt file: bucket layout, index maintenance, the
+// schema version, cursors over ordered indexes, and hot backups. It stores
+// deployment and run documents as opaque bytes handed to it by the domain
+// layer together with the few fields its indexes need; it must not know the
+// rules of deployments, schedules or secrets.
+package store
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the layout version written to the meta bucket. Opening a
+// file with a newer version fails instead of misreading it.
+const SchemaVersion = 1
+
+// FileName is the database file inside the data directory.
+const FileName = "sandbox0d.db"
+
+// Bucket names, in one place.
+var (
+	bucketMeta             = []byte("meta")
+	bucketDeployments      = []byte("deployments")             // id → document
+	bucketDeplByCreated    = []byte("deployments_by_created")  // created|id → deployment index entry
+	bucketDeplByAgent      = []byte("deployments_by_agent")    // agent_id 0x00 created|id → nil
+	bucketRuns             = []byte("runs")                    // id → document
+	bucketRunsByCreated    = []byte("runs_by_created")         // created|id → run index entry
+	bucketRunsByDeployment = []byte("runs_by_deployment")      // deployment_id 0x00 created|id → run index entry
+	bucketScheduledRuns    = []byte("runs_by_scheduled_at")    // deployment_id 0x00 scheduled_at → run id (unique)
+	bucketIntents          = []byte("run_intents")             // run id → intent document
+
+	allBuckets = [][]byte{bucketMeta, bucketDeployments, bucketDeplByCreated, bucketDeplByAgent,
+		bucketRuns, bucketRunsByCreated, bucketRunsByDeployment, bucketScheduledRuns, bucketIntents}
+
+	keySchemaVersion = []byte("schema_version")
+	keyCursorSecret  = []byte("cursor_secret")
+)
+
+// ErrLocked is returned by Open when another process holds the file.
+var ErrLocked = errors.New("data file is locked by another process")
+
+// Options tune Open.
+type Options struct {
+	// LockTimeout bounds the wait for the file lock so a second daemon on the
+	// same data dir fails fast instead of hanging. Default 2s.
+	LockTimeout time.Duration
+	// NoSync skips fsync; only for benchmarks.
+	NoSync bool
+}
+
+// Store is an open database.
+type Store struct {
+	db           *bolt.DB
+	path         string
+	cursorSecret []byte
+}
+
+// Open opens (creating if needed) the database at path.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = 2 * time.Second
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: %w (is another sandbox0d running on this data directory?)", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	if err := s.init(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keySchemaVersion); v == nil {
+			if err := meta.Put(keySchemaVersion, u64(SchemaVersion)); err != nil {
+				return err
+			}
+		} else if got := readU64(v); got > SchemaVersion {
+			return fmt.Errorf("schema version %d is newer than this binary supports (%d): upgrade sandbox0d", got, SchemaVersion)
+		}
+		secret := meta.Get(keyCursorSecret)
+		if secret == nil {
+			secret = make([]byte, 32)
+			if _, err := rand.Read(secret); err != nil {
+				return err
+			}
+			if err := meta.Put(keyCursorSecret, secret); err != nil {
+				return err
+			}
+		}
+		s.cursorSecret = append([]byte(nil), secret...)
+		return nil
+	})
+}
+
+// DB exposes the handle for packages that own buckets of their own (the local
+// session backend keeps its sessions in the same file).
+func (s *Store) DB() *bolt.DB { return s.db }
+
+// Path is the database file path.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(fn func(tx *Tx) error) error {
+	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+}
+
+// Update runs fn in a read-write transaction.
+func (s *Store) Update(fn func(tx *Tx) error) error {
+	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+}
+
+// Batch runs fn in a read-write transaction that may be coalesced with other
+// concurrent Batch calls, so a burst of run records shares fsyncs. fn must be
+// idempotent: bbolt may run it more than once. Side effects belong after the
+// call returns.
+func (s *Store) Batch(fn func(tx *Tx) error) error {
+	return s.db.Batch(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+}
+
+// WriteBackup streams a consistent copy of the database to w.
+func (s *Store) WriteBackup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Check runs bbolt's consistency check and returns every problem found.
+func (s *Store) Check() []error {
+	var errs []error
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return nil
+	})
+	return errs
+}
+
+// Ping is a cheap liveness probe of the file (a read transaction).
+func (s *Store) Ping() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			return errors.New("meta bucket missing")
+		}
+		return nil
+	})
+}
+
+// Tx is a transaction with typed index maintenance.
+type Tx struct{ tx *bolt.Tx }
