@@ -1,0 +1,96 @@
+package schedule
+
+import (
+	"strings"
+	"time"
+
+	// Hosts without a zoneinfo database must still resolve every IANA name.
+	_ "time/tzdata"
+)
+
+// Wire names of the schedule fields a ValidationError can be about.
+const (
+	expressionFieldName = "schedule.expression"
+	timezoneFieldName   = "schedule.timezone"
+)
+
+// ValidationError is a rejected schedule. Field is the wire name of the
+// offending field ("schedule.expression" or "schedule.timezone") and Message says what is
+// wrong and where, in words fit for an API error.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+
+// Cron is a validated, compiled schedule. It is immutable and safe for
+// concurrent use.
+type Cron struct {
+	expression string
+	location   *time.Location
+
+	// One bit per allowed value: bit m of minutes is minute m, bit d of
+	// daysOfMonth is day d (1-31), bit w of daysOfWeek is weekday w with
+	// Sunday as 0 (a 7 in the expression sets bit 0).
+	minutes     uint64
+	hours       uint32
+	daysOfMonth uint32
+	months      uint16
+	daysOfWeek  uint8
+
+	// eitherDayMatches is Vixie cron's rule: when both day fields are
+	// restricted (neither starts with "*"), a day matches if either does.
+	eitherDayMatches bool
+	// fixed selects the DST policy: see Fixed.
+	fixed bool
+}
+
+// Parse validates a five-field cron expression and an IANA timezone,
+// returning a compiled schedule. Every rejection is a *ValidationError.
+func Parse(expression, timezone string) (*Cron, error) {
+	c, verr := compileExpression(expression)
+	if verr != nil {
+		return nil, verr
+	}
+	loc, verr := loadTimezone(timezone)
+	if verr != nil {
+		return nil, verr
+	}
+	c.location = loc
+	return c, nil
+}
+
+// Expression returns the expression exactly as it was given to Parse.
+func (c *Cron) Expression() string { return c.expression }
+
+// Location returns the zone whose wall clock the schedule follows.
+func (c *Cron) Location() *time.Location { return c.location }
+
+// Fixed reports whether the schedule names fixed times of day: neither the
+// minute nor the hour field starts with "*". Fixed schedules fire once for a
+// wall time skipped by a DST gap and once for a repeated wall time; the others
+// follow the real clock (see the package documentation).
+func (c *Cron) Fixed() bool { return c.fixed }
+
+func loadTimezone(name string) (*time.Location, *ValidationError) {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return nil, timezoneError(`timezone is required: an IANA name such as "UTC" or "Europe/Berlin"`)
+	case name == "Local":
+		return nil, timezoneError(`"Local" is not allowed: it depends on the host; name the IANA timezone, e.g. "Europe/Berlin"`)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, timezoneError("unknown IANA timezone " + quoteForMessage(name))
+	}
+	return loc, nil
+}
+
+func timezoneError(message string) *ValidationError {
+	return &ValidationError{Field: timezoneFieldName, Message: message}
+}
+
+func expressionError(message string) *ValidationError {
+	return &ValidationError{Field: expressionFieldName, Message: message}
+}

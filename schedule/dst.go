@@ -1,0 +1,104 @@
+package schedule
+
+import (
+	"math"
+	"time"
+)
+
+// maxZoneOffset bounds the distance between a wall time and the instants it
+// denotes: no UTC offset in the tz database, local mean times included,
+// reaches 16 hours. Windows derived from it are deliberately generous; they
+// only decide how far around a wall time the zone is consulted.
+const maxZoneOffset = 18 * secondsPerHour
+
+// maxWallOccurrences caps how many instants one wall time can denote. Real
+// zones need two (a fall-back repeat); the slack absorbs pathological
+// histories without allocating.
+const maxWallOccurrences = 4
+
+// zonePeriod is a stretch of real time [start, end) (Unix seconds) during
+// which the zone keeps one UTC offset (seconds east). start and end are
+// math.MinInt64 and math.MaxInt64 when the period is unbounded.
+type zonePeriod struct {
+	start, end int64
+	offset     int64
+}
+
+func zonePeriodAt(loc *time.Location, instant int64) zonePeriod {
+	t := time.Unix(instant, 0).In(loc)
+	_, offset := t.Zone()
+	start, end := t.ZoneBounds()
+	period := zonePeriod{start: math.MinInt64, end: math.MaxInt64, offset: int64(offset)}
+	if !start.IsZero() {
+		period.start = start.Unix()
+	}
+	if !end.IsZero() {
+		period.end = end.Unix()
+	}
+	return period
+}
+
+// covers reports whether every instant within maxZoneOffset of wall (read
+// as an instant) lies in the period, in which case wall denotes exactly one
+// instant, wall-offset, and no zone lookup is needed.
+func (p zonePeriod) covers(wall int64) bool {
+	return p.start <= wall-maxZoneOffset && wall+maxZoneOffset < p.end
+}
+
+// wallOccurrences maps a wall time to the real instants it denotes in loc,
+// in increasing order, by walking the zone's periods around it and keeping
+// each period whose offset puts wall inside it. It does not rely on
+// time.Date, whose choice inside gaps and repeats is unspecified.
+//
+// When wall denotes no instant it lies in a spring-forward gap, and
+// gapEnd is the transition instant that skipped it: the first real instant
+// whose wall time is past it.
+func wallOccurrences(loc *time.Location, wall int64) (occurrences [maxWallOccurrences]int64, count int, gapEnd int64, inGap bool) {
+	period := zonePeriodAt(loc, wall-maxZoneOffset)
+	var previous zonePeriod
+	for walked := 0; walked < 16; walked++ {
+		if instant := wall - period.offset; period.start <= instant && instant < period.end && count < maxWallOccurrences {
+			occurrences[count] = instant
+			count++
+		}
+		// The clocks jumped over wall when the previous period's last
+		// reading is at or before it and this period's first is after it.
+		if walked > 0 && !inGap && period.start+previous.offset <= wall && wall < period.start+period.offset {
+			gapEnd, inGap = period.start, true
+		}
+		if period.end == math.MaxInt64 || period.end > wall+maxZoneOffset {
+			break
+		}
+		previous, period = period, zonePeriodAt(loc, period.end)
+	}
+	if count > 0 {
+		inGap = false
+	}
+	return occurrences, count, gapEnd, inGap
+}
+
+// fireInstants applies the DST policy to one matching wall time and returns
+// the instants it fires at, in increasing order. here is a zone period known
+// to the caller, used to skip the zone lookups away from transitions.
+//
+// A fixed-time schedule fires at the first occurrence of a repeated wall time
+// and at the transition instant for a skipped one; a wildcard schedule fires
+// at every occurrence and never for a skipped one.
+func (c *Cron) fireInstants(wall int64, here zonePeriod) (fires [maxWallOccurrences]int64, count int) {
+	if here.covers(wall) {
+		fires[0] = wall - here.offset
+		return fires, 1
+	}
+	occurrences, count, gapEnd, inGap := wallOccurrences(c.location, wall)
+	switch {
+	case !c.fixed:
+		return occurrences, count
+	case inGap:
+		fires[0] = gapEnd
+		return fires, 1
+	case count > 0:
+		fires[0] = occurrences[0]
+		return fires, 1
+	}
+	return fires, 0
+}

@@ -1,0 +1,121 @@
+package schedule
+
+import (
+	"math"
+	"time"
+)
+
+// searchHorizon is how far past `after` (on the wall clock) Next looks. The
+// rarest valid schedules, such as February 29 restricted to one weekday by an
+// AND-combined day-of-week ("0 0 29 2 */7"), go up to 40 years between fires
+// around a skipped leap day in 2100.
+const searchHorizon = 100 * 366 * secondsPerDay
+
+// lastSupportedInstant is the end of year 9999 UTC; later `after` values
+// have no next fire rather than risking overflow.
+const lastSupportedInstant = 253402300799
+
+// Next returns the first instant strictly after `after` at which the schedule
+// fires, in UTC, under the DST policy described in the package
+// documentation. It returns the zero Time if there is none within the search
+// horizon (about a century), which a schedule accepted by Parse only reaches
+// if every one of its wall times falls into DST gaps.
+//
+// Matching wall times are enumerated in wall order starting a little before
+// the wall time of `after`: around a fall-back transition an instant after
+// `after` can carry an earlier wall reading, so wall order and real order
+// differ. The enumeration stops once no later wall time can denote an
+// instant earlier than the best one found.
+func (c *Cron) Next(after time.Time) time.Time {
+	best, found := c.next(after.Unix())
+	if !found {
+		return time.Time{}
+	}
+	return time.Unix(best, 0).UTC()
+}
+
+// Upcoming returns up to n successive fire instants after `after`, in UTC
+// and increasing order. It returns fewer only when Next finds no more.
+func (c *Cron) Upcoming(after time.Time, n int) []time.Time {
+	if n <= 0 {
+		return nil
+	}
+	upcoming := make([]time.Time, 0, n)
+	for len(upcoming) < n {
+		fire := c.Next(after)
+		if fire.IsZero() {
+			break
+		}
+		upcoming = append(upcoming, fire)
+		after = fire
+	}
+	return upcoming
+}
+
+// next works in whole Unix seconds: fire instants are whole seconds, so
+// "strictly after `after`" is "greater than after's whole second", whatever
+// its fraction.
+func (c *Cron) next(after int64) (int64, bool) {
+	if c == nil || c.location == nil || c.months == 0 || after > lastSupportedInstant {
+		return 0, false
+	}
+	here := zonePeriodAt(c.location, after)
+	wallAfter := after + here.offset
+	limit := wallAfter + searchHorizon
+
+	var best, stopAt int64
+	found := false
+	wall := wallAfter - c.lookback(after, here)
+	for {
+		var ok bool
+		if wall, ok = c.nextMatchingWall(wall, limit); !ok {
+			break
+		}
+		if found && wall >= stopAt {
+			break
+		}
+		fires, count := c.fireInstants(wall, here)
+		for _, fire := range fires[:count] {
+			if fire > after && (!found || fire < best) {
+				best, found = fire, true
+				stopAt = best + maxOffsetThrough(c.location, here, best)
+			}
+		}
+		wall += secondsPerMinute
+	}
+	return best, found
+}
+
+// lookback is how far before wall(after) a wall time can lie and still
+// denote (or, in a gap, fire at) an instant after `after`. Such a wall time
+// w gives an instant t > after with w >= t + offset just before t, so
+// w > wall(after) - (offset(after) - offset near t); and when t is more than
+// twice maxZoneOffset away, w is past wall(after) anyway. So the lookback is
+// how far the offset drops within that window: zero unless a fall-back
+// transition is near.
+func (c *Cron) lookback(after int64, here zonePeriod) int64 {
+	windowEnd := after + 2*maxZoneOffset
+	lowest := here.offset
+	for period, walked := here, 0; period.end <= windowEnd && walked < 16; walked++ {
+		period = zonePeriodAt(c.location, period.end)
+		lowest = min(lowest, period.offset)
+	}
+	return here.offset - lowest
+}
+
+// maxOffsetThrough returns the largest UTC offset in effect from here's
+// period up to the instant `until`. A wall time w can denote (or, in a gap,
+// fire at) an instant t only if w <= t + offset(t), so once the enumeration
+// reaches best + this bound, no later wall time can beat best.
+func maxOffsetThrough(loc *time.Location, here zonePeriod, until int64) int64 {
+	highest := here.offset
+	period := here
+	for walked := 0; period.end <= until; walked++ {
+		if walked == 64 || period.end == math.MaxInt64 {
+			return maxZoneOffset
+		}
+		period = zonePeriodAt(loc, period.end)
+		highest = max(highest, period.offset)
+	}
+	return highest
+}
