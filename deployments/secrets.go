@@ -82,4 +82,3 @@ func (s *Service) ResealAll(next *crypto.Keyring) error {
 	s.SetSealer(next)
 	return nil
 }
-

@@ -56,4 +56,3 @@ func fingerprint(scope string) []byte {
 	sum := sha256.Sum256([]byte(scope))
 	return sum[:8]
 }
-

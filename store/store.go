@@ -28,14 +28,14 @@ const FileName = "sandbox0d.db"
 // Bucket names, in one place.
 var (
 	bucketMeta             = []byte("meta")
-	bucketDeployments      = []byte("deployments")             // id → document
-	bucketDeplByCreated    = []byte("deployments_by_created")  // created|id → deployment index entry
-	bucketDeplByAgent      = []byte("deployments_by_agent")    // agent_id 0x00 created|id → nil
-	bucketRuns             = []byte("runs")                    // id → document
-	bucketRunsByCreated    = []byte("runs_by_created")         // created|id → run index entry
-	bucketRunsByDeployment = []byte("runs_by_deployment")      // deployment_id 0x00 created|id → run index entry
-	bucketScheduledRuns    = []byte("runs_by_scheduled_at")    // deployment_id 0x00 scheduled_at → run id (unique)
-	bucketIntents          = []byte("run_intents")             // run id → intent document
+	bucketDeployments      = []byte("deployments")            // id → document
+	bucketDeplByCreated    = []byte("deployments_by_created") // created|id → deployment index entry
+	bucketDeplByAgent      = []byte("deployments_by_agent")   // agent_id 0x00 created|id → nil
+	bucketRuns             = []byte("runs")                   // id → document
+	bucketRunsByCreated    = []byte("runs_by_created")        // created|id → run index entry
+	bucketRunsByDeployment = []byte("runs_by_deployment")     // deployment_id 0x00 created|id → run index entry
+	bucketScheduledRuns    = []byte("runs_by_scheduled_at")   // deployment_id 0x00 scheduled_at → run id (unique)
+	bucketIntents          = []byte("run_intents")            // run id → intent document
 
 	allBuckets = [][]byte{bucketMeta, bucketDeployments, bucketDeplByCreated, bucketDeplByAgent,
 		bucketRuns, bucketRunsByCreated, bucketRunsByDeployment, bucketScheduledRuns, bucketIntents}
