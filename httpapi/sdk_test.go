@@ -120,10 +120,22 @@ func TestSDKEveryEndpoint(t *testing.T) {
 	assert.Len(t, list.Data, 1)
 
 	for name, call := range map[string]func() error{
-		"update":  func() error { _, err := e.client.Beta.Deployments.Update(ctx, created.ID, anthropic.BetaDeploymentUpdateParams{Name: param.NewOpt("x")}); return err },
-		"pause":   func() error { _, err := e.client.Beta.Deployments.Pause(ctx, created.ID, anthropic.BetaDeploymentPauseParams{}); return err },
-		"unpause": func() error { _, err := e.client.Beta.Deployments.Unpause(ctx, created.ID, anthropic.BetaDeploymentUnpauseParams{}); return err },
-		"run":     func() error { _, err := e.client.Beta.Deployments.Run(ctx, created.ID, anthropic.BetaDeploymentRunParams{}); return err },
+		"update": func() error {
+			_, err := e.client.Beta.Deployments.Update(ctx, created.ID, anthropic.BetaDeploymentUpdateParams{Name: param.NewOpt("x")})
+			return err
+		},
+		"pause": func() error {
+			_, err := e.client.Beta.Deployments.Pause(ctx, created.ID, anthropic.BetaDeploymentPauseParams{})
+			return err
+		},
+		"unpause": func() error {
+			_, err := e.client.Beta.Deployments.Unpause(ctx, created.ID, anthropic.BetaDeploymentUnpauseParams{})
+			return err
+		},
+		"run": func() error {
+			_, err := e.client.Beta.Deployments.Run(ctx, created.ID, anthropic.BetaDeploymentRunParams{})
+			return err
+		},
 	} {
 		err := call()
 		var apiErr *anthropic.Error

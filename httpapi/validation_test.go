@@ -44,7 +44,9 @@ func TestCreateValidationTable(t *testing.T) {
 		return out
 	}
 	sched := func(expr, tz string) func(map[string]any) {
-		return func(b map[string]any) { b["schedule"] = map[string]any{"type": "cron", "expression": expr, "timezone": tz} }
+		return func(b map[string]any) {
+			b["schedule"] = map[string]any{"type": "cron", "expression": expr, "timezone": tz}
+		}
 	}
 	cases := []struct {
 		name    string
@@ -110,7 +112,9 @@ func TestCreateValidationTable(t *testing.T) {
 		{"descending range", with(sched("0 5-1 * * *", "UTC")), 400, "invalid_request_error", "hour"},
 		{"bad timezone", with(sched("0 9 * * *", "Mars/Olympus")), 400, "invalid_request_error", "schedule.timezone"},
 		{"missing timezone", with(func(b map[string]any) { b["schedule"] = map[string]any{"type": "cron", "expression": "0 9 * * *"} }), 400, "invalid_request_error", "schedule.timezone"},
-		{"schedule wrong type", with(func(b map[string]any) { b["schedule"] = map[string]any{"type": "rate", "expression": "0 9 * * *", "timezone": "UTC"} }), 400, "invalid_request_error", "schedule.type"},
+		{"schedule wrong type", with(func(b map[string]any) {
+			b["schedule"] = map[string]any{"type": "rate", "expression": "0 9 * * *", "timezone": "UTC"}
+		}), 400, "invalid_request_error", "schedule.type"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

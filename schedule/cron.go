@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	// Hosts without a zoneinfo database must still resolve every IANA name.
@@ -80,12 +81,22 @@ func loadTimezone(name string) (*time.Location, *ValidationError) {
 	case name == "Local":
 		return nil, timezoneError(`"Local" is not allowed: it depends on the host; name the IANA timezone, e.g. "Europe/Berlin"`)
 	}
+	if cached, ok := loadedLocations.Load(name); ok {
+		return cached.(*time.Location), nil
+	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
 		return nil, timezoneError("unknown IANA timezone " + quoteForMessage(name))
 	}
+	loadedLocations.Store(name, loc)
 	return loc, nil
 }
+
+// loadedLocations caches time.LoadLocation, which reads and decodes a
+// zoneinfo file on every call: at startup every deployment is parsed, and
+// most share a handful of zones. Only valid names are stored, so the cache
+// is bounded by the tz database.
+var loadedLocations sync.Map // zone name → *time.Location
 
 func timezoneError(message string) *ValidationError {
 	return &ValidationError{Field: timezoneFieldName, Message: message}
