@@ -1,0 +1,168 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/sandbox0/sandbox0d/sessions"
+)
+
+// Lookups answer an interactive create/update of a deployment, so they are
+// not retried: one attempt with upstream.request_timeout. Anything but a
+// clear answer about the id (a network error, a timeout, 5xx, 429, 401/403,
+// a 400 that does not name the id) is an error wrapping
+// sessions.ErrUnavailable, which the API turns into a 503.
+
+// unavailableError is a lookup that got no usable answer.
+type unavailableError struct{ detail string }
+
+func (e *unavailableError) Error() string {
+	return "the session backend could not be reached: " + e.detail
+}
+
+func (e *unavailableError) Unwrap() error { return sessions.ErrUnavailable }
+
+// lookupConcurrency bounds the parallel lookups of one CheckReferences.
+const lookupConcurrency = 8
+
+// ResolveAgent pins an agent: version 0 means the latest version. The
+// agent (and the version) must exist and the agent must not be archived.
+func (b *Backend) ResolveAgent(ctx context.Context, agentID string, version int64) (sessions.AgentRef, error) {
+	if agentID == "" || version < 0 {
+		return sessions.AgentRef{}, &sessions.NotFoundError{Field: "agent", ID: agentID}
+	}
+	obj, err := b.lookup(ctx, "agent", agentID, agentQuery(version), pathOf("agents", agentID))
+	if err != nil {
+		if nf, ok := err.(*sessions.NotFoundError); ok && version > 0 {
+			return sessions.AgentRef{}, b.missingAgentVersion(ctx, agentID, version, nf)
+		}
+		return sessions.AgentRef{}, err
+	}
+	if obj.archived() {
+		return sessions.AgentRef{}, &sessions.NotFoundError{Field: "agent", ID: agentID, Archived: true}
+	}
+	if version == 0 {
+		version = obj.Version
+	}
+	if version < 1 {
+		return sessions.AgentRef{}, &unavailableError{detail: fmt.Sprintf("GET %s answered without a version for agent %q", pathOf("agents", agentID), agentID)}
+	}
+	return sessions.AgentRef{ID: agentID, Version: version}, nil
+}
+
+// missingAgentVersion tells "no such version" from "no such agent".
+func (b *Backend) missingAgentVersion(ctx context.Context, agentID string, version int64, nf *sessions.NotFoundError) error {
+	if _, err := b.lookup(ctx, "agent", agentID, nil, pathOf("agents", agentID)); err != nil {
+		return err
+	}
+	return &sessions.NotFoundError{Field: "agent.version", ID: strconv.FormatInt(version, 10)}
+}
+
+func agentQuery(version int64) url.Values {
+	if version == 0 {
+		return nil
+	}
+	return url.Values{"version": {strconv.FormatInt(version, 10)}}
+}
+
+// CheckReferences checks that the environment, the vaults and the files
+// exist and are not archived, and, when refs.Agent.ID is set, the agent
+// version too (leave it empty when ResolveAgent already did). Lookups run
+// in parallel; the first problem in field order is returned.
+func (b *Backend) CheckReferences(ctx context.Context, refs sessions.References) error {
+	type check struct {
+		field, id string
+		run       func(ctx context.Context) error
+	}
+	var checks []check
+	if refs.Agent.ID != "" {
+		checks = append(checks, check{run: func(ctx context.Context) error {
+			_, err := b.ResolveAgent(ctx, refs.Agent.ID, refs.Agent.Version)
+			return err
+		}})
+	}
+	object := func(field, kind, id string, path string) check {
+		return check{run: func(ctx context.Context) error {
+			obj, err := b.lookup(ctx, field, id, nil, path)
+			if err != nil {
+				return err
+			}
+			if obj.archived() {
+				return &sessions.NotFoundError{Field: field, ID: id, Archived: true}
+			}
+			return nil
+		}}
+	}
+	if refs.EnvironmentID != "" {
+		checks = append(checks, object("environment_id", "environment", refs.EnvironmentID, pathOf("environments", refs.EnvironmentID)))
+	}
+	for i, id := range refs.VaultIDs {
+		checks = append(checks, object(fmt.Sprintf("vault_ids[%d]", i), "vault", id, pathOf("vaults", id)))
+	}
+	for _, id := range refs.FileIDs {
+		checks = append(checks, object("file_id", "file", id, pathOf("files", id)))
+	}
+
+	errs := make([]error, len(checks))
+	limit := make(chan struct{}, lookupConcurrency)
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Go(func() {
+			limit <- struct{}{}
+			defer func() { <-limit }()
+			errs[i] = c.run(ctx)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lookedUp is the part of an agent, environment, vault or file a lookup reads.
+type lookedUp struct {
+	Version    int64           `json:"version"`
+	ArchivedAt json.RawMessage `json:"archived_at"`
+}
+
+func (o lookedUp) archived() bool {
+	v := bytes.TrimSpace(o.ArchivedAt)
+	return len(v) > 0 && string(v) != "null" && string(v) != `""`
+}
+
+// lookup GETs one object named by field/id and classifies the answer.
+func (b *Backend) lookup(ctx context.Context, field, id string, query url.Values, path string) (lookedUp, error) {
+	var obj lookedUp
+	op := operation{subjects: subjects{}.with(id, aboutNothing), redact: newRedactor(b.apiKey)}
+	c := call{method: http.MethodGet, path: path, query: query}
+	a, err := b.send(ctx, c)
+	if err != nil {
+		return obj, &unavailableError{detail: op.failure(c, nil, err).describe()}
+	}
+	f := op.failure(c, a, nil)
+	switch {
+	case a.ok():
+		if err := json.Unmarshal(a.body, &obj); err != nil {
+			return obj, &unavailableError{detail: fmt.Sprintf("%s answered %d with a body that is not JSON (request-id %s)", c, a.status, a.requestID)}
+		}
+		return obj, nil
+	case a.status == http.StatusNotFound:
+		return obj, &sessions.NotFoundError{Field: field, ID: id}
+	case (a.status == http.StatusBadRequest || a.status == http.StatusUnprocessableEntity) && strings.Contains(f.message, id):
+		// e.g. "invalid agent id: foo": the id cannot exist.
+		return obj, &sessions.NotFoundError{Field: field, ID: id}
+	case a.status == http.StatusUnauthorized || a.status == http.StatusForbidden:
+		return obj, &unavailableError{detail: "the upstream refused the daemon's credentials (check upstream.api_key): " + f.describe()}
+	}
+	return obj, &unavailableError{detail: f.describe()}
+}

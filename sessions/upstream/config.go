@@ -1,0 +1,202 @@
+package upstream
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Defaults for the optional Config fields.
+const (
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultRetryWindow    = 2 * time.Minute
+	DefaultMaxConcurrency = 16
+)
+
+// lookupConnections is the connection headroom beyond MaxConcurrency for
+// agent and reference lookups, which do not take a creation slot.
+const lookupConnections = 8
+
+// Config configures the upstream backend. Keys in errors are the daemon's
+// config keys (upstream.url …).
+type Config struct {
+	URL            string        // upstream.url: base URL, e.g. https://api.anthropic.com
+	APIKey         string        // upstream.api_key
+	APIKeyFile     string        // upstream.api_key_file: alternative, read from a file (e.g. a systemd credential), whitespace trimmed
+	RequestTimeout time.Duration // upstream.request_timeout: per HTTP call (default 30s)
+	RetryWindow    time.Duration // upstream.retry_window: how long transient failures are retried (default 2m)
+	MaxConcurrency int           // upstream.max_concurrency: session creations in flight (default 16)
+	// HTTPClient is optional; by default the backend builds a transport with
+	// a bounded connection pool. Its Timeout is not used: every call has
+	// RequestTimeout, and proxied streams must not time out.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+}
+
+// ConfigError is an invalid Config; Key is the config key at fault.
+type ConfigError struct {
+	Key     string
+	Problem string
+	Err     error
+}
+
+func (e *ConfigError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Key, e.Problem, e.Err)
+	}
+	return e.Key + ": " + e.Problem
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// settings is a validated Config with defaults applied.
+type settings struct {
+	base           *url.URL
+	apiKey         string
+	requestTimeout time.Duration
+	retryWindow    time.Duration
+	maxConcurrency int
+	apiClient      *http.Client
+	proxyTransport http.RoundTripper
+	log            *slog.Logger
+}
+
+func (c Config) validate() (settings, error) {
+	s := settings{
+		requestTimeout: c.RequestTimeout,
+		retryWindow:    c.RetryWindow,
+		maxConcurrency: c.MaxConcurrency,
+		log:            c.Logger,
+	}
+	var err error
+	if s.base, err = parseBaseURL(c.URL); err != nil {
+		return s, err
+	}
+	if s.apiKey, err = loadAPIKey(c.APIKey, c.APIKeyFile); err != nil {
+		return s, err
+	}
+	switch {
+	case c.RequestTimeout < 0:
+		return s, &ConfigError{Key: "upstream.request_timeout", Problem: "must not be negative"}
+	case c.RequestTimeout == 0:
+		s.requestTimeout = DefaultRequestTimeout
+	}
+	switch {
+	case c.RetryWindow < 0:
+		return s, &ConfigError{Key: "upstream.retry_window", Problem: "must not be negative"}
+	case c.RetryWindow == 0:
+		s.retryWindow = DefaultRetryWindow
+	}
+	switch {
+	case c.MaxConcurrency < 0:
+		return s, &ConfigError{Key: "upstream.max_concurrency", Problem: "must not be negative"}
+	case c.MaxConcurrency == 0:
+		s.maxConcurrency = DefaultMaxConcurrency
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if c.HTTPClient != nil {
+		s.apiClient = &http.Client{Transport: c.HTTPClient.Transport}
+		s.proxyTransport = c.HTTPClient.Transport
+		if s.proxyTransport == nil {
+			s.proxyTransport = http.DefaultTransport
+		}
+	} else {
+		api, proxy := defaultTransports(s.maxConcurrency, s.requestTimeout)
+		s.apiClient = &http.Client{Transport: api}
+		s.proxyTransport = proxy
+	}
+	// Redirects would resend the daemon's key to wherever they point.
+	s.apiClient.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return s, nil
+}
+
+func parseBaseURL(raw string) (*url.URL, error) {
+	const key = "upstream.url"
+	if strings.TrimSpace(raw) == "" {
+		return nil, &ConfigError{Key: key, Problem: "is required with backend: upstream"}
+	}
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return nil, &ConfigError{Key: key, Problem: "is not a URL", Err: err}
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, &ConfigError{Key: key, Problem: fmt.Sprintf("must be an absolute http(s) URL such as https://api.anthropic.com (got %q)", raw)}
+	}
+	if u.User != nil {
+		return nil, &ConfigError{Key: key, Problem: "must not carry credentials; use upstream.api_key"}
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, &ConfigError{Key: key, Problem: "must not have a query or fragment"}
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+func loadAPIKey(key, file string) (string, error) {
+	switch {
+	case key != "" && file != "":
+		return "", &ConfigError{Key: "upstream.api_key_file", Problem: "set either upstream.api_key or upstream.api_key_file, not both"}
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", &ConfigError{Key: "upstream.api_key_file", Problem: "cannot be read", Err: err}
+		}
+		key = strings.TrimSpace(string(b))
+		if key == "" {
+			return "", &ConfigError{Key: "upstream.api_key_file", Problem: fmt.Sprintf("%s is empty", file)}
+		}
+		return key, checkHeaderValue("upstream.api_key_file", key)
+	case key == "":
+		return "", &ConfigError{Key: "upstream.api_key", Problem: "is required with backend: upstream (or set upstream.api_key_file)"}
+	}
+	return strings.TrimSpace(key), checkHeaderValue("upstream.api_key", strings.TrimSpace(key))
+}
+
+// checkHeaderValue refuses a key that cannot be sent as a header value,
+// without echoing the key.
+func checkHeaderValue(configKey, v string) error {
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f || r > 0x7e {
+			return &ConfigError{Key: configKey, Problem: "contains characters that cannot be sent in an HTTP header"}
+		}
+	}
+	if v == "" {
+		return &ConfigError{Key: configKey, Problem: "is empty"}
+	}
+	return nil
+}
+
+// defaultTransports builds the backend's connection pools. Session
+// creations and lookups share one pool bounded to what they can use at
+// once; the proxy gets its own pool because an SSE stream holds a
+// connection for as long as the client listens, and a few hundred watchers
+// must not starve session creation.
+func defaultTransports(maxConcurrency int, requestTimeout time.Duration) (api, proxy *http.Transport) {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	conns := maxConcurrency + lookupConnections
+	api = &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxConnsPerHost:       conns,
+		MaxIdleConns:          conns,
+		MaxIdleConnsPerHost:   conns,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: requestTimeout,
+	}
+	proxy = api.Clone()
+	proxy.MaxConnsPerHost = 0
+	proxy.MaxIdleConns = 64
+	proxy.MaxIdleConnsPerHost = 64
+	return api, proxy
+}
