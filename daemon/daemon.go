@@ -47,11 +47,11 @@ type Daemon struct {
 // New opens the store, loads the keyring, builds the backend, resolves
 // leftover run intents, loads the scheduler and binds the listeners. It does
 // not serve yet: Run does.
-func New(cfg Config, log *slog.Logger, opts Options) (d *Daemon, err error) {
+func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	d = &Daemon{cfg: cfg, log: log, ready: make(chan struct{})}
+	d := &Daemon{cfg: cfg, log: log, ready: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			d.closeAll()
