@@ -44,17 +44,50 @@ var diffZones = []string{
 func TestNextMatchesBruteForceReference(t *testing.T) {
 	cases := envInt(t, diffCasesEnv, defaultDiffCases)
 	seed := envInt(t, diffSeedEnv, defaultDiffSeed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
+	compared := compareWithReference(t, diffZones, 2024, 2030, cases, seed)
+	t.Logf("compared %d Next results over %d expressions (seed %d)", compared, cases, seed)
+}
 
-	zones := make([]*time.Location, len(diffZones))
-	transitions := make([][]time.Time, len(diffZones))
-	for i, name := range diffZones {
+// TestNextMatchesBruteForceReferenceInUnusualZones covers transitions the
+// common zones never make: Samoa and Kiribati skipping a whole day, Troll's
+// two-hour shift, Caracas and Moscow changing their standard offset, and
+// Casablanca suspending its (negative) DST for Ramadan.
+func TestNextMatchesBruteForceReferenceInUnusualZones(t *testing.T) {
+	unusual := []struct {
+		zone                string
+		firstYear, lastYear int
+	}{
+		{"Pacific/Apia", 2011, 2012},
+		{"Pacific/Kiritimati", 1994, 1995},
+		{"Antarctica/Troll", 2024, 2025},
+		{"America/Caracas", 2007, 2016},
+		{"Europe/Moscow", 2010, 2014},
+		{"Africa/Casablanca", 2024, 2026},
+	}
+	seed := envInt(t, diffSeedEnv, defaultDiffSeed)
+	for _, u := range unusual {
+		t.Run(u.zone, func(t *testing.T) {
+			compareWithReference(t, []string{u.zone}, u.firstYear, u.lastYear, max(1, envInt(t, diffCasesEnv, defaultDiffCases)/10), seed)
+		})
+	}
+}
+
+// compareWithReference runs `cases` random expressions in random zones of
+// the list from random starts around the zones' transitions in the years
+// given, following each through diffChain successive fires, and fails on
+// the first disagreement. It returns the number of Next results compared.
+func compareWithReference(t *testing.T, zoneNames []string, firstYear, lastYear, cases, seed int) int {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
+	zones := make([]*time.Location, len(zoneNames))
+	transitions := make([][]time.Time, len(zoneNames))
+	for i, name := range zoneNames {
 		loc, err := time.LoadLocation(name)
 		require.NoError(t, err)
 		zones[i] = loc
-		transitions[i] = zoneTransitions(loc, 2024, 2030)
+		transitions[i] = zoneTransitions(loc, firstYear, lastYear)
 		if name != "UTC" && name != "Asia/Kolkata" {
-			require.NotEmpty(t, transitions[i], "zone %s should have DST transitions in 2024-2030", name)
+			require.NotEmpty(t, transitions[i], "zone %s should have transitions in %d-%d", name, firstYear, lastYear)
 		}
 	}
 
@@ -66,7 +99,7 @@ func TestNextMatchesBruteForceReference(t *testing.T) {
 		reference, err := newReferenceCron(expression, loc)
 		require.NoError(t, err)
 
-		start := randomStart(rng, transitions[zoneIndex])
+		start := randomStart(rng, transitions[zoneIndex], firstYear, lastYear)
 		if rng.IntN(2) == 0 {
 			if onFire := reference.next(start, diffHorizon); !onFire.IsZero() {
 				start = onFire
@@ -87,7 +120,7 @@ func TestNextMatchesBruteForceReference(t *testing.T) {
 			after = want
 		}
 	}
-	t.Logf("compared %d Next results over %d expressions (seed %d)", compared, cases, seed)
+	return compared
 }
 
 func envInt(t *testing.T, name string, fallback int) int {
@@ -125,16 +158,16 @@ func zoneTransitions(loc *time.Location, firstYear, lastYear int) []time.Time {
 }
 
 // randomStart picks a start instant: mostly within a day of a transition,
-// otherwise anywhere in 2024-2030, with a random sub-minute part half of the
-// time.
-func randomStart(rng *rand.Rand, transitions []time.Time) time.Time {
+// otherwise anywhere in the years given, with a random sub-minute part half
+// of the time.
+func randomStart(rng *rand.Rand, transitions []time.Time, firstYear, lastYear int) time.Time {
 	var start time.Time
 	if len(transitions) > 0 && rng.IntN(4) != 0 {
 		around := transitions[rng.IntN(len(transitions))]
 		start = around.Add(time.Duration(rng.Int64N(int64(52*time.Hour))) - 26*time.Hour).Truncate(time.Minute)
 	} else {
-		first := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-		span := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC).Sub(first)
+		first := time.Date(firstYear, 1, 1, 0, 0, 0, 0, time.UTC)
+		span := time.Date(lastYear+1, 1, 1, 0, 0, 0, 0, time.UTC).Sub(first)
 		start = first.Add(time.Duration(rng.Int64N(int64(span)))).Truncate(time.Minute)
 	}
 	if rng.IntN(2) == 0 {
