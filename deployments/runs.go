@@ -38,7 +38,7 @@ func (s *Service) RunNow(ctx context.Context, id string) (*Run, error) {
 		if d.Archived() {
 			return conflict("deployment %s is archived and cannot be run", id)
 		}
-		run = Run{ID: NewID(PrefixRun), DeploymentID: id, Agent: d.Agent, Trigger: TriggerManual, CreatedAt: s.nextRunCreatedAt()}
+		run = Run{ID: NewID(PrefixRun), DeploymentID: id, Agent: d.Agent, Trigger: TriggerManual, CreatedAt: s.nextCreatedAt()}
 		return putIntent(tx, run)
 	})
 	if err != nil {
@@ -78,6 +78,9 @@ func (s *Service) fireIntent(id string, scheduledAt time.Time, generation uint64
 		run    Run
 		reason string
 	)
+	// The run starts now; the batched transaction below may wait for
+	// company before it commits.
+	started := s.nextCreatedAt()
 	err := s.store.Batch(func(tx *store.Tx) error {
 		reason = ""
 		var err error
@@ -89,6 +92,7 @@ func (s *Service) fireIntent(id string, scheduledAt time.Time, generation uint64
 			}
 			return err
 		}
+		holder := tx.ScheduledFireRunID(id, scheduledAt)
 		switch {
 		case d.Archived():
 			reason = "deployment is archived"
@@ -98,7 +102,7 @@ func (s *Service) fireIntent(id string, scheduledAt time.Time, generation uint64
 			reason = "deployment has no schedule"
 		case d.Generation != generation:
 			reason = "deployment changed since the fire was planned"
-		case tx.ScheduledFireRunID(id, scheduledAt) != "" && tx.ScheduledFireRunID(id, scheduledAt) != run.ID:
+		case holder != "" && holder != run.ID:
 			reason = "this scheduled fire already has a run"
 		}
 		if reason != "" {
@@ -107,7 +111,7 @@ func (s *Service) fireIntent(id string, scheduledAt time.Time, generation uint64
 		if run.ID == "" { // Batch may call us again: keep the same run id
 			at := scheduledAt.UTC()
 			run = Run{ID: NewID(PrefixRun), DeploymentID: id, Agent: d.Agent, Trigger: TriggerSchedule,
-				ScheduledAt: &at, CreatedAt: s.nextRunCreatedAt()}
+				ScheduledAt: &at, CreatedAt: started}
 		}
 		if err := tx.ClaimScheduledFire(id, scheduledAt, run.ID); err != nil {
 			return err
@@ -115,7 +119,6 @@ func (s *Service) fireIntent(id string, scheduledAt time.Time, generation uint64
 		if err := putIntent(tx, run); err != nil {
 			return err
 		}
-		started := run.CreatedAt
 		d.LastRunAt = &started
 		d.PlanFrom = scheduledAt.UTC()
 		return putDeployment(tx, d)
@@ -181,8 +184,6 @@ func (s *Service) Fire(ctx context.Context, id string, scheduledAt time.Time, ge
 	}
 	return res, nil
 }
-
-func (s *Service) nextRunCreatedAt() time.Time { return s.nextCreatedAt() }
 
 // execute calls the backend for a run and fills in SessionID / Error.
 func (s *Service) execute(ctx context.Context, d *Deployment, run *Run) {

@@ -1,0 +1,101 @@
+package deployments
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/sessions/sessionstest"
+	"github.com/sandbox0/sandbox0d/store"
+)
+
+func newTestService(t *testing.T, path string, b sessions.Backend) (*Service, *store.Store) {
+	t.Helper()
+	st, err := store.Open(path, store.Options{})
+	require.NoError(t, err)
+	return NewService(Config{Store: st, Backend: b}), st
+}
+
+func createScheduled(t *testing.T, s *Service) *Deployment {
+	t.Helper()
+	data, _ := json.Marshal(map[string]any{
+		"name": "s", "agent": map[string]any{"id": "agent_a", "version": 1}, "environment_id": "env",
+		"initial_events": []any{map[string]any{"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "go"}}}},
+		"schedule":       map[string]any{"expression": "*/5 * * * *", "timezone": "UTC"},
+	})
+	in, err := DecodeCreate(data)
+	require.NoError(t, err)
+	d, err := s.Create(context.Background(), in)
+	require.NoError(t, err)
+	return d
+}
+
+// A crash after the intent and before the backend call resolves to exactly
+// one unknown_error run at the next start, and the backend is never called.
+func TestCrashAfterIntentResolvesToOneUnknownErrorRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	backend := sessionstest.New(map[string]int64{"agent_a": 1})
+	s, st := newTestService(t, path, backend)
+	d := createScheduled(t, s)
+	at := time.Date(2030, 1, 1, 0, 5, 0, 0, time.UTC)
+	_, run, reason, err := s.fireIntent(d.ID, at, d.Generation)
+	require.NoError(t, err)
+	require.Empty(t, reason)
+	require.NotNil(t, run)
+	require.NoError(t, st.Close()) // "crash": the backend was never called
+
+	s2, st2 := newTestService(t, path, backend)
+	defer st2.Close()
+	n, err := s2.RecoverIntents()
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	got, err := s2.GetRun(context.Background(), run.ID)
+	require.NoError(t, err)
+	require.NotNil(t, got.Error)
+	assert.Equal(t, sessions.ErrUnknown, got.Error.Type)
+	assert.Contains(t, got.Error.Message, "daemon stopped during session creation")
+	assert.Zero(t, backend.Created())
+
+	// The same fire is refused afterwards: at most one run per (deployment, scheduled_at).
+	res, err := s2.Fire(context.Background(), d.ID, at, d.Generation, nil)
+	require.NoError(t, err)
+	assert.Equal(t, FireSkipped, res.Outcome)
+	assert.Zero(t, backend.Created())
+	n, err = s2.RecoverIntents()
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing left unresolved")
+}
+
+func TestFireIsSkippedWhenThePlanIsStale(t *testing.T) {
+	backend := sessionstest.New(map[string]int64{"agent_a": 1})
+	s, st := newTestService(t, filepath.Join(t.TempDir(), "db"), backend)
+	defer st.Close()
+	ctx := context.Background()
+	d := createScheduled(t, s)
+	at := time.Date(2030, 1, 1, 0, 5, 0, 0, time.UTC)
+	_, err := s.Pause(ctx, d.ID)
+	require.NoError(t, err)
+	res, err := s.Fire(ctx, d.ID, at, d.Generation, nil)
+	require.NoError(t, err)
+	assert.Equal(t, FireSkipped, res.Outcome)
+	assert.Equal(t, "deployment is paused", res.Reason)
+
+	cur, err := s.Unpause(ctx, d.ID)
+	require.NoError(t, err)
+	res, err = s.Fire(ctx, d.ID, at, d.Generation, nil)
+	require.NoError(t, err)
+	assert.Equal(t, FireSkipped, res.Outcome, "planned under an older generation")
+	res, err = s.Fire(ctx, d.ID, at, cur.Generation, nil)
+	require.NoError(t, err)
+	assert.Equal(t, FireSucceeded, res.Outcome)
+	res, err = s.Fire(ctx, d.ID, at, cur.Generation, nil)
+	require.NoError(t, err)
+	assert.Equal(t, FireSkipped, res.Outcome, "the same scheduled fire twice")
+	assert.Equal(t, int64(1), backend.Created())
+}
