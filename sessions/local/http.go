@@ -1,0 +1,320 @@
+package local
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sandbox0/sandbox0d/internal/wire"
+)
+
+// List limits of the two list endpoints.
+const (
+	defaultSessionsLimit = 20
+	maxSessionsLimit     = 100
+	defaultEventsLimit   = 100
+	maxEventsLimit       = 1000
+	maxRequestBodyBytes  = 1 << 20
+)
+
+var validStatuses = map[string]bool{
+	statusRescheduling: true, statusRunning: true, statusIdle: true, statusTerminated: true,
+}
+
+// SessionHandler implements sessions.SessionRouter: it serves the
+// /v1/sessions… routes of local sessions and answers anything else with a
+// 404 error envelope. Authentication, the beta header and request ids are
+// the API layer's.
+func (b *Backend) SessionHandler() http.Handler { return http.HandlerFunc(b.serveSessions) }
+
+func (b *Backend) serveSessions(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/v1/sessions")
+	if !ok || (rest != "" && rest[0] != '/') {
+		noRoute(w, r, "")
+		return
+	}
+	parts := strings.Split(strings.Trim(rest, "/"), "/")
+	switch {
+	case parts[0] == "":
+		switch r.Method {
+		case http.MethodGet:
+			b.handleListSessions(w, r)
+		case http.MethodPost:
+			noRoute(w, r, "; sessions of the local backend are created by deployment runs")
+		default:
+			noRoute(w, r, "")
+		}
+	case len(parts) == 1:
+		switch r.Method {
+		case http.MethodGet:
+			b.handleGetSession(w, r, parts[0])
+		case http.MethodDelete:
+			b.handleDeleteSession(w, r, parts[0])
+		case http.MethodPost:
+			noRoute(w, r, "; local sessions cannot be updated")
+		default:
+			noRoute(w, r, "")
+		}
+	case len(parts) == 2 && parts[1] == "events" && r.Method == http.MethodGet:
+		b.handleListEvents(w, r, parts[0])
+	case len(parts) == 2 && parts[1] == "events" && r.Method == http.MethodPost:
+		b.handleSendEvents(w, r, parts[0])
+	case len(parts) == 2 && parts[1] == "archive" && r.Method == http.MethodPost:
+		b.handleArchiveSession(w, r, parts[0])
+	case len(parts) == 3 && parts[1] == "events" && parts[2] == "stream" && r.Method == http.MethodGet:
+		b.handleStreamEvents(w, r, parts[0])
+	default:
+		noRoute(w, r, "")
+	}
+}
+
+func noRoute(w http.ResponseWriter, r *http.Request, why string) {
+	wire.WriteError(w, http.StatusNotFound,
+		fmt.Sprintf("%s %s is not a route of the local session backend%s", r.Method, r.URL.Path, why))
+}
+
+// loadSession answers 404 (or 500) itself when the session cannot be read.
+func (b *Backend) loadSession(w http.ResponseWriter, id string) (*sessionRecord, bool) {
+	if !isSessionID(id) {
+		wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("session %q was not found", id))
+		return nil, false
+	}
+	rec, err := b.store.get(id)
+	if errors.Is(err, errSessionNotFound) {
+		wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("session %q was not found", id))
+		return nil, false
+	}
+	if err != nil {
+		b.log.Error("reading a session", "session_id", id, "err", err)
+		wire.WriteError(w, http.StatusInternalServerError, "reading the session failed")
+		return nil, false
+	}
+	return rec, true
+}
+
+func (b *Backend) handleGetSession(w http.ResponseWriter, _ *http.Request, id string) {
+	if rec, ok := b.loadSession(w, id); ok {
+		writeJSON(w, http.StatusOK, viewSession(rec, b.cfg.Now()))
+	}
+}
+
+func (b *Backend) handleArchiveSession(w http.ResponseWriter, _ *http.Request, id string) {
+	if _, ok := b.loadSession(w, id); !ok {
+		return
+	}
+	now := b.cfg.Now()
+	rec, err := b.store.update(id, func(rec *sessionRecord) error {
+		if !isFinished(rec.Status) {
+			return errNotRunning
+		}
+		if rec.ArchivedAt == nil {
+			rec.ArchivedAt, rec.UpdatedAt = &now, now
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errNotRunning):
+		wire.WriteError(w, http.StatusConflict, fmt.Sprintf(
+			"session %s has not ended; interrupt it (POST /v1/sessions/%s/events with user.interrupt) before archiving it", id, id))
+	case errors.Is(err, errSessionNotFound):
+		wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("session %q was not found", id))
+	case err != nil:
+		b.log.Error("archiving a session", "session_id", id, "err", err)
+		wire.WriteError(w, http.StatusInternalServerError, "archiving the session failed")
+	default:
+		writeJSON(w, http.StatusOK, viewSession(rec, now))
+	}
+}
+
+// handleDeleteSession removes a finished session: workspace first, so a
+// failure leaves a record to retry the delete with.
+func (b *Backend) handleDeleteSession(w http.ResponseWriter, _ *http.Request, id string) {
+	rec, ok := b.loadSession(w, id)
+	if !ok {
+		return
+	}
+	if !isFinished(rec.Status) {
+		wire.WriteError(w, http.StatusConflict, fmt.Sprintf(
+			"session %s is %s; send a user.interrupt event and wait for it to end before deleting it", id, rec.Status))
+		return
+	}
+	if err := os.RemoveAll(rec.Workspace); err != nil {
+		b.log.Error("removing a session workspace", "session_id", id, "err", err)
+		wire.WriteError(w, http.StatusInternalServerError, "removing the session workspace failed")
+		return
+	}
+	if err := b.store.deleteSession(id); err != nil && !errors.Is(err, errSessionNotFound) {
+		b.log.Error("deleting a session", "session_id", id, "err", err)
+		wire.WriteError(w, http.StatusInternalServerError, "deleting the session failed")
+		return
+	}
+	b.log.Info("session deleted", "session_id", id)
+	writeJSON(w, http.StatusOK, deletedSessionView{ID: id, Type: "session_deleted"})
+}
+
+type sessionListResponse struct {
+	Data     []sessionView `json:"data"`
+	NextPage *string       `json:"next_page"`
+	PrevPage *string       `json:"prev_page"`
+}
+
+func (b *Backend) handleListSessions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, err := parseLimit(q, defaultSessionsLimit, maxSessionsLimit)
+	if err != nil {
+		wire.WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	order, err := parseOrder(q, "desc")
+	if err != nil {
+		wire.WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	f, err := parseSessionFilter(q)
+	if err != nil {
+		wire.WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	cur, err := decodeCursor(q.Get("page"), "sessions", order)
+	if err != nil {
+		wire.WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	items, more, err := b.store.listSessions(f, order == "desc", cur, limit)
+	if err != nil {
+		b.log.Error("listing sessions", "err", err)
+		wire.WriteError(w, http.StatusInternalServerError, "listing sessions failed")
+		return
+	}
+	resp := sessionListResponse{Data: make([]sessionView, 0, len(items))}
+	now := b.cfg.Now()
+	for _, rec := range items {
+		resp.Data = append(resp.Data, viewSession(rec, now))
+	}
+	resp.NextPage, resp.PrevPage = sessionPages(items, more, cur, order)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// sessionPages makes next_page and prev_page. A page read forward has a next
+// page when more items followed; one read backward (from a prev_page) has a
+// prev page when more items preceded. The other direction always exists
+// when the page came from a cursor, even if the page is empty.
+func sessionPages(items []*sessionRecord, more bool, cur *pageCursor, order string) (next, prev *string) {
+	backward := cur != nil && cur.Backward
+	var first, last *sessionRecord
+	if len(items) > 0 {
+		first, last = items[0], items[len(items)-1]
+	}
+	switch {
+	case !backward && more:
+		next = sessionCursor(last, order, false)
+	case backward && last != nil:
+		next = sessionCursor(last, order, false)
+	case backward:
+		next = pivotCursor(cur, false)
+	}
+	switch {
+	case backward && more:
+		prev = sessionCursor(first, order, true)
+	case !backward && cur != nil && first != nil:
+		prev = sessionCursor(first, order, true)
+	case !backward && cur != nil:
+		prev = pivotCursor(cur, true)
+	}
+	return next, prev
+}
+
+func parseSessionFilter(q url.Values) (sessionFilter, error) {
+	f := sessionFilter{
+		deploymentID: q.Get("deployment_id"),
+		agentID:      q.Get("agent_id"),
+		matchNothing: q.Get("memory_store_id") != "",
+	}
+	if v := q.Get("agent_version"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return f, fmt.Errorf("agent_version: %q is not a positive integer", v)
+		}
+		f.agentVersion = n
+	}
+	for _, s := range arrayParam(q, "statuses") {
+		if !validStatuses[s] {
+			return f, fmt.Errorf("statuses: %q is not one of rescheduling, running, idle, terminated", s)
+		}
+		if f.statuses == nil {
+			f.statuses = map[string]bool{}
+		}
+		f.statuses[s] = true
+	}
+	if v := q.Get("include_archived"); v != "" {
+		include, err := strconv.ParseBool(v)
+		if err != nil {
+			return f, fmt.Errorf("include_archived: %q is not true or false", v)
+		}
+		f.includeArchived = include
+	}
+	var err error
+	f.created, err = parseTimeRange(q)
+	return f, err
+}
+
+func parseTimeRange(q url.Values) (timeRange, error) {
+	var tr timeRange
+	for _, p := range []struct {
+		op  string
+		dst **time.Time
+	}{{"gt", &tr.gt}, {"gte", &tr.gte}, {"lt", &tr.lt}, {"lte", &tr.lte}} {
+		key := "created_at[" + p.op + "]"
+		v := q.Get(key)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return tr, fmt.Errorf("%s: %q is not an RFC 3339 time", key, v)
+		}
+		*p.dst = &t
+	}
+	return tr, nil
+}
+
+// arrayParam reads a repeated query parameter sent as name[]=a&name[]=b (the
+// SDKs' bracket format) or name=a&name=b.
+func arrayParam(q url.Values, name string) []string {
+	return append(append([]string(nil), q[name+"[]"]...), q[name]...)
+}
+
+func parseLimit(q url.Values, def, max int) (int, error) {
+	v := q.Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, fmt.Errorf("limit: %q must be an integer from 1 to %d", v, max)
+	}
+	return n, nil
+}
+
+func parseOrder(q url.Values, def string) (string, error) {
+	switch v := q.Get("order"); v {
+	case "":
+		return def, nil
+	case "asc", "desc":
+		return v, nil
+	default:
+		return "", fmt.Errorf("order: %q is not asc or desc", v)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

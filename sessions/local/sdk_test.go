@@ -1,0 +1,192 @@
+package local
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestSDKRunReadListStream runs the example harness as an agent and reads
+// the session back with the official Go SDK: get, list events page by
+// page, stream events, list sessions with filters.
+func TestSDKRunReadListStream(t *testing.T) {
+	harness, err := filepath.Abs("../../examples/echo-harness.sh")
+	require.NoError(t, err)
+	rig := newRig(t, []Agent{{ID: "agent_echo", Version: 1, Command: []string{"/bin/sh", harness}}}, nil)
+	require.NoError(t, os.WriteFile(filepath.Join(rig.cfg.FilesDir, "notes.txt"), []byte("notes"), 0o600))
+
+	id := rig.create("agent_echo", func(req *sessions.CreateRequest) {
+		req.InitialEvents = append(req.InitialEvents,
+			json.RawMessage(`{"type":"system.message","content":[{"type":"text","text":"be brief"}]}`))
+		req.Resources = []sessions.Resource{{Type: "file", FileID: "notes.txt"}}
+		req.Metadata = map[string]string{"team": "infra"}
+	})
+	require.True(t, strings.HasPrefix(id, "sesn_"))
+	ctx := t.Context()
+
+	// Stream: replays from the start, follows, and ends with the session.
+	stream := rig.client.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{})
+	var streamed []anthropic.BetaManagedAgentsStreamSessionEventsUnion
+	for stream.Next() {
+		streamed = append(streamed, stream.Current())
+	}
+	require.NoError(t, stream.Err())
+	require.NoError(t, stream.Close())
+	rig.waitDone(id)
+
+	var types, texts []string
+	for _, ev := range streamed {
+		types = append(types, ev.Type)
+		if ev.Type == "agent.message" {
+			texts = append(texts, messageText([]byte(ev.RawJSON())))
+		}
+		assert.True(t, strings.HasPrefix(ev.ID, "sevt_"), "event id %q", ev.ID)
+		assert.False(t, ev.ProcessedAt.IsZero())
+	}
+	require.Equal(t, []string{"user.message", "system.message", "session.status_running",
+		"agent.message", "agent.message", "agent.message", "agent.message", "agent.message",
+		"session.status_idle"}, types)
+	assert.Equal(t, "session "+id+" in "+filepath.Join(rig.cfg.WorkspaceDir, id), texts[0])
+	assert.Equal(t, "received 2 initial event(s), 1 user message(s)", texts[1])
+	assert.Equal(t, "prompt: hello from the deployment", texts[2])
+	assert.Equal(t, "workspace holds: uploads ", texts[3])
+	assert.Equal(t, "echo-harness done", texts[4], "a JSON line with a known type is kept as is")
+	last := streamed[len(streamed)-1].AsSessionStatusIdle()
+	assert.Equal(t, "end_turn", last.StopReason.Type)
+
+	// Get.
+	sess, err := rig.client.Beta.Sessions.Get(ctx, id, anthropic.BetaSessionGetParams{})
+	require.NoError(t, err)
+	assert.Equal(t, id, sess.ID)
+	assert.Equal(t, anthropic.BetaManagedAgentsSessionStatusIdle, sess.Status)
+	assert.Equal(t, "depl_test", sess.DeploymentID)
+	assert.Equal(t, "agent_echo", sess.Agent.ID)
+	assert.Equal(t, int64(1), sess.Agent.Version)
+	assert.Equal(t, testEnvironment, sess.EnvironmentID)
+	assert.Equal(t, map[string]string{"team": "infra"}, sess.Metadata)
+	assert.False(t, sess.CreatedAt.IsZero())
+	assert.False(t, sess.UpdatedAt.Before(sess.CreatedAt))
+	assert.True(t, sess.ArchivedAt.IsZero())
+	require.Len(t, sess.Resources, 1)
+	assert.Equal(t, "notes.txt", sess.Resources[0].FileID)
+	assert.Equal(t, filepath.Join(rig.cfg.WorkspaceDir, id, "uploads", "notes.txt"), sess.Resources[0].MountPath)
+	copied, err := os.ReadFile(sess.Resources[0].MountPath)
+	require.NoError(t, err)
+	assert.Equal(t, "notes", string(copied))
+
+	// List events two at a time: same events, same order as the stream.
+	pager := rig.client.Beta.Sessions.Events.ListAutoPaging(ctx, id, anthropic.BetaSessionEventListParams{
+		Limit: anthropic.Int(2)})
+	var listed []string
+	for pager.Next() {
+		listed = append(listed, pager.Current().ID)
+	}
+	require.NoError(t, pager.Err())
+	var streamedIDs []string
+	for _, ev := range streamed {
+		streamedIDs = append(streamedIDs, ev.ID)
+	}
+	assert.Equal(t, streamedIDs, listed)
+
+	// Newest first, filtered by type.
+	page, err := rig.client.Beta.Sessions.Events.List(ctx, id, anthropic.BetaSessionEventListParams{
+		Order: anthropic.BetaSessionEventListParamsOrderDesc,
+		Types: []anthropic.BetaManagedAgentsSessionEventType{"agent.message"}, Limit: anthropic.Int(1)})
+	require.NoError(t, err)
+	require.Len(t, page.Data, 1)
+	assert.Equal(t, "agent.message", page.Data[0].Type)
+	assert.Equal(t, streamedIDs[7], page.Data[0].ID)
+	assert.NotEmpty(t, page.NextPage)
+
+	// Sessions list with the deployment and status filters.
+	sessionsOf := func(params anthropic.BetaSessionListParams) []string {
+		var ids []string
+		pager := rig.client.Beta.Sessions.ListAutoPaging(ctx, params)
+		for pager.Next() {
+			ids = append(ids, pager.Current().ID)
+		}
+		require.NoError(t, pager.Err())
+		return ids
+	}
+	assert.Equal(t, []string{id}, sessionsOf(anthropic.BetaSessionListParams{
+		DeploymentID: anthropic.String("depl_test"), Statuses: []string{"idle"}}))
+	assert.Empty(t, sessionsOf(anthropic.BetaSessionListParams{
+		DeploymentID: anthropic.String("depl_test"), Statuses: []string{"running", "rescheduling"}}))
+	assert.Empty(t, sessionsOf(anthropic.BetaSessionListParams{DeploymentID: anthropic.String("depl_other")}))
+
+	stderr, err := rig.b.StderrTail(id)
+	require.NoError(t, err)
+	assert.Equal(t, "echo-harness: finished\n", string(stderr))
+}
+
+// TestSDKInterruptLongRunningHarness interrupts a harness that would run for
+// a long time: its whole process group goes, and the session terminates
+// without an error.
+func TestSDKInterruptLongRunningHarness(t *testing.T) {
+	rig := newRig(t, []Agent{shAgent("agent_sleepy",
+		`sleep 1000 & echo "child $!"; echo ready; wait`)}, nil)
+	id := rig.create("agent_sleepy", nil)
+	ctx := t.Context()
+
+	stream := rig.client.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{})
+	defer stream.Close()
+	for stream.Next() {
+		if ev := stream.Current(); ev.Type == "agent.message" && messageText([]byte(ev.RawJSON())) == "ready" {
+			break
+		}
+	}
+	require.NoError(t, stream.Err())
+	child := 0
+	for _, text := range rig.texts(id) {
+		if pid, ok := strings.CutPrefix(text, "child "); ok {
+			child, _ = strconv.Atoi(pid)
+		}
+	}
+	require.True(t, processAlive(child), "child %d", child)
+
+	sess, err := rig.client.Beta.Sessions.Get(ctx, id, anthropic.BetaSessionGetParams{})
+	require.NoError(t, err)
+	require.Equal(t, anthropic.BetaManagedAgentsSessionStatusRunning, sess.Status)
+
+	sent, err := rig.client.Beta.Sessions.Events.Send(ctx, id, anthropic.BetaSessionEventSendParams{
+		Events: []anthropic.BetaManagedAgentsEventParamsUnion{{
+			OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{}}},
+	})
+	require.NoError(t, err)
+	require.Len(t, sent.Data, 1)
+	assert.Equal(t, "user.interrupt", sent.Data[0].Type)
+
+	var rest []string
+	for stream.Next() {
+		rest = append(rest, stream.Current().Type)
+	}
+	require.NoError(t, stream.Err())
+	assert.Equal(t, []string{"user.interrupt", "session.status_terminated"}, rest,
+		"an interrupt terminates without a session.error")
+	rig.waitDone(id)
+
+	sess, err = rig.client.Beta.Sessions.Get(ctx, id, anthropic.BetaSessionGetParams{})
+	require.NoError(t, err)
+	assert.Equal(t, anthropic.BetaManagedAgentsSessionStatusTerminated, sess.Status)
+	// The harness's background child is in its process group: it must go too.
+	// Its exit is the kernel's business after the signal, so poll for it.
+	require.Eventually(t, func() bool { return processGone(child) }, waitLimit, 10*time.Millisecond)
+
+	// A finished session cannot be interrupted again.
+	_, err = rig.client.Beta.Sessions.Events.Send(ctx, id, anthropic.BetaSessionEventSendParams{
+		Events: []anthropic.BetaManagedAgentsEventParamsUnion{{
+			OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{}}},
+	})
+	var apiErr *anthropic.Error
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 409, apiErr.StatusCode)
+}
