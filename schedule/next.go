@@ -86,21 +86,23 @@ func (c *Cron) next(after int64) (int64, bool) {
 	return best, found
 }
 
-// lookback is how far before wall(after) a wall time can lie and still
-// denote (or, in a gap, fire at) an instant after `after`. Such a wall time
-// w gives an instant t > after with w >= t + offset just before t, so
-// w > wall(after) - (offset(after) - offset near t); and when t is more than
-// twice maxZoneOffset away, w is past wall(after) anyway. So the lookback is
-// how far the offset drops within that window: zero unless a fall-back
-// transition is near.
+// lookback is how far before wall(after) the enumeration must start. A wall
+// time w below wall(after) can only matter if it denotes (or, in a gap,
+// fires at) an instant t > after in a later period whose offset is lower by
+// drop: then w >= t + that offset forces t - after < drop, so the period
+// must begin less than drop after `after`. Hence the lookback is zero except
+// within an hour or so before a fall-back transition. Periods starting more
+// than twice maxZoneOffset away cannot qualify.
 func (c *Cron) lookback(after int64, here zonePeriod) int64 {
-	windowEnd := after + 2*maxZoneOffset
-	lowest := here.offset
-	for period, walked := here, 0; period.end <= windowEnd && walked < 16; walked++ {
+	var back int64
+	period := here
+	for walked := 0; period.end <= after+2*maxZoneOffset && walked < 16; walked++ {
 		period = zonePeriodAt(c.location, period.end)
-		lowest = min(lowest, period.offset)
+		if drop := here.offset - period.offset; drop > back && period.start-after < drop {
+			back = drop
+		}
 	}
-	return here.offset - lowest
+	return back
 }
 
 // maxOffsetThrough returns the largest UTC offset in effect from here's

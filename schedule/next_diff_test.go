@@ -164,7 +164,13 @@ func randomStart(rng *rand.Rand, transitions []time.Time, firstYear, lastYear in
 	var start time.Time
 	if len(transitions) > 0 && rng.IntN(4) != 0 {
 		around := transitions[rng.IntN(len(transitions))]
-		start = around.Add(time.Duration(rng.Int64N(int64(52*time.Hour))) - 26*time.Hour).Truncate(time.Minute)
+		// A third of these land within two hours, where the repeated and
+		// skipped wall times are.
+		window := 26 * time.Hour
+		if rng.IntN(3) == 0 {
+			window = 2 * time.Hour
+		}
+		start = around.Add(time.Duration(rng.Int64N(int64(2*window))) - window).Truncate(time.Minute)
 	} else {
 		first := time.Date(firstYear, 1, 1, 0, 0, 0, 0, time.UTC)
 		span := time.Date(lastYear+1, 1, 1, 0, 0, 0, 0, time.UTC).Sub(first)
