@@ -52,7 +52,12 @@ func FuzzParse(f *testing.F) {
 		}
 		require.True(t, next.After(after), "Next(%s) = %s", after, next)
 		require.LessOrEqual(t, next.Sub(after), time.Duration(searchHorizon)*time.Second)
-		require.Zero(t, next.In(cron.Location()).Second(), "fires on whole minutes of the zone's clock")
+		if local := next.In(cron.Location()); local.Second() != 0 {
+			// Only a transition instant (a fixed schedule's gap fire after a
+			// historic shift by seconds) may be off the zone's whole minutes.
+			start, _ := local.ZoneBounds()
+			require.True(t, start.Equal(next), "%q in %s fires at %s, off the minute", expression, timezone, local)
+		}
 		require.Equal(t, next, cron.Next(next.Add(-time.Second)), "asking again from just before gives the same fire")
 
 		previous := next

@@ -19,7 +19,8 @@ const lastSupportedInstant = 253402300799
 // fires, in UTC, under the DST policy described in the package
 // documentation. It returns the zero Time if there is none within the search
 // horizon (about a century), which a schedule accepted by Parse only reaches
-// if every one of its wall times falls into DST gaps.
+// if every one of its wall times falls into DST gaps, or if `after` is past
+// the year 9999.
 //
 // Matching wall times are enumerated in wall order starting a little before
 // the wall time of `after`: around a fall-back transition an instant after
@@ -40,7 +41,7 @@ func (c *Cron) Upcoming(after time.Time, n int) []time.Time {
 	if n <= 0 {
 		return nil
 	}
-	upcoming := make([]time.Time, 0, n)
+	upcoming := make([]time.Time, 0, min(n, 16))
 	for len(upcoming) < n {
 		fire := c.Next(after)
 		if fire.IsZero() {
