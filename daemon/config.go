@@ -50,7 +50,7 @@ type UpstreamConfig struct {
 	APIKeyFile     string        `mapstructure:"api_key_file"`
 	RetryWindow    time.Duration `mapstructure:"retry_window"`
 	MaxConcurrency int           `mapstructure:"max_concurrency"`
-	Timeout        time.Duration `mapstructure:"timeout"`
+	RequestTimeout time.Duration `mapstructure:"request_timeout"`
 }
 
 // LocalConfig configures the local session backend.
@@ -121,7 +121,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("upstream.api_key_file", "")
 	v.SetDefault("upstream.retry_window", 2*time.Minute)
 	v.SetDefault("upstream.max_concurrency", 16)
-	v.SetDefault("upstream.timeout", 30*time.Second)
+	v.SetDefault("upstream.request_timeout", 30*time.Second)
 	v.SetDefault("local.files_dir", "")
 	v.SetDefault("local.workspace_dir", "")
 	v.SetDefault("local.max_concurrent_sessions", 4)

@@ -27,22 +27,30 @@ const (
 	runFlagHasError  = 1 << 1
 )
 
+// A run index entry is flags | scheduled_at (8 bytes, scheduled runs only) |
+// deployment id, so retention can release a fire claim from the index alone.
 func encodeRunEntry(ix RunIndex) []byte {
 	var flags byte
-	if ix.Scheduled {
-		flags |= runFlagScheduled
-	}
 	if ix.HasError {
 		flags |= runFlagHasError
 	}
-	return append([]byte{flags}, ix.DeploymentID...)
+	if !ix.Scheduled {
+		return append([]byte{flags}, ix.DeploymentID...)
+	}
+	flags |= runFlagScheduled
+	v := append([]byte{flags}, timeKey(ix.ScheduledAt)...)
+	return append(v, ix.DeploymentID...)
 }
 
-func decodeRunEntry(v []byte) (flags byte, deploymentID string) {
+func decodeRunEntry(v []byte) (flags byte, scheduledAt time.Time, deploymentID string) {
 	if len(v) == 0 {
-		return 0, ""
+		return 0, time.Time{}, ""
 	}
-	return v[0], string(v[1:])
+	flags, v = v[0], v[1:]
+	if flags&runFlagScheduled != 0 && len(v) >= 8 {
+		scheduledAt, v = timeFromKey(v[:8]), v[8:]
+	}
+	return flags, scheduledAt, string(v)
 }
 
 // ClaimScheduledFire reserves (deploymentID, scheduledAt) for runID. It fails
@@ -159,7 +167,7 @@ func (tx *Tx) ListRuns(q RunQuery) (docs [][]byte, next *Position, err error) {
 		if !q.CreatedGT.IsZero() && !created.After(q.CreatedGT) {
 			break
 		}
-		flags, _ := decodeRunEntry(w.value())
+		flags, _, _ := decodeRunEntry(w.value())
 		if q.Trigger == "manual" && flags&runFlagScheduled != 0 ||
 			q.Trigger == "schedule" && flags&runFlagScheduled == 0 {
 			continue
@@ -186,7 +194,7 @@ func (tx *Tx) ForEachRunOfDeployment(deploymentID string, fn func(ix RunIndex) b
 	w := newReverseWalk(tx.tx.Bucket(bucketRunsByDeployment), prefixOf(deploymentID), nil)
 	for k := w.first(); k != nil; k = w.next() {
 		created, id := splitCreatedKey(k)
-		flags, _ := decodeRunEntry(w.value())
+		flags, _, _ := decodeRunEntry(w.value())
 		if !fn(RunIndex{ID: id, DeploymentID: deploymentID, CreatedAt: created,
 			Scheduled: flags&runFlagScheduled != 0, HasError: flags&runFlagHasError != 0}) {
 			return
@@ -216,4 +224,10 @@ func (tx *Tx) GetIntent(runID string) []byte {
 // ForEachIntent calls fn for every unresolved intent.
 func (tx *Tx) ForEachIntent(fn func(runID string, doc []byte) error) error {
 	return tx.tx.Bucket(bucketIntents).ForEach(func(k, v []byte) error { return fn(string(k), v) })
+}
+
+func runIndexFromEntry(id string, created time.Time, entry []byte) RunIndex {
+	flags, scheduledAt, deploymentID := decodeRunEntry(entry)
+	return RunIndex{ID: id, DeploymentID: deploymentID, CreatedAt: created, Scheduled: flags&runFlagScheduled != 0,
+		ScheduledAt: scheduledAt, HasError: flags&runFlagHasError != 0}
 }

@@ -52,8 +52,11 @@ type Options struct {
 	// LockTimeout bounds the wait for the file lock so a second daemon on the
 	// same data dir fails fast instead of hanging. Default 2s.
 	LockTimeout time.Duration
-	// NoSync skips fsync; only for benchmarks.
+	// NoSync skips fsync; only for benchmarks and tests.
 	NoSync bool
+	// MaxBatchDelay is how long Batch waits for company before committing
+	// (default bbolt's 10ms). Tests that fire sequentially lower it.
+	MaxBatchDelay time.Duration
 }
 
 // Store is an open database.
@@ -77,6 +80,9 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("open %s: %w (is another sandbox0d running on this data directory?)", path, ErrLocked)
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if opts.MaxBatchDelay > 0 {
+		db.MaxBatchDelay = opts.MaxBatchDelay
 	}
 	s := &Store{db: db, path: path}
 	if err := s.init(); err != nil {

@@ -1,0 +1,71 @@
+package deployments
+
+import (
+	"time"
+
+	"github.com/sandbox0/sandbox0d/store"
+)
+
+// Retention bounds how many runs are kept, so a busy box's data file stops
+// growing: at most MaxPerDeployment runs per deployment and none older than
+// MaxAge. Zero disables a limit.
+type Retention struct {
+	MaxPerDeployment int
+	MaxAge           time.Duration
+}
+
+// pruneBatch is the most runs deleted in one write transaction, so pruning
+// never holds the write lock long enough to delay fires or API writes.
+const pruneBatch = 500
+
+// PruneRuns deletes runs beyond the retention limits and returns how many.
+func (s *Service) PruneRuns(r Retention) (int, error) {
+	total := 0
+	if r.MaxAge > 0 {
+		cutoff := s.Now().Add(-r.MaxAge)
+		for {
+			n, err := s.deleteRuns(func(tx *store.Tx) []store.RunIndex { return tx.RunsOlderThan(cutoff, pruneBatch) })
+			total += n
+			if err != nil || n < pruneBatch {
+				if err != nil {
+					return total, err
+				}
+				break
+			}
+		}
+	}
+	if r.MaxPerDeployment > 0 {
+		var ids []string
+		if err := s.store.View(func(tx *store.Tx) error { ids = tx.DeploymentIDs(); return nil }); err != nil {
+			return total, err
+		}
+		for _, id := range ids {
+			for {
+				n, err := s.deleteRuns(func(tx *store.Tx) []store.RunIndex { return tx.RunsBeyond(id, r.MaxPerDeployment, pruneBatch) })
+				total += n
+				if err != nil {
+					return total, err
+				}
+				if n < pruneBatch {
+					break
+				}
+			}
+		}
+	}
+	return total, nil
+}
+
+func (s *Service) deleteRuns(pick func(tx *store.Tx) []store.RunIndex) (int, error) {
+	n := 0
+	err := s.store.Update(func(tx *store.Tx) error {
+		n = 0
+		for _, ix := range pick(tx) {
+			if err := tx.DeleteRun(ix); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}

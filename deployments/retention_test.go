@@ -1,0 +1,97 @@
+package deployments
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sandbox0/sandbox0d/sessions/sessionstest"
+	"github.com/sandbox0/sandbox0d/store"
+)
+
+func countRuns(t *testing.T, s *Service, depl string) int {
+	t.Helper()
+	page, err := s.ListRuns(context.Background(), RunQuery{DeploymentID: depl, Limit: 1000})
+	require.NoError(t, err)
+	return len(page.Items)
+}
+
+func TestPruneKeepsTheNewestRunsPerDeploymentAndDropsOldOnes(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{NoSync: true, MaxBatchDelay: time.Microsecond})
+	require.NoError(t, err)
+	defer st.Close()
+	s := NewService(Config{Store: st, Backend: sessionstest.New(map[string]int64{"agent_a": 1}), Now: clock})
+	a, b := createScheduled(t, s), createScheduled(t, s)
+	for i := range 30 {
+		now = now.Add(time.Hour)
+		_, err := s.RunNow(context.Background(), a.ID)
+		require.NoError(t, err)
+		if i < 5 {
+			_, err = s.RunNow(context.Background(), b.ID)
+			require.NoError(t, err)
+		}
+		// Scheduled fires too, so their (deployment, scheduled_at) claims are released.
+		_, err = s.Fire(context.Background(), a.ID, now.Truncate(time.Minute), a.Generation, nil)
+		require.NoError(t, err)
+		a, _ = s.Get(context.Background(), a.ID)
+	}
+	require.Equal(t, 60, countRuns(t, s, a.ID))
+	require.Equal(t, 5, countRuns(t, s, b.ID))
+
+	n, err := s.PruneRuns(Retention{MaxPerDeployment: 20})
+	require.NoError(t, err)
+	assert.Equal(t, 40, n)
+	assert.Equal(t, 20, countRuns(t, s, a.ID))
+	assert.Equal(t, 5, countRuns(t, s, b.ID))
+	page, err := s.ListRuns(context.Background(), RunQuery{DeploymentID: a.ID, Limit: 1})
+	require.NoError(t, err)
+	assert.WithinDuration(t, now, page.Items[0].CreatedAt, time.Millisecond, "the newest runs are kept")
+
+	// b's runs are 25–30 hours old: a 26 h max age drops the older ones.
+	n, err = s.PruneRuns(Retention{MaxAge: 26 * time.Hour})
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+	assert.Equal(t, 2, countRuns(t, s, b.ID))
+	assert.Empty(t, st.Check())
+}
+
+// A long create/fire loop with retention on keeps the file from growing
+// without bound: after a warm-up, the size stays flat.
+func TestRetentionBoundsTheDataFile(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "db")
+	st, err := store.Open(path, store.Options{NoSync: true, MaxBatchDelay: time.Microsecond})
+	require.NoError(t, err)
+	defer st.Close()
+	s := NewService(Config{Store: st, Backend: sessionstest.New(map[string]int64{"agent_a": 1}), Now: func() time.Time { return now }})
+	d := createScheduled(t, s)
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		require.NoError(t, err)
+		return fi.Size()
+	}
+	var sizes []int64
+	for round := range 8 {
+		for range 300 {
+			now = now.Add(time.Minute)
+			res, err := s.Fire(context.Background(), d.ID, now, d.Generation, nil)
+			require.NoError(t, err)
+			require.Equal(t, FireSucceeded, res.Outcome)
+			d = res.Deployment
+		}
+		_, err := s.PruneRuns(Retention{MaxPerDeployment: 200})
+		require.NoError(t, err)
+		require.Equal(t, 200, countRuns(t, s, d.ID))
+		if round >= 2 {
+			sizes = append(sizes, size())
+		}
+	}
+	assert.Equal(t, sizes[0], sizes[len(sizes)-1], "file size stays flat once freed pages are reused: %v", sizes)
+}
