@@ -89,8 +89,9 @@ func newRig(t *testing.T, agents []Agent, mutate func(*Config)) *testRig {
 	srv := httptest.NewServer(b.SessionHandler())
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
+		// Tear down at once: terminate whatever a test left running.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
 		_ = b.Close(ctx)
 	})
 	client := anthropic.NewClient(option.WithoutEnvironmentDefaults(), option.WithBaseURL(srv.URL),

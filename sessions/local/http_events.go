@@ -13,11 +13,11 @@ import (
 )
 
 const (
-	streamBatchEvents     = 256
-	streamBatchBytes      = 1 << 20
-	streamKeepalive       = 15 * time.Second
-	streamWriteTimeout    = time.Minute
-	lastEventIDHeader = "Last-Event-ID"
+	streamBatchEvents  = 256
+	streamBatchBytes   = 1 << 20
+	streamKeepalive    = 15 * time.Second
+	streamWriteTimeout = time.Minute
+	lastEventIDHeader  = "Last-Event-ID"
 )
 
 type eventListResponse struct {

@@ -1,0 +1,220 @@
+package local
+
+import (
+	"bytes"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.etcd.io/bbolt"
+)
+
+// tickingClock returns strictly increasing instants, one millisecond apart,
+// so the order of recorded timestamps is the order of events.
+type tickingClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *tickingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+
+const blockingScript = `echo "ready $$"; sleep 1000 & wait`
+
+func TestTimeoutTerminatesTheSession(t *testing.T) {
+	rig := newRig(t, []Agent{shAgent("agent_slow", blockingScript)}, func(c *Config) {
+		c.Environments = []Environment{{ID: testEnvironment, Timeout: 300 * time.Millisecond}}
+	})
+	id := rig.create("agent_slow", nil)
+	rec := rig.waitDone(id)
+
+	assert.Equal(t, statusTerminated, rec.Status)
+	types := rig.types(id)
+	assert.Equal(t, []string{eventSessionError, eventStatusTerminated}, types[len(types)-2:])
+	errType, message := rig.sessionError(id)
+	assert.Equal(t, errorTypeUnknown, errType)
+	assert.Equal(t, "the session exceeded its timeout of 300ms (environment env_test)", message)
+}
+
+func TestOutputCapStopsTheHarness(t *testing.T) {
+	const limit = 1000
+	// 21 bytes a line; the harness would go on printing and then linger.
+	rig := newRig(t, []Agent{shAgent("agent_chatty",
+		`i=0; while [ $i -lt 500 ]; do i=$((i+1)); printf 'line %015d\n' $i; done; exec sleep 1000`)},
+		func(c *Config) {
+			c.Environments = []Environment{{ID: testEnvironment, MaxOutputBytes: limit}}
+		})
+	id := rig.create("agent_chatty", nil)
+	rec := rig.waitDone(id)
+
+	assert.Equal(t, statusTerminated, rec.Status)
+	errType, message := rig.sessionError(id)
+	assert.Equal(t, errorTypeUnknown, errType)
+	assert.Contains(t, message, "more than 1000 bytes to stdout (max_output_bytes of environment env_test)")
+	recorded := 0
+	texts := rig.texts(id)
+	for _, text := range texts {
+		recorded += len(text) + 1
+	}
+	assert.LessOrEqual(t, recorded, limit, "only output within the cap is recorded")
+	assert.Len(t, texts, limit/21, "every line within the cap is recorded")
+}
+
+func TestConcurrencyLimitQueuesInsteadOfFailing(t *testing.T) {
+	clock := &tickingClock{t: time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)}
+	rig := newRig(t, []Agent{shAgent("agent_block", blockingScript), shAgent("agent_quick", `echo done`)},
+		func(c *Config) {
+			c.MaxConcurrentSessions = 1
+			c.Now = clock.Now
+		})
+	first := rig.create("agent_block", nil)
+	rig.waitForText(first, "ready ")
+
+	// The slot is taken: further fires are accepted and wait, in order.
+	second := rig.create("agent_quick", nil)
+	third := rig.create("agent_quick", nil)
+	for _, id := range []string{second, third} {
+		sess, err := rig.client.Beta.Sessions.Get(t.Context(), id, anthropic.BetaSessionGetParams{})
+		require.NoError(t, err)
+		assert.Equal(t, anthropic.BetaManagedAgentsSessionStatusRescheduling, sess.Status)
+		assert.Equal(t, []string{eventUserMessage, eventStatusRescheduled}, rig.types(id))
+		assert.NoDirExists(t, filepath.Join(rig.cfg.WorkspaceDir, id), "a queued session has no workspace yet")
+	}
+
+	_, err := rig.b.interrupt(first)
+	require.NoError(t, err)
+	recFirst, recSecond, recThird := rig.waitDone(first), rig.waitDone(second), rig.waitDone(third)
+
+	assert.Equal(t, statusIdle, recSecond.Status)
+	assert.Equal(t, statusIdle, recThird.Status)
+	assert.Equal(t, []string{eventUserMessage, eventStatusRescheduled, eventStatusRunning, eventAgentMessage, eventStatusIdle},
+		rig.types(second))
+	assert.True(t, recSecond.StartedAt.After(*recFirst.EndedAt), "the queued session starts once the slot is free")
+	assert.True(t, recThird.StartedAt.After(*recSecond.EndedAt), "queued sessions run one at a time, oldest first")
+}
+
+func TestInterruptWhileQueued(t *testing.T) {
+	rig := newRig(t, []Agent{shAgent("agent_block", blockingScript)},
+		func(c *Config) { c.MaxConcurrentSessions = 1 })
+	first := rig.create("agent_block", nil)
+	rig.waitForText(first, "ready ")
+	queued := rig.create("agent_block", nil)
+
+	_, err := rig.b.interrupt(queued)
+	require.NoError(t, err)
+	rec := rig.waitDone(queued)
+	assert.Equal(t, statusTerminated, rec.Status)
+	assert.Equal(t, []string{eventUserMessage, eventStatusRescheduled, eventUserInterrupt, eventStatusTerminated}, rig.types(queued))
+	assert.Nil(t, rec.StartedAt, "it never ran")
+	assert.Equal(t, statusRunning, mustGet(t, rig, first).Status, "the running session is untouched")
+}
+
+func mustGet(t *testing.T, rig *testRig, id string) *sessionRecord {
+	t.Helper()
+	rec, err := rig.b.store.get(id)
+	require.NoError(t, err)
+	return rec
+}
+
+func TestDeleteRefusedWhileRunning(t *testing.T) {
+	rig := newRig(t, []Agent{shAgent("agent_block", blockingScript)}, nil)
+	id := rig.create("agent_block", nil)
+	rig.waitForText(id, "ready ")
+	ctx := t.Context()
+	workspace := filepath.Join(rig.cfg.WorkspaceDir, id)
+	require.DirExists(t, workspace)
+
+	_, err := rig.client.Beta.Sessions.Delete(ctx, id, anthropic.BetaSessionDeleteParams{})
+	var apiErr *anthropic.Error
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusConflict, apiErr.StatusCode)
+	assert.Contains(t, apiErr.Error(), "send a user.interrupt event")
+	assert.Equal(t, "false", apiErr.Response.Header.Get("x-should-retry"))
+	_, err = rig.client.Beta.Sessions.Archive(ctx, id, anthropic.BetaSessionArchiveParams{})
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusConflict, apiErr.StatusCode)
+	assert.DirExists(t, workspace)
+
+	_, err = rig.b.interrupt(id)
+	require.NoError(t, err)
+	rig.waitDone(id)
+
+	archived, err := rig.client.Beta.Sessions.Archive(ctx, id, anthropic.BetaSessionArchiveParams{})
+	require.NoError(t, err)
+	assert.False(t, archived.ArchivedAt.IsZero())
+	deleted, err := rig.client.Beta.Sessions.Delete(ctx, id, anthropic.BetaSessionDeleteParams{})
+	require.NoError(t, err)
+	assert.Equal(t, id, deleted.ID)
+	assert.Equal(t, "session_deleted", string(deleted.Type))
+	assert.NoDirExists(t, workspace)
+
+	_, err = rig.client.Beta.Sessions.Get(ctx, id, anthropic.BetaSessionGetParams{})
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusNotFound, apiErr.StatusCode)
+	require.NoError(t, rig.db.View(func(tx *bbolt.Tx) error {
+		k, _ := tx.Bucket(bucketEvents).Cursor().Seek(eventPrefix(id))
+		assert.False(t, bytes.HasPrefix(k, eventPrefix(id)), "the events are deleted with the session")
+		return nil
+	}))
+}
+
+func TestHarnessExitStatusAndStderr(t *testing.T) {
+	rig := newRig(t, []Agent{
+		shAgent("agent_fails", `echo working; echo "boom: config missing" >&2; exit 3`),
+		{ID: "agent_missing", Version: 1, Command: []string{"/nonexistent/harness"}},
+	}, nil)
+
+	id := rig.create("agent_fails", nil)
+	rec := rig.waitDone(id)
+	assert.Equal(t, statusTerminated, rec.Status)
+	assert.Equal(t, []string{eventUserMessage, eventStatusRunning, eventAgentMessage, eventSessionError, eventStatusTerminated},
+		rig.types(id))
+	_, message := rig.sessionError(id)
+	assert.Equal(t, "the harness exited with status 3; stderr: boom: config missing", message)
+	tail, err := rig.b.StderrTail(id)
+	require.NoError(t, err)
+	assert.Equal(t, "boom: config missing\n", string(tail))
+
+	id = rig.create("agent_missing", nil)
+	rig.waitDone(id)
+	_, message = rig.sessionError(id)
+	assert.True(t, strings.HasPrefix(message, `starting the harness "/nonexistent/harness" of agent agent_missing`), message)
+}
+
+func TestHarnessSeesItsEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	vaultFile := filepath.Join(dir, "vault.env")
+	require.NoError(t, os.WriteFile(vaultFile, []byte("# secrets\nAPI_KEY=\"from-vault\"\nSHARED=vault\n"), 0o600))
+	credDir := filepath.Join(dir, "creds")
+	require.NoError(t, os.Mkdir(credDir, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(credDir, "gh"), []byte("export GH_TOKEN=from-credential\n"), 0o600))
+	t.Setenv("SANDBOX0D_API_KEYS", "daemon-secret") // the daemon's own config never reaches a harness
+
+	rig := newRig(t, []Agent{{ID: "agent_env", Version: 1, Env: map[string]string{"SHARED": "agent", "FROM_AGENT": "a"},
+		Command: []string{"/bin/sh", "-c", `for v in FROM_AGENT FROM_ENV SHARED API_KEY GH_TOKEN SANDBOX0D_API_KEYS ` +
+			`SANDBOX0D_DEPLOYMENT_ID SANDBOX0D_RUN_ID SANDBOX0D_PROMPT; do eval "echo $v=\${$v:-unset}"; done; pwd`}}},
+		func(c *Config) {
+			c.Environments = []Environment{{ID: testEnvironment, Env: map[string]string{"FROM_ENV": "e", "SHARED": "env"}}}
+			c.Vaults = []Vault{{ID: "vlt_file", File: vaultFile}, {ID: "vlt_cred", Credential: "gh"}}
+			c.CredentialsDir = credDir
+		})
+	id := rig.create("agent_env", func(req *sessions.CreateRequest) { req.VaultIDs = []string{"vlt_file", "vlt_cred"} })
+	rig.waitDone(id)
+	assert.Equal(t, []string{"FROM_AGENT=a", "FROM_ENV=e", "SHARED=vault", "API_KEY=from-vault",
+		"GH_TOKEN=from-credential", "SANDBOX0D_API_KEYS=unset", "SANDBOX0D_DEPLOYMENT_ID=depl_test",
+		"SANDBOX0D_RUN_ID=drun_test", "SANDBOX0D_PROMPT=hello from the deployment",
+		filepath.Join(rig.cfg.WorkspaceDir, id)}, rig.texts(id))
+	assert.NotContains(t, rig.logs.String(), "from-vault", "vault values are never logged")
+}
