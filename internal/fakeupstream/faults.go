@@ -18,6 +18,9 @@ type Fault struct {
 	ErrorType string
 	// Message is the envelope's error.message (default: a generic text).
 	Message string
+	// Body replaces the error envelope with this text/plain body (an answer
+	// from something that is not a Managed Agents API, e.g. a wrong route).
+	Body string
 	// RetryAfter is sent as the retry-after header when non-empty.
 	RetryAfter string
 	// Hang blocks the request until Release is called, the client gives
@@ -149,6 +152,12 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, re
 	case f.Status != 0:
 		if f.RetryAfter != "" {
 			w.Header().Set("retry-after", f.RetryAfter)
+		}
+		if f.Body != "" {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(f.Status)
+			_, _ = w.Write([]byte(f.Body))
+			return
 		}
 		msg := f.Message
 		if msg == "" {

@@ -224,8 +224,7 @@ func (s *Server) route(h handlerFunc) http.Handler {
 }
 
 func (s *Server) unknownRoute(w http.ResponseWriter, r *http.Request) {
-	s.violate(r, "no such route in the Managed Agents API fake")
-	s.writeError(w, http.StatusNotFound, "", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	s.reject(w, r, http.StatusNotFound, fmt.Sprintf("no such route in the Managed Agents API fake: %s %s", r.Method, r.URL.Path))
 }
 
 // waitLatency sleeps for the configured latency; false when the request or

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -40,8 +41,9 @@ func (b *Backend) ResolveAgent(ctx context.Context, agentID string, version int6
 	}
 	obj, err := b.lookup(ctx, "agent", agentID, agentQuery(version), pathOf("agents", agentID))
 	if err != nil {
-		if nf, ok := err.(*sessions.NotFoundError); ok && version > 0 {
-			return sessions.AgentRef{}, b.missingAgentVersion(ctx, agentID, version, nf)
+		var nf *sessions.NotFoundError
+		if errors.As(err, &nf) && version > 0 {
+			return sessions.AgentRef{}, b.missingAgentVersion(ctx, agentID, version)
 		}
 		return sessions.AgentRef{}, err
 	}
@@ -58,7 +60,7 @@ func (b *Backend) ResolveAgent(ctx context.Context, agentID string, version int6
 }
 
 // missingAgentVersion tells "no such version" from "no such agent".
-func (b *Backend) missingAgentVersion(ctx context.Context, agentID string, version int64, nf *sessions.NotFoundError) error {
+func (b *Backend) missingAgentVersion(ctx context.Context, agentID string, version int64) error {
 	if _, err := b.lookup(ctx, "agent", agentID, nil, pathOf("agents", agentID)); err != nil {
 		return err
 	}
@@ -78,8 +80,7 @@ func agentQuery(version int64) url.Values {
 // in parallel; the first problem in field order is returned.
 func (b *Backend) CheckReferences(ctx context.Context, refs sessions.References) error {
 	type check struct {
-		field, id string
-		run       func(ctx context.Context) error
+		run func(ctx context.Context) error
 	}
 	var checks []check
 	if refs.Agent.ID != "" {
@@ -88,7 +89,7 @@ func (b *Backend) CheckReferences(ctx context.Context, refs sessions.References)
 			return err
 		}})
 	}
-	object := func(field, kind, id string, path string) check {
+	object := func(field, id, path string) check {
 		return check{run: func(ctx context.Context) error {
 			obj, err := b.lookup(ctx, field, id, nil, path)
 			if err != nil {
@@ -101,13 +102,13 @@ func (b *Backend) CheckReferences(ctx context.Context, refs sessions.References)
 		}}
 	}
 	if refs.EnvironmentID != "" {
-		checks = append(checks, object("environment_id", "environment", refs.EnvironmentID, pathOf("environments", refs.EnvironmentID)))
+		checks = append(checks, object("environment_id", refs.EnvironmentID, pathOf("environments", refs.EnvironmentID)))
 	}
 	for i, id := range refs.VaultIDs {
-		checks = append(checks, object(fmt.Sprintf("vault_ids[%d]", i), "vault", id, pathOf("vaults", id)))
+		checks = append(checks, object(fmt.Sprintf("vault_ids[%d]", i), id, pathOf("vaults", id)))
 	}
 	for _, id := range refs.FileIDs {
-		checks = append(checks, object("file_id", "file", id, pathOf("files", id)))
+		checks = append(checks, object("file_id", id, pathOf("files", id)))
 	}
 
 	errs := make([]error, len(checks))
@@ -143,7 +144,7 @@ func (o lookedUp) archived() bool {
 // lookup GETs one object named by field/id and classifies the answer.
 func (b *Backend) lookup(ctx context.Context, field, id string, query url.Values, path string) (lookedUp, error) {
 	var obj lookedUp
-	op := operation{subjects: subjects{}.with(id, aboutNothing), redact: newRedactor(b.apiKey)}
+	op := operation{redact: newRedactor(b.apiKey)}
 	c := call{method: http.MethodGet, path: path, query: query}
 	a, err := b.send(ctx, c)
 	if err != nil {

@@ -34,10 +34,8 @@ type call struct {
 	idempotencyKey string
 }
 
-func (c call) String() string {
-	// The query never carries a secret, but lists are long; the route is enough.
-	return c.method + " " + c.path
-}
+// String names the call in messages: method and path, without the query.
+func (c call) String() string { return c.method + " " + c.path }
 
 // answer is one upstream HTTP response, read in full.
 type answer struct {

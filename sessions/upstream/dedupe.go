@@ -1,5 +1,17 @@
 package upstream
 
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/sandbox0/sandbox0d/sessions"
+)
+
 // POST /v1/sessions and POST /v1/sessions/{id}/events are not idempotent:
 // when an attempt times out, loses its connection after the request was
 // sent, or gets a 5xx or 409, the upstream may have applied it anyway, and
@@ -22,18 +34,6 @@ package upstream
 // Remaining gap: an upstream that ignores the key AND has not yet made the
 // first session visible to lists when the lookup runs can still end up
 // with two sessions; the run records one of them.
-
-import (
-	"context"
-	"encoding/json"
-	"net/http"
-	"net/url"
-	"slices"
-	"strconv"
-	"time"
-
-	"github.com/sandbox0/sandbox0d/sessions"
-)
 
 const (
 	lookupClockSkew = 10 * time.Minute

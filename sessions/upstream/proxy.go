@@ -60,6 +60,9 @@ func (b *Backend) rewrite(pr *httputil.ProxyRequest) {
 		h.Del(k)
 	}
 	h.Set("X-Api-Key", b.apiKey)
+	// Without the client's Accept-Encoding the transport negotiates gzip
+	// itself and hands back plain bytes, so error bodies can be scrubbed.
+	h.Del("Accept-Encoding")
 	if h.Get("anthropic-version") == "" {
 		h.Set("anthropic-version", defaultAPIVersion)
 	}

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -64,7 +65,8 @@ type operation struct {
 func (op operation) failure(c call, a *answer, err error) *failure {
 	f := &failure{call: c.String()}
 	if err != nil {
-		if te, ok := err.(*transportError); ok {
+		var te *transportError
+		if errors.As(err, &te) {
 			f.transport = te
 		} else {
 			f.transport = &transportError{call: f.call, cause: err}
