@@ -18,6 +18,21 @@
 // Server created with New fails its test at cleanup if any violation was
 // recorded, unless AllowViolations was given.
 //
+// The official Go SDK's option.WithAPIKey sends "Authorization: Bearer …",
+// which the fake refuses like any forwarded client credential; to call the
+// fake directly with the SDK use option.WithHeader("X-Api-Key", s.APIKey())
+// and option.WithQuery("beta", "true") (the Go SDK keeps that qualifier out
+// of the URL).
+//
+// Typical use:
+//
+//	fake := fakeupstream.New(t)              // loopback; or NewInMemory inside synctest.Test
+//	fake.AddAgent("agent_1", 3)
+//	fake.AddEnvironment("env_1")
+//	fake.InjectFault(fakeupstream.RouteCreateSession, 2, fakeupstream.Fault{Status: 503, RetryAfter: "1"})
+//	… point the code under test at fake.URL with fake.APIKey() (and fake.Client() in memory) …
+//	fake.SessionsCreated(), fake.Sessions(), fake.Events(id), fake.RequestsTo(route), fake.MaxCreatesInFlight()
+//
 // Responses use the shapes the official Go SDK decodes
 // (BetaManagedAgentsSession, BetaManagedAgentsAgent, BetaEnvironment, the
 // event union, PageCursor lists, SSE with an `event: <type>` line).

@@ -3,6 +3,7 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -87,6 +88,9 @@ func (b *Backend) scrubResponse(resp *http.Response) error {
 			}
 		}
 	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return b.refusedCredentials(resp)
+	}
 	if resp.Header.Get(wire.RequestIDHeader) == "" {
 		if id, _ := resp.Request.Context().Value(daemonRequestID{}).(string); id != "" {
 			resp.Header.Set(wire.RequestIDHeader, id)
@@ -111,6 +115,28 @@ func (b *Backend) scrubResponse(resp *http.Response) error {
 	return nil
 }
 
+// credentialsRefused is an upstream 401. The client authenticated to the
+// daemon, so passing the 401 on would tell it that its own key is wrong;
+// it is answered as a 502 that names the daemon's credentials instead.
+type credentialsRefused struct{ detail string }
+
+func (e *credentialsRefused) Error() string {
+	return "the upstream refused the daemon's credentials (check upstream.api_key): " + e.detail
+}
+
+func (b *Backend) refusedCredentials(resp *http.Response) error {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxScrubbedBody))
+	a := &answer{status: resp.StatusCode, header: resp.Header, body: raw}
+	var env errorEnvelope
+	if json.Unmarshal(raw, &env) == nil && env.Type == "error" {
+		a.envelope = &env
+	}
+	a.requestID = requestIDOf(resp.Header, a.envelope)
+	c := call{method: resp.Request.Method, path: resp.Request.URL.Path}
+	f := operation{redact: newRedactor(b.apiKey)}.failure(c, a, nil)
+	return &credentialsRefused{detail: f.describe()}
+}
+
 func isEventStream(h http.Header) bool {
 	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
 	return mt == "text/event-stream"
@@ -128,5 +154,9 @@ func (b *Backend) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	msg := newRedactor(b.apiKey).clean(err.Error())
 	b.log.Warn("proxying to the upstream failed", "method", r.Method, "path", r.URL.Path, "error", msg)
-	wire.WriteError(w, http.StatusBadGateway, "the session backend could not be reached: "+msg)
+	var refused *credentialsRefused
+	if !errors.As(err, &refused) {
+		msg = "the session backend could not be reached: " + msg
+	}
+	wire.WriteError(w, http.StatusBadGateway, msg)
 }

@@ -178,3 +178,21 @@ func TestProxySendsTheClientsBetasAlong(t *testing.T) {
 	assert.Equal(t, "files-api-2025-04-14,managed-agents-2026-04-01", r.Header.Get("anthropic-beta"))
 	assert.Equal(t, []string{"true"}, r.Query["beta"], "beta=true is not doubled")
 }
+
+// An upstream 401 is about the daemon's key, not the client's: the client
+// gets a 502 that says so, with the upstream's request id in the message.
+func TestProxyTurnsAnUpstream401IntoA502(t *testing.T) {
+	fake := newLoopback(t)
+	fake.InjectFault(fakeupstream.RouteGetSession, 1, fakeupstream.Fault{Status: 401, Message: "invalid x-api-key"})
+	b := newBackend(t, fake, false)
+	srv := daemon(t, b)
+
+	resp, err := http.Get(srv.URL + "/v1/sessions/sesn_1")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
+	assert.Contains(t, string(body), "the upstream refused the daemon's credentials (check upstream.api_key)")
+	assert.Regexp(t, `GET /v1/sessions/sesn_1 answered 401 Unauthorized \(request-id req_fake_`, string(body))
+	assert.Equal(t, "req_daemon_1", resp.Header.Get("request-id"))
+}
