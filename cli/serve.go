@@ -35,6 +35,21 @@ func newServeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// SIGHUP reloads what can change safely (log level, API keys, retention).
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup {
+					next, err := daemon.LoadConfig(v, configFile)
+					if err == nil {
+						err = d.Reload(next)
+					}
+					if err != nil {
+						log.Error("reload failed; keeping the running configuration", "error", err)
+					}
+				}
+			}()
 			// A second signal while draining exits at once.
 			go func() {
 				<-ctx.Done()
@@ -61,6 +76,7 @@ func NewRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCommand(), newVersionCommand())
+	registerClientCommands(root, defaultClientDeps())
 	return root
 }
 

@@ -28,6 +28,34 @@ type Config struct {
 	Schedule        ScheduleConfig `mapstructure:"schedule"`
 	Upstream        UpstreamConfig `mapstructure:"upstream"`
 	Local           LocalConfig    `mapstructure:"local"`
+	Auth            AuthConfig     `mapstructure:"auth"`
+	TLS             TLSConfig      `mapstructure:"tls"`
+	Runs            RunsConfig     `mapstructure:"runs"`
+}
+
+// AuthConfig lists API keys accepted on TCP besides the stored ones.
+type AuthConfig struct {
+	APIKeys           []string `mapstructure:"api_keys"`
+	APIKeysFile       string   `mapstructure:"api_keys_file"`
+	AllowPlaintextTCP bool     `mapstructure:"allow_plaintext_tcp"`
+}
+
+// TLSConfig enables TLS on the TCP listener.
+type TLSConfig struct {
+	Cert string `mapstructure:"cert"`
+	Key  string `mapstructure:"key"`
+}
+
+// RunsConfig bounds stored runs.
+type RunsConfig struct {
+	Retention RetentionConfig `mapstructure:"retention"`
+}
+
+// RetentionConfig: runs beyond either limit are pruned in the background.
+type RetentionConfig struct {
+	MaxPerDeployment int           `mapstructure:"max_per_deployment"`
+	MaxAge           time.Duration `mapstructure:"max_age"`
+	Interval         time.Duration `mapstructure:"interval"`
 }
 
 // LogConfig selects log level and format.
@@ -126,6 +154,14 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("local.workspace_dir", "")
 	v.SetDefault("local.max_concurrent_sessions", 4)
 	v.SetDefault("local.workspace_retention", 7*24*time.Hour)
+	v.SetDefault("auth.api_keys", []string{})
+	v.SetDefault("auth.api_keys_file", "")
+	v.SetDefault("auth.allow_plaintext_tcp", false)
+	v.SetDefault("tls.cert", "")
+	v.SetDefault("tls.key", "")
+	v.SetDefault("runs.retention.max_per_deployment", 1000)
+	v.SetDefault("runs.retention.max_age", 90*24*time.Hour)
+	v.SetDefault("runs.retention.interval", time.Hour)
 }
 
 // BindServeFlags declares the serve flags and binds them to config keys.
@@ -137,9 +173,11 @@ func BindServeFlags(fs *pflag.FlagSet, v *viper.Viper) {
 	fs.String("identity-file", "", "age identity file (default <data-dir>/keys/identity.age.txt or the systemd credential)")
 	fs.String("backend", "", "session backend: local, upstream or none (default: upstream when upstream.url is set, else local)")
 	fs.String("log-level", "info", "log level: debug, info, warn, error")
+	fs.String("tls-cert", "", "TLS certificate file for the TCP listener")
+	fs.String("tls-key", "", "TLS private key file for the TCP listener")
 	for flag, key := range map[string]string{
 		"data-dir": "data_dir", "listen": "listen", "socket": "socket", "identity-file": "identity_file",
-		"backend": "backend", "log-level": "log.level",
+		"backend": "backend", "log-level": "log.level", "tls-cert": "tls.cert", "tls-key": "tls.key",
 	} {
 		_ = v.BindPFlag(key, fs.Lookup(flag))
 	}
@@ -152,6 +190,8 @@ func LoadConfig(v *viper.Viper, configFile string) (Config, error) {
 	v.SetEnvPrefix("SANDBOX0D")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
 	v.AutomaticEnv()
+	// The documented short form for automation.
+	_ = v.BindEnv("auth.api_keys", "SANDBOX0D_API_KEYS", "SANDBOX0D_AUTH_API_KEYS")
 	if configFile == "" {
 		configFile = os.Getenv("SANDBOX0D_CONFIG")
 	}
@@ -220,6 +260,18 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return &ConfigError{"shutdown_timeout", "must be positive"}
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return &ConfigError{"tls.cert", "tls.cert and tls.key must be set together"}
+	}
+	if c.Runs.Retention.MaxPerDeployment < 0 {
+		return &ConfigError{"runs.retention.max_per_deployment", "must not be negative (0 disables)"}
+	}
+	if c.Runs.Retention.MaxAge < 0 {
+		return &ConfigError{"runs.retention.max_age", "must not be negative (0 disables)"}
+	}
+	if c.Runs.Retention.Interval <= 0 {
+		return &ConfigError{"runs.retention.interval", "must be positive"}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

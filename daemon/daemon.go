@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -30,7 +31,6 @@ type Options struct {
 
 // Daemon is a wired sandbox0d instance.
 type Daemon struct {
-	cfg     Config
 	log     *slog.Logger
 	store   *store.Store
 	keyring *crypto.Keyring
@@ -38,10 +38,26 @@ type Daemon struct {
 	svc     *deployments.Service
 	sched   *deployments.Scheduler
 	echo    *echo.Echo
+	metrics *metrics
+	auth    Authenticator
 
-	listeners []net.Listener
+	cfgMu sync.RWMutex
+	cfg   Config
+
+	identityPath           string
+	identityFromCredential bool
+	rotateMu               sync.Mutex
+	schedulerRunning       atomic.Bool
+
+	listeners []boundListener
 	tcpAddr   net.Addr
 	ready     chan struct{}
+}
+
+type boundListener struct {
+	net.Listener
+	kind connKind
+	tls  bool
 }
 
 // New opens the store, loads the keyring, builds the backend, resolves
@@ -63,8 +79,8 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	}
 	log.Info("store open", "path", dbPath)
 
-	identityPath, fromCredential := crypto.ResolveIdentityPath(cfg.DataDir, cfg.IdentityFile)
-	if d.keyring, err = crypto.StartupKeyring(identityPath, fromCredential, deployments.SealedSecrets(d.store), log); err != nil {
+	d.identityPath, d.identityFromCredential = crypto.ResolveIdentityPath(cfg.DataDir, cfg.IdentityFile)
+	if d.keyring, err = crypto.StartupKeyring(d.identityPath, d.identityFromCredential, deployments.SealedSecrets(d.store), log); err != nil {
 		return nil, err
 	}
 
@@ -76,50 +92,125 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	}
 	log.Info("session backend ready", "backend", d.backend.Name())
 
+	var sched *deployments.Scheduler
+	d.metrics = newMetrics(d.store, func() int {
+		if sched == nil {
+			return 0
+		}
+		return sched.Loop().Len()
+	}, d.backend.Name())
 	d.svc = deployments.NewService(deployments.Config{
 		Store: d.store, Backend: d.backend, Sealer: d.keyring, Now: opts.Now, Logger: log,
+		OnRun: d.metrics.observeRun,
 	})
 	if n, err := d.svc.RecoverIntents(); err != nil {
 		return nil, fmt.Errorf("recover run intents: %w", err)
 	} else if n > 0 {
 		log.Warn("resolved run intents left by a previous process as unknown_error runs", "runs", n)
 	}
-	d.sched = d.svc.AttachScheduler(deployments.SchedulerConfig{
+	sched = d.svc.AttachScheduler(deployments.SchedulerConfig{
 		Workers:      cfg.Schedule.Workers,
 		Jitter:       cfg.Schedule.Jitter,
 		MisfireGrace: cfg.Schedule.MisfireGrace,
+		Observe:      d.metrics.observeFire,
 	})
+	d.sched = sched
 	stats, err := d.sched.Load()
 	if err != nil {
 		return nil, fmt.Errorf("load schedules: %w", err)
 	}
 	log.Info("scheduler loaded", "scheduled", stats.Scheduled, "misfires_run", stats.MisfiresRun, "misfires_skipped", stats.MisfiresSkipped)
 
+	if err := d.reloadKeys(); err != nil {
+		return nil, err
+	}
 	d.echo = httpapi.New(httpapi.Config{
-		Service:  d.svc,
-		Store:    d.store,
-		Sessions: httpapi.SessionHandler(d.backend),
-		Logger:   log,
+		Service:    d.svc,
+		Store:      d.store,
+		Sessions:   httpapi.SessionHandler(d.backend),
+		Logger:     log,
+		Authorize:  d.auth.authorize,
+		Middleware: []echo.MiddlewareFunc{d.metrics.middleware},
+		Extra: func(e *echo.Echo) {
+			d.registerHealth(e)
+			d.registerAdmin(e)
+		},
 	})
+	if err := d.bindListeners(cfg); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
 
+func (d *Daemon) bindListeners(cfg Config) error {
 	if cfg.Socket != "" {
 		l, err := ListenSocket(cfg.Socket)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		d.listeners = append(d.listeners, l)
-		log.Info("listening", "socket", cfg.Socket)
+		d.listeners = append(d.listeners, boundListener{Listener: l, kind: connSocket})
+		d.log.Info("listening", "socket", cfg.Socket)
 	}
 	if cfg.Listen != "" {
 		l, err := net.Listen("tcp", cfg.Listen)
 		if err != nil {
-			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+			return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 		}
-		d.listeners = append(d.listeners, l)
+		useTLS := cfg.TLS.Cert != ""
+		if err := checkExposure(l.Addr(), d.auth.Count(), useTLS, cfg.Auth.AllowPlaintextTCP); err != nil {
+			_ = l.Close()
+			return err
+		}
+		d.listeners = append(d.listeners, boundListener{Listener: l, kind: connTCP, tls: useTLS})
 		d.tcpAddr = l.Addr()
-		log.Info("listening", "tcp", l.Addr().String())
+		d.log.Info("listening", "tcp", l.Addr().String(), "tls", useTLS, "api_keys", d.auth.Count())
 	}
-	return d, nil
+	return nil
+}
+
+// reloadKeys loads configured and stored API keys into the authenticator.
+func (d *Daemon) reloadKeys() error {
+	cfg := d.config()
+	fromFile, err := readKeyFile(cfg.Auth.APIKeysFile)
+	if err != nil {
+		return err
+	}
+	var stored []store.APIKey
+	if err := d.store.View(func(tx *store.Tx) error {
+		var err error
+		stored, err = tx.ListAPIKeys()
+		return err
+	}); err != nil {
+		return err
+	}
+	d.auth.Load(append(append([]string(nil), cfg.Auth.APIKeys...), fromFile...), stored)
+	return nil
+}
+
+func (d *Daemon) config() Config {
+	d.cfgMu.RLock()
+	defer d.cfgMu.RUnlock()
+	return d.cfg
+}
+
+// Reload applies the config values that can change safely while running:
+// log level, API keys and run retention. Others need a restart.
+func (d *Daemon) Reload(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	d.cfgMu.Lock()
+	d.cfg.Log.Level = cfg.Log.Level
+	d.cfg.Auth = cfg.Auth
+	d.cfg.Runs = cfg.Runs
+	d.cfgMu.Unlock()
+	SetLogLevel(cfg.Log.Level)
+	if err := d.reloadKeys(); err != nil {
+		return err
+	}
+	d.log.Info("configuration reloaded", "log_level", cfg.Log.Level, "api_keys", d.auth.Count(),
+		"retention_max_per_deployment", cfg.Runs.Retention.MaxPerDeployment, "retention_max_age", cfg.Runs.Retention.MaxAge.String())
+	return nil
 }
 
 // TCPAddr is the bound TCP address (useful with listen ":0"), or nil.
@@ -137,24 +228,43 @@ func (d *Daemon) Store() *store.Store { return d.store }
 // Handler is the HTTP handler the listeners serve.
 func (d *Daemon) Handler() http.Handler { return d.echo }
 
-// Run serves until ctx is done, then shuts down: stop accepting requests,
-// drain in-flight fires, close the backend and the store.
+// Run serves until ctx is done, then shuts down: tell systemd STOPPING,
+// stop accepting requests, drain in-flight fires (bounded by the shutdown
+// timeout), close the backend and the store.
 func (d *Daemon) Run(ctx context.Context) error {
+	cfg := d.config()
 	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSched()
 	schedDone := make(chan error, 1)
-	go func() { schedDone <- d.sched.Run(schedCtx) }()
+	d.schedulerRunning.Store(true)
+	go func() {
+		schedDone <- d.sched.Run(schedCtx)
+		d.schedulerRunning.Store(false)
+	}()
 
 	servers := make([]*http.Server, 0, len(d.listeners))
 	serveErr := make(chan error, len(d.listeners))
 	for _, l := range d.listeners {
 		srv := newHTTPServer(d.echo, d.log)
+		srv.ConnContext = withConnKind(l.kind)
 		servers = append(servers, srv)
-		go func(l net.Listener) {
-			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		go func(l boundListener) {
+			var err error
+			if l.tls {
+				err = srv.ServeTLS(l, cfg.TLS.Cert, cfg.TLS.Key)
+			} else {
+				err = srv.Serve(l)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				serveErr <- err
 			}
 		}(l)
 	}
+	background, stopBackground := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	bg.Go(func() { d.pruneLoop(background) })
+	bg.Go(func() { d.watchdogLoop(background) })
+
 	close(d.ready)
 	_ = sdNotify("READY=1\nSTATUS=serving")
 	d.log.Info("sandbox0d ready")
@@ -166,16 +276,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Error("listener failed", "error", runErr)
 	}
 	_ = sdNotify("STOPPING=1")
-	d.log.Info("shutting down", "timeout", d.cfg.ShutdownTimeout.String())
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
+	d.log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String(), "fires_in_flight", d.sched.Loop().InFlight())
+	stopBackground()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, srv := range servers {
-		wg.Add(1)
-		go func(srv *http.Server) {
-			defer wg.Done()
-			_ = srv.Shutdown(shutdownCtx)
-		}(srv)
+		wg.Go(func() { _ = srv.Shutdown(shutdownCtx) })
 	}
 	wg.Wait()
 	stopSched()
@@ -184,9 +291,31 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case <-shutdownCtx.Done():
 		d.log.Warn("shutdown timeout reached with fires still in flight; their intents resolve at next start")
 	}
+	bg.Wait()
 	d.closeAll()
 	d.log.Info("stopped")
 	return runErr
+}
+
+// pruneLoop applies run retention soon after start and then periodically.
+func (d *Daemon) pruneLoop(ctx context.Context) {
+	timer := time.NewTimer(time.Minute)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		r := d.config().Runs.Retention
+		n, err := d.svc.PruneRuns(deployments.Retention{MaxPerDeployment: r.MaxPerDeployment, MaxAge: r.MaxAge})
+		if err != nil {
+			d.log.Error("run retention failed", "error", err)
+		} else if n > 0 {
+			d.log.Info("pruned runs beyond retention", "runs", n)
+		}
+		timer.Reset(r.Interval)
+	}
 }
 
 func (d *Daemon) closeAll() {

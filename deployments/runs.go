@@ -44,10 +44,11 @@ func (s *Service) RunNow(ctx context.Context, id string) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.execute(ctx, d, &run)
+	took := s.execute(ctx, d, &run)
 	if err := s.store.Batch(func(tx *store.Tx) error { return recordRun(tx, run) }); err != nil {
 		return nil, fmt.Errorf("record run %s: %w", run.ID, err)
 	}
+	s.observe(&run, took)
 	return &run, nil
 }
 
@@ -146,7 +147,7 @@ func (s *Service) Fire(ctx context.Context, id string, scheduledAt time.Time, ge
 	if afterIntent != nil {
 		afterIntent(d)
 	}
-	s.execute(ctx, d, run)
+	took := s.execute(ctx, d, run)
 	paused := false
 	err = s.store.Batch(func(tx *store.Tx) error {
 		paused = false
@@ -173,6 +174,7 @@ func (s *Service) Fire(ctx context.Context, id string, scheduledAt time.Time, ge
 	if err != nil {
 		return FireResult{}, fmt.Errorf("record run %s: %w", run.ID, err)
 	}
+	s.observe(run, took)
 	res := FireResult{Run: run, Deployment: d}
 	switch {
 	case paused:
@@ -185,8 +187,15 @@ func (s *Service) Fire(ctx context.Context, id string, scheduledAt time.Time, ge
 	return res, nil
 }
 
-// execute calls the backend for a run and fills in SessionID / Error.
-func (s *Service) execute(ctx context.Context, d *Deployment, run *Run) {
+func (s *Service) observe(run *Run, took time.Duration) {
+	if s.onRun != nil {
+		s.onRun(run, took)
+	}
+}
+
+// execute calls the backend for a run, fills in SessionID / Error, and
+// returns how long the backend took.
+func (s *Service) execute(ctx context.Context, d *Deployment, run *Run) time.Duration {
 	// The run must be recorded whatever happens to the caller (a client that
 	// hangs up on a manual run), so the backend call is detached from its
 	// cancellation and bounded by its own timeout.
@@ -195,9 +204,11 @@ func (s *Service) execute(ctx context.Context, d *Deployment, run *Run) {
 	req, rerr := s.createRequest(d, run.ID)
 	if rerr != nil {
 		run.Error = rerr
-		return
+		return 0
 	}
+	start := s.now()
 	sessionID, err := s.backend.CreateSession(ctx, req)
+	took := s.now().Sub(start)
 	run.SessionID = sessionID
 	if err != nil {
 		re := sessions.AsRunError(err)
@@ -207,6 +218,7 @@ func (s *Service) execute(ctx context.Context, d *Deployment, run *Run) {
 		}
 		run.Error = &RunError{Type: t, Message: re.Message}
 	}
+	return took
 }
 
 // createRequest snapshots the deployment for the backend, opening sealed

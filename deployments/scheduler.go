@@ -20,7 +20,8 @@ type SchedulerConfig struct {
 	MisfireGrace time.Duration
 	// MaxSleep caps one timer sleep so wall-clock steps are noticed (default 1m).
 	MaxSleep time.Duration
-	// Observe, when set, is told about every fire (metrics).
+	// Observe, when set, is told about every fire (metrics): lag is the time
+	// from scheduled_at until the session was created (or the fire ended).
 	Observe func(res FireResult, scheduledAt time.Time, lag time.Duration)
 }
 
@@ -209,7 +210,7 @@ func (sc *Scheduler) fire(ctx context.Context, due schedule.Due) {
 	}
 	sc.log.Info("scheduled fire", attrs...)
 	if sc.cfg.Observe != nil {
-		sc.cfg.Observe(res, due.ScheduledAt, lag)
+		sc.cfg.Observe(res, due.ScheduledAt, sc.svc.now().Sub(due.ScheduledAt))
 	}
 }
 

@@ -29,6 +29,9 @@ type Config struct {
 	Logger  *slog.Logger
 	// SessionTimeout bounds one backend call for a run (default 5 minutes).
 	SessionTimeout time.Duration
+	// OnRun, when set, is told about every recorded run and how long the
+	// backend call took (metrics).
+	OnRun func(run *Run, backendLatency time.Duration)
 }
 
 // Service implements the deployment operations and the run pipeline.
@@ -38,6 +41,7 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	timeout time.Duration
+	onRun   func(*Run, time.Duration)
 
 	sealerMu sync.RWMutex
 	sealer   Sealer
@@ -66,7 +70,7 @@ func NewService(cfg Config) *Service {
 		cfg.SessionTimeout = 5 * time.Minute
 	}
 	return &Service{store: cfg.Store, backend: cfg.Backend, sealer: cfg.Sealer, now: cfg.Now,
-		log: cfg.Logger, timeout: cfg.SessionTimeout, plans: newPlanCache()}
+		log: cfg.Logger, timeout: cfg.SessionTimeout, plans: newPlanCache(), onRun: cfg.OnRun}
 }
 
 // SetSealer swaps the keyring (after a key rotation).
@@ -103,7 +107,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Deployment, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkReferences(ctx, agent, in.EnvironmentID, in.VaultIDs, resourceInputs(in.Resources)); err != nil {
+	if err := s.checkReferences(ctx, in.EnvironmentID, in.VaultIDs, resourceInputs(in.Resources)); err != nil {
 		return nil, err
 	}
 	now := s.nextCreatedAt()
@@ -176,7 +180,7 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 		resources = sealed
 	}
 	if in.Agent.Set || in.EnvironmentID.Set || in.VaultIDs.Set || in.Resources.Set {
-		if err := s.checkReferences(ctx, agent, env, vaults, resources); err != nil {
+		if err := s.checkReferences(ctx, env, vaults, resources); err != nil {
 			return nil, err
 		}
 	}
@@ -384,8 +388,10 @@ func (s *Service) resolveAgent(ctx context.Context, in AgentInput) (sessions.Age
 	return ref, nil
 }
 
-func (s *Service) checkReferences(ctx context.Context, agent sessions.AgentRef, env string, vaults []string, resources []Resource) error {
-	refs := sessions.References{Agent: agent, EnvironmentID: env, VaultIDs: vaults}
+func (s *Service) checkReferences(ctx context.Context, env string, vaults []string, resources []Resource) error {
+	// The agent was already checked by resolveAgent; References leaves it
+	// empty so the backend does not look it up twice.
+	refs := sessions.References{EnvironmentID: env, VaultIDs: vaults}
 	for _, r := range resources {
 		if r.Type == ResourceFile {
 			refs.FileIDs = append(refs.FileIDs, r.FileID)

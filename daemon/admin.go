@@ -1,0 +1,185 @@
+package daemon
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/sandbox0/sandbox0d/crypto"
+	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/internal/wire"
+	"github.com/sandbox0/sandbox0d/store"
+)
+
+// Admin routes serve the operator commands (backup, API keys, key
+// rotation). They are reachable over the Unix socket only: whoever can open
+// the socket already administers the daemon.
+
+type wireAPIKey struct {
+	ID         string  `json:"id"`
+	Name       string  `json:"name"`
+	Key        string  `json:"key,omitempty"` // only in the create response
+	CreatedAt  string  `json:"created_at"`
+	LastUsedAt *string `json:"last_used_at"`
+	RevokedAt  *string `json:"revoked_at"`
+}
+
+func renderKey(k store.APIKey) wireAPIKey {
+	w := wireAPIKey{ID: k.ID, Name: k.Name, CreatedAt: k.CreatedAt.UTC().Format(time.RFC3339)}
+	if k.RevokedAt != nil {
+		s := k.RevokedAt.UTC().Format(time.RFC3339)
+		w.RevokedAt = &s
+	}
+	return w
+}
+
+func (d *Daemon) registerAdmin(e *echo.Echo) {
+	g := e.Group("/admin", func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if !viaSocket(c.Request()) {
+				wire.WriteError(c.Response(), http.StatusForbidden, "admin routes are only served on the Unix socket")
+				return nil
+			}
+			return next(c)
+		}
+	})
+	g.GET("/backup", d.adminBackup)
+	g.POST("/apikeys", d.adminCreateKey)
+	g.GET("/apikeys", d.adminListKeys)
+	g.POST("/apikeys/:id/revoke", d.adminRevokeKey)
+	g.POST("/keys/rotate", d.adminRotateKeys)
+}
+
+func (d *Daemon) adminBackup(c echo.Context) error {
+	w := c.Response()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="sandbox0d.db"`)
+	w.WriteHeader(http.StatusOK)
+	n, err := d.store.WriteBackup(w)
+	if err != nil {
+		// Headers are gone; the client sees a short stream and its
+		// consistency check fails.
+		d.log.Error("backup stream failed", "bytes", n, "error", err)
+		return nil
+	}
+	d.log.Info("backup streamed", "bytes", n)
+	return nil
+}
+
+func (d *Daemon) adminCreateKey(c echo.Context) error {
+	var body struct {
+		Name string `json:"name"`
+	}
+	data, err := io.ReadAll(io.LimitReader(c.Request().Body, 4096))
+	if err == nil {
+		err = json.Unmarshal(data, &body)
+	}
+	if err != nil {
+		wire.WriteError(c.Response(), http.StatusBadRequest, "body must be a JSON object with a name")
+		return nil
+	}
+	name := strings.TrimSpace(body.Name)
+	if name == "" || len(name) > 64 {
+		wire.WriteError(c.Response(), http.StatusBadRequest, "name: must be 1 to 64 characters")
+		return nil
+	}
+	secret := NewAPIKey()
+	hash := HashKey(secret)
+	rec := store.APIKey{ID: newKeyID(), Name: name, Hash: hash[:], CreatedAt: time.Now().UTC()}
+	if err := d.store.Update(func(tx *store.Tx) error { return tx.PutAPIKey(rec) }); err != nil {
+		return err
+	}
+	if err := d.reloadKeys(); err != nil {
+		return err
+	}
+	d.log.Info("api key created", "id", rec.ID, "name", name)
+	out := renderKey(rec)
+	out.Key = secret
+	return c.JSON(http.StatusOK, out)
+}
+
+func (d *Daemon) adminListKeys(c echo.Context) error {
+	var keys []store.APIKey
+	if err := d.store.View(func(tx *store.Tx) error {
+		var err error
+		keys, err = tx.ListAPIKeys()
+		return err
+	}); err != nil {
+		return err
+	}
+	out := struct {
+		Data []wireAPIKey `json:"data"`
+	}{Data: []wireAPIKey{}}
+	for _, k := range keys {
+		out.Data = append(out.Data, renderKey(k))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (d *Daemon) adminRevokeKey(c echo.Context) error {
+	var rec store.APIKey
+	err := d.store.Update(func(tx *store.Tx) error {
+		var err error
+		if rec, err = tx.GetAPIKey(c.Param("id")); err != nil {
+			return err
+		}
+		if rec.RevokedAt == nil {
+			now := time.Now().UTC()
+			rec.RevokedAt = &now
+		}
+		return tx.PutAPIKey(rec)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		wire.WriteError(c.Response(), http.StatusNotFound, fmt.Sprintf("api key %q not found", c.Param("id")))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := d.reloadKeys(); err != nil {
+		return err
+	}
+	d.log.Info("api key revoked", "id", rec.ID)
+	return c.JSON(http.StatusOK, renderKey(rec))
+}
+
+func (d *Daemon) adminRotateKeys(c echo.Context) error {
+	if d.identityFromCredential {
+		wire.WriteError(c.Response(), http.StatusConflict, "the age identity comes from a systemd credential, which the daemon cannot rewrite: rotate it offline (sandbox0d keys rotate --offline on a copy) and update the credential")
+		return nil
+	}
+	d.rotateMu.Lock()
+	defer d.rotateMu.Unlock()
+	k, err := RotateIdentity(d.identityPath, d.svc, d.store, d.log)
+	if err != nil {
+		return err
+	}
+	d.keyring = k
+	n := 0
+	for range deployments.SealedSecrets(d.store) {
+		n++
+	}
+	return c.JSON(http.StatusOK, map[string]any{"recipient": k.PrimaryRecipient(), "resealed": n})
+}
+
+// RotateIdentity adds a new age identity, re-seals every secret to it in one
+// transaction, and retires the old identities. An interruption at any point
+// leaves every secret openable with the identity file on disk.
+func RotateIdentity(path string, svc *deployments.Service, st *store.Store, log *slog.Logger) (*crypto.Keyring, error) {
+	return crypto.Rotate(path, svc.ResealAll, deployments.SealedSecrets(st), log)
+}
+
+func newKeyID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "key_" + base64.RawURLEncoding.EncodeToString(b[:])
+}

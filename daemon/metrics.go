@@ -1,0 +1,124 @@
+package daemon
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/store"
+)
+
+// metrics are exported in Prometheus format on /metrics. Counts that live
+// in the store (deployments by status) are read at scrape time from index
+// flags, so they can never drift from the truth.
+type metrics struct {
+	reg            *prometheus.Registry
+	fires          *prometheus.CounterVec
+	runs           *prometheus.CounterVec
+	fireLag        prometheus.Histogram
+	backendLatency *prometheus.HistogramVec
+	httpRequests   *prometheus.CounterVec
+	httpDuration   *prometheus.HistogramVec
+	backendName    string
+}
+
+func newMetrics(st *store.Store, heapSize func() int, backendName string) *metrics {
+	reg := prometheus.NewRegistry()
+	m := &metrics{
+		reg: reg,
+		fires: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sandbox0d_fires_total", Help: "Scheduled fires by outcome (succeeded, failed, paused, skipped).",
+		}, []string{"outcome"}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sandbox0d_runs_total", Help: "Recorded deployment runs by trigger and error type (none for success).",
+		}, []string{"trigger", "error_type"}),
+		fireLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sandbox0d_fire_lag_seconds", Help: "Time from a fire's scheduled_at until its session was created.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}),
+		backendLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sandbox0d_session_backend_seconds", Help: "Session backend latency per run, by backend and result.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"backend", "result"}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sandbox0d_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"method", "route", "code"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sandbox0d_http_request_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}, []string{"method", "route"}),
+	}
+	reg.MustRegister(m.fires, m.runs, m.fireLag, m.backendLatency, m.httpRequests, m.httpDuration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sandbox0d_scheduler_heap_size", Help: "Deployments waiting in the timer loop.",
+	}, func() float64 { return float64(heapSize()) }))
+	reg.MustRegister(&deploymentCounts{st: st, desc: prometheus.NewDesc("sandbox0d_deployments",
+		"Deployments by status (active, paused, archived).", []string{"status"}, nil)})
+	m.backendName = backendName
+	return m
+}
+
+type deploymentCounts struct {
+	st   *store.Store
+	desc *prometheus.Desc
+}
+
+func (c *deploymentCounts) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *deploymentCounts) Collect(ch chan<- prometheus.Metric) {
+	var counts map[string]int
+	if err := c.st.View(func(tx *store.Tx) error { counts = tx.CountDeploymentsByStatus(); return nil }); err != nil {
+		return
+	}
+	for status, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), status)
+	}
+}
+
+func (m *metrics) observeRun(run *deployments.Run, took time.Duration) {
+	errType, result := "none", "ok"
+	if run.Error != nil {
+		errType, result = string(run.Error.Type), "error"
+	}
+	m.runs.WithLabelValues(run.Trigger, errType).Inc()
+	if took > 0 {
+		m.backendLatency.WithLabelValues(m.backendName, result).Observe(took.Seconds())
+	}
+}
+
+func (m *metrics) observeFire(res deployments.FireResult, _ time.Time, lag time.Duration) {
+	m.fires.WithLabelValues(string(res.Outcome)).Inc()
+	if res.Run != nil && res.Run.SessionID != "" {
+		m.fireLag.Observe(lag.Seconds())
+	}
+}
+
+// middleware counts requests by route template (not raw path, so ids do not
+// explode label cardinality).
+func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err) // render now so the status code is final
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		method := c.Request().Method
+		m.httpRequests.WithLabelValues(method, route, strconv.Itoa(c.Response().Status)).Inc()
+		m.httpDuration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+		return nil
+	}
+}
+
+func (m *metrics) handler() echo.HandlerFunc {
+	return echo.WrapHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+}
