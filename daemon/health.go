@@ -27,4 +27,3 @@ func (d *Daemon) registerHealth(e *echo.Echo) {
 	})
 	e.GET("/metrics", d.metrics.handler())
 }
-

@@ -133,7 +133,6 @@ func TestRefusesPublicTCPWithoutKeyOrTLS(t *testing.T) {
 	assert.Equal(t, 200, status, "a configured key works")
 }
 
-
 func TestSdNotifyReadyThenStopping(t *testing.T) {
 	dir := t.TempDir()
 	notify := filepath.Join(dir, "notify.sock")

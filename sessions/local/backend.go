@@ -135,7 +135,7 @@ func (b *Backend) Name() string { return "local" }
 func (b *Backend) ResolveAgent(_ context.Context, agentID string, version int64) (sessions.AgentRef, error) {
 	a, ok := b.agent(agentID, version)
 	if !ok {
-		return sessions.AgentRef{}, agentNotFound(agentID, version)
+		return sessions.AgentRef{}, b.agentNotFound(agentID, version)
 	}
 	return sessions.AgentRef{ID: a.ID, Version: a.Version}, nil
 }
@@ -143,7 +143,7 @@ func (b *Backend) ResolveAgent(_ context.Context, agentID string, version int64)
 // CheckReferences implements sessions.Backend.
 func (b *Backend) CheckReferences(_ context.Context, refs sessions.References) error {
 	if _, ok := b.agent(refs.Agent.ID, refs.Agent.Version); !ok {
-		return agentNotFound(refs.Agent.ID, refs.Agent.Version)
+		return b.agentNotFound(refs.Agent.ID, refs.Agent.Version)
 	}
 	if _, ok := b.envs[refs.EnvironmentID]; !ok {
 		return &sessions.NotFoundError{Field: "environment_id", ID: refs.EnvironmentID}
@@ -161,8 +161,8 @@ func (b *Backend) CheckReferences(_ context.Context, refs sessions.References) e
 	return nil
 }
 
-func agentNotFound(id string, version int64) error {
-	if version != 0 {
+func (b *Backend) agentNotFound(id string, version int64) error {
+	if version != 0 && len(b.agents[id]) > 0 {
 		return &sessions.NotFoundError{Field: "agent", ID: fmt.Sprintf("%s version %d", id, version)}
 	}
 	return &sessions.NotFoundError{Field: "agent", ID: id}

@@ -225,6 +225,9 @@ func readLines(r io.Reader, maxLine int, emit func(line []byte, size int)) error
 			line = long
 		}
 		line = bytes.TrimSuffix(line, []byte("\n"))
+		if len(line) > maxLine {
+			line = line[:maxLine]
+		}
 		if size > 0 {
 			emit(line, size)
 		}
