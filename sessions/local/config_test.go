@@ -1,0 +1,86 @@
+package local
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func validConfig() Config {
+	return Config{
+		WorkspaceDir: "/var/lib/sandbox0d/workspaces",
+		Agents: []Agent{
+			{ID: "agent_claude", Version: 1, Command: []string{"claude", "-p"}},
+			{ID: "agent_claude", Version: 2, Command: []string{"claude", "-p", "--verbose"}},
+			{ID: "my-script", Command: []string{"/usr/local/bin/run.sh"}},
+		},
+		Environments: []Environment{{ID: "env_default"}, {ID: "env_big", Timeout: time.Hour, MaxOutputBytes: 1 << 30}},
+		Vaults:       []Vault{{ID: "vlt_gh", File: "/etc/sandbox0d/gh.env"}, {ID: "vlt_api", Credential: "anthropic"}},
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	require.NoError(t, validConfig().Validate())
+
+	tests := []struct {
+		name    string
+		mutate  func(*Config)
+		wantKey string
+	}{
+		{"no workspace dir", func(c *Config) { c.WorkspaceDir = " " }, "local.workspace_dir"},
+		{"negative concurrency", func(c *Config) { c.MaxConcurrentSessions = -1 }, "local.max_concurrent_sessions"},
+		{"negative retention", func(c *Config) { c.WorkspaceRetention = -time.Hour }, "local.workspace_retention"},
+		{"agent without id", func(c *Config) { c.Agents[0].ID = "" }, "local.agents[0].id"},
+		{"agent id with a slash", func(c *Config) { c.Agents[2].ID = "a/b" }, "local.agents[2].id"},
+		{"agent without command", func(c *Config) { c.Agents[1].Command = nil }, "local.agents[1].command"},
+		{"agent with empty program", func(c *Config) { c.Agents[1].Command = []string{""} }, "local.agents[1].command"},
+		{"duplicate agent version", func(c *Config) { c.Agents[1].Version = 1 }, "local.agents[1]"},
+		{"bad agent env name", func(c *Config) { c.Agents[0].Env = map[string]string{"A=B": "x"} }, "local.agents[0].env"},
+		{"negative agent version", func(c *Config) { c.Agents[0].Version = -2 }, "local.agents[0].version"},
+		{"duplicate environment", func(c *Config) { c.Environments[1].ID = "env_default" }, "local.environments[1].id"},
+		{"negative timeout", func(c *Config) { c.Environments[0].Timeout = -time.Second }, "local.environments[0].timeout"},
+		{"negative output cap", func(c *Config) { c.Environments[1].MaxOutputBytes = -1 }, "local.environments[1].max_output_bytes"},
+		{"vault with neither", func(c *Config) { c.Vaults[0].File = "" }, "local.vaults[0]"},
+		{"vault with both", func(c *Config) { c.Vaults[1].File = "/x" }, "local.vaults[1]"},
+		{"credential path", func(c *Config) { c.Vaults[1].Credential = "../etc/shadow" }, "local.vaults[1].credential"},
+		{"duplicate vault", func(c *Config) { c.Vaults[1].ID = "vlt_gh" }, "local.vaults[1].id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := validConfig()
+			tt.mutate(&cfg)
+			err := cfg.Validate()
+			require.Error(t, err)
+			var ce *ConfigError
+			require.True(t, errors.As(err, &ce), "%v", err)
+			assert.Equal(t, tt.wantKey, ce.Key, "%v", err)
+		})
+	}
+}
+
+func TestConfigValidateReportsEveryProblem(t *testing.T) {
+	cfg := validConfig()
+	cfg.WorkspaceDir = ""
+	cfg.Agents[0].Command = nil
+	err := cfg.Validate()
+	assert.ErrorContains(t, err, "local.workspace_dir: is required")
+	assert.ErrorContains(t, err, "local.agents[0].command")
+}
+
+func TestConfigDefaults(t *testing.T) {
+	t.Setenv("CREDENTIALS_DIRECTORY", "/run/credentials/sandbox0d.service")
+	cfg := validConfig().withDefaults()
+	assert.Equal(t, 4, cfg.MaxConcurrentSessions)
+	assert.Equal(t, 7*24*time.Hour, cfg.WorkspaceRetention)
+	assert.Equal(t, "git", cfg.GitBinary)
+	assert.Equal(t, "/run/credentials/sandbox0d.service", cfg.CredentialsDir)
+	assert.Equal(t, int64(1), cfg.Agents[2].Version)
+	assert.Equal(t, 30*time.Minute, cfg.Environments[0].Timeout)
+	assert.Equal(t, int64(10<<20), cfg.Environments[0].MaxOutputBytes)
+	assert.Equal(t, time.Hour, cfg.Environments[1].Timeout)
+	assert.NotNil(t, cfg.Now)
+	assert.NotNil(t, cfg.Logger)
+}

@@ -1,0 +1,111 @@
+package local
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestHarnessLineEvent(t *testing.T) {
+	at := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name     string
+		line     string
+		wantType string
+		wantText string // for agent.message
+		wantKept string // a field kept from the line
+	}{
+		{"plain text", "hello world", "agent.message", "hello world", ""},
+		{"agent message json", `{"type":"agent.message","content":[{"type":"text","text":"hi"}]}`, "agent.message", "hi", ""},
+		{"thinking json keeps its fields", `{"type":"agent.thinking","thinking":"hmm","extra":1}`, "agent.thinking", "", "thinking"},
+		{"harness error event", `{"type":"session.error","error":{"type":"unknown_error","message":"x"}}`, "session.error", "", "error"},
+		{"status events are the daemon's", `{"type":"session.status_idle"}`, "agent.message", `{"type":"session.status_idle"}`, ""},
+		{"user input is the user's", `{"type":"user.message","content":[]}`, "agent.message", `{"type":"user.message","content":[]}`, ""},
+		{"unknown type", `{"type":"made.up"}`, "agent.message", `{"type":"made.up"}`, ""},
+		{"not json", `{not json`, "agent.message", `{not json`, ""},
+		{"json array", `[1,2]`, "agent.message", `[1,2]`, ""},
+		{"invalid utf-8", "caf\xe9", "agent.message", "caf\uFFFD", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := harnessLineEvent([]byte(tt.line), at)
+			var ev map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(raw, &ev))
+			var head eventHeader
+			require.NoError(t, json.Unmarshal(raw, &head))
+			assert.Equal(t, tt.wantType, head.Type)
+			assert.Equal(t, at, head.ProcessedAt)
+			assert.Contains(t, string(ev["id"]), `"sevt_`)
+			if tt.wantText != "" {
+				assert.Equal(t, tt.wantText, messageText(raw))
+			}
+			if tt.wantKept != "" {
+				assert.Contains(t, ev, tt.wantKept)
+			}
+			// Every event parses with the official SDK's union.
+			var parsed anthropic.BetaManagedAgentsSessionEventUnion
+			require.NoError(t, json.Unmarshal(raw, &parsed))
+			assert.Equal(t, tt.wantType, parsed.Type)
+		})
+	}
+}
+
+func TestHarnessCannotChooseEventIDs(t *testing.T) {
+	a := harnessLineEvent([]byte(`{"type":"agent.message","id":"evt_same","content":[]}`), time.Now())
+	b := harnessLineEvent([]byte(`{"type":"agent.message","id":"evt_same","content":[]}`), time.Now())
+	var ea, eb struct{ ID string }
+	require.NoError(t, json.Unmarshal(a, &ea))
+	require.NoError(t, json.Unmarshal(b, &eb))
+	assert.NotEqual(t, ea.ID, eb.ID)
+	assert.NotEqual(t, "evt_same", ea.ID)
+}
+
+func TestReadLines(t *testing.T) {
+	long := strings.Repeat("x", 3*stdoutReadBufferLen)
+	tests := []struct {
+		name      string
+		input     string
+		maxLine   int
+		wantLines []string
+		wantSizes []int
+	}{
+		{"lines", "a\nbb\n", 100, []string{"a", "bb"}, []int{2, 3}},
+		{"no final newline", "a\nbb", 100, []string{"a", "bb"}, []int{2, 2}},
+		{"blank line", "a\n\nb\n", 100, []string{"a", "", "b"}, []int{2, 1, 2}},
+		{"crlf kept for the caller", "a\r\n", 100, []string{"a\r"}, []int{3}},
+		{"short line cut", "abcdef\nxy\n", 3, []string{"abc", "xy"}, []int{7, 3}},
+		{"line longer than the buffer", long + "\nend\n", 10, []string{"xxxxxxxxxx", "end"}, []int{len(long) + 1, 4}},
+		{"line longer than the buffer kept whole", long + "\n", len(long) + 5, []string{long}, []int{len(long) + 1}},
+		{"empty", "", 100, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var lines []string
+			var sizes []int
+			require.NoError(t, readLines(strings.NewReader(tt.input), tt.maxLine, func(line []byte, size int) {
+				lines = append(lines, string(line))
+				sizes = append(sizes, size)
+			}))
+			assert.Equal(t, tt.wantLines, lines)
+			assert.Equal(t, tt.wantSizes, sizes)
+		})
+	}
+}
+
+func TestParseEnvFile(t *testing.T) {
+	vars, err := parseEnvFile([]byte("# comment\n\nA=1\nexport B = two words \nC=\"quoted\"\nD='single'\nE=\nF=a=b\n"))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"A": "1", "B": "two words", "C": "quoted", "D": "single", "E": "", "F": "a=b"}, vars)
+
+	for _, bad := range []string{"no equals sign\n", "=value\n", "A B=c\n"} {
+		_, err := parseEnvFile([]byte("SECRET=hunter2\n" + bad))
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "line 2")
+		assert.NotContains(t, err.Error(), "hunter2", "parse errors never quote values")
+	}
+}

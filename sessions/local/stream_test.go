@@ -1,0 +1,182 @@
+package local
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type sseFrame struct {
+	id        uint64
+	eventType string
+	data      string
+}
+
+// readFrames parses a text/event-stream body to its end.
+func readFrames(t *testing.T, body io.Reader) []sseFrame {
+	t.Helper()
+	var frames []sseFrame
+	var cur sseFrame
+	sc := bufio.NewScanner(body)
+	sc.Buffer(nil, 4<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if cur.eventType != "" || cur.data != "" {
+				frames = append(frames, cur)
+			}
+			cur = sseFrame{}
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "id: "):
+			n, err := strconv.ParseUint(strings.TrimPrefix(line, "id: "), 10, 64)
+			require.NoError(t, err)
+			cur.id = n
+		case strings.HasPrefix(line, "event: "):
+			cur.eventType = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			require.Empty(t, cur.data, "one data line per frame")
+			cur.data = strings.TrimPrefix(line, "data: ")
+		default:
+			t.Fatalf("unexpected SSE line %q", line)
+		}
+	}
+	require.NoError(t, sc.Err())
+	return frames
+}
+
+func (r *testRig) openStream(client *http.Client, id string, header http.Header) *http.Response {
+	r.t.Helper()
+	req, err := http.NewRequestWithContext(r.t.Context(), "GET", r.srv.URL+"/v1/sessions/"+id+"/events/stream", nil)
+	require.NoError(r.t, err)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
+	require.NoError(r.t, err)
+	require.Equal(r.t, http.StatusOK, resp.StatusCode)
+	require.Equal(r.t, "text/event-stream", resp.Header.Get("Content-Type"))
+	return resp
+}
+
+func TestStreamFramesAndResume(t *testing.T) {
+	rig := newRig(t, []Agent{shAgent("agent_quick", `echo one; echo two; echo '{"type":"agent.thinking","thinking":"t"}'`)}, nil)
+	id := rig.create("agent_quick", nil)
+
+	resp := rig.openStream(http.DefaultClient, id, nil)
+	frames := readFrames(t, resp.Body)
+	resp.Body.Close()
+	require.Len(t, frames, 6)
+	for i, f := range frames {
+		assert.Equal(t, uint64(i+1), f.id)
+		var head eventHeader
+		require.NoError(t, json.Unmarshal([]byte(f.data), &head))
+		assert.Equal(t, head.Type, f.eventType, "the event: line names the data's type")
+	}
+	assert.Equal(t, []string{"user.message", "session.status_running", "agent.message", "agent.message",
+		"agent.thinking", "session.status_idle"}, []string{frames[0].eventType, frames[1].eventType,
+		frames[2].eventType, frames[3].eventType, frames[4].eventType, frames[5].eventType})
+
+	// A finished session still replays, and Last-Event-ID resumes after it.
+	resp = rig.openStream(http.DefaultClient, id, http.Header{"Last-Event-ID": {"3"}})
+	resumed := readFrames(t, resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, frames[3:], resumed)
+}
+
+// TestStreamSlowReaderDoesNotHoldTheHarness stalls a stream reader (a tiny
+// receive buffer, nothing read) while the harness writes megabytes of
+// output: the harness still finishes, and the reader then gets every event
+// in order.
+func TestStreamSlowReaderDoesNotHoldTheHarness(t *testing.T) {
+	const lines = 20000 // ~7 MB of SSE: more than any socket buffer can absorb
+	rig := newRig(t, []Agent{shAgent("agent_flood",
+		`i=0; while [ $i -lt `+strconv.Itoa(lines)+` ]; do i=$((i+1)); `+
+			`printf '%06d %0200d\n' $i 0; done`)}, nil)
+	id := rig.create("agent_flood", nil)
+
+	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		_ = c.Control(func(fd uintptr) {
+			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return err
+	}}
+	slow := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true}}
+	resp := rig.openStream(slow, id, nil)
+	defer resp.Body.Close()
+
+	// Nothing is read from resp.Body until the session is over.
+	select {
+	case <-rig.b.Done(id):
+	case <-time.After(waitLimit):
+		t.Fatal("a stalled stream reader held up the harness")
+	}
+	require.Equal(t, statusIdle, mustGet(t, rig, id).Status)
+
+	frames := readFrames(t, resp.Body)
+	var texts []string
+	for _, f := range frames {
+		if f.eventType == eventAgentMessage {
+			texts = append(texts, messageText([]byte(f.data)))
+		}
+	}
+	require.Len(t, texts, lines)
+	for i, text := range texts {
+		require.True(t, strings.HasPrefix(text, fmt.Sprintf("%06d ", i+1)), "event %d out of order: %.20s", i, text)
+	}
+	assert.Equal(t, eventStatusIdle, frames[len(frames)-1].eventType)
+}
+
+// TestStreamFollowsLiveEvents opens the stream before the harness has
+// written anything it waits for, and sees events as they are recorded.
+func TestStreamFollowsLiveEvents(t *testing.T) {
+	rig := newRig(t, []Agent{shAgent("agent_block", blockingScript)}, nil)
+	id := rig.create("agent_block", nil)
+	resp := rig.openStream(http.DefaultClient, id, nil)
+	defer resp.Body.Close()
+
+	ready := make(chan struct{})
+	framesDone := make(chan []sseFrame, 1)
+	go func() {
+		var frames []sseFrame
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if line, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				frames = append(frames, sseFrame{eventType: line})
+			}
+			if strings.Contains(sc.Text(), `"text":"ready `) {
+				close(ready)
+			}
+		}
+		framesDone <- frames
+	}()
+	select {
+	case <-ready:
+	case <-time.After(waitLimit):
+		t.Fatal("no live event")
+	}
+	_, err := rig.b.interrupt(id)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	defer cancel()
+	select {
+	case frames := <-framesDone:
+		last := frames[len(frames)-1]
+		assert.Equal(t, eventStatusTerminated, last.eventType, "the stream ends with the session")
+	case <-ctx.Done():
+		t.Fatal("the stream did not end with the session")
+	}
+}
