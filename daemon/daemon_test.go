@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	anthropic "github.com/anthropics/anthropic-sdk-go/v2"
@@ -29,7 +30,7 @@ type running struct {
 	cancel context.CancelFunc
 	done   chan error
 	socket string
-	logs   *bytes.Buffer
+	logs   *syncBuffer
 }
 
 func baseConfig(dir string) daemon.Config {
@@ -42,9 +43,36 @@ func baseConfig(dir string) daemon.Config {
 
 func start(t *testing.T, cfg daemon.Config, opts daemon.Options) *running {
 	t.Helper()
-	logs := &bytes.Buffer{}
+	logs := &syncBuffer{}
 	d, err := daemon.New(cfg, slog.New(slog.NewTextHandler(logs, nil)), opts)
 	require.NoError(t, err)
+	return startDaemon(t, d, cfg, logs)
+}
+
+func startExisting(t *testing.T, d *daemon.Daemon, cfg daemon.Config) *running {
+	return startDaemon(t, d, cfg, &syncBuffer{})
+}
+
+// syncBuffer is a log sink safe for the daemon's concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func startDaemon(t *testing.T, d *daemon.Daemon, cfg daemon.Config, logs *syncBuffer) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{d: d, cancel: cancel, done: make(chan error, 1), socket: cfg.Socket, logs: logs}
 	go func() { r.done <- d.Run(ctx) }()
