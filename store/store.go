@@ -92,7 +92,32 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// init creates what is missing. A file that already has everything is only
+// read, so a daemon that refuses to start (wrong identity, newer schema)
+// leaves the file byte-for-byte untouched.
 func (s *Store) init() error {
+	complete := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return nil
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		v, secret := meta.Get(keySchemaVersion), meta.Get(keyCursorSecret)
+		if v == nil || secret == nil {
+			return nil
+		}
+		if got := readU64(v); got > SchemaVersion {
+			return fmt.Errorf("schema version %d is newer than this binary supports (%d): upgrade sandbox0d", got, SchemaVersion)
+		}
+		s.cursorSecret = append([]byte(nil), secret...)
+		complete = true
+		return nil
+	})
+	if err != nil || complete {
+		return err
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
