@@ -1,28 +1,54 @@
-// Package local is the "local" session backend: deployments fire sessions
-// that run on this machine as a harness command in a workspace directory of
-// their own.
+// Package local is the "local" session backend: a deployment run creates a
+// session that runs on this machine as a harness command in a workspace
+// directory of its own.
 //
 // It owns the agents, environments and vaults declared under local.* in the
-// config file (as a Config the daemon fills), the bbolt buckets whose names
-// start with "local_" (session records, their events, harness stderr tails),
-// the workspaces under Config.WorkspaceDir, the harness and git processes it
-// starts, and the /v1/sessions… routes served for local sessions.
+// config file (as a Config the daemon fills in), the bbolt buckets whose
+// names start with "local_" (session records, their events, harness stderr
+// tails), the workspaces under Config.WorkspaceDir, the harness and git
+// processes it starts, and the /v1/sessions… routes of local sessions. It
+// must not touch other buckets, parse config files, open listeners, or know
+// about deployments beyond the snapshot in a sessions.CreateRequest.
 //
-// It must not touch other buckets, parse config files, open listeners, or
-// know about deployments beyond the snapshot in sessions.CreateRequest.
+// # The harness contract
 //
-// Session status model (the official values):
+// A harness is started in the session's workspace (repositories cloned and
+// files copied into it first), in its own process group, with:
+//   - stdin: the session's initial events (user.message, system.message),
+//     one JSON object per line, as recorded (with id and processed_at);
+//   - environment: a few of the daemon's variables (PATH, HOME, locale,
+//     proxies), then the agent's env, the environment's env and the vault
+//     values, then SANDBOX0D_SESSION_ID, SANDBOX0D_DEPLOYMENT_ID,
+//     SANDBOX0D_RUN_ID, SANDBOX0D_AGENT_ID, SANDBOX0D_AGENT_VERSION,
+//     SANDBOX0D_ENVIRONMENT_ID, SANDBOX0D_WORKSPACE and SANDBOX0D_PROMPT (the
+//     text of the first user message).
 //
-//	rescheduling  accepted but waiting for a slot (local.max_concurrent_sessions);
-//	              a session.status_rescheduled event marks the wait
-//	running       workspace being prepared or the harness process running
-//	idle          the harness exited 0 (session.status_idle, stop_reason end_turn);
-//	              a local session takes no further input, so idle is final
+// Every stdout line becomes an event: a JSON object whose type is a session
+// event type a harness may emit (agent.*, span.*, session.error, …) is kept
+// as sent, with a fresh id and processed_at; any other line (including status
+// and user events, which belong to the daemon) becomes an agent.message with
+// the line as text. stderr goes to a bounded tail kept with the session.
+// Exit 0 ends the session idle (stop_reason end_turn); anything else ends it
+// with a session.error and terminated.
+//
+// # Session statuses
+//
+// The official values, used as follows:
+//
+//	rescheduling  accepted, waiting for one of local.max_concurrent_sessions
+//	              slots (a session.status_rescheduled event marks the wait)
+//	running       resources being materialized or the harness running
+//	idle          the harness exited 0; final, as a local harness reads its
+//	              input once and takes no further messages
 //	terminated    the harness failed, timed out, overran its output cap, was
-//	              interrupted, or the daemon stopped or restarted
+//	              interrupted (user.interrupt, no session.error), or the
+//	              daemon stopped or restarted under it
 //
-// Secrets: repository tokens reach git only through its environment
-// (GIT_CONFIG_COUNT/KEY/VALUE carrying an http.extraHeader), never argv, the
-// remote URL, .git/config, bbolt, events or logs. Vault values reach the
-// harness only as environment variables.
+// # Secrets
+//
+// A repository's authorization token reaches git only through git's
+// environment, as an http.extraHeader in GIT_CONFIG_COUNT/KEY/VALUE scoped to
+// the repository's origin; it is never in argv, the remote URL, .git/config,
+// bbolt, events or logs, and the harness never sees it. Vault values reach
+// the harness as environment variables only.
 package local

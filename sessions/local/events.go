@@ -8,28 +8,39 @@ import (
 	"time"
 )
 
-// Event types the backend writes itself.
+// Event types the backend reads or writes itself.
 const (
-	eventUserMessage         = "user.message"
-	eventUserInterrupt       = "user.interrupt"
-	eventSystemMessage       = "system.message"
-	eventAgentMessage        = "agent.message"
-	eventSessionError        = "session.error"
-	eventStatusRescheduled   = "session.status_rescheduled"
-	eventStatusRunning       = "session.status_running"
-	eventStatusIdle          = "session.status_idle"
-	eventStatusTerminated    = "session.status_terminated"
-	eventSessionDeleted      = "session.deleted"
-	eventSessionUpdated      = "session.updated"
-	errorTypeUnknown         = "unknown_error"
-	errorTypeRepoAuth        = "repository_authentication_error"
-	errorTypeRepoNotFound    = "repository_not_found_error"
-	errorTypeRepoForbidden   = "repository_forbidden_error"
-	errorTypeRepoClone       = "repository_clone_error"
-	errorTypeRepoCheckout    = "repository_checkout_error"
-	retryStatusTerminal      = "terminal"
-	stopReasonEndTurn        = "end_turn"
-	maxPromptEnvBytes        = 64 << 10
+	eventUserMessage       = "user.message"
+	eventUserInterrupt     = "user.interrupt"
+	eventSystemMessage     = "system.message"
+	eventAgentMessage      = "agent.message"
+	eventSessionError      = "session.error"
+	eventStatusRescheduled = "session.status_rescheduled"
+	eventStatusRunning     = "session.status_running"
+	eventStatusIdle        = "session.status_idle"
+	eventStatusTerminated  = "session.status_terminated"
+	eventSessionDeleted    = "session.deleted"
+	eventSessionUpdated    = "session.updated"
+)
+
+// session.error error types the backend reports.
+const (
+	errorTypeUnknown       = "unknown_error"
+	errorTypeRepoAuth      = "repository_authentication_error"
+	errorTypeRepoNotFound  = "repository_not_found_error"
+	errorTypeRepoForbidden = "repository_forbidden_error"
+	errorTypeRepoClone     = "repository_clone_error"
+	errorTypeRepoCheckout  = "repository_checkout_error"
+	// Local sessions never retry by themselves: every error ends the session.
+	retryStatusTerminal = "terminal"
+	stopReasonEndTurn   = "end_turn"
+)
+
+const (
+	// maxPromptEnvBytes keeps SANDBOX0D_PROMPT under the kernel's limit for
+	// one environment string (128 KiB); stdin always has the full text.
+	maxPromptEnvBytes = 64 << 10
+	// maxHarnessEventLineBytes cuts longer stdout lines.
 	maxHarnessEventLineBytes = 1 << 20
 )
 

@@ -47,7 +47,7 @@ func (s *syncBuffer) String() string {
 }
 
 type testRig struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	db     *bbolt.DB
 	b      *Backend
@@ -64,7 +64,7 @@ func shAgent(id, script string) Agent {
 
 // newRig opens a real bbolt file and a backend on it, serves its session
 // routes over HTTP and points an official SDK client at them.
-func newRig(t *testing.T, agents []Agent, mutate func(*Config)) *testRig {
+func newRig(t testing.TB, agents []Agent, mutate func(*Config)) *testRig {
 	t.Helper()
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "files"), 0o700))

@@ -174,8 +174,9 @@ func (b *Backend) handleStreamEvents(w http.ResponseWriter, r *http.Request, id 
 			return
 		}
 		if len(events) > 0 {
-			_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 			for _, ev := range events {
+				// A reader may be slow, not stuck: the deadline is per frame.
+				_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 				if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, ev.JSON); err != nil {
 					return
 				}

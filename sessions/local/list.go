@@ -107,8 +107,12 @@ func (s store) listSessions(f sessionFilter, desc bool, cur *pageCursor, limit i
 		var err error
 		scanIndex(index.Cursor(), prefix, pivot, backward, func(key []byte) bool {
 			id := key[len(prefix)+8:]
+			v := records.Get(id)
+			if v == nil { // only possible for a deployment id containing NUL
+				return true
+			}
 			var rec *sessionRecord
-			if rec, err = decodeRecord(records.Get(id)); err != nil {
+			if rec, err = decodeRecord(v); err != nil {
 				err = fmt.Errorf("session %s: %w", id, err)
 				return false
 			}
