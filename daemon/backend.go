@@ -3,8 +3,11 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"strings"
 
 	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/sessions/local"
 	"github.com/sandbox0/sandbox0d/sessions/upstream"
 	"github.com/sandbox0/sandbox0d/store"
 )
@@ -28,6 +31,45 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 			return nil, fmt.Errorf("config %w", err)
 		}
 		return b, nil
+	case "local":
+		b, err := local.New(st.DB(), localConfig(cfg, log))
+		if err != nil {
+			return nil, fmt.Errorf("config local: %w", err)
+		}
+		return b, nil
 	}
-	return nil, fmt.Errorf("config backend: %q is not available yet", cfg.Backend)
+	return nil, fmt.Errorf("config backend: unknown backend %q", cfg.Backend)
+}
+
+// localConfig maps the daemon's config keys onto the local backend. The
+// workspaces default to a directory inside the data dir.
+func localConfig(cfg Config, log *slog.Logger) local.Config {
+	lc := local.Config{
+		FilesDir:              cfg.Local.FilesDir,
+		WorkspaceDir:          cfg.Local.WorkspaceDir,
+		MaxConcurrentSessions: cfg.Local.MaxConcurrentSessions,
+		WorkspaceRetention:    cfg.Local.WorkspaceRetention,
+		Logger:                log,
+	}
+	if lc.WorkspaceDir == "" {
+		lc.WorkspaceDir = filepath.Join(cfg.DataDir, "workspaces")
+	}
+	for _, a := range cfg.Local.Agents {
+		command := append([]string(nil), a.Command...)
+		// A harness named by a relative path ("./harness.sh") is found next
+		// to the config file that declares it, wherever the daemon starts.
+		if len(command) > 0 && cfg.ConfigFile != "" && strings.Contains(command[0], "/") && !filepath.IsAbs(command[0]) {
+			if abs, err := filepath.Abs(filepath.Join(filepath.Dir(cfg.ConfigFile), command[0])); err == nil {
+				command[0] = abs
+			}
+		}
+		lc.Agents = append(lc.Agents, local.Agent{ID: a.ID, Version: a.Version, Command: command, Env: a.Env})
+	}
+	for _, e := range cfg.Local.Environments {
+		lc.Environments = append(lc.Environments, local.Environment{ID: e.ID, Env: e.Env, Timeout: e.Timeout, MaxOutputBytes: e.MaxOutputBytes})
+	}
+	for _, v := range cfg.Local.Vaults {
+		lc.Vaults = append(lc.Vaults, local.Vault{ID: v.ID, File: v.File, Credential: v.Credential})
+	}
+	return lc
 }

@@ -18,6 +18,9 @@ import (
 // Config is the daemon configuration. Every key has a default so that
 // env-only configuration works.
 type Config struct {
+	// ConfigFile is the file the configuration was read from ("" if none);
+	// relative harness paths in it are resolved against its directory.
+	ConfigFile      string         `mapstructure:"-"`
 	DataDir         string         `mapstructure:"data_dir"`
 	Listen          string         `mapstructure:"listen"`
 	Socket          string         `mapstructure:"socket"`
@@ -210,6 +213,10 @@ func LoadConfig(v *viper.Viper, configFile string) (Config, error) {
 	var cfg Config
 	if err := v.Unmarshal(&cfg); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	cfg.ConfigFile = v.ConfigFileUsed()
+	if _, err := os.Stat(cfg.ConfigFile); err != nil {
+		cfg.ConfigFile = ""
 	}
 	if cfg.Backend == "" {
 		cfg.Backend = "local"

@@ -107,7 +107,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Deployment, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkReferences(ctx, in.EnvironmentID, in.VaultIDs, resourceInputs(in.Resources)); err != nil {
+	if err := s.checkReferences(ctx, agent, in.EnvironmentID, in.VaultIDs, resourceInputs(in.Resources)); err != nil {
 		return nil, err
 	}
 	now := s.nextCreatedAt()
@@ -180,7 +180,7 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 		resources = sealed
 	}
 	if in.Agent.Set || in.EnvironmentID.Set || in.VaultIDs.Set || in.Resources.Set {
-		if err := s.checkReferences(ctx, env, vaults, resources); err != nil {
+		if err := s.checkReferences(ctx, agent, env, vaults, resources); err != nil {
 			return nil, err
 		}
 	}
@@ -388,10 +388,8 @@ func (s *Service) resolveAgent(ctx context.Context, in AgentInput) (sessions.Age
 	return ref, nil
 }
 
-func (s *Service) checkReferences(ctx context.Context, env string, vaults []string, resources []Resource) error {
-	// The agent was already checked by resolveAgent; References leaves it
-	// empty so the backend does not look it up twice.
-	refs := sessions.References{EnvironmentID: env, VaultIDs: vaults}
+func (s *Service) checkReferences(ctx context.Context, agent sessions.AgentRef, env string, vaults []string, resources []Resource) error {
+	refs := sessions.References{Agent: agent, EnvironmentID: env, VaultIDs: vaults}
 	for _, r := range resources {
 		if r.Type == ResourceFile {
 			refs.FileIDs = append(refs.FileIDs, r.FileID)
