@@ -63,7 +63,7 @@ func (r timeRange) contains(t time.Time) bool {
 type sessionFilter struct {
 	deploymentID    string
 	agentID         string
-	agentVersion    int64
+	agentVersion    int64 // only with agentID, as the API documents
 	statuses        map[string]bool
 	includeArchived bool
 	created         timeRange
@@ -78,7 +78,7 @@ func (f sessionFilter) match(rec *sessionRecord) bool {
 		return false
 	case f.agentID != "" && rec.Agent.ID != f.agentID:
 		return false
-	case f.agentVersion != 0 && rec.Agent.Version != f.agentVersion:
+	case f.agentID != "" && f.agentVersion != 0 && rec.Agent.Version != f.agentVersion:
 		return false
 	case len(f.statuses) > 0 && !f.statuses[rec.Status]:
 		return false
