@@ -1,0 +1,220 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// maxDefinitionBytes matches the daemon's default request body limit, so an
+// oversized file is refused before it is sent.
+const maxDefinitionBytes = 1 << 20
+
+// readDeploymentFile reads a deployment definition (path, or "-" for stdin)
+// and returns it as a JSON request body. JSON is sent as written; anything
+// else is read as YAML and converted.
+func readDeploymentFile(path string, stdin io.Reader) ([]byte, error) {
+	if path == "" {
+		return nil, errors.New("-f: a YAML or JSON file is required (use - for stdin)")
+	}
+	var (
+		data []byte
+		err  error
+		name = path
+	)
+	if path == "-" {
+		name = "stdin"
+		data, err = io.ReadAll(io.LimitReader(stdin, maxDefinitionBytes+1))
+	} else {
+		var f *os.File
+		if f, err = os.Open(path); err == nil {
+			data, err = io.ReadAll(io.LimitReader(f, maxDefinitionBytes+1))
+			f.Close()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("-f: read %s: %w", name, err)
+	}
+	if len(data) > maxDefinitionBytes {
+		return nil, fmt.Errorf("-f: %s is larger than %d bytes, the daemon's request limit", name, maxDefinitionBytes)
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return nil, fmt.Errorf("-f: %s is empty", name)
+	}
+	if looksLikeJSON(path, trimmed) {
+		if !json.Valid(trimmed) {
+			var v any
+			return nil, fmt.Errorf("-f: %s is not valid JSON: %w", name, json.Unmarshal(trimmed, &v))
+		}
+		return trimmed, nil
+	}
+	body, err := yamlToJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("-f: %s: %w", name, err)
+	}
+	return body, nil
+}
+
+// looksLikeJSON: a .json file or a body starting with "{" is JSON. JSON is
+// passed through untouched rather than round-tripped through YAML, which
+// could change numbers and strings.
+func looksLikeJSON(path string, trimmed []byte) bool {
+	return strings.HasSuffix(strings.ToLower(path), ".json") || trimmed[0] == '{'
+}
+
+// yamlToJSON converts one YAML document to JSON. It walks the node tree
+// rather than decoding into interface{} so that scalars keep the meaning
+// they have in JSON: an unquoted date stays the string it was written as
+// (yaml.v3 would turn it into a time), and null stays null, which update
+// needs to tell "clear this field" from "leave it".
+func yamlToJSON(data []byte) ([]byte, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("not valid YAML: %w", err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("holds more than one YAML document; put one deployment per file")
+	}
+	conv := &yamlConverter{budget: maxYAMLNodes}
+	value, err := conv.value(&doc, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	out, err := json.Marshal(value)
+	if err != nil {
+		return nil, fmt.Errorf("convert to JSON: %w", err)
+	}
+	return out, nil
+}
+
+// Limits on a definition's shape: nesting depth, and the number of values
+// after alias expansion (aliases of aliases could otherwise expand a small
+// file into an enormous body).
+const (
+	maxYAMLDepth = 64
+	maxYAMLNodes = 1 << 20
+)
+
+type yamlConverter struct {
+	budget int
+}
+
+func (c *yamlConverter) value(n *yaml.Node, path string, depth int) (any, error) {
+	if depth > maxYAMLDepth {
+		return nil, fmt.Errorf("%s: nested more than %d levels deep", displayPath(path), maxYAMLDepth)
+	}
+	if c.budget--; c.budget < 0 {
+		return nil, fmt.Errorf("%s: more than %d values after expanding aliases", displayPath(path), maxYAMLNodes)
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil, errors.New("empty YAML document")
+		}
+		return c.value(n.Content[0], path, depth)
+	case yaml.AliasNode:
+		return c.value(n.Alias, path, depth+1)
+	case yaml.SequenceNode:
+		items := make([]any, 0, len(n.Content))
+		for i, child := range n.Content {
+			v, err := c.value(child, fmt.Sprintf("%s[%d]", path, i), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, v)
+		}
+		return items, nil
+	case yaml.MappingNode:
+		return c.mapping(n, path, depth)
+	case yaml.ScalarNode:
+		return yamlScalar(n, path)
+	}
+	return nil, fmt.Errorf("%s: unsupported YAML node (line %d)", displayPath(path), n.Line)
+}
+
+func (c *yamlConverter) mapping(n *yaml.Node, path string, depth int) (map[string]any, error) {
+	obj := make(map[string]any, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		keyNode, valueNode := n.Content[i], n.Content[i+1]
+		if keyNode.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("%s: line %d: keys must be plain strings", displayPath(path), keyNode.Line)
+		}
+		key := keyNode.Value
+		if keyNode.Tag == "!!merge" {
+			return nil, fmt.Errorf("%s: line %d: YAML merge keys (<<) are not supported; write the fields out", displayPath(path), keyNode.Line)
+		}
+		childPath := key
+		if path != "" {
+			childPath = path + "." + key
+		}
+		if _, dup := obj[key]; dup {
+			return nil, fmt.Errorf("%s: line %d: key appears twice", childPath, keyNode.Line)
+		}
+		v, err := c.value(valueNode, childPath, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		obj[key] = v
+	}
+	return obj, nil
+}
+
+// yamlScalar maps YAML scalars to JSON values: null, booleans and numbers
+// become JSON's; everything else (strings, timestamps, binary) stays the
+// text as written.
+func yamlScalar(n *yaml.Node, path string) (any, error) {
+	switch n.ShortTag() {
+	case "!!null":
+		return nil, nil
+	case "!!bool":
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			return nil, fmt.Errorf("%s: line %d: %w", displayPath(path), n.Line, err)
+		}
+		return b, nil
+	case "!!int", "!!float":
+		// A number already written the JSON way goes through as written, so
+		// large or precise values are not rounded through float64.
+		if jsonNumber.MatchString(n.Value) {
+			return json.Number(n.Value), nil
+		}
+		if n.ShortTag() == "!!int" {
+			var i int64
+			if err := n.Decode(&i); err != nil {
+				return nil, fmt.Errorf("%s: line %d: integer out of range: %w", displayPath(path), n.Line, err)
+			}
+			return json.Number(strconv.FormatInt(i, 10)), nil
+		}
+		var f float64
+		if err := n.Decode(&f); err != nil {
+			return nil, fmt.Errorf("%s: line %d: %w", displayPath(path), n.Line, err)
+		}
+		if math.IsInf(f, 0) || math.IsNaN(f) {
+			return nil, fmt.Errorf("%s: line %d: %s has no JSON equivalent", displayPath(path), n.Line, n.Value)
+		}
+		return f, nil
+	}
+	return n.Value, nil
+}
+
+// jsonNumber is JSON's number grammar.
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+func displayPath(path string) string {
+	if path == "" {
+		return "document"
+	}
+	return path
+}
