@@ -54,7 +54,13 @@ func newAPIClient(ep endpoint) *apiClient {
 	// No overall timeout: a manual run may legitimately take minutes and a
 	// backup streams a whole database. The command's context (Ctrl-C) bounds
 	// every request instead.
-	return &apiClient{http: &http.Client{Transport: transport}, ep: ep, base: base}
+	client := &http.Client{
+		Transport: transport,
+		// Never follow redirects: net/http would resend x-api-key to
+		// wherever a redirect points. A 3xx is reported as an error instead.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &apiClient{http: client, ep: ep, base: base}
 }
 
 // where names the daemon's address for error messages.

@@ -207,3 +207,16 @@ func TestServeKeepsItsOwnSocketFlag(t *testing.T) {
 	assert.NotNil(t, deploymentsCmd.InheritedFlags().Lookup("socket"))
 	assert.NotNil(t, deploymentsCmd.InheritedFlags().Lookup("json"))
 }
+
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	elsewhere := &headerRecorder{}
+	target := httptest.NewServer(elsewhere)
+	t.Cleanup(target.Close)
+	redirector := httptest.NewServer(http.RedirectHandler(target.URL+"/v1/deployments", http.StatusFound))
+	t.Cleanup(redirector.Close)
+
+	res := runCLI(t, cronNow, map[string]string{envAPIKey: "s0d_secret"}, nil, "--addr", redirector.URL, "deployments", "list")
+	require.Error(t, res.err)
+	assert.Contains(t, res.err.Error(), "the daemon answered 302 Found")
+	assert.Empty(t, elsewhere.headers, "the key was not sent to the redirect target")
+}
