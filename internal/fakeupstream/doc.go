@@ -33,6 +33,10 @@
 //	… point the code under test at fake.URL with fake.APIKey() (and fake.Client() in memory) …
 //	fake.SessionsCreated(), fake.Sessions(), fake.Events(id), fake.RequestsTo(route), fake.MaxCreatesInFlight()
 //
+// Outside tests (the benchmark harness), NewServer makes a Server that
+// fails nothing at cleanup and owns its listener: Start("127.0.0.1:0"),
+// Stop to take the upstream down, Start(Addr()) to bring it back.
+//
 // Responses use the shapes the official Go SDK decodes
 // (BetaManagedAgentsSession, BetaManagedAgentsAgent, BetaEnvironment, the
 // event union, PageCursor lists, SSE with an `event: <type>` line).

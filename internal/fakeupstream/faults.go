@@ -43,7 +43,7 @@ type faultEntry struct {
 // ClearFaults. Faults on a route apply in the order they were injected.
 func (s *Server) InjectFault(route string, count int, f Fault) {
 	if !slices.Contains(allRoutes, route) {
-		s.tb.Errorf("fakeupstream: InjectFault on unknown route %q", route)
+		s.misuse("fakeupstream: InjectFault on unknown route %q", route)
 		return
 	}
 	if count == 0 {

@@ -94,6 +94,9 @@ type Server struct {
 
 	mu    sync.Mutex
 	state state
+
+	// standalone is set by NewServer: the Server owns its listener.
+	standalone *standalone
 }
 
 // New starts a Server on a loopback port and closes it when tb ends.
@@ -166,7 +169,7 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		s.closeTransport()
-		if s.opts.allowViolations {
+		if s.opts.allowViolations || s.tb == nil {
 			return
 		}
 		for _, v := range s.Violations() {

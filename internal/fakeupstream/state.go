@@ -156,8 +156,9 @@ func (s *Server) markArchived(at **time.Time) *time.Time {
 
 func (s *Server) archive(mark func() *time.Time) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if mark() == nil {
-		s.tb.Errorf("fakeupstream: archiving an object that was never added")
+	marked := mark() != nil
+	s.mu.Unlock()
+	if !marked {
+		s.misuse("fakeupstream: archiving an object that was never added")
 	}
 }
