@@ -27,6 +27,8 @@ type Options struct {
 	Backend sessions.Backend
 	// Now replaces the clock.
 	Now func() time.Time
+	// Limits replaces DefaultServerLimits.
+	Limits *ServerLimits
 }
 
 // Daemon is a wired sandbox0d instance.
@@ -49,6 +51,7 @@ type Daemon struct {
 	rotateMu               sync.Mutex
 	schedulerRunning       atomic.Bool
 
+	limits    ServerLimits
 	listeners []boundListener
 	tcpAddr   net.Addr
 	ready     chan struct{}
@@ -67,7 +70,10 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &Daemon{cfg: cfg, log: log, ready: make(chan struct{})}
+	d := &Daemon{cfg: cfg, log: log, ready: make(chan struct{}), limits: DefaultServerLimits}
+	if opts.Limits != nil {
+		d.limits = *opts.Limits
+	}
 	defer func() {
 		if err != nil {
 			d.closeAll()
@@ -245,7 +251,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	servers := make([]*http.Server, 0, len(d.listeners))
 	serveErr := make(chan error, len(d.listeners))
 	for _, l := range d.listeners {
-		srv := newHTTPServer(d.echo, d.log)
+		srv := newHTTPServer(d.echo, d.log, d.limits)
 		srv.ConnContext = withConnKind(l.kind)
 		servers = append(servers, srv)
 		go func(l boundListener) {
@@ -332,16 +338,32 @@ func (d *Daemon) closeAll() {
 	}
 }
 
+// ServerLimits bound what one client connection may cost.
+type ServerLimits struct {
+	ReadHeaderTimeout time.Duration // slowloris: headers must arrive quickly
+	ReadTimeout       time.Duration // a whole request body
+	IdleTimeout       time.Duration // keep-alive connections
+	MaxHeaderBytes    int           // request line (with query) and headers
+}
+
+// DefaultServerLimits apply to every listener. WriteTimeout is left to the
+// handlers because event streams are long-lived.
+var DefaultServerLimits = ServerLimits{
+	ReadHeaderTimeout: 10 * time.Second,
+	ReadTimeout:       60 * time.Second,
+	IdleTimeout:       120 * time.Second,
+	MaxHeaderBytes:    64 << 10,
+}
+
 // newHTTPServer sets every server timeout so slow or hostile clients cannot
-// hold connections forever. WriteTimeout is left to the handlers because
-// event streams are long-lived.
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+// hold connections forever.
+func newHTTPServer(h http.Handler, log *slog.Logger, limits ServerLimits) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: limits.ReadHeaderTimeout,
+		ReadTimeout:       limits.ReadTimeout,
+		IdleTimeout:       limits.IdleTimeout,
+		MaxHeaderBytes:    limits.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }

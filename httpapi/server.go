@@ -25,6 +25,10 @@ const BetaHeader = "managed-agents-2026-04-01"
 // DefaultBodyLimit is the largest request body accepted.
 const DefaultBodyLimit = 1 << 20
 
+// MaxQueryLen bounds the query string; no listing needs more than a few
+// hundred bytes (a cursor and some filters).
+const MaxQueryLen = 8 << 10
+
 // Config wires the API.
 type Config struct {
 	Service *deployments.Service
@@ -164,6 +168,9 @@ func authorize(fn func(*http.Request) (bool, string)) echo.MiddlewareFunc {
 func (a *API) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
+		if n := len(req.URL.RawQuery); n > MaxQueryLen {
+			return apiError(http.StatusBadRequest, "query string is %d bytes, at most %d allowed", n, MaxQueryLen)
+		}
 		if req.ContentLength > a.limit {
 			return apiError(http.StatusRequestEntityTooLarge, "request body is %d bytes, at most %d allowed", req.ContentLength, a.limit)
 		}
