@@ -49,7 +49,9 @@ func TestHostileRequests(t *testing.T) {
 		mention                   string
 	}{
 		{"huge body", "POST", "/v1/deployments", "application/json", func() io.Reader { return strings.NewReader(`{"name":"` + strings.Repeat("a", 2<<20) + `"}`) }, 413, "request_too_large"},
-		{"huge body without length", "POST", "/v1/deployments", "application/json", func() io.Reader { return io.MultiReader(strings.NewReader(`{"name":"`), strings.NewReader(strings.Repeat("a", 2<<20))) }, 413, "request_too_large"},
+		{"huge body without length", "POST", "/v1/deployments", "application/json", func() io.Reader {
+			return io.MultiReader(strings.NewReader(`{"name":"`), strings.NewReader(strings.Repeat("a", 2<<20)))
+		}, 413, "request_too_large"},
 		{"deep nesting", "POST", "/v1/deployments", "application/json", func() io.Reader { return strings.NewReader(strings.Repeat("[", 200000) + strings.Repeat("]", 200000)) }, 400, "invalid_request_error"},
 		{"deep nesting in a field", "POST", "/v1/deployments", "application/json", func() io.Reader {
 			return strings.NewReader(`{"metadata":` + strings.Repeat(`{"a":`, 20000) + `1` + strings.Repeat("}", 20000) + "}")
