@@ -58,6 +58,7 @@ func registerClientCommands(root *cobra.Command, deps clientDeps) {
 		newBackupCommand(cc),
 		newAPIKeysCommand(cc),
 		newKeysCommand(cc),
+		newCompactCommand(),
 	)
 }
 

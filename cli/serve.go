@@ -1,6 +1,7 @@
-// Package cli holds the sandbox0d subcommands: `serve` runs the daemon, the
-// others talk to a running daemon over its socket or TCP. Each command is
-// one file with its own flags; main only maps errors to exit codes.
+// Package cli holds the sandbox0d subcommands: `serve` runs the daemon; most
+// others talk to a running daemon over its socket or TCP; `cron next`,
+// `keys generate`, `keys rotate --offline` and `compact` work offline. Each
+// command is one file with its own flags; main only maps errors to exit codes.
 package cli
 
 import (

@@ -66,10 +66,10 @@ func (d *Daemon) adminBackup(c echo.Context) error {
 	w.WriteHeader(http.StatusOK)
 	n, err := d.store.WriteBackup(w)
 	if err != nil {
-		// Headers are gone; the client sees a short stream and its
-		// consistency check fails.
+		// Headers are gone: abort the connection so the client sees a broken
+		// stream rather than a short file that looks complete.
 		d.log.Error("backup stream failed", "bytes", n, "error", err)
-		return nil
+		panic(http.ErrAbortHandler)
 	}
 	d.log.Info("backup streamed", "bytes", n)
 	return nil
@@ -120,7 +120,12 @@ func (d *Daemon) adminListKeys(c echo.Context) error {
 		Data []wireAPIKey `json:"data"`
 	}{Data: []wireAPIKey{}}
 	for _, k := range keys {
-		out.Data = append(out.Data, renderKey(k))
+		w := renderKey(k)
+		if t, ok := d.auth.LastUsed(k.ID); ok {
+			s := t.Format(time.RFC3339)
+			w.LastUsedAt = &s
+		}
+		out.Data = append(out.Data, w)
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -154,7 +159,7 @@ func (d *Daemon) adminRevokeKey(c echo.Context) error {
 
 func (d *Daemon) adminRotateKeys(c echo.Context) error {
 	if d.identityFromCredential {
-		wire.WriteError(c.Response(), http.StatusConflict, "the age identity comes from a systemd credential, which the daemon cannot rewrite: rotate it offline (sandbox0d keys rotate --offline on a copy) and update the credential")
+		wire.WriteError(c.Response(), http.StatusConflict, "the age identity comes from a systemd credential, which the daemon cannot rewrite: rotate a writable copy offline (sandbox0d keys rotate --offline --data-dir DIR --identity-file COPY, daemon stopped) and install the result as the credential")
 		return nil
 	}
 	d.rotateMu.Lock()

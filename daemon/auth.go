@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sandbox0/sandbox0d/store"
 )
@@ -53,6 +54,9 @@ type knownKey struct {
 type Authenticator struct {
 	mu   sync.RWMutex
 	keys []knownKey
+	// lastUsed is kept in memory only (since this process started), so a
+	// request never costs a database write.
+	lastUsed sync.Map // key id → time.Time
 }
 
 // HashKey is how keys are stored.
@@ -101,11 +105,25 @@ func (a *Authenticator) Check(presented string) bool {
 	h := HashKey(presented)
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	match := 0
-	for _, k := range a.keys {
-		match |= subtle.ConstantTimeCompare(h[:], k.hash[:])
+	match, matched := 0, -1
+	for i, k := range a.keys {
+		eq := subtle.ConstantTimeCompare(h[:], k.hash[:])
+		match |= eq
+		matched = subtle.ConstantTimeSelect(eq, i, matched)
+	}
+	if match == 1 {
+		a.lastUsed.Store(a.keys[matched].id, time.Now().UTC())
 	}
 	return match == 1
+}
+
+// LastUsed returns when a key last authenticated a request in this process.
+func (a *Authenticator) LastUsed(id string) (time.Time, bool) {
+	v, ok := a.lastUsed.Load(id)
+	if !ok {
+		return time.Time{}, false
+	}
+	return v.(time.Time), true
 }
 
 // presentedKey reads x-api-key or Authorization: Bearer.

@@ -95,6 +95,7 @@ func TestAccessControl(t *testing.T) {
 	require.Equal(t, 200, status)
 	raw, _ := json.Marshal(list)
 	assert.NotContains(t, string(raw), key)
+	assert.NotNil(t, list["data"].([]any)[0].(map[string]any)["last_used_at"], "use is tracked")
 
 	status, _ = do(t, sock, "POST", "http://s/admin/apikeys/"+created["id"].(string)+"/revoke", "", nil)
 	require.Equal(t, 200, status)

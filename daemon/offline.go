@@ -1,0 +1,108 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sandbox0/sandbox0d/crypto"
+	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/store"
+)
+
+// Offline maintenance on a stopped data directory. The store's file lock
+// makes each of these fail fast with a clear message if a daemon still runs.
+
+// RotateOffline rotates the age identity of a stopped data dir: it re-seals
+// every secret in one transaction and retires the old identity. It returns
+// the new recipient and how many secrets were re-sealed.
+func RotateOffline(dataDir, identityFile string, log *slog.Logger) (string, int, error) {
+	st, err := store.Open(filepath.Join(dataDir, store.FileName), store.Options{})
+	if err != nil {
+		return "", 0, err
+	}
+	defer st.Close()
+	path, fromCredential := crypto.ResolveIdentityPath(dataDir, identityFile)
+	if fromCredential {
+		return "", 0, fmt.Errorf("the identity %s is a systemd credential (read-only); pass --identity-file with a writable copy, then install the result as the credential", path)
+	}
+	k, err := crypto.StartupKeyring(path, false, deployments.SealedSecrets(st), log)
+	if err != nil {
+		return "", 0, err
+	}
+	svc := deployments.NewService(deployments.Config{Store: st, Sealer: k, Logger: log})
+	next, err := RotateIdentity(path, svc, st, log)
+	if err != nil {
+		return "", 0, err
+	}
+	n := 0
+	for range deployments.SealedSecrets(st) {
+		n++
+	}
+	return next.PrimaryRecipient(), n, nil
+}
+
+// GenerateIdentity writes a new age identity file (mode 0600); it refuses to
+// overwrite an existing one, which may be the only key to stored tokens.
+func GenerateIdentity(path string, log *slog.Logger) (string, error) {
+	if _, err := os.Stat(path); err == nil {
+		return "", fmt.Errorf("%s already exists; refusing to overwrite an identity", path)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	k, _, err := crypto.LoadOrCreateKeyring(path, log)
+	if err != nil {
+		return "", err
+	}
+	return k.PrimaryRecipient(), nil
+}
+
+// CompactOffline rewrites the database of a stopped data dir into a fresh
+// file, reclaiming the pages freed by retention, and swaps it in atomically.
+// It returns the sizes before and after.
+func CompactOffline(dataDir string) (before, after int64, err error) {
+	path := filepath.Join(dataDir, store.FileName)
+	// Opening through the store takes the lock and checks the schema.
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		return 0, 0, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		_ = st.Close()
+		return 0, 0, err
+	}
+	before = fi.Size()
+	tmp := path + ".compact"
+	_ = os.Remove(tmp)
+	dst, err := bolt.Open(tmp, 0o600, nil)
+	if err != nil {
+		_ = st.Close()
+		return 0, 0, err
+	}
+	if err := bolt.Compact(dst, st.DB(), 64<<20); err != nil {
+		_ = dst.Close()
+		_ = st.Close()
+		_ = os.Remove(tmp)
+		return 0, 0, fmt.Errorf("compact %s: %w", path, err)
+	}
+	if err := dst.Close(); err != nil {
+		_ = st.Close()
+		return 0, 0, err
+	}
+	// Keep the lock until the new file is in place.
+	if err := os.Rename(tmp, path); err != nil {
+		_ = st.Close()
+		return 0, 0, err
+	}
+	_ = st.Close()
+	if fi, err = os.Stat(path); err != nil {
+		return before, 0, err
+	}
+	return before, fi.Size(), nil
+}
