@@ -49,6 +49,9 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 		WorkspaceDir:          cfg.Local.WorkspaceDir,
 		MaxConcurrentSessions: cfg.Local.MaxConcurrentSessions,
 		WorkspaceRetention:    cfg.Local.WorkspaceRetention,
+		GitBinary:             cfg.Local.GitBinary,
+		KillGracePeriod:       cfg.Local.KillGracePeriod,
+		CredentialsDir:        cfg.Local.CredentialsDir,
 		Logger:                log,
 	}
 	if lc.WorkspaceDir == "" {

@@ -93,6 +93,9 @@ type LocalConfig struct {
 	WorkspaceDir          string             `mapstructure:"workspace_dir"`
 	MaxConcurrentSessions int                `mapstructure:"max_concurrent_sessions"`
 	WorkspaceRetention    time.Duration      `mapstructure:"workspace_retention"`
+	GitBinary             string             `mapstructure:"git_binary"`
+	KillGracePeriod       time.Duration      `mapstructure:"kill_grace_period"`
+	CredentialsDir        string             `mapstructure:"credentials_dir"`
 }
 
 // LocalAgent declares an agent for the local backend.
@@ -157,6 +160,9 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("local.workspace_dir", "")
 	v.SetDefault("local.max_concurrent_sessions", 4)
 	v.SetDefault("local.workspace_retention", 7*24*time.Hour)
+	v.SetDefault("local.git_binary", "git")
+	v.SetDefault("local.kill_grace_period", 10*time.Second)
+	v.SetDefault("local.credentials_dir", "")
 	v.SetDefault("auth.api_keys", []string{})
 	v.SetDefault("auth.api_keys_file", "")
 	v.SetDefault("auth.allow_plaintext_tcp", false)
