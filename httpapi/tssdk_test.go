@@ -1,0 +1,85 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The official TypeScript SDK (1.14.0) drives the API unchanged. Needs node
+// and `npm ci --prefix testdata/tssdk` (CI does both); skipped otherwise.
+func TestTypeScriptSDK(t *testing.T) {
+	dir, err := filepath.Abs("../testdata/tssdk")
+	require.NoError(t, err)
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@anthropic-ai", "sdk")); err != nil {
+		t.Skip("TypeScript SDK not installed: run npm ci --prefix testdata/tssdk")
+	}
+	e := newEnv(t)
+	first, err := e.svc.Create(t.Context(), mustDecode(t, "existing"))
+	require.NoError(t, err)
+
+	cmd := exec.Command(node, "smoke.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SANDBOX0D_URL="+e.srv.URL, "SANDBOX0D_API_KEY=sk-test")
+	out, err := cmd.Output()
+	var stderr string
+	if ee, ok := err.(*exec.ExitError); ok {
+		stderr = string(ee.Stderr)
+	}
+	require.NoError(t, err, "node: %s", stderr)
+
+	var got struct {
+		Created struct {
+			ID       string `json:"id"`
+			Version  int    `json:"version"`
+			Upcoming int    `json:"upcoming"`
+			Raw      string `json:"raw"`
+		} `json:"created"`
+		Updated struct {
+			Description *string           `json:"description"`
+			Schedule    any               `json:"schedule"`
+			Metadata    map[string]string `json:"metadata"`
+		} `json:"updated"`
+		Paused, Unpaused string
+		Run              struct {
+			ID        string `json:"id"`
+			SessionID string `json:"session_id"`
+			Trigger   string `json:"trigger"`
+		} `json:"run"`
+		RunRetrieved string   `json:"runRetrieved"`
+		Listed       []string `json:"listed"`
+		Runs         []string `json:"runs"`
+		Archived     bool     `json:"archived"`
+		Conflict     struct {
+			Status int    `json:"status"`
+			Type   string `json:"type"`
+		} `json:"conflict"`
+	}
+	require.NoError(t, json.Unmarshal(out, &got), "%s", out)
+	assert.Equal(t, 3, got.Created.Version)
+	assert.Equal(t, 5, got.Created.Upcoming)
+	assert.NotContains(t, got.Created.Raw, "ghp_ts_secret")
+	assert.Nil(t, got.Updated.Description)
+	assert.Nil(t, got.Updated.Schedule)
+	assert.Equal(t, map[string]string{"b": "2", "c": "3"}, got.Updated.Metadata)
+	assert.Equal(t, "paused", got.Paused)
+	assert.Equal(t, "active", got.Unpaused)
+	assert.Equal(t, "manual", got.Run.Trigger)
+	assert.NotEmpty(t, got.Run.SessionID)
+	assert.Equal(t, got.Run.ID, got.RunRetrieved)
+	assert.Equal(t, []string{got.Created.ID, first.ID}, got.Listed, "auto-paging two per page, newest first")
+	assert.Equal(t, []string{got.Run.ID}, got.Runs)
+	assert.True(t, got.Archived)
+	assert.Equal(t, 409, got.Conflict.Status)
+	assert.Equal(t, "conflict_error", got.Conflict.Type)
+	assert.Equal(t, "ghp_ts_secret", e.backend.Requests()[0].Resources[0].AuthorizationToken)
+}
