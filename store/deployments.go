@@ -106,7 +106,7 @@ type DeploymentQuery struct {
 
 // ListDeployments returns up to Limit documents matching q, newest first, and
 // the position to continue from when more may follow.
-func (tx *Tx) ListDeployments(q DeploymentQuery) (docs [][]byte, next *Position, err error) {
+func (tx *Tx) ListDeployments(q DeploymentQuery) ([][]byte, *Position, error) {
 	var (
 		b      *bolt.Bucket
 		prefix []byte
@@ -117,40 +117,21 @@ func (tx *Tx) ListDeployments(q DeploymentQuery) (docs [][]byte, next *Position,
 		b = tx.tx.Bucket(bucketDeplByCreated)
 	}
 	byCreated := tx.tx.Bucket(bucketDeplByCreated)
-	docsBucket := tx.tx.Bucket(bucketDeployments)
 	w := newReverseWalk(b, prefix, upperBound(q.After, q.CreatedLTE, false))
-	for k := w.first(); k != nil; k = w.next() {
-		created, id := splitCreatedKey(k)
-		if !q.CreatedGTE.IsZero() && created.Before(q.CreatedGTE) {
-			break
-		}
-		entry := byCreated.Get(k)
-		flags, _ := decodeDeplEntry(entry)
-		archived := flags&deplFlagArchived != 0
-		paused := flags&deplFlagPaused != 0
-		if archived && !q.IncludeArchived {
-			continue
-		}
-		switch q.Status {
-		case "active":
-			if paused || archived {
-				continue
+	return collectPage(w, tx.tx.Bucket(bucketDeployments), "deployment", q.Limit,
+		[]lowerBound{{At: q.CreatedGTE}}, func(k, _ []byte) bool {
+			// The agent index holds no flags; they live in the created index.
+			flags, _ := decodeDeplEntry(byCreated.Get(k))
+			archived := flags&deplFlagArchived != 0
+			paused := flags&deplFlagPaused != 0
+			switch {
+			case archived:
+				return q.IncludeArchived && q.Status == ""
+			case q.Status == "active":
+				return !paused
+			case q.Status == "paused":
+				return paused
 			}
-		case "paused":
-			if !paused || archived {
-				continue
-			}
-		}
-		if len(docs) == q.Limit {
-			// Another match exists past a full page: hand out a continuation.
-			return docs, next, nil
-		}
-		doc := docsBucket.Get([]byte(id))
-		if doc == nil {
-			return nil, nil, fmt.Errorf("index points at missing deployment %s", id)
-		}
-		docs = append(docs, append([]byte(nil), doc...))
-		next = &Position{CreatedAt: created, ID: id}
-	}
-	return docs, nil, nil
+			return true
+		})
 }

@@ -143,7 +143,7 @@ type RunQuery struct {
 
 // ListRuns returns up to Limit run documents matching q, newest first, and
 // the position to continue from when more may follow.
-func (tx *Tx) ListRuns(q RunQuery) (docs [][]byte, next *Position, err error) {
+func (tx *Tx) ListRuns(q RunQuery) ([][]byte, *Position, error) {
 	var (
 		b      *bolt.Bucket
 		prefix []byte
@@ -157,35 +157,16 @@ func (tx *Tx) ListRuns(q RunQuery) (docs [][]byte, next *Position, err error) {
 	if !q.CreatedLT.IsZero() {
 		upper = minKey(upper, upperBound(nil, q.CreatedLT, true))
 	}
-	runs := tx.tx.Bucket(bucketRuns)
 	w := newReverseWalk(b, prefix, upper)
-	for k := w.first(); k != nil; k = w.next() {
-		created, id := splitCreatedKey(k)
-		if !q.CreatedGTE.IsZero() && created.Before(q.CreatedGTE) {
-			break
+	lower := []lowerBound{{At: q.CreatedGTE}, {At: q.CreatedGT, Strict: true}}
+	return collectPage(w, tx.tx.Bucket(bucketRuns), "run", q.Limit, lower, func(_, entry []byte) bool {
+		flags, _, _ := decodeRunEntry(entry)
+		scheduled := flags&runFlagScheduled != 0
+		if q.Trigger == "manual" && scheduled || q.Trigger == "schedule" && !scheduled {
+			return false
 		}
-		if !q.CreatedGT.IsZero() && !created.After(q.CreatedGT) {
-			break
-		}
-		flags, _, _ := decodeRunEntry(w.value())
-		if q.Trigger == "manual" && flags&runFlagScheduled != 0 ||
-			q.Trigger == "schedule" && flags&runFlagScheduled == 0 {
-			continue
-		}
-		if q.HasError != nil && (flags&runFlagHasError != 0) != *q.HasError {
-			continue
-		}
-		if len(docs) == q.Limit {
-			return docs, next, nil
-		}
-		doc := runs.Get([]byte(id))
-		if doc == nil {
-			return nil, nil, fmt.Errorf("index points at missing run %s", id)
-		}
-		docs = append(docs, append([]byte(nil), doc...))
-		next = &Position{CreatedAt: created, ID: id}
-	}
-	return docs, nil, nil
+		return q.HasError == nil || (flags&runFlagHasError != 0) == *q.HasError
+	})
 }
 
 // ForEachRunOfDeployment walks a deployment's runs newest first; fn returns

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -109,4 +110,54 @@ func upperBound(after *Position, lte time.Time, strict bool) []byte {
 		}
 	}
 	return bound
+}
+
+// lowerBound is where a newest-first walk stops: before At (inclusive
+// bound, created_at[gte]) or at At (strict, created_at[gt]).
+type lowerBound struct {
+	At     time.Time
+	Strict bool
+}
+
+func (lb lowerBound) excludes(created time.Time) bool {
+	if lb.At.IsZero() {
+		return false
+	}
+	if lb.Strict {
+		return !created.After(lb.At)
+	}
+	return created.Before(lb.At)
+}
+
+// collectPage walks w newest first, keeps the documents whose index entry
+// matches, and stops at limit. It returns a continuation position only when
+// another match exists past a full page, so the last page has none.
+func collectPage(w *reverseWalk, docs *bolt.Bucket, kind string, limit int, lower []lowerBound,
+	match func(key, entry []byte) bool) ([][]byte, *Position, error) {
+	var (
+		out  [][]byte
+		next *Position
+	)
+walk:
+	for k := w.first(); k != nil; k = w.next() {
+		created, id := splitCreatedKey(k)
+		for _, lb := range lower {
+			if lb.excludes(created) {
+				break walk
+			}
+		}
+		if !match(k, w.value()) {
+			continue
+		}
+		if len(out) == limit {
+			return out, next, nil
+		}
+		doc := docs.Get([]byte(id))
+		if doc == nil {
+			return nil, nil, fmt.Errorf("index points at missing %s %s", kind, id)
+		}
+		out = append(out, append([]byte(nil), doc...))
+		next = &Position{CreatedAt: created, ID: id}
+	}
+	return out, nil, nil
 }
