@@ -70,3 +70,51 @@ func TestScheduledFiresThroughUpstreamAutoPauseRules(t *testing.T) {
 		assert.Equal(t, 1, fake.SessionsCreated())
 	})
 }
+
+// A burst of 1,000 fires due in the same minute against an upstream that
+// answers slowly: the backend never has more than its limit in flight, and
+// every fire gets exactly one run with its own session.
+func TestBurstOfFiresThroughSlowUpstream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake := fakeupstream.NewInMemory(t, fakeupstream.WithoutRecording())
+		fake.AddAgent("agent_a", 1)
+		fake.AddEnvironment("env")
+		fake.SetLatency(2 * time.Second)
+		b, err := upstream.New(upstream.Config{URL: fake.URL, APIKey: fake.APIKey(), HTTPClient: fake.Client(),
+			MaxConcurrency: 16, RequestTimeout: 30 * time.Second})
+		require.NoError(t, err)
+		st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{NoSync: true})
+		require.NoError(t, err)
+		svc := deployments.NewService(deployments.Config{Store: st, Backend: b, Logger: slog.New(slog.DiscardHandler)})
+		sched := svc.AttachScheduler(deployments.SchedulerConfig{Workers: 64})
+		w := &world{t: t, store: st, svc: svc, sched: sched}
+		const n = 1000
+		fake.SetLatency(0)
+		for range n {
+			w.create("1 0 * * *", "UTC") // all due at 00:01
+		}
+		fake.SetLatency(2 * time.Second)
+		_, err = sched.Load()
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- sched.Run(ctx) }()
+		sleepUntil(at("00:10"))
+		cancel()
+		require.NoError(t, <-done)
+
+		page, err := svc.ListRuns(context.Background(), deployments.RunQuery{Limit: 1000})
+		require.NoError(t, err)
+		require.Len(t, page.Items, n)
+		seen := map[string]bool{}
+		for _, r := range page.Items {
+			require.Nil(t, r.Error, "%+v", r.Error)
+			assert.False(t, seen[r.DeploymentID], "one run per deployment")
+			seen[r.DeploymentID] = true
+		}
+		assert.Equal(t, n, fake.SessionsCreated())
+		assert.LessOrEqual(t, fake.MaxCreatesInFlight(), 16)
+		assert.Equal(t, 16, fake.MaxCreatesInFlight(), "the burst used the whole allowance")
+		require.NoError(t, st.Close())
+	})
+}
