@@ -1,6 +1,7 @@
 package fakeupstream
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -111,6 +112,12 @@ func (s *Server) SessionsByRunID() map[string][]Session {
 		out[id] = append(out[id], sess)
 	}
 	return out
+}
+
+// AwaitNoCreatesInFlight blocks until no session creation is being handled
+// (e.g. after the client died mid-request) or ctx ends.
+func (s *Server) AwaitNoCreatesInFlight(ctx context.Context) error {
+	return s.await(ctx, func() bool { return s.state.createsInFlight == 0 })
 }
 
 // misuse reports a wrong use of the fake: a test error for a Server bound

@@ -1,6 +1,10 @@
 package fakeupstream_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -64,4 +68,31 @@ func TestStartIsOnlyForStandaloneServers(t *testing.T) {
 	fake := fakeupstream.New(t)
 	require.Error(t, fake.Start("127.0.0.1:0"))
 	assert.Empty(t, fake.Addr())
+}
+
+func TestAwaitNoCreatesInFlight(t *testing.T) {
+	fake := fakeupstream.New(t)
+	seed(fake)
+	require.NoError(t, fake.AwaitNoCreatesInFlight(t.Context()), "nothing in flight at the start")
+	fake.InjectFault(fakeupstream.RouteCreateSession, 1, fakeupstream.Fault{Hang: true})
+	done := make(chan int, 1)
+	go func() {
+		raw, _ := json.Marshal(sessionBody("agent_1", "env_1"))
+		req, _ := http.NewRequest(http.MethodPost, fake.URL+"/v1/sessions?beta=true", bytes.NewReader(raw))
+		req.Header = http.Header{"X-Api-Key": {fake.APIKey()}, "Anthropic-Version": {"1"}, "Anthropic-Beta": {fakeupstream.ManagedAgentsBeta}, "Content-Type": {"application/json"}}
+		resp, err := fake.Client().Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	require.NoError(t, fake.AwaitHung(t.Context(), 1))
+	expired, cancel := context.WithCancel(t.Context())
+	cancel()
+	require.ErrorIs(t, fake.AwaitNoCreatesInFlight(expired), context.Canceled, "a hung creation is in flight")
+	fake.Release()
+	require.NoError(t, fake.AwaitNoCreatesInFlight(t.Context()))
+	assert.Equal(t, 200, <-done)
 }
