@@ -149,7 +149,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("log.format", "text")
 	v.SetDefault("schedule.misfire_grace", time.Minute)
 	v.SetDefault("schedule.jitter", time.Duration(0))
-	v.SetDefault("schedule.workers", 16)
+	v.SetDefault("schedule.workers", 64)
 	v.SetDefault("upstream.url", "")
 	v.SetDefault("upstream.api_key", "")
 	v.SetDefault("upstream.api_key_file", "")

@@ -80,7 +80,8 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		}
 	}()
 	dbPath := filepath.Join(cfg.DataDir, store.FileName)
-	if d.store, err = store.Open(dbPath, store.Options{}); err != nil {
+	// Fires are the concurrent writers: a batch is full when every worker joined.
+	if d.store, err = store.Open(dbPath, store.Options{MaxBatchSize: cfg.Schedule.Workers}); err != nil {
 		return nil, err
 	}
 	log.Info("store open", "path", dbPath)

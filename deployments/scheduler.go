@@ -11,7 +11,7 @@ import (
 
 // SchedulerConfig tunes the scheduler.
 type SchedulerConfig struct {
-	// Workers bounds concurrent fires (default 16).
+	// Workers bounds concurrent fires (default 64).
 	Workers int
 	// Jitter is the maximum deterministic delay added to a fire (0: none).
 	Jitter time.Duration
@@ -38,7 +38,7 @@ type Scheduler struct {
 // deployment adjusts the timer loop at once. Call Load, then Run.
 func (s *Service) AttachScheduler(cfg SchedulerConfig) *Scheduler {
 	if cfg.Workers <= 0 {
-		cfg.Workers = 16
+		cfg.Workers = 64
 	}
 	sc := &Scheduler{svc: s, cfg: cfg, log: s.log}
 	sc.loop = schedule.NewLoop(schedule.LoopConfig{

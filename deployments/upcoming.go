@@ -17,6 +17,10 @@ const UpcomingCount = 5
 type planCache struct {
 	mu      sync.Mutex
 	entries map[string]*planEntry
+	// compiled shares one immutable compiled schedule among deployments
+	// with the same (expression, timezone): loading 100,000 deployments
+	// parses each distinct schedule once.
+	compiled map[Schedule]*schedule.Cron
 }
 
 type planEntry struct {
@@ -26,7 +30,9 @@ type planEntry struct {
 	upcoming   []time.Time
 }
 
-func newPlanCache() *planCache { return &planCache{entries: map[string]*planEntry{}} }
+func newPlanCache() *planCache {
+	return &planCache{entries: map[string]*planEntry{}, compiled: map[Schedule]*schedule.Cron{}}
+}
 
 // cron returns the compiled schedule of d (nil when it has none).
 func (c *planCache) cron(d *Deployment) *schedule.Cron {
@@ -39,14 +45,20 @@ func (c *planCache) cron(d *Deployment) *schedule.Cron {
 	if e != nil && e.schedule == *d.Schedule {
 		return e.cron
 	}
-	cr, err := schedule.Parse(d.Schedule.Expression, d.Schedule.Timezone)
-	if err != nil {
-		// Stored schedules were validated on the way in; a schedule that no
-		// longer parses (tzdata change) shows no upcoming times rather than
-		// breaking reads.
-		return nil
+	c.mu.Lock()
+	cr := c.compiled[*d.Schedule]
+	c.mu.Unlock()
+	if cr == nil {
+		var err error
+		if cr, err = schedule.Parse(d.Schedule.Expression, d.Schedule.Timezone); err != nil {
+			// Stored schedules were validated on the way in; a schedule that
+			// no longer parses (tzdata change) shows no upcoming times rather
+			// than breaking reads.
+			return nil
+		}
 	}
 	c.mu.Lock()
+	c.compiled[*d.Schedule] = cr
 	c.entries[d.ID] = &planEntry{schedule: *d.Schedule, generation: d.Generation, cron: cr}
 	c.mu.Unlock()
 	return cr

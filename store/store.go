@@ -57,6 +57,11 @@ type Options struct {
 	// MaxBatchDelay is how long Batch waits for company before committing
 	// (default bbolt's 10ms). Tests that fire sequentially lower it.
 	MaxBatchDelay time.Duration
+	// MaxBatchSize commits a batch as soon as this many calls joined it
+	// (default bbolt's 1000). Set it to the number of concurrent writers
+	// (the scheduler's workers): a burst then commits the moment every
+	// worker has joined instead of always waiting MaxBatchDelay.
+	MaxBatchSize int
 }
 
 // Store is an open database.
@@ -83,6 +88,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if opts.MaxBatchDelay > 0 {
 		db.MaxBatchDelay = opts.MaxBatchDelay
+	}
+	if opts.MaxBatchSize > 0 {
+		db.MaxBatchSize = opts.MaxBatchSize
 	}
 	s := &Store{db: db, path: path}
 	if err := s.init(); err != nil {
