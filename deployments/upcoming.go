@@ -50,7 +50,7 @@ func (c *planCache) cron(d *Deployment) *schedule.Cron {
 	c.mu.Unlock()
 	if cr == nil {
 		var err error
-		if cr, err = schedule.Parse(d.Schedule.Expression, d.Schedule.Timezone); err != nil {
+		if cr, err = schedule.Compile(d.Schedule.Expression, d.Schedule.Timezone); err != nil {
 			// Stored schedules were validated on the way in; a schedule that
 			// no longer parses (tzdata change) shows no upcoming times rather
 			// than breaking reads.

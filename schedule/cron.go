@@ -50,7 +50,19 @@ type Cron struct {
 // Parse validates a five-field cron expression and an IANA timezone,
 // returning a compiled schedule. Every rejection is a *ValidationError.
 func Parse(expression, timezone string) (*Cron, error) {
-	c, verr := compileExpression(expression)
+	return parse(expression, timezone, true)
+}
+
+// Compile rebuilds a schedule that Parse accepted when it was stored. It
+// applies the same strict grammar and checks but skips the gronx
+// cross-check, which only guards new input: loading 100,000 stored schedules
+// at startup should not pay for it again.
+func Compile(expression, timezone string) (*Cron, error) {
+	return parse(expression, timezone, false)
+}
+
+func parse(expression, timezone string, crossCheck bool) (*Cron, error) {
+	c, verr := compileExpression(expression, crossCheck)
 	if verr != nil {
 		return nil, verr
 	}

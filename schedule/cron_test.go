@@ -1,6 +1,8 @@
 package schedule
 
 import (
+	"time"
+
 	"errors"
 	"strings"
 	"testing"
@@ -240,4 +242,20 @@ func TestQuoteForMessageCutsLongInput(t *testing.T) {
 	assert.Equal(t, `"abc"`, quoteForMessage("abc"))
 	long := quoteForMessage(strings.Repeat("é", 100))
 	assert.Equal(t, `"`+strings.Repeat("é", 64)+`"…`, long)
+}
+
+// Compile accepts exactly what Parse accepted and yields the same schedule.
+func TestCompileMatchesParse(t *testing.T) {
+	for _, c := range []struct{ expr, tz string }{
+		{"*/5 * * * *", "UTC"}, {"0 9 * * 1-5", "Europe/Berlin"}, {"30 2 * * *", "America/New_York"}, {"0 0 29 2 *", "Asia/Kolkata"},
+	} {
+		p, err := Parse(c.expr, c.tz)
+		require.NoError(t, err)
+		k, err := Compile(c.expr, c.tz)
+		require.NoError(t, err)
+		from := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		assert.Equal(t, p.Upcoming(from, 20), k.Upcoming(from, 20), c.expr)
+	}
+	_, err := Compile("0 0 30 2 *", "UTC")
+	require.Error(t, err, "the strict grammar and never-fires check still apply")
 }
