@@ -99,3 +99,31 @@ func TestFireIsSkippedWhenThePlanIsStale(t *testing.T) {
 	assert.Equal(t, FireSkipped, res.Outcome, "the same scheduled fire twice")
 	assert.Equal(t, int64(1), backend.Created())
 }
+
+// Plans reach the loop after their commits and may arrive out of order: a
+// plan of an older generation never overrides a newer one.
+func TestLatePlansOfOlderGenerationsAreDropped(t *testing.T) {
+	backend := sessionstest.New(map[string]int64{"agent_a": 1})
+	s, st := newTestService(t, filepath.Join(t.TempDir(), "db"), backend)
+	defer st.Close()
+	sc := s.AttachScheduler(SchedulerConfig{})
+	d := createScheduled(t, s) // generation 1, planned
+	require.Equal(t, 1, sc.Loop().Len())
+
+	paused := *d
+	paused.Generation = 2
+	paused.PausedReason = &PausedReason{Type: PausedManual}
+	active := *d
+	active.Generation = 3
+
+	sc.plan(&active, planAfterChange) // unpause (gen 3) arrives first…
+	sc.plan(&paused, planAfterChange) // …then the older pause (gen 2)
+	assert.Equal(t, 1, sc.Loop().Len(), "the late pause must not remove the newer plan")
+
+	sc.plan(&paused, planNext) // a late fire-path plan of an older generation
+	assert.Equal(t, 1, sc.Loop().Len())
+
+	paused.Generation = 4
+	sc.plan(&paused, planAfterChange)
+	assert.Zero(t, sc.Loop().Len(), "a newer pause removes it")
+}

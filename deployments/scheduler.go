@@ -3,6 +3,7 @@ package deployments
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/sandbox0/sandbox0d/schedule"
@@ -32,7 +33,28 @@ type Scheduler struct {
 	loop *schedule.Loop
 	cfg  SchedulerConfig
 	log  *slog.Logger
+
+	// Plans reach the loop from API calls and from fires, after their
+	// transactions commit, so they can arrive out of order. planned holds
+	// the newest generation placed in (or removed from) the loop per
+	// deployment; an older plan arriving late is dropped.
+	planMu  sync.Mutex
+	planned map[string]uint64
 }
+
+// planReason says who asks for a plan, which decides whether a plan of the
+// same generation replaces the one in the loop.
+type planReason int
+
+const (
+	// planAfterChange: an API change. Only a newer generation replaces what
+	// is planned: an update that does not touch the schedule must not move
+	// a pending (possibly jittered) fire.
+	planAfterChange planReason = iota
+	// planNext: the fire path (or startup) moves the same generation on to
+	// its next occurrence.
+	planNext
+)
 
 // AttachScheduler creates the scheduler; from now on every change to a
 // deployment adjusts the timer loop at once. Call Load, then Run.
@@ -40,7 +62,7 @@ func (s *Service) AttachScheduler(cfg SchedulerConfig) *Scheduler {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 64
 	}
-	sc := &Scheduler{svc: s, cfg: cfg, log: s.log}
+	sc := &Scheduler{svc: s, cfg: cfg, log: s.log, planned: map[string]uint64{}}
 	sc.loop = schedule.NewLoop(schedule.LoopConfig{
 		Fire:     sc.fire,
 		Workers:  cfg.Workers,
@@ -95,10 +117,8 @@ func (sc *Scheduler) Load() (LoadStats, error) {
 			}
 			if !missed.IsZero() {
 				stats.MisfiresRun++
-				sc.loop.Set(d.ID, missed, missed, d.Generation)
-				return nil
 			}
-			sc.planFrom(d, cr, now)
+			sc.place(d, planNext, missed)
 			return nil
 		})
 	})
@@ -119,7 +139,8 @@ func (sc *Scheduler) missedFire(cr *schedule.Cron, from, now time.Time) (time.Ti
 	}
 	var latest time.Time
 	if sc.cfg.MisfireGrace > 0 {
-		start := now.Add(-sc.cfg.MisfireGrace).Add(-time.Nanosecond)
+		// Next is strictly after start: only misses younger than the grace.
+		start := now.Add(-sc.cfg.MisfireGrace)
 		if start.Before(from) {
 			start = from
 		}
@@ -137,14 +158,31 @@ func (sc *Scheduler) missedFire(cr *schedule.Cron, from, now time.Time) (time.Ti
 }
 
 // plan (re)places d in the timer loop, or removes it when it should not fire.
-func (sc *Scheduler) plan(d *Deployment) {
+func (sc *Scheduler) plan(d *Deployment, why planReason) { sc.place(d, why, time.Time{}) }
+
+// place applies a plan unless a newer one is already in the loop. A non-zero
+// missed is a fire missed while the daemon was down, to run now.
+func (sc *Scheduler) place(d *Deployment, why planReason, missed time.Time) {
+	sc.planMu.Lock()
+	defer sc.planMu.Unlock()
+	if seen, ok := sc.planned[d.ID]; ok && (d.Generation < seen || d.Generation == seen && why == planAfterChange) {
+		return
+	}
+	sc.planned[d.ID] = d.Generation
 	if !d.Schedulable() {
 		sc.loop.Remove(d.ID)
+		if d.Archived() {
+			delete(sc.planned, d.ID) // archived for good: no plan can follow
+		}
 		return
 	}
 	cr := sc.svc.plans.cron(d)
 	if cr == nil {
 		sc.loop.Remove(d.ID)
+		return
+	}
+	if !missed.IsZero() {
+		sc.loop.Set(d.ID, missed, missed, d.Generation)
 		return
 	}
 	sc.planFrom(d, cr, sc.svc.Now())
@@ -173,26 +211,24 @@ func (sc *Scheduler) planFrom(d *Deployment, cr *schedule.Cron, now time.Time) {
 // fire runs on a loop worker for one due fire.
 func (sc *Scheduler) fire(ctx context.Context, due schedule.Due) {
 	lag := sc.svc.now().Sub(due.ScheduledAt)
-	res, err := sc.svc.Fire(ctx, due.ID, due.ScheduledAt, due.Generation, sc.plan)
+	res, err := sc.svc.Fire(ctx, due.ID, due.ScheduledAt, due.Generation, func(d *Deployment) { sc.plan(d, planNext) })
 	if err != nil {
 		sc.log.Error("scheduled fire failed to record", "deployment_id", due.ID,
 			"scheduled_at", due.ScheduledAt.UTC().Format(time.RFC3339), "error", err)
 		// Keep the schedule alive: plan from the stored state.
 		if d, gerr := sc.svc.Get(ctx, due.ID); gerr == nil {
-			sc.plan(d)
+			sc.plan(d, planNext)
 		}
 		return
 	}
-	switch res.Outcome {
-	case FireSkipped:
-		// The plan was stale (an update, pause or archive raced it): plan
-		// again from what is stored now, so a stale timer entry can never
-		// leave a deployment without its next fire.
-		if res.Deployment != nil {
-			sc.plan(res.Deployment)
-		}
-	case FirePaused:
-		sc.loop.Remove(due.ID)
+	switch {
+	case res.Outcome == FireSkipped && res.Deployment != nil && res.Deployment.Generation == due.Generation:
+		// Same plan, but this fire already had a run: move on to the next one.
+		sc.plan(res.Deployment, planNext)
+	case res.Outcome == FireSkipped && res.Deployment != nil, res.Outcome == FirePaused:
+		// The change that made the plan stale (or the auto-pause) planned
+		// or removed already; this only repairs a plan that got lost.
+		sc.plan(res.Deployment, planAfterChange)
 	}
 	attrs := []any{"deployment_id", due.ID, "scheduled_at", due.ScheduledAt.UTC().Format(time.RFC3339),
 		"outcome", string(res.Outcome), "lag", lag.String()}
@@ -220,6 +256,6 @@ func (s *Service) replan(d *Deployment) {
 		s.plans.forget(d.ID)
 	}
 	if s.sched != nil {
-		s.sched.plan(d)
+		s.sched.plan(d, planAfterChange)
 	}
 }

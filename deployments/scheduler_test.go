@@ -14,6 +14,7 @@ import (
 
 	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/schedule"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/sessionstest"
 	"github.com/sandbox0/sandbox0d/store"
@@ -258,5 +259,58 @@ func TestSchedulerDSTFixedTimeFiresOncePerLocalDay(t *testing.T) {
 				assert.Equal(t, time.Date(2000, 4, 2, 7, 0, 0, 0, time.UTC), r.ScheduledAt.UTC())
 			}
 		}
+	})
+}
+
+// Regression: plans arrive after their commits, possibly out of order. With
+// pause and unpause racing, the loop must end up holding exactly what is
+// stored: an active deployment is always planned.
+func TestSchedulerConcurrentPauseUnpauseKeepsThePlanInStep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := startWorld(t, filepath.Join(t.TempDir(), "db"), sessionstest.New(map[string]int64{"agent_a": 1}), deployments.SchedulerConfig{})
+		defer w.stop()
+		ctx := context.Background()
+		d := w.create("0 * * * *", "UTC")
+		for range 300 {
+			done := make(chan struct{}, 2)
+			go func() { _, _ = w.svc.Pause(ctx, d.ID); done <- struct{}{} }()
+			go func() { _, _ = w.svc.Unpause(ctx, d.ID); done <- struct{}{} }()
+			<-done
+			<-done
+			got, err := w.svc.Get(ctx, d.ID)
+			require.NoError(t, err)
+			assert.Equal(t, got.Schedulable(), w.sched.Loop().Len() == 1, "stored %s, in loop %v", got.Status(), w.sched.Loop().Len() == 1)
+		}
+		_, err := w.svc.Unpause(ctx, d.ID)
+		require.NoError(t, err)
+		sleepUntil(at("01:01"))
+		assert.Equal(t, []string{"01:00"}, w.scheduledAt(d.ID))
+	})
+}
+
+// Regression: an update that does not touch the schedule must not move a
+// pending jittered fire to the next occurrence.
+func TestSchedulerUpdateDuringJitterKeepsThePendingFire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := startWorld(t, filepath.Join(t.TempDir(), "db"), sessionstest.New(map[string]int64{"agent_a": 1}),
+			deployments.SchedulerConfig{Jitter: 4 * time.Minute})
+		defer w.stop()
+		// Ids are random; take one whose 00:05 fire is jittered past 00:05:01.
+		d := w.create("*/5 * * * *", "UTC")
+		for schedule.Jitter(d.ID, at("00:05"), at("00:10"), 4*time.Minute) < 2*time.Second {
+			_, err := w.svc.Archive(context.Background(), d.ID)
+			require.NoError(t, err)
+			d = w.create("*/5 * * * *", "UTC")
+		}
+		sleepUntil(at("00:05").Add(time.Second))
+		require.Empty(t, w.scheduledAt(d.ID), "still waiting out its jitter")
+		in, err := deployments.DecodeUpdate([]byte(`{"description":"x"}`))
+		require.NoError(t, err)
+		_, err = w.svc.Update(context.Background(), d.ID, in)
+		require.NoError(t, err)
+		sleepUntil(at("00:15"))
+		got := w.scheduledAt(d.ID)
+		require.NotEmpty(t, got)
+		assert.Equal(t, "00:05", got[0], "the pending fire still ran")
 	})
 }
