@@ -180,7 +180,9 @@ func (d *Daemon) adminRotateKeys(c echo.Context) error {
 // transaction, and retires the old identities. An interruption at any point
 // leaves every secret openable with the identity file on disk.
 func RotateIdentity(path string, svc *deployments.Service, st *store.Store, log *slog.Logger) (*crypto.Keyring, error) {
-	return crypto.Rotate(path, svc.ResealAll, deployments.SealedSecrets(st), log)
+	return svc.RotateKeys(func() (*crypto.Keyring, error) {
+		return crypto.Rotate(path, svc.ResealAll, deployments.SealedSecrets(st), log)
+	})
 }
 
 func newKeyID() string {

@@ -285,19 +285,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 	_ = sdNotify("STOPPING=1")
 	d.log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String(), "fires_in_flight", d.sched.Loop().InFlight())
 	stopBackground()
+	// Stop handing out fires first, so no new fire starts while requests
+	// drain; in-flight fires and requests then finish side by side within
+	// the shutdown timeout.
+	stopSched()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, srv := range servers {
 		wg.Go(func() { _ = srv.Shutdown(shutdownCtx) })
 	}
-	wg.Wait()
-	stopSched()
 	select {
 	case <-schedDone:
 	case <-shutdownCtx.Done():
 		d.log.Warn("shutdown timeout reached with fires still in flight; their intents resolve at next start")
 	}
+	wg.Wait()
 	bg.Wait()
 	d.closeAll()
 	d.log.Info("stopped")

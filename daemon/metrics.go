@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
@@ -112,7 +113,7 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		method := c.Request().Method
+		method := knownMethod(c.Request().Method)
 		m.httpRequests.WithLabelValues(method, route, strconv.Itoa(c.Response().Status)).Inc()
 		m.httpDuration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
 		return nil
@@ -121,4 +122,14 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 
 func (m *metrics) handler() echo.HandlerFunc {
 	return echo.WrapHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+}
+
+// knownMethod bounds the method label: any token is a valid HTTP method, and
+// unauthenticated callers must not be able to mint new series.
+func knownMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
 }

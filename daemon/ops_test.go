@@ -266,4 +266,18 @@ func TestMetricsExposeRunsAndHTTP(t *testing.T) {
 	assert.Contains(t, text, `sandbox0d_http_requests_total{code="200",method="POST",route="/v1/deployments"} 1`)
 	assert.Contains(t, text, "sandbox0d_scheduler_heap_size 1")
 	assert.Contains(t, text, "sandbox0d_session_backend_seconds_bucket")
+
+	// Made-up methods do not mint new series.
+	for i := range 20 {
+		req, _ := http.NewRequest("X"+strconv.Itoa(i), "http://s/livez", nil)
+		resp, err := socketClient(cfg.Socket).Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	resp, err = socketClient(cfg.Socket).Get("http://s/metrics")
+	require.NoError(t, err)
+	data, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.NotContains(t, string(data), `method="X1"`)
+	assert.Contains(t, string(data), `method="other"`)
 }

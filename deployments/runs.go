@@ -22,6 +22,11 @@ import (
 //
 // A crash between 1 and 3 leaves the intent, which startup resolves to an
 // unknown_error run (RecoverIntents) — a fire is never sent twice.
+//
+// A run's created_at is when it is recorded, not when it started (that is
+// last_run_at for scheduled fires): runs then enter the newest-first listing
+// at its head, so a slow session creation can never slip in below runs a
+// client has already paged past.
 
 // RunNow performs a manual run. It returns the run even when session
 // creation failed: the run carries the error.
@@ -45,6 +50,7 @@ func (s *Service) RunNow(ctx context.Context, id string) (*Run, error) {
 		return nil, err
 	}
 	took := s.execute(ctx, d, &run)
+	run.CreatedAt = s.nextCreatedAt()
 	if err := s.store.Batch(func(tx *store.Tx) error { return recordRun(tx, run) }); err != nil {
 		return nil, fmt.Errorf("record run %s: %w", run.ID, err)
 	}
@@ -148,6 +154,7 @@ func (s *Service) Fire(ctx context.Context, id string, scheduledAt time.Time, ge
 		afterIntent(d)
 	}
 	took := s.execute(ctx, d, run)
+	run.CreatedAt = s.nextCreatedAt()
 	paused := false
 	err = s.store.Batch(func(tx *store.Tx) error {
 		paused = false
@@ -310,6 +317,7 @@ func (s *Service) RecoverIntents() (int, error) {
 			return err
 		}
 		for _, run := range runs {
+			run.CreatedAt = s.nextCreatedAt()
 			run.SessionID = ""
 			run.Error = &RunError{Type: sessions.ErrUnknown,
 				Message: "the daemon stopped during session creation; the session may or may not have been created and was not retried"}

@@ -45,6 +45,10 @@ type Service struct {
 
 	sealerMu sync.RWMutex
 	sealer   Sealer
+	// rotation is held shared from sealing a token until its deployment is
+	// committed, and exclusively by a key rotation, so a rotation can never
+	// retire the identity that a token sealed a moment ago still needs.
+	rotation sync.RWMutex
 
 	plans *planCache
 	sched *Scheduler // nil until AttachScheduler; set before serving
@@ -71,6 +75,19 @@ func NewService(cfg Config) *Service {
 	}
 	return &Service{store: cfg.Store, backend: cfg.Backend, sealer: cfg.Sealer, now: cfg.Now,
 		log: cfg.Logger, timeout: cfg.SessionTimeout, plans: newPlanCache(), onRun: cfg.OnRun}
+}
+
+// RotateKeys runs a key rotation while no token is being sealed, then makes
+// the keyring it returns the service's.
+func (s *Service) RotateKeys(rotate func() (*crypto.Keyring, error)) (*crypto.Keyring, error) {
+	s.rotation.Lock()
+	defer s.rotation.Unlock()
+	k, err := rotate()
+	if err != nil {
+		return nil, err
+	}
+	s.SetSealer(k)
+	return k, nil
 }
 
 // SetSealer swaps the keyring (after a key rotation).
@@ -110,6 +127,8 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Deployment, erro
 	if err := s.checkReferences(ctx, agent, in.EnvironmentID, in.VaultIDs, resourceInputs(in.Resources)); err != nil {
 		return nil, err
 	}
+	s.rotation.RLock()
+	defer s.rotation.RUnlock()
 	now := s.nextCreatedAt()
 	d := &Deployment{
 		ID:            NewID(PrefixDeployment),
@@ -171,6 +190,8 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 	if in.VaultIDs.Set {
 		vaults = in.VaultIDs.Value
 	}
+	s.rotation.RLock()
+	defer s.rotation.RUnlock()
 	var sealed []Resource
 	resources := current.Resources
 	if in.Resources.Set {

@@ -269,6 +269,9 @@ func decodeResource(field string, raw json.RawMessage) (ResourceInput, error) {
 		if err := checkRepoURL(field+".url", *r.URL); err != nil {
 			return ResourceInput{}, err
 		}
+		if r.AuthorizationToken != nil && !strings.HasPrefix(strings.ToLower(*r.URL), "https://") {
+			return ResourceInput{}, invalid(field+".url", "must use https when an authorization_token is given: the token would cross the network in the clear")
+		}
 		in := ResourceInput{Resource: Resource{Type: head.Type, URL: *r.URL}}
 		if len(r.Checkout) > 0 && !isNull(r.Checkout) {
 			co, err := decodeCheckout(field+".checkout", r.Checkout)
@@ -338,9 +341,10 @@ func decodeResource(field string, raw json.RawMessage) (ResourceInput, error) {
 }
 
 func checkRepoURL(field, s string) error {
+	// The URL is not echoed: a mistaken paste may carry a token.
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return invalid(field, "must be an http(s) repository URL, got %q", s)
+		return invalid(field, "must be an http(s) repository URL such as https://github.com/owner/repo")
 	}
 	if u.User != nil {
 		return invalid(field, "must not carry credentials; use authorization_token")

@@ -317,6 +317,8 @@ func TestSDKListFilters(t *testing.T) {
 	assert.Equal(t, []string{"b1", "a1"}, names(anthropic.BetaDeploymentListParams{CreatedAtLte: param.NewOpt(b1.CreatedAt)}))
 	assert.Equal(t, []string{"a2", "b1"}, names(anthropic.BetaDeploymentListParams{CreatedAtGte: param.NewOpt(b1.CreatedAt)}))
 	assert.Equal(t, []string{"a1"}, names(anthropic.BetaDeploymentListParams{CreatedAtLte: param.NewOpt(a1.CreatedAt)}))
+	farFuture := time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+	assert.Len(t, names(anthropic.BetaDeploymentListParams{CreatedAtLte: param.NewOpt(farFuture)}), 3, "a far-future bound includes everything")
 
 	// Runs: trigger type, has_error, time ranges, unknown deployment.
 	ok, err := e.client.Beta.Deployments.Run(ctx, a1.ID, anthropic.BetaDeploymentRunParams{})
@@ -348,6 +350,7 @@ func TestSDKListFilters(t *testing.T) {
 	assert.Equal(t, []string{failed.ID}, runIDs(anthropic.BetaDeploymentRunListParams{CreatedAtGt: param.NewOpt(ok.CreatedAt)}))
 	assert.Equal(t, []string{ok.ID}, runIDs(anthropic.BetaDeploymentRunListParams{CreatedAtLt: param.NewOpt(failed.CreatedAt)}))
 	assert.Equal(t, []string{failed.ID, ok.ID}, runIDs(anthropic.BetaDeploymentRunListParams{CreatedAtGte: param.NewOpt(ok.CreatedAt), CreatedAtLte: param.NewOpt(failed.CreatedAt)}))
+	assert.Equal(t, []string{failed.ID, ok.ID}, runIDs(anthropic.BetaDeploymentRunListParams{CreatedAtLt: param.NewOpt(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC))}))
 }
 
 func TestConcurrentManualRunsEachRecordOneRun(t *testing.T) {

@@ -92,6 +92,12 @@ func TestCreateValidationTable(t *testing.T) {
 		{"repo bad checkout", with(func(b map[string]any) {
 			b["resources"] = []any{map[string]any{"type": "github_repository", "url": "https://github.com/a/b", "checkout": map[string]any{"type": "tag", "name": "v1"}}}
 		}), 400, "invalid_request_error", "resources[0].checkout.type"},
+		{"repo url not echoed", with(func(b map[string]any) {
+			b["resources"] = []any{map[string]any{"type": "github_repository", "url": "ghp_pasted_secret@github.com/a/b"}}
+		}), 400, "invalid_request_error", "resources[0].url"},
+		{"token over plain http", with(func(b map[string]any) {
+			b["resources"] = []any{map[string]any{"type": "github_repository", "url": "http://git.example/a/b", "authorization_token": "t"}}
+		}), 400, "invalid_request_error", "must use https"},
 		{"501 resources", with(func(b map[string]any) { b["resources"] = resources(501) }), 400, "invalid_request_error", "at most 500"},
 		{"51 vaults", with(func(b map[string]any) { b["vault_ids"] = vaults(51) }), 400, "invalid_request_error", "at most 50"},
 		{"17 metadata pairs", with(func(b map[string]any) { b["metadata"] = meta17 }), 400, "invalid_request_error", "at most 16"},
@@ -123,6 +129,7 @@ func TestCreateValidationTable(t *testing.T) {
 			assert.Equal(t, "error", body["type"])
 			assert.Equal(t, tc.kind, errType(body))
 			assert.Contains(t, errMessage(body), tc.mention)
+			assert.NotContains(t, errMessage(body), "ghp_pasted_secret")
 			assert.Regexp(t, `^req_`, hdr.Get("request-id"))
 			assert.Equal(t, hdr.Get("request-id"), body["request_id"])
 		})

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"time"
 )
 
@@ -22,14 +23,21 @@ func readU64(b []byte) uint64 {
 	return binary.BigEndian.Uint64(b)
 }
 
-// timeKey encodes t as big-endian nanoseconds since the epoch. Times before
-// 1970 clamp to 0; the daemon never produces them.
+// maxKeyTime is the latest instant nanoseconds since the epoch can hold
+// (year 2262); UnixNano overflows past it.
+var maxKeyTime = time.Unix(0, math.MaxInt64)
+
+// timeKey encodes t as big-endian nanoseconds since the epoch. Times outside
+// 1970…2262 saturate to the ends, so a far-future filter bound still sorts
+// after everything.
 func timeKey(t time.Time) []byte {
-	n := t.UnixNano()
-	if n < 0 {
-		n = 0
+	switch {
+	case t.Before(time.Unix(0, 0)):
+		return u64(0)
+	case t.After(maxKeyTime):
+		return u64(math.MaxInt64)
 	}
-	return u64(uint64(n))
+	return u64(uint64(t.UnixNano()))
 }
 
 func timeFromKey(b []byte) time.Time { return time.Unix(0, int64(readU64(b))).UTC() }
