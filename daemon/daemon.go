@@ -318,7 +318,7 @@ func (d *Daemon) pruneLoop(ctx context.Context) {
 		case <-timer.C:
 		}
 		r := d.config().Runs.Retention
-		n, err := d.svc.PruneRuns(deployments.Retention{MaxPerDeployment: r.MaxPerDeployment, MaxAge: r.MaxAge})
+		n, err := d.svc.PruneRuns(ctx, deployments.Retention{MaxPerDeployment: r.MaxPerDeployment, MaxAge: r.MaxAge})
 		if err != nil {
 			d.log.Error("run retention failed", "error", err)
 		} else if n > 0 {

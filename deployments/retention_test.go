@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/sandbox0/sandbox0d/sessions/sessionstest"
 	"github.com/sandbox0/sandbox0d/store"
@@ -45,7 +46,7 @@ func TestPruneKeepsTheNewestRunsPerDeploymentAndDropsOldOnes(t *testing.T) {
 	require.Equal(t, 60, countRuns(t, s, a.ID))
 	require.Equal(t, 5, countRuns(t, s, b.ID))
 
-	n, err := s.PruneRuns(Retention{MaxPerDeployment: 20})
+	n, err := s.PruneRuns(context.Background(), Retention{MaxPerDeployment: 20})
 	require.NoError(t, err)
 	assert.Equal(t, 40, n)
 	assert.Equal(t, 20, countRuns(t, s, a.ID))
@@ -55,7 +56,7 @@ func TestPruneKeepsTheNewestRunsPerDeploymentAndDropsOldOnes(t *testing.T) {
 	assert.WithinDuration(t, now, page.Items[0].CreatedAt, time.Millisecond, "the newest runs are kept")
 
 	// b's runs are 25–30 hours old: a 26 h max age drops the older ones.
-	n, err = s.PruneRuns(Retention{MaxAge: 26 * time.Hour})
+	n, err = s.PruneRuns(context.Background(), Retention{MaxAge: 26 * time.Hour})
 	require.NoError(t, err)
 	assert.Equal(t, 3, n)
 	assert.Equal(t, 2, countRuns(t, s, b.ID))
@@ -86,7 +87,7 @@ func TestRetentionBoundsTheDataFile(t *testing.T) {
 			require.Equal(t, FireSucceeded, res.Outcome)
 			d = res.Deployment
 		}
-		_, err := s.PruneRuns(Retention{MaxPerDeployment: 200})
+		_, err := s.PruneRuns(context.Background(), Retention{MaxPerDeployment: 200})
 		require.NoError(t, err)
 		require.Equal(t, 200, countRuns(t, s, d.ID))
 		if round >= 2 {
@@ -94,4 +95,33 @@ func TestRetentionBoundsTheDataFile(t *testing.T) {
 		}
 	}
 	assert.Equal(t, sizes[0], sizes[len(sizes)-1], "file size stays flat once freed pages are reused: %v", sizes)
+}
+
+// Regression (found by the scale benchmark): a retention pass with nothing
+// to prune must not commit a write transaction per deployment — at 100,000
+// deployments that was ~20 s of fsyncs every interval, and shutdown waited
+// for it.
+func TestPruneWithNothingToDeleteCommitsNoWrites(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{NoSync: true})
+	require.NoError(t, err)
+	defer st.Close()
+	s := NewService(Config{Store: st, Backend: sessionstest.New(map[string]int64{"agent_a": 1})})
+	for range 50 {
+		createScheduled(t, s)
+	}
+	txID := func() int {
+		var id int
+		require.NoError(t, st.DB().View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }))
+		return id
+	}
+	before := txID()
+	n, err := s.PruneRuns(context.Background(), Retention{MaxPerDeployment: 10, MaxAge: time.Hour})
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	assert.Equal(t, before, txID(), "no write transaction was committed")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = s.PruneRuns(ctx, Retention{MaxPerDeployment: 10})
+	assert.ErrorIs(t, err, context.Canceled, "a shutdown stops a pass")
 }
