@@ -18,6 +18,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jonboulle/clockwork"
 	robfig "github.com/robfig/cron/v3"
+
+	"github.com/sandbox0/sandbox0d/internal/schedmix"
 )
 
 // Side-by-side benchmarks: the same 100,000 (expression, zone) pairs held by
@@ -43,37 +45,9 @@ const compareEntries = 100_000
 // hour in any of compareZones, so all three libraries agree on every fire.
 var compareStart = time.Date(2030, 1, 15, 10, 0, 30, 0, time.UTC)
 
-var compareZones = []string{
-	"UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe",
-	"America/Los_Angeles", "Asia/Tokyo", "Europe/London", "America/Sao_Paulo",
-	"Asia/Kathmandu", "Pacific/Chatham", "America/St_Johns",
-}
+var compareZones = schedmix.Zones
 
-// compareExpression draws from a mix meant to look like real deployments:
-// a fifth fire several times an hour, most fire hourly or at fixed times of
-// day, and a few are rare.
-func compareExpression(rng *rand.Rand) string {
-	switch p := rng.IntN(100); {
-	case p < 10:
-		return fmt.Sprintf("*/%d * * * *", []int{5, 10}[rng.IntN(2)])
-	case p < 20:
-		return fmt.Sprintf("*/%d * * * *", []int{15, 30}[rng.IntN(2)])
-	case p < 25:
-		return "*/10 9-17 * * 1-5"
-	case p < 45:
-		return fmt.Sprintf("%d * * * *", rng.IntN(60))
-	case p < 70:
-		return fmt.Sprintf("%d %d * * *", rng.IntN(60), rng.IntN(24))
-	case p < 85:
-		return fmt.Sprintf("%d %d * * 1-5", 15*rng.IntN(4), rng.IntN(24))
-	case p < 95:
-		return fmt.Sprintf("%d %d %d * *", rng.IntN(60), rng.IntN(24), 1+rng.IntN(28))
-	case p < 98:
-		return fmt.Sprintf("%d %d * * %d", rng.IntN(60), rng.IntN(24), rng.IntN(7))
-	default:
-		return []string{"0 0 29 2 *", "0 9 13 * 5", "0 12 1 1 *"}[rng.IntN(3)]
-	}
-}
+func compareExpression(rng *rand.Rand) string { return schedmix.Expression(rng) }
 
 // comparePlan is the fixture shared by every comparison: ids, schedules,
 // the CRON_TZ spec the other libraries take, and how many fires each minute
