@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of utime/stime in /proc/<pid>/stat; it
+// is 100 on every Linux this runs on.
+const clockTicks = 100
+
+// rssBytes reads VmRSS of a process.
+func rssBytes(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) < 1 {
+				break
+			}
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no VmRSS", pid)
+}
+
+// cpuTime reads the user+system CPU time a process has used.
+func cpuTime(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name is in parentheses and may hold spaces: fields count
+	// from after the last ')'.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	// After ')': state is field 3 of the full line, utime 14 and stime 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad cpu fields", pid)
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// writeSyscalls reads syscw (write system calls so far) from /proc/<pid>/io.
+func writeSyscalls(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "syscw:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/io has no syscw", pid)
+}
+
+// activity is a burst of writes by an otherwise idle process.
+type activity struct {
+	began  time.Time
+	wall   time.Duration
+	cpu    time.Duration
+	writes int64
+}
+
+// awaitWriteStart waits up to within for the process to issue a write
+// system call; it returns when it did, or false.
+func awaitWriteStart(ctx context.Context, pid int, within time.Duration) (time.Time, bool) {
+	const tick = 100 * time.Millisecond
+	w0, err := writeSyscalls(pid)
+	if err != nil {
+		return time.Time{}, false
+	}
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if !sleepCtx(ctx, tick) {
+			return time.Time{}, false
+		}
+		if w, err := writeSyscalls(pid); err != nil {
+			return time.Time{}, false
+		} else if w > w0 {
+			return time.Now().Add(-tick / 2), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// awaitWriteBurst waits up to startWithin for an idle process to start
+// writing, then until it has not written for quiet (bounded by
+// lastAtMost), and reports the burst; ok is false when no write started.
+func awaitWriteBurst(ctx context.Context, pid int, startWithin, quiet, lastAtMost time.Duration) (a activity, ok bool) {
+	began, ok := awaitWriteStart(ctx, pid, startWithin)
+	if !ok {
+		return a, false
+	}
+	a.began = began
+	w0, _ := writeSyscalls(pid)
+	cpu0, _ := cpuTime(pid)
+	lastWrite := time.Now()
+	end := time.Now().Add(lastAtMost)
+	for time.Since(lastWrite) < quiet && time.Now().Before(end) {
+		if !sleepCtx(ctx, 100*time.Millisecond) {
+			return a, false
+		}
+		w, err := writeSyscalls(pid)
+		if err != nil {
+			return a, false
+		}
+		if w > w0 {
+			a.writes += w - w0
+			w0 = w
+			lastWrite = time.Now()
+		}
+	}
+	cpu1, _ := cpuTime(pid)
+	a.wall = lastWrite.Sub(a.began)
+	a.cpu = cpu1 - cpu0
+	return a, true
+}
