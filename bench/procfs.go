@@ -77,7 +77,8 @@ func writeSyscalls(pid int) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/io has no syscw", pid)
 }
 
-// activity is a burst of writes by an otherwise idle process.
+// activity is a burst of work (CPU or write system calls) by an otherwise
+// idle process.
 type activity struct {
 	began  time.Time
 	wall   time.Duration
@@ -85,11 +86,20 @@ type activity struct {
 	writes int64
 }
 
-// awaitWriteStart waits up to within for the process to issue a write
-// system call; it returns when it did, or false.
-func awaitWriteStart(ctx context.Context, pid int, within time.Duration) (time.Time, bool) {
-	const tick = 100 * time.Millisecond
-	w0, err := writeSyscalls(pid)
+// workCounters reads what tells an idle process from a working one.
+func workCounters(pid int) (cpu time.Duration, writes int64, err error) {
+	if cpu, err = cpuTime(pid); err != nil {
+		return 0, 0, err
+	}
+	writes, err = writeSyscalls(pid)
+	return cpu, writes, err
+}
+
+// awaitWorkStart waits up to within for an idle process to use CPU or
+// issue a write system call; it returns when it did, or false.
+func awaitWorkStart(ctx context.Context, pid int, within time.Duration) (time.Time, bool) {
+	const tick = 50 * time.Millisecond
+	cpu0, w0, err := workCounters(pid)
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -98,44 +108,46 @@ func awaitWriteStart(ctx context.Context, pid int, within time.Duration) (time.T
 		if !sleepCtx(ctx, tick) {
 			return time.Time{}, false
 		}
-		if w, err := writeSyscalls(pid); err != nil {
+		cpu, w, err := workCounters(pid)
+		if err != nil {
 			return time.Time{}, false
-		} else if w > w0 {
+		}
+		if cpu > cpu0 || w > w0 {
 			return time.Now().Add(-tick / 2), true
 		}
 	}
 	return time.Time{}, false
 }
 
-// awaitWriteBurst waits up to startWithin for an idle process to start
-// writing, then until it has not written for quiet (bounded by
-// lastAtMost), and reports the burst; ok is false when no write started.
-func awaitWriteBurst(ctx context.Context, pid int, startWithin, quiet, lastAtMost time.Duration) (a activity, ok bool) {
-	began, ok := awaitWriteStart(ctx, pid, startWithin)
+// awaitBurst waits up to startWithin for an idle process to start working,
+// then until it has been idle for quiet (bounded by lastAtMost), and
+// reports the burst; ok is false when no work started.
+func awaitBurst(ctx context.Context, pid int, startWithin, quiet, lastAtMost time.Duration) (a activity, ok bool) {
+	cpuBefore, _ := cpuTime(pid)
+	began, ok := awaitWorkStart(ctx, pid, startWithin)
 	if !ok {
 		return a, false
 	}
 	a.began = began
-	w0, _ := writeSyscalls(pid)
-	cpu0, _ := cpuTime(pid)
-	lastWrite := time.Now()
+	cpu0, w0, _ := workCounters(pid)
+	cpuStart := min(cpuBefore, cpu0)
+	lastWork := time.Now()
 	end := time.Now().Add(lastAtMost)
-	for time.Since(lastWrite) < quiet && time.Now().Before(end) {
-		if !sleepCtx(ctx, 100*time.Millisecond) {
+	for time.Since(lastWork) < quiet && time.Now().Before(end) {
+		if !sleepCtx(ctx, 50*time.Millisecond) {
 			return a, false
 		}
-		w, err := writeSyscalls(pid)
+		cpu, w, err := workCounters(pid)
 		if err != nil {
 			return a, false
 		}
-		if w > w0 {
+		if cpu > cpu0 || w > w0 {
 			a.writes += w - w0
-			w0 = w
-			lastWrite = time.Now()
+			cpu0, w0 = cpu, w
+			lastWork = time.Now()
 		}
 	}
-	cpu1, _ := cpuTime(pid)
-	a.wall = lastWrite.Sub(a.began)
-	a.cpu = cpu1 - cpu0
+	a.wall = lastWork.Sub(a.began)
+	a.cpu = cpu0 - cpuStart
 	return a, true
 }
