@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -121,9 +122,15 @@ type LocalVault struct {
 	Credential string `mapstructure:"credential"`
 }
 
-// Defaults for a root daemon under systemd; a non-root user gets paths in
-// the current directory so the first command works without privileges.
+// Defaults: under systemd, the directories the unit's StateDirectory= and
+// RuntimeDirectory= created (systemd passes them as $STATE_DIRECTORY and
+// $RUNTIME_DIRECTORY); as root elsewhere, the FHS paths; as any other user,
+// paths in the current directory so the first command works without
+// privileges.
 func defaultDataDir() string {
+	if dir := firstPath(os.Getenv("STATE_DIRECTORY")); dir != "" {
+		return dir
+	}
 	if os.Geteuid() == 0 {
 		return "/var/lib/sandbox0d"
 	}
@@ -132,10 +139,19 @@ func defaultDataDir() string {
 
 // DefaultSocket is the daemon's socket path for this user.
 func DefaultSocket() string {
+	if dir := firstPath(os.Getenv("RUNTIME_DIRECTORY")); dir != "" {
+		return filepath.Join(dir, "sandbox0d.sock")
+	}
 	if os.Geteuid() == 0 {
 		return "/run/sandbox0d/sandbox0d.sock"
 	}
 	return "./sandbox0d.sock"
+}
+
+// firstPath returns the first of systemd's colon-separated directories.
+func firstPath(list string) string {
+	first, _, _ := strings.Cut(list, ":")
+	return first
 }
 
 func setDefaults(v *viper.Viper) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -215,3 +216,16 @@ func TestConfigPrecedence(t *testing.T) {
 }
 
 var _ = json.Marshal
+
+func TestDefaultsFollowSystemdDirectories(t *testing.T) {
+	t.Setenv("STATE_DIRECTORY", "/var/lib/sandbox0d")
+	t.Setenv("RUNTIME_DIRECTORY", "/run/sandbox0d")
+	cfg, err := daemon.LoadConfig(newViperWithFlags(t), filepath.Join(t.TempDir(), "none.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "none.yaml") {
+		t.Fatalf("an explicit missing config file must be an error, got %v", err)
+	}
+	cfg, err = daemon.LoadConfig(newViperWithFlags(t), "")
+	require.NoError(t, err)
+	assert.Equal(t, "/var/lib/sandbox0d", cfg.DataDir)
+	assert.Equal(t, "/run/sandbox0d/sandbox0d.sock", cfg.Socket)
+}
