@@ -51,7 +51,7 @@ func runBurst(ctx context.Context, h *harness, o options) *section {
 			sec.check(c)
 		}
 	}
-	sec.note("Setup per run: a fresh daemon with the default `schedule.workers` (16) and `upstream.max_concurrency` (16), "+
+	sec.note("Setup per run: a fresh daemon with the default `schedule.workers` (64) and `upstream.max_concurrency` (16), "+
 		"fake upstream latency 0. %d deployments are created through the API with the cron expression `M H * * *` of one "+
 		"whole UTC minute chosen so that seeding ends before it (plus 200 manual-only deployments created first to "+
 		"measure the create rate). The harness then waits for that minute and polls `/metrics` "+
