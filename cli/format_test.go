@@ -14,7 +14,9 @@ func TestRelativeTime(t *testing.T) {
 		want   string
 	}{
 		{0, "now"},
-		{999 * time.Millisecond, "now"},
+		{499 * time.Millisecond, "now"},
+		{999 * time.Millisecond, "in 1s"},
+		{-(10*time.Minute - time.Microsecond), "10m ago"}, // sub-second jitter does not read as 9m59s
 		{45 * time.Second, "in 45s"},
 		{12*time.Minute + 30*time.Second, "in 12m30s"},
 		{3*time.Hour + 12*time.Minute + 59*time.Second, "in 3h12m"},

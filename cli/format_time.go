@@ -6,9 +6,11 @@ import (
 )
 
 // relativeTime renders t against now the way a person reads it at a glance:
-// "in 3h12m", "5m ago", "now". Precision is two units at most, rounded down.
+// "in 3h12m", "5m ago", "now". The distance is rounded to the second first
+// (sub-second jitter must not turn "10m" into "9m59s"), then shown with two
+// units at most, rounded down.
 func relativeTime(t, now time.Time) string {
-	d := t.Sub(now)
+	d := t.Sub(now).Round(time.Second)
 	switch {
 	case d > -time.Second && d < time.Second:
 		return "now"
