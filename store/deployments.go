@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // DeploymentIndex is what the indexes need to know about a deployment
@@ -107,17 +105,8 @@ type DeploymentQuery struct {
 // ListDeployments returns up to Limit documents matching q, newest first, and
 // the position to continue from when more may follow.
 func (tx *Tx) ListDeployments(q DeploymentQuery) ([][]byte, *Position, error) {
-	var (
-		b      *bolt.Bucket
-		prefix []byte
-	)
-	if q.AgentID != "" {
-		b, prefix = tx.tx.Bucket(bucketDeplByAgent), prefixOf(q.AgentID)
-	} else {
-		b = tx.tx.Bucket(bucketDeplByCreated)
-	}
 	byCreated := tx.tx.Bucket(bucketDeplByCreated)
-	w := newReverseWalk(b, prefix, upperBound(q.After, q.CreatedLTE, false))
+	w := tx.indexWalk(q.AgentID, bucketDeplByAgent, bucketDeplByCreated, upperBound(q.After, q.CreatedLTE, false))
 	return collectPage(w, tx.tx.Bucket(bucketDeployments), "deployment", q.Limit,
 		[]lowerBound{{At: q.CreatedGTE}}, func(k, _ []byte) bool {
 			// The agent index holds no flags; they live in the created index.

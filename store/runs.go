@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // ErrDuplicateFire is returned when a scheduled fire (deployment,
@@ -144,20 +142,11 @@ type RunQuery struct {
 // ListRuns returns up to Limit run documents matching q, newest first, and
 // the position to continue from when more may follow.
 func (tx *Tx) ListRuns(q RunQuery) ([][]byte, *Position, error) {
-	var (
-		b      *bolt.Bucket
-		prefix []byte
-	)
-	if q.DeploymentID != "" {
-		b, prefix = tx.tx.Bucket(bucketRunsByDeployment), prefixOf(q.DeploymentID)
-	} else {
-		b = tx.tx.Bucket(bucketRunsByCreated)
-	}
 	upper := upperBound(q.After, q.CreatedLTE, false)
 	if !q.CreatedLT.IsZero() {
 		upper = minKey(upper, upperBound(nil, q.CreatedLT, true))
 	}
-	w := newReverseWalk(b, prefix, upper)
+	w := tx.indexWalk(q.DeploymentID, bucketRunsByDeployment, bucketRunsByCreated, upper)
 	lower := []lowerBound{{At: q.CreatedGTE}, {At: q.CreatedGT, Strict: true}}
 	return collectPage(w, tx.tx.Bucket(bucketRuns), "run", q.Limit, lower, func(_, entry []byte) bool {
 		flags, _, _ := decodeRunEntry(entry)

@@ -161,3 +161,12 @@ walk:
 	}
 	return out, nil, nil
 }
+
+// indexWalk walks the per-owner index under owner's prefix when a filter
+// names one (an agent, a deployment), else the global created index.
+func (tx *Tx) indexWalk(owner string, byOwner, byCreated []byte, upper []byte) *reverseWalk {
+	if owner != "" {
+		return newReverseWalk(tx.tx.Bucket(byOwner), prefixOf(owner), upper)
+	}
+	return newReverseWalk(tx.tx.Bucket(byCreated), nil, upper)
+}
