@@ -52,6 +52,7 @@ type Daemon struct {
 	schedulerRunning       atomic.Bool
 
 	limits    ServerLimits
+	streams   streamTracker
 	listeners []boundListener
 	tcpAddr   net.Addr
 	ready     chan struct{}
@@ -252,8 +253,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	servers := make([]*http.Server, 0, len(d.listeners))
 	serveErr := make(chan error, len(d.listeners))
 	for _, l := range d.listeners {
-		srv := newHTTPServer(d.echo, d.log, d.limits)
+		srv := newHTTPServer(d.streams.wrap(d.echo), d.log, d.limits)
 		srv.ConnContext = withConnKind(l.kind)
+		// Event streams never go idle by themselves: end them as shutdown
+		// begins so it waits only for ordinary requests (manual runs).
+		srv.RegisterOnShutdown(d.streams.endAll)
 		servers = append(servers, srv)
 		go func(l boundListener) {
 			var err error
