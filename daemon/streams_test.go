@@ -54,13 +54,18 @@ func TestShutdownEndsOpenEventStreams(t *testing.T) {
 		}
 	}
 
+	streamEnded := make(chan struct{})
+	go func() {
+		for lines.Scan() { // drain until the daemon ends the stream
+		}
+		close(streamEnded)
+	}()
 	stopped := make(chan struct{})
 	go func() { r.stop(t); close(stopped) }()
-	for lines.Scan() { // the stream ends instead of holding shutdown
-	}
 	select {
 	case <-stopped:
-	case <-time.After(time.Minute): // a hang guard, far below the 2-minute shutdown timeout
+	case <-time.After(time.Minute): // far below the 2-minute shutdown timeout it would otherwise wait
 		t.Fatal("shutdown is held by an open event stream")
 	}
+	<-streamEnded
 }
