@@ -227,15 +227,6 @@ func (d *Daemon) TCPAddr() net.Addr { return d.tcpAddr }
 // Ready is closed once the daemon serves.
 func (d *Daemon) Ready() <-chan struct{} { return d.ready }
 
-// Service exposes the domain service (tests, admin commands).
-func (d *Daemon) Service() *deployments.Service { return d.svc }
-
-// Store exposes the store (tests, admin commands).
-func (d *Daemon) Store() *store.Store { return d.store }
-
-// Handler is the HTTP handler the listeners serve.
-func (d *Daemon) Handler() http.Handler { return d.echo }
-
 // Run serves until ctx is done, then shuts down: tell systemd STOPPING,
 // stop accepting requests, drain in-flight fires (bounded by the shutdown
 // timeout), close the backend and the store.

@@ -80,11 +80,6 @@ func (tx *Tx) ForEachDeployment(fn func(id string, doc []byte) error) error {
 	return tx.tx.Bucket(bucketDeployments).ForEach(func(k, v []byte) error { return fn(string(k), v) })
 }
 
-// CountDeployments returns the number of stored deployments (all statuses).
-func (tx *Tx) CountDeployments() int {
-	return tx.tx.Bucket(bucketDeployments).Stats().KeyN
-}
-
 // Position is a place in a newest-first listing: the last item returned.
 type Position struct {
 	CreatedAt time.Time

@@ -158,20 +158,6 @@ func (tx *Tx) ListRuns(q RunQuery) ([][]byte, *Position, error) {
 	})
 }
 
-// ForEachRunOfDeployment walks a deployment's runs newest first; fn returns
-// false to stop.
-func (tx *Tx) ForEachRunOfDeployment(deploymentID string, fn func(ix RunIndex) bool) {
-	w := newReverseWalk(tx.tx.Bucket(bucketRunsByDeployment), prefixOf(deploymentID), nil)
-	for k := w.first(); k != nil; k = w.next() {
-		created, id := splitCreatedKey(k)
-		flags, _, _ := decodeRunEntry(w.value())
-		if !fn(RunIndex{ID: id, DeploymentID: deploymentID, CreatedAt: created,
-			Scheduled: flags&runFlagScheduled != 0, HasError: flags&runFlagHasError != 0}) {
-			return
-		}
-	}
-}
-
 // PutIntent records that a run is about to call the session backend.
 func (tx *Tx) PutIntent(runID string, doc []byte) error {
 	return tx.tx.Bucket(bucketIntents).Put([]byte(runID), doc)
@@ -180,15 +166,6 @@ func (tx *Tx) PutIntent(runID string, doc []byte) error {
 // DeleteIntent removes a resolved intent.
 func (tx *Tx) DeleteIntent(runID string) error {
 	return tx.tx.Bucket(bucketIntents).Delete([]byte(runID))
-}
-
-// GetIntent returns a copy of an intent document, or nil.
-func (tx *Tx) GetIntent(runID string) []byte {
-	v := tx.tx.Bucket(bucketIntents).Get([]byte(runID))
-	if v == nil {
-		return nil
-	}
-	return append([]byte(nil), v...)
 }
 
 // ForEachIntent calls fn for every unresolved intent.
