@@ -32,7 +32,11 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 		}
 		return b, nil
 	case "local":
-		b, err := local.New(st.DB(), localConfig(cfg, log))
+		ns, err := st.Namespace(store.NamespaceLocal)
+		if err != nil {
+			return nil, err
+		}
+		b, err := local.New(ns, localConfig(cfg, log))
 		if err != nil {
 			return nil, fmt.Errorf("config local: %w", err)
 		}
