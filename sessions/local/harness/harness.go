@@ -18,9 +18,12 @@ package harness
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"os/exec"
+	"strings"
 	"time"
 )
 
@@ -74,9 +77,13 @@ type Result struct {
 type Sink interface {
 	// Emit records one event: a JSON object with a "type" naming a session
 	// event type a harness may emit (agent.*, span.*, session.error, …). The
-	// backend gives it a fresh id and processed_at; an object of any other
-	// type (user input, status changes, which belong to the backend) is
-	// recorded as agent.message text instead. Emit blocks while the backend
+	// backend gives it processed_at and a fresh id, except that an "id"
+	// minted by NewEventID is kept: events refer to earlier ones by id
+	// (agent.tool_result's tool_use_id, agent.mcp_tool_result's
+	// mcp_tool_use_id, span.model_request_end's model_request_start_id), so
+	// a harness that emits both ends names the first itself. An object of
+	// any other type (user input, status changes, which belong to the
+	// backend) is recorded as agent.message text instead. Emit blocks while the backend
 	// catches up, and returns an error once the turn must stop (its limits
 	// are reached or it was canceled); the harness should stop then.
 	Emit(event json.RawMessage) error
@@ -111,3 +118,26 @@ type Sandbox interface {
 
 // ErrStop is what a Sink returns once the turn must end.
 var ErrStop = errors.New("the turn was stopped")
+
+// EventIDPrefix starts every session event id.
+const EventIDPrefix = "sevt_"
+
+// NewEventID returns a fresh session event id (EventIDPrefix and 128 random
+// bits, base64url without padding, the shape the backend mints), for a
+// harness that must refer to an event it emits.
+func NewEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go >= 1.24)
+	return EventIDPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// IsEventID reports whether id has the shape NewEventID mints, so a backend
+// keeps only ids that cannot collide with its own or name anything else.
+func IsEventID(id string) bool {
+	rest, ok := strings.CutPrefix(id, EventIDPrefix)
+	if !ok || len(rest) != 22 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(rest)
+	return err == nil
+}
