@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/internal/ids"
 	"github.com/sandbox0/sandbox0d/internal/wire"
 	"github.com/sandbox0/sandbox0d/store"
 )
@@ -57,6 +56,9 @@ func (d *Daemon) registerAdmin(e *echo.Echo) {
 	g.GET("/apikeys", d.adminListKeys)
 	g.POST("/apikeys/:id/revoke", d.adminRevokeKey)
 	g.POST("/keys/rotate", d.adminRotateKeys)
+	if d.cfg.Debug.Pprof {
+		registerPprof(g)
+	}
 }
 
 func (d *Daemon) adminBackup(c echo.Context) error {
@@ -185,8 +187,4 @@ func RotateIdentity(path string, svc *deployments.Service, st *store.Store, log 
 	})
 }
 
-func newKeyID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "key_" + base64.RawURLEncoding.EncodeToString(b[:])
-}
+func newKeyID() string { return ids.New("key") }
