@@ -57,6 +57,9 @@ func (d *Daemon) registerAdmin(e *echo.Echo) {
 	g.GET("/apikeys", d.adminListKeys)
 	g.POST("/apikeys/:id/revoke", d.adminRevokeKey)
 	g.POST("/keys/rotate", d.adminRotateKeys)
+	if d.cfg.Debug.Pprof {
+		registerPprof(g)
+	}
 }
 
 func (d *Daemon) adminBackup(c echo.Context) error {

@@ -35,6 +35,14 @@ type Config struct {
 	Auth            AuthConfig     `mapstructure:"auth"`
 	TLS             TLSConfig      `mapstructure:"tls"`
 	Runs            RunsConfig     `mapstructure:"runs"`
+	Debug           DebugConfig    `mapstructure:"debug"`
+}
+
+// DebugConfig holds diagnostics that are off by default.
+type DebugConfig struct {
+	// Pprof serves net/http/pprof under /admin/debug/pprof/ on the Unix
+	// socket only (profiling the daemon under load; never on TCP).
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // AuthConfig lists API keys accepted on TCP besides the stored ones.
@@ -200,6 +208,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("runs.retention.max_per_deployment", 1000)
 	v.SetDefault("runs.retention.max_age", 90*24*time.Hour)
 	v.SetDefault("runs.retention.interval", time.Hour)
+	v.SetDefault("debug.pprof", false)
 }
 
 // BindServeFlags declares the serve flags and binds them to config keys.
