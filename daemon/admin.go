@@ -58,6 +58,9 @@ func (d *Daemon) registerAdmin(e *echo.Echo) {
 	g.GET("/apikeys", d.adminListKeys)
 	g.POST("/apikeys/:id/revoke", d.adminRevokeKey)
 	g.POST("/keys/rotate", d.adminRotateKeys)
+	if d.cfg.Debug.Pprof {
+		registerPprof(g)
+	}
 }
 
 // Headers of GET /admin/backup naming the live data directory and database
