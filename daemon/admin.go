@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/internal/ids"
 	"github.com/sandbox0/sandbox0d/internal/wire"
 	"github.com/sandbox0/sandbox0d/store"
 )
@@ -202,8 +201,4 @@ func RotateIdentity(path string, svc *deployments.Service, st *store.Store, log 
 	})
 }
 
-func newKeyID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "key_" + base64.RawURLEncoding.EncodeToString(b[:])
-}
+func newKeyID() string { return ids.New("key") }
