@@ -35,6 +35,14 @@ type Config struct {
 	Auth            AuthConfig     `mapstructure:"auth"`
 	TLS             TLSConfig      `mapstructure:"tls"`
 	Runs            RunsConfig     `mapstructure:"runs"`
+	Debug           DebugConfig    `mapstructure:"debug"`
+}
+
+// DebugConfig holds diagnostics that are off by default.
+type DebugConfig struct {
+	// Pprof serves net/http/pprof under /admin/debug/pprof/ on the Unix
+	// socket only (profiling the daemon under load; never on TCP).
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // AuthConfig lists API keys accepted on TCP besides the stored ones.
@@ -83,6 +91,7 @@ type UpstreamConfig struct {
 	RetryWindow    time.Duration `mapstructure:"retry_window"`
 	MaxConcurrency int           `mapstructure:"max_concurrency"`
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
+	AllowPlaintext bool          `mapstructure:"allow_plaintext"`
 }
 
 // LocalConfig configures the local session backend.
@@ -97,6 +106,8 @@ type LocalConfig struct {
 	GitBinary             string             `mapstructure:"git_binary"`
 	KillGracePeriod       time.Duration      `mapstructure:"kill_grace_period"`
 	CredentialsDir        string             `mapstructure:"credentials_dir"`
+	// Sandbox is bubblewrap, none or auto (see sessions/local/sandbox).
+	Sandbox string `mapstructure:"sandbox"`
 }
 
 // LocalAgent declares an agent for the local backend.
@@ -113,6 +124,16 @@ type LocalEnvironment struct {
 	Env            map[string]string `mapstructure:"env"`
 	Timeout        time.Duration     `mapstructure:"timeout"`
 	MaxOutputBytes int64             `mapstructure:"max_output_bytes"`
+	Networking     LocalNetworking   `mapstructure:"networking"`
+}
+
+// LocalNetworking is an environment's network policy, in the official
+// environment config shape.
+type LocalNetworking struct {
+	Type                 string   `mapstructure:"type"`
+	AllowedHosts         []string `mapstructure:"allowed_hosts"`
+	AllowPackageManagers bool     `mapstructure:"allow_package_managers"`
+	AllowMCPServers      bool     `mapstructure:"allow_mcp_servers"`
 }
 
 // LocalVault declares a vault for the local backend.
@@ -172,6 +193,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("upstream.retry_window", 2*time.Minute)
 	v.SetDefault("upstream.max_concurrency", 16)
 	v.SetDefault("upstream.request_timeout", 30*time.Second)
+	v.SetDefault("upstream.allow_plaintext", false)
 	v.SetDefault("local.files_dir", "")
 	v.SetDefault("local.workspace_dir", "")
 	v.SetDefault("local.max_concurrent_sessions", 4)
@@ -179,6 +201,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("local.git_binary", "git")
 	v.SetDefault("local.kill_grace_period", 10*time.Second)
 	v.SetDefault("local.credentials_dir", "")
+	v.SetDefault("local.sandbox", "auto")
 	v.SetDefault("auth.api_keys", []string{})
 	v.SetDefault("auth.api_keys_file", "")
 	v.SetDefault("auth.allow_plaintext_tcp", false)
@@ -187,6 +210,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("runs.retention.max_per_deployment", 1000)
 	v.SetDefault("runs.retention.max_age", 90*24*time.Hour)
 	v.SetDefault("runs.retention.interval", time.Hour)
+	v.SetDefault("debug.pprof", false)
 }
 
 // BindServeFlags declares the serve flags and binds them to config keys.

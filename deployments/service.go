@@ -270,6 +270,9 @@ func applyUpdate(d *Deployment, in UpdateInput, agent sessions.AgentRef, sealed 
 	if in.VaultIDs.Set {
 		d.VaultIDs = in.VaultIDs.Value
 	}
+	if in.MetadataClear {
+		d.Metadata = nil
+	}
 	if in.Metadata != nil {
 		merged := map[string]string{}
 		for k, v := range d.Metadata {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 	"go.etcd.io/bbolt"
 )
 
@@ -34,6 +35,7 @@ type Backend struct {
 	envs    map[string]Environment
 	vaults  map[string]Vault
 	baseEnv map[string]string // the daemon's environment at start, for passthrough
+	sandbox sandbox.Sandbox   // starts every harness process
 	bootID  string
 
 	// runCtx parents every session; Close cancels it once its deadline has
@@ -99,6 +101,7 @@ func New(db *bbolt.DB, cfg Config) (*Backend, error) {
 		envs:    map[string]Environment{},
 		vaults:  map[string]Vault{},
 		baseEnv: environMap(os.Environ()),
+		sandbox: cfg.Sandbox,
 		bootID:  currentBootID(),
 		live:    map[string]*liveSession{},
 	}

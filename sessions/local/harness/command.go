@@ -1,0 +1,77 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Command is the "command" harness: each turn runs Argv in the workspace
+// with the turn's events as JSON lines on stdin. Every stdout line becomes
+// an event: a JSON object with a type is emitted as it is (the backend
+// decides whether a harness may emit that type), any other non-blank line
+// becomes an agent.message with the line as its text. Exit 0 ends the turn;
+// any other exit is a harness failure.
+type Command struct {
+	// Argv is the program and its arguments. A bare name is looked up in
+	// PATH; a relative path with a slash is relative to the workspace.
+	Argv []string
+}
+
+var _ Harness = Command{}
+
+// RunTurn implements Harness.
+func (c Command) RunTurn(ctx context.Context, turn Turn, sink Sink) (Result, error) {
+	var stdin bytes.Buffer
+	for _, ev := range turn.Events {
+		stdin.Write(ev)
+		stdin.WriteByte('\n')
+	}
+	exit, err := RunProcess(ctx, turn, sink, Process{
+		Argv:  c.Argv,
+		Env:   turn.Env,
+		Stdin: stdin.Bytes(),
+		OnLine: func(line []byte) error {
+			if len(bytes.TrimSpace(line)) == 0 {
+				return nil
+			}
+			return sink.Emit(LineEvent(line))
+		},
+	})
+	res := Result{Stderr: exit.Stderr}
+	switch {
+	case err != nil:
+		return res, fmt.Errorf("the harness %q: %w", c.Argv[0], err)
+	case exit.Canceled:
+		return res, context.Cause(ctx)
+	case exit.Failed():
+		return res, errors.New(exit.Describe("the harness"))
+	}
+	return res, nil
+}
+
+// LineEvent turns one line of harness output into an event object: a JSON
+// object with a string type is kept as it is; anything else becomes an
+// agent.message whose text is the line.
+func LineEvent(line []byte) json.RawMessage {
+	if len(line) > 0 && line[0] == '{' {
+		var head struct {
+			Type *string `json:"type"`
+		}
+		if json.Unmarshal(line, &head) == nil && head.Type != nil {
+			return bytes.Clone(line)
+		}
+	}
+	return TextMessage(string(bytes.ToValidUTF8(line, []byte("\uFFFD"))))
+}
+
+// TextMessage is an agent.message event with one text block.
+func TextMessage(text string) json.RawMessage {
+	out, _ := json.Marshal(map[string]any{
+		"type":    "agent.message",
+		"content": []map[string]string{{"type": "text", "text": text}},
+	})
+	return out
+}

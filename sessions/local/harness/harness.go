@@ -1,0 +1,143 @@
+// Package harness is the seam between a local session and the program that
+// does an agent's work: a Harness runs one turn of a conversation and
+// reports what happened as official session events.
+//
+// The local backend owns everything around a turn: the session record, the
+// queue of messages, statuses (running, idle, terminated), the workspace,
+// limits and persistence. A Harness only turns a Turn's input events into
+// output events through a Sink. It must not import sessions/local (the
+// backend imports the harnesses, so dependencies point one way).
+//
+// Cancellation: the turn's ctx is canceled when the user interrupts the
+// turn, the turn times out, its output exceeds the session's limits, the
+// session is deleted or the daemon stops. RunTurn must then stop its work
+// (RunProcess does this for a process group) and return; the backend, not
+// the harness, decides from the cancel cause how the turn ended, so the
+// error returned after a cancellation is ignored.
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Harness runs turns. Implementations must be safe for concurrent use by
+// several sessions; one session never runs two turns at once.
+type Harness interface {
+	// RunTurn runs one turn and returns when it is over. A nil error ends
+	// the turn normally (the session goes idle with res.StopReason, or
+	// end_turn when empty). A non-nil error is a harness failure: the backend
+	// records err.Error() in a session.error and terminates the session.
+	RunTurn(ctx context.Context, turn Turn, sink Sink) (res Result, err error)
+}
+
+// Turn is one turn of a session.
+type Turn struct {
+	SessionID string
+	// Number is 1 for the turn that starts a session, then 2, 3, …
+	Number int
+	// Events are the turn's input events (user.message, system.message) as
+	// recorded, with id and processed_at, one JSON object each, in order.
+	Events []json.RawMessage
+	// Prompt is the text of the first user.message among Events ("" when
+	// there is none).
+	Prompt string
+	// Workspace is the session's directory, the same for every turn; a
+	// harness keeps its own state there between turns.
+	Workspace string
+	// Env is the environment every process of the turn gets: a few daemon
+	// variables, the agent's, environment's and vaults' variables and the
+	// SANDBOX0D_* variables. Harnesses may add to it, not remove from it.
+	Env []string
+	// Sandbox starts every process of the turn; nothing else may.
+	Sandbox Sandbox
+	// KillGracePeriod is how long a process gets between SIGTERM and
+	// SIGKILL once the turn is canceled.
+	KillGracePeriod time.Duration
+}
+
+// Result is how a turn that did not fail ended.
+type Result struct {
+	// StopReason is the session.status_idle stop_reason type; "" means
+	// end_turn.
+	StopReason string
+	// Stderr is the tail of the harness's diagnostic output, kept with the
+	// session for operators (never sent to clients as events).
+	Stderr []byte
+}
+
+// Sink receives a turn's output. Its methods may be called from one
+// goroutine at a time.
+type Sink interface {
+	// Emit records one event: a JSON object with a "type" naming a session
+	// event type a harness may emit (agent.*, span.*, session.error, …). The
+	// backend gives it processed_at and a fresh id, except that an "id"
+	// minted by NewEventID is kept: events refer to earlier ones by id
+	// (agent.tool_result's tool_use_id, agent.mcp_tool_result's
+	// mcp_tool_use_id, span.model_request_end's model_request_start_id), so
+	// a harness that emits both ends names the first itself. An object of
+	// any other type (user input, status changes, which belong to the
+	// backend) is recorded as agent.message text instead. Emit blocks while the backend
+	// catches up, and returns an error once the turn must stop (its limits
+	// are reached or it was canceled); the harness should stop then.
+	Emit(event json.RawMessage) error
+	// Usage adds token counts the harness observed to the session's usage.
+	Usage(u Usage)
+	// ProcessStarted tells the backend a process group the turn started, so
+	// that a daemon restarted under it can find and stop it.
+	ProcessStarted(pid int)
+}
+
+// Usage is what one model call (or several) cost, in the fields of the
+// official session usage object.
+type Usage struct {
+	InputTokens           int64
+	OutputTokens          int64
+	CacheReadInputTokens  int64
+	CacheCreation5mTokens int64 // cache_creation.ephemeral_5m_input_tokens
+	CacheCreation1hTokens int64 // cache_creation.ephemeral_1h_input_tokens
+	ListCostMicros        int64 // list_cost in millionths of ListCostCurrency
+	ListCostCurrency      string
+}
+
+// Sandbox makes processes ready to start inside the session's sandbox: the
+// workspace as working directory and the only writable place the policy
+// allows, the network policy of the environment. The backend adapts its
+// sandbox to this; harnesses never build an *exec.Cmd themselves.
+type Sandbox interface {
+	// Command returns an unstarted command that runs argv with env. cleanup
+	// must be called once the process has exited (or if it never starts).
+	Command(argv []string, env []string) (cmd *exec.Cmd, cleanup func(), err error)
+}
+
+// ErrStop is what a Sink returns once the turn must end.
+var ErrStop = errors.New("the turn was stopped")
+
+// EventIDPrefix starts every session event id.
+const EventIDPrefix = "sevt_"
+
+// NewEventID returns a fresh session event id (EventIDPrefix and 128 random
+// bits, base64url without padding, the shape the backend mints), for a
+// harness that must refer to an event it emits.
+func NewEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go >= 1.24)
+	return EventIDPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// IsEventID reports whether id has the shape NewEventID mints, so a backend
+// keeps only ids that cannot collide with its own or name anything else.
+func IsEventID(id string) bool {
+	rest, ok := strings.CutPrefix(id, EventIDPrefix)
+	if !ok || len(rest) != 22 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(rest)
+	return err == nil
+}

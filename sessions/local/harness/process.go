@@ -1,0 +1,259 @@
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	// StderrTailBytes is how much of a process's stderr RunProcess keeps.
+	StderrTailBytes = 64 << 10
+	// MaxLineBytes cuts longer stdout lines.
+	MaxLineBytes        = 1 << 20
+	stdoutReadBufferLen = 64 << 10
+	stderrExcerptBytes  = 1 << 10
+)
+
+// Process is one process of a turn.
+type Process struct {
+	Argv  []string
+	Env   []string
+	Stdin []byte // written, then stdin is closed
+	// OnLine gets every stdout line without its newline (cut to
+	// MaxLineBytes). Once it returns an error, the rest of stdout is
+	// discarded; it is called from one goroutine.
+	OnLine func(line []byte) error
+}
+
+// Exit is how a process ended.
+type Exit struct {
+	Code     int            // exit status; -1 when killed by a signal
+	Signal   syscall.Signal // the signal that killed it, if any
+	Stderr   []byte         // tail of stderr, at most StderrTailBytes
+	Canceled bool           // ctx was canceled before it exited
+}
+
+// Failed reports whether the process did not exit 0 by itself.
+func (e Exit) Failed() bool { return e.Code != 0 || e.Signal != 0 }
+
+// Describe says how a failed process ended, with the end of its stderr.
+func (e Exit) Describe(name string) string {
+	msg := fmt.Sprintf("%s exited with status %d", name, e.Code)
+	if e.Signal != 0 {
+		msg = fmt.Sprintf("%s was killed by signal %s", name, e.Signal)
+	}
+	if excerpt := StderrExcerpt(e.Stderr); excerpt != "" {
+		msg += "; stderr: " + excerpt
+	}
+	return msg
+}
+
+// RunProcess runs p through the turn's sandbox in a process group of its
+// own and waits for it. When ctx is canceled the group gets SIGTERM, then
+// SIGKILL after turn.KillGracePeriod; whatever the process leaves behind in
+// its group is killed once it exits. The error is for failures to start or
+// wait; an exit status is in Exit.
+func RunProcess(ctx context.Context, turn Turn, sink Sink, p Process) (Exit, error) {
+	if len(p.Argv) == 0 {
+		return Exit{}, errors.New("no command to run")
+	}
+	if turn.Sandbox == nil {
+		return Exit{}, errors.New("the turn has no sandbox to start processes in")
+	}
+	cmd, cleanup, err := turn.Sandbox.Command(p.Argv, p.Env)
+	if err != nil {
+		return Exit{}, fmt.Errorf("preparing %q: %w", p.Argv[0], err)
+	}
+	defer cleanup()
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		return Exit{}, fmt.Errorf("creating the stdout pipe: %w", err)
+	}
+	defer stdoutR.Close()
+	stderrR, stderrW, err := os.Pipe()
+	if err != nil {
+		stdoutW.Close()
+		return Exit{}, fmt.Errorf("creating the stderr pipe: %w", err)
+	}
+	defer stderrR.Close()
+	// *os.File outputs go to the child as they are, so Wait returns when the
+	// process exits and the readers here drain what is left.
+	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
+	stdin, err := cmd.StdinPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	stdoutW.Close()
+	stderrW.Close()
+	if err != nil {
+		return Exit{}, fmt.Errorf("starting %q: %w", p.Argv[0], err)
+	}
+	pgid := cmd.Process.Pid
+	sink.ProcessStarted(pgid)
+
+	go func() {
+		defer stdin.Close()
+		_, _ = stdin.Write(p.Stdin) // a process that never reads stdin just makes this fail
+	}()
+	stderr := newTailBuffer(StderrTailBytes)
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		_, _ = io.Copy(stderr, stderrR)
+	}()
+	stdoutDone := make(chan struct{})
+	go func() {
+		defer close(stdoutDone)
+		var stopped bool
+		_ = readLines(stdoutR, MaxLineBytes, func(line []byte) {
+			if !stopped && p.OnLine != nil && p.OnLine(line) != nil {
+				stopped = true
+			}
+		})
+	}()
+	exited := make(chan struct{})
+	go stopGroupOnCancel(ctx, pgid, turn.KillGracePeriod, exited)
+
+	waitErr := cmd.Wait()
+	close(exited)
+	_ = signalGroup(pgid, syscall.SIGKILL) // whatever it left behind in its group
+	awaitDrain(turn.KillGracePeriod, []<-chan struct{}{stdoutDone, stderrDone}, stdoutR, stderrR)
+
+	out := Exit{Stderr: stderr.Bytes(), Canceled: ctx.Err() != nil}
+	if waitErr == nil {
+		return out, nil
+	}
+	var exitErr *exec.ExitError
+	if !errors.As(waitErr, &exitErr) {
+		return out, fmt.Errorf("waiting for %q: %w", p.Argv[0], waitErr)
+	}
+	out.Code = exitErr.ExitCode()
+	if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		out.Signal = ws.Signal()
+	}
+	return out, nil
+}
+
+// stopGroupOnCancel terminates the process group once ctx is canceled:
+// SIGTERM, then SIGKILL after the grace period.
+func stopGroupOnCancel(ctx context.Context, pgid int, grace time.Duration, exited <-chan struct{}) {
+	select {
+	case <-exited:
+		return
+	case <-ctx.Done():
+	}
+	_ = signalGroup(pgid, syscall.SIGTERM)
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-exited:
+	case <-timer.C:
+		_ = signalGroup(pgid, syscall.SIGKILL)
+	}
+}
+
+// awaitDrain waits for the output readers to reach EOF. A process that left
+// the group (setsid) could hold the pipes open forever, so after the grace
+// period the pipes are closed under it.
+func awaitDrain(grace time.Duration, done []<-chan struct{}, pipes ...*os.File) {
+	all := make(chan struct{})
+	go func() {
+		for _, ch := range done {
+			<-ch
+		}
+		close(all)
+	}()
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-all:
+		return
+	case <-timer.C:
+	}
+	for _, p := range pipes {
+		p.Close()
+	}
+	<-all
+}
+
+// signalGroup signals every process of the group led by pgid. A group that
+// is already gone is not an error.
+func signalGroup(pgid int, sig syscall.Signal) error {
+	if pgid <= 1 { // never signal "every process" or init's group
+		return nil
+	}
+	if err := syscall.Kill(-pgid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
+	}
+	return nil
+}
+
+// readLines reads r to the end and calls emit for every line without its
+// "\n" (and a trailing "\r"). A line longer than maxLine is cut.
+func readLines(r io.Reader, maxLine int, emit func(line []byte)) error {
+	br := bufio.NewReaderSize(r, stdoutReadBufferLen)
+	var long []byte
+	inLong, size := false, 0
+	for {
+		chunk, err := br.ReadSlice('\n')
+		size += len(chunk)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long, inLong = appendBounded(long, chunk, maxLine), true
+			continue
+		}
+		line := chunk
+		if inLong {
+			long = appendBounded(long, chunk, maxLine)
+			line = long
+		}
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		if len(line) > maxLine {
+			line = line[:maxLine]
+		}
+		if size > 0 {
+			emit(bytes.TrimRight(line, "\r"))
+		}
+		long, inLong, size = long[:0], false, 0
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func appendBounded(dst, src []byte, max int) []byte {
+	room := max - len(dst)
+	if room <= 0 {
+		return dst
+	}
+	if len(src) > room {
+		src = src[:room]
+	}
+	return append(dst, src...)
+}
+
+// StderrExcerpt is the end of a stderr tail, short enough for a
+// session.error message.
+func StderrExcerpt(tail []byte) string {
+	text := strings.TrimSpace(string(tail))
+	if len(text) > stderrExcerptBytes {
+		text = "…" + strings.TrimLeft(text[len(text)-stderrExcerptBytes:], "\n")
+	}
+	return strings.ToValidUTF8(text, "\uFFFD")
+}
