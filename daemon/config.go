@@ -91,6 +91,7 @@ type UpstreamConfig struct {
 	RetryWindow    time.Duration `mapstructure:"retry_window"`
 	MaxConcurrency int           `mapstructure:"max_concurrency"`
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
+	AllowPlaintext bool          `mapstructure:"allow_plaintext"`
 }
 
 // LocalConfig configures the local session backend.
@@ -192,6 +193,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("upstream.retry_window", 2*time.Minute)
 	v.SetDefault("upstream.max_concurrency", 16)
 	v.SetDefault("upstream.request_timeout", 30*time.Second)
+	v.SetDefault("upstream.allow_plaintext", false)
 	v.SetDefault("local.files_dir", "")
 	v.SetDefault("local.workspace_dir", "")
 	v.SetDefault("local.max_concurrent_sessions", 4)

@@ -52,6 +52,7 @@ type Daemon struct {
 	schedulerRunning       atomic.Bool
 
 	limits    ServerLimits
+	certs     certStore
 	streams   streamTracker
 	listeners []boundListener
 	tcpAddr   net.Addr
@@ -165,6 +166,12 @@ func (d *Daemon) bindListeners(cfg Config) error {
 			return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 		}
 		useTLS := cfg.TLS.Cert != ""
+		if useTLS {
+			if err := d.certs.load(cfg.TLS); err != nil {
+				_ = l.Close()
+				return err
+			}
+		}
 		if err := checkExposure(l.Addr(), d.auth.Count(), useTLS, cfg.Auth.AllowPlaintextTCP); err != nil {
 			_ = l.Close()
 			return err
@@ -202,10 +209,20 @@ func (d *Daemon) config() Config {
 }
 
 // Reload applies the config values that can change safely while running:
-// log level, API keys and run retention. Others need a restart.
+// log level, API keys, run retention and the TLS key pair (re-read from
+// tls.cert/tls.key). Others need a restart. A key pair that does not load
+// leaves everything as it was.
 func (d *Daemon) Reload(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	if d.certs.cert.Load() != nil {
+		if cfg.TLS.Cert == "" {
+			return &ConfigError{"tls.cert", "TLS cannot be turned off by a reload; restart the daemon"}
+		}
+		if err := d.certs.load(cfg.TLS); err != nil {
+			return err
+		}
 	}
 	d.cfgMu.Lock()
 	d.cfg.Log.Level = cfg.Log.Level
@@ -253,7 +270,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		go func(l boundListener) {
 			var err error
 			if l.tls {
-				err = srv.ServeTLS(l, cfg.TLS.Cert, cfg.TLS.Key)
+				srv.TLSConfig = d.certs.serverConfig()
+				err = srv.ServeTLS(l, "", "")
 			} else {
 				err = srv.Serve(l)
 			}

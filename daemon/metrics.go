@@ -3,6 +3,7 @@ package daemon
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -26,6 +27,9 @@ type metrics struct {
 	httpRequests   *prometheus.CounterVec
 	httpDuration   *prometheus.HistogramVec
 	backendName    string
+
+	seriesMu   sync.RWMutex
+	httpSeries map[httpSeriesKey]*httpSeries
 }
 
 func newMetrics(st *store.Store, heapSize func() int, backendName string) *metrics {
@@ -113,11 +117,48 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		method := knownMethod(c.Request().Method)
-		m.httpRequests.WithLabelValues(method, route, strconv.Itoa(c.Response().Status)).Inc()
-		m.httpDuration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+		s := m.series(knownMethod(c.Request().Method), route, c.Response().Status)
+		s.requests.Inc()
+		s.duration.Observe(time.Since(start).Seconds())
 		return nil
 	}
+}
+
+// httpSeriesKey names one request counter and its duration histogram. Its
+// values are bounded (known methods, registered route templates, status
+// codes), so the cache below stays small.
+type httpSeriesKey struct {
+	method, route string
+	status        int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// series returns the collectors of one (method, route, status), resolving
+// the label values once instead of hashing them and formatting the status
+// on every request.
+func (m *metrics) series(method, route string, status int) *httpSeries {
+	k := httpSeriesKey{method, route, status}
+	m.seriesMu.RLock()
+	s := m.httpSeries[k]
+	m.seriesMu.RUnlock()
+	if s != nil {
+		return s
+	}
+	s = &httpSeries{
+		requests: m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)),
+		duration: m.httpDuration.WithLabelValues(method, route),
+	}
+	m.seriesMu.Lock()
+	if m.httpSeries == nil {
+		m.httpSeries = map[httpSeriesKey]*httpSeries{}
+	}
+	m.httpSeries[k] = s
+	m.seriesMu.Unlock()
+	return s
 }
 
 func (m *metrics) handler() echo.HandlerFunc {
