@@ -18,21 +18,6 @@ import (
 // through the due index; everything it needs to resume is on disk, so a
 // backlog costs no memory.
 
-var (
-	bucketWebhookEvents     = []byte("webhook_events")     // seq → WebhookEvent JSON
-	bucketWebhookEventIDs   = []byte("webhook_event_ids")  // event id → seq
-	bucketWebhookOutbox     = []byte("webhook_outbox")     // seq → nil: committed, not yet fanned out
-	bucketWebhookDeliveries = []byte("webhook_deliveries") // endpoint 0x00 seq → WebhookDelivery JSON
-	bucketWebhookDue        = []byte("webhook_due")        // endpoint 0x00 next_attempt_at seq → nil (pending only)
-	bucketWebhookFailed     = []byte("webhook_failed")     // endpoint 0x00 seq → nil
-	bucketWebhookFinished   = []byte("webhook_finished")   // finished_at endpoint 0x00 seq → nil (retention)
-)
-
-func init() {
-	allBuckets = append(allBuckets, bucketWebhookEvents, bucketWebhookEventIDs, bucketWebhookOutbox,
-		bucketWebhookDeliveries, bucketWebhookDue, bucketWebhookFailed, bucketWebhookFinished)
-}
-
 // Webhook delivery states.
 const (
 	DeliveryPending   = "pending"
@@ -95,11 +80,11 @@ func (tx *Tx) AppendWebhookEvent(e WebhookEvent) error {
 	if e.ID == "" || e.Type == "" {
 		return errors.New("append webhook event: empty id or type")
 	}
-	ids := tx.tx.Bucket(bucketWebhookEventIDs)
+	ids := tx.bucket(bucketWebhookEventIDs)
 	if ids.Get([]byte(e.ID)) != nil {
 		return nil
 	}
-	events := tx.tx.Bucket(bucketWebhookEvents)
+	events := tx.bucket(bucketWebhookEvents)
 	seq, err := events.NextSequence()
 	if err != nil {
 		return err
@@ -116,13 +101,13 @@ func (tx *Tx) AppendWebhookEvent(e WebhookEvent) error {
 	if err := ids.Put([]byte(e.ID), k); err != nil {
 		return err
 	}
-	return tx.tx.Bucket(bucketWebhookOutbox).Put(k, nil)
+	return tx.bucket(bucketWebhookOutbox).Put(k, nil)
 }
 
 // OutboxWebhookEvents returns up to limit events not yet fanned out, oldest first.
 func (tx *Tx) OutboxWebhookEvents(limit int) ([]WebhookEvent, error) {
 	var out []WebhookEvent
-	c := tx.tx.Bucket(bucketWebhookOutbox).Cursor()
+	c := tx.bucket(bucketWebhookOutbox).Cursor()
 	for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
 		e, ok, err := tx.webhookEvent(readU64(k))
 		if err != nil {
@@ -136,13 +121,13 @@ func (tx *Tx) OutboxWebhookEvents(limit int) ([]WebhookEvent, error) {
 }
 
 // CountWebhookOutbox is the number of events not yet fanned out.
-func (tx *Tx) CountWebhookOutbox() int { return tx.tx.Bucket(bucketWebhookOutbox).Stats().KeyN }
+func (tx *Tx) CountWebhookOutbox() int { return tx.bucket(bucketWebhookOutbox).Stats().KeyN }
 
 // FanOutWebhookEvent creates a pending delivery, due at now, for each
 // endpoint and takes the event out of the outbox. An event no longer in the
 // outbox is left alone, so running it twice is harmless.
 func (tx *Tx) FanOutWebhookEvent(seq uint64, endpoints []string, now time.Time) error {
-	outbox := tx.tx.Bucket(bucketWebhookOutbox)
+	outbox := tx.bucket(bucketWebhookOutbox)
 	k := u64(seq)
 	if outbox.Get(k) == nil {
 		return nil
@@ -164,7 +149,7 @@ func (tx *Tx) FanOutWebhookEvent(seq uint64, endpoints []string, now time.Time) 
 		if err != nil {
 			return err
 		}
-		if err := tx.tx.Bucket(bucketWebhookEvents).Put(k, doc); err != nil {
+		if err := tx.bucket(bucketWebhookEvents).Put(k, doc); err != nil {
 			return err
 		}
 	}
@@ -172,7 +157,7 @@ func (tx *Tx) FanOutWebhookEvent(seq uint64, endpoints []string, now time.Time) 
 }
 
 func (tx *Tx) webhookEvent(seq uint64) (WebhookEvent, bool, error) {
-	v := tx.tx.Bucket(bucketWebhookEvents).Get(u64(seq))
+	v := tx.bucket(bucketWebhookEvents).Get(u64(seq))
 	if v == nil {
 		return WebhookEvent{}, false, nil
 	}
@@ -189,7 +174,7 @@ func (tx *Tx) GetWebhookEvent(seq uint64) (WebhookEvent, bool, error) { return t
 
 // WebhookEventByID returns the event with the given id.
 func (tx *Tx) WebhookEventByID(id string) (WebhookEvent, bool, error) {
-	v := tx.tx.Bucket(bucketWebhookEventIDs).Get([]byte(id))
+	v := tx.bucket(bucketWebhookEventIDs).Get([]byte(id))
 	if v == nil {
 		return WebhookEvent{}, false, nil
 	}
@@ -208,7 +193,7 @@ func finishedKey(at time.Time, endpoint string, seq uint64) []byte {
 
 // GetWebhookDelivery returns the delivery of event seq to endpoint.
 func (tx *Tx) GetWebhookDelivery(endpoint string, seq uint64) (WebhookDelivery, bool, error) {
-	return decodeDelivery(tx.tx.Bucket(bucketWebhookDeliveries).Get(deliveryKey(endpoint, seq)))
+	return decodeDelivery(tx.bucket(bucketWebhookDeliveries).Get(deliveryKey(endpoint, seq)))
 }
 
 func decodeDelivery(v []byte) (WebhookDelivery, bool, error) {
@@ -228,8 +213,8 @@ func (tx *Tx) PutWebhookDelivery(d WebhookDelivery) error {
 	if d.Endpoint == "" || d.Seq == 0 {
 		return errors.New("put webhook delivery: empty endpoint or sequence")
 	}
-	deliveries := tx.tx.Bucket(bucketWebhookDeliveries)
-	due, failed, finished := tx.tx.Bucket(bucketWebhookDue), tx.tx.Bucket(bucketWebhookFailed), tx.tx.Bucket(bucketWebhookFinished)
+	deliveries := tx.bucket(bucketWebhookDeliveries)
+	due, failed, finished := tx.bucket(bucketWebhookDue), tx.bucket(bucketWebhookFailed), tx.bucket(bucketWebhookFinished)
 	k := deliveryKey(d.Endpoint, d.Seq)
 	old, had, err := decodeDelivery(deliveries.Get(k))
 	if err != nil {
@@ -274,8 +259,8 @@ func (tx *Tx) PutWebhookDelivery(d WebhookDelivery) error {
 // not skipped is due (zero when there is none).
 func (tx *Tx) DueWebhookDeliveries(endpoint string, now time.Time, limit int, skip func(seq uint64) bool) (due []WebhookDelivery, next time.Time, err error) {
 	prefix := prefixOf(endpoint)
-	deliveries := tx.tx.Bucket(bucketWebhookDeliveries)
-	c := tx.tx.Bucket(bucketWebhookDue).Cursor()
+	deliveries := tx.bucket(bucketWebhookDeliveries)
+	c := tx.bucket(bucketWebhookDue).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		rest := k[len(prefix):]
 		if len(rest) != 16 {
@@ -310,7 +295,7 @@ func countPrefix(b *bolt.Bucket, prefix []byte) int {
 
 // CountWebhookPending counts pending deliveries of endpoint ("" for all).
 func (tx *Tx) CountWebhookPending(endpoint string) int {
-	b := tx.tx.Bucket(bucketWebhookDue)
+	b := tx.bucket(bucketWebhookDue)
 	if endpoint == "" {
 		return b.Stats().KeyN
 	}
@@ -319,7 +304,7 @@ func (tx *Tx) CountWebhookPending(endpoint string) int {
 
 // CountWebhookFailed counts failed deliveries of endpoint ("" for all).
 func (tx *Tx) CountWebhookFailed(endpoint string) int {
-	b := tx.tx.Bucket(bucketWebhookFailed)
+	b := tx.bucket(bucketWebhookFailed)
 	if endpoint == "" {
 		return b.Stats().KeyN
 	}
@@ -335,7 +320,7 @@ type WebhookDeliveryQuery struct {
 
 // ListWebhookDeliveries returns deliveries matching q, newest event first.
 func (tx *Tx) ListWebhookDeliveries(q WebhookDeliveryQuery) ([]WebhookDelivery, error) {
-	deliveries := tx.tx.Bucket(bucketWebhookDeliveries)
+	deliveries := tx.bucket(bucketWebhookDeliveries)
 	var out []WebhookDelivery
 	if q.FailedOnly {
 		// Failed deliveries are few: collect them from their index, then order.
@@ -343,7 +328,7 @@ func (tx *Tx) ListWebhookDeliveries(q WebhookDeliveryQuery) ([]WebhookDelivery, 
 		if q.Endpoint != "" {
 			prefix = prefixOf(q.Endpoint)
 		}
-		c := tx.tx.Bucket(bucketWebhookFailed).Cursor()
+		c := tx.bucket(bucketWebhookFailed).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			d, ok, err := decodeDelivery(deliveries.Get(k))
 			if err != nil {
@@ -359,7 +344,7 @@ func (tx *Tx) ListWebhookDeliveries(q WebhookDeliveryQuery) ([]WebhookDelivery, 
 		}
 		return out, nil
 	}
-	c := tx.tx.Bucket(bucketWebhookEvents).Cursor()
+	c := tx.bucket(bucketWebhookEvents).Cursor()
 	for k, v := c.Last(); k != nil && len(out) < q.Limit; k, v = c.Prev() {
 		var e WebhookEvent
 		if err := json.Unmarshal(v, &e); err != nil {
@@ -385,8 +370,8 @@ func (tx *Tx) ListWebhookDeliveries(q WebhookDeliveryQuery) ([]WebhookDelivery, 
 // then up to limit events older than cutoff with no delivery left. It
 // returns how many records it deleted.
 func (tx *Tx) PruneWebhooks(cutoff time.Time, limit int) (int, error) {
-	deliveries := tx.tx.Bucket(bucketWebhookDeliveries)
-	finished := tx.tx.Bucket(bucketWebhookFinished)
+	deliveries := tx.bucket(bucketWebhookDeliveries)
+	finished := tx.bucket(bucketWebhookFinished)
 	n := 0
 	upper := timeKey(cutoff)
 	var doomed [][]byte
@@ -396,12 +381,12 @@ func (tx *Tx) PruneWebhooks(cutoff time.Time, limit int) (int, error) {
 	}
 	for _, k := range doomed {
 		dk := k[8:]
-		if err := errors.Join(finished.Delete(k), deliveries.Delete(dk), tx.tx.Bucket(bucketWebhookFailed).Delete(dk)); err != nil {
+		if err := errors.Join(finished.Delete(k), deliveries.Delete(dk), tx.bucket(bucketWebhookFailed).Delete(dk)); err != nil {
 			return n, err
 		}
 		n++
 	}
-	events, outbox, ids := tx.tx.Bucket(bucketWebhookEvents), tx.tx.Bucket(bucketWebhookOutbox), tx.tx.Bucket(bucketWebhookEventIDs)
+	events, outbox, ids := tx.bucket(bucketWebhookEvents), tx.bucket(bucketWebhookOutbox), tx.bucket(bucketWebhookEventIDs)
 	var gone []WebhookEvent
 	ec := events.Cursor()
 	for k, v := ec.First(); k != nil && len(gone) < limit; k, v = ec.Next() {
@@ -471,7 +456,7 @@ func (tx *Tx) RequeueWebhookDelivery(seq uint64, endpoint string, now time.Time)
 		if err != nil {
 			return err
 		}
-		if err := tx.tx.Bucket(bucketWebhookEvents).Put(u64(seq), doc); err != nil {
+		if err := tx.bucket(bucketWebhookEvents).Put(u64(seq), doc); err != nil {
 			return err
 		}
 	}
