@@ -41,6 +41,18 @@ var (
 	bucketAPIKeys          = storeBucket("api_keys")               // id → APIKey JSON (hash only, never the key)
 )
 
+// The webhook outbox (webhooks.go), written in the same transaction as the
+// change it reports.
+var (
+	bucketWebhookEvents     = storeBucket("webhook_events")     // seq → WebhookEvent JSON
+	bucketWebhookEventIDs   = storeBucket("webhook_event_ids")  // event id → seq
+	bucketWebhookOutbox     = storeBucket("webhook_outbox")     // seq → nil: committed, not yet fanned out
+	bucketWebhookDeliveries = storeBucket("webhook_deliveries") // endpoint 0x00 seq → WebhookDelivery JSON
+	bucketWebhookDue        = storeBucket("webhook_due")        // endpoint 0x00 next_attempt_at seq → nil (pending only)
+	bucketWebhookFailed     = storeBucket("webhook_failed")     // endpoint 0x00 seq → nil
+	bucketWebhookFinished   = storeBucket("webhook_finished")   // finished_at endpoint 0x00 seq → nil (retention)
+)
+
 // NamespaceLocal is the local session backend's namespace (sessions/local).
 const NamespaceLocal = "local"
 
@@ -55,27 +67,14 @@ var (
 	bucketLocalStderr       = namespaceBucket(NamespaceLocal, "stderr")                 // session id → harness stderr tail
 )
 
-// The webhook outbox (webhooks.go). seq is 8 bytes big-endian from the
-// events bucket's sequence; endpoint is the configured URL; at and
-// finished_at are 8 bytes of unix nanoseconds.
-var (
-	bucketWebhookEvents     = storeBucket("webhook_events")     // seq → WebhookEvent JSON
-	bucketWebhookEventIDs   = storeBucket("webhook_event_ids")  // event id → seq
-	bucketWebhookOutbox     = storeBucket("webhook_outbox")     // seq → nil: committed, not yet fanned out
-	bucketWebhookDeliveries = storeBucket("webhook_deliveries") // endpoint 0x00 seq → WebhookDelivery JSON
-	bucketWebhookDue        = storeBucket("webhook_due")        // endpoint 0x00 next_attempt_at seq → nil (pending only)
-	bucketWebhookFailed     = storeBucket("webhook_failed")     // endpoint 0x00 seq → nil
-	bucketWebhookFinished   = storeBucket("webhook_finished")   // finished_at endpoint 0x00 seq → nil (retention)
-)
-
 // schema lists every bucket; init creates the missing ones.
 var schema = []bucket{
 	bucketMeta, bucketDeployments, bucketDeplByCreated, bucketDeplByAgent,
 	bucketRuns, bucketRunsByCreated, bucketRunsByDeployment, bucketScheduledRuns, bucketIntents,
 	bucketAPIKeys,
-	bucketLocalSessions, bucketLocalByCreated, bucketLocalByDeployment, bucketLocalEvents, bucketLocalStderr,
 	bucketWebhookEvents, bucketWebhookEventIDs, bucketWebhookOutbox, bucketWebhookDeliveries,
 	bucketWebhookDue, bucketWebhookFailed, bucketWebhookFinished,
+	bucketLocalSessions, bucketLocalByCreated, bucketLocalByDeployment, bucketLocalEvents, bucketLocalStderr,
 }
 
 var (

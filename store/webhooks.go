@@ -18,6 +18,8 @@ import (
 // through the due index; everything it needs to resume is on disk, so a
 // backlog costs no memory.
 
+// Its buckets are declared in schema.go.
+
 // Webhook delivery states.
 const (
 	DeliveryPending   = "pending"
