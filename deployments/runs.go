@@ -17,7 +17,7 @@ import (
 //	   reserve the fire (scheduled: unique (deployment, scheduled_at)) and
 //	   write a run intent;
 //	2. backend: open the sealed tokens in memory and create the session;
-//	3. record: in one (batched) transaction, write the run, delete the intent
+//	3. record: in one (group-committed) transaction, write the run, delete the intent
 //	   and, for a scheduled fire failing with an auto-pause error, pause.
 //
 // A crash between 1 and 3 leaves the intent, which startup resolves to an
@@ -35,7 +35,7 @@ func (s *Service) RunNow(ctx context.Context, id string) (*Run, error) {
 		d   *Deployment
 		run Run
 	)
-	err := s.store.Update(func(tx *store.Tx) error {
+	err := s.store.Write(func(tx *store.Tx) error {
 		var err error
 		if d, err = getDeployment(tx, id); err != nil {
 			return err
@@ -51,7 +51,7 @@ func (s *Service) RunNow(ctx context.Context, id string) (*Run, error) {
 	}
 	took := s.execute(ctx, d, &run)
 	run.CreatedAt = s.nextCreatedAt()
-	if err := s.store.Batch(func(tx *store.Tx) error { return recordRun(tx, run) }); err != nil {
+	if err := s.store.Write(func(tx *store.Tx) error { return recordRun(tx, run) }); err != nil {
 		return nil, fmt.Errorf("record run %s: %w", run.ID, err)
 	}
 	s.observe(&run, took)
@@ -86,9 +86,9 @@ func (s *Service) fireIntent(id string, scheduledAt time.Time, generation uint64
 		reason string
 	)
 	// The run starts now; the batched transaction below may wait for
-	// company before it commits.
+	// company before it commits (a burst of fires fills a batch at once).
 	started := s.nextCreatedAt()
-	err := s.store.Batch(func(tx *store.Tx) error {
+	err := s.store.Write(func(tx *store.Tx) error {
 		reason = ""
 		var err error
 		d, err = getDeployment(tx, id)
@@ -156,7 +156,7 @@ func (s *Service) Fire(ctx context.Context, id string, scheduledAt time.Time, ge
 	took := s.execute(ctx, d, run)
 	run.CreatedAt = s.nextCreatedAt()
 	paused := false
-	err = s.store.Batch(func(tx *store.Tx) error {
+	err = s.store.Write(func(tx *store.Tx) error {
 		paused = false
 		if err := recordRun(tx, *run); err != nil {
 			return err

@@ -149,7 +149,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Deployment, erro
 	if d.Resources, err = s.sealResources(d.ID, in.Resources); err != nil {
 		return nil, err
 	}
-	if err := s.store.Update(func(tx *store.Tx) error { return putDeployment(tx, d) }); err != nil {
+	if err := s.store.Write(func(tx *store.Tx) error { return putDeployment(tx, d) }); err != nil {
 		return nil, fmt.Errorf("store deployment: %w", err)
 	}
 	s.replan(d)
@@ -206,7 +206,7 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 		}
 	}
 	var updated *Deployment
-	err = s.store.Update(func(tx *store.Tx) error {
+	err = s.store.Write(func(tx *store.Tx) error {
 		d, err := getDeployment(tx, id)
 		if err != nil {
 			return err
@@ -326,7 +326,7 @@ func (s *Service) Unpause(_ context.Context, id string) (*Deployment, error) {
 // lists unless include_archived. Archiving twice is a no-op.
 func (s *Service) Archive(_ context.Context, id string) (*Deployment, error) {
 	var out *Deployment
-	err := s.store.Update(func(tx *store.Tx) error {
+	err := s.store.Write(func(tx *store.Tx) error {
 		d, err := getDeployment(tx, id)
 		if err != nil {
 			return err
@@ -351,7 +351,7 @@ func (s *Service) Archive(_ context.Context, id string) (*Deployment, error) {
 
 func (s *Service) changeStatus(id, verb string, change func(*Deployment) bool) (*Deployment, error) {
 	var out *Deployment
-	err := s.store.Update(func(tx *store.Tx) error {
+	err := s.store.Write(func(tx *store.Tx) error {
 		d, err := getDeployment(tx, id)
 		if err != nil {
 			return err

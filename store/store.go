@@ -69,6 +69,7 @@ type Store struct {
 	db           *bolt.DB
 	path         string
 	cursorSecret []byte
+	group        groupCommitter
 }
 
 // Open opens (creating if needed) the database at path.
