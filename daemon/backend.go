@@ -41,7 +41,11 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 			return nil, fmt.Errorf("config %w", err)
 		}
 		lc.Sandbox = sb
-		b, err := local.New(st.DB(), lc)
+		ns, err := st.Namespace(store.NamespaceLocal)
+		if err != nil {
+			return nil, err
+		}
+		b, err := local.New(ns, lc)
 		if err != nil {
 			return nil, fmt.Errorf("config local: %w", err)
 		}
