@@ -3,11 +3,13 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local"
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 	"github.com/sandbox0/sandbox0d/sessions/upstream"
 	"github.com/sandbox0/sandbox0d/store"
 )
@@ -25,6 +27,7 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 			RequestTimeout: cfg.Upstream.RequestTimeout,
 			RetryWindow:    cfg.Upstream.RetryWindow,
 			MaxConcurrency: cfg.Upstream.MaxConcurrency,
+			AllowPlaintext: cfg.Upstream.AllowPlaintext,
 			Logger:         log,
 		})
 		if err != nil {
@@ -32,7 +35,17 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 		}
 		return b, nil
 	case "local":
-		b, err := local.New(st.DB(), localConfig(cfg, log))
+		lc := localConfig(cfg, log)
+		sb, err := buildSandbox(cfg, log)
+		if err != nil {
+			return nil, fmt.Errorf("config %w", err)
+		}
+		lc.Sandbox = sb
+		ns, err := st.Namespace(store.NamespaceLocal)
+		if err != nil {
+			return nil, err
+		}
+		b, err := local.New(ns, lc)
 		if err != nil {
 			return nil, fmt.Errorf("config local: %w", err)
 		}
@@ -69,10 +82,29 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 		lc.Agents = append(lc.Agents, local.Agent{ID: a.ID, Version: a.Version, Command: command, Env: a.Env})
 	}
 	for _, e := range cfg.Local.Environments {
-		lc.Environments = append(lc.Environments, local.Environment{ID: e.ID, Env: e.Env, Timeout: e.Timeout, MaxOutputBytes: e.MaxOutputBytes})
+		lc.Environments = append(lc.Environments, local.Environment{ID: e.ID, Env: e.Env, Timeout: e.Timeout,
+			MaxOutputBytes: e.MaxOutputBytes, Networking: local.Networking{
+				Type:                 e.Networking.Type,
+				AllowedHosts:         e.Networking.AllowedHosts,
+				AllowPackageManagers: e.Networking.AllowPackageManagers,
+				AllowMCPServers:      e.Networking.AllowMCPServers,
+			}})
 	}
 	for _, v := range cfg.Local.Vaults {
 		lc.Vaults = append(lc.Vaults, local.Vault{ID: v.ID, File: v.File, Credential: v.Credential})
 	}
 	return lc
+}
+
+// buildSandbox builds the sandbox local.sandbox asks for. Everything of the
+// daemon's own (data dir, sockets, key and config files, credentials) is
+// hidden from sandboxed harnesses even where it lies under a directory they
+// are given.
+func buildSandbox(cfg Config, log *slog.Logger) (sandbox.Sandbox, error) {
+	hidden := []string{cfg.DataDir, cfg.Socket, cfg.IdentityFile, cfg.ConfigFile, cfg.Local.CredentialsDir,
+		os.Getenv("CREDENTIALS_DIRECTORY"), cfg.Upstream.APIKeyFile, cfg.Auth.APIKeysFile, cfg.TLS.Key}
+	for _, v := range cfg.Local.Vaults {
+		hidden = append(hidden, v.File)
+	}
+	return sandbox.New(sandbox.Config{Mode: sandbox.Mode(cfg.Local.Sandbox), Hidden: hidden, Logger: log})
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
 
 // Defaults of the local.* config keys, exported so the daemon can register
@@ -44,6 +46,38 @@ type Environment struct {
 	Timeout time.Duration
 	// MaxOutputBytes caps the harness's stdout; 0 means DefaultMaxOutputBytes.
 	MaxOutputBytes int64
+	// Networking is the environment's network policy; the zero value is
+	// unrestricted (the host network).
+	Networking Networking
+}
+
+// Networking is an environment's network policy, in the official
+// environment config shape.
+type Networking struct {
+	// Type is NetworkingUnrestricted (or empty) or NetworkingLimited.
+	Type string
+	// AllowedHosts, AllowPackageManagers and AllowMCPServers apply to a
+	// limited network only; see the egress package for how hosts match.
+	AllowedHosts         []string
+	AllowPackageManagers bool
+	AllowMCPServers      bool
+}
+
+// Values of Networking.Type.
+const (
+	NetworkingUnrestricted = "unrestricted"
+	NetworkingLimited      = "limited"
+)
+
+// sandboxNetwork is the policy as the sandbox takes it.
+func (e Environment) sandboxNetwork() sandbox.Network {
+	return sandbox.Network{
+		Limited:              e.Networking.Type == NetworkingLimited,
+		AllowedHosts:         e.Networking.AllowedHosts,
+		AllowPackageManagers: e.Networking.AllowPackageManagers,
+		AllowMCPServers:      e.Networking.AllowMCPServers,
+		Environment:          e.ID,
+	}
 }
 
 // Vault names a file of KEY=VALUE lines whose values reach the harness as
@@ -78,6 +112,9 @@ type Config struct {
 	CredentialsDir string
 	// KillGracePeriod is how long a harness gets between SIGTERM and SIGKILL.
 	KillGracePeriod time.Duration
+	// Sandbox starts every harness process; nil means sandbox.None
+	// (unconfined). The daemon builds it from local.sandbox.
+	Sandbox sandbox.Sandbox
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -150,6 +187,15 @@ func (c Config) Validate() error {
 			bad(key+".max_output_bytes", "must not be negative, got %d", e.MaxOutputBytes)
 		}
 		checkEnv(key+".env", e.Env, bad)
+		switch e.Networking.Type {
+		case "", NetworkingUnrestricted:
+			if len(e.Networking.AllowedHosts) > 0 || e.Networking.AllowPackageManagers || e.Networking.AllowMCPServers {
+				bad(key+".networking", "allowed_hosts, allow_package_managers and allow_mcp_servers need type limited")
+			}
+		case NetworkingLimited:
+		default:
+			bad(key+".networking.type", "must be unrestricted or limited, got %q", e.Networking.Type)
+		}
 		if j, dup := seenEnvs[e.ID]; dup && e.ID != "" {
 			bad(key+".id", "environment %q is already declared by local.environments[%d]", e.ID, j)
 		} else {
@@ -196,6 +242,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.KillGracePeriod == 0 {
 		c.KillGracePeriod = DefaultKillGracePeriod
+	}
+	if c.Sandbox == nil {
+		c.Sandbox = sandbox.None{}
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -8,9 +8,15 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
+
+// harnessHomeDir is HOME inside a sandbox, relative to the workspace.
+const harnessHomeDir = ".home"
 
 // stderrTailBytes is how much of a harness's stderr is kept per session.
 const stderrTailBytes = 64 << 10
@@ -21,10 +27,6 @@ func (b *Backend) runHarness(ctx context.Context, run *sessionRun) outcome {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 
-	cmd := exec.Command(run.agent.Command[0], run.agent.Command[1:]...)
-	cmd.Dir = run.workspace
-	cmd.Env = b.harnessEnv(run)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {
 		return outcome{status: statusTerminated, failure: failuref("creating the harness stdout pipe: %v", err)}
@@ -36,12 +38,30 @@ func (b *Backend) runHarness(ctx context.Context, run *sessionRun) outcome {
 		return outcome{status: statusTerminated, failure: failuref("creating the harness stderr pipe: %v", err)}
 	}
 	defer stderrR.Close()
+	proc, err := b.sandbox.Command(sandbox.Spec{
+		SessionID: run.id,
+		Argv:      run.agent.Command,
+		Dir:       run.workspace,
+		Env:       b.harnessEnv(run),
+		Workspace: run.workspace,
+		Home:      filepath.Join(run.workspace, harnessHomeDir),
+		Network:   run.env.sandboxNetwork(),
+	})
+	if err != nil {
+		stdoutW.Close()
+		stderrW.Close()
+		return outcome{status: statusTerminated,
+			failure: failuref("preparing the harness %q of agent %s: %v", run.agent.Command[0], run.agent.ID, err)}
+	}
+	cmd := proc.Cmd
 	// *os.File outputs go to the child as they are, so Wait returns when the
 	// harness exits and the readers here drain what is left.
 	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
 	stdin, err := cmd.StdinPipe()
 	if err == nil {
-		err = cmd.Start()
+		err = proc.Start()
+	} else {
+		proc.Close()
 	}
 	stdoutW.Close()
 	stderrW.Close()
@@ -49,7 +69,7 @@ func (b *Backend) runHarness(ctx context.Context, run *sessionRun) outcome {
 		return outcome{status: statusTerminated,
 			failure: failuref("starting the harness %q of agent %s: %v", run.agent.Command[0], run.agent.ID, err)}
 	}
-	pgid := cmd.Process.Pid
+	pgid := proc.Pid()
 	if proc := describeProcess(pgid, b.bootID); proc != nil {
 		if _, err := b.store.update(run.id, func(rec *sessionRecord) error {
 			rec.Process = proc
@@ -73,11 +93,10 @@ func (b *Backend) runHarness(ctx context.Context, run *sessionRun) outcome {
 		b.pumpStdout(stdoutR, run.env.MaxOutputBytes, sink, stop)
 	}()
 	exited := make(chan struct{})
-	go b.stopGroupOnCancel(ctx, pgid, exited)
+	go b.stopGroupOnCancel(ctx, proc, exited)
 
-	waitErr := cmd.Wait()
+	waitErr := proc.Wait() // also ends whatever the harness left behind
 	close(exited)
-	_ = signalGroup(pgid, syscall.SIGKILL) // whatever the harness left behind in its group
 	b.awaitDrain(run.id, []<-chan struct{}{stdoutDone, stderrDone}, stdoutR, stderrR)
 	sink.close()
 
@@ -122,19 +141,19 @@ func feedInitialEvents(stdin io.WriteCloser, events [][]byte) {
 // stopGroupOnCancel terminates the harness's process group when the session
 // is interrupted, times out, overruns its output or the daemon stops:
 // SIGTERM, then SIGKILL after the grace period.
-func (b *Backend) stopGroupOnCancel(ctx context.Context, pgid int, exited <-chan struct{}) {
+func (b *Backend) stopGroupOnCancel(ctx context.Context, proc *sandbox.Process, exited <-chan struct{}) {
 	select {
 	case <-exited:
 		return
 	case <-ctx.Done():
 	}
-	_ = signalGroup(pgid, syscall.SIGTERM)
+	_ = proc.Signal(syscall.SIGTERM)
 	grace := time.NewTimer(b.cfg.KillGracePeriod)
 	defer grace.Stop()
 	select {
 	case <-exited:
 	case <-grace.C:
-		_ = signalGroup(pgid, syscall.SIGKILL)
+		_ = proc.Signal(syscall.SIGKILL)
 	}
 }
 
