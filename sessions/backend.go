@@ -101,6 +101,11 @@ type Backend interface {
 	// failure it returns a *RunError. When the session was created but the
 	// events could not be delivered, it returns the session id AND a *RunError.
 	CreateSession(ctx context.Context, req CreateRequest) (sessionID string, err error)
+
+	// Close releases what the backend holds (local: stops its harnesses
+	// within ctx; upstream: idle connections). The daemon calls it once, at
+	// shutdown, after the scheduler and the API have stopped.
+	Close(ctx context.Context) error
 }
 
 // SessionRouter is implemented by backends that serve the /v1/sessions… (and
@@ -212,6 +217,9 @@ func (Unconfigured) ResolveAgent(_ context.Context, agentID string, version int6
 
 // CheckReferences accepts every id: there is nothing to check against.
 func (Unconfigured) CheckReferences(context.Context, References) error { return nil }
+
+// Close implements Backend; there is nothing to release.
+func (Unconfigured) Close(context.Context) error { return nil }
 
 // CreateSession always fails, with session_creation_rejected_error: the
 // creation is refused by configuration, not by the deployment, so a
