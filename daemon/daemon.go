@@ -19,6 +19,7 @@ import (
 	"github.com/sandbox0/sandbox0d/httpapi"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/store"
+	"github.com/sandbox0/sandbox0d/webhooks"
 )
 
 // Options override parts of the wiring (tests and benchmarks).
@@ -27,6 +28,8 @@ type Options struct {
 	Backend sessions.Backend
 	// Now replaces the clock.
 	Now func() time.Time
+	// WebhookTransport replaces the HTTP transport of webhook deliveries.
+	WebhookTransport http.RoundTripper
 	// Limits replaces DefaultServerLimits.
 	Limits *ServerLimits
 }
@@ -41,6 +44,7 @@ type Daemon struct {
 	sched   *deployments.Scheduler
 	echo    *echo.Echo
 	metrics *metrics
+	hooks   *webhooks.Dispatcher
 	auth    Authenticator
 
 	cfgMu sync.RWMutex
@@ -108,9 +112,15 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		}
 		return sched.Loop().Len()
 	}, d.backend.Name())
+	if d.hooks, err = webhooks.New(cfg.Webhooks, webhooks.Options{
+		Store: d.store, Logger: log, Observe: d.metrics.observeWebhook, Transport: opts.WebhookTransport,
+	}); err != nil {
+		return nil, err
+	}
+	d.metrics.watchWebhooks(d.hooks)
 	d.svc = deployments.NewService(deployments.Config{
 		Store: d.store, Backend: d.backend, Sealer: d.keyring, Now: opts.Now, Logger: log,
-		OnRun: d.metrics.observeRun,
+		OnRun: d.metrics.observeRun, Events: d.hooks,
 	})
 	if n, err := d.svc.RecoverIntents(); err != nil {
 		return nil, fmt.Errorf("recover run intents: %w", err)
@@ -228,13 +238,18 @@ func (d *Daemon) Reload(cfg Config) error {
 	d.cfg.Log.Level = cfg.Log.Level
 	d.cfg.Auth = cfg.Auth
 	d.cfg.Runs = cfg.Runs
+	d.cfg.Webhooks = cfg.Webhooks
 	d.cfgMu.Unlock()
 	SetLogLevel(cfg.Log.Level)
+	if err := d.hooks.Reload(cfg.Webhooks); err != nil {
+		return err
+	}
 	if err := d.reloadKeys(); err != nil {
 		return err
 	}
 	d.log.Info("configuration reloaded", "log_level", cfg.Log.Level, "api_keys", d.auth.Count(),
-		"retention_max_per_deployment", cfg.Runs.Retention.MaxPerDeployment, "retention_max_age", cfg.Runs.Retention.MaxAge.String())
+		"retention_max_per_deployment", cfg.Runs.Retention.MaxPerDeployment, "retention_max_age", cfg.Runs.Retention.MaxAge.String(),
+		"webhook_endpoints", len(cfg.Webhooks.Endpoints))
 	return nil
 }
 
@@ -283,6 +298,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	background, stopBackground := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
 	bg.Go(func() { d.pruneLoop(background) })
+	// Deliveries stop as shutdown begins; an attempt cut short stays pending
+	// on disk and is made again by the next process.
+	bg.Go(func() { _ = d.hooks.Run(background) })
 	bg.Go(func() { d.watchdogLoop(background) })
 
 	close(d.ready)

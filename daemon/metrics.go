@@ -13,6 +13,7 @@ import (
 
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/store"
+	"github.com/sandbox0/sandbox0d/webhooks"
 )
 
 // metrics are exported in Prometheus format on /metrics. Counts that live
@@ -27,6 +28,7 @@ type metrics struct {
 	httpRequests   *prometheus.CounterVec
 	httpDuration   *prometheus.HistogramVec
 	backendName    string
+	webhooks       webhookMetrics
 
 	seriesMu   sync.RWMutex
 	httpSeries map[httpSeriesKey]*httpSeries
@@ -173,4 +175,34 @@ func knownMethod(m string) string {
 		return m
 	}
 	return "other"
+}
+
+// webhookMetrics count delivery attempts by result and time them; the
+// pending gauge is read from the store at scrape time.
+type webhookMetrics struct {
+	deliveries *prometheus.CounterVec
+	latency    prometheus.Histogram
+}
+
+func (m *metrics) observeWebhook(result string, took time.Duration) {
+	m.webhooks.deliveries.WithLabelValues(result).Inc()
+	m.webhooks.latency.Observe(took.Seconds())
+}
+
+// watchWebhooks registers the webhook series; pending is read at scrape time.
+func (m *metrics) watchWebhooks(d *webhooks.Dispatcher) {
+	m.webhooks.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sandbox0d_webhook_deliveries_total",
+		Help: "Webhook delivery attempts by result: delivered, retrying (failed, another attempt scheduled), failed (for good).",
+	}, []string{"result"})
+	for _, r := range []string{webhooks.ResultDelivered, webhooks.ResultRetrying, webhooks.ResultFailed} {
+		m.webhooks.deliveries.WithLabelValues(r)
+	}
+	m.webhooks.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "sandbox0d_webhook_delivery_seconds", Help: "Duration of one webhook delivery attempt.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15},
+	})
+	m.reg.MustRegister(m.webhooks.deliveries, m.webhooks.latency, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sandbox0d_webhook_pending", Help: "Webhook deliveries not yet delivered or failed, and events not yet fanned out.",
+	}, func() float64 { return float64(d.Pending()) }))
 }

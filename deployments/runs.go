@@ -19,7 +19,7 @@ import (
 //	   reserve the fire (scheduled: unique (deployment, scheduled_at)) and
 //	   write a run intent;
 //	2. backend: open the sealed tokens in memory and create the session;
-//	3. record: in one (batched) transaction, write the run, delete the intent
+//	3. record: in one (group-committed) transaction, write the run, delete the intent
 //	   and, for a scheduled fire failing with an auto-pause error, pause.
 //
 // A crash between 1 and 3 leaves the intent, which startup resolves to an
@@ -38,7 +38,7 @@ func (s *Service) RunNow(ctx context.Context, id string) (*Run, error) {
 		run Run
 	)
 	startedID, recordedID := event.NewID(), event.NewID()
-	err := s.store.Update(func(tx *store.Tx) error {
+	err := s.store.Write(func(tx *store.Tx) error {
 		var err error
 		if d, err = getDeployment(tx, id); err != nil {
 			return err
@@ -58,7 +58,7 @@ func (s *Service) RunNow(ctx context.Context, id string) (*Run, error) {
 	s.notify()
 	took := s.execute(ctx, d, &run)
 	run.CreatedAt = s.nextCreatedAt()
-	if err := s.store.Batch(func(tx *store.Tx) error { return s.recordRun(tx, run, recordedID) }); err != nil {
+	if err := s.store.Write(func(tx *store.Tx) error { return s.recordRun(tx, run, recordedID) }); err != nil {
 		return nil, fmt.Errorf("record run %s: %w", run.ID, err)
 	}
 	s.notify()
@@ -93,11 +93,11 @@ func (s *Service) fireIntent(id string, scheduledAt time.Time, generation uint64
 		run    Run
 		reason string
 	)
-	// The run starts now; the batched transaction below may wait for
-	// company before it commits.
+	// The run starts now; the transaction below may share its commit with
+	// other fires and API writes (store.Write), so it must be idempotent.
 	started := s.nextCreatedAt()
 	startedID := event.NewID()
-	err := s.store.Batch(func(tx *store.Tx) error {
+	err := s.store.Write(func(tx *store.Tx) error {
 		reason = ""
 		var err error
 		d, err = getDeployment(tx, id)
@@ -172,7 +172,7 @@ func (s *Service) Fire(ctx context.Context, id string, scheduledAt time.Time, ge
 	run.CreatedAt = s.nextCreatedAt()
 	paused := false
 	recordedID, pausedID := event.NewID(), event.NewID()
-	err = s.store.Batch(func(tx *store.Tx) error {
+	err = s.store.Write(func(tx *store.Tx) error {
 		paused = false
 		if err := s.recordRun(tx, *run, recordedID); err != nil {
 			return err

@@ -154,7 +154,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Deployment, erro
 		return nil, err
 	}
 	evID := event.NewID()
-	if err := s.store.Update(func(tx *store.Tx) error {
+	if err := s.store.Write(func(tx *store.Tx) error {
 		if err := putDeployment(tx, d); err != nil {
 			return err
 		}
@@ -218,7 +218,7 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 	}
 	var updated *Deployment
 	evID := event.NewID()
-	err = s.store.Update(func(tx *store.Tx) error {
+	err = s.store.Write(func(tx *store.Tx) error {
 		d, err := getDeployment(tx, id)
 		if err != nil {
 			return err
@@ -343,7 +343,7 @@ func (s *Service) Unpause(_ context.Context, id string) (*Deployment, error) {
 func (s *Service) Archive(_ context.Context, id string) (*Deployment, error) {
 	var out *Deployment
 	evID := event.NewID()
-	err := s.store.Update(func(tx *store.Tx) error {
+	err := s.store.Write(func(tx *store.Tx) error {
 		d, err := getDeployment(tx, id)
 		if err != nil {
 			return err
@@ -375,7 +375,7 @@ func (s *Service) Archive(_ context.Context, id string) (*Deployment, error) {
 func (s *Service) changeStatus(id, verb, evType string, change func(*Deployment) bool) (*Deployment, error) {
 	var out *Deployment
 	evID := event.NewID()
-	err := s.store.Update(func(tx *store.Tx) error {
+	err := s.store.Write(func(tx *store.Tx) error {
 		d, err := getDeployment(tx, id)
 		if err != nil {
 			return err

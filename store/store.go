@@ -50,6 +50,7 @@ type Store struct {
 	db           *bolt.DB
 	path         string
 	cursorSecret []byte
+	group        groupCommitter
 }
 
 // Open opens (creating if needed) the database at path.

@@ -88,6 +88,34 @@ func DefaultConfig() Config {
 	}
 }
 
+// withDefaults fills unset (zero) fields, so a Config built in code needs
+// only its endpoints. An explicitly empty retry_schedule means no retries.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.OrganizationID == "" {
+		c.OrganizationID = d.OrganizationID
+	}
+	if c.WorkspaceID == "" {
+		c.WorkspaceID = d.WorkspaceID
+	}
+	if c.RetrySchedule == nil {
+		c.RetrySchedule = d.RetrySchedule
+	}
+	if c.Timeout == 0 {
+		c.Timeout = d.Timeout
+	}
+	if c.Retention == 0 {
+		c.Retention = d.Retention
+	}
+	if c.MaxConcurrency == 0 {
+		c.MaxConcurrency = d.MaxConcurrency
+	}
+	if c.MaxConcurrencyPerEndpoint == 0 {
+		c.MaxConcurrencyPerEndpoint = d.MaxConcurrencyPerEndpoint
+	}
+	return c
+}
+
 // FieldError names the config key (under webhooks.) that is wrong.
 type FieldError struct {
 	Key     string
@@ -114,10 +142,11 @@ type resolved struct {
 // resolve validates c and loads every signing key. Errors name the key and
 // never contain a key's value.
 func (c Config) resolve() (*resolved, error) {
-	if c.Timeout <= 0 {
+	c = c.withDefaults()
+	if c.Timeout < 0 {
 		return nil, &FieldError{"timeout", "must be positive"}
 	}
-	if c.Retention <= 0 {
+	if c.Retention < 0 {
 		return nil, &FieldError{"retention", "must be positive"}
 	}
 	if c.MaxConcurrency < 1 {
