@@ -23,6 +23,10 @@ type Harness struct {
 	// Confined is whether the turn's sandbox isolates the process; it picks
 	// the default permission mode and IS_SANDBOX.
 	Confined bool
+	// Home is Claude Code's HOME (its settings, login state and session
+	// transcripts), the same for every turn of the session: the sandbox's
+	// HOME when it sets one. Empty means <workspace>/.claude-home.
+	Home string
 	// SpentMicros is the session's list cost so far and LimitMicros its
 	// budget cap, in millionths of USD; LimitMicros 0 means no budget.
 	SpentMicros, LimitMicros int64
@@ -43,7 +47,11 @@ const noConversation = "No conversation found with session ID"
 
 // RunTurn implements harness.Harness.
 func (h Harness) RunTurn(ctx context.Context, turn harness.Turn, sink harness.Sink) (harness.Result, error) {
-	env := h.Config.TurnEnv(turn.Env, filepath.Join(turn.Workspace, HomeDirName), h.Confined)
+	home := h.Home
+	if home == "" {
+		home = filepath.Join(turn.Workspace, HomeDirName)
+	}
+	env := h.Config.TurnEnv(turn.Env, home, h.Confined)
 	if err := CheckCredentials(env); err != nil {
 		return harness.Result{}, err
 	}
