@@ -18,6 +18,7 @@ import (
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/httpapi"
 	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/store"
 )
 
@@ -37,6 +38,7 @@ type Daemon struct {
 	store   *store.Store
 	keyring *crypto.Keyring
 	backend sessions.Backend
+	egress  *egress.Proxy // limited networks of local sessions; nil otherwise
 	svc     *deployments.Service
 	sched   *deployments.Scheduler
 	echo    *echo.Echo
@@ -94,7 +96,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 
 	d.backend = opts.Backend
 	if d.backend == nil {
-		if d.backend, err = buildBackend(cfg, d.store, log); err != nil {
+		if d.backend, d.egress, err = buildBackend(cfg, d.store, log); err != nil {
 			return nil, err
 		}
 	}
@@ -107,6 +109,9 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		}
 		return sched.Loop().Len()
 	}, d.backend.Name())
+	if d.egress != nil {
+		d.metrics.registerEgress(d.egress)
+	}
 	d.svc = deployments.NewService(deployments.Config{
 		Store: d.store, Backend: d.backend, Sealer: d.keyring, Now: opts.Now, Logger: log,
 		OnRun: d.metrics.observeRun,
@@ -331,6 +336,9 @@ func (d *Daemon) closeAll() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = c.Close(ctx)
 		cancel()
+	}
+	if d.egress != nil {
+		_ = d.egress.Close()
 	}
 	if d.store != nil {
 		_ = d.store.Close()
