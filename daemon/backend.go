@@ -30,6 +30,7 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 			RequestTimeout: cfg.Upstream.RequestTimeout,
 			RetryWindow:    cfg.Upstream.RetryWindow,
 			MaxConcurrency: cfg.Upstream.MaxConcurrency,
+			AllowPlaintext: cfg.Upstream.AllowPlaintext,
 			Logger:         log,
 		})
 		if err != nil {
@@ -48,7 +49,12 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 			return nil, nil, fmt.Errorf("config %w", err)
 		}
 		lc.Sandbox = sb
-		b, err := local.New(st.DB(), lc)
+		ns, err := st.Namespace(store.NamespaceLocal)
+		if err != nil {
+			_ = proxy.Close()
+			return nil, nil, err
+		}
+		b, err := local.New(ns, lc)
 		if err != nil {
 			_ = proxy.Close()
 			return nil, nil, fmt.Errorf("config local: %w", err)

@@ -9,6 +9,7 @@ import (
 	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/store"
+	"github.com/sandbox0/sandbox0d/webhooks/event"
 )
 
 // The run pipeline, shared by manual runs and scheduled fires:
@@ -17,7 +18,7 @@ import (
 //	   reserve the fire (scheduled: unique (deployment, scheduled_at)) and
 //	   write a run intent;
 //	2. backend: open the sealed tokens in memory and create the session;
-//	3. record: in one (batched) transaction, write the run, delete the intent
+//	3. record: in one (group-committed) transaction, write the run, delete the intent
 //	   and, for a scheduled fire failing with an auto-pause error, pause.
 //
 // A crash between 1 and 3 leaves the intent, which startup resolves to an
@@ -35,7 +36,8 @@ func (s *Service) RunNow(ctx context.Context, id string) (*Run, error) {
 		d   *Deployment
 		run Run
 	)
-	err := s.store.Update(func(tx *store.Tx) error {
+	startedID, recordedID := event.NewID(), event.NewID()
+	err := s.store.Write(func(tx *store.Tx) error {
 		var err error
 		if d, err = getDeployment(tx, id); err != nil {
 			return err
@@ -44,16 +46,21 @@ func (s *Service) RunNow(ctx context.Context, id string) (*Run, error) {
 			return conflict("deployment %s is archived and cannot be run", id)
 		}
 		run = Run{ID: NewID(PrefixRun), DeploymentID: id, Agent: d.Agent, Trigger: TriggerManual, CreatedAt: s.nextCreatedAt()}
-		return putIntent(tx, run)
+		if err := putIntent(tx, run); err != nil {
+			return err
+		}
+		return s.emit(tx, startedID, event.RunStarted, run.ID, run.CreatedAt)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.notify()
 	took := s.execute(ctx, d, &run)
 	run.CreatedAt = s.nextCreatedAt()
-	if err := s.store.Batch(func(tx *store.Tx) error { return recordRun(tx, run) }); err != nil {
+	if err := s.store.Write(func(tx *store.Tx) error { return s.recordRun(tx, run, recordedID) }); err != nil {
 		return nil, fmt.Errorf("record run %s: %w", run.ID, err)
 	}
+	s.notify()
 	s.observe(&run, took)
 	return &run, nil
 }
@@ -85,10 +92,11 @@ func (s *Service) fireIntent(id string, scheduledAt time.Time, generation uint64
 		run    Run
 		reason string
 	)
-	// The run starts now; the batched transaction below may wait for
-	// company before it commits.
+	// The run starts now; the transaction below may share its commit with
+	// other fires and API writes (store.Write), so it must be idempotent.
 	started := s.nextCreatedAt()
-	err := s.store.Batch(func(tx *store.Tx) error {
+	startedID := event.NewID()
+	err := s.store.Write(func(tx *store.Tx) error {
 		reason = ""
 		var err error
 		d, err = getDeployment(tx, id)
@@ -128,10 +136,16 @@ func (s *Service) fireIntent(id string, scheduledAt time.Time, generation uint64
 		}
 		d.LastRunAt = &started
 		d.PlanFrom = scheduledAt.UTC()
-		return putDeployment(tx, d)
+		if err := putDeployment(tx, d); err != nil {
+			return err
+		}
+		return s.emit(tx, startedID, event.RunStarted, run.ID, started)
 	})
 	if err != nil {
 		return nil, nil, "", err
+	}
+	if reason == "" {
+		s.notify()
 	}
 	if reason != "" {
 		return d, nil, reason, nil
@@ -156,9 +170,10 @@ func (s *Service) Fire(ctx context.Context, id string, scheduledAt time.Time, ge
 	took := s.execute(ctx, d, run)
 	run.CreatedAt = s.nextCreatedAt()
 	paused := false
-	err = s.store.Batch(func(tx *store.Tx) error {
+	recordedID, pausedID := event.NewID(), event.NewID()
+	err = s.store.Write(func(tx *store.Tx) error {
 		paused = false
-		if err := recordRun(tx, *run); err != nil {
+		if err := s.recordRun(tx, *run, recordedID); err != nil {
 			return err
 		}
 		if run.Error == nil || !run.Error.Type.PausesDeployment() {
@@ -176,11 +191,15 @@ func (s *Service) Fire(ctx context.Context, id string, scheduledAt time.Time, ge
 		cur.Generation++
 		paused = true
 		d = cur
-		return putDeployment(tx, cur)
+		if err := putDeployment(tx, cur); err != nil {
+			return err
+		}
+		return s.emit(tx, pausedID, event.DeploymentPaused, cur.ID, cur.UpdatedAt)
 	})
 	if err != nil {
 		return FireResult{}, fmt.Errorf("record run %s: %w", run.ID, err)
 	}
+	s.notify()
 	s.observe(run, took)
 	res := FireResult{Run: run, Deployment: d}
 	switch {
@@ -287,8 +306,9 @@ func runIndex(run Run) store.RunIndex {
 	return ix
 }
 
-// recordRun writes the run and resolves its intent; idempotent.
-func recordRun(tx *store.Tx, run Run) error {
+// recordRun writes the run, resolves its intent and reports the outcome
+// (deployment_run.succeeded or .failed) under event id evID; idempotent.
+func (s *Service) recordRun(tx *store.Tx, run Run, evID string) error {
 	doc, err := json.Marshal(run)
 	if err != nil {
 		return err
@@ -296,7 +316,10 @@ func recordRun(tx *store.Tx, run Run) error {
 	if err := tx.PutRun(runIndex(run), doc); err != nil {
 		return err
 	}
-	return tx.DeleteIntent(run.ID)
+	if err := tx.DeleteIntent(run.ID); err != nil {
+		return err
+	}
+	return s.emit(tx, evID, runOutcomeEvent(run), run.ID, run.CreatedAt)
 }
 
 // RecoverIntents resolves every intent left by a previous process that
@@ -321,13 +344,16 @@ func (s *Service) RecoverIntents() (int, error) {
 			run.SessionID = ""
 			run.Error = &RunError{Type: sessions.ErrUnknown,
 				Message: "the daemon stopped during session creation; the session may or may not have been created and was not retried"}
-			if err := recordRun(tx, run); err != nil {
+			if err := s.recordRun(tx, run, event.NewID()); err != nil {
 				return err
 			}
 			n++
 		}
 		return nil
 	})
+	if err == nil && n > 0 {
+		s.notify()
+	}
 	return n, err
 }
 

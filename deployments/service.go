@@ -12,6 +12,7 @@ import (
 	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/store"
+	"github.com/sandbox0/sandbox0d/webhooks/event"
 )
 
 // Sealer seals and opens write-only secrets bound to their owner.
@@ -32,6 +33,8 @@ type Config struct {
 	// OnRun, when set, is told about every recorded run and how long the
 	// backend call took (metrics).
 	OnRun func(run *Run, backendLatency time.Duration)
+	// Events, when set, receives the webhook events of committed changes.
+	Events EventSink
 }
 
 // Service implements the deployment operations and the run pipeline.
@@ -42,6 +45,7 @@ type Service struct {
 	log     *slog.Logger
 	timeout time.Duration
 	onRun   func(*Run, time.Duration)
+	events  EventSink
 
 	sealerMu sync.RWMutex
 	sealer   Sealer
@@ -74,7 +78,7 @@ func NewService(cfg Config) *Service {
 		cfg.SessionTimeout = 5 * time.Minute
 	}
 	return &Service{store: cfg.Store, backend: cfg.Backend, sealer: cfg.Sealer, now: cfg.Now,
-		log: cfg.Logger, timeout: cfg.SessionTimeout, plans: newPlanCache(), onRun: cfg.OnRun}
+		log: cfg.Logger, timeout: cfg.SessionTimeout, plans: newPlanCache(), onRun: cfg.OnRun, events: cfg.Events}
 }
 
 // RotateKeys runs a key rotation while no token is being sealed, then makes
@@ -149,9 +153,16 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Deployment, erro
 	if d.Resources, err = s.sealResources(d.ID, in.Resources); err != nil {
 		return nil, err
 	}
-	if err := s.store.Update(func(tx *store.Tx) error { return putDeployment(tx, d) }); err != nil {
+	evID := event.NewID()
+	if err := s.store.Write(func(tx *store.Tx) error {
+		if err := putDeployment(tx, d); err != nil {
+			return err
+		}
+		return s.emit(tx, evID, event.DeploymentCreated, d.ID, now)
+	}); err != nil {
 		return nil, fmt.Errorf("store deployment: %w", err)
 	}
+	s.notify()
 	s.replan(d)
 	return d, nil
 }
@@ -206,7 +217,8 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 		}
 	}
 	var updated *Deployment
-	err = s.store.Update(func(tx *store.Tx) error {
+	evID := event.NewID()
+	err = s.store.Write(func(tx *store.Tx) error {
 		d, err := getDeployment(tx, id)
 		if err != nil {
 			return err
@@ -220,11 +232,15 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 		}
 		d.UpdatedAt = now
 		updated = d
-		return putDeployment(tx, d)
+		if err := putDeployment(tx, d); err != nil {
+			return err
+		}
+		return s.emit(tx, evID, event.DeploymentUpdated, d.ID, now)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.notify()
 	s.replan(updated)
 	return updated, nil
 }
@@ -301,7 +317,7 @@ func sameSchedule(a, b *Schedule) bool {
 
 // Pause stops future fires.
 func (s *Service) Pause(_ context.Context, id string) (*Deployment, error) {
-	return s.changeStatus(id, "paused", func(d *Deployment) bool {
+	return s.changeStatus(id, "paused", event.DeploymentPaused, func(d *Deployment) bool {
 		if d.PausedReason != nil && d.PausedReason.Type == PausedManual {
 			return false
 		}
@@ -312,7 +328,7 @@ func (s *Service) Pause(_ context.Context, id string) (*Deployment, error) {
 
 // Unpause resumes from the next occurrence after now; nothing is backfilled.
 func (s *Service) Unpause(_ context.Context, id string) (*Deployment, error) {
-	return s.changeStatus(id, "unpaused", func(d *Deployment) bool {
+	return s.changeStatus(id, "unpaused", event.DeploymentUnpaused, func(d *Deployment) bool {
 		if d.PausedReason == nil {
 			return false
 		}
@@ -326,7 +342,8 @@ func (s *Service) Unpause(_ context.Context, id string) (*Deployment, error) {
 // lists unless include_archived. Archiving twice is a no-op.
 func (s *Service) Archive(_ context.Context, id string) (*Deployment, error) {
 	var out *Deployment
-	err := s.store.Update(func(tx *store.Tx) error {
+	evID := event.NewID()
+	err := s.store.Write(func(tx *store.Tx) error {
 		d, err := getDeployment(tx, id)
 		if err != nil {
 			return err
@@ -340,18 +357,25 @@ func (s *Service) Archive(_ context.Context, id string) (*Deployment, error) {
 		d.PausedReason = nil
 		d.UpdatedAt = now
 		d.Generation++
-		return putDeployment(tx, d)
+		if err := putDeployment(tx, d); err != nil {
+			return err
+		}
+		return s.emit(tx, evID, event.DeploymentArchived, d.ID, now)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.notify()
 	s.replan(out)
 	return out, nil
 }
 
-func (s *Service) changeStatus(id, verb string, change func(*Deployment) bool) (*Deployment, error) {
+// changeStatus applies change and, when it moved the deployment between
+// active and paused, reports evType.
+func (s *Service) changeStatus(id, verb, evType string, change func(*Deployment) bool) (*Deployment, error) {
 	var out *Deployment
-	err := s.store.Update(func(tx *store.Tx) error {
+	evID := event.NewID()
+	err := s.store.Write(func(tx *store.Tx) error {
 		d, err := getDeployment(tx, id)
 		if err != nil {
 			return err
@@ -360,16 +384,24 @@ func (s *Service) changeStatus(id, verb string, change func(*Deployment) bool) (
 			return conflict("deployment %s is archived and cannot be %s", id, verb)
 		}
 		out = d
+		wasPaused := d.PausedReason != nil
 		if !change(d) {
 			return nil
 		}
 		d.UpdatedAt = s.Now()
 		d.Generation++
-		return putDeployment(tx, d)
+		if err := putDeployment(tx, d); err != nil {
+			return err
+		}
+		if wasPaused == (d.PausedReason != nil) {
+			return nil // a manual pause replacing an error pause: still paused
+		}
+		return s.emit(tx, evID, evType, d.ID, d.UpdatedAt)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.notify()
 	s.replan(out)
 	return out, nil
 }

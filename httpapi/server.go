@@ -53,6 +53,8 @@ type API struct {
 	store *store.Store
 	log   *slog.Logger
 	limit int64
+	// rendered caches each deployment's wire JSON per stored revision.
+	rendered *renderCache
 }
 
 // New builds the echo instance serving the API.
@@ -63,7 +65,7 @@ func New(cfg Config) *echo.Echo {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = DefaultBodyLimit
 	}
-	a := &API{svc: cfg.Service, store: cfg.Store, log: cfg.Logger, limit: cfg.BodyLimit}
+	a := &API{svc: cfg.Service, store: cfg.Store, log: cfg.Logger, limit: cfg.BodyLimit, rendered: newRenderCache()}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -140,7 +142,7 @@ func saneRequestID(id string) bool {
 func requireBeta(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		for _, v := range c.Request().Header.Values("anthropic-beta") {
-			for _, b := range strings.Split(v, ",") {
+			for b := range strings.SplitSeq(v, ",") { // no allocation per request
 				if strings.TrimSpace(b) == BetaHeader {
 					return next(c)
 				}

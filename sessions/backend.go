@@ -213,7 +213,11 @@ func (Unconfigured) ResolveAgent(_ context.Context, agentID string, version int6
 // CheckReferences accepts every id: there is nothing to check against.
 func (Unconfigured) CheckReferences(context.Context, References) error { return nil }
 
-// CreateSession always fails with unknown_error.
+// CreateSession always fails, with session_creation_rejected_error: the
+// creation is refused by configuration, not by the deployment, so a
+// scheduled deployment keeps its schedule (an auto-pausing type would pause
+// every scheduled deployment on its first fire) and fires normally once a
+// backend is configured.
 func (Unconfigured) CreateSession(context.Context, CreateRequest) (string, error) {
-	return "", &RunError{Type: ErrUnknown, Message: "no session backend is configured (set backend to local or upstream)"}
+	return "", &RunError{Type: ErrSessionCreationRejected, Message: "no session backend is configured (set backend to local or upstream); the run is recorded and the schedule keeps firing"}
 }

@@ -1,7 +1,6 @@
 package local
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"go.etcd.io/bbolt"
+	"github.com/sandbox0/sandbox0d/store"
 )
 
 // pageCursor is the opaque page token of both lists. It names the item the
@@ -90,9 +89,9 @@ func (f sessionFilter) match(rec *sessionRecord) bool {
 
 // listSessions returns up to limit sessions in list order from the cursor,
 // and whether more follow in the direction read.
-func (s store) listSessions(f sessionFilter, desc bool, cur *pageCursor, limit int) ([]*sessionRecord, bool, error) {
+func (s sessionStore) listSessions(f sessionFilter, desc bool, cur *pageCursor, limit int) ([]*sessionRecord, bool, error) {
 	var out []*sessionRecord
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.ns.View(func(tx *store.NamespaceTx) error {
 		index, prefix := tx.Bucket(bucketSessionsByCreated), []byte(nil)
 		if f.deploymentID != "" {
 			index, prefix = tx.Bucket(bucketSessionsByDeployment), deploymentPrefix(f.deploymentID)
@@ -100,13 +99,13 @@ func (s store) listSessions(f sessionFilter, desc bool, cur *pageCursor, limit i
 		var pivot []byte
 		backward := desc
 		if cur != nil {
-			pivot = append(append(bytes.Clone(prefix), be64(uint64(cur.CreatedAt))...), cur.ID...)
+			pivot = append(be64(uint64(cur.CreatedAt)), cur.ID...)
 			backward = desc != cur.Backward
 		}
 		records := tx.Bucket(bucketSessions)
 		var err error
-		scanIndex(index.Cursor(), prefix, pivot, backward, func(key []byte) bool {
-			id := key[len(prefix)+8:]
+		index.Scan(prefix, pivot, backward, func(key, _ []byte) bool {
+			id := key[8:]
 			v := records.Get(id)
 			if v == nil { // only possible for a deployment id containing NUL
 				return true
@@ -148,20 +147,20 @@ func (f eventFilter) match(ev storedEvent) bool {
 
 // listEvents returns up to limit events of a session after the cursor, and
 // whether more follow.
-func (s store) listEvents(sessionID string, f eventFilter, desc bool, afterSeq uint64, limit int) ([]storedEvent, bool, error) {
+func (s sessionStore) listEvents(sessionID string, f eventFilter, desc bool, afterSeq uint64, limit int) ([]storedEvent, bool, error) {
 	var out []storedEvent
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.ns.View(func(tx *store.NamespaceTx) error {
 		if tx.Bucket(bucketSessions).Get([]byte(sessionID)) == nil {
 			return errSessionNotFound
 		}
 		var pivot []byte
 		if afterSeq != 0 {
-			pivot = eventKey(sessionID, afterSeq)
+			pivot = be64(afterSeq)
 		}
 		var err error
-		scanIndex(tx.Bucket(bucketEvents).Cursor(), eventPrefix(sessionID), pivot, desc, func(key []byte) bool {
+		tx.Bucket(bucketEvents).Scan(eventPrefix(sessionID), pivot, desc, func(key, value []byte) bool {
 			var ev storedEvent
-			if ev, err = decodeStoredEvent(key, tx.Bucket(bucketEvents).Get(key)); err != nil {
+			if ev, err = decodeStoredEvent(key, value); err != nil {
 				err = fmt.Errorf("session %s: %w", sessionID, err)
 				return false
 			}
@@ -180,56 +179,6 @@ func (s store) listEvents(sessionID string, f eventFilter, desc bool, afterSeq u
 		out = out[:limit]
 	}
 	return out, more, nil
-}
-
-// scanIndex visits the keys with prefix in order (or reverse order when
-// backward), starting after pivot (exclusive) when pivot is set, until visit
-// returns false.
-func scanIndex(c *bbolt.Cursor, prefix, pivot []byte, backward bool, visit func(key []byte) bool) {
-	var k []byte
-	switch {
-	case !backward && pivot == nil:
-		k, _ = c.Seek(prefix)
-	case !backward:
-		if k, _ = c.Seek(pivot); bytes.Equal(k, pivot) {
-			k, _ = c.Next()
-		}
-	default:
-		bound := pivot
-		if bound == nil {
-			bound = prefixEnd(prefix)
-		}
-		if bound == nil {
-			k, _ = c.Last()
-		} else if k, _ = c.Seek(bound); k == nil {
-			k, _ = c.Last()
-		} else {
-			k, _ = c.Prev()
-		}
-	}
-	for k != nil && bytes.HasPrefix(k, prefix) {
-		if !visit(k) {
-			return
-		}
-		if backward {
-			k, _ = c.Prev()
-		} else {
-			k, _ = c.Next()
-		}
-	}
-}
-
-// prefixEnd is the smallest key greater than every key with prefix, or nil
-// when there is none (empty prefix, or all 0xff).
-func prefixEnd(prefix []byte) []byte {
-	end := bytes.Clone(prefix)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
 }
 
 // sessionCursor makes the cursor that continues from rec.
