@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sandbox0/sandbox0d/crypto"
+	"github.com/sandbox0/sandbox0d/internal/listparams"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/store"
 	"github.com/sandbox0/sandbox0d/webhooks/event"
@@ -406,34 +407,91 @@ func (s *Service) changeStatus(id, verb, evType string, change func(*Deployment)
 	return out, nil
 }
 
-// ListQuery filters a deployment listing.
-type ListQuery = store.DeploymentQuery
+// ListQuery filters a newest-first deployment listing.
+type ListQuery struct {
+	AgentID         string
+	Status          string // "", StatusActive or StatusPaused
+	IncludeArchived bool
+	CreatedGTE      time.Time // zero: unbounded
+	CreatedLTE      time.Time // zero: unbounded
+	// Page is the NextPage of a previous page of the same listing with the
+	// same filters; "" starts from the newest.
+	Page  string
+	Limit int
+}
+
+// scope binds a page token to the listing and its filters.
+func (q ListQuery) scope() string {
+	return listparams.Scope("deployments", map[string]string{
+		"agent_id": q.AgentID, "status": q.Status, "include_archived": fmt.Sprint(q.IncludeArchived),
+		"created_at[gte]": listparams.FormatTime(q.CreatedGTE), "created_at[lte]": listparams.FormatTime(q.CreatedLTE),
+	})
+}
 
 // Page is one page of a listing.
 type Page[T any] struct {
 	Items []T
-	Next  *store.Position
+	// NextPage continues the listing; "" on the last page.
+	NextPage string
 }
 
 // List returns one page of deployments, newest first.
 func (s *Service) List(_ context.Context, q ListQuery) (Page[*Deployment], error) {
 	var page Page[*Deployment]
-	err := s.store.View(func(tx *store.Tx) error {
-		docs, next, err := tx.ListDeployments(q)
+	var err error
+	page.NextPage, err = s.listDocs(q, func(doc []byte) error {
+		d, err := decodeDeployment(doc)
+		if err == nil {
+			page.Items = append(page.Items, d)
+		}
+		return err
+	})
+	return page, err
+}
+
+// listDocs reads one page of deployment documents into each (inside the
+// read transaction) and returns the next page's token.
+func (s *Service) listDocs(q ListQuery, each func(doc []byte) error) (string, error) {
+	scope := q.scope()
+	after, err := s.decodePage(scope, q.Page)
+	if err != nil {
+		return "", err
+	}
+	var nextPage string
+	err = s.store.View(func(tx *store.Tx) error {
+		docs, next, err := tx.ListDeployments(store.DeploymentQuery{AgentID: q.AgentID, Status: q.Status,
+			IncludeArchived: q.IncludeArchived, CreatedGTE: q.CreatedGTE, CreatedLTE: q.CreatedLTE, After: after, Limit: q.Limit})
 		if err != nil {
 			return err
 		}
 		for _, doc := range docs {
-			d, err := decodeDeployment(doc)
-			if err != nil {
+			if err := each(doc); err != nil {
 				return err
 			}
-			page.Items = append(page.Items, d)
 		}
-		page.Next = next
+		nextPage = s.encodePage(scope, next)
 		return nil
 	})
-	return page, err
+	return nextPage, err
+}
+
+// decodePage reads a page token of scope; nil for "" (the first page).
+func (s *Service) decodePage(scope, token string) (*store.Position, error) {
+	if token == "" {
+		return nil, nil
+	}
+	pos, err := s.store.Cursors().DecodePosition(scope, token)
+	if err != nil {
+		return nil, invalid("page", "invalid cursor; pass the next_page value of a previous response to the same listing with the same filters")
+	}
+	return &pos, nil
+}
+
+func (s *Service) encodePage(scope string, next *store.Position) string {
+	if next == nil {
+		return ""
+	}
+	return s.store.Cursors().EncodePosition(scope, *next)
 }
 
 func (s *Service) resolveAgent(ctx context.Context, in AgentInput) (sessions.AgentRef, error) {
