@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sandbox0/sandbox0d/crypto"
@@ -236,15 +237,22 @@ func (s *Service) execute(ctx context.Context, d *Deployment, run *Run) time.Dur
 	start := s.now()
 	sessionID, err := s.backend.CreateSession(ctx, req)
 	took := s.now().Sub(start)
-	run.SessionID = sessionID
 	if err != nil {
+		// A run has exactly one of session_id and error. A session that was
+		// created anyway (its events failed) is named in the message.
 		re := sessions.AsRunError(err)
 		t := re.Type
 		if !t.Known() {
 			t = sessions.ErrUnknown
 		}
-		run.Error = &RunError{Type: t, Message: re.Message}
+		msg := re.Message
+		if sessionID != "" && !strings.Contains(msg, sessionID) {
+			msg = fmt.Sprintf("session %s was created but: %s", sessionID, msg)
+		}
+		run.Error = &RunError{Type: t, Message: msg}
+		return took
 	}
+	run.SessionID = sessionID
 	return took
 }
 
@@ -259,6 +267,7 @@ func (s *Service) createRequest(d *Deployment, runID string) (sessions.CreateReq
 		VaultIDs:      append([]string(nil), d.VaultIDs...),
 		InitialEvents: d.InitialEvents,
 		Metadata:      map[string]string{},
+		Budget:        d.Budget,
 	}
 	for k, v := range d.Metadata {
 		req.Metadata[k] = v

@@ -497,7 +497,7 @@ func (s *Service) encodePage(scope string, next *store.Position) string {
 func (s *Service) resolveAgent(ctx context.Context, in AgentInput) (sessions.AgentRef, error) {
 	ref, err := s.backend.ResolveAgent(ctx, in.ID, in.Version)
 	if err != nil {
-		return sessions.AgentRef{}, backendRefError(err)
+		return sessions.AgentRef{}, backendRefError(err, nil)
 	}
 	return ref, nil
 }
@@ -505,28 +505,54 @@ func (s *Service) resolveAgent(ctx context.Context, in AgentInput) (sessions.Age
 func (s *Service) checkReferences(ctx context.Context, agent sessions.AgentRef, env string, vaults []string, resources []Resource) error {
 	refs := sessions.References{Agent: agent, EnvironmentID: env, VaultIDs: vaults}
 	for _, r := range resources {
-		if r.Type == ResourceFile {
+		switch r.Type {
+		case ResourceFile:
 			refs.FileIDs = append(refs.FileIDs, r.FileID)
+		case ResourceMemoryStore:
+			refs.MemoryStoreIDs = append(refs.MemoryStoreIDs, r.MemoryStoreID)
 		}
 	}
 	if err := s.backend.CheckReferences(ctx, refs); err != nil {
-		return backendRefError(err)
+		return backendRefError(err, resources)
 	}
 	return nil
 }
 
 // backendRefError maps a backend's answer about a definition's ids to a
-// client error: unknown ids are the request's fault (400), an unreachable
-// backend is ours (503).
-func backendRefError(err error) error {
+// client error: unknown or rejected ids are the request's fault (400), a
+// backend that refuses the daemon's credentials is a configuration problem
+// (502, not retried), an unreachable one is transient (503).
+func backendRefError(err error, resources []Resource) error {
 	var nf *sessions.NotFoundError
 	if errors.As(err, &nf) {
-		return &Error{Kind: KindInvalid, Field: nf.Field, Message: notFoundMessage(nf), Err: err}
+		return &Error{Kind: KindInvalid, Field: resourceField(nf.Field, nf.ID, resources), Message: notFoundMessage(nf), Err: err}
+	}
+	var fe *sessions.FieldError
+	if errors.As(err, &fe) {
+		return &Error{Kind: KindInvalid, Field: fe.Field, Message: fe.Message, Err: err}
+	}
+	if errors.Is(err, sessions.ErrRefused) {
+		return &Error{Kind: KindBadGateway, Message: err.Error(), Err: err}
 	}
 	if errors.Is(err, sessions.ErrUnavailable) {
-		return &Error{Kind: KindUnavailable, Message: "the session backend could not be reached: " + err.Error(), Err: err}
+		return &Error{Kind: KindUnavailable, Message: err.Error(), Err: err}
 	}
 	return fmt.Errorf("session backend: %w", err)
+}
+
+// resourceField turns a backend's "file_id" or "memory_store_id" into the
+// path of the resource that holds the id, e.g. "resources[2].file_id".
+func resourceField(field, id string, resources []Resource) string {
+	if field != "file_id" && field != "memory_store_id" {
+		return field
+	}
+	for i, r := range resources {
+		if (field == "file_id" && r.Type == ResourceFile && r.FileID == id) ||
+			(field == "memory_store_id" && r.Type == ResourceMemoryStore && r.MemoryStoreID == id) {
+			return fieldAt("resources", i) + "." + field
+		}
+	}
+	return field
 }
 
 func notFoundMessage(nf *sessions.NotFoundError) string {
