@@ -207,7 +207,7 @@ func (d *Dispatcher) fanOut() error {
 						touched[ep.url] = true
 					}
 				}
-				if err := tx.FanOutWebhookEvent(e.Seq, urls, now); err != nil {
+				if err := tx.FanOutWebhookEvent(e, urls, now); err != nil {
 					return err
 				}
 			}
