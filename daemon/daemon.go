@@ -145,7 +145,6 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	}
 	d.echo = httpapi.New(httpapi.Config{
 		Service:    d.svc,
-		Store:      d.store,
 		Sessions:   httpapi.SessionHandler(d.backend),
 		Logger:     log,
 		Authorize:  d.auth.authorize,

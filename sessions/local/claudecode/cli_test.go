@@ -16,6 +16,7 @@ import (
 
 	"github.com/sandbox0/sandbox0d/internal/fakemessages"
 	"github.com/sandbox0/sandbox0d/sessions/local/harness"
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
 
 // These tests run the real Claude Code CLI pinned in testdata/claude-code
@@ -322,4 +323,70 @@ func TestCLIInterruptThenResume(t *testing.T) {
 		t.Errorf("the resumed turn lost the conversation: %q, events %v", texts, rec2.types())
 	}
 	_ = anthropic.BetaManagedAgentsSessionEventUnion{}
+}
+
+// bwrapSandbox adapts the bubblewrap sandbox to the harness seam the way
+// the backend does: the workspace the only writable path, HOME inside it,
+// the claude binary's directories shown read-only.
+type bwrapSandbox struct {
+	sb   sandbox.Sandbox
+	spec sandbox.Spec
+}
+
+func (s bwrapSandbox) Command(argv, env []string) (*exec.Cmd, func(), error) {
+	spec := s.spec
+	spec.Argv, spec.Env = argv, env
+	p, err := s.sb.Command(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.Cmd, p.Close, nil
+}
+
+// The real CLI inside bubblewrap: Bash runs confined (the host's other
+// directories are not there), writes into the workspace, and the turn maps
+// as it does unconfined.
+func TestCLIInBubblewrap(t *testing.T) {
+	e := newCLIEnv(t,
+		fakemessages.Reply{Blocks: []fakemessages.Block{fakemessages.ToolUse("Bash", map[string]any{
+			"command": "printf confined > note.txt; if [ -e " + e2eHostPath(t) + " ]; then echo visible > host.txt; fi"})}},
+		fakemessages.Reply{Blocks: []fakemessages.Block{fakemessages.Text("Done.")}},
+	)
+	sb, err := sandbox.New(sandbox.Config{Mode: sandbox.ModeBubblewrap})
+	if err != nil {
+		t.Skipf("bubblewrap does not work here: %v", err)
+	}
+	home := filepath.Join(e.workspace, ".home")
+	turn := e.turn(1, "write confined", "ANTHROPIC_API_KEY="+testKey)
+	turn.Sandbox = bwrapSandbox{sb: sb, spec: sandbox.Spec{SessionID: turn.SessionID, Dir: e.workspace,
+		Workspace: e.workspace, Home: home, ReadOnly: e.bin.ReadOnly}}
+	h := e.harness()
+	h.Home = home
+	rec, res, err := runTurn(t, context.Background(), h, turn)
+	if err != nil {
+		t.Fatalf("%v\nlog: %s", err, res.Stderr)
+	}
+	noKey(t, rec, res, e)
+	if data, err := os.ReadFile(filepath.Join(e.workspace, "note.txt")); err != nil || string(data) != "confined" {
+		t.Fatalf("note.txt %q %v; events %v\nlog: %s", data, err, rec.types(), res.Stderr)
+	}
+	if _, err := os.Stat(filepath.Join(e.workspace, "host.txt")); err == nil {
+		t.Error("the host's directories are visible inside the sandbox")
+	}
+	if !dirExists(filepath.Join(home, ".claude")) {
+		t.Error("Claude Code did not keep its state in the sandbox HOME")
+	}
+	if types := rec.types(); indexOf(types, evAgentToolResult, indexOf(types, evAgentToolUse, 0)) < 0 || res.StopReason != StopEndTurn {
+		t.Errorf("events %v stop %q", types, res.StopReason)
+	}
+}
+
+// e2eHostPath is a host directory outside every path the sandbox shows:
+// this test's own source directory.
+func e2eHostPath(t *testing.T) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wd
 }

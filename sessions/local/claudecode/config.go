@@ -29,8 +29,8 @@ import (
 const DefaultBinary = "claude"
 
 // HomeDirName is the directory in the workspace that is Claude Code's HOME
-// when the sandbox does not provide one: its settings, login state and
-// session transcripts live there, never in the host user's HOME.
+// when the backend names none: its settings, login state and session
+// transcripts live there, never in the host user's HOME.
 const HomeDirName = ".claude-home"
 
 // Permission modes (--permission-mode).
