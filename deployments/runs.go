@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sandbox0/sandbox0d/crypto"
+	"github.com/sandbox0/sandbox0d/internal/listparams"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/store"
 	"github.com/sandbox0/sandbox0d/webhooks/event"
@@ -235,15 +237,22 @@ func (s *Service) execute(ctx context.Context, d *Deployment, run *Run) time.Dur
 	start := s.now()
 	sessionID, err := s.backend.CreateSession(ctx, req)
 	took := s.now().Sub(start)
-	run.SessionID = sessionID
 	if err != nil {
+		// A run has exactly one of session_id and error. A session that was
+		// created anyway (its events failed) is named in the message.
 		re := sessions.AsRunError(err)
 		t := re.Type
 		if !t.Known() {
 			t = sessions.ErrUnknown
 		}
-		run.Error = &RunError{Type: t, Message: re.Message}
+		msg := re.Message
+		if sessionID != "" && !strings.Contains(msg, sessionID) {
+			msg = fmt.Sprintf("session %s was created but: %s", sessionID, msg)
+		}
+		run.Error = &RunError{Type: t, Message: msg}
+		return took
 	}
+	run.SessionID = sessionID
 	return took
 }
 
@@ -258,6 +267,7 @@ func (s *Service) createRequest(d *Deployment, runID string) (sessions.CreateReq
 		VaultIDs:      append([]string(nil), d.VaultIDs...),
 		InitialEvents: d.InitialEvents,
 		Metadata:      map[string]string{},
+		Budget:        d.Budget,
 	}
 	for k, v := range d.Metadata {
 		req.Metadata[k] = v
@@ -371,14 +381,46 @@ func (s *Service) GetRun(_ context.Context, id string) (*Run, error) {
 	return run, err
 }
 
-// RunQuery filters a run listing.
-type RunQuery = store.RunQuery
+// RunQuery filters a newest-first run listing.
+type RunQuery struct {
+	DeploymentID string
+	Trigger      string // "", TriggerManual or TriggerSchedule
+	HasError     *bool
+	CreatedGT    time.Time // zero: unbounded
+	CreatedGTE   time.Time
+	CreatedLT    time.Time
+	CreatedLTE   time.Time
+	// Page is the NextPage of a previous page of the same listing with the
+	// same filters; "" starts from the newest.
+	Page  string
+	Limit int
+}
+
+// scope binds a page token to the listing and its filters.
+func (q RunQuery) scope() string {
+	hasError := ""
+	if q.HasError != nil {
+		hasError = fmt.Sprint(*q.HasError)
+	}
+	return listparams.Scope("deployment_runs", map[string]string{
+		"deployment_id": q.DeploymentID, "trigger_type": q.Trigger, "has_error": hasError,
+		"created_at[gt]": listparams.FormatTime(q.CreatedGT), "created_at[gte]": listparams.FormatTime(q.CreatedGTE),
+		"created_at[lt]": listparams.FormatTime(q.CreatedLT), "created_at[lte]": listparams.FormatTime(q.CreatedLTE),
+	})
+}
 
 // ListRuns returns one page of runs, newest first.
 func (s *Service) ListRuns(_ context.Context, q RunQuery) (Page[*Run], error) {
+	scope := q.scope()
+	after, err := s.decodePage(scope, q.Page)
+	if err != nil {
+		return Page[*Run]{}, err
+	}
 	var page Page[*Run]
-	err := s.store.View(func(tx *store.Tx) error {
-		docs, next, err := tx.ListRuns(q)
+	err = s.store.View(func(tx *store.Tx) error {
+		docs, next, err := tx.ListRuns(store.RunQuery{DeploymentID: q.DeploymentID, Trigger: q.Trigger, HasError: q.HasError,
+			CreatedGT: q.CreatedGT, CreatedGTE: q.CreatedGTE, CreatedLT: q.CreatedLT, CreatedLTE: q.CreatedLTE,
+			After: after, Limit: q.Limit})
 		if err != nil {
 			return err
 		}
@@ -389,7 +431,7 @@ func (s *Service) ListRuns(_ context.Context, q RunQuery) (Page[*Run], error) {
 			}
 			page.Items = append(page.Items, run)
 		}
-		page.Next = next
+		page.NextPage = s.encodePage(scope, next)
 		return nil
 	})
 	return page, err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sandbox0/sandbox0d/crypto"
+	"github.com/sandbox0/sandbox0d/internal/listparams"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/store"
 	"github.com/sandbox0/sandbox0d/webhooks/event"
@@ -406,40 +407,97 @@ func (s *Service) changeStatus(id, verb, evType string, change func(*Deployment)
 	return out, nil
 }
 
-// ListQuery filters a deployment listing.
-type ListQuery = store.DeploymentQuery
+// ListQuery filters a newest-first deployment listing.
+type ListQuery struct {
+	AgentID         string
+	Status          string // "", StatusActive or StatusPaused
+	IncludeArchived bool
+	CreatedGTE      time.Time // zero: unbounded
+	CreatedLTE      time.Time // zero: unbounded
+	// Page is the NextPage of a previous page of the same listing with the
+	// same filters; "" starts from the newest.
+	Page  string
+	Limit int
+}
+
+// scope binds a page token to the listing and its filters.
+func (q ListQuery) scope() string {
+	return listparams.Scope("deployments", map[string]string{
+		"agent_id": q.AgentID, "status": q.Status, "include_archived": fmt.Sprint(q.IncludeArchived),
+		"created_at[gte]": listparams.FormatTime(q.CreatedGTE), "created_at[lte]": listparams.FormatTime(q.CreatedLTE),
+	})
+}
 
 // Page is one page of a listing.
 type Page[T any] struct {
 	Items []T
-	Next  *store.Position
+	// NextPage continues the listing; "" on the last page.
+	NextPage string
 }
 
 // List returns one page of deployments, newest first.
 func (s *Service) List(_ context.Context, q ListQuery) (Page[*Deployment], error) {
 	var page Page[*Deployment]
-	err := s.store.View(func(tx *store.Tx) error {
-		docs, next, err := tx.ListDeployments(q)
+	var err error
+	page.NextPage, err = s.listDocs(q, func(doc []byte) error {
+		d, err := decodeDeployment(doc)
+		if err == nil {
+			page.Items = append(page.Items, d)
+		}
+		return err
+	})
+	return page, err
+}
+
+// listDocs reads one page of deployment documents into each (inside the
+// read transaction) and returns the next page's token.
+func (s *Service) listDocs(q ListQuery, each func(doc []byte) error) (string, error) {
+	scope := q.scope()
+	after, err := s.decodePage(scope, q.Page)
+	if err != nil {
+		return "", err
+	}
+	var nextPage string
+	err = s.store.View(func(tx *store.Tx) error {
+		docs, next, err := tx.ListDeployments(store.DeploymentQuery{AgentID: q.AgentID, Status: q.Status,
+			IncludeArchived: q.IncludeArchived, CreatedGTE: q.CreatedGTE, CreatedLTE: q.CreatedLTE, After: after, Limit: q.Limit})
 		if err != nil {
 			return err
 		}
 		for _, doc := range docs {
-			d, err := decodeDeployment(doc)
-			if err != nil {
+			if err := each(doc); err != nil {
 				return err
 			}
-			page.Items = append(page.Items, d)
 		}
-		page.Next = next
+		nextPage = s.encodePage(scope, next)
 		return nil
 	})
-	return page, err
+	return nextPage, err
+}
+
+// decodePage reads a page token of scope; nil for "" (the first page).
+func (s *Service) decodePage(scope, token string) (*store.Position, error) {
+	if token == "" {
+		return nil, nil
+	}
+	pos, err := s.store.Cursors().DecodePosition(scope, token)
+	if err != nil {
+		return nil, invalid("page", "invalid cursor; pass the next_page value of a previous response to the same listing with the same filters")
+	}
+	return &pos, nil
+}
+
+func (s *Service) encodePage(scope string, next *store.Position) string {
+	if next == nil {
+		return ""
+	}
+	return s.store.Cursors().EncodePosition(scope, *next)
 }
 
 func (s *Service) resolveAgent(ctx context.Context, in AgentInput) (sessions.AgentRef, error) {
 	ref, err := s.backend.ResolveAgent(ctx, in.ID, in.Version)
 	if err != nil {
-		return sessions.AgentRef{}, backendRefError(err)
+		return sessions.AgentRef{}, backendRefError(err, nil)
 	}
 	return ref, nil
 }
@@ -447,28 +505,54 @@ func (s *Service) resolveAgent(ctx context.Context, in AgentInput) (sessions.Age
 func (s *Service) checkReferences(ctx context.Context, agent sessions.AgentRef, env string, vaults []string, resources []Resource) error {
 	refs := sessions.References{Agent: agent, EnvironmentID: env, VaultIDs: vaults}
 	for _, r := range resources {
-		if r.Type == ResourceFile {
+		switch r.Type {
+		case ResourceFile:
 			refs.FileIDs = append(refs.FileIDs, r.FileID)
+		case ResourceMemoryStore:
+			refs.MemoryStoreIDs = append(refs.MemoryStoreIDs, r.MemoryStoreID)
 		}
 	}
 	if err := s.backend.CheckReferences(ctx, refs); err != nil {
-		return backendRefError(err)
+		return backendRefError(err, resources)
 	}
 	return nil
 }
 
 // backendRefError maps a backend's answer about a definition's ids to a
-// client error: unknown ids are the request's fault (400), an unreachable
-// backend is ours (503).
-func backendRefError(err error) error {
+// client error: unknown or rejected ids are the request's fault (400), a
+// backend that refuses the daemon's credentials is a configuration problem
+// (502, not retried), an unreachable one is transient (503).
+func backendRefError(err error, resources []Resource) error {
 	var nf *sessions.NotFoundError
 	if errors.As(err, &nf) {
-		return &Error{Kind: KindInvalid, Field: nf.Field, Message: notFoundMessage(nf), Err: err}
+		return &Error{Kind: KindInvalid, Field: resourceField(nf.Field, nf.ID, resources), Message: notFoundMessage(nf), Err: err}
+	}
+	var fe *sessions.FieldError
+	if errors.As(err, &fe) {
+		return &Error{Kind: KindInvalid, Field: fe.Field, Message: fe.Message, Err: err}
+	}
+	if errors.Is(err, sessions.ErrRefused) {
+		return &Error{Kind: KindBadGateway, Message: err.Error(), Err: err}
 	}
 	if errors.Is(err, sessions.ErrUnavailable) {
-		return &Error{Kind: KindUnavailable, Message: "the session backend could not be reached: " + err.Error(), Err: err}
+		return &Error{Kind: KindUnavailable, Message: err.Error(), Err: err}
 	}
 	return fmt.Errorf("session backend: %w", err)
+}
+
+// resourceField turns a backend's "file_id" or "memory_store_id" into the
+// path of the resource that holds the id, e.g. "resources[2].file_id".
+func resourceField(field, id string, resources []Resource) string {
+	if field != "file_id" && field != "memory_store_id" {
+		return field
+	}
+	for i, r := range resources {
+		if (field == "file_id" && r.Type == ResourceFile && r.FileID == id) ||
+			(field == "memory_store_id" && r.Type == ResourceMemoryStore && r.MemoryStoreID == id) {
+			return fieldAt("resources", i) + "." + field
+		}
+	}
+	return field
 }
 
 func notFoundMessage(nf *sessions.NotFoundError) string {

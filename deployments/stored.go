@@ -47,16 +47,9 @@ func (s *Service) GetStored(_ context.Context, id string) (Stored, error) {
 // ListStored is List without decoding the documents.
 func (s *Service) ListStored(_ context.Context, q ListQuery) (Page[Stored], error) {
 	var page Page[Stored]
-	err := s.store.View(func(tx *store.Tx) error {
-		docs, next, err := tx.ListDeployments(q)
-		if err != nil {
-			return err
-		}
-		page.Items = make([]Stored, 0, len(docs))
-		for _, doc := range docs {
-			page.Items = append(page.Items, newStored(docID(doc), doc))
-		}
-		page.Next = next
+	var err error
+	page.NextPage, err = s.listDocs(q, func(doc []byte) error {
+		page.Items = append(page.Items, newStored(docID(doc), doc))
 		return nil
 	})
 	return page, err

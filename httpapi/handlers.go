@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/sandbox0/sandbox0d/deployments"
-	"github.com/sandbox0/sandbox0d/store"
 )
 
 // readBody returns the request body, refusing non-JSON content types.
@@ -159,11 +158,8 @@ func (a *API) runDeployment(c echo.Context) error {
 }
 
 func (a *API) listDeployments(c echo.Context) error {
-	q, scope, err := parseDeploymentQuery(c.QueryParams())
+	q, err := parseDeploymentQuery(c.QueryParams())
 	if err != nil {
-		return err
-	}
-	if q.After, err = a.decodePage(c, scope); err != nil {
 		return err
 	}
 	page, err := a.svc.ListStored(c.Request().Context(), q)
@@ -185,7 +181,7 @@ func (a *API) listDeployments(c echo.Context) error {
 		buf = append(buf, body...)
 	}
 	buf = append(buf, `],"next_page":`...)
-	next, err := json.Marshal(a.encodePage(scope, page.Next))
+	next, err := json.Marshal(nextPage(page.NextPage))
 	if err != nil {
 		return err
 	}
@@ -203,11 +199,8 @@ func (a *API) getRun(c echo.Context) error {
 }
 
 func (a *API) listRuns(c echo.Context) error {
-	q, scope, err := parseRunQuery(c.QueryParams())
+	q, err := parseRunQuery(c.QueryParams())
 	if err != nil {
-		return err
-	}
-	if q.After, err = a.decodePage(c, scope); err != nil {
 		return err
 	}
 	page, err := a.svc.ListRuns(c.Request().Context(), q)
@@ -218,26 +211,14 @@ func (a *API) listRuns(c echo.Context) error {
 	for _, r := range page.Items {
 		out.Data = append(out.Data, renderRun(r))
 	}
-	out.NextPage = a.encodePage(scope, page.Next)
+	out.NextPage = nextPage(page.NextPage)
 	return c.JSON(http.StatusOK, out)
 }
 
-func (a *API) decodePage(c echo.Context, scope string) (*store.Position, error) {
-	token := c.QueryParam("page")
+// nextPage renders a listing's next-page token: null on the last page.
+func nextPage(token string) *string {
 	if token == "" {
-		return nil, nil
-	}
-	pos, err := a.store.DecodeCursor(scope, token)
-	if err != nil {
-		return nil, apiError(http.StatusBadRequest, "page: invalid cursor; pass the next_page value of a previous response to the same listing with the same filters")
-	}
-	return &pos, nil
-}
-
-func (a *API) encodePage(scope string, next *store.Position) *string {
-	if next == nil {
 		return nil
 	}
-	s := a.store.EncodeCursor(scope, *next)
-	return &s
+	return &token
 }

@@ -38,7 +38,7 @@ func TestRenderCacheNeverServesStaleDeployments(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, st.Close()) })
 	clock := &testClock{t: time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC)}
 	svc := deployments.NewService(deployments.Config{Store: st, Backend: sessionstest.New(map[string]int64{"agent_a": 1}), Now: clock.Now})
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Service: svc, Store: st}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Service: svc}))
 	t.Cleanup(srv.Close)
 
 	do := func(method, path, body string) []byte {

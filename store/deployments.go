@@ -89,12 +89,6 @@ func (tx *Tx) ForEachDeployment(fn func(id string, doc []byte) error) error {
 	return tx.bucket(bucketDeployments).ForEach(func(k, v []byte) error { return fn(string(k), v) })
 }
 
-// Position is a place in a newest-first listing: the last item returned.
-type Position struct {
-	CreatedAt time.Time
-	ID        string
-}
-
 // DeploymentQuery filters a newest-first listing of deployments.
 type DeploymentQuery struct {
 	AgentID         string

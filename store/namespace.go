@@ -25,11 +25,15 @@ type Namespace struct {
 	db      *bolt.DB
 	name    string
 	buckets map[string][]byte // name within the namespace → bucket name
+	cursors *Cursors
 }
+
+// Cursors is the store's page-token codec, for the namespace's listings.
+func (n *Namespace) Cursors() *Cursors { return n.cursors }
 
 // Namespace returns the handle of a namespace the schema declares buckets for.
 func (s *Store) Namespace(name string) (*Namespace, error) {
-	ns := &Namespace{db: s.db, name: name, buckets: map[string][]byte{}}
+	ns := &Namespace{db: s.db, name: name, buckets: map[string][]byte{}, cursors: s.Cursors()}
 	for _, b := range schema {
 		if b.namespace == name {
 			ns.buckets[b.local] = b.name

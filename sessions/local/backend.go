@@ -31,6 +31,7 @@ type Backend struct {
 	cfg     Config
 	log     *slog.Logger
 	store   sessionStore
+	cursors *store.Cursors     // page tokens of both lists
 	agents  map[string][]Agent // by id, ascending version
 	envs    map[string]Environment
 	vaults  map[string]Vault
@@ -97,6 +98,7 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 		cfg:     cfg,
 		log:     cfg.Logger.With("backend", "local"),
 		store:   sessionStore{ns: ns},
+		cursors: ns.Cursors(),
 		agents:  map[string][]Agent{},
 		envs:    map[string]Environment{},
 		vaults:  map[string]Vault{},
