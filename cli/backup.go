@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sandbox0/sandbox0d/daemon"
+	"github.com/sandbox0/sandbox0d/store"
 )
 
 func newBackupCommand(cc *commandContext) *cobra.Command {
@@ -151,7 +152,7 @@ func saveCheckedBackup(path string, src io.Reader, force bool) (int64, error) {
 		os.Remove(tmp)
 		return n, fmt.Errorf("download to %s failed after %d bytes: %w", tmp, n, err)
 	}
-	if err := checkBoltFile(tmp); err != nil {
+	if err := store.VerifyFile(tmp); err != nil {
 		return n, fmt.Errorf("consistency check of the %d bytes received failed (kept at %s for inspection): %w", n, tmp, err)
 	}
 	if err := moveInto(tmp, path, force); err != nil {

@@ -57,6 +57,7 @@ func (d *Daemon) registerAdmin(e *echo.Echo) {
 	g.GET("/apikeys", d.adminListKeys)
 	g.POST("/apikeys/:id/revoke", d.adminRevokeKey)
 	g.POST("/keys/rotate", d.adminRotateKeys)
+	d.registerWebhookAdmin(g)
 	if d.cfg.Debug.Pprof {
 		registerPprof(g)
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/sandbox0/sandbox0d/webhooks"
 )
 
 // Config is the daemon configuration. Every key has a default so that
@@ -21,21 +23,22 @@ import (
 type Config struct {
 	// ConfigFile is the file the configuration was read from ("" if none);
 	// relative harness paths in it are resolved against its directory.
-	ConfigFile      string         `mapstructure:"-"`
-	DataDir         string         `mapstructure:"data_dir"`
-	Listen          string         `mapstructure:"listen"`
-	Socket          string         `mapstructure:"socket"`
-	IdentityFile    string         `mapstructure:"identity_file"`
-	Backend         string         `mapstructure:"backend"`
-	ShutdownTimeout time.Duration  `mapstructure:"shutdown_timeout"`
-	Log             LogConfig      `mapstructure:"log"`
-	Schedule        ScheduleConfig `mapstructure:"schedule"`
-	Upstream        UpstreamConfig `mapstructure:"upstream"`
-	Local           LocalConfig    `mapstructure:"local"`
-	Auth            AuthConfig     `mapstructure:"auth"`
-	TLS             TLSConfig      `mapstructure:"tls"`
-	Runs            RunsConfig     `mapstructure:"runs"`
-	Debug           DebugConfig    `mapstructure:"debug"`
+	ConfigFile      string          `mapstructure:"-"`
+	DataDir         string          `mapstructure:"data_dir"`
+	Listen          string          `mapstructure:"listen"`
+	Socket          string          `mapstructure:"socket"`
+	IdentityFile    string          `mapstructure:"identity_file"`
+	Backend         string          `mapstructure:"backend"`
+	ShutdownTimeout time.Duration   `mapstructure:"shutdown_timeout"`
+	Log             LogConfig       `mapstructure:"log"`
+	Schedule        ScheduleConfig  `mapstructure:"schedule"`
+	Upstream        UpstreamConfig  `mapstructure:"upstream"`
+	Local           LocalConfig     `mapstructure:"local"`
+	Auth            AuthConfig      `mapstructure:"auth"`
+	TLS             TLSConfig       `mapstructure:"tls"`
+	Runs            RunsConfig      `mapstructure:"runs"`
+	Webhooks        webhooks.Config `mapstructure:"webhooks"`
+	Debug           DebugConfig     `mapstructure:"debug"`
 }
 
 // DebugConfig holds diagnostics that are off by default.
@@ -210,6 +213,15 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("runs.retention.max_per_deployment", 1000)
 	v.SetDefault("runs.retention.max_age", 90*24*time.Hour)
 	v.SetDefault("runs.retention.interval", time.Hour)
+	wh := webhooks.DefaultConfig()
+	v.SetDefault("webhooks.endpoints", []any{})
+	v.SetDefault("webhooks.organization_id", wh.OrganizationID)
+	v.SetDefault("webhooks.workspace_id", wh.WorkspaceID)
+	v.SetDefault("webhooks.retry_schedule", wh.RetrySchedule)
+	v.SetDefault("webhooks.timeout", wh.Timeout)
+	v.SetDefault("webhooks.retention", wh.Retention)
+	v.SetDefault("webhooks.max_concurrency", wh.MaxConcurrency)
+	v.SetDefault("webhooks.max_concurrency_per_endpoint", wh.MaxConcurrencyPerEndpoint)
 	v.SetDefault("debug.pprof", false)
 }
 
@@ -290,6 +302,13 @@ func (e *ConfigError) Error() string { return "config " + e.Key + ": " + e.Messa
 func (c Config) Validate() error {
 	if c.DataDir == "" {
 		return &ConfigError{"data_dir", "must be set"}
+	}
+	if err := c.Webhooks.Validate(); err != nil {
+		var fe *webhooks.FieldError
+		if errors.As(err, &fe) {
+			return &ConfigError{"webhooks." + fe.Key, fe.Message}
+		}
+		return err
 	}
 	if c.Listen == "" && c.Socket == "" {
 		return &ConfigError{"listen", "at least one listener is required: set listen (TCP) or socket (Unix)"}

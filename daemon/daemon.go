@@ -18,7 +18,9 @@ import (
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/httpapi"
 	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/store"
+	"github.com/sandbox0/sandbox0d/webhooks"
 )
 
 // Options override parts of the wiring (tests and benchmarks).
@@ -27,6 +29,8 @@ type Options struct {
 	Backend sessions.Backend
 	// Now replaces the clock.
 	Now func() time.Time
+	// WebhookTransport replaces the HTTP transport of webhook deliveries.
+	WebhookTransport http.RoundTripper
 	// Limits replaces DefaultServerLimits.
 	Limits *ServerLimits
 }
@@ -37,10 +41,12 @@ type Daemon struct {
 	store   *store.Store
 	keyring *crypto.Keyring
 	backend sessions.Backend
+	egress  *egress.Proxy // limited networks of local sessions; nil otherwise
 	svc     *deployments.Service
 	sched   *deployments.Scheduler
 	echo    *echo.Echo
 	metrics *metrics
+	hooks   *webhooks.Dispatcher
 	auth    Authenticator
 
 	cfgMu sync.RWMutex
@@ -98,7 +104,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 
 	d.backend = opts.Backend
 	if d.backend == nil {
-		if d.backend, err = buildBackend(cfg, d.store, log); err != nil {
+		if d.backend, d.egress, err = buildBackend(cfg, d.store, log); err != nil {
 			return nil, err
 		}
 	}
@@ -111,9 +117,18 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		}
 		return sched.Loop().Len()
 	}, d.backend.Name())
+	if d.egress != nil {
+		d.metrics.registerEgress(d.egress)
+	}
+	if d.hooks, err = webhooks.New(cfg.Webhooks, webhooks.Options{
+		Store: d.store, Logger: log, Observe: d.metrics.observeWebhook, Transport: opts.WebhookTransport,
+	}); err != nil {
+		return nil, err
+	}
+	d.metrics.watchWebhooks(d.hooks)
 	d.svc = deployments.NewService(deployments.Config{
 		Store: d.store, Backend: d.backend, Sealer: d.keyring, Now: opts.Now, Logger: log,
-		OnRun: d.metrics.observeRun,
+		OnRun: d.metrics.observeRun, Events: d.hooks,
 	})
 	if n, err := d.svc.RecoverIntents(); err != nil {
 		return nil, fmt.Errorf("recover run intents: %w", err)
@@ -138,7 +153,6 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	}
 	d.echo = httpapi.New(httpapi.Config{
 		Service:    d.svc,
-		Store:      d.store,
 		Sessions:   httpapi.SessionHandler(d.backend),
 		Logger:     log,
 		Authorize:  d.auth.authorize,
@@ -231,13 +245,18 @@ func (d *Daemon) Reload(cfg Config) error {
 	d.cfg.Log.Level = cfg.Log.Level
 	d.cfg.Auth = cfg.Auth
 	d.cfg.Runs = cfg.Runs
+	d.cfg.Webhooks = cfg.Webhooks
 	d.cfgMu.Unlock()
 	SetLogLevel(cfg.Log.Level)
+	if err := d.hooks.Reload(cfg.Webhooks); err != nil {
+		return err
+	}
 	if err := d.reloadKeys(); err != nil {
 		return err
 	}
 	d.log.Info("configuration reloaded", "log_level", cfg.Log.Level, "api_keys", d.auth.Count(),
-		"retention_max_per_deployment", cfg.Runs.Retention.MaxPerDeployment, "retention_max_age", cfg.Runs.Retention.MaxAge.String())
+		"retention_max_per_deployment", cfg.Runs.Retention.MaxPerDeployment, "retention_max_age", cfg.Runs.Retention.MaxAge.String(),
+		"webhook_endpoints", len(cfg.Webhooks.Endpoints))
 	return nil
 }
 
@@ -286,6 +305,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	background, stopBackground := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
 	bg.Go(func() { d.pruneLoop(background) })
+	// Deliveries stop as shutdown begins; an attempt cut short stays pending
+	// on disk and is made again by the next process.
+	bg.Go(func() { _ = d.hooks.Run(background) })
 	bg.Go(func() { d.watchdogLoop(background) })
 
 	close(d.ready)
@@ -358,6 +380,9 @@ func (d *Daemon) closeAll(ctx context.Context) {
 		if err := c.Close(ctx); err != nil {
 			d.log.Warn("session backend closed at the shutdown deadline", "error", err)
 		}
+	}
+	if d.egress != nil {
+		_ = d.egress.Close()
 	}
 	if d.store != nil {
 		_ = d.store.Close()

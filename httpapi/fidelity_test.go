@@ -101,3 +101,43 @@ func TestCreateRejectsWireFidelityProblems(t *testing.T) {
 	require.Equal(t, 400, status, "body: %v", body)
 	assert.Contains(t, errMessage(body), "schedule.type")
 }
+
+// Issue 12 points 13 and 14 through the official SDK: a schedule that can
+// only match inside a DST gap is refused naming the zone, and timezones are
+// exactly the names of the embedded tz database (the host's zoneinfo, which
+// here has right/ and posix/ trees, is never consulted).
+func TestSDKScheduleZoneRules(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	create := func(expr, tz string) (*anthropic.BetaManagedAgentsDeployment, error) {
+		p := newParams("zone")
+		p.Schedule = anthropic.BetaManagedAgentsScheduleParams{Expression: expr, Timezone: tz}
+		return e.client.Beta.Deployments.New(ctx, p)
+	}
+	for _, tc := range []struct{ expr, tz string }{
+		{"* 2 8-14 3 */7", "America/New_York"},
+		{"* 2 25-31 3 */7", "Europe/Berlin"},
+	} {
+		_, err := create(tc.expr, tc.tz)
+		var apiErr *anthropic.Error
+		require.ErrorAs(t, err, &apiErr, "%s in %s", tc.expr, tc.tz)
+		assert.Equal(t, 400, apiErr.StatusCode)
+		assert.Contains(t, apiErr.Error(), "schedule.expression")
+		assert.Contains(t, apiErr.Error(), `never fires in \"`+tc.tz+`\"`)
+	}
+	d, err := create("0-29 2 1-7 10 */7", "Australia/Lord_Howe")
+	require.NoError(t, err, "fixed times inside the gap run at the transition")
+	assert.NotEmpty(t, d.Schedule.UpcomingRunsAt)
+
+	for _, tz := range []string{"right/UTC", "posix/UTC", "posix/Europe/Berlin", "Local", "localtime", "Etc/../UTC"} {
+		_, err := create("0 9 * * *", tz)
+		var apiErr *anthropic.Error
+		require.ErrorAs(t, err, &apiErr, tz)
+		assert.Equal(t, 400, apiErr.StatusCode, tz)
+		assert.Contains(t, apiErr.Error(), "schedule.timezone", tz)
+	}
+	for _, tz := range []string{"UTC", "Etc/UTC", "America/Argentina/Buenos_Aires", "Factory", "EST5EDT"} {
+		_, err := create("0 9 * * *", tz)
+		require.NoError(t, err, tz)
+	}
+}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
-	"go.etcd.io/bbolt"
+	"github.com/sandbox0/sandbox0d/store"
 )
 
 // Causes a session's context is canceled with; they decide how it ends.
@@ -30,7 +30,8 @@ var (
 type Backend struct {
 	cfg     Config
 	log     *slog.Logger
-	store   store
+	store   sessionStore
+	cursors *store.Cursors     // page tokens of both lists
 	agents  map[string][]Agent // by id, ascending version
 	envs    map[string]Environment
 	vaults  map[string]Vault
@@ -74,8 +75,8 @@ var (
 // previous daemon process left queued or running are marked terminated with
 // a session.error saying the daemon restarted, and their harnesses, if still
 // alive, are killed.
-func New(db *bbolt.DB, cfg Config) (*Backend, error) {
-	if db == nil {
+func New(ns *store.Namespace, cfg Config) (*Backend, error) {
+	if ns == nil {
 		return nil, errors.New("local session backend: no database")
 	}
 	if err := cfg.Validate(); err != nil {
@@ -98,7 +99,8 @@ func New(db *bbolt.DB, cfg Config) (*Backend, error) {
 	b := &Backend{
 		cfg:     cfg,
 		log:     cfg.Logger.With("backend", "local"),
-		store:   store{db: db},
+		store:   sessionStore{ns: ns},
+		cursors: ns.Cursors(),
 		agents:  map[string][]Agent{},
 		envs:    map[string]Environment{},
 		vaults:  map[string]Vault{},
@@ -118,9 +120,6 @@ func New(db *bbolt.DB, cfg Config) (*Backend, error) {
 	}
 	for _, v := range cfg.Vaults {
 		b.vaults[v.ID] = v
-	}
-	if err := b.store.init(); err != nil {
-		return nil, fmt.Errorf("local session backend: %w", err)
 	}
 	if err := b.recoverAfterRestart(); err != nil {
 		return nil, fmt.Errorf("local session backend: %w", err)

@@ -232,7 +232,7 @@ func assertNoSecret(t *testing.T, rig *testRig, id, secret string, extra map[str
 	stderr, err := rig.b.StderrTail(id)
 	require.NoError(t, err)
 	check("stderr", stderr)
-	db, err := os.ReadFile(rig.db.Path())
+	db, err := os.ReadFile(rig.st.Path())
 	require.NoError(t, err)
 	check("the bbolt file", db)
 	require.NoError(t, filepath.Walk(filepath.Join(rig.cfg.WorkspaceDir, id), func(path string, info os.FileInfo, err error) error {
