@@ -18,6 +18,7 @@ import (
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/httpapi"
 	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/store"
 	"github.com/sandbox0/sandbox0d/webhooks"
 )
@@ -40,6 +41,7 @@ type Daemon struct {
 	store   *store.Store
 	keyring *crypto.Keyring
 	backend sessions.Backend
+	egress  *egress.Proxy // limited networks of local sessions; nil otherwise
 	svc     *deployments.Service
 	sched   *deployments.Scheduler
 	echo    *echo.Echo
@@ -99,7 +101,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 
 	d.backend = opts.Backend
 	if d.backend == nil {
-		if d.backend, err = buildBackend(cfg, d.store, log); err != nil {
+		if d.backend, d.egress, err = buildBackend(cfg, d.store, log); err != nil {
 			return nil, err
 		}
 	}
@@ -112,6 +114,9 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		}
 		return sched.Loop().Len()
 	}, d.backend.Name())
+	if d.egress != nil {
+		d.metrics.registerEgress(d.egress)
+	}
 	if d.hooks, err = webhooks.New(cfg.Webhooks, webhooks.Options{
 		Store: d.store, Logger: log, Observe: d.metrics.observeWebhook, Transport: opts.WebhookTransport,
 	}); err != nil {
@@ -367,6 +372,9 @@ func (d *Daemon) closeAll() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = c.Close(ctx)
 		cancel()
+	}
+	if d.egress != nil {
+		_ = d.egress.Close()
 	}
 	if d.store != nil {
 		_ = d.store.Close()

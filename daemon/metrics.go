@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/store"
 	"github.com/sandbox0/sandbox0d/webhooks"
 )
@@ -175,6 +176,23 @@ func knownMethod(m string) string {
 		return m
 	}
 	return "other"
+}
+
+// registerEgress exports the egress proxy's decisions, read at scrape time.
+func (m *metrics) registerEgress(p *egress.Proxy) {
+	for _, decision := range []string{egress.DecisionAllowed, egress.DecisionDenied} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "sandbox0d_sandbox_egress_total",
+			Help:        "Connections of limited-network local sessions through the egress proxy, by decision (allowed, denied).",
+			ConstLabels: prometheus.Labels{"decision": decision},
+		}, func() float64 {
+			allowed, denied := p.Counts()
+			if decision == egress.DecisionAllowed {
+				return float64(allowed)
+			}
+			return float64(denied)
+		}))
+	}
 }
 
 // webhookMetrics count delivery attempts by result and time them; the

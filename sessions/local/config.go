@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
 
@@ -193,6 +194,11 @@ func (c Config) Validate() error {
 				bad(key+".networking", "allowed_hosts, allow_package_managers and allow_mcp_servers need type limited")
 			}
 		case NetworkingLimited:
+			for j, h := range e.Networking.AllowedHosts {
+				if err := egress.CheckHost(h); err != nil {
+					bad(fmt.Sprintf("%s.networking.allowed_hosts[%d]", key, j), "%v (want a host name, *.suffix or an IP, optionally with :port)", err)
+				}
+			}
 		default:
 			bad(key+".networking.type", "must be unrestricted or limited, got %q", e.Networking.Type)
 		}

@@ -58,13 +58,18 @@ func (h Harness) RunTurn(ctx context.Context, turn harness.Turn, sink harness.Si
 	if h.LimitMicros > 0 && h.SpentMicros >= h.LimitMicros {
 		return harness.Result{StopReason: StopBudgetReached}, nil
 	}
-	prompt := turnPrompt(turn)
+	prompt, system := turnText(turn)
 	if prompt == "" {
 		return harness.Result{}, errors.New("the turn has no user.message text to send to Claude Code")
 	}
 	args := TurnArgs{ClaudeSessionID: ClaudeSessionID(turn.SessionID), Resume: turn.Number > 1, Confined: h.Confined}
 	if h.LimitMicros > 0 {
 		args.BudgetMicros = h.LimitMicros - h.SpentMicros
+	}
+	if system != "" {
+		// A system.message among the turn's events adds to the agent's
+		// appended system prompt for this turn.
+		h.Config.AppendSystem = strings.TrimSpace(h.Config.AppendSystem + "\n\n" + system)
 	}
 	log := &turnLog{}
 	res, m, exit, err := h.run(ctx, turn, sink, env, args, prompt, log)
@@ -123,9 +128,10 @@ func (h Harness) run(ctx context.Context, turn harness.Turn, sink harness.Sink, 
 	return harness.Result{}, m, exit, nil
 }
 
-// turnPrompt is the text Claude Code gets: the turn's user.message texts.
-func turnPrompt(turn harness.Turn) string {
-	var parts []string
+// turnText is what Claude Code gets from the turn's events: the text of
+// its user.messages (the prompt) and of its system.messages.
+func turnText(turn harness.Turn) (prompt, system string) {
+	var user, sys []string
 	for _, raw := range turn.Events {
 		var ev struct {
 			Type    string `json:"type"`
@@ -134,19 +140,26 @@ func turnPrompt(turn harness.Turn) string {
 				Text string `json:"text"`
 			} `json:"content"`
 		}
-		if json.Unmarshal(raw, &ev) != nil || ev.Type != "user.message" {
+		if json.Unmarshal(raw, &ev) != nil {
 			continue
 		}
 		for _, b := range ev.Content {
-			if b.Type == "text" && b.Text != "" {
-				parts = append(parts, b.Text)
+			if b.Type != "text" || b.Text == "" {
+				continue
+			}
+			switch ev.Type {
+			case "user.message":
+				user = append(user, b.Text)
+			case "system.message":
+				sys = append(sys, b.Text)
 			}
 		}
 	}
-	if len(parts) == 0 {
-		return turn.Prompt
+	prompt = strings.Join(user, "\n\n")
+	if prompt == "" {
+		prompt = turn.Prompt
 	}
-	return strings.Join(parts, "\n\n")
+	return prompt, strings.Join(sys, "\n\n")
 }
 
 func errorEvent(f *Failure) json.RawMessage {

@@ -345,3 +345,18 @@ func FuzzMapper(f *testing.F) {
 		_ = m.Outcome(0)
 	})
 }
+
+func TestTurnText(t *testing.T) {
+	turn := harness.Turn{Prompt: "fallback", Events: []json.RawMessage{
+		json.RawMessage(`{"type":"system.message","content":[{"type":"text","text":"be brief"}]}`),
+		json.RawMessage(`{"type":"user.message","content":[{"type":"text","text":"first"},{"type":"image","source":{}}]}`),
+		json.RawMessage(`{"type":"user.message","content":[{"type":"text","text":"second"}]}`),
+		json.RawMessage(`not json`),
+	}}
+	if p, s := turnText(turn); p != "first\n\nsecond" || s != "be brief" {
+		t.Errorf("prompt %q system %q", p, s)
+	}
+	if p, s := turnText(harness.Turn{Prompt: "fallback"}); p != "fallback" || s != "" {
+		t.Errorf("no events: %q %q", p, s)
+	}
+}

@@ -135,6 +135,7 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 		}
 	}
 
+	var late []string // mounts that go after /tmp and /run are fresh
 	args := []string{
 		"--die-with-parent", "--new-session",
 		"--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
@@ -150,7 +151,8 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 			return nil, fmt.Errorf("%w: environment %s: starting the egress proxy: %v", ErrNetworkPolicy, spec.Network.Environment, err)
 		}
 		release = append(release, rel)
-		args = append(args, "--unshare-net", "--ro-bind", socket, egressSocketInside)
+		args = append(args, "--unshare-net")
+		late = append(late, "--ro-bind", socket, egressSocketInside)
 		proxyURL := "http://" + ProxyListenAddr
 		for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"} {
 			env = setEnv(env, k, proxyURL)
@@ -163,7 +165,7 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 			cleanup()
 			return nil, fmt.Errorf("%w: the egress forwarder: %v", ErrNetworkPolicy, err)
 		}
-		args = append(args, "--ro-bind", fwd, fwd)
+		late = append(late, "--ro-bind", fwd, fwd)
 		prefix := append([]string{fwd}, b.forwarder[1:]...)
 		argv = append(append(prefix, "--socket", egressSocketInside, "--listen", ProxyListenAddr, "--"), argv...)
 	}
@@ -183,6 +185,7 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 		}
 	}
 	args = append(args, "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run")
+	args = append(args, late...)
 	for _, p := range readOnly {
 		abs, err := filepath.Abs(p)
 		if err != nil || underSystemDir(abs) || within(abs, workspace) {

@@ -50,6 +50,9 @@ type Network struct {
 	AllowedHosts         []string
 	AllowPackageManagers bool
 	AllowMCPServers      bool
+	// MCPServerHosts are the hosts of the agent's MCP servers, allowed when
+	// AllowMCPServers is set. Local agents declare none today.
+	MCPServerHosts []string
 	// Environment names the policy in denials and errors.
 	Environment string
 }
