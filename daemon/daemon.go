@@ -107,13 +107,10 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	}
 	log.Info("session backend ready", "backend", d.backend.Name())
 
-	var sched *deployments.Scheduler
-	d.metrics = newMetrics(d.store, func() int {
-		if sched == nil {
-			return 0
-		}
-		return sched.Loop().Len()
-	}, d.backend.Name())
+	// Construction runs one way: store → metrics' instruments → service →
+	// scheduler (which subscribes to the service) → the metrics that read
+	// the scheduler.
+	d.metrics = newMetrics(d.store, d.backend.Name())
 	if d.egress != nil {
 		d.metrics.registerEgress(d.egress)
 	}
@@ -132,13 +129,13 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	} else if n > 0 {
 		log.Warn("resolved run intents left by a previous process as unknown_error runs", "runs", n)
 	}
-	sched = d.svc.AttachScheduler(deployments.SchedulerConfig{
+	d.sched = deployments.NewScheduler(d.svc, deployments.SchedulerConfig{
 		Workers:      cfg.Schedule.Workers,
 		Jitter:       cfg.Schedule.Jitter,
 		MisfireGrace: cfg.Schedule.MisfireGrace,
 		Observe:      d.metrics.observeFire,
 	})
-	d.sched = sched
+	d.metrics.watchScheduler(d.sched.Loop())
 	stats, err := d.sched.Load()
 	if err != nil {
 		return nil, fmt.Errorf("load schedules: %w", err)
@@ -368,9 +365,9 @@ func (d *Daemon) closeAll() {
 	for _, l := range d.listeners {
 		_ = l.Close()
 	}
-	if c, ok := d.backend.(interface{ Close(context.Context) error }); ok {
+	if d.backend != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = c.Close(ctx)
+		_ = d.backend.Close(ctx)
 		cancel()
 	}
 	if d.egress != nil {
