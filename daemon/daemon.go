@@ -88,8 +88,9 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		}
 	}()
 	dbPath := filepath.Join(cfg.DataDir, store.FileName)
-	// Fires are the concurrent writers: a batch is full when every worker joined.
-	if d.store, err = store.Open(dbPath, store.Options{MaxBatchSize: cfg.Schedule.Workers}); err != nil {
+	// API writes and fires share commits through store.Write (group
+	// commit), which needs no batch tuning.
+	if d.store, err = store.Open(dbPath, store.Options{}); err != nil {
 		return nil, err
 	}
 	log.Info("store open", "path", dbPath)

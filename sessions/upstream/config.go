@@ -15,7 +15,7 @@ import (
 const (
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultRetryWindow    = 2 * time.Minute
-	DefaultMaxConcurrency = 16
+	DefaultMaxConcurrency = 64
 	// DefaultMaxProxyBody is the proxy's request body cap: the Files API
 	// takes uploads of up to 500 MB, so the cap sits just above that.
 	DefaultMaxProxyBody int64 = 512 << 20
