@@ -111,7 +111,9 @@ type Backend interface {
 
 	// Close releases what the backend holds (local: stops its harnesses
 	// within ctx; upstream: idle connections). The daemon calls it once, at
-	// shutdown, after the scheduler and the API have stopped.
+	// shutdown, after the scheduler and the API have stopped; ctx carries
+	// the deadline of the one shutdown budget (shutdown_timeout), and Close
+	// must return by it.
 	Close(ctx context.Context) error
 }
 
