@@ -80,11 +80,19 @@ func (d *WebhookDelivery) AddAttempt(a WebhookAttempt) {
 // in one bucket, the whole cost a reported change pays. A second append of
 // the same event id (a transaction function run again) is dropped at
 // fan-out, so delivery stays once per id.
-func (tx *Tx) AppendWebhookEvent(e WebhookEvent) error {
+func (tx *Tx) AppendWebhookEvent(e WebhookEvent) error { return appendWebhookEvent(tx.tx, e) }
+
+// AppendWebhookEvent adds e to the webhook outbox inside a namespace's
+// write transaction, so a session status change and its event commit
+// together. The outbox is the store's bucket, not the namespace's: this is
+// the one door into it.
+func (t *NamespaceTx) AppendWebhookEvent(e WebhookEvent) error { return appendWebhookEvent(t.tx, e) }
+
+func appendWebhookEvent(btx *bolt.Tx, e WebhookEvent) error {
 	if e.ID == "" || e.Type == "" {
 		return errors.New("append webhook event: empty id or type")
 	}
-	outbox := tx.bucket(bucketWebhookOutbox)
+	outbox := btx.Bucket(bucketWebhookOutbox.name)
 	seq, err := outbox.NextSequence()
 	if err != nil {
 		return err

@@ -47,9 +47,11 @@ type Backend struct {
 
 	mu      sync.Mutex
 	closing bool
-	live    map[string]*liveSession // sessions queued or running
-	running int                     // sessions holding one of the slots
-	queue   []*sessionRun           // waiting for a slot, oldest first
+	// shutdown bounds the harness grace periods once Close has a deadline.
+	shutdown shutdownBudget
+	live     map[string]*liveSession // sessions queued or running
+	running  int                     // sessions holding one of the slots
+	queue    []*sessionRun           // waiting for a slot, oldest first
 
 	stopJanitor context.CancelFunc
 	janitorDone chan struct{}
@@ -234,10 +236,12 @@ func (b *Backend) notify(sessionID string) {
 }
 
 // Close stops accepting sessions and the janitor, terminates queued
-// sessions, and waits for running harnesses until ctx is done; harnesses
-// still running then are terminated (session.error, terminated). It returns
-// once every session has recorded its end, which is bounded by the kill
-// grace period after ctx is done.
+// sessions, and waits for running harnesses; harnesses still running then
+// are terminated (session.error, terminated). With a deadline on ctx (the
+// daemon's shutdown budget) the whole of Close fits inside it: harnesses
+// get SIGTERM early enough that the grace before SIGKILL (at most
+// kill_grace_period) and the output drain end by the deadline. Without a
+// deadline it waits until ctx is done, then allows the full grace.
 func (b *Backend) Close(ctx context.Context) error {
 	b.mu.Lock()
 	if b.closing {
@@ -260,10 +264,20 @@ func (b *Backend) Close(ctx context.Context) error {
 		b.runners.Wait()
 		close(finished)
 	}()
+	// Without a deadline the stop comes only from ctx; a nil channel never fires.
+	var stopAt <-chan time.Time
+	if deadline, ok := ctx.Deadline(); ok {
+		grace := min(b.cfg.KillGracePeriod, time.Until(deadline)/2)
+		b.shutdown.set(deadline, grace)
+		timer := time.NewTimer(time.Until(deadline) - grace)
+		defer timer.Stop()
+		stopAt = timer.C
+	}
 	select {
 	case <-finished:
 		b.stopRuns(nil)
 		return nil
+	case <-stopAt:
 	case <-ctx.Done():
 	}
 	b.mu.Lock()
@@ -274,7 +288,11 @@ func (b *Backend) Close(ctx context.Context) error {
 	if left == 0 {
 		return nil
 	}
-	return fmt.Errorf("local session backend: terminated %d running session(s): %w", left, ctx.Err())
+	cause := ctx.Err()
+	if cause == nil { // stopped early enough to end by the deadline
+		cause = context.DeadlineExceeded
+	}
+	return fmt.Errorf("local session backend: terminated %d running session(s): %w", left, cause)
 }
 
 func (b *Backend) runJanitor(ctx context.Context) {

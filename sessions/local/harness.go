@@ -148,7 +148,7 @@ func (b *Backend) stopGroupOnCancel(ctx context.Context, proc *sandbox.Process, 
 	case <-ctx.Done():
 	}
 	_ = proc.Signal(syscall.SIGTERM)
-	grace := time.NewTimer(b.cfg.KillGracePeriod)
+	grace := time.NewTimer(b.shutdown.bound(b.cfg.KillGracePeriod, killStage))
 	defer grace.Stop()
 	select {
 	case <-exited:
@@ -168,7 +168,7 @@ func (b *Backend) awaitDrain(sessionID string, done []<-chan struct{}, pipes ...
 		}
 		close(all)
 	}()
-	grace := time.NewTimer(b.cfg.KillGracePeriod)
+	grace := time.NewTimer(b.shutdown.bound(b.cfg.KillGracePeriod, drainStage))
 	defer grace.Stop()
 	select {
 	case <-all:
