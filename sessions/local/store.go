@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/sessions/local/harness"
 	"go.etcd.io/bbolt"
 )
 
@@ -63,6 +64,16 @@ type sessionRecord struct {
 	ArchivedAt         *time.Time `json:"archived_at,omitempty"`
 	Workspace          string     `json:"workspace"`
 	WorkspaceRemovedAt *time.Time `json:"workspace_removed_at,omitempty"`
+
+	Title  string          `json:"title,omitempty"`
+	Budget json.RawMessage `json:"budget,omitempty"` // as sent, in wire shape
+
+	// Turns counts the turns started (the next one is Turns+1).
+	Turns         int           `json:"turns,omitempty"`
+	TurnStartedAt *time.Time    `json:"turn_started_at,omitempty"`
+	ActiveNanos   int64         `json:"active_nanos,omitempty"`  // of finished turns
+	TurnEndedAt   *time.Time    `json:"turn_ended_at,omitempty"` // of the latest turn
+	Usage         harness.Usage `json:"usage"`
 
 	// LastSeq is the sequence number of the newest event (events start at 1).
 	LastSeq uint64 `json:"last_seq"`
@@ -251,6 +262,28 @@ func (s store) sessionsWhere(keep func(*sessionRecord) bool) ([]*sessionRecord, 
 			}
 			return nil
 		})
+	})
+	return out, err
+}
+
+// firstSeen returns when each key was first seen, recording now for keys
+// seen for the first time.
+func (s store) firstSeen(keys []string, now time.Time) (map[string]time.Time, error) {
+	out := make(map[string]time.Time, len(keys))
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		for _, k := range keys {
+			key := []byte("seen/" + k)
+			if v := meta.Get(key); len(v) == 8 {
+				out[k] = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
+				continue
+			}
+			if err := meta.Put(key, be64(uint64(now.UnixNano()))); err != nil {
+				return err
+			}
+			out[k] = now.UTC()
+		}
+		return nil
 	})
 	return out, err
 }
