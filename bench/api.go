@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -31,7 +33,7 @@ func runAPI(ctx context.Context, h *harness, o options) *section {
 		return sec.abort(err)
 	}
 	defer fake.Close()
-	p, err := h.start(ctx, daemonConfig{DataDir: h.dir("api"), UpstreamURL: fake.URL, UpstreamKey: fake.APIKey()})
+	p, err := h.start(ctx, daemonConfig{DataDir: h.dir("api"), UpstreamURL: fake.URL, UpstreamKey: fake.APIKey(), Env: pprofEnv(o, nil)})
 	if err != nil {
 		return sec.abort(err)
 	}
@@ -63,15 +65,24 @@ func runAPI(ctx context.Context, h *harness, o options) *section {
 	})
 
 	cursors := make([]string, apiClients)
+	// /livez first: it is the HTTP stack's floor on this machine right now,
+	// and every other operation is reported as a ratio to it measured in the
+	// same run, because absolute figures on a shared box move several-fold
+	// between days while the ratios do not.
 	ops := []struct {
-		name string
-		op   func(ctx context.Context, client, n int) error
+		name   string
+		target float64 // minimum ratio to livez (0: none)
+		op     func(ctx context.Context, client, n int) error
 	}{
-		{"retrieve `GET /v1/deployments/{id}`", func(ctx context.Context, _, _ int) error {
+		{"floor `GET /livez`", 0, func(ctx context.Context, _, _ int) error {
+			_, err := c.do(ctx, http.MethodGet, "/livez", nil)
+			return err
+		}},
+		{"retrieve `GET /v1/deployments/{id}`", 0.9, func(ctx context.Context, _, _ int) error {
 			_, err := c.do(ctx, http.MethodGet, "/v1/deployments/"+ids[rand.IntN(len(ids))], nil)
 			return err
 		}},
-		{"list `GET /v1/deployments?limit=100` (walking next_page)", func(ctx context.Context, client, _ int) error {
+		{"list `GET /v1/deployments?limit=100` (walking next_page)", 0.1, func(ctx context.Context, client, _ int) error {
 			q := url.Values{"limit": {"100"}}
 			if cursors[client] != "" {
 				q.Set("page", cursors[client])
@@ -83,50 +94,82 @@ func runAPI(ctx context.Context, h *harness, o options) *section {
 			cursors[client] = nextPageOf(body)
 			return nil
 		}},
-		{"create `POST /v1/deployments`", func(ctx context.Context, client, n int) error {
+		{"create `POST /v1/deployments`", 0.35, func(ctx context.Context, client, n int) error {
 			_, err := c.createDeployment(ctx, spec(fmt.Sprintf("api-load-c%d", client))(n).body())
 			return err
 		}},
 	}
-	type samples struct{ rate, p50, p99 []float64 }
+	const createOp = 3
+	type samples struct{ rate, ratio, p50, p99 []float64 }
 	results := make([]samples, len(ops))
 	errs := make([]int, len(ops))
 	var firstErr error
 	created := 0
 	for r := range o.runs {
+		var floor float64
 		for i, op := range ops {
 			if ctx.Err() != nil {
 				return sec.abort(ctx.Err())
 			}
+			var prof *profileCapture
+			if o.profile != "" && r == o.runs-1 && i > 0 {
+				prof = p.startProfile(ctx, o.apiPhase, filepath.Join(o.profile, fmt.Sprintf("api-%s.pprof", opSlug(op.name))))
+			}
 			res := runLoad(ctx, apiClients, o.apiPhase, 0, op.op)
-			if i == 2 {
+			if prof != nil {
+				if err := prof.wait(); err != nil {
+					h.logf("  profile: %v", err)
+				} else {
+					h.logf("  profile written to %s", prof.path)
+				}
+			}
+			if i == createOp {
 				created += res.ops - res.errs
 			}
+			if i == 0 {
+				floor = res.rate()
+			}
 			results[i].rate = append(results[i].rate, res.rate())
+			results[i].ratio = append(results[i].ratio, res.rate()/floor)
 			results[i].p50 = append(results[i].p50, float64(percentile(res.lat, 50)))
 			results[i].p99 = append(results[i].p99, float64(percentile(res.lat, 99)))
 			errs[i] += res.errs
 			if firstErr == nil && res.firstErr != nil {
 				firstErr = res.firstErr
 			}
-			h.logf("  run %d %-50s %7.0f req/s  p50 %-9s p99 %-9s errors %d", r+1, op.name, res.rate(),
-				fmtDur(percentile(res.lat, 50)), fmtDur(percentile(res.lat, 99)), res.errs)
+			h.logf("  run %d %-58s %7.0f req/s  %.3f × livez  p50 %-9s p99 %-9s errors %d", r+1, op.name, res.rate(),
+				res.rate()/floor, fmtDur(percentile(res.lat, 50)), fmtDur(percentile(res.lat, 99)), res.errs)
 		}
 	}
 
 	sec.note("Setup: %d deployments stored (three in four with a daily cron schedule far from now, one in four "+
 		"manual-only), created through the API by %d concurrent clients in %s (%.0f creates/s; each create "+
-		"resolves the agent and checks the environment on the upstream and commits one bbolt transaction with fsync). "+
+		"resolves the agent and checks the environment on the upstream and commits its bbolt transaction with fsync). "+
 		"Fake upstream latency 0.", o.apiN, apiClients/2, seeded.took.Round(time.Second), seedRate)
 	sec.note("Method: a Go load generator in the harness process with %d concurrent clients, each on its own "+
 		"keep-alive TCP connection with the `x-api-key` and `anthropic-beta` headers, runs each operation for %s "+
-		"per run; retrieve picks a random stored id, list walks the whole collection 100 at a time following "+
-		"`next_page`, create adds new scheduled/manual deployments (so the store grows during the run). "+
-		"Latency is measured at the client (request written → body read). Medians of %d runs, (min–max) in parentheses.",
+		"per run, the operations one after another within each run; retrieve picks a random stored id, list walks "+
+		"the whole collection 100 at a time following `next_page`, create adds new scheduled/manual deployments "+
+		"(so the store grows during the run). Latency is measured at the client (request written → body read). "+
+		"`GET /livez` (no auth, no store) is measured in every run on the same daemon and connections: it is the "+
+		"HTTP stack's floor on this machine at that moment, and \"× livez\" is each operation's rate divided by the "+
+		"livez rate of the same run (median of the per-run ratios). Compare ratios, not absolute figures: the "+
+		"load generator, the fake upstream and the daemon share the machine, and on a shared host the absolute "+
+		"numbers move several-fold between days. Medians of %d runs, (min–max) in parentheses.",
 		apiClients, o.apiPhase, o.runs)
-	t := table{headers: []string{"operation", "requests/s", "p50", "p99", "errors"}}
+	t := table{headers: []string{"operation", "× livez", "target", "requests/s", "p50", "p99", "errors"}}
 	for i, op := range ops {
-		t.add(op.name, fmtMedianRange(results[i].rate, fmtRate), fmtMedianRange(results[i].p50, fmtDurF),
+		ratio, target := "1", ""
+		if i > 0 {
+			ratio = fmtMedianRange(results[i].ratio, func(x float64) string { return fmt.Sprintf("%.2f", x) })
+			target = fmt.Sprintf("≥ %.2f", op.target)
+			if m := median(results[i].ratio); m >= op.target {
+				target += " ✓"
+			} else {
+				target += " ✗"
+			}
+		}
+		t.add(op.name, ratio, target, fmtMedianRange(results[i].rate, fmtRate), fmtMedianRange(results[i].p50, fmtDurF),
 			fmtMedianRange(results[i].p99, fmtDurF), strconv.Itoa(errs[i]))
 	}
 	sec.tables = append(sec.tables, t)
@@ -172,4 +215,10 @@ func nextPageOf(body []byte) string {
 		return ""
 	}
 	return string(rest[1 : 1+end])
+}
+
+// opSlug turns an operation's table name into a file name part ("retrieve").
+func opSlug(name string) string {
+	word, _, _ := strings.Cut(name, " ")
+	return word
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -28,44 +29,93 @@ type burstResult struct {
 // the run is repeated with more headroom.
 var errSeedOverran = errors.New("seeding finished too close to the scheduled minute")
 
-// runBurst measures opts.burstN deployments due in the same minute.
+// burstBuild is one binary a burst run uses: the working tree or an A/B
+// baseline revision.
+type burstBuild struct {
+	name    string // "working tree" or "baseline 7c54e77"
+	l       launcher
+	results []burstResult
+}
+
+// runBurst measures opts.burstN deployments due in the same minute. With
+// -baseline-rev it builds that revision too and alternates the two builds
+// run by run (baseline, working, working, baseline, …) in one sitting, so
+// both see the same machine load, and reports both with their ratio.
 func runBurst(ctx context.Context, h *harness, o options) *section {
 	sec := &section{name: "burst", title: fmt.Sprintf("Fire burst: %d deployments due in the same minute", o.burstN)}
-	var results []burstResult
-	headroom := 1.5
-	for r := 0; r < o.runs; r++ {
-		h.logf("burst run %d/%d", r+1, o.runs)
-		res, err := burstOnce(ctx, h, o, headroom)
-		if errors.Is(err, errSeedOverran) && headroom < 4 {
-			h.logf("  %v; repeating with more headroom", err)
-			headroom *= 2
-			r--
-			continue
-		}
+	builds := []*burstBuild{{name: "working tree", l: h.daemon}}
+	if o.baseline != "" {
+		l, id, err := h.buildRevision(ctx, o.baseline)
 		if err != nil {
 			return sec.abort(err)
 		}
-		results = append(results, res)
-		for _, c := range res.checks {
-			c.name = fmt.Sprintf("run %d: %s", len(results), c.name)
-			sec.check(c)
+		builds = append(builds, &burstBuild{name: "baseline " + id, l: l})
+	}
+	headroom := 1.5
+	for r := 0; r < o.runs; r++ {
+		for k := range builds {
+			// ABBA order: neither build always goes first.
+			b := builds[(k+r)%len(builds)]
+			h.logf("burst run %d/%d (%s)", r+1, o.runs, b.name)
+			for {
+				res, err := burstOnce(ctx, h, o, b.l, headroom, r == o.runs-1 && b == builds[0])
+				if errors.Is(err, errSeedOverran) && headroom < 4 {
+					h.logf("  %v; repeating with more headroom", err)
+					headroom *= 2
+					continue
+				}
+				if err != nil {
+					return sec.abort(fmt.Errorf("%s: %w", b.name, err))
+				}
+				b.results = append(b.results, res)
+				for _, c := range res.checks {
+					c.name = fmt.Sprintf("%s run %d: %s", b.name, len(b.results), c.name)
+					sec.check(c)
+				}
+				break
+			}
 		}
 	}
-	sec.note("Setup per run: a fresh daemon with the default `schedule.workers` (64) and `upstream.max_concurrency` (16), "+
+	sec.note("Setup per run: a fresh daemon with the default `schedule.workers` and `upstream.max_concurrency`, "+
 		"fake upstream latency 0. %d deployments are created through the API with the cron expression `M H * * *` of one "+
 		"whole UTC minute chosen so that seeding ends before it (plus 200 manual-only deployments created first to "+
 		"measure the create rate). The harness then waits for that minute and polls `/metrics` "+
 		"(`sandbox0d_runs_total{trigger=\"schedule\"}`) every 100 ms until every run is recorded, and reads the runs back "+
 		"with `GET /v1/deployment_runs?trigger_type=schedule` (pages of 1000).", o.burstN)
-	sec.note("\"Run-start lag\" is `run.created_at − scheduled_at` (when the fire's intent was committed); \"fire lag\" is " +
+	sec.note("\"Run-start lag\" is `run.created_at − scheduled_at` (when the fire's run was recorded); \"fire lag\" is " +
 		"the daemon's `sandbox0d_fire_lag_seconds` histogram (scheduled_at → session created and recorded), estimated by " +
 		"interpolation inside its buckets.")
-	t := table{headers: []string{"run", "seed time", "first run recorded", "all runs recorded", "run-start lag p50", "p99", "max", "fire lag p50 (hist.)", "p99 (hist.)", "RSS after"}}
-	var all, first, p50, p99, mx, f50, f99, rss []float64
-	for i, r := range results {
+	if len(builds) > 1 {
+		sec.note("A/B: the working tree and %s were built from this repository and run alternately (ABBA order) in "+
+			"one sitting on the same machine, %d runs each, so the ratio compares them under the same load.", builds[1].name, o.runs)
+	}
+	for _, b := range builds {
+		sec.tables = append(sec.tables, burstTable(b))
+	}
+	if len(builds) > 1 {
+		w, base := median(allIn(builds[0].results)), median(allIn(builds[1].results))
+		t := table{title: "A/B ratio (median time from the minute until every run is recorded)",
+			headers: []string{"working tree", builds[1].name, "working ÷ baseline"}}
+		t.add(fmtDurF(w), fmtDurF(base), fmt.Sprintf("**%.2f**", w/base))
+		sec.tables = append(sec.tables, t)
+	}
+	return sec
+}
+
+func allIn(rs []burstResult) []float64 {
+	var xs []float64
+	for _, r := range rs {
+		xs = append(xs, float64(r.allIn))
+	}
+	return xs
+}
+
+func burstTable(b *burstBuild) table {
+	t := table{title: b.name, headers: []string{"run", "seed time", "first run recorded", "all runs recorded", "run-start lag p50", "p99", "max", "fire lag p50 (hist.)", "p99 (hist.)", "RSS after"}}
+	var first, p50, p99, mx, f50, f99, rss []float64
+	for i, r := range b.results {
 		t.add(strconv.Itoa(i+1), fmtDur(r.seedTook), fmtDur(r.firstIn), fmtDur(r.allIn), fmtDur(r.lagP50), fmtDur(r.lagP99),
 			fmtDur(r.lagMax), fmtSeconds(r.fireLag50), fmtSeconds(r.fireLag99), fmt.Sprintf("%.0f MiB", mib(r.rss)))
-		all = append(all, float64(r.allIn))
 		first = append(first, float64(r.firstIn))
 		p50 = append(p50, float64(r.lagP50))
 		p99 = append(p99, float64(r.lagP99))
@@ -74,11 +124,10 @@ func runBurst(ctx context.Context, h *harness, o options) *section {
 		f99 = append(f99, r.fireLag99)
 		rss = append(rss, mib(r.rss))
 	}
-	t.add("**median**", "", fmtDurF(median(first)), "**"+fmtDurF(median(all))+"**", "**"+fmtDurF(median(p50))+"**",
+	t.add("**median**", "", fmtDurF(median(first)), "**"+fmtDurF(median(allIn(b.results)))+"**", "**"+fmtDurF(median(p50))+"**",
 		"**"+fmtDurF(median(p99))+"**", fmtDurF(median(mx)), fmtSeconds(median(f50)), fmtSeconds(median(f99)),
 		fmt.Sprintf("%.0f MiB", median(rss)))
-	sec.tables = append(sec.tables, t)
-	return sec
+	return t
 }
 
 func fmtSeconds(s float64) string {
@@ -88,14 +137,18 @@ func fmtSeconds(s float64) string {
 	return fmtDur(time.Duration(s * float64(time.Second)))
 }
 
-func burstOnce(ctx context.Context, h *harness, o options, headroom float64) (burstResult, error) {
+func burstOnce(ctx context.Context, h *harness, o options, l launcher, headroom float64, profile bool) (burstResult, error) {
 	var res burstResult
 	fake, err := startFake(0)
 	if err != nil {
 		return res, err
 	}
 	defer fake.Close()
-	p, err := h.start(ctx, daemonConfig{DataDir: h.dir("burst"), UpstreamURL: fake.URL, UpstreamKey: fake.APIKey()})
+	var env map[string]string
+	if profile {
+		env = pprofEnv(o, nil)
+	}
+	p, err := h.startWith(ctx, l, daemonConfig{DataDir: h.dir("burst"), UpstreamURL: fake.URL, UpstreamKey: fake.APIKey(), Env: env})
 	if err != nil {
 		return res, err
 	}
@@ -131,6 +184,10 @@ func burstOnce(ctx context.Context, h *harness, o options, headroom float64) (bu
 		return res, ctx.Err()
 	}
 
+	var prof *profileCapture
+	if profile && o.profile != "" {
+		prof = p.startProfile(ctx, 15*time.Second, filepath.Join(o.profile, "burst.pprof"))
+	}
 	deadline := at.Add(10 * time.Minute)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -159,6 +216,13 @@ func burstOnce(ctx context.Context, h *harness, o options, headroom float64) (bu
 		}
 	}
 	res.rss, _ = rssBytes(p.pid())
+	if prof != nil {
+		if err := prof.wait(); err != nil {
+			h.logf("  profile: %v", err)
+		} else {
+			h.logf("  profile written to %s", prof.path)
+		}
+	}
 	h.logf("  all %d runs recorded %s after the minute", o.burstN, res.allIn.Round(time.Millisecond))
 
 	runs, err := c.allRuns(ctx, url.Values{"trigger_type": {"schedule"}})

@@ -1,22 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-)
-
-// Bucket names of the store's layout (store/store.go), read here from
-// backups and from the file of a stopped daemon, never from a live one.
-var (
-	bucketDeployments   = []byte("deployments")
-	bucketRuns          = []byte("runs")
-	bucketScheduledRuns = []byte("runs_by_scheduled_at")
-	bucketIntents       = []byte("run_intents")
+	"github.com/sandbox0/sandbox0d/store"
 )
 
 // storedRun is the part of a stored run document the checks read.
@@ -48,7 +38,7 @@ type fireKey struct {
 
 // dbScan is what one read of a database file found.
 type dbScan struct {
-	checkErrs   []error // bbolt tx.Check
+	checkErrs   []error // store.VerifyFile problems
 	deployments int
 	runs        map[string]storedRun
 	intents     []storedRun
@@ -60,58 +50,55 @@ type dbScan struct {
 	duplicateFires []string
 }
 
-// scanDB opens a database file read-only (a backup, or the file of a daemon
-// that is not running), runs bbolt's consistency check and reads runs,
-// intents and fire claims.
+// scanDB checks a database file (a backup, or the file of a daemon that is
+// not running) with store.VerifyFile, then opens it read-only and reads
+// runs, intents and fire claims.
 func scanDB(path string) (*dbScan, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	defer db.Close()
 	s := &dbScan{runs: map[string]storedRun{}, claims: map[fireKey]string{}}
-	err = db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			s.checkErrs = append(s.checkErrs, err)
-		}
-		for _, name := range [][]byte{bucketDeployments, bucketRuns, bucketScheduledRuns, bucketIntents} {
-			if tx.Bucket(name) == nil {
-				return fmt.Errorf("bucket %s missing", name)
-			}
-		}
-		s.deployments = tx.Bucket(bucketDeployments).Stats().KeyN
-		if err := tx.Bucket(bucketRuns).ForEach(func(k, v []byte) error {
+	var corrupt *store.CorruptError
+	if err := store.VerifyFile(path); errors.As(err, &corrupt) {
+		s.checkErrs = corrupt.Problems
+	} else if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	err = st.View(func(tx *store.Tx) error {
+		s.deployments = tx.DeploymentCount()
+		if err := tx.ForEachRun(func(id string, doc []byte) error {
 			var r storedRun
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("run %s: %w", k, err)
+			if err := json.Unmarshal(doc, &r); err != nil {
+				return fmt.Errorf("run %s: %w", id, err)
 			}
-			if r.ID != string(k) {
-				s.problems = append(s.problems, fmt.Sprintf("run stored under %s has id %s", k, r.ID))
+			if r.ID != id {
+				s.problems = append(s.problems, fmt.Sprintf("run stored under %s has id %s", id, r.ID))
 			}
 			s.runs[r.ID] = r
 			return nil
 		}); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketIntents).ForEach(func(k, v []byte) error {
+		if err := tx.ForEachIntent(func(runID string, doc []byte) error {
 			var in struct {
 				Run storedRun `json:"run"`
 			}
-			if err := json.Unmarshal(v, &in); err != nil {
-				return fmt.Errorf("intent %s: %w", k, err)
+			if err := json.Unmarshal(doc, &in); err != nil {
+				return fmt.Errorf("intent %s: %w", runID, err)
 			}
 			s.intents = append(s.intents, in.Run)
 			return nil
 		}); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketScheduledRuns).ForEach(func(k, v []byte) error {
-			i := bytes.IndexByte(k, 0)
-			if i < 0 || len(k)-i-1 != 8 {
-				s.problems = append(s.problems, fmt.Sprintf("malformed fire claim key %q", k))
+		return tx.ForEachFireClaim(func(c store.FireClaim) error {
+			if c.Key != nil {
+				s.problems = append(s.problems, fmt.Sprintf("malformed fire claim key %q", c.Key))
 				return nil
 			}
-			s.claims[fireKey{string(k[:i]), int64(binary.BigEndian.Uint64(k[i+1:]))}] = string(v)
+			s.claims[fireKey{c.DeploymentID, c.ScheduledAt.UnixNano()}] = c.RunID
 			return nil
 		})
 	})

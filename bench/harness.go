@@ -51,6 +51,35 @@ func newHarness(ctx context.Context, keep bool) (*harness, error) {
 	return h, nil
 }
 
+// buildRevision builds the daemon of git revision rev (a commit, tag or
+// branch of this repository) into the scratch directory: the tree of rev is
+// exported with git archive (the working tree is untouched) and built with
+// the same Go toolchain. It returns a launcher for that binary and the
+// revision's short commit id.
+func (h *harness) buildRevision(ctx context.Context, rev string) (launcher, string, error) {
+	short, err := exec.CommandContext(ctx, "git", "-C", h.root, "rev-parse", "--short", rev+"^{commit}").Output()
+	if err != nil {
+		return launcher{}, "", fmt.Errorf("git rev-parse %s: %w", rev, err)
+	}
+	id := strings.TrimSpace(string(short))
+	src := filepath.Join(h.tmp, "baseline-"+id)
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return launcher{}, "", err
+	}
+	h.logf("building baseline %s (%s) in %s", rev, id, src)
+	archive := exec.CommandContext(ctx, "sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", h.root, id, src)
+	if out, err := archive.CombinedOutput(); err != nil {
+		return launcher{}, "", fmt.Errorf("git archive %s: %w\n%s", id, err, out)
+	}
+	bin := filepath.Join(h.tmp, "sandbox0d-"+id)
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	build.Dir = src
+	if out, err := build.CombinedOutput(); err != nil {
+		return launcher{}, "", fmt.Errorf("go build %s: %w\n%s", id, err, out)
+	}
+	return launcher{path: bin}, id, nil
+}
+
 // repoRoot walks up from the working directory to the sandbox0d module.
 func repoRoot() (string, error) {
 	dir, err := os.Getwd()
@@ -81,7 +110,12 @@ func (h *harness) dir(name string) string {
 
 // start launches a daemon and remembers it for cleanup.
 func (h *harness) start(ctx context.Context, cfg daemonConfig) (*daemonProc, error) {
-	p, err := h.daemon.start(ctx, cfg)
+	return h.startWith(ctx, h.daemon, cfg)
+}
+
+// startWith launches a daemon from another build (an A/B baseline).
+func (h *harness) startWith(ctx context.Context, l launcher, cfg daemonConfig) (*daemonProc, error) {
+	p, err := l.start(ctx, cfg)
 	if p != nil {
 		h.mu.Lock()
 		h.procs = append(h.procs, p)

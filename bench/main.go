@@ -41,6 +41,8 @@ type options struct {
 	faultSlot time.Duration
 	downSlots int
 	out       string
+	profile   string
+	baseline  string
 }
 
 func main() {
@@ -56,6 +58,8 @@ func main() {
 	flag.IntVar(&o.kills, "kills", 24, "kill -9 cycles of the crash test")
 	flag.DurationVar(&o.faultSlot, "fault-slot", time.Minute, "length of one fault phase (each spans one minute boundary)")
 	flag.IntVar(&o.downSlots, "down-slots", 2, "fault phases the upstream stays down (several minutes)")
+	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of the daemon (api: one per operation in the last run; burst: one per fire burst)")
+	flag.StringVar(&o.baseline, "baseline-rev", "", "burst: also build this git revision and run it A/B against the working tree, interleaved")
 	flag.StringVar(&o.out, "out", "", "results file written by all (default <repo>/bench/results.md)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: go run ./bench [flags] api|burst|scale|crash|faults|all\n")

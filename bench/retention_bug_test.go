@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/sessions"
@@ -42,7 +41,5 @@ func TestRetentionPassWithNothingToPruneCommitsNoWrites(t *testing.T) {
 
 func lastTxID(t *testing.T, st *store.Store) int {
 	t.Helper()
-	var id int
-	require.NoError(t, st.DB().View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }))
-	return id
+	return st.LastTxID()
 }

@@ -7,19 +7,26 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sandbox0/sandbox0d/daemon"
+	"github.com/sandbox0/sandbox0d/store"
 )
 
 func newBackupCommand(cc *commandContext) *cobra.Command {
 	var output string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "backup -o FILE",
 		Short: "Copy the daemon's live database to FILE and check it (socket only; -o - writes to stdout)",
 		Long: "Copy the daemon's live database (a consistent bbolt snapshot) to FILE. The copy is\n" +
 			"written to FILE.tmp, synced, checked with bbolt's consistency check and only then\n" +
-			"renamed to FILE, so FILE is never a partial or failed backup. -o - streams the\n" +
-			"copy to stdout without a check. Backups are served only over the Unix socket.",
+			"renamed to FILE, so FILE is never a partial or failed backup. An existing FILE is\n" +
+			"replaced only with --force; FILE may never be the live database or lie inside the\n" +
+			"daemon's data directory. -o - streams the copy to stdout without a check. Backups\n" +
+			"are served only over the Unix socket.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output == "" {
@@ -46,7 +53,17 @@ func newBackupCommand(cc *commandContext) *cobra.Command {
 				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d bytes to stdout (no consistency check)\n", n)
 				return nil
 			}
-			n, err := saveCheckedBackup(output, resp.Body)
+			live := liveFiles{
+				dataDir:  resp.Header.Get(daemon.BackupDataDirHeader),
+				database: resp.Header.Get(daemon.BackupDatabaseHeader),
+			}
+			if err := live.refuse(output); err != nil {
+				return err
+			}
+			if _, err := os.Lstat(output); err == nil && !force {
+				return fmt.Errorf("-o: %s already exists; pass --force to replace it", output)
+			}
+			n, err := saveCheckedBackup(output, resp.Body, force)
 			if err != nil {
 				return fmt.Errorf("backup: %w", err)
 			}
@@ -57,14 +74,67 @@ func newBackupCommand(cc *commandContext) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "file to write the backup to, or - for stdout (required)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace FILE if it exists")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
 }
 
+// liveFiles are the daemon's data directory and database, as it reports
+// them. Renaming a backup over the live database would unlink the file the
+// daemon keeps writing (everything after it is lost at restart) and free its
+// lock for a second daemon, so such targets are refused.
+type liveFiles struct {
+	dataDir, database string
+}
+
+func (l liveFiles) refuse(target string) error {
+	abs, err := filepath.Abs(target)
+	if err != nil {
+		return fmt.Errorf("-o: %w", err)
+	}
+	// Compare real paths: a symlinked directory must not hide the data dir.
+	dir := realPath(filepath.Dir(abs))
+	resolved := filepath.Join(dir, filepath.Base(abs))
+	if l.database != "" {
+		if sameFile(resolved, l.database) || resolved == realPath(l.database) {
+			return fmt.Errorf("-o: %s is the daemon's live database; write the backup outside %s", target, l.dataDir)
+		}
+	}
+	if l.dataDir != "" {
+		if inside(resolved, realPath(l.dataDir)) {
+			return fmt.Errorf("-o: %s is inside the daemon's data directory %s; write the backup elsewhere", target, l.dataDir)
+		}
+	}
+	return nil
+}
+
+func realPath(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return filepath.Clean(p)
+}
+
+func sameFile(a, b string) bool {
+	ia, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	ib, err := os.Stat(b)
+	return err == nil && os.SameFile(ia, ib)
+}
+
+// inside reports whether path is dir or below it.
+func inside(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
 // saveCheckedBackup streams src to path.tmp, syncs it, runs the bbolt
-// consistency check on it and renames it to path. A backup that fails the
-// check is left at path.tmp for inspection and never replaces path.
-func saveCheckedBackup(path string, src io.Reader) (int64, error) {
+// consistency check on it and moves it to path. A backup that fails the
+// check is left at path.tmp for inspection and never replaces path. Without
+// force, an existing path is never replaced, even one created meanwhile.
+func saveCheckedBackup(path string, src io.Reader, force bool) (int64, error) {
 	tmp := path + ".tmp"
 	// A backup holds every deployment and the sealed secrets: owner only.
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -82,17 +152,35 @@ func saveCheckedBackup(path string, src io.Reader) (int64, error) {
 		os.Remove(tmp)
 		return n, fmt.Errorf("download to %s failed after %d bytes: %w", tmp, n, err)
 	}
-	if err := checkBoltFile(tmp); err != nil {
+	if err := store.VerifyFile(tmp); err != nil {
 		return n, fmt.Errorf("consistency check of the %d bytes received failed (kept at %s for inspection): %w", n, tmp, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return n, fmt.Errorf("rename %s to %s: %w", tmp, path, err)
+	if err := moveInto(tmp, path, force); err != nil {
+		return n, err
 	}
 	// The rename is durable only once the directory entry is on disk.
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return n, err
 	}
 	return n, nil
+}
+
+// moveInto renames tmp to path; without force it links instead, which
+// fails atomically when path exists.
+func moveInto(tmp, path string, force bool) error {
+	if force {
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("rename %s to %s: %w", tmp, path, err)
+		}
+		return nil
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s appeared while the backup was written; the backup is kept at %s (pass --force to replace)", path, tmp)
+		}
+		return fmt.Errorf("link %s to %s: %w", tmp, path, err)
+	}
+	return os.Remove(tmp)
 }
 
 func syncDir(dir string) error {

@@ -113,7 +113,7 @@ func TestBackupFailsCheck(t *testing.T) {
 			// A previous good backup must survive a failed one.
 			require.NoError(t, os.WriteFile(out, []byte("previous backup"), 0o600))
 
-			res := runCLI(t, cronNow, nil, nil, "--socket", socket, "backup", "-o", out)
+			res := runCLI(t, cronNow, nil, nil, "--socket", socket, "backup", "--force", "-o", out)
 			require.Error(t, res.err)
 			assert.Contains(t, res.err.Error(), "consistency check")
 			assert.Contains(t, res.err.Error(), tc.message)
@@ -170,4 +170,77 @@ func TestBackupReportsDaemonError(t *testing.T) {
 	assert.Contains(t, res.err.Error(), "backups are only served over the Unix socket (permission_error, HTTP 403, request req_")
 	assert.NoFileExists(t, out)
 	assert.NoFileExists(t, out+".tmp")
+}
+
+// The issue's foot-gun: `backup -o <data_dir>/sandbox0d.db` renamed the copy
+// over the live database. Every spelling of the live file or the data dir is
+// refused and leaves the database as it was.
+func TestBackupRefusesTheLiveDatabase(t *testing.T) {
+	d := startRealDaemon(t, nil)
+	db := filepath.Join(d.cfg.DataDir, "sandbox0d.db")
+	before, err := os.Stat(db)
+	require.NoError(t, err)
+
+	link := filepath.Join(t.TempDir(), "data-link")
+	require.NoError(t, os.Symlink(d.cfg.DataDir, link))
+	hard := filepath.Join(t.TempDir(), "hardlink.db")
+	require.NoError(t, os.Link(db, hard))
+	for _, tc := range []struct{ name, target, want string }{
+		{"the database", db, "is the daemon's live database"},
+		{"through a symlinked dir", filepath.Join(link, "sandbox0d.db"), "is the daemon's live database"},
+		{"a hard link to it", hard, "is the daemon's live database"},
+		{"a new file in the data dir", filepath.Join(d.cfg.DataDir, "copy.db"), "inside the daemon's data directory"},
+		{"a subdirectory of it", filepath.Join(d.cfg.DataDir, "keys", "copy.db"), "inside the daemon's data directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runCLI(t, cronNow, nil, nil, "--socket", d.socket, "backup", "--force", "-o", tc.target)
+			require.Error(t, res.err)
+			assert.Contains(t, res.err.Error(), tc.want)
+			assert.NotContains(t, res.stdout, "consistency check: ok")
+			after, err := os.Stat(db)
+			require.NoError(t, err)
+			assert.True(t, os.SameFile(before, after), "the live database file was replaced")
+			assert.NoFileExists(t, tc.target+".tmp")
+		})
+	}
+	// The daemon still answers, on the same file.
+	res := runCLI(t, cronNow, nil, nil, "--socket", d.socket, "backup", "-o", filepath.Join(t.TempDir(), "ok.db"))
+	require.NoError(t, res.err)
+}
+
+func TestBackupNeverOverwritesWithoutForce(t *testing.T) {
+	data, _ := realBoltBytes(t)
+	socket, _ := backupServer(t, data)
+	out := filepath.Join(t.TempDir(), "backup.db")
+	require.NoError(t, os.WriteFile(out, []byte("previous backup"), 0o600))
+
+	res := runCLI(t, cronNow, nil, nil, "--socket", socket, "backup", "-o", out)
+	require.Error(t, res.err)
+	assert.Contains(t, res.err.Error(), "already exists; pass --force to replace it")
+	kept, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Equal(t, "previous backup", string(kept))
+	assert.NoFileExists(t, out+".tmp")
+
+	res = runCLI(t, cronNow, nil, nil, "--socket", socket, "backup", "--force", "-o", out)
+	require.NoError(t, res.err)
+	got, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Equal(t, data, got)
+}
+
+// A file created at the target while the copy downloads is not replaced.
+func TestBackupDoesNotClobberAFileThatAppears(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "backup.db")
+	data, _ := realBoltBytes(t)
+	tmp := out + ".tmp"
+	require.NoError(t, os.WriteFile(tmp, data, 0o600))
+	require.NoError(t, os.WriteFile(out, []byte("appeared"), 0o600))
+	err := moveInto(tmp, out, false)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "appeared while the backup was written")
+	kept, _ := os.ReadFile(out)
+	assert.Equal(t, "appeared", string(kept))
+	assert.FileExists(t, tmp)
 }

@@ -57,6 +57,7 @@ func registerClientCommands(root *cobra.Command, deps clientDeps) {
 		newCronCommand(cc),
 		newBackupCommand(cc),
 		newAPIKeysCommand(cc),
+		newWebhooksCommand(cc),
 		newKeysCommand(cc),
 		newCompactCommand(),
 	)

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sandbox0/sandbox0d/schedule/tzdb"
 )
 
 // deploymentStatus is the status a person cares about: archived trumps the
@@ -124,7 +126,7 @@ func writeDeploymentBlock(w io.Writer, d deployment, now time.Time) error {
 // scheduleLocation loads a schedule's zone for display, falling back to UTC
 // (the times are still right, only shown in another zone).
 func scheduleLocation(name string) *time.Location {
-	loc, err := time.LoadLocation(name)
+	loc, err := tzdb.Load(name)
 	if err != nil {
 		return time.UTC
 	}

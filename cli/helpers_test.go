@@ -113,7 +113,7 @@ func newAPIEnv(t *testing.T, start time.Time) *apiEnv {
 	backend := sessionstest.New(map[string]int64{"agent_a": 3})
 	clock := &testClock{now: start}
 	svc := deployments.NewService(deployments.Config{Store: st, Backend: backend, Sealer: keyring, Now: clock.Now})
-	socket := serveUnix(t, httpapi.New(httpapi.Config{Service: svc, Store: st}))
+	socket := serveUnix(t, httpapi.New(httpapi.Config{Service: svc}))
 	t.Cleanup(func() {
 		require.Empty(t, st.Check(), "bbolt consistency check")
 		require.NoError(t, st.Close())

@@ -1,14 +1,13 @@
 package daemon
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/internal/ids"
 	"github.com/sandbox0/sandbox0d/internal/wire"
 	"github.com/sandbox0/sandbox0d/store"
 )
@@ -57,12 +57,29 @@ func (d *Daemon) registerAdmin(e *echo.Echo) {
 	g.GET("/apikeys", d.adminListKeys)
 	g.POST("/apikeys/:id/revoke", d.adminRevokeKey)
 	g.POST("/keys/rotate", d.adminRotateKeys)
+	d.registerWebhookAdmin(g)
+	if d.cfg.Debug.Pprof {
+		registerPprof(g)
+	}
 }
+
+// Headers of GET /admin/backup naming the live data directory and database
+// (absolute paths on the daemon's host, which is the client's: socket only).
+const (
+	BackupDataDirHeader  = "Sandbox0d-Data-Dir"
+	BackupDatabaseHeader = "Sandbox0d-Database"
+)
 
 func (d *Daemon) adminBackup(c echo.Context) error {
 	w := c.Response()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="sandbox0d.db"`)
+	// The client refuses to write the copy over the live database or into
+	// the data directory; it can only know where they are from here.
+	if dir, err := filepath.Abs(d.config().DataDir); err == nil {
+		w.Header().Set(BackupDataDirHeader, dir)
+		w.Header().Set(BackupDatabaseHeader, filepath.Join(dir, store.FileName))
+	}
 	w.WriteHeader(http.StatusOK)
 	n, err := d.store.WriteBackup(w)
 	if err != nil {
@@ -185,8 +202,4 @@ func RotateIdentity(path string, svc *deployments.Service, st *store.Store, log 
 	})
 }
 
-func newKeyID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "key_" + base64.RawURLEncoding.EncodeToString(b[:])
-}
+func newKeyID() string { return ids.New("key") }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sandbox0/sandbox0d/store"
@@ -48,15 +49,20 @@ func viaSocket(r *http.Request) bool {
 type knownKey struct {
 	id   string
 	hash [sha256.Size]byte
+	// lastUsed (unix nanoseconds, 0: not since start) is kept in memory
+	// only, so a request never costs a database write; it is an atomic so
+	// a request costs no allocation either. Reloads keep the counter of a
+	// key that stays.
+	lastUsed *atomic.Int64
 }
 
 // Authenticator holds the hashes of every valid API key.
 type Authenticator struct {
 	mu   sync.RWMutex
 	keys []knownKey
-	// lastUsed is kept in memory only (since this process started), so a
-	// request never costs a database write.
-	lastUsed sync.Map // key id → time.Time
+	// used holds every key id's last-use counter seen since start, so a
+	// revoked key still reports when it was last used.
+	used map[string]*atomic.Int64
 }
 
 // HashKey is how keys are stored.
@@ -86,8 +92,17 @@ func (a *Authenticator) Load(configured []string, stored []store.APIKey) {
 		}
 	}
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.used == nil {
+		a.used = map[string]*atomic.Int64{}
+	}
+	for i := range keys {
+		if keys[i].lastUsed = a.used[keys[i].id]; keys[i].lastUsed == nil {
+			keys[i].lastUsed = new(atomic.Int64)
+			a.used[keys[i].id] = keys[i].lastUsed
+		}
+	}
 	a.keys = keys
-	a.mu.Unlock()
 }
 
 // Count is the number of usable keys.
@@ -112,18 +127,21 @@ func (a *Authenticator) Check(presented string) bool {
 		matched = subtle.ConstantTimeSelect(eq, i, matched)
 	}
 	if match == 1 {
-		a.lastUsed.Store(a.keys[matched].id, time.Now().UTC())
+		a.keys[matched].lastUsed.Store(time.Now().UnixNano())
 	}
 	return match == 1
 }
 
 // LastUsed returns when a key last authenticated a request in this process.
 func (a *Authenticator) LastUsed(id string) (time.Time, bool) {
-	v, ok := a.lastUsed.Load(id)
-	if !ok {
-		return time.Time{}, false
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if c := a.used[id]; c != nil {
+		if ns := c.Load(); ns != 0 {
+			return time.Unix(0, ns).UTC(), true
+		}
 	}
-	return v.(time.Time), true
+	return time.Time{}, false
 }
 
 // presentedKey reads x-api-key or Authorization: Bearer.

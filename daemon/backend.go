@@ -3,20 +3,25 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local"
+	"github.com/sandbox0/sandbox0d/sessions/local/egress"
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 	"github.com/sandbox0/sandbox0d/sessions/upstream"
 	"github.com/sandbox0/sandbox0d/store"
 )
 
 // buildBackend creates the configured session backend.
-func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backend, error) {
+// The egress proxy of limited networks comes back with a local backend (nil
+// otherwise); the daemon exports its counts and closes it.
+func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backend, *egress.Proxy, error) {
 	switch cfg.Backend {
 	case "none":
-		return sessions.Unconfigured{}, nil
+		return sessions.Unconfigured{}, nil, nil
 	case "upstream":
 		b, err := upstream.New(upstream.Config{
 			URL:            cfg.Upstream.URL,
@@ -25,20 +30,38 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 			RequestTimeout: cfg.Upstream.RequestTimeout,
 			RetryWindow:    cfg.Upstream.RetryWindow,
 			MaxConcurrency: cfg.Upstream.MaxConcurrency,
+			AllowPlaintext: cfg.Upstream.AllowPlaintext,
 			Logger:         log,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("config %w", err)
+			return nil, nil, fmt.Errorf("config %w", err)
 		}
-		return b, nil
+		return b, nil, nil
 	case "local":
-		b, err := local.New(st.DB(), localConfig(cfg, log))
+		lc := localConfig(cfg, log)
+		proxy, err := egress.New(egress.Config{Logger: log.With("component", "egress")})
 		if err != nil {
-			return nil, fmt.Errorf("config local: %w", err)
+			return nil, nil, err
 		}
-		return b, nil
+		sb, err := buildSandbox(cfg, proxy, log)
+		if err != nil {
+			_ = proxy.Close()
+			return nil, nil, fmt.Errorf("config %w", err)
+		}
+		lc.Sandbox = sb
+		ns, err := st.Namespace(store.NamespaceLocal)
+		if err != nil {
+			_ = proxy.Close()
+			return nil, nil, err
+		}
+		b, err := local.New(ns, lc)
+		if err != nil {
+			_ = proxy.Close()
+			return nil, nil, fmt.Errorf("config local: %w", err)
+		}
+		return b, proxy, nil
 	}
-	return nil, fmt.Errorf("config backend: unknown backend %q", cfg.Backend)
+	return nil, nil, fmt.Errorf("config backend: unknown backend %q", cfg.Backend)
 }
 
 // localConfig maps the daemon's config keys onto the local backend. The
@@ -69,10 +92,34 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 		lc.Agents = append(lc.Agents, local.Agent{ID: a.ID, Version: a.Version, Command: command, Env: a.Env})
 	}
 	for _, e := range cfg.Local.Environments {
-		lc.Environments = append(lc.Environments, local.Environment{ID: e.ID, Env: e.Env, Timeout: e.Timeout, MaxOutputBytes: e.MaxOutputBytes})
+		lc.Environments = append(lc.Environments, local.Environment{ID: e.ID, Env: e.Env, Timeout: e.Timeout,
+			MaxOutputBytes: e.MaxOutputBytes, Networking: local.Networking{
+				Type:                 e.Networking.Type,
+				AllowedHosts:         e.Networking.AllowedHosts,
+				AllowPackageManagers: e.Networking.AllowPackageManagers,
+				AllowMCPServers:      e.Networking.AllowMCPServers,
+			}})
 	}
 	for _, v := range cfg.Local.Vaults {
 		lc.Vaults = append(lc.Vaults, local.Vault{ID: v.ID, File: v.File, Credential: v.Credential})
 	}
 	return lc
+}
+
+// buildSandbox builds the sandbox local.sandbox asks for. Everything of the
+// daemon's own (data dir, sockets, key and config files, credentials) is
+// hidden from sandboxed harnesses even where it lies under a directory they
+// are given.
+func buildSandbox(cfg Config, proxy *egress.Proxy, log *slog.Logger) (sandbox.Sandbox, error) {
+	hidden := []string{cfg.DataDir, cfg.Socket, cfg.IdentityFile, cfg.ConfigFile, cfg.Local.CredentialsDir,
+		os.Getenv("CREDENTIALS_DIRECTORY"), cfg.Upstream.APIKeyFile, cfg.Auth.APIKeysFile, cfg.TLS.Key}
+	for _, v := range cfg.Local.Vaults {
+		hidden = append(hidden, v.File)
+	}
+	sc := sandbox.Config{Mode: sandbox.Mode(cfg.Local.Sandbox), Hidden: hidden, Logger: log}
+	// The daemon's own binary is the forwarder inside limited sandboxes.
+	if exe, err := os.Executable(); err == nil {
+		sc.Egress, sc.Forwarder = proxy, []string{exe, sandbox.ForwarderCommand}
+	}
+	return sandbox.New(sc)
 }

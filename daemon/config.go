@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/sandbox0/sandbox0d/webhooks"
 )
 
 // Config is the daemon configuration. Every key has a default so that
@@ -21,20 +23,29 @@ import (
 type Config struct {
 	// ConfigFile is the file the configuration was read from ("" if none);
 	// relative harness paths in it are resolved against its directory.
-	ConfigFile      string         `mapstructure:"-"`
-	DataDir         string         `mapstructure:"data_dir"`
-	Listen          string         `mapstructure:"listen"`
-	Socket          string         `mapstructure:"socket"`
-	IdentityFile    string         `mapstructure:"identity_file"`
-	Backend         string         `mapstructure:"backend"`
-	ShutdownTimeout time.Duration  `mapstructure:"shutdown_timeout"`
-	Log             LogConfig      `mapstructure:"log"`
-	Schedule        ScheduleConfig `mapstructure:"schedule"`
-	Upstream        UpstreamConfig `mapstructure:"upstream"`
-	Local           LocalConfig    `mapstructure:"local"`
-	Auth            AuthConfig     `mapstructure:"auth"`
-	TLS             TLSConfig      `mapstructure:"tls"`
-	Runs            RunsConfig     `mapstructure:"runs"`
+	ConfigFile      string          `mapstructure:"-"`
+	DataDir         string          `mapstructure:"data_dir"`
+	Listen          string          `mapstructure:"listen"`
+	Socket          string          `mapstructure:"socket"`
+	IdentityFile    string          `mapstructure:"identity_file"`
+	Backend         string          `mapstructure:"backend"`
+	ShutdownTimeout time.Duration   `mapstructure:"shutdown_timeout"`
+	Log             LogConfig       `mapstructure:"log"`
+	Schedule        ScheduleConfig  `mapstructure:"schedule"`
+	Upstream        UpstreamConfig  `mapstructure:"upstream"`
+	Local           LocalConfig     `mapstructure:"local"`
+	Auth            AuthConfig      `mapstructure:"auth"`
+	TLS             TLSConfig       `mapstructure:"tls"`
+	Runs            RunsConfig      `mapstructure:"runs"`
+	Webhooks        webhooks.Config `mapstructure:"webhooks"`
+	Debug           DebugConfig     `mapstructure:"debug"`
+}
+
+// DebugConfig holds diagnostics that are off by default.
+type DebugConfig struct {
+	// Pprof serves net/http/pprof under /admin/debug/pprof/ on the Unix
+	// socket only (profiling the daemon under load; never on TCP).
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // AuthConfig lists API keys accepted on TCP besides the stored ones.
@@ -83,6 +94,7 @@ type UpstreamConfig struct {
 	RetryWindow    time.Duration `mapstructure:"retry_window"`
 	MaxConcurrency int           `mapstructure:"max_concurrency"`
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
+	AllowPlaintext bool          `mapstructure:"allow_plaintext"`
 }
 
 // LocalConfig configures the local session backend.
@@ -97,6 +109,8 @@ type LocalConfig struct {
 	GitBinary             string             `mapstructure:"git_binary"`
 	KillGracePeriod       time.Duration      `mapstructure:"kill_grace_period"`
 	CredentialsDir        string             `mapstructure:"credentials_dir"`
+	// Sandbox is bubblewrap, none or auto (see sessions/local/sandbox).
+	Sandbox string `mapstructure:"sandbox"`
 }
 
 // LocalAgent declares an agent for the local backend.
@@ -113,6 +127,16 @@ type LocalEnvironment struct {
 	Env            map[string]string `mapstructure:"env"`
 	Timeout        time.Duration     `mapstructure:"timeout"`
 	MaxOutputBytes int64             `mapstructure:"max_output_bytes"`
+	Networking     LocalNetworking   `mapstructure:"networking"`
+}
+
+// LocalNetworking is an environment's network policy, in the official
+// environment config shape.
+type LocalNetworking struct {
+	Type                 string   `mapstructure:"type"`
+	AllowedHosts         []string `mapstructure:"allowed_hosts"`
+	AllowPackageManagers bool     `mapstructure:"allow_package_managers"`
+	AllowMCPServers      bool     `mapstructure:"allow_mcp_servers"`
 }
 
 // LocalVault declares a vault for the local backend.
@@ -172,6 +196,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("upstream.retry_window", 2*time.Minute)
 	v.SetDefault("upstream.max_concurrency", 16)
 	v.SetDefault("upstream.request_timeout", 30*time.Second)
+	v.SetDefault("upstream.allow_plaintext", false)
 	v.SetDefault("local.files_dir", "")
 	v.SetDefault("local.workspace_dir", "")
 	v.SetDefault("local.max_concurrent_sessions", 4)
@@ -179,6 +204,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("local.git_binary", "git")
 	v.SetDefault("local.kill_grace_period", 10*time.Second)
 	v.SetDefault("local.credentials_dir", "")
+	v.SetDefault("local.sandbox", "auto")
 	v.SetDefault("auth.api_keys", []string{})
 	v.SetDefault("auth.api_keys_file", "")
 	v.SetDefault("auth.allow_plaintext_tcp", false)
@@ -187,6 +213,16 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("runs.retention.max_per_deployment", 1000)
 	v.SetDefault("runs.retention.max_age", 90*24*time.Hour)
 	v.SetDefault("runs.retention.interval", time.Hour)
+	wh := webhooks.DefaultConfig()
+	v.SetDefault("webhooks.endpoints", []any{})
+	v.SetDefault("webhooks.organization_id", wh.OrganizationID)
+	v.SetDefault("webhooks.workspace_id", wh.WorkspaceID)
+	v.SetDefault("webhooks.retry_schedule", wh.RetrySchedule)
+	v.SetDefault("webhooks.timeout", wh.Timeout)
+	v.SetDefault("webhooks.retention", wh.Retention)
+	v.SetDefault("webhooks.max_concurrency", wh.MaxConcurrency)
+	v.SetDefault("webhooks.max_concurrency_per_endpoint", wh.MaxConcurrencyPerEndpoint)
+	v.SetDefault("debug.pprof", false)
 }
 
 // BindServeFlags declares the serve flags and binds them to config keys.
@@ -266,6 +302,13 @@ func (e *ConfigError) Error() string { return "config " + e.Key + ": " + e.Messa
 func (c Config) Validate() error {
 	if c.DataDir == "" {
 		return &ConfigError{"data_dir", "must be set"}
+	}
+	if err := c.Webhooks.Validate(); err != nil {
+		var fe *webhooks.FieldError
+		if errors.As(err, &fe) {
+			return &ConfigError{"webhooks." + fe.Key, fe.Message}
+		}
+		return err
 	}
 	if c.Listen == "" && c.Socket == "" {
 		return &ConfigError{"listen", "at least one listener is required: set listen (TCP) or socket (Unix)"}

@@ -18,7 +18,9 @@ import (
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/httpapi"
 	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/store"
+	"github.com/sandbox0/sandbox0d/webhooks"
 )
 
 // Options override parts of the wiring (tests and benchmarks).
@@ -27,6 +29,8 @@ type Options struct {
 	Backend sessions.Backend
 	// Now replaces the clock.
 	Now func() time.Time
+	// WebhookTransport replaces the HTTP transport of webhook deliveries.
+	WebhookTransport http.RoundTripper
 	// Limits replaces DefaultServerLimits.
 	Limits *ServerLimits
 }
@@ -37,10 +41,12 @@ type Daemon struct {
 	store   *store.Store
 	keyring *crypto.Keyring
 	backend sessions.Backend
+	egress  *egress.Proxy // limited networks of local sessions; nil otherwise
 	svc     *deployments.Service
 	sched   *deployments.Scheduler
 	echo    *echo.Echo
 	metrics *metrics
+	hooks   *webhooks.Dispatcher
 	auth    Authenticator
 
 	cfgMu sync.RWMutex
@@ -52,6 +58,7 @@ type Daemon struct {
 	schedulerRunning       atomic.Bool
 
 	limits    ServerLimits
+	certs     certStore
 	streams   streamTracker
 	listeners []boundListener
 	tcpAddr   net.Addr
@@ -94,7 +101,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 
 	d.backend = opts.Backend
 	if d.backend == nil {
-		if d.backend, err = buildBackend(cfg, d.store, log); err != nil {
+		if d.backend, d.egress, err = buildBackend(cfg, d.store, log); err != nil {
 			return nil, err
 		}
 	}
@@ -107,9 +114,18 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		}
 		return sched.Loop().Len()
 	}, d.backend.Name())
+	if d.egress != nil {
+		d.metrics.registerEgress(d.egress)
+	}
+	if d.hooks, err = webhooks.New(cfg.Webhooks, webhooks.Options{
+		Store: d.store, Logger: log, Observe: d.metrics.observeWebhook, Transport: opts.WebhookTransport,
+	}); err != nil {
+		return nil, err
+	}
+	d.metrics.watchWebhooks(d.hooks)
 	d.svc = deployments.NewService(deployments.Config{
 		Store: d.store, Backend: d.backend, Sealer: d.keyring, Now: opts.Now, Logger: log,
-		OnRun: d.metrics.observeRun,
+		OnRun: d.metrics.observeRun, Events: d.hooks,
 	})
 	if n, err := d.svc.RecoverIntents(); err != nil {
 		return nil, fmt.Errorf("recover run intents: %w", err)
@@ -134,7 +150,6 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	}
 	d.echo = httpapi.New(httpapi.Config{
 		Service:    d.svc,
-		Store:      d.store,
 		Sessions:   httpapi.SessionHandler(d.backend),
 		Logger:     log,
 		Authorize:  d.auth.authorize,
@@ -165,6 +180,12 @@ func (d *Daemon) bindListeners(cfg Config) error {
 			return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 		}
 		useTLS := cfg.TLS.Cert != ""
+		if useTLS {
+			if err := d.certs.load(cfg.TLS); err != nil {
+				_ = l.Close()
+				return err
+			}
+		}
 		if err := checkExposure(l.Addr(), d.auth.Count(), useTLS, cfg.Auth.AllowPlaintextTCP); err != nil {
 			_ = l.Close()
 			return err
@@ -202,22 +223,37 @@ func (d *Daemon) config() Config {
 }
 
 // Reload applies the config values that can change safely while running:
-// log level, API keys and run retention. Others need a restart.
+// log level, API keys, run retention and the TLS key pair (re-read from
+// tls.cert/tls.key). Others need a restart. A key pair that does not load
+// leaves everything as it was.
 func (d *Daemon) Reload(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	if d.certs.cert.Load() != nil {
+		if cfg.TLS.Cert == "" {
+			return &ConfigError{"tls.cert", "TLS cannot be turned off by a reload; restart the daemon"}
+		}
+		if err := d.certs.load(cfg.TLS); err != nil {
+			return err
+		}
 	}
 	d.cfgMu.Lock()
 	d.cfg.Log.Level = cfg.Log.Level
 	d.cfg.Auth = cfg.Auth
 	d.cfg.Runs = cfg.Runs
+	d.cfg.Webhooks = cfg.Webhooks
 	d.cfgMu.Unlock()
 	SetLogLevel(cfg.Log.Level)
+	if err := d.hooks.Reload(cfg.Webhooks); err != nil {
+		return err
+	}
 	if err := d.reloadKeys(); err != nil {
 		return err
 	}
 	d.log.Info("configuration reloaded", "log_level", cfg.Log.Level, "api_keys", d.auth.Count(),
-		"retention_max_per_deployment", cfg.Runs.Retention.MaxPerDeployment, "retention_max_age", cfg.Runs.Retention.MaxAge.String())
+		"retention_max_per_deployment", cfg.Runs.Retention.MaxPerDeployment, "retention_max_age", cfg.Runs.Retention.MaxAge.String(),
+		"webhook_endpoints", len(cfg.Webhooks.Endpoints))
 	return nil
 }
 
@@ -253,7 +289,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		go func(l boundListener) {
 			var err error
 			if l.tls {
-				err = srv.ServeTLS(l, cfg.TLS.Cert, cfg.TLS.Key)
+				srv.TLSConfig = d.certs.serverConfig()
+				err = srv.ServeTLS(l, "", "")
 			} else {
 				err = srv.Serve(l)
 			}
@@ -265,6 +302,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	background, stopBackground := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
 	bg.Go(func() { d.pruneLoop(background) })
+	// Deliveries stop as shutdown begins; an attempt cut short stays pending
+	// on disk and is made again by the next process.
+	bg.Go(func() { _ = d.hooks.Run(background) })
 	bg.Go(func() { d.watchdogLoop(background) })
 
 	close(d.ready)
@@ -331,6 +371,9 @@ func (d *Daemon) closeAll() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = c.Close(ctx)
 		cancel()
+	}
+	if d.egress != nil {
+		_ = d.egress.Close()
 	}
 	if d.store != nil {
 		_ = d.store.Close()

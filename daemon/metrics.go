@@ -3,6 +3,7 @@ package daemon
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -11,7 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/store"
+	"github.com/sandbox0/sandbox0d/webhooks"
 )
 
 // metrics are exported in Prometheus format on /metrics. Counts that live
@@ -26,6 +29,10 @@ type metrics struct {
 	httpRequests   *prometheus.CounterVec
 	httpDuration   *prometheus.HistogramVec
 	backendName    string
+	webhooks       webhookMetrics
+
+	seriesMu   sync.RWMutex
+	httpSeries map[httpSeriesKey]*httpSeries
 }
 
 func newMetrics(st *store.Store, heapSize func() int, backendName string) *metrics {
@@ -113,11 +120,48 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		method := knownMethod(c.Request().Method)
-		m.httpRequests.WithLabelValues(method, route, strconv.Itoa(c.Response().Status)).Inc()
-		m.httpDuration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+		s := m.series(knownMethod(c.Request().Method), route, c.Response().Status)
+		s.requests.Inc()
+		s.duration.Observe(time.Since(start).Seconds())
 		return nil
 	}
+}
+
+// httpSeriesKey names one request counter and its duration histogram. Its
+// values are bounded (known methods, registered route templates, status
+// codes), so the cache below stays small.
+type httpSeriesKey struct {
+	method, route string
+	status        int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// series returns the collectors of one (method, route, status), resolving
+// the label values once instead of hashing them and formatting the status
+// on every request.
+func (m *metrics) series(method, route string, status int) *httpSeries {
+	k := httpSeriesKey{method, route, status}
+	m.seriesMu.RLock()
+	s := m.httpSeries[k]
+	m.seriesMu.RUnlock()
+	if s != nil {
+		return s
+	}
+	s = &httpSeries{
+		requests: m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)),
+		duration: m.httpDuration.WithLabelValues(method, route),
+	}
+	m.seriesMu.Lock()
+	if m.httpSeries == nil {
+		m.httpSeries = map[httpSeriesKey]*httpSeries{}
+	}
+	m.httpSeries[k] = s
+	m.seriesMu.Unlock()
+	return s
 }
 
 func (m *metrics) handler() echo.HandlerFunc {
@@ -132,4 +176,51 @@ func knownMethod(m string) string {
 		return m
 	}
 	return "other"
+}
+
+// registerEgress exports the egress proxy's decisions, read at scrape time.
+func (m *metrics) registerEgress(p *egress.Proxy) {
+	for _, decision := range []string{egress.DecisionAllowed, egress.DecisionDenied} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "sandbox0d_sandbox_egress_total",
+			Help:        "Connections of limited-network local sessions through the egress proxy, by decision (allowed, denied).",
+			ConstLabels: prometheus.Labels{"decision": decision},
+		}, func() float64 {
+			allowed, denied := p.Counts()
+			if decision == egress.DecisionAllowed {
+				return float64(allowed)
+			}
+			return float64(denied)
+		}))
+	}
+}
+
+// webhookMetrics count delivery attempts by result and time them; the
+// pending gauge is read from the store at scrape time.
+type webhookMetrics struct {
+	deliveries *prometheus.CounterVec
+	latency    prometheus.Histogram
+}
+
+func (m *metrics) observeWebhook(result string, took time.Duration) {
+	m.webhooks.deliveries.WithLabelValues(result).Inc()
+	m.webhooks.latency.Observe(took.Seconds())
+}
+
+// watchWebhooks registers the webhook series; pending is read at scrape time.
+func (m *metrics) watchWebhooks(d *webhooks.Dispatcher) {
+	m.webhooks.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sandbox0d_webhook_deliveries_total",
+		Help: "Webhook delivery attempts by result: delivered, retrying (failed, another attempt scheduled), failed (for good).",
+	}, []string{"result"})
+	for _, r := range []string{webhooks.ResultDelivered, webhooks.ResultRetrying, webhooks.ResultFailed} {
+		m.webhooks.deliveries.WithLabelValues(r)
+	}
+	m.webhooks.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "sandbox0d_webhook_delivery_seconds", Help: "Duration of one webhook delivery attempt.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15},
+	})
+	m.reg.MustRegister(m.webhooks.deliveries, m.webhooks.latency, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sandbox0d_webhook_pending", Help: "Webhook deliveries not yet delivered or failed, and events not yet fanned out.",
+	}, func() float64 { return float64(d.Pending()) }))
 }

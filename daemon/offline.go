@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/store"
@@ -62,47 +60,8 @@ func GenerateIdentity(path string, log *slog.Logger) (string, error) {
 	return k.PrimaryRecipient(), nil
 }
 
-// CompactOffline rewrites the database of a stopped data dir into a fresh
-// file, reclaiming the pages freed by retention, and swaps it in atomically.
-// It returns the sizes before and after.
+// CompactOffline compacts the database of a stopped data dir (store.Compact)
+// and returns the file sizes before and after.
 func CompactOffline(dataDir string) (before, after int64, err error) {
-	path := filepath.Join(dataDir, store.FileName)
-	// Opening through the store takes the lock and checks the schema.
-	st, err := store.Open(path, store.Options{})
-	if err != nil {
-		return 0, 0, err
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		_ = st.Close()
-		return 0, 0, err
-	}
-	before = fi.Size()
-	tmp := path + ".compact"
-	_ = os.Remove(tmp)
-	dst, err := bolt.Open(tmp, 0o600, nil)
-	if err != nil {
-		_ = st.Close()
-		return 0, 0, err
-	}
-	if err := bolt.Compact(dst, st.DB(), 64<<20); err != nil {
-		_ = dst.Close()
-		_ = st.Close()
-		_ = os.Remove(tmp)
-		return 0, 0, fmt.Errorf("compact %s: %w", path, err)
-	}
-	if err := dst.Close(); err != nil {
-		_ = st.Close()
-		return 0, 0, err
-	}
-	// Keep the lock until the new file is in place.
-	if err := os.Rename(tmp, path); err != nil {
-		_ = st.Close()
-		return 0, 0, err
-	}
-	_ = st.Close()
-	if fi, err = os.Stat(path); err != nil {
-		return before, 0, err
-	}
-	return before, fi.Size(), nil
+	return store.Compact(filepath.Join(dataDir, store.FileName))
 }

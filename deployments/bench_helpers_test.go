@@ -321,9 +321,9 @@ func benchStoredRuns(b *testing.B, svc *Service) int {
 			b.Fatal(err)
 		}
 		n += len(page.Items)
-		if page.Next == nil || len(page.Items) == 0 {
+		if page.NextPage == "" || len(page.Items) == 0 {
 			return n
 		}
-		q.After = page.Next
+		q.Page = page.NextPage
 	}
 }

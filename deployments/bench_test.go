@@ -235,6 +235,7 @@ func BenchmarkSchedulerBurst10k(b *testing.B) {
 		// What the daemon runs with: 64 workers, and a batch is full as soon
 		// as every worker joined (store.Options.MaxBatchSize = workers).
 		{name: "daemon-defaults", workers: 64, maxBatch: 64},
+		{name: "workers=256", workers: 256, maxBatch: 256},
 		// For comparison: 16 workers and bbolt's own batch defaults (10 ms,
 		// 1000 calls), where every commit waits the full delay.
 		{name: "workers=16,bbolt-defaults", workers: 16},

@@ -17,11 +17,20 @@ import (
 
 // DecodeCreate parses and validates a create-deployment body.
 func DecodeCreate(body []byte) (CreateInput, error) {
-	var in CreateInput
 	members, err := topLevel(body, createFields)
+	if err != nil {
+		return CreateInput{}, err
+	}
+	in, err := decodeCreate(members)
 	if err != nil {
 		return in, err
 	}
+	return in, checkStrings(members)
+}
+
+func decodeCreate(members map[string]json.RawMessage) (CreateInput, error) {
+	var in CreateInput
+	var err error
 	for _, req := range []string{"name", "agent", "environment_id", "initial_events"} {
 		if raw, ok := members[req]; !ok || isNull(raw) {
 			return in, invalid(req, "is required")
@@ -80,11 +89,20 @@ func DecodeCreate(body []byte) (CreateInput, error) {
 // DecodeUpdate parses and validates an update body with absent/null/value
 // semantics per field.
 func DecodeUpdate(body []byte) (UpdateInput, error) {
-	var in UpdateInput
 	members, err := topLevel(body, createFields)
+	if err != nil {
+		return UpdateInput{}, err
+	}
+	in, err := decodeUpdate(members)
 	if err != nil {
 		return in, err
 	}
+	return in, checkStrings(members)
+}
+
+func decodeUpdate(members map[string]json.RawMessage) (UpdateInput, error) {
+	var in UpdateInput
+	var err error
 	for _, f := range []string{"name", "agent", "environment_id", "initial_events"} {
 		if raw, ok := members[f]; ok && isNull(raw) {
 			return in, invalid(f, "cannot be null: it is required and can only be replaced")
@@ -140,9 +158,9 @@ func DecodeUpdate(body []byte) (UpdateInput, error) {
 	}
 	if raw, ok := members["metadata"]; ok {
 		if isNull(raw) {
-			return in, invalid("metadata", "cannot be null: metadata is a patch, set a key to null to delete it")
-		}
-		if in.Metadata, err = decodeMetadataPatch(raw, true); err != nil {
+			// The SDK types metadata as a patch "| null": null clears every key.
+			in.MetadataClear = true
+		} else if in.Metadata, err = decodeMetadataPatch(raw, true); err != nil {
 			return in, err
 		}
 	}
@@ -251,7 +269,9 @@ func describeType(goType string) string {
 	switch {
 	case goType == "string":
 		return "a string"
-	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"), strings.HasPrefix(goType, "float"):
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "an integer"
+	case strings.HasPrefix(goType, "float"):
 		return "a number"
 	case goType == "bool":
 		return "a boolean"

@@ -13,6 +13,7 @@ const (
 	KindNotFound                    // 404
 	KindConflict                    // 409
 	KindUnavailable                 // 503
+	KindBadGateway                  // 502: the backend refused the daemon; not worth retrying
 )
 
 // Error is a service error that says what was wrong and where. Field is the

@@ -1,16 +1,11 @@
 package deployments
 
-import (
-	"crypto/rand"
-	"encoding/base64"
-)
+import "github.com/sandbox0/sandbox0d/internal/ids"
 
-// NewID returns prefix_ followed by 128 random bits, URL-safe.
-func NewID(prefix string) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return prefix + "_" + base64.RawURLEncoding.EncodeToString(b[:])
-}
+// NewID returns prefix_ followed by 24 characters of [0-9A-Za-z] (the
+// official id alphabet). Ids minted by earlier versions (base64url) stay
+// valid: nothing parses an id, they are only looked up.
+func NewID(prefix string) string { return ids.New(prefix) }
 
 // ID prefixes.
 const (

@@ -37,7 +37,8 @@ type CreateInput struct {
 }
 
 // UpdateInput is a validated update request. Metadata is a patch: a nil
-// value deletes the key.
+// value deletes the key; MetadataClear (metadata: null) deletes every key
+// before the patch, which is then empty.
 type UpdateInput struct {
 	Name          Field[string]
 	Description   Field[string]
@@ -47,6 +48,7 @@ type UpdateInput struct {
 	Resources     Field[[]ResourceInput]
 	VaultIDs      Field[[]string]
 	Metadata      map[string]*string
+	MetadataClear bool
 	Budget        Field[json.RawMessage]
 	Schedule      Field[*Schedule]
 }

@@ -27,7 +27,7 @@ func createScheduled(t *testing.T, s *Service) *Deployment {
 	data, _ := json.Marshal(map[string]any{
 		"name": "s", "agent": map[string]any{"id": "agent_a", "version": 1}, "environment_id": "env",
 		"initial_events": []any{map[string]any{"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "go"}}}},
-		"schedule":       map[string]any{"expression": "*/5 * * * *", "timezone": "UTC"},
+		"schedule":       map[string]any{"type": "cron", "expression": "*/5 * * * *", "timezone": "UTC"},
 	})
 	in, err := DecodeCreate(data)
 	require.NoError(t, err)

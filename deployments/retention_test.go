@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/sandbox0/sandbox0d/sessions/sessionstest"
 	"github.com/sandbox0/sandbox0d/store"
@@ -109,11 +108,7 @@ func TestPruneWithNothingToDeleteCommitsNoWrites(t *testing.T) {
 	for range 50 {
 		createScheduled(t, s)
 	}
-	txID := func() int {
-		var id int
-		require.NoError(t, st.DB().View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }))
-		return id
-	}
+	txID := st.LastTxID
 	before := txID()
 	n, err := s.PruneRuns(context.Background(), Retention{MaxPerDeployment: 10, MaxAge: time.Hour})
 	require.NoError(t, err)

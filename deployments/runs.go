@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sandbox0/sandbox0d/crypto"
+	"github.com/sandbox0/sandbox0d/internal/listparams"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/store"
+	"github.com/sandbox0/sandbox0d/webhooks/event"
 )
 
 // The run pipeline, shared by manual runs and scheduled fires:
@@ -17,7 +20,7 @@ import (
 //	   reserve the fire (scheduled: unique (deployment, scheduled_at)) and
 //	   write a run intent;
 //	2. backend: open the sealed tokens in memory and create the session;
-//	3. record: in one (batched) transaction, write the run, delete the intent
+//	3. record: in one (group-committed) transaction, write the run, delete the intent
 //	   and, for a scheduled fire failing with an auto-pause error, pause.
 //
 // A crash between 1 and 3 leaves the intent, which startup resolves to an
@@ -35,7 +38,8 @@ func (s *Service) RunNow(ctx context.Context, id string) (*Run, error) {
 		d   *Deployment
 		run Run
 	)
-	err := s.store.Update(func(tx *store.Tx) error {
+	startedID, recordedID := event.NewID(), event.NewID()
+	err := s.store.Write(func(tx *store.Tx) error {
 		var err error
 		if d, err = getDeployment(tx, id); err != nil {
 			return err
@@ -44,16 +48,21 @@ func (s *Service) RunNow(ctx context.Context, id string) (*Run, error) {
 			return conflict("deployment %s is archived and cannot be run", id)
 		}
 		run = Run{ID: NewID(PrefixRun), DeploymentID: id, Agent: d.Agent, Trigger: TriggerManual, CreatedAt: s.nextCreatedAt()}
-		return putIntent(tx, run)
+		if err := putIntent(tx, run); err != nil {
+			return err
+		}
+		return s.emit(tx, startedID, event.RunStarted, run.ID, run.CreatedAt)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.notify()
 	took := s.execute(ctx, d, &run)
 	run.CreatedAt = s.nextCreatedAt()
-	if err := s.store.Batch(func(tx *store.Tx) error { return recordRun(tx, run) }); err != nil {
+	if err := s.store.Write(func(tx *store.Tx) error { return s.recordRun(tx, run, recordedID) }); err != nil {
 		return nil, fmt.Errorf("record run %s: %w", run.ID, err)
 	}
+	s.notify()
 	s.observe(&run, took)
 	return &run, nil
 }
@@ -85,10 +94,11 @@ func (s *Service) fireIntent(id string, scheduledAt time.Time, generation uint64
 		run    Run
 		reason string
 	)
-	// The run starts now; the batched transaction below may wait for
-	// company before it commits.
+	// The run starts now; the transaction below may share its commit with
+	// other fires and API writes (store.Write), so it must be idempotent.
 	started := s.nextCreatedAt()
-	err := s.store.Batch(func(tx *store.Tx) error {
+	startedID := event.NewID()
+	err := s.store.Write(func(tx *store.Tx) error {
 		reason = ""
 		var err error
 		d, err = getDeployment(tx, id)
@@ -128,10 +138,16 @@ func (s *Service) fireIntent(id string, scheduledAt time.Time, generation uint64
 		}
 		d.LastRunAt = &started
 		d.PlanFrom = scheduledAt.UTC()
-		return putDeployment(tx, d)
+		if err := putDeployment(tx, d); err != nil {
+			return err
+		}
+		return s.emit(tx, startedID, event.RunStarted, run.ID, started)
 	})
 	if err != nil {
 		return nil, nil, "", err
+	}
+	if reason == "" {
+		s.notify()
 	}
 	if reason != "" {
 		return d, nil, reason, nil
@@ -156,9 +172,10 @@ func (s *Service) Fire(ctx context.Context, id string, scheduledAt time.Time, ge
 	took := s.execute(ctx, d, run)
 	run.CreatedAt = s.nextCreatedAt()
 	paused := false
-	err = s.store.Batch(func(tx *store.Tx) error {
+	recordedID, pausedID := event.NewID(), event.NewID()
+	err = s.store.Write(func(tx *store.Tx) error {
 		paused = false
-		if err := recordRun(tx, *run); err != nil {
+		if err := s.recordRun(tx, *run, recordedID); err != nil {
 			return err
 		}
 		if run.Error == nil || !run.Error.Type.PausesDeployment() {
@@ -176,11 +193,15 @@ func (s *Service) Fire(ctx context.Context, id string, scheduledAt time.Time, ge
 		cur.Generation++
 		paused = true
 		d = cur
-		return putDeployment(tx, cur)
+		if err := putDeployment(tx, cur); err != nil {
+			return err
+		}
+		return s.emit(tx, pausedID, event.DeploymentPaused, cur.ID, cur.UpdatedAt)
 	})
 	if err != nil {
 		return FireResult{}, fmt.Errorf("record run %s: %w", run.ID, err)
 	}
+	s.notify()
 	s.observe(run, took)
 	res := FireResult{Run: run, Deployment: d}
 	switch {
@@ -216,15 +237,22 @@ func (s *Service) execute(ctx context.Context, d *Deployment, run *Run) time.Dur
 	start := s.now()
 	sessionID, err := s.backend.CreateSession(ctx, req)
 	took := s.now().Sub(start)
-	run.SessionID = sessionID
 	if err != nil {
+		// A run has exactly one of session_id and error. A session that was
+		// created anyway (its events failed) is named in the message.
 		re := sessions.AsRunError(err)
 		t := re.Type
 		if !t.Known() {
 			t = sessions.ErrUnknown
 		}
-		run.Error = &RunError{Type: t, Message: re.Message}
+		msg := re.Message
+		if sessionID != "" && !strings.Contains(msg, sessionID) {
+			msg = fmt.Sprintf("session %s was created but: %s", sessionID, msg)
+		}
+		run.Error = &RunError{Type: t, Message: msg}
+		return took
 	}
+	run.SessionID = sessionID
 	return took
 }
 
@@ -239,6 +267,7 @@ func (s *Service) createRequest(d *Deployment, runID string) (sessions.CreateReq
 		VaultIDs:      append([]string(nil), d.VaultIDs...),
 		InitialEvents: d.InitialEvents,
 		Metadata:      map[string]string{},
+		Budget:        d.Budget,
 	}
 	for k, v := range d.Metadata {
 		req.Metadata[k] = v
@@ -287,8 +316,9 @@ func runIndex(run Run) store.RunIndex {
 	return ix
 }
 
-// recordRun writes the run and resolves its intent; idempotent.
-func recordRun(tx *store.Tx, run Run) error {
+// recordRun writes the run, resolves its intent and reports the outcome
+// (deployment_run.succeeded or .failed) under event id evID; idempotent.
+func (s *Service) recordRun(tx *store.Tx, run Run, evID string) error {
 	doc, err := json.Marshal(run)
 	if err != nil {
 		return err
@@ -296,7 +326,10 @@ func recordRun(tx *store.Tx, run Run) error {
 	if err := tx.PutRun(runIndex(run), doc); err != nil {
 		return err
 	}
-	return tx.DeleteIntent(run.ID)
+	if err := tx.DeleteIntent(run.ID); err != nil {
+		return err
+	}
+	return s.emit(tx, evID, runOutcomeEvent(run), run.ID, run.CreatedAt)
 }
 
 // RecoverIntents resolves every intent left by a previous process that
@@ -321,13 +354,16 @@ func (s *Service) RecoverIntents() (int, error) {
 			run.SessionID = ""
 			run.Error = &RunError{Type: sessions.ErrUnknown,
 				Message: "the daemon stopped during session creation; the session may or may not have been created and was not retried"}
-			if err := recordRun(tx, run); err != nil {
+			if err := s.recordRun(tx, run, event.NewID()); err != nil {
 				return err
 			}
 			n++
 		}
 		return nil
 	})
+	if err == nil && n > 0 {
+		s.notify()
+	}
 	return n, err
 }
 
@@ -345,14 +381,46 @@ func (s *Service) GetRun(_ context.Context, id string) (*Run, error) {
 	return run, err
 }
 
-// RunQuery filters a run listing.
-type RunQuery = store.RunQuery
+// RunQuery filters a newest-first run listing.
+type RunQuery struct {
+	DeploymentID string
+	Trigger      string // "", TriggerManual or TriggerSchedule
+	HasError     *bool
+	CreatedGT    time.Time // zero: unbounded
+	CreatedGTE   time.Time
+	CreatedLT    time.Time
+	CreatedLTE   time.Time
+	// Page is the NextPage of a previous page of the same listing with the
+	// same filters; "" starts from the newest.
+	Page  string
+	Limit int
+}
+
+// scope binds a page token to the listing and its filters.
+func (q RunQuery) scope() string {
+	hasError := ""
+	if q.HasError != nil {
+		hasError = fmt.Sprint(*q.HasError)
+	}
+	return listparams.Scope("deployment_runs", map[string]string{
+		"deployment_id": q.DeploymentID, "trigger_type": q.Trigger, "has_error": hasError,
+		"created_at[gt]": listparams.FormatTime(q.CreatedGT), "created_at[gte]": listparams.FormatTime(q.CreatedGTE),
+		"created_at[lt]": listparams.FormatTime(q.CreatedLT), "created_at[lte]": listparams.FormatTime(q.CreatedLTE),
+	})
+}
 
 // ListRuns returns one page of runs, newest first.
 func (s *Service) ListRuns(_ context.Context, q RunQuery) (Page[*Run], error) {
+	scope := q.scope()
+	after, err := s.decodePage(scope, q.Page)
+	if err != nil {
+		return Page[*Run]{}, err
+	}
 	var page Page[*Run]
-	err := s.store.View(func(tx *store.Tx) error {
-		docs, next, err := tx.ListRuns(q)
+	err = s.store.View(func(tx *store.Tx) error {
+		docs, next, err := tx.ListRuns(store.RunQuery{DeploymentID: q.DeploymentID, Trigger: q.Trigger, HasError: q.HasError,
+			CreatedGT: q.CreatedGT, CreatedGTE: q.CreatedGTE, CreatedLT: q.CreatedLT, CreatedLTE: q.CreatedLTE,
+			After: after, Limit: q.Limit})
 		if err != nil {
 			return err
 		}
@@ -363,7 +431,7 @@ func (s *Service) ListRuns(_ context.Context, q RunQuery) (Page[*Run], error) {
 			}
 			page.Items = append(page.Items, run)
 		}
-		page.Next = next
+		page.NextPage = s.encodePage(scope, next)
 		return nil
 	})
 	return page, err

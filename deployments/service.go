@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/sandbox0/sandbox0d/crypto"
+	"github.com/sandbox0/sandbox0d/internal/listparams"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/store"
+	"github.com/sandbox0/sandbox0d/webhooks/event"
 )
 
 // Sealer seals and opens write-only secrets bound to their owner.
@@ -32,6 +34,8 @@ type Config struct {
 	// OnRun, when set, is told about every recorded run and how long the
 	// backend call took (metrics).
 	OnRun func(run *Run, backendLatency time.Duration)
+	// Events, when set, receives the webhook events of committed changes.
+	Events EventSink
 }
 
 // Service implements the deployment operations and the run pipeline.
@@ -42,6 +46,7 @@ type Service struct {
 	log     *slog.Logger
 	timeout time.Duration
 	onRun   func(*Run, time.Duration)
+	events  EventSink
 
 	sealerMu sync.RWMutex
 	sealer   Sealer
@@ -74,7 +79,7 @@ func NewService(cfg Config) *Service {
 		cfg.SessionTimeout = 5 * time.Minute
 	}
 	return &Service{store: cfg.Store, backend: cfg.Backend, sealer: cfg.Sealer, now: cfg.Now,
-		log: cfg.Logger, timeout: cfg.SessionTimeout, plans: newPlanCache(), onRun: cfg.OnRun}
+		log: cfg.Logger, timeout: cfg.SessionTimeout, plans: newPlanCache(), onRun: cfg.OnRun, events: cfg.Events}
 }
 
 // RotateKeys runs a key rotation while no token is being sealed, then makes
@@ -149,9 +154,16 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Deployment, erro
 	if d.Resources, err = s.sealResources(d.ID, in.Resources); err != nil {
 		return nil, err
 	}
-	if err := s.store.Update(func(tx *store.Tx) error { return putDeployment(tx, d) }); err != nil {
+	evID := event.NewID()
+	if err := s.store.Write(func(tx *store.Tx) error {
+		if err := putDeployment(tx, d); err != nil {
+			return err
+		}
+		return s.emit(tx, evID, event.DeploymentCreated, d.ID, now)
+	}); err != nil {
 		return nil, fmt.Errorf("store deployment: %w", err)
 	}
+	s.notify()
 	s.replan(d)
 	return d, nil
 }
@@ -206,7 +218,8 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 		}
 	}
 	var updated *Deployment
-	err = s.store.Update(func(tx *store.Tx) error {
+	evID := event.NewID()
+	err = s.store.Write(func(tx *store.Tx) error {
 		d, err := getDeployment(tx, id)
 		if err != nil {
 			return err
@@ -220,11 +233,15 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 		}
 		d.UpdatedAt = now
 		updated = d
-		return putDeployment(tx, d)
+		if err := putDeployment(tx, d); err != nil {
+			return err
+		}
+		return s.emit(tx, evID, event.DeploymentUpdated, d.ID, now)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.notify()
 	s.replan(updated)
 	return updated, nil
 }
@@ -253,6 +270,9 @@ func applyUpdate(d *Deployment, in UpdateInput, agent sessions.AgentRef, sealed 
 	}
 	if in.VaultIDs.Set {
 		d.VaultIDs = in.VaultIDs.Value
+	}
+	if in.MetadataClear {
+		d.Metadata = nil
 	}
 	if in.Metadata != nil {
 		merged := map[string]string{}
@@ -298,7 +318,7 @@ func sameSchedule(a, b *Schedule) bool {
 
 // Pause stops future fires.
 func (s *Service) Pause(_ context.Context, id string) (*Deployment, error) {
-	return s.changeStatus(id, "paused", func(d *Deployment) bool {
+	return s.changeStatus(id, "paused", event.DeploymentPaused, func(d *Deployment) bool {
 		if d.PausedReason != nil && d.PausedReason.Type == PausedManual {
 			return false
 		}
@@ -309,7 +329,7 @@ func (s *Service) Pause(_ context.Context, id string) (*Deployment, error) {
 
 // Unpause resumes from the next occurrence after now; nothing is backfilled.
 func (s *Service) Unpause(_ context.Context, id string) (*Deployment, error) {
-	return s.changeStatus(id, "unpaused", func(d *Deployment) bool {
+	return s.changeStatus(id, "unpaused", event.DeploymentUnpaused, func(d *Deployment) bool {
 		if d.PausedReason == nil {
 			return false
 		}
@@ -323,7 +343,8 @@ func (s *Service) Unpause(_ context.Context, id string) (*Deployment, error) {
 // lists unless include_archived. Archiving twice is a no-op.
 func (s *Service) Archive(_ context.Context, id string) (*Deployment, error) {
 	var out *Deployment
-	err := s.store.Update(func(tx *store.Tx) error {
+	evID := event.NewID()
+	err := s.store.Write(func(tx *store.Tx) error {
 		d, err := getDeployment(tx, id)
 		if err != nil {
 			return err
@@ -337,18 +358,25 @@ func (s *Service) Archive(_ context.Context, id string) (*Deployment, error) {
 		d.PausedReason = nil
 		d.UpdatedAt = now
 		d.Generation++
-		return putDeployment(tx, d)
+		if err := putDeployment(tx, d); err != nil {
+			return err
+		}
+		return s.emit(tx, evID, event.DeploymentArchived, d.ID, now)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.notify()
 	s.replan(out)
 	return out, nil
 }
 
-func (s *Service) changeStatus(id, verb string, change func(*Deployment) bool) (*Deployment, error) {
+// changeStatus applies change and, when it moved the deployment between
+// active and paused, reports evType.
+func (s *Service) changeStatus(id, verb, evType string, change func(*Deployment) bool) (*Deployment, error) {
 	var out *Deployment
-	err := s.store.Update(func(tx *store.Tx) error {
+	evID := event.NewID()
+	err := s.store.Write(func(tx *store.Tx) error {
 		d, err := getDeployment(tx, id)
 		if err != nil {
 			return err
@@ -357,54 +385,119 @@ func (s *Service) changeStatus(id, verb string, change func(*Deployment) bool) (
 			return conflict("deployment %s is archived and cannot be %s", id, verb)
 		}
 		out = d
+		wasPaused := d.PausedReason != nil
 		if !change(d) {
 			return nil
 		}
 		d.UpdatedAt = s.Now()
 		d.Generation++
-		return putDeployment(tx, d)
+		if err := putDeployment(tx, d); err != nil {
+			return err
+		}
+		if wasPaused == (d.PausedReason != nil) {
+			return nil // a manual pause replacing an error pause: still paused
+		}
+		return s.emit(tx, evID, evType, d.ID, d.UpdatedAt)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.notify()
 	s.replan(out)
 	return out, nil
 }
 
-// ListQuery filters a deployment listing.
-type ListQuery = store.DeploymentQuery
+// ListQuery filters a newest-first deployment listing.
+type ListQuery struct {
+	AgentID         string
+	Status          string // "", StatusActive or StatusPaused
+	IncludeArchived bool
+	CreatedGTE      time.Time // zero: unbounded
+	CreatedLTE      time.Time // zero: unbounded
+	// Page is the NextPage of a previous page of the same listing with the
+	// same filters; "" starts from the newest.
+	Page  string
+	Limit int
+}
+
+// scope binds a page token to the listing and its filters.
+func (q ListQuery) scope() string {
+	return listparams.Scope("deployments", map[string]string{
+		"agent_id": q.AgentID, "status": q.Status, "include_archived": fmt.Sprint(q.IncludeArchived),
+		"created_at[gte]": listparams.FormatTime(q.CreatedGTE), "created_at[lte]": listparams.FormatTime(q.CreatedLTE),
+	})
+}
 
 // Page is one page of a listing.
 type Page[T any] struct {
 	Items []T
-	Next  *store.Position
+	// NextPage continues the listing; "" on the last page.
+	NextPage string
 }
 
 // List returns one page of deployments, newest first.
 func (s *Service) List(_ context.Context, q ListQuery) (Page[*Deployment], error) {
 	var page Page[*Deployment]
-	err := s.store.View(func(tx *store.Tx) error {
-		docs, next, err := tx.ListDeployments(q)
+	var err error
+	page.NextPage, err = s.listDocs(q, func(doc []byte) error {
+		d, err := decodeDeployment(doc)
+		if err == nil {
+			page.Items = append(page.Items, d)
+		}
+		return err
+	})
+	return page, err
+}
+
+// listDocs reads one page of deployment documents into each (inside the
+// read transaction) and returns the next page's token.
+func (s *Service) listDocs(q ListQuery, each func(doc []byte) error) (string, error) {
+	scope := q.scope()
+	after, err := s.decodePage(scope, q.Page)
+	if err != nil {
+		return "", err
+	}
+	var nextPage string
+	err = s.store.View(func(tx *store.Tx) error {
+		docs, next, err := tx.ListDeployments(store.DeploymentQuery{AgentID: q.AgentID, Status: q.Status,
+			IncludeArchived: q.IncludeArchived, CreatedGTE: q.CreatedGTE, CreatedLTE: q.CreatedLTE, After: after, Limit: q.Limit})
 		if err != nil {
 			return err
 		}
 		for _, doc := range docs {
-			d, err := decodeDeployment(doc)
-			if err != nil {
+			if err := each(doc); err != nil {
 				return err
 			}
-			page.Items = append(page.Items, d)
 		}
-		page.Next = next
+		nextPage = s.encodePage(scope, next)
 		return nil
 	})
-	return page, err
+	return nextPage, err
+}
+
+// decodePage reads a page token of scope; nil for "" (the first page).
+func (s *Service) decodePage(scope, token string) (*store.Position, error) {
+	if token == "" {
+		return nil, nil
+	}
+	pos, err := s.store.Cursors().DecodePosition(scope, token)
+	if err != nil {
+		return nil, invalid("page", "invalid cursor; pass the next_page value of a previous response to the same listing with the same filters")
+	}
+	return &pos, nil
+}
+
+func (s *Service) encodePage(scope string, next *store.Position) string {
+	if next == nil {
+		return ""
+	}
+	return s.store.Cursors().EncodePosition(scope, *next)
 }
 
 func (s *Service) resolveAgent(ctx context.Context, in AgentInput) (sessions.AgentRef, error) {
 	ref, err := s.backend.ResolveAgent(ctx, in.ID, in.Version)
 	if err != nil {
-		return sessions.AgentRef{}, backendRefError(err)
+		return sessions.AgentRef{}, backendRefError(err, nil)
 	}
 	return ref, nil
 }
@@ -412,28 +505,54 @@ func (s *Service) resolveAgent(ctx context.Context, in AgentInput) (sessions.Age
 func (s *Service) checkReferences(ctx context.Context, agent sessions.AgentRef, env string, vaults []string, resources []Resource) error {
 	refs := sessions.References{Agent: agent, EnvironmentID: env, VaultIDs: vaults}
 	for _, r := range resources {
-		if r.Type == ResourceFile {
+		switch r.Type {
+		case ResourceFile:
 			refs.FileIDs = append(refs.FileIDs, r.FileID)
+		case ResourceMemoryStore:
+			refs.MemoryStoreIDs = append(refs.MemoryStoreIDs, r.MemoryStoreID)
 		}
 	}
 	if err := s.backend.CheckReferences(ctx, refs); err != nil {
-		return backendRefError(err)
+		return backendRefError(err, resources)
 	}
 	return nil
 }
 
 // backendRefError maps a backend's answer about a definition's ids to a
-// client error: unknown ids are the request's fault (400), an unreachable
-// backend is ours (503).
-func backendRefError(err error) error {
+// client error: unknown or rejected ids are the request's fault (400), a
+// backend that refuses the daemon's credentials is a configuration problem
+// (502, not retried), an unreachable one is transient (503).
+func backendRefError(err error, resources []Resource) error {
 	var nf *sessions.NotFoundError
 	if errors.As(err, &nf) {
-		return &Error{Kind: KindInvalid, Field: nf.Field, Message: notFoundMessage(nf), Err: err}
+		return &Error{Kind: KindInvalid, Field: resourceField(nf.Field, nf.ID, resources), Message: notFoundMessage(nf), Err: err}
+	}
+	var fe *sessions.FieldError
+	if errors.As(err, &fe) {
+		return &Error{Kind: KindInvalid, Field: fe.Field, Message: fe.Message, Err: err}
+	}
+	if errors.Is(err, sessions.ErrRefused) {
+		return &Error{Kind: KindBadGateway, Message: err.Error(), Err: err}
 	}
 	if errors.Is(err, sessions.ErrUnavailable) {
-		return &Error{Kind: KindUnavailable, Message: "the session backend could not be reached: " + err.Error(), Err: err}
+		return &Error{Kind: KindUnavailable, Message: err.Error(), Err: err}
 	}
 	return fmt.Errorf("session backend: %w", err)
+}
+
+// resourceField turns a backend's "file_id" or "memory_store_id" into the
+// path of the resource that holds the id, e.g. "resources[2].file_id".
+func resourceField(field, id string, resources []Resource) string {
+	if field != "file_id" && field != "memory_store_id" {
+		return field
+	}
+	for i, r := range resources {
+		if (field == "file_id" && r.Type == ResourceFile && r.FileID == id) ||
+			(field == "memory_store_id" && r.Type == ResourceMemoryStore && r.MemoryStoreID == id) {
+			return fieldAt("resources", i) + "." + field
+		}
+	}
+	return field
 }
 
 func notFoundMessage(nf *sessions.NotFoundError) string {

@@ -203,7 +203,10 @@ func decodeSchedule(raw json.RawMessage) (*Schedule, error) {
 	if err := decodeStrict("schedule", raw, &obj); err != nil {
 		return nil, err
 	}
-	if obj.Type != nil && *obj.Type != "cron" {
+	if obj.Type == nil {
+		return nil, invalid("schedule.type", `is required: "cron"`)
+	}
+	if *obj.Type != "cron" {
 		return nil, invalid("schedule.type", `must be "cron", got %q`, *obj.Type)
 	}
 	if obj.Expression == nil {

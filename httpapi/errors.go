@@ -53,6 +53,10 @@ func (a *API) classify(err error, c echo.Context) (int, string) {
 			return http.StatusConflict, de.Error()
 		case deployments.KindUnavailable:
 			return http.StatusServiceUnavailable, de.Error()
+		case deployments.KindBadGateway:
+			// A permanent problem: tell the SDKs not to retry it.
+			c.Response().Header().Set("x-should-retry", "false")
+			return http.StatusBadGateway, de.Error()
 		}
 	case errors.As(err, &he):
 		switch he.Code {

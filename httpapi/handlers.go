@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/sandbox0/sandbox0d/deployments"
-	"github.com/sandbox0/sandbox0d/store"
 )
 
 // readBody returns the request body, refusing non-JSON content types.
@@ -76,12 +75,29 @@ func (a *API) createDeployment(c echo.Context) error {
 }
 
 func (a *API) getDeployment(c echo.Context) error {
-	d, err := a.svc.Get(c.Request().Context(), c.Param("id"))
+	st, err := a.svc.GetStored(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, a.renderDeployment(d))
+	body, err := a.renderStored(st)
+	if err != nil {
+		return err
+	}
+	return jsonBody(c, body)
 }
+
+// jsonBody writes an encoded JSON value as c.JSON would (newline-terminated).
+func jsonBody(c echo.Context, body []byte) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	c.Response().WriteHeader(http.StatusOK)
+	if _, err := c.Response().Write(body); err != nil {
+		return err
+	}
+	_, err := c.Response().Write(newline)
+	return err
+}
+
+var newline = []byte("\n")
 
 func (a *API) updateDeployment(c echo.Context) error {
 	body, err := readBody(c)
@@ -142,23 +158,36 @@ func (a *API) runDeployment(c echo.Context) error {
 }
 
 func (a *API) listDeployments(c echo.Context) error {
-	q, scope, err := parseDeploymentQuery(c.QueryParams())
+	q, err := parseDeploymentQuery(c.QueryParams())
 	if err != nil {
 		return err
 	}
-	if q.After, err = a.decodePage(c, scope); err != nil {
-		return err
-	}
-	page, err := a.svc.List(c.Request().Context(), q)
+	page, err := a.svc.ListStored(c.Request().Context(), q)
 	if err != nil {
 		return err
 	}
-	out := wireList[wireDeployment]{Data: make([]wireDeployment, 0, len(page.Items))}
-	for _, d := range page.Items {
-		out.Data = append(out.Data, a.renderDeployment(d))
+	// The page is assembled from each deployment's cached wire JSON, in the
+	// member order of wireList: {"data":[…],"next_page":…}.
+	buf := make([]byte, 0, 1024*(len(page.Items)+1))
+	buf = append(buf, `{"data":[`...)
+	for i, st := range page.Items {
+		body, err := a.renderStored(st)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, body...)
 	}
-	out.NextPage = a.encodePage(scope, page.Next)
-	return c.JSON(http.StatusOK, out)
+	buf = append(buf, `],"next_page":`...)
+	next, err := json.Marshal(nextPage(page.NextPage))
+	if err != nil {
+		return err
+	}
+	buf = append(buf, next...)
+	buf = append(buf, '}')
+	return jsonBody(c, buf)
 }
 
 func (a *API) getRun(c echo.Context) error {
@@ -170,11 +199,8 @@ func (a *API) getRun(c echo.Context) error {
 }
 
 func (a *API) listRuns(c echo.Context) error {
-	q, scope, err := parseRunQuery(c.QueryParams())
+	q, err := parseRunQuery(c.QueryParams())
 	if err != nil {
-		return err
-	}
-	if q.After, err = a.decodePage(c, scope); err != nil {
 		return err
 	}
 	page, err := a.svc.ListRuns(c.Request().Context(), q)
@@ -185,26 +211,14 @@ func (a *API) listRuns(c echo.Context) error {
 	for _, r := range page.Items {
 		out.Data = append(out.Data, renderRun(r))
 	}
-	out.NextPage = a.encodePage(scope, page.Next)
+	out.NextPage = nextPage(page.NextPage)
 	return c.JSON(http.StatusOK, out)
 }
 
-func (a *API) decodePage(c echo.Context, scope string) (*store.Position, error) {
-	token := c.QueryParam("page")
+// nextPage renders a listing's next-page token: null on the last page.
+func nextPage(token string) *string {
 	if token == "" {
-		return nil, nil
-	}
-	pos, err := a.store.DecodeCursor(scope, token)
-	if err != nil {
-		return nil, apiError(http.StatusBadRequest, "page: invalid cursor; pass the next_page value of a previous response to the same listing with the same filters")
-	}
-	return &pos, nil
-}
-
-func (a *API) encodePage(scope string, next *store.Position) *string {
-	if next == nil {
 		return nil
 	}
-	s := a.store.EncodeCursor(scope, *next)
-	return &s
+	return &token
 }

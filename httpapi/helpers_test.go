@@ -41,7 +41,7 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 	backend := sessionstest.New(map[string]int64{"agent_a": 3, "agent_b": 1})
 	svc := deployments.NewService(deployments.Config{Store: st, Backend: backend, Sealer: k})
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Service: svc, Store: st}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Service: svc}))
 	t.Cleanup(func() {
 		srv.Close()
 		require.Empty(t, st.Check(), "bbolt consistency check")

@@ -42,7 +42,7 @@ func TestSDKEveryEndpoint(t *testing.T) {
 
 	created, err := e.client.Beta.Deployments.New(ctx, params)
 	require.NoError(t, err)
-	assert.Regexp(t, `^depl_[A-Za-z0-9_-]{16,}$`, created.ID)
+	assert.Regexp(t, `^depl_[0-9A-Za-z]{24,}$`, created.ID, "ids use the official alphabet: letters and digits")
 	assert.Equal(t, "daily-digest", created.Name)
 	assert.Equal(t, "what it does", created.Description)
 	assert.Equal(t, int64(3), created.Agent.Version, "a string agent pins the latest version")
@@ -82,6 +82,7 @@ func TestSDKEveryEndpoint(t *testing.T) {
 
 	run, err := e.client.Beta.Deployments.Run(ctx, created.ID, anthropic.BetaDeploymentRunParams{})
 	require.NoError(t, err)
+	assert.Regexp(t, `^drun_[0-9A-Za-z]{24,}$`, run.ID)
 	assert.Regexp(t, `^drun_`, run.ID)
 	assert.Equal(t, created.ID, run.DeploymentID)
 	assert.Equal(t, "manual", run.TriggerContext.Type)

@@ -1,8 +1,8 @@
 // Package httpapi serves the Deployments API with echo: routes, the
-// anthropic-beta check, request ids, body limits, query parsing, cursors,
-// wire rendering and the error envelope. It must not hold domain rules
-// (those live in deployments) or touch bbolt directly (cursors are encoded
-// by the store).
+// anthropic-beta check, request ids, body limits, query parsing, wire
+// rendering and the error envelope. It must not hold domain rules (those
+// live in deployments) or know the store: page tokens come from and go to
+// the service as strings.
 package httpapi
 
 import (
@@ -16,7 +16,6 @@ import (
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/internal/wire"
 	"github.com/sandbox0/sandbox0d/sessions"
-	"github.com/sandbox0/sandbox0d/store"
 )
 
 // BetaHeader is the beta the Deployments API requires.
@@ -32,7 +31,6 @@ const MaxQueryLen = 8 << 10
 // Config wires the API.
 type Config struct {
 	Service *deployments.Service
-	Store   *store.Store
 	// Sessions serves every other /v1 route (sessions, events, …); nil → 404.
 	Sessions http.Handler
 	Logger   *slog.Logger
@@ -50,9 +48,10 @@ type Config struct {
 // API is the HTTP surface.
 type API struct {
 	svc   *deployments.Service
-	store *store.Store
 	log   *slog.Logger
 	limit int64
+	// rendered caches each deployment's wire JSON per stored revision.
+	rendered *renderCache
 }
 
 // New builds the echo instance serving the API.
@@ -63,7 +62,7 @@ func New(cfg Config) *echo.Echo {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = DefaultBodyLimit
 	}
-	a := &API{svc: cfg.Service, store: cfg.Store, log: cfg.Logger, limit: cfg.BodyLimit}
+	a := &API{svc: cfg.Service, log: cfg.Logger, limit: cfg.BodyLimit, rendered: newRenderCache()}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -140,7 +139,7 @@ func saneRequestID(id string) bool {
 func requireBeta(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		for _, v := range c.Request().Header.Values("anthropic-beta") {
-			for _, b := range strings.Split(v, ",") {
+			for b := range strings.SplitSeq(v, ",") { // no allocation per request
 				if strings.TrimSpace(b) == BetaHeader {
 					return next(c)
 				}

@@ -2,11 +2,9 @@ package schedule
 
 import (
 	"strings"
-	"sync"
 	"time"
 
-	// Hosts without a zoneinfo database must still resolve every IANA name.
-	_ "time/tzdata"
+	"github.com/sandbox0/sandbox0d/schedule/tzdb"
 )
 
 // Wire names of the schedule fields a ValidationError can be about.
@@ -71,6 +69,13 @@ func parse(expression, timezone string, crossCheck bool) (*Cron, error) {
 		return nil, verr
 	}
 	c.location = loc
+	if crossCheck {
+		// New input only: a stored schedule keeps loading even if a tz
+		// database update leaves it without fire times.
+		if verr := checkFiresInZone(c, timezone, time.Now().Unix()); verr != nil {
+			return nil, verr
+		}
+	}
 	return c, nil
 }
 
@@ -93,22 +98,15 @@ func loadTimezone(name string) (*time.Location, *ValidationError) {
 	case name == "Local":
 		return nil, timezoneError(`"Local" is not allowed: it depends on the host; name the IANA timezone, e.g. "Europe/Berlin"`)
 	}
-	if cached, ok := loadedLocations.Load(name); ok {
-		return cached.(*time.Location), nil
-	}
-	loc, err := time.LoadLocation(name)
+	// Zones come from the embedded database only (see package tzdb), so
+	// what parses and when it fires never depends on the host's zoneinfo.
+	loc, err := tzdb.Load(name)
 	if err != nil {
-		return nil, timezoneError("unknown IANA timezone " + quoteForMessage(name))
+		return nil, timezoneError("unknown IANA timezone " + quoteForMessage(name) +
+			`: use a name of the IANA tz database, such as "UTC" or "Europe/Berlin"`)
 	}
-	loadedLocations.Store(name, loc)
 	return loc, nil
 }
-
-// loadedLocations caches time.LoadLocation, which reads and decodes a
-// zoneinfo file on every call: at startup every deployment is parsed, and
-// most share a handful of zones. Only valid names are stored, so the cache
-// is bounded by the tz database.
-var loadedLocations sync.Map // zone name → *time.Location
 
 func timezoneError(message string) *ValidationError {
 	return &ValidationError{Field: timezoneFieldName, Message: message}

@@ -35,3 +35,62 @@ func checkCanFire(c *Cron, fields []string) *ValidationError {
 
 // daysUpTo is the day-of-month bitset of days 1..last.
 func daysUpTo(last int) uint32 { return (uint32(1)<<(last+1) - 1) &^ 1 }
+
+// Look-ahead of the per-zone check. Past the zone's listed transitions
+// (the database lists them to 2037 at most) every zone follows a yearly TZ
+// rule, and both the rule and the schedule's calendar repeat with the
+// 400-year Gregorian cycle, so a schedule without a real fire time between
+// now and one full cycle after 2038 has none ever, under today's rules.
+const (
+	zoneRulesEra   = 2145916800 // 2038-01-01T00:00:00Z
+	gregorianCycle = 146097 * secondsPerDay
+)
+
+// firesInZone reports whether the schedule has at least one fire time at or
+// after the instant from. Only a wildcard schedule can fail: it skips wall
+// times that a spring-forward gap removes, while a fixed-time one fires at
+// the transition instead. The look-ahead visits matching days, not
+// minutes: a day away from any transition fires at its first matching
+// minute, and a matching minute inside a gap jumps to the gap's end, so a
+// schedule that only matches gap times costs a few zone lookups per year.
+func (c *Cron) firesInZone(from int64) bool {
+	if c.fixed || c.location == nil {
+		return true
+	}
+	here := zonePeriodAt(c.location, from)
+	wall := from + here.offset
+	limit := max(wall, zoneRulesEra) + gregorianCycle + 366*secondsPerDay
+	for {
+		w, ok := c.nextMatchingWall(wall, limit)
+		if !ok {
+			return false
+		}
+		if !here.covers(w) {
+			here = zonePeriodAt(c.location, w-here.offset)
+			if here.covers(w) {
+				return true
+			}
+		} else {
+			return true
+		}
+		_, count, gapEnd, inGap := wallOccurrences(c.location, w)
+		if count > 0 {
+			return true
+		}
+		next := w + secondsPerMinute
+		if inGap {
+			// Every wall time up to the first reading after the jump is gone.
+			next = max(next, gapEnd+zonePeriodAt(c.location, gapEnd).offset)
+		}
+		wall = next
+	}
+}
+
+func checkFiresInZone(c *Cron, timezone string, from int64) *ValidationError {
+	if c.firesInZone(from) {
+		return nil
+	}
+	return expressionError(fmt.Sprintf("never fires in %s: every time it matches falls inside a daylight-saving gap, "+
+		"where the clock skips forward (a schedule with \"*\" in its minute or hour field skips those times); "+
+		"choose times outside the gap, or fixed minute and hour values, which run at the transition", quoteForMessage(timezone)))
+}

@@ -38,6 +38,8 @@
 // validation, gronx serves as the independent matcher of the brute-force
 // reference that the differential tests compare [Cron.Next] against.
 //
-// The package imports time/tzdata so hosts without a zoneinfo database still
-// resolve every IANA name.
+// Timezones are the IANA names of the tz database embedded in the binary
+// (package tzdb, the toolchain's copy that time/tzdata is built from), plus
+// "UTC"; the host's zoneinfo is never read, so a schedule parses and fires
+// the same on every host.
 package schedule

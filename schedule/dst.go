@@ -25,6 +25,44 @@ type zonePeriod struct {
 }
 
 func zonePeriodAt(loc *time.Location, instant int64) zonePeriod {
+	period := rawZonePeriod(loc, instant)
+	// Past a zone's last listed transition, where its TZ rule string takes
+	// over (always, with the slim files of the embedded database), Go's
+	// ZoneBounds cuts periods at UTC year boundaries, and in a leap year it
+	// ends the year's last period at December 31 00:00 UTC, a day early, so
+	// for instants of that day the period ends before the instant (tzset in
+	// time/zoneinfo.go adds 365 days to the year's start). Periods are
+	// therefore merged across cuts at 00:00 UTC on December 31 or January 1
+	// that do not change the offset, which also repairs the early end.
+	for range 4 {
+		if period.end == math.MaxInt64 || !nearUTCYearEnd(period.end) {
+			break
+		}
+		probe := period.end
+		if probe <= instant {
+			probe = instant + secondsPerDay // the early end: look into the next year
+		}
+		next := rawZonePeriod(loc, probe)
+		if next.offset != period.offset || next.start > probe {
+			period.end = max(period.end, instant+1)
+			break
+		}
+		period.end = next.end
+	}
+	for range 4 {
+		if period.start == math.MinInt64 || !nearUTCYearEnd(period.start) {
+			break
+		}
+		previous := rawZonePeriod(loc, period.start-1)
+		if previous.offset != period.offset {
+			break
+		}
+		period.start = previous.start
+	}
+	return period
+}
+
+func rawZonePeriod(loc *time.Location, instant int64) zonePeriod {
 	t := time.Unix(instant, 0).In(loc)
 	_, offset := t.Zone()
 	start, end := t.ZoneBounds()
@@ -36,6 +74,16 @@ func zonePeriodAt(loc *time.Location, instant int64) zonePeriod {
 		period.end = end.Unix()
 	}
 	return period
+}
+
+// nearUTCYearEnd reports whether instant is 00:00 UTC on December 31 or
+// January 1, where ZoneBounds may cut a period that does not really end.
+func nearUTCYearEnd(instant int64) bool {
+	if floorMod(instant, secondsPerDay) != 0 {
+		return false
+	}
+	_, month, day := civilFromDays(floorDiv(instant, secondsPerDay))
+	return (month == 12 && day == 31) || (month == 1 && day == 1)
 }
 
 // covers reports whether every instant within maxZoneOffset of wall (read

@@ -71,6 +71,9 @@ type CreateRequest struct {
 	// InitialEvents are the deployment's stored events in wire JSON
 	// (user.message / system.message objects), delivered in order.
 	InitialEvents []json.RawMessage
+	// Budget is the deployment's budget as stored (wire JSON) or nil; it is
+	// stamped onto the session at creation.
+	Budget json.RawMessage
 }
 
 // References are the ids in a deployment definition that a backend can check
@@ -80,6 +83,8 @@ type References struct {
 	EnvironmentID string
 	VaultIDs      []string
 	FileIDs       []string
+	// MemoryStoreIDs are the memory_store resources' ids.
+	MemoryStoreIDs []string
 }
 
 // Backend creates sessions. Implementations must be safe for concurrent use.
@@ -99,7 +104,9 @@ type Backend interface {
 
 	// CreateSession creates the session and delivers its initial events. On
 	// failure it returns a *RunError. When the session was created but the
-	// events could not be delivered, it returns the session id AND a *RunError.
+	// events could not be delivered, the *RunError's message names the
+	// session, and the backend retires that half-started session as best it
+	// can; a run records either a session or an error, never both.
 	CreateSession(ctx context.Context, req CreateRequest) (sessionID string, err error)
 }
 
@@ -110,8 +117,24 @@ type SessionRouter interface {
 	SessionHandler() http.Handler
 }
 
-// ErrUnavailable marks errors where the backend could not be reached at all.
+// ErrUnavailable marks errors where the backend could not be reached at all
+// (or answered in a way worth retrying later: timeouts, 5xx, 429).
 var ErrUnavailable = errors.New("session backend unavailable")
+
+// ErrRefused marks a backend that answered but refused the daemon itself
+// (its credentials or permissions): a configuration problem that retrying
+// does not fix.
+var ErrRefused = errors.New("session backend refused the daemon")
+
+// FieldError says the backend rejected a field of a definition for a reason
+// other than "not found" (e.g. the upstream answered 400 about the id, or
+// the backend cannot serve what the field asks for).
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 
 // NotFoundError says an id in a definition does not exist on the backend.
 type NotFoundError struct {
@@ -207,13 +230,18 @@ func (Unconfigured) ResolveAgent(_ context.Context, agentID string, version int6
 	if version > 0 {
 		return AgentRef{ID: agentID, Version: version}, nil
 	}
-	return AgentRef{}, fmt.Errorf("no session backend is configured to resolve the latest version of agent %q; pin a version: %w", agentID, ErrUnavailable)
+	return AgentRef{}, &FieldError{Field: "agent", Message: fmt.Sprintf(
+		"no session backend is configured (backend: none), so the latest version of agent %q cannot be looked up; pin a version: {\"type\":\"agent\",\"id\":%q,\"version\":N}", agentID, agentID)}
 }
 
 // CheckReferences accepts every id: there is nothing to check against.
 func (Unconfigured) CheckReferences(context.Context, References) error { return nil }
 
-// CreateSession always fails with unknown_error.
+// CreateSession always fails, with session_creation_rejected_error: the
+// creation is refused by configuration, not by the deployment, so a
+// scheduled deployment keeps its schedule (an auto-pausing type would pause
+// every scheduled deployment on its first fire) and fires normally once a
+// backend is configured.
 func (Unconfigured) CreateSession(context.Context, CreateRequest) (string, error) {
-	return "", &RunError{Type: ErrUnknown, Message: "no session backend is configured (set backend to local or upstream)"}
+	return "", &RunError{Type: ErrSessionCreationRejected, Message: "no session backend is configured (set backend to local or upstream); the run is recorded and the schedule keeps firing"}
 }

@@ -7,10 +7,6 @@ import (
 	"time"
 )
 
-var bucketAPIKeys = []byte("api_keys") // id → APIKey JSON (hash only, never the key)
-
-func init() { allBuckets = append(allBuckets, bucketAPIKeys) }
-
 // APIKey is a stored API key: only a SHA-256 hash of the secret is kept, so a
 // stolen database or backup does not reveal working keys.
 type APIKey struct {
@@ -30,13 +26,13 @@ func (tx *Tx) PutAPIKey(k APIKey) error {
 	if err != nil {
 		return err
 	}
-	return tx.tx.Bucket(bucketAPIKeys).Put([]byte(k.ID), doc)
+	return tx.bucket(bucketAPIKeys).Put([]byte(k.ID), doc)
 }
 
 // GetAPIKey returns a key record.
 func (tx *Tx) GetAPIKey(id string) (APIKey, error) {
 	var k APIKey
-	doc := tx.tx.Bucket(bucketAPIKeys).Get([]byte(id))
+	doc := tx.bucket(bucketAPIKeys).Get([]byte(id))
 	if doc == nil {
 		return k, fmt.Errorf("api key %q: %w", id, ErrNotFound)
 	}
@@ -46,7 +42,7 @@ func (tx *Tx) GetAPIKey(id string) (APIKey, error) {
 // ListAPIKeys returns every key record in id order.
 func (tx *Tx) ListAPIKeys() ([]APIKey, error) {
 	var out []APIKey
-	err := tx.tx.Bucket(bucketAPIKeys).ForEach(func(_, doc []byte) error {
+	err := tx.bucket(bucketAPIKeys).ForEach(func(_, doc []byte) error {
 		var k APIKey
 		if err := json.Unmarshal(doc, &k); err != nil {
 			return err

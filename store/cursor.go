@@ -5,54 +5,88 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"time"
 )
 
 // ErrBadCursor is returned for a cursor that is malformed, tampered with, or
-// was issued for another listing (another kind or other filters).
+// was issued for another listing (another listing, other filters, another
+// order, another install).
 var ErrBadCursor = errors.New("invalid page cursor")
 
-// Cursors are opaque to clients: kind byte | filter fingerprint (8) |
-// created (8) | id, followed by a truncated HMAC under a per-database secret
-// so a cursor from another list, other filters or another install is refused.
+// Cursors is the one page-token codec of every listing: deployments, runs,
+// local sessions and their events. A token is opaque to clients:
+//
+//	scope fingerprint (8) | payload | HMAC-SHA256 (truncated to 12)
+//
+// under a per-database secret. The scope names the listing and its canonical
+// filters (e.g. "deployments?agent_id=x"), so a cursor from another list,
+// other filters or another install is refused instead of misread. What the
+// payload holds is the listing's business: a Position for newest-first
+// listings, a pivot and a direction for the local session lists.
+type Cursors struct{ secret []byte }
 
-const cursorMACLen = 12
+// Cursors returns the codec keyed by this database's secret.
+func (s *Store) Cursors() *Cursors { return &Cursors{secret: s.cursorSecret} }
 
-// EncodeCursor returns the next_page token for a position in a listing.
-// scope names the listing and its filters (e.g. "deployments?agent_id=x").
-func (s *Store) EncodeCursor(scope string, pos Position) string {
-	body := make([]byte, 0, 16+len(pos.ID))
+const (
+	cursorMACLen   = 12
+	cursorScopeLen = 8
+	maxCursorLen   = 512 // characters of a token accepted at all
+)
+
+// Encode returns the token for payload in scope.
+func (c *Cursors) Encode(scope string, payload []byte) string {
+	body := make([]byte, 0, cursorScopeLen+len(payload)+cursorMACLen)
 	body = append(body, fingerprint(scope)...)
-	body = append(body, timeKey(pos.CreatedAt)...)
-	body = append(body, pos.ID...)
-	return base64.RawURLEncoding.EncodeToString(append(body, s.mac(body)...))
+	body = append(body, payload...)
+	return base64.RawURLEncoding.EncodeToString(append(body, c.mac(body)...))
 }
 
-// DecodeCursor validates a token issued by EncodeCursor for the same scope.
-func (s *Store) DecodeCursor(scope, token string) (Position, error) {
-	if len(token) > 512 {
-		return Position{}, ErrBadCursor
+// Decode validates a token issued by Encode for the same scope and returns
+// its payload, or ErrBadCursor.
+func (c *Cursors) Decode(scope, token string) ([]byte, error) {
+	if len(token) > maxCursorLen {
+		return nil, ErrBadCursor
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(raw) < 16+1+cursorMACLen {
-		return Position{}, ErrBadCursor
+	if err != nil || len(raw) < cursorScopeLen+cursorMACLen {
+		return nil, ErrBadCursor
 	}
 	body, sum := raw[:len(raw)-cursorMACLen], raw[len(raw)-cursorMACLen:]
-	if !hmac.Equal(sum, s.mac(body)) {
-		return Position{}, ErrBadCursor
+	if !hmac.Equal(sum, c.mac(body)) || !hmac.Equal(body[:cursorScopeLen], fingerprint(scope)) {
+		return nil, ErrBadCursor
 	}
-	if !hmac.Equal(body[:8], fingerprint(scope)) {
-		return Position{}, ErrBadCursor
-	}
-	return Position{CreatedAt: timeFromKey(body[8:16]), ID: string(body[16:])}, nil
+	return body[cursorScopeLen:], nil
 }
 
-func (s *Store) mac(body []byte) []byte {
-	m := hmac.New(sha256.New, s.cursorSecret)
+// EncodePosition is Encode for a place in a newest-first listing.
+func (c *Cursors) EncodePosition(scope string, pos Position) string {
+	return c.Encode(scope, createdKey(pos.CreatedAt, pos.ID))
+}
+
+// DecodePosition is Decode for a token made by EncodePosition.
+func (c *Cursors) DecodePosition(scope, token string) (Position, error) {
+	payload, err := c.Decode(scope, token)
+	if err != nil || len(payload) < 8+1 {
+		return Position{}, ErrBadCursor
+	}
+	created, id := splitCreatedKey(payload)
+	return Position{CreatedAt: created, ID: id}, nil
+}
+
+func (c *Cursors) mac(body []byte) []byte {
+	m := hmac.New(sha256.New, c.secret)
 	m.Write(body)
 	return m.Sum(nil)[:cursorMACLen]
 }
 
 func fingerprint(scope string) []byte {
 	sum := sha256.Sum256([]byte(scope))
-	return sum[:8]
+	return sum[:cursorScopeLen]
+}
+
+// Position is a place in a listing: the last item returned.
+type Position struct {
+	CreatedAt time.Time
+	ID        string
 }

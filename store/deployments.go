@@ -41,7 +41,7 @@ func decodeDeplEntry(v []byte) (flags byte, agentID string) {
 
 // GetDeployment returns a copy of the document, or nil when absent.
 func (tx *Tx) GetDeployment(id string) []byte {
-	v := tx.tx.Bucket(bucketDeployments).Get([]byte(id))
+	v := tx.bucket(bucketDeployments).Get([]byte(id))
 	if v == nil {
 		return nil
 	}
@@ -54,36 +54,30 @@ func (tx *Tx) PutDeployment(ix DeploymentIndex, doc []byte) error {
 	if ix.ID == "" {
 		return errors.New("put deployment: empty id")
 	}
-	byCreated := tx.tx.Bucket(bucketDeplByCreated)
+	byCreated := tx.bucket(bucketDeplByCreated)
 	ck := createdKey(ix.CreatedAt, ix.ID)
 	if old := byCreated.Get(ck); old != nil {
 		if _, oldAgent := decodeDeplEntry(old); oldAgent != ix.AgentID {
-			if err := tx.tx.Bucket(bucketDeplByAgent).Delete(prefixed(oldAgent, ck)); err != nil {
+			if err := tx.bucket(bucketDeplByAgent).Delete(prefixed(oldAgent, ck)); err != nil {
 				return err
 			}
 		}
-	} else if tx.tx.Bucket(bucketDeployments).Get([]byte(ix.ID)) != nil {
+	} else if tx.bucket(bucketDeployments).Get([]byte(ix.ID)) != nil {
 		return fmt.Errorf("put deployment %s: created_at changed", ix.ID)
 	}
-	if err := tx.tx.Bucket(bucketDeployments).Put([]byte(ix.ID), doc); err != nil {
+	if err := tx.bucket(bucketDeployments).Put([]byte(ix.ID), doc); err != nil {
 		return err
 	}
 	if err := byCreated.Put(ck, encodeDeplEntry(ix)); err != nil {
 		return err
 	}
-	return tx.tx.Bucket(bucketDeplByAgent).Put(prefixed(ix.AgentID, ck), nil)
+	return tx.bucket(bucketDeplByAgent).Put(prefixed(ix.AgentID, ck), nil)
 }
 
 // ForEachDeployment calls fn for every document in id order. The slice is
 // only valid during the call.
 func (tx *Tx) ForEachDeployment(fn func(id string, doc []byte) error) error {
-	return tx.tx.Bucket(bucketDeployments).ForEach(func(k, v []byte) error { return fn(string(k), v) })
-}
-
-// Position is a place in a newest-first listing: the last item returned.
-type Position struct {
-	CreatedAt time.Time
-	ID        string
+	return tx.bucket(bucketDeployments).ForEach(func(k, v []byte) error { return fn(string(k), v) })
 }
 
 // DeploymentQuery filters a newest-first listing of deployments.
@@ -100,9 +94,9 @@ type DeploymentQuery struct {
 // ListDeployments returns up to Limit documents matching q, newest first, and
 // the position to continue from when more may follow.
 func (tx *Tx) ListDeployments(q DeploymentQuery) ([][]byte, *Position, error) {
-	byCreated := tx.tx.Bucket(bucketDeplByCreated)
+	byCreated := tx.bucket(bucketDeplByCreated)
 	w := tx.indexWalk(q.AgentID, bucketDeplByAgent, bucketDeplByCreated, upperBound(q.After, q.CreatedLTE, false))
-	return collectPage(w, tx.tx.Bucket(bucketDeployments), "deployment", q.Limit,
+	return collectPage(w, tx.bucket(bucketDeployments), "deployment", q.Limit,
 		[]lowerBound{{At: q.CreatedGTE}}, func(k, _ []byte) bool {
 			// The agent index holds no flags; they live in the created index.
 			flags, _ := decodeDeplEntry(byCreated.Get(k))
@@ -119,3 +113,6 @@ func (tx *Tx) ListDeployments(q DeploymentQuery) ([][]byte, *Position, error) {
 			return true
 		})
 }
+
+// DeploymentCount is the number of stored deployments, archived included.
+func (tx *Tx) DeploymentCount() int { return tx.bucket(bucketDeployments).Stats().KeyN }

@@ -15,12 +15,13 @@ func FuzzDecodeCursor(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = st.Close() })
-	good := st.EncodeCursor("deployments?", Position{CreatedAt: time.Unix(1700000000, 5), ID: "depl_x"})
+	c := st.Cursors()
+	good := c.EncodePosition("deployments?", Position{CreatedAt: time.Unix(1700000000, 5), ID: "depl_x"})
 	for _, s := range []string{good, "", "garbage", good[:len(good)-2], good + "A", "%%%", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, token string) {
-		pos, err := st.DecodeCursor("deployments?", token)
+		pos, err := c.DecodePosition("deployments?", token)
 		if err != nil {
 			if err != ErrBadCursor {
 				t.Fatalf("unexpected error type %v", err)
@@ -28,10 +29,10 @@ func FuzzDecodeCursor(f *testing.F) {
 			return
 		}
 		// Only a token this store issued for this scope decodes.
-		if st.EncodeCursor("deployments?", pos) != token {
+		if c.EncodePosition("deployments?", pos) != token {
 			t.Fatalf("decoded a token the store did not issue: %q", token)
 		}
-		if _, err := st.DecodeCursor("deployment_runs?", token); err == nil {
+		if _, err := c.DecodePosition("deployment_runs?", token); err == nil {
 			t.Fatalf("a cursor decoded in another scope")
 		}
 	})

@@ -8,7 +8,7 @@ import "time"
 // RunsOlderThan returns up to limit runs created before cutoff, oldest first.
 func (tx *Tx) RunsOlderThan(cutoff time.Time, limit int) []RunIndex {
 	var out []RunIndex
-	c := tx.tx.Bucket(bucketRunsByCreated).Cursor()
+	c := tx.bucket(bucketRunsByCreated).Cursor()
 	for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
 		created, id := splitCreatedKey(k)
 		if !created.Before(cutoff) {
@@ -23,7 +23,7 @@ func (tx *Tx) RunsOlderThan(cutoff time.Time, limit int) []RunIndex {
 func (tx *Tx) RunsBeyond(deploymentID string, keep, limit int) []RunIndex {
 	var out []RunIndex
 	seen := 0
-	w := newReverseWalk(tx.tx.Bucket(bucketRunsByDeployment), prefixOf(deploymentID), nil)
+	w := newReverseWalk(tx.bucket(bucketRunsByDeployment), prefixOf(deploymentID), nil)
 	for k := w.first(); k != nil && len(out) < limit; k = w.next() {
 		seen++
 		if seen <= keep {
@@ -38,7 +38,7 @@ func (tx *Tx) RunsBeyond(deploymentID string, keep, limit int) []RunIndex {
 // DeploymentIDs returns every deployment id (keys only).
 func (tx *Tx) DeploymentIDs() []string {
 	var ids []string
-	_ = tx.tx.Bucket(bucketDeployments).ForEach(func(k, _ []byte) error {
+	_ = tx.bucket(bucketDeployments).ForEach(func(k, _ []byte) error {
 		ids = append(ids, string(k))
 		return nil
 	})
@@ -49,7 +49,7 @@ func (tx *Tx) DeploymentIDs() []string {
 // flags: "active", "paused" and "archived".
 func (tx *Tx) CountDeploymentsByStatus() map[string]int {
 	counts := map[string]int{"active": 0, "paused": 0, "archived": 0}
-	_ = tx.tx.Bucket(bucketDeplByCreated).ForEach(func(_, v []byte) error {
+	_ = tx.bucket(bucketDeplByCreated).ForEach(func(_, v []byte) error {
 		flags, _ := decodeDeplEntry(v)
 		switch {
 		case flags&deplFlagArchived != 0:

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -55,7 +56,7 @@ func decodeRunEntry(v []byte) (flags byte, scheduledAt time.Time, deploymentID s
 // with ErrDuplicateFire when another run holds it; claiming again for the
 // same run id is a no-op so idempotent batch functions can retry.
 func (tx *Tx) ClaimScheduledFire(deploymentID string, scheduledAt time.Time, runID string) error {
-	b := tx.tx.Bucket(bucketScheduledRuns)
+	b := tx.bucket(bucketScheduledRuns)
 	k := prefixed(deploymentID, timeKey(scheduledAt))
 	if v := b.Get(k); v != nil {
 		if string(v) == runID {
@@ -68,12 +69,12 @@ func (tx *Tx) ClaimScheduledFire(deploymentID string, scheduledAt time.Time, run
 
 // ScheduledFireRunID returns the run id holding (deploymentID, scheduledAt), or "".
 func (tx *Tx) ScheduledFireRunID(deploymentID string, scheduledAt time.Time) string {
-	return string(tx.tx.Bucket(bucketScheduledRuns).Get(prefixed(deploymentID, timeKey(scheduledAt))))
+	return string(tx.bucket(bucketScheduledRuns).Get(prefixed(deploymentID, timeKey(scheduledAt))))
 }
 
 // GetRun returns a copy of the run document, or nil.
 func (tx *Tx) GetRun(id string) []byte {
-	v := tx.tx.Bucket(bucketRuns).Get([]byte(id))
+	v := tx.bucket(bucketRuns).Get([]byte(id))
 	if v == nil {
 		return nil
 	}
@@ -93,13 +94,13 @@ func (tx *Tx) PutRun(ix RunIndex, doc []byte) error {
 	}
 	ck := createdKey(ix.CreatedAt, ix.ID)
 	entry := encodeRunEntry(ix)
-	if err := tx.tx.Bucket(bucketRuns).Put([]byte(ix.ID), doc); err != nil {
+	if err := tx.bucket(bucketRuns).Put([]byte(ix.ID), doc); err != nil {
 		return err
 	}
-	if err := tx.tx.Bucket(bucketRunsByCreated).Put(ck, entry); err != nil {
+	if err := tx.bucket(bucketRunsByCreated).Put(ck, entry); err != nil {
 		return err
 	}
-	return tx.tx.Bucket(bucketRunsByDeployment).Put(prefixed(ix.DeploymentID, ck), entry)
+	return tx.bucket(bucketRunsByDeployment).Put(prefixed(ix.DeploymentID, ck), entry)
 }
 
 // DeleteRun removes a run and its index entries (retention). The scheduled
@@ -107,18 +108,18 @@ func (tx *Tx) PutRun(ix RunIndex, doc []byte) error {
 // be due again, because next fires only move forward.
 func (tx *Tx) DeleteRun(ix RunIndex) error {
 	ck := createdKey(ix.CreatedAt, ix.ID)
-	if err := tx.tx.Bucket(bucketRuns).Delete([]byte(ix.ID)); err != nil {
+	if err := tx.bucket(bucketRuns).Delete([]byte(ix.ID)); err != nil {
 		return err
 	}
-	if err := tx.tx.Bucket(bucketRunsByCreated).Delete(ck); err != nil {
+	if err := tx.bucket(bucketRunsByCreated).Delete(ck); err != nil {
 		return err
 	}
-	if err := tx.tx.Bucket(bucketRunsByDeployment).Delete(prefixed(ix.DeploymentID, ck)); err != nil {
+	if err := tx.bucket(bucketRunsByDeployment).Delete(prefixed(ix.DeploymentID, ck)); err != nil {
 		return err
 	}
 	if ix.Scheduled {
 		k := prefixed(ix.DeploymentID, timeKey(ix.ScheduledAt))
-		b := tx.tx.Bucket(bucketScheduledRuns)
+		b := tx.bucket(bucketScheduledRuns)
 		if string(b.Get(k)) == ix.ID {
 			return b.Delete(k)
 		}
@@ -148,7 +149,7 @@ func (tx *Tx) ListRuns(q RunQuery) ([][]byte, *Position, error) {
 	}
 	w := tx.indexWalk(q.DeploymentID, bucketRunsByDeployment, bucketRunsByCreated, upper)
 	lower := []lowerBound{{At: q.CreatedGTE}, {At: q.CreatedGT, Strict: true}}
-	return collectPage(w, tx.tx.Bucket(bucketRuns), "run", q.Limit, lower, func(_, entry []byte) bool {
+	return collectPage(w, tx.bucket(bucketRuns), "run", q.Limit, lower, func(_, entry []byte) bool {
 		flags, _, _ := decodeRunEntry(entry)
 		scheduled := flags&runFlagScheduled != 0
 		if q.Trigger == "manual" && scheduled || q.Trigger == "schedule" && !scheduled {
@@ -160,21 +161,47 @@ func (tx *Tx) ListRuns(q RunQuery) ([][]byte, *Position, error) {
 
 // PutIntent records that a run is about to call the session backend.
 func (tx *Tx) PutIntent(runID string, doc []byte) error {
-	return tx.tx.Bucket(bucketIntents).Put([]byte(runID), doc)
+	return tx.bucket(bucketIntents).Put([]byte(runID), doc)
 }
 
 // DeleteIntent removes a resolved intent.
 func (tx *Tx) DeleteIntent(runID string) error {
-	return tx.tx.Bucket(bucketIntents).Delete([]byte(runID))
+	return tx.bucket(bucketIntents).Delete([]byte(runID))
 }
 
 // ForEachIntent calls fn for every unresolved intent.
 func (tx *Tx) ForEachIntent(fn func(runID string, doc []byte) error) error {
-	return tx.tx.Bucket(bucketIntents).ForEach(func(k, v []byte) error { return fn(string(k), v) })
+	return tx.bucket(bucketIntents).ForEach(func(k, v []byte) error { return fn(string(k), v) })
 }
 
 func runIndexFromEntry(id string, created time.Time, entry []byte) RunIndex {
 	flags, scheduledAt, deploymentID := decodeRunEntry(entry)
 	return RunIndex{ID: id, DeploymentID: deploymentID, CreatedAt: created, Scheduled: flags&runFlagScheduled != 0,
 		ScheduledAt: scheduledAt, HasError: flags&runFlagHasError != 0}
+}
+
+// ForEachRun calls fn for every run document, in id order (inspection tools).
+func (tx *Tx) ForEachRun(fn func(id string, doc []byte) error) error {
+	return tx.bucket(bucketRuns).ForEach(func(k, v []byte) error { return fn(string(k), v) })
+}
+
+// FireClaim is one entry of the scheduled-fire claims index.
+type FireClaim struct {
+	DeploymentID string
+	ScheduledAt  time.Time
+	RunID        string
+	// Key is the raw key when it is malformed (then the fields above are
+	// empty); inspection tools report it.
+	Key []byte
+}
+
+// ForEachFireClaim calls fn for every scheduled-fire claim (inspection tools).
+func (tx *Tx) ForEachFireClaim(fn func(FireClaim) error) error {
+	return tx.bucket(bucketScheduledRuns).ForEach(func(k, v []byte) error {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 || len(k)-i-1 != 8 {
+			return fn(FireClaim{Key: append([]byte(nil), k...)})
+		}
+		return fn(FireClaim{DeploymentID: string(k[:i]), ScheduledAt: timeFromKey(k[i+1:]), RunID: string(v)})
+	})
 }

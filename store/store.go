@@ -18,31 +18,8 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// SchemaVersion is the layout version written to the meta bucket. Opening a
-// file with a newer version fails instead of misreading it.
-const SchemaVersion = 1
-
 // FileName is the database file inside the data directory.
 const FileName = "sandbox0d.db"
-
-// Bucket names, in one place.
-var (
-	bucketMeta             = []byte("meta")
-	bucketDeployments      = []byte("deployments")            // id → document
-	bucketDeplByCreated    = []byte("deployments_by_created") // created|id → deployment index entry
-	bucketDeplByAgent      = []byte("deployments_by_agent")   // agent_id 0x00 created|id → nil
-	bucketRuns             = []byte("runs")                   // id → document
-	bucketRunsByCreated    = []byte("runs_by_created")        // created|id → run index entry
-	bucketRunsByDeployment = []byte("runs_by_deployment")     // deployment_id 0x00 created|id → run index entry
-	bucketScheduledRuns    = []byte("runs_by_scheduled_at")   // deployment_id 0x00 scheduled_at → run id (unique)
-	bucketIntents          = []byte("run_intents")            // run id → intent document
-
-	allBuckets = [][]byte{bucketMeta, bucketDeployments, bucketDeplByCreated, bucketDeplByAgent,
-		bucketRuns, bucketRunsByCreated, bucketRunsByDeployment, bucketScheduledRuns, bucketIntents}
-
-	keySchemaVersion = []byte("schema_version")
-	keyCursorSecret  = []byte("cursor_secret")
-)
 
 // ErrLocked is returned by Open when another process holds the file.
 var ErrLocked = errors.New("data file is locked by another process")
@@ -62,6 +39,10 @@ type Options struct {
 	// (the scheduler's workers): a burst then commits the moment every
 	// worker has joined instead of always waiting MaxBatchDelay.
 	MaxBatchSize int
+	// ReadOnly opens a file for inspection (a backup, the file of a stopped
+	// daemon): it shares the lock with other readers, writes nothing, and
+	// fails if one of the store's own buckets is missing.
+	ReadOnly bool
 }
 
 // Store is an open database.
@@ -69,6 +50,7 @@ type Store struct {
 	db           *bolt.DB
 	path         string
 	cursorSecret []byte
+	group        groupCommitter
 }
 
 // Open opens (creating if needed) the database at path.
@@ -79,7 +61,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync,
+		FreelistType: bolt.FreelistMapType, ReadOnly: opts.ReadOnly})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: %w (is another sandbox0d running on this data directory?)", path, ErrLocked)
@@ -93,7 +76,11 @@ func Open(path string, opts Options) (*Store, error) {
 		db.MaxBatchSize = opts.MaxBatchSize
 	}
 	s := &Store{db: db, path: path}
-	if err := s.init(); err != nil {
+	initialize := s.init
+	if opts.ReadOnly {
+		initialize = s.checkReadOnly
+	}
+	if err := initialize(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -106,12 +93,12 @@ func Open(path string, opts Options) (*Store, error) {
 func (s *Store) init() error {
 	complete := false
 	err := s.db.View(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
-			if tx.Bucket(name) == nil {
+		for _, b := range schema {
+			if tx.Bucket(b.name) == nil {
 				return nil
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
+		meta := tx.Bucket(bucketMeta.name)
 		v, secret := meta.Get(keySchemaVersion), meta.Get(keyCursorSecret)
 		if v == nil || secret == nil {
 			return nil
@@ -127,12 +114,12 @@ func (s *Store) init() error {
 		return err
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("create bucket %s: %w", name, err)
+		for _, b := range schema {
+			if _, err := tx.CreateBucketIfNotExists(b.name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", b.name, err)
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
+		meta := tx.Bucket(bucketMeta.name)
 		if v := meta.Get(keySchemaVersion); v == nil {
 			if err := meta.Put(keySchemaVersion, u64(SchemaVersion)); err != nil {
 				return err
@@ -155,9 +142,30 @@ func (s *Store) init() error {
 	})
 }
 
-// DB exposes the handle for packages that own buckets of their own (the local
-// session backend keeps its sessions in the same file).
-func (s *Store) DB() *bolt.DB { return s.db }
+// checkReadOnly is init for a read-only open: the store's own buckets must
+// be there and the schema version understood.
+func (s *Store) checkReadOnly() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		for _, b := range schema {
+			if b.namespace == "" && tx.Bucket(b.name) == nil {
+				return fmt.Errorf("bucket %s missing", b.name)
+			}
+		}
+		if got := readU64(tx.Bucket(bucketMeta.name).Get(keySchemaVersion)); got > SchemaVersion {
+			return fmt.Errorf("schema version %d is newer than this binary supports (%d): upgrade sandbox0d", got, SchemaVersion)
+		}
+		s.cursorSecret = append([]byte(nil), tx.Bucket(bucketMeta.name).Get(keyCursorSecret)...)
+		return nil
+	})
+}
+
+// LastTxID is the id of the newest committed write transaction; tests use
+// it to assert that a pass committed nothing.
+func (s *Store) LastTxID() int {
+	var id int
+	_ = s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+	return id
+}
 
 // Path is the database file path.
 func (s *Store) Path() string { return s.path }
@@ -209,7 +217,7 @@ func (s *Store) Check() []error {
 // Ping is a cheap liveness probe of the file (a read transaction).
 func (s *Store) Ping() error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketMeta) == nil {
+		if tx.Bucket(bucketMeta.name) == nil {
 			return errors.New("meta bucket missing")
 		}
 		return nil
@@ -218,3 +226,5 @@ func (s *Store) Ping() error {
 
 // Tx is a transaction with typed index maintenance.
 type Tx struct{ tx *bolt.Tx }
+
+func (tx *Tx) bucket(b bucket) *bolt.Bucket { return tx.tx.Bucket(b.name) }

@@ -8,54 +8,74 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// reverseWalk iterates the keys of a bucket (optionally under a prefix) from
-// just below an exclusive upper bound down to the lowest key. Keys yielded
-// have the prefix stripped, leaving the created|id part.
-type reverseWalk struct {
-	c      *bolt.Cursor
-	v      []byte
-	prefix []byte
-	upper  []byte // created|id part, exclusive; nil = no bound
+// walk is the one index walk: it iterates the keys of a bucket under a
+// prefix in key order, or in reverse, starting just past an exclusive bound
+// (relative to the prefix; it need not be a stored key). Keys yielded have
+// the prefix stripped. The newest-first listings of deployments and runs walk
+// backward from an upper bound; the local session listings walk either way
+// from a cursor's pivot.
+type walk struct {
+	c        *bolt.Cursor
+	v        []byte
+	prefix   []byte
+	after    []byte // exclusive start, relative to prefix; nil = from the end
+	backward bool
 }
 
-func newReverseWalk(b *bolt.Bucket, prefix, upper []byte) *reverseWalk {
-	return &reverseWalk{c: b.Cursor(), prefix: prefix, upper: upper}
+func newWalk(b *bolt.Bucket, prefix, after []byte, backward bool) *walk {
+	return &walk{c: b.Cursor(), prefix: prefix, after: after, backward: backward}
 }
 
-func (w *reverseWalk) first() []byte {
+// newReverseWalk walks newest first below an exclusive upper bound.
+func newReverseWalk(b *bolt.Bucket, prefix, upper []byte) *walk {
+	return newWalk(b, prefix, upper, true)
+}
+
+func (w *walk) first() []byte {
 	var k []byte
-	if w.upper != nil {
-		seek := append(append([]byte(nil), w.prefix...), w.upper...)
-		k, _ = w.c.Seek(seek)
-		if k == nil {
-			k, w.v = w.c.Last()
-		} else {
-			// Seek lands on the first key >= bound; the bound is exclusive.
-			k, w.v = w.c.Prev()
+	var start []byte
+	if w.after != nil {
+		start = append(append([]byte(nil), w.prefix...), w.after...)
+	}
+	if !w.backward {
+		if start == nil {
+			k, w.v = w.c.Seek(w.prefix)
+		} else if k, w.v = w.c.Seek(start); bytes.Equal(k, start) {
+			k, w.v = w.c.Next()
 		}
-	} else if w.prefix != nil {
+		return w.strip(k)
+	}
+	if start == nil && w.prefix != nil {
 		// Position after the last key with the prefix: seek to the prefix's
 		// successor and step back.
-		k, _ = w.c.Seek(prefixSuccessor(w.prefix))
-		if k == nil {
+		start = prefixSuccessor(w.prefix)
+	}
+	switch {
+	case start == nil:
+		k, w.v = w.c.Last()
+	default:
+		// Seek lands on the first key >= start; the bound is exclusive.
+		if k, _ = w.c.Seek(start); k == nil {
 			k, w.v = w.c.Last()
 		} else {
 			k, w.v = w.c.Prev()
 		}
-	} else {
-		k, w.v = w.c.Last()
 	}
 	return w.strip(k)
 }
 
-func (w *reverseWalk) next() []byte {
+func (w *walk) next() []byte {
 	var k []byte
-	k, w.v = w.c.Prev()
+	if w.backward {
+		k, w.v = w.c.Prev()
+	} else {
+		k, w.v = w.c.Next()
+	}
 	return w.strip(k)
 }
 
 // value is the value at the current key.
-func (w *reverseWalk) value() []byte { return w.v }
+func (w *walk) value() []byte { return w.v }
 
 func minKey(a, b []byte) []byte {
 	if a == nil {
@@ -67,7 +87,7 @@ func minKey(a, b []byte) []byte {
 	return b
 }
 
-func (w *reverseWalk) strip(k []byte) []byte {
+func (w *walk) strip(k []byte) []byte {
 	if k == nil {
 		return nil
 	}
@@ -132,7 +152,7 @@ func (lb lowerBound) excludes(created time.Time) bool {
 // collectPage walks w newest first, keeps the documents whose index entry
 // matches, and stops at limit. It returns a continuation position only when
 // another match exists past a full page, so the last page has none.
-func collectPage(w *reverseWalk, docs *bolt.Bucket, kind string, limit int, lower []lowerBound,
+func collectPage(w *walk, docs *bolt.Bucket, kind string, limit int, lower []lowerBound,
 	match func(key, entry []byte) bool) ([][]byte, *Position, error) {
 	var (
 		out  [][]byte
@@ -164,9 +184,9 @@ walk:
 
 // indexWalk walks the per-owner index under owner's prefix when a filter
 // names one (an agent, a deployment), else the global created index.
-func (tx *Tx) indexWalk(owner string, byOwner, byCreated []byte, upper []byte) *reverseWalk {
+func (tx *Tx) indexWalk(owner string, byOwner, byCreated bucket, upper []byte) *walk {
 	if owner != "" {
-		return newReverseWalk(tx.tx.Bucket(byOwner), prefixOf(owner), upper)
+		return newReverseWalk(tx.bucket(byOwner), prefixOf(owner), upper)
 	}
-	return newReverseWalk(tx.tx.Bucket(byCreated), nil, upper)
+	return newReverseWalk(tx.bucket(byCreated), nil, upper)
 }

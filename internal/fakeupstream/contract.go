@@ -22,8 +22,8 @@ func (s *Server) checkHeaders(r *http.Request) (int, string) {
 	case key != s.opts.apiKey:
 		return http.StatusUnauthorized, "x-api-key does not match the key this upstream was configured with"
 	}
-	if !strings.HasPrefix(r.URL.Path, "/v1/files") && !hasBeta(r.Header, ManagedAgentsBeta) {
-		return http.StatusBadRequest, fmt.Sprintf("anthropic-beta must contain %q (got %q)", ManagedAgentsBeta, strings.Join(r.Header.Values("anthropic-beta"), ","))
+	if beta := betaFor(r.URL.Path); !hasBeta(r.Header, beta) {
+		return http.StatusBadRequest, fmt.Sprintf("anthropic-beta must contain %q (got %q)", beta, strings.Join(r.Header.Values("anthropic-beta"), ","))
 	}
 	if r.Header.Get("anthropic-version") == "" {
 		return http.StatusBadRequest, "missing anthropic-version header"
@@ -38,6 +38,17 @@ func (s *Server) checkHeaders(r *http.Request) (int, string) {
 		}
 	}
 	return 0, ""
+}
+
+// betaFor is the beta each API of the real server demands.
+func betaFor(path string) string {
+	switch {
+	case path == "/v1/files" || strings.HasPrefix(path, "/v1/files/"):
+		return FilesBeta
+	case path == "/v1/memory_stores" || strings.HasPrefix(path, "/v1/memory_stores/"):
+		return MemoryStoresBeta
+	}
+	return ManagedAgentsBeta
 }
 
 func hasBeta(h http.Header, want string) bool {
@@ -120,6 +131,7 @@ type parsedSession struct {
 	resources     []Resource
 	vaultIDs      []string
 	metadata      map[string]string
+	budget        json.RawMessage
 	initialEvents []json.RawMessage
 }
 
@@ -169,6 +181,11 @@ func parseCreateSession(body []byte, requiredMetadata []string) (parsedSession, 
 	if p.metadata, err = parseMetadata(top, requiredMetadata); err != nil {
 		return p, err
 	}
+	if top.has("budget") {
+		if p.budget, err = parseBudget(top.m["budget"]); err != nil {
+			return p, err
+		}
+	}
 	if p.initialEvents, err = top.array("initial_events"); err != nil {
 		return p, err
 	}
@@ -213,8 +230,8 @@ func parseMetadata(top fields, required []string) (map[string]string, error) {
 			return nil, fmt.Errorf("body.metadata must be an object of string values")
 		}
 	}
-	if len(md) > 16 {
-		return nil, fmt.Errorf("body.metadata has %d pairs; at most 16 are allowed", len(md))
+	if len(md) > MaxMetadataPairs {
+		return nil, fmt.Errorf("body.metadata has %d pairs; at most %d are allowed", len(md), MaxMetadataPairs)
 	}
 	for k, v := range md {
 		if len(k) > 64 {
@@ -425,4 +442,35 @@ func parseSendEvents(body []byte) ([]json.RawMessage, error) {
 		}
 	}
 	return events, nil
+}
+
+// parseBudget checks a session budget: {"type":"limit","max_list_cost":
+// {"amount":"<minor units>","currency":"USD"}} (BetaManagedAgentsBudgetLimitParam).
+func parseBudget(raw json.RawMessage) (json.RawMessage, error) {
+	top, err := decodeObject(raw, "body.budget", "type", "max_list_cost")
+	if err != nil {
+		return nil, err
+	}
+	if typ, err := top.str("type", true); err != nil {
+		return nil, err
+	} else if typ != "limit" {
+		return nil, fmt.Errorf("body.budget.type must be \"limit\" (got %q)", typ)
+	}
+	if !top.has("max_list_cost") {
+		return nil, fmt.Errorf("body.budget.max_list_cost is required")
+	}
+	cost, err := decodeObject(top.m["max_list_cost"], "body.budget.max_list_cost", "amount", "currency")
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"amount", "currency"} {
+		if _, err := cost.str(k, true); err != nil {
+			return nil, err
+		}
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, fmt.Errorf("body.budget is not valid JSON: %v", err)
+	}
+	return buf.Bytes(), nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -220,7 +221,15 @@ func TestContractViolationsAreAnsweredAndRecorded(t *testing.T) {
 		{"bare agent id", "/v1/sessions?beta=true", with("agent", "agent_1"), nil, 400, "body.agent must be an object"},
 		{"agent without version", "/v1/sessions?beta=true", with("agent", map[string]any{"type": "agent", "id": "agent_1"}), nil, 400, "body.agent.version"},
 		{"unknown field", "/v1/sessions?beta=true", with("deployment", "x"), nil, 400, `unknown field "deployment"`},
-		{"no run metadata", "/v1/sessions?beta=true", with("metadata", map[string]string{"team": "a"}), nil, 400, fakeupstream.MetadataDeploymentID},
+		{"17 metadata pairs", "/v1/sessions?beta=true", with("metadata", func() map[string]string {
+			m := map[string]string{}
+			for i := range 17 {
+				m[fmt.Sprintf("k%d", i)] = "v"
+			}
+			return m
+		}()), nil, 400, "at most 16"},
+		{"budget shape", "/v1/sessions?beta=true", with("budget", map[string]any{"type": "limit"}), nil, 400, "body.budget.max_list_cost"},
+		{"file lookup without the Files API beta", "/v1/files/file_1?beta=true", nil, http.Header{"Anthropic-Beta": {"managed-agents-2026-04-01"}}, 400, fakeupstream.FilesBeta},
 		{"resource type", "/v1/sessions?beta=true", with("resources", []any{map[string]any{"type": "s3"}}), nil, 400, "body.resources[0].type"},
 		{"stray resource field", "/v1/sessions?beta=true", with("resources", []any{map[string]any{"type": "file", "file_id": "f", "url": "u"}}), nil, 400, `unknown field "url"`},
 		{"checkout mixup", "/v1/sessions?beta=true", with("resources", []any{map[string]any{"type": "github_repository", "url": "u", "checkout": map[string]any{"type": "branch", "sha": "abc"}}}), nil, 400, "branch checkout has no sha"},

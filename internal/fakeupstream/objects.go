@@ -82,13 +82,19 @@ func (s *Server) getAgent(w http.ResponseWriter, r *http.Request, _ []byte) {
 	a, ok := s.state.agents[id]
 	var out agentWire
 	if ok {
+		// Like the real API, a version asked for by number is that version's
+		// snapshot, which does not say whether the agent was archived since:
+		// only the agent itself (no version) does.
+		archivedAt := a.archivedAt
 		if version == 0 {
 			version = a.latest
+		} else {
+			archivedAt = nil
 		}
 		out = agentWire{
 			agentSnapshotWire: agentSnapshot(a.id, version),
 			Metadata:          map[string]string{},
-			ArchivedAt:        timestampOrNull(a.archivedAt),
+			ArchivedAt:        timestampOrNull(archivedAt),
 			CreatedAt:         timestamp(a.createdAt),
 			UpdatedAt:         timestamp(a.createdAt),
 		}
@@ -179,4 +185,25 @@ func (s *Server) getObject(w http.ResponseWriter, _ *http.Request, m map[string]
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+type memoryStoreWire struct {
+	Type        string            `json:"type"`
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Metadata    map[string]string `json:"metadata"`
+	ArchivedAt  *string           `json:"archived_at"`
+	CreatedAt   string            `json:"created_at"`
+	UpdatedAt   string            `json:"updated_at"`
+}
+
+func (s *Server) getMemoryStore(w http.ResponseWriter, r *http.Request, _ []byte) {
+	s.getObject(w, r, s.state.memoryStores, "memory store", r.PathValue("memory_store_id"), func(o *object) any {
+		return memoryStoreWire{
+			Type: "memory_store", ID: o.id, Name: o.id, Metadata: map[string]string{},
+			ArchivedAt: timestampOrNull(o.archivedAt),
+			CreatedAt:  timestamp(o.createdAt), UpdatedAt: timestamp(o.createdAt),
+		}
+	})
 }

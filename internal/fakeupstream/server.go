@@ -16,11 +16,19 @@ import (
 const (
 	// DefaultAPIKey is the key a Server accepts unless WithAPIKey says otherwise.
 	DefaultAPIKey = "sk-ant-fakeupstream-key-0123456789"
-	// ManagedAgentsBeta must be one of the comma-separated anthropic-beta values.
+	// ManagedAgentsBeta must be one of the comma-separated anthropic-beta values
+	// of every call outside the Files and memory store APIs.
 	ManagedAgentsBeta = "managed-agents-2026-04-01"
+	// FilesBeta is what the Files API (/v1/files…) demands instead: like the
+	// real API it answers 400 without it.
+	FilesBeta = "files-api-2025-04-14"
+	// MemoryStoresBeta is what the memory store API (/v1/memory_stores…)
+	// demands, the beta the official SDKs send there.
+	MemoryStoresBeta = "agent-memory-2026-07-22"
+	// MaxMetadataPairs is the real API's limit on session metadata.
+	MaxMetadataPairs = 16
 	// MetadataDeploymentID and MetadataRunID are the session metadata keys
-	// sandbox0d writes; a Server requires them on every created session unless
-	// WithRequiredMetadata changes the list.
+	// sandbox0d may write; WithRequiredMetadata makes a Server require them.
 	MetadataDeploymentID = "sandbox0d.deployment_id"
 	MetadataRunID        = "sandbox0d.deployment_run_id"
 	// IdempotencyKeyHeader is honoured on POSTs: a repeated key replays the
@@ -35,6 +43,8 @@ const (
 	RouteGetEnvironment = "GET /v1/environments/{environment_id}"
 	RouteGetVault       = "GET /v1/vaults/{vault_id}"
 	RouteGetFile        = "GET /v1/files/{file_id}"
+	RouteGetMemoryStore = "GET /v1/memory_stores/{memory_store_id}"
+	RouteArchiveSession = "POST /v1/sessions/{session_id}/archive"
 	RouteCreateSession  = "POST /v1/sessions"
 	RouteListSessions   = "GET /v1/sessions"
 	RouteGetSession     = "GET /v1/sessions/{session_id}"
@@ -128,10 +138,9 @@ func NewInMemory(tb testing.TB, opts ...Option) *Server {
 
 func newServer(tb testing.TB, opts []Option) *Server {
 	o := options{
-		apiKey:           DefaultAPIKey,
-		record:           true,
-		idempotency:      true,
-		requiredMetadata: []string{MetadataDeploymentID, MetadataRunID},
+		apiKey:      DefaultAPIKey,
+		record:      true,
+		idempotency: true,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -143,6 +152,8 @@ func newServer(tb testing.TB, opts []Option) *Server {
 	s.mux.Handle(RouteGetEnvironment, s.route(s.getEnvironment))
 	s.mux.Handle(RouteGetVault, s.route(s.getVault))
 	s.mux.Handle(RouteGetFile, s.route(s.getFile))
+	s.mux.Handle(RouteGetMemoryStore, s.route(s.getMemoryStore))
+	s.mux.Handle(RouteArchiveSession, s.route(s.archiveSession))
 	s.mux.Handle(RouteCreateSession, s.route(s.createSession))
 	s.mux.Handle(RouteListSessions, s.route(s.listSessions))
 	s.mux.Handle(RouteGetSession, s.route(s.getSession))

@@ -14,15 +14,18 @@ import (
 // as received, tokens included, so tests can assert what reached the
 // upstream.
 type Session struct {
-	ID             string
-	AgentID        string
-	AgentVersion   int64
-	EnvironmentID  string
-	Title          string
-	Resources      []Resource
-	VaultIDs       []string
-	Metadata       map[string]string
+	ID            string
+	AgentID       string
+	AgentVersion  int64
+	EnvironmentID string
+	Title         string
+	Resources     []Resource
+	VaultIDs      []string
+	Metadata      map[string]string
+	// Budget is the budget the session was created with (compacted JSON).
+	Budget         json.RawMessage
 	IdempotencyKey string
+	ArchivedAt     *time.Time
 	CreatedAt      time.Time
 }
 
@@ -46,7 +49,7 @@ type sessionWire struct {
 	ID                 string            `json:"id"`
 	Agent              agentSnapshotWire `json:"agent"`
 	ArchivedAt         *string           `json:"archived_at"`
-	Budget             any               `json:"budget"`
+	Budget             json.RawMessage   `json:"budget"`
 	CreatedAt          string            `json:"created_at"`
 	UpdatedAt          string            `json:"updated_at"`
 	EnvironmentID      string            `json:"environment_id"`
@@ -158,6 +161,7 @@ func (s *Server) newSessionLocked(p parsedSession, key string) *session {
 			Resources:      p.resources,
 			VaultIDs:       p.vaultIDs,
 			Metadata:       p.metadata,
+			Budget:         p.budget,
 			IdempotencyKey: key,
 			CreatedAt:      created,
 		},
@@ -175,6 +179,7 @@ func (s *Server) newSessionLocked(p parsedSession, key string) *session {
 		UpdatedAt:          timestamp(created),
 		EnvironmentID:      p.environmentID,
 		Metadata:           p.metadata,
+		Budget:             p.budget,
 		OutcomeEvaluations: []any{},
 		Resources:          make([]map[string]any, 0, len(p.resources)),
 		Stats:              map[string]any{"active_seconds": 0, "duration_seconds": 0},
@@ -240,6 +245,32 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request, _ []byte) {
 		return
 	}
 	writeRaw(w, http.StatusOK, sess.wire)
+}
+
+// archiveSession archives a session (POST /v1/sessions/{id}/archive) and
+// answers the archived session; archiving twice keeps the first time.
+func (s *Server) archiveSession(w http.ResponseWriter, r *http.Request, _ []byte) {
+	id := r.PathValue("session_id")
+	s.mu.Lock()
+	sess, ok := s.state.sessions[id]
+	var out []byte
+	if ok {
+		if sess.ArchivedAt == nil {
+			at := now()
+			sess.ArchivedAt = &at
+			var wire map[string]json.RawMessage
+			_ = json.Unmarshal(sess.wire, &wire)
+			wire["archived_at"], _ = json.Marshal(timestamp(at))
+			sess.wire, _ = json.Marshal(wire)
+		}
+		out = sess.wire
+	}
+	s.mu.Unlock()
+	if !ok {
+		s.writeError(w, http.StatusNotFound, "", fmt.Sprintf("session %s not found", id))
+		return
+	}
+	writeRaw(w, http.StatusOK, out)
 }
 
 // Session returns a created session.

@@ -120,6 +120,9 @@ func (s *Server) RemoveEnvironment(id string) { s.remove(s.state.environments, i
 func (s *Server) RemoveVault(id string)       { s.remove(s.state.vaults, id) }
 func (s *Server) RemoveFile(id string)        { s.remove(s.state.files, id) }
 
+// RemoveMemoryStore deletes a memory store.
+func (s *Server) RemoveMemoryStore(id string) { s.remove(s.state.memoryStores, id) }
+
 func (s *Server) add(m map[string]*object, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

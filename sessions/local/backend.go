@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/sandbox0/sandbox0d/sessions"
-	"go.etcd.io/bbolt"
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
+	"github.com/sandbox0/sandbox0d/store"
 )
 
 // Causes a session's context is canceled with; they decide how it ends.
 var (
-	errInterrupted  = errors.New("interrupted by a user.interrupt event")
-	errTimedOut     = errors.New("session timed out")
+	errInterrupted   = errors.New("interrupted by a user.interrupt event")
+	errTimedOut      = errors.New("session timed out")
 	errOutputCapped  = errors.New("harness output exceeded the environment's max_output_bytes")
 	errTooManyEvents = errors.New("harness output exceeded the environment's max_events")
 	errShutdown      = errors.New("the daemon shut down during the turn; it was stopped and the session is idle")
@@ -32,11 +33,13 @@ var (
 type Backend struct {
 	cfg     Config
 	log     *slog.Logger
-	store   store
+	store   sessionStore
+	cursors *store.Cursors     // page tokens of both lists
 	agents  map[string][]Agent // by id, ascending version
 	envs    map[string]Environment
 	vaults  map[string]Vault
 	baseEnv map[string]string // the daemon's environment at start, for passthrough
+	sandbox sandbox.Sandbox   // starts every harness process
 	bootID  string
 	// firstSeen is when each configured agent version, environment and vault
 	// was first seen by this database: their created_at.
@@ -68,8 +71,8 @@ var (
 // previous daemon process left in a turn get a session.error saying the
 // daemon restarted and go idle, ready for the next message; their harnesses,
 // if still alive, are killed.
-func New(db *bbolt.DB, cfg Config) (*Backend, error) {
-	if db == nil {
+func New(ns *store.Namespace, cfg Config) (*Backend, error) {
+	if ns == nil {
 		return nil, errors.New("local session backend: no database")
 	}
 	if err := cfg.Validate(); err != nil {
@@ -90,14 +93,16 @@ func New(db *bbolt.DB, cfg Config) (*Backend, error) {
 	}
 
 	b := &Backend{
-		cfg:     cfg,
-		log:     cfg.Logger.With("backend", "local"),
-		store:   store{db: db},
-		agents:  map[string][]Agent{},
-		envs:    map[string]Environment{},
-		vaults:  map[string]Vault{},
-		baseEnv: environMap(os.Environ()),
-		bootID:  currentBootID(),
+		cfg:      cfg,
+		log:      cfg.Logger.With("backend", "local"),
+		store:    sessionStore{ns: ns},
+		cursors:  ns.Cursors(),
+		agents:   map[string][]Agent{},
+		envs:     map[string]Environment{},
+		vaults:   map[string]Vault{},
+		baseEnv:  environMap(os.Environ()),
+		sandbox:  cfg.Sandbox,
+		bootID:   currentBootID(),
 		active:   map[string]*activeSession{},
 		watchers: map[string]chan struct{}{},
 	}
@@ -112,9 +117,6 @@ func New(db *bbolt.DB, cfg Config) (*Backend, error) {
 	}
 	for _, v := range cfg.Vaults {
 		b.vaults[v.ID] = v
-	}
-	if err := b.store.init(); err != nil {
-		return nil, fmt.Errorf("local session backend: %w", err)
 	}
 	if b.firstSeen, err = b.store.firstSeen(b.catalogKeys(), b.cfg.Now()); err != nil {
 		return nil, fmt.Errorf("local session backend: %w", err)

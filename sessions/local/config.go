@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/sandbox0/sandbox0d/sessions/local/egress"
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
 
 // Defaults of the local.* config keys, exported so the daemon can register
@@ -56,6 +59,38 @@ type Environment struct {
 	MaxOutputBytes int64
 	// MaxEvents caps the events one turn emits; 0 means DefaultMaxEvents.
 	MaxEvents int64
+	// Networking is the environment's network policy; the zero value is
+	// unrestricted (the host network).
+	Networking Networking
+}
+
+// Networking is an environment's network policy, in the official
+// environment config shape.
+type Networking struct {
+	// Type is NetworkingUnrestricted (or empty) or NetworkingLimited.
+	Type string
+	// AllowedHosts, AllowPackageManagers and AllowMCPServers apply to a
+	// limited network only; see the egress package for how hosts match.
+	AllowedHosts         []string
+	AllowPackageManagers bool
+	AllowMCPServers      bool
+}
+
+// Values of Networking.Type.
+const (
+	NetworkingUnrestricted = "unrestricted"
+	NetworkingLimited      = "limited"
+)
+
+// sandboxNetwork is the policy as the sandbox takes it.
+func (e Environment) sandboxNetwork() sandbox.Network {
+	return sandbox.Network{
+		Limited:              e.Networking.Type == NetworkingLimited,
+		AllowedHosts:         e.Networking.AllowedHosts,
+		AllowPackageManagers: e.Networking.AllowPackageManagers,
+		AllowMCPServers:      e.Networking.AllowMCPServers,
+		Environment:          e.ID,
+	}
 }
 
 // Vault names a file of KEY=VALUE lines whose values reach the harness as
@@ -88,12 +123,15 @@ type Config struct {
 	// idle one without activity, is kept before it is deleted with its
 	// events and workspace; default 30 days.
 	SessionRetention time.Duration
-	GitBinary             string        // default "git" from PATH
+	GitBinary        string // default "git" from PATH
 	// CredentialsDir is where systemd credentials live; default
 	// $CREDENTIALS_DIRECTORY.
 	CredentialsDir string
 	// KillGracePeriod is how long a harness gets between SIGTERM and SIGKILL.
 	KillGracePeriod time.Duration
+	// Sandbox starts every harness process; nil means sandbox.None
+	// (unconfined). The daemon builds it from local.sandbox.
+	Sandbox sandbox.Sandbox
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -172,6 +210,20 @@ func (c Config) Validate() error {
 			bad(key+".max_events", "must not be negative, got %d", e.MaxEvents)
 		}
 		checkEnv(key+".env", e.Env, bad)
+		switch e.Networking.Type {
+		case "", NetworkingUnrestricted:
+			if len(e.Networking.AllowedHosts) > 0 || e.Networking.AllowPackageManagers || e.Networking.AllowMCPServers {
+				bad(key+".networking", "allowed_hosts, allow_package_managers and allow_mcp_servers need type limited")
+			}
+		case NetworkingLimited:
+			for j, h := range e.Networking.AllowedHosts {
+				if err := egress.CheckHost(h); err != nil {
+					bad(fmt.Sprintf("%s.networking.allowed_hosts[%d]", key, j), "%v (want a host name, *.suffix or an IP, optionally with :port)", err)
+				}
+			}
+		default:
+			bad(key+".networking.type", "must be unrestricted or limited, got %q", e.Networking.Type)
+		}
 		if j, dup := seenEnvs[e.ID]; dup && e.ID != "" {
 			bad(key+".id", "environment %q is already declared by local.environments[%d]", e.ID, j)
 		} else {
@@ -221,6 +273,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SessionRetention == 0 {
 		c.SessionRetention = DefaultSessionRetention
+	}
+	if c.Sandbox == nil {
+		c.Sandbox = sandbox.None{}
 	}
 	if c.Now == nil {
 		c.Now = time.Now

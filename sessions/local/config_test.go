@@ -47,6 +47,14 @@ func TestConfigValidate(t *testing.T) {
 		{"vault with both", func(c *Config) { c.Vaults[1].File = "/x" }, "local.vaults[1]"},
 		{"credential path", func(c *Config) { c.Vaults[1].Credential = "../etc/shadow" }, "local.vaults[1].credential"},
 		{"duplicate vault", func(c *Config) { c.Vaults[1].ID = "vlt_gh" }, "local.vaults[1].id"},
+		{"unknown networking type", func(c *Config) { c.Environments[0].Networking.Type = "open" }, "local.environments[0].networking.type"},
+		{"hosts on unrestricted", func(c *Config) { c.Environments[0].Networking.AllowedHosts = []string{"x.com"} }, "local.environments[0].networking"},
+		{"bad allowed host", func(c *Config) {
+			c.Environments[1].Networking = Networking{Type: NetworkingLimited, AllowedHosts: []string{"ok.example.com", "http://x.com/"}}
+		}, "local.environments[1].networking.allowed_hosts[1]"},
+		{"bad allowed port", func(c *Config) {
+			c.Environments[1].Networking = Networking{Type: NetworkingLimited, AllowedHosts: []string{"x.com:99999"}}
+		}, "local.environments[1].networking.allowed_hosts[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

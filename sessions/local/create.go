@@ -3,11 +3,11 @@ package local
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"

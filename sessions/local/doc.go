@@ -49,6 +49,10 @@
 // A repository's authorization token reaches git only through git's
 // environment, as an http.extraHeader in GIT_CONFIG_COUNT/KEY/VALUE scoped to
 // the repository's origin; it is never in argv, the remote URL, .git/config,
-// bbolt, events or logs, and the harness never sees it. Vault values reach
-// the harness as environment variables only.
+// bbolt, events or logs, and the harness never sees it (git runs outside the
+// sandbox, before the harness starts). With a token git speaks https only
+// and follows no redirect, since it would send the header to the redirect
+// target. A commit checkout is verified after the fact: a tag named like a
+// short sha would otherwise win. Vault values reach the harness as
+// environment variables only.
 package local

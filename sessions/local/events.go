@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sandbox0/sandbox0d/sessions/local/harness"
 	"strings"
 	"time"
 )
@@ -35,7 +36,7 @@ const (
 	retryStatusTerminal = "terminal"
 	// A turn lost to the daemon stopping: the session lives on, idle.
 	retryStatusExhausted = "exhausted"
-	stopReasonEndTurn   = "end_turn"
+	stopReasonEndTurn    = "end_turn"
 )
 
 const (
@@ -154,6 +155,14 @@ func harnessEvent(raw []byte, at time.Time) []byte {
 		if json.Unmarshal(raw, &obj) == nil {
 			var eventType string
 			if json.Unmarshal(obj["type"], &eventType) == nil && harnessMayEmit(eventType) {
+				// An id the harness minted with harness.NewEventID is kept, so
+				// its later events can refer to this one.
+				var id string
+				if json.Unmarshal(obj["id"], &id) == nil && harness.IsEventID(id) {
+					obj["processed_at"], _ = json.Marshal(at.UTC())
+					out, _ := json.Marshal(obj)
+					return out
+				}
 				return stampEvent(obj, at)
 			}
 		}

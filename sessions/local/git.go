@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os/exec"
 	"regexp"
@@ -42,6 +43,9 @@ func checkRepository(res sessions.Resource) error {
 	case u.User != nil:
 		// Credentials in the URL would land in argv and .git/config.
 		return fmt.Errorf("url %q: must not carry credentials; use authorization_token", redactURL(u))
+	case u.Scheme != "https" && res.AuthorizationToken != "":
+		// Plain http would hand the token to anyone on the path.
+		return fmt.Errorf("url %q: an authorization_token is only sent over https://", res.URL)
 	}
 	if c := res.Checkout; c != nil {
 		switch c.Type {
@@ -95,7 +99,7 @@ func (b *Backend) cloneRepository(ctx context.Context, workspace string, spec cl
 		return nil
 	}
 	if _, err := b.runGit(ctx, env, spec.Dir, spec.Token, "checkout", "--quiet", "--detach", c.SHA); err == nil {
-		return nil
+		return b.verifyHead(ctx, env, spec)
 	}
 	// The commit may not be reachable from the cloned refs; ask for it.
 	if stderr, err := b.runGit(ctx, env, spec.Dir, spec.Token, "fetch", "--quiet", "origin", c.SHA); err != nil {
@@ -107,6 +111,24 @@ func (b *Backend) cloneRepository(ctx context.Context, workspace string, spec cl
 			sf.Type = errorTypeRepoCheckout
 		}
 		return f
+	}
+	return b.verifyHead(ctx, env, spec)
+}
+
+// verifyHead checks that the commit checked out is the one asked for. git
+// resolves a name to a ref before it takes it as an abbreviated sha, so a
+// short sha can be hijacked by a tag or branch of the same name; the
+// session fails rather than run on code nobody pinned.
+func (b *Backend) verifyHead(ctx context.Context, env []string, spec cloneSpec) error {
+	want := strings.ToLower(spec.Checkout.SHA)
+	head, err := b.runGitOutput(ctx, env, spec.Dir, spec.Token, "rev-parse", "--verify", "HEAD^{commit}")
+	if err != nil {
+		return gitFailure(ctx, "reading the checked out commit of", spec.URL, head, err)
+	}
+	if !strings.HasPrefix(head, want) {
+		return &sessionFailure{Type: errorTypeRepoCheckout, RepositoryURL: spec.URL,
+			Message: fmt.Sprintf("checking out commit %s of %s gave commit %s instead (a tag or branch named %s?); "+
+				"pin the full 40-hex commit sha", spec.Checkout.SHA, spec.URL, head, spec.Checkout.SHA)}
 	}
 	return nil
 }
@@ -120,19 +142,24 @@ func (b *Backend) gitEnv(spec cloneSpec) []string {
 		"GIT_TERMINAL_PROMPT=0",
 		"GIT_CONFIG_NOSYSTEM=1",
 		"GIT_CONFIG_GLOBAL=/dev/null",
-		"GIT_ALLOW_PROTOCOL=http:https",
 		"LC_ALL=C",
 	)
-	if spec.Token != "" {
-		u, _ := url.Parse(spec.URL) // validated by checkRepository
-		origin := u.Scheme + "://" + u.Host + "/"
-		env = append(env,
-			"GIT_CONFIG_COUNT=1",
-			"GIT_CONFIG_KEY_0=http."+origin+".extraHeader",
-			"GIT_CONFIG_VALUE_0=Authorization: Basic "+basicAuth(spec.Token),
-		)
+	if spec.Token == "" {
+		return append(env, "GIT_ALLOW_PROTOCOL=http:https")
 	}
-	return env
+	// git sends http.extraHeader to wherever a redirect leads, plain http
+	// on another host included; with a token it follows no redirect and
+	// speaks https only.
+	u, _ := url.Parse(spec.URL) // validated by checkRepository
+	origin := u.Scheme + "://" + u.Host + "/"
+	return append(env,
+		"GIT_ALLOW_PROTOCOL=https",
+		"GIT_CONFIG_COUNT=2",
+		"GIT_CONFIG_KEY_0=http."+origin+".extraHeader",
+		"GIT_CONFIG_VALUE_0=Authorization: Basic "+basicAuth(spec.Token),
+		"GIT_CONFIG_KEY_1=http.followRedirects",
+		"GIT_CONFIG_VALUE_1=false",
+	)
 }
 
 func basicAuth(token string) string {
@@ -142,6 +169,21 @@ func basicAuth(token string) string {
 // runGit runs git in its own process group, bounded by ctx, and returns its
 // stderr with the token scrubbed.
 func (b *Backend) runGit(ctx context.Context, env []string, dir, token string, args ...string) (string, error) {
+	return b.runGitTo(ctx, nil, env, dir, token, args...)
+}
+
+// runGitOutput runs git like runGit and returns its trimmed stdout, or its
+// stderr when it fails.
+func (b *Backend) runGitOutput(ctx context.Context, env []string, dir, token string, args ...string) (string, error) {
+	out := newTailBuffer(16 << 10)
+	stderr, err := b.runGitTo(ctx, out, env, dir, token, args...)
+	if err != nil {
+		return stderr, err
+	}
+	return strings.TrimSpace(scrubSecret(string(out.Bytes()), token)), nil
+}
+
+func (b *Backend) runGitTo(ctx context.Context, stdout io.Writer, env []string, dir, token string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, b.cfg.GitBinary, args...)
 	cmd.Env = env
 	cmd.Dir = dir
@@ -150,6 +192,9 @@ func (b *Backend) runGit(ctx context.Context, env []string, dir, token string, a
 	cmd.WaitDelay = b.cfg.KillGracePeriod
 	stderr := newTailBuffer(16 << 10)
 	cmd.Stderr = stderr
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
 	err := cmd.Run()
 	if cmd.Process != nil {
 		_ = signalGroup(cmd.Process.Pid, syscall.SIGKILL) // helpers left behind

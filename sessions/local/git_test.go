@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/pem"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sandbox0/sandbox0d/sessions"
@@ -22,12 +24,16 @@ import (
 const gitHTTPBackend = "/usr/lib/git-core/git-http-backend"
 
 // gitRepo is a real repository served by git http-backend over loopback
-// HTTP, behind basic auth that demands token as the password.
+// HTTPS, behind basic auth that demands token as the password. The daemon's
+// git trusts the test server through GIT_SSL_CAINFO.
 type gitRepo struct {
 	url      string
 	token    string
 	firstSHA string // README "one"
 	mainSHA  string // README "two"
+	work     string // the working repository the served one was cloned from
+	bare     string // the served repository
+	backend  http.Handler
 }
 
 func runGitCmd(t *testing.T, dir string, args ...string) string {
@@ -70,7 +76,7 @@ func newGitRepo(t *testing.T) *gitRepo {
 
 	backend := &cgi.Handler{Path: gitHTTPBackend, Root: "/git",
 		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, password, ok := r.BasicAuth()
 		if !ok || subtle.ConstantTimeCompare([]byte(password), []byte(repo.token)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
@@ -80,8 +86,22 @@ func newGitRepo(t *testing.T) *gitRepo {
 		backend.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
+	trustServer(t, srv)
 	repo.url = srv.URL + "/git/project.git"
+	repo.work = work
+	repo.bare = filepath.Join(root, "project.git")
+	repo.backend = backend
 	return repo
+}
+
+// trustServer makes git (started by a Backend created afterwards) trust the
+// test server's certificate.
+func trustServer(t *testing.T, srv *httptest.Server) {
+	t.Helper()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	require.NoError(t, os.WriteFile(caFile, cert, 0o600))
+	t.Setenv("GIT_SSL_CAINFO", caFile)
 }
 
 // gitWrapper is a GitBinary that records every argv it is run with.
@@ -124,6 +144,8 @@ func TestGitRepositoryClonedWithTokenThatLeaksNowhere(t *testing.T) {
 		{name: "default branch at default mount", wantDir: "project", wantFile: "README", wantText: "two\n", wantHead: repo.mainSHA},
 		{name: "branch at relative mount", checkout: &sessions.Checkout{Type: "branch", Name: "feature"},
 			mountPath: "src/app", wantDir: "src/app", wantFile: "FEATURE", wantText: "feature\n"},
+		{name: "short commit sha", checkout: &sessions.Checkout{Type: "commit", SHA: repo.firstSHA[:8]},
+			wantDir: "project", wantFile: "README", wantText: "one\n", wantHead: repo.firstSHA},
 		{name: "commit at upstream-style absolute mount", checkout: &sessions.Checkout{Type: "commit", SHA: repo.firstSHA},
 			mountPath: "/workspace/pinned", wantDir: "pinned", wantFile: "README", wantText: "one\n", wantHead: repo.firstSHA},
 	}
@@ -210,7 +232,7 @@ func assertNoSecret(t *testing.T, rig *testRig, id, secret string, extra map[str
 	stderr, err := rig.b.StderrTail(id)
 	require.NoError(t, err)
 	check("stderr", stderr)
-	db, err := os.ReadFile(rig.db.Path())
+	db, err := os.ReadFile(rig.st.Path())
 	require.NoError(t, err)
 	check("the bbolt file", db)
 	require.NoError(t, filepath.Walk(filepath.Join(rig.cfg.WorkspaceDir, id), func(path string, info os.FileInfo, err error) error {
@@ -223,4 +245,77 @@ func assertNoSecret(t *testing.T, rig *testRig, id, secret string, extra map[str
 		}
 		return err
 	}))
+}
+
+// A redirect from the https origin to plain http on another host must not
+// take the token along: git follows no redirect when it carries a token.
+func TestGitRedirectDowngradeNeverSeesTheToken(t *testing.T) {
+	repo := newGitRepo(t)
+	var seen struct {
+		sync.Mutex
+		requests int
+		auth     []string
+	}
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Lock()
+		seen.requests++
+		if a := r.Header.Get("Authorization"); a != "" {
+			seen.auth = append(seen.auth, a)
+		}
+		seen.Unlock()
+		repo.backend.ServeHTTP(w, r) // would serve the repository to whoever follows
+	}))
+	defer plain.Close()
+	origin := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plain.URL+r.URL.RequestURI(), http.StatusMovedPermanently)
+	}))
+	defer origin.Close()
+	trustServer(t, origin)
+
+	rig := newRig(t, []Agent{shAgent("agent_git", `echo should not run`)}, nil)
+	id := rig.create("agent_git", func(req *sessions.CreateRequest) {
+		req.Resources = []sessions.Resource{{Type: "github_repository", URL: origin.URL + "/git/project.git",
+			AuthorizationToken: repo.token}}
+	})
+	rec := rig.waitDone(id)
+	assert.Equal(t, statusTerminated, rec.Status)
+	errType, message := rig.sessionError(id)
+	assert.Contains(t, []string{errorTypeRepoClone, errorTypeRepoNotFound}, errType, message)
+	seen.Lock()
+	defer seen.Unlock()
+	assert.Empty(t, seen.auth, "the redirect target received the token")
+	assert.Zero(t, seen.requests, "git followed the redirect")
+	assert.NotContains(t, rig.texts(id), "should not run")
+	assertNoSecret(t, rig, id, repo.token, nil)
+}
+
+// A tag named like the abbreviated sha wins over the commit in git's name
+// resolution; the session fails instead of running on the tagged commit.
+func TestGitShortShaHijackedByTagFailsTheSession(t *testing.T) {
+	repo := newGitRepo(t)
+	short := repo.firstSHA[:7]
+	runGitCmd(t, repo.bare, "tag", short, repo.mainSHA)
+
+	rig := newRig(t, []Agent{shAgent("agent_git", `echo should not run`)}, nil)
+	id := rig.create("agent_git", func(req *sessions.CreateRequest) {
+		req.Resources = []sessions.Resource{{Type: "github_repository", URL: repo.url, AuthorizationToken: repo.token,
+			Checkout: &sessions.Checkout{Type: "commit", SHA: short}}}
+	})
+	rec := rig.waitDone(id)
+	assert.Equal(t, statusTerminated, rec.Status)
+	errType, message := rig.sessionError(id)
+	assert.Equal(t, errorTypeRepoCheckout, errType, message)
+	assert.Contains(t, message, "gave commit "+repo.mainSHA)
+	assert.Contains(t, message, "full 40-hex commit sha")
+	assert.NotContains(t, rig.texts(id), "should not run")
+}
+
+func TestGitTokenOverPlainHTTPIsRejected(t *testing.T) {
+	rig := newRig(t, []Agent{shAgent("agent_git", `echo should not run`)}, nil)
+	_, err := rig.b.CreateSession(t.Context(), rig.request("agent_git", func(req *sessions.CreateRequest) {
+		req.Resources = []sessions.Resource{{Type: "github_repository", URL: "http://127.0.0.1:1/x.git", AuthorizationToken: "ghs_x"}}
+	}))
+	var runErr *sessions.RunError
+	require.ErrorAs(t, err, &runErr)
+	assert.Contains(t, runErr.Message, "only sent over https")
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/store"
 	"github.com/stretchr/testify/require"
-	"go.etcd.io/bbolt"
 )
 
 // waitLimit bounds every wait in these tests; nothing should come close.
@@ -49,12 +49,23 @@ func (s *syncBuffer) String() string {
 type testRig struct {
 	t      testing.TB
 	dir    string
-	db     *bbolt.DB
+	st     *store.Store
+	ns     *store.Namespace
 	b      *Backend
 	cfg    Config
 	logs   *syncBuffer
 	srv    *httptest.Server
 	client anthropic.Client
+}
+
+// openStore opens a real store file and the local namespace on it.
+func openStore(t testing.TB, path string) (*store.Store, *store.Namespace) {
+	t.Helper()
+	st, err := store.Open(path, store.Options{})
+	require.NoError(t, err)
+	ns, err := st.Namespace(store.NamespaceLocal)
+	require.NoError(t, err)
+	return st, ns
 }
 
 // shAgent is an agent whose harness is an inline sh script.
@@ -68,9 +79,8 @@ func newRig(t testing.TB, agents []Agent, mutate func(*Config)) *testRig {
 	t.Helper()
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "files"), 0o700))
-	db, err := bbolt.Open(filepath.Join(dir, "state.db"), 0o600, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	st, ns := openStore(t, filepath.Join(dir, "state.db"))
+	t.Cleanup(func() { require.NoError(t, st.Close()) })
 
 	logs := &syncBuffer{}
 	cfg := Config{
@@ -84,7 +94,7 @@ func newRig(t testing.TB, agents []Agent, mutate func(*Config)) *testRig {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	b, err := New(db, cfg)
+	b, err := New(ns, cfg)
 	require.NoError(t, err)
 	srv := httptest.NewServer(b.SessionHandler())
 	t.Cleanup(srv.Close)
@@ -96,7 +106,7 @@ func newRig(t testing.TB, agents []Agent, mutate func(*Config)) *testRig {
 	})
 	client := anthropic.NewClient(option.WithoutEnvironmentDefaults(), option.WithBaseURL(srv.URL),
 		option.WithAPIKey("test-key"), option.WithMaxRetries(0))
-	return &testRig{t: t, dir: dir, db: db, b: b, cfg: cfg, logs: logs, srv: srv, client: client}
+	return &testRig{t: t, dir: dir, st: st, ns: ns, b: b, cfg: cfg, logs: logs, srv: srv, client: client}
 }
 
 // userMessage is an initial user.message event in wire JSON.

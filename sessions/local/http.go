@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
+	"github.com/sandbox0/sandbox0d/internal/listparams"
 	"github.com/sandbox0/sandbox0d/internal/wire"
 )
 
@@ -134,12 +134,12 @@ type sessionListResponse struct {
 
 func (b *Backend) handleListSessions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, err := parseLimit(q, defaultSessionsLimit, maxSessionsLimit)
+	limit, err := listparams.Limit(q, defaultSessionsLimit, maxSessionsLimit)
 	if err != nil {
 		wire.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	order, err := parseOrder(q, "desc")
+	order, err := listparams.Order(q, "desc")
 	if err != nil {
 		wire.WriteError(w, http.StatusBadRequest, err.Error())
 		return
@@ -149,7 +149,8 @@ func (b *Backend) handleListSessions(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	cur, err := decodeCursor(q.Get("page"), "sessions", order)
+	scope := f.scope(order)
+	cur, err := b.decodeCursor(scope, q.Get("page"), true)
 	if err != nil {
 		wire.WriteError(w, http.StatusBadRequest, err.Error())
 		return
@@ -165,7 +166,13 @@ func (b *Backend) handleListSessions(w http.ResponseWriter, r *http.Request) {
 	for _, rec := range items {
 		resp.Data = append(resp.Data, b.viewSession(rec, now))
 	}
-	resp.NextPage, resp.PrevPage = sessionPages(items, more, cur, order)
+	next, prev := sessionPages(items, more, cur)
+	if next != nil {
+		resp.NextPage = b.encodeCursor(scope, *next)
+	}
+	if prev != nil {
+		resp.PrevPage = b.encodeCursor(scope, *prev)
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -173,36 +180,45 @@ func (b *Backend) handleListSessions(w http.ResponseWriter, r *http.Request) {
 // page when more items followed; one read backward (from a prev_page) has a
 // prev page when more items preceded. The other direction always exists
 // when the page came from a cursor, even if the page is empty.
-func sessionPages(items []*sessionRecord, more bool, cur *pageCursor, order string) (next, prev *string) {
+func sessionPages(items []*sessionRecord, more bool, cur *pageCursor) (next, prev *pageCursor) {
 	backward := cur != nil && cur.Backward
 	var first, last *sessionRecord
 	if len(items) > 0 {
 		first, last = items[0], items[len(items)-1]
 	}
+	at := func(rec *sessionRecord, backward bool) *pageCursor {
+		c := sessionCursor(rec, backward)
+		return &c
+	}
+	pivot := func(backward bool) *pageCursor {
+		c := *cur
+		c.Backward = backward
+		return &c
+	}
 	switch {
 	case !backward && more:
-		next = sessionCursor(last, order, false)
+		next = at(last, false)
 	case backward && last != nil:
-		next = sessionCursor(last, order, false)
+		next = at(last, false)
 	case backward:
-		next = pivotCursor(cur, false)
+		next = pivot(false)
 	}
 	switch {
 	case backward && more:
-		prev = sessionCursor(first, order, true)
+		prev = at(first, true)
 	case !backward && cur != nil && first != nil:
-		prev = sessionCursor(first, order, true)
+		prev = at(first, true)
 	case !backward && cur != nil:
-		prev = pivotCursor(cur, true)
+		prev = pivot(true)
 	}
 	return next, prev
 }
 
 func parseSessionFilter(q url.Values) (sessionFilter, error) {
 	f := sessionFilter{
-		deploymentID: q.Get("deployment_id"),
-		agentID:      q.Get("agent_id"),
-		matchNothing: q.Get("memory_store_id") != "",
+		deploymentID:  q.Get("deployment_id"),
+		agentID:       q.Get("agent_id"),
+		memoryStoreID: q.Get("memory_store_id"),
 	}
 	if v := q.Get("agent_version"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -211,7 +227,7 @@ func parseSessionFilter(q url.Values) (sessionFilter, error) {
 		}
 		f.agentVersion = n
 	}
-	for _, s := range arrayParam(q, "statuses") {
+	for _, s := range listparams.Array(q, "statuses") {
 		if !validStatuses[s] {
 			return f, fmt.Errorf("statuses: %q is not one of rescheduling, running, idle, terminated", s)
 		}
@@ -220,65 +236,13 @@ func parseSessionFilter(q url.Values) (sessionFilter, error) {
 		}
 		f.statuses[s] = true
 	}
-	if v := q.Get("include_archived"); v != "" {
-		include, err := strconv.ParseBool(v)
-		if err != nil {
-			return f, fmt.Errorf("include_archived: %q is not true or false", v)
-		}
-		f.includeArchived = include
+	include, err := listparams.Bool(q, "include_archived")
+	if err != nil {
+		return f, err
 	}
-	var err error
-	f.created, err = parseTimeRange(q)
+	f.includeArchived = include != nil && *include
+	f.created, err = listparams.CreatedAt(q)
 	return f, err
-}
-
-func parseTimeRange(q url.Values) (timeRange, error) {
-	var tr timeRange
-	for _, p := range []struct {
-		op  string
-		dst **time.Time
-	}{{"gt", &tr.gt}, {"gte", &tr.gte}, {"lt", &tr.lt}, {"lte", &tr.lte}} {
-		key := "created_at[" + p.op + "]"
-		v := q.Get(key)
-		if v == "" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			return tr, fmt.Errorf("%s: %q is not an RFC 3339 time", key, v)
-		}
-		*p.dst = &t
-	}
-	return tr, nil
-}
-
-// arrayParam reads a repeated query parameter sent as name[]=a&name[]=b (the
-// SDKs' bracket format) or name=a&name=b.
-func arrayParam(q url.Values, name string) []string {
-	return append(append([]string(nil), q[name+"[]"]...), q[name]...)
-}
-
-func parseLimit(q url.Values, def, max int) (int, error) {
-	v := q.Get("limit")
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > max {
-		return 0, fmt.Errorf("limit: %q must be an integer from 1 to %d", v, max)
-	}
-	return n, nil
-}
-
-func parseOrder(q url.Values, def string) (string, error) {
-	switch v := q.Get("order"); v {
-	case "":
-		return def, nil
-	case "asc", "desc":
-		return v, nil
-	default:
-		return "", fmt.Errorf("order: %q is not asc or desc", v)
-	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

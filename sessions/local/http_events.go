@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/internal/listparams"
 	"github.com/sandbox0/sandbox0d/internal/wire"
 )
 
@@ -32,22 +33,22 @@ func (b *Backend) handleListEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	limit, err := parseLimit(q, defaultEventsLimit, maxEventsLimit)
+	limit, err := listparams.Limit(q, defaultEventsLimit, maxEventsLimit)
 	if err != nil {
 		wire.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	order, err := parseOrder(q, "asc")
+	order, err := listparams.Order(q, "asc")
 	if err != nil {
 		wire.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	var f eventFilter
-	if f.created, err = parseTimeRange(q); err != nil {
+	if f.created, err = listparams.CreatedAt(q); err != nil {
 		wire.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	for _, t := range arrayParam(q, "types") {
+	for _, t := range listparams.Array(q, "types") {
 		if !knownEventTypes[t] {
 			wire.WriteError(w, http.StatusBadRequest, fmt.Sprintf("types: %q is not a session event type", t))
 			return
@@ -57,10 +58,8 @@ func (b *Backend) handleListEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		f.types[t] = true
 	}
-	cur, err := decodeCursor(q.Get("page"), "events", order)
-	if err == nil && cur != nil && cur.SessionID != id {
-		err = errors.New("page: the cursor belongs to another session")
-	}
+	scope := f.scope(id, order)
+	cur, err := b.decodeCursor(scope, q.Get("page"), false)
 	if err != nil {
 		wire.WriteError(w, http.StatusBadRequest, err.Error())
 		return
@@ -80,7 +79,7 @@ func (b *Backend) handleListEvents(w http.ResponseWriter, r *http.Request) {
 		resp.Data = append(resp.Data, ev.JSON)
 	}
 	if more {
-		resp.NextPage = pageCursor{Kind: "events", Order: order, SessionID: id, Seq: events[len(events)-1].Seq}.encode()
+		resp.NextPage = b.encodeCursor(scope, pageCursor{Seq: events[len(events)-1].Seq})
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -40,6 +40,9 @@ func TestErrorEnvelopes(t *testing.T) {
 	rig.call("GET", "/v1/sessions/"+other+"/events?limit=1", "", &page)
 	require.NotNil(t, page.NextPage)
 	foreignCursor := url.QueryEscape(*page.NextPage)
+	// The same token with one payload character changed: the MAC refuses it.
+	tampered := []byte(*page.NextPage)
+	tampered[12] ^= 'A' ^ 'B'
 
 	tests := []struct {
 		method, path, body string
@@ -76,8 +79,10 @@ func TestErrorEnvelopes(t *testing.T) {
 		{"GET", "/v1/sessions?include_archived=maybe", "", 400, "include_archived"},
 		{"GET", "/v1/sessions?page=garbage", "", 400, "page"},
 		{"GET", "/v1/sessions?page=" + foreignCursor, "", 400, "page"},
-		{"GET", "/v1/sessions/" + id + "/events?page=" + foreignCursor, "", 400, "another session"},
-		{"GET", "/v1/sessions/" + other + "/events?order=desc&page=" + foreignCursor, "", 400, "order=asc"},
+		{"GET", "/v1/sessions/" + id + "/events?page=" + foreignCursor, "", 400, "invalid cursor"},                              // the signed scope names the session,
+		{"GET", "/v1/sessions/" + other + "/events?order=desc&page=" + foreignCursor, "", 400, "invalid cursor"},                // ... and the order,
+		{"GET", "/v1/sessions/" + other + "/events?types%5B%5D=agent.message&page=" + foreignCursor, "", 400, "invalid cursor"}, // ... and the filters
+		{"GET", "/v1/sessions/" + other + "/events?page=" + url.QueryEscape(string(tampered)), "", 400, "invalid cursor"},       // ... and is signed
 		{"GET", "/v1/sessions/" + id + "/events?types%5B%5D=nope", "", 400, "types"},
 		{"GET", "/v1/sessions/" + id + "/events?limit=1001", "", 400, "limit"},
 	}

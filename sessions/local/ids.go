@@ -1,9 +1,10 @@
 package local
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"strings"
+
+	"github.com/sandbox0/sandbox0d/internal/ids"
 )
 
 // Id prefixes of the objects this backend mints.
@@ -13,16 +14,19 @@ const (
 	resourceIDPrefix = "sesrsc_"
 )
 
-// newID returns prefix followed by 128 random bits, base64url without padding.
+// newID returns prefix (which ends in "_") followed by 24 characters of
+// [0-9A-Za-z], the official id alphabet.
 func newID(prefix string) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
-	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return ids.New(strings.TrimSuffix(prefix, "_"))
 }
 
-// isSessionID reports whether id has the shape of an id minted by newID, so
-// a request path can never name a workspace outside WorkspaceDir.
+// isSessionID reports whether id has the shape of an id minted by newID, or
+// by earlier versions (22 characters of base64url), so a request path can
+// never name a workspace outside WorkspaceDir.
 func isSessionID(id string) bool {
+	if ids.IsNew(strings.TrimSuffix(sessionIDPrefix, "_"), id) {
+		return true
+	}
 	rest, ok := strings.CutPrefix(id, sessionIDPrefix)
 	if !ok || len(rest) != 22 {
 		return false

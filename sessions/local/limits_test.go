@@ -1,7 +1,6 @@
 package local
 
 import (
-	"bytes"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,9 +12,9 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/store"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.etcd.io/bbolt"
 )
 
 // tickingClock returns strictly increasing instants, one millisecond apart,
@@ -160,9 +159,10 @@ func TestArchiveRefusedWhileRunningDeleteStopsTheTurn(t *testing.T) {
 	_, err = rig.client.Beta.Sessions.Get(ctx, id, anthropic.BetaSessionGetParams{})
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, http.StatusNotFound, apiErr.StatusCode)
-	require.NoError(t, rig.db.View(func(tx *bbolt.Tx) error {
-		k, _ := tx.Bucket(bucketEvents).Cursor().Seek(eventPrefix(id))
-		assert.False(t, bytes.HasPrefix(k, eventPrefix(id)), "the events are deleted with the session")
+	require.NoError(t, rig.ns.View(func(tx *store.NamespaceTx) error {
+		left := 0
+		tx.Bucket(bucketEvents).Scan(eventPrefix(id), nil, false, func(_, _ []byte) bool { left++; return true })
+		assert.Zero(t, left, "the events are deleted with the session")
 		return nil
 	}))
 }

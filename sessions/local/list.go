@@ -1,62 +1,67 @@
 package local
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
-	"time"
+	"strings"
 
-	"go.etcd.io/bbolt"
+	"github.com/sandbox0/sandbox0d/internal/listparams"
+	"github.com/sandbox0/sandbox0d/store"
 )
 
-// pageCursor is the opaque page token of both lists. It names the item the
-// page continues from, the direction, and what it belongs to, so a cursor
-// from another list, session or order is refused instead of misread.
+// pageCursor is where a page of either list continues: the pivot item
+// (exclusive) and the direction. The store's signed codec binds it to the
+// list, its filters and its order (the scope), so a cursor from another list,
+// session, order or filter set is refused instead of misread.
 type pageCursor struct {
-	Kind      string `json:"k"`           // "sessions" or "events"
-	Order     string `json:"o"`           // "asc" or "desc"
-	Backward  bool   `json:"b,omitempty"` // a prev_page: items before the pivot
-	SessionID string `json:"s,omitempty"` // events: the session
-	Seq       uint64 `json:"q,omitempty"` // events: pivot sequence
-	CreatedAt int64  `json:"t,omitempty"` // sessions: pivot created_at (unix ns)
-	ID        string `json:"i,omitempty"` // sessions: pivot id
+	Backward  bool   // a prev_page: items before the pivot
+	Seq       uint64 // events: pivot sequence
+	CreatedAt int64  // sessions: pivot created_at (unix ns)
+	ID        string // sessions: pivot id
 }
 
-var errBadCursor = errors.New("page: not a valid page cursor for this list")
+const cursorBackward = 1 << 0
 
-func (c pageCursor) encode() *string {
-	b, _ := json.Marshal(c) // plain strings and numbers
-	s := base64.RawURLEncoding.EncodeToString(b)
+// payload is flags | seq or created (8) | id.
+func (c pageCursor) payload() []byte {
+	var flags byte
+	if c.Backward {
+		flags |= cursorBackward
+	}
+	n := c.Seq
+	if c.ID != "" {
+		n = uint64(c.CreatedAt)
+	}
+	return append(append([]byte{flags}, be64(n)...), c.ID...)
+}
+
+var errBadCursor = errors.New("page: invalid cursor; pass the next_page or prev_page value of a previous response to the same listing with the same filters and order")
+
+// encodeCursor signs c for scope.
+func (b *Backend) encodeCursor(scope string, c pageCursor) *string {
+	s := b.cursors.Encode(scope, c.payload())
 	return &s
 }
 
-func decodeCursor(token, kind, order string) (*pageCursor, error) {
+// decodeCursor reads a page token of scope; nil when there is none.
+func (b *Backend) decodeCursor(scope, token string, sessions bool) (*pageCursor, error) {
 	if token == "" {
 		return nil, nil
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
+	p, err := b.cursors.Decode(scope, token)
+	if err != nil || len(p) < 9 || (sessions && len(p) < 10) || (!sessions && len(p) != 9) {
 		return nil, errBadCursor
 	}
-	var c pageCursor
-	if err := json.Unmarshal(raw, &c); err != nil || c.Kind != kind {
-		return nil, errBadCursor
+	c := &pageCursor{Backward: p[0]&cursorBackward != 0}
+	n := binary.BigEndian.Uint64(p[1:9])
+	if sessions {
+		c.CreatedAt, c.ID = int64(n), string(p[9:])
+	} else {
+		c.Seq = n
 	}
-	if c.Order != order {
-		return nil, fmt.Errorf("page: the cursor was made for order=%s", c.Order)
-	}
-	return &c, nil
-}
-
-// timeRange is the created_at[gt|gte|lt|lte] filter.
-type timeRange struct{ gt, gte, lt, lte *time.Time }
-
-func (r timeRange) contains(t time.Time) bool {
-	return (r.gt == nil || t.After(*r.gt)) && (r.gte == nil || !t.Before(*r.gte)) &&
-		(r.lt == nil || t.Before(*r.lt)) && (r.lte == nil || !t.After(*r.lte))
+	return c, nil
 }
 
 // sessionFilter holds the filters of GET /v1/sessions.
@@ -66,13 +71,33 @@ type sessionFilter struct {
 	agentVersion    int64 // only with agentID, as the API documents
 	statuses        map[string]bool
 	includeArchived bool
-	created         timeRange
-	matchNothing    bool // memory_store_id: local sessions never have one
+	created         listparams.TimeRange
+	memoryStoreID   string // local sessions never have one: matches nothing
+}
+
+// scope is the cursor scope of a session listing: its filters and order.
+func (f sessionFilter) scope(order string) string {
+	var statuses []string
+	for s := range f.statuses {
+		statuses = append(statuses, s)
+	}
+	slices.Sort(statuses)
+	version := ""
+	if f.agentVersion != 0 {
+		version = fmt.Sprint(f.agentVersion)
+	}
+	return listparams.Scope("local_sessions", map[string]string{
+		"order": order, "deployment_id": f.deploymentID, "agent_id": f.agentID, "agent_version": version,
+		"statuses": strings.Join(statuses, ","), "include_archived": fmt.Sprint(f.includeArchived),
+		"memory_store_id": f.memoryStoreID,
+		"created_at[gt]":  listparams.FormatTime(f.created.GT), "created_at[gte]": listparams.FormatTime(f.created.GTE),
+		"created_at[lt]": listparams.FormatTime(f.created.LT), "created_at[lte]": listparams.FormatTime(f.created.LTE),
+	})
 }
 
 func (f sessionFilter) match(rec *sessionRecord) bool {
 	switch {
-	case f.matchNothing:
+	case f.memoryStoreID != "":
 		return false
 	case f.deploymentID != "" && rec.DeploymentID != f.deploymentID:
 		return false
@@ -85,14 +110,14 @@ func (f sessionFilter) match(rec *sessionRecord) bool {
 	case !f.includeArchived && rec.ArchivedAt != nil:
 		return false
 	}
-	return f.created.contains(rec.CreatedAt)
+	return f.created.Contains(rec.CreatedAt)
 }
 
 // listSessions returns up to limit sessions in list order from the cursor,
 // and whether more follow in the direction read.
-func (s store) listSessions(f sessionFilter, desc bool, cur *pageCursor, limit int) ([]*sessionRecord, bool, error) {
+func (s sessionStore) listSessions(f sessionFilter, desc bool, cur *pageCursor, limit int) ([]*sessionRecord, bool, error) {
 	var out []*sessionRecord
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.ns.View(func(tx *store.NamespaceTx) error {
 		index, prefix := tx.Bucket(bucketSessionsByCreated), []byte(nil)
 		if f.deploymentID != "" {
 			index, prefix = tx.Bucket(bucketSessionsByDeployment), deploymentPrefix(f.deploymentID)
@@ -100,13 +125,13 @@ func (s store) listSessions(f sessionFilter, desc bool, cur *pageCursor, limit i
 		var pivot []byte
 		backward := desc
 		if cur != nil {
-			pivot = append(append(bytes.Clone(prefix), be64(uint64(cur.CreatedAt))...), cur.ID...)
+			pivot = append(be64(uint64(cur.CreatedAt)), cur.ID...)
 			backward = desc != cur.Backward
 		}
 		records := tx.Bucket(bucketSessions)
 		var err error
-		scanIndex(index.Cursor(), prefix, pivot, backward, func(key []byte) bool {
-			id := key[len(prefix)+8:]
+		index.Scan(prefix, pivot, backward, func(key, _ []byte) bool {
+			id := key[8:]
 			v := records.Get(id)
 			if v == nil { // only possible for a deployment id containing NUL
 				return true
@@ -139,29 +164,43 @@ func (s store) listSessions(f sessionFilter, desc bool, cur *pageCursor, limit i
 // eventFilter holds the filters of GET /v1/sessions/{id}/events.
 type eventFilter struct {
 	types   map[string]bool
-	created timeRange
+	created listparams.TimeRange
+}
+
+// scope is the cursor scope of one session's event listing.
+func (f eventFilter) scope(sessionID, order string) string {
+	var types []string
+	for t := range f.types {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	return listparams.Scope("local_events/"+sessionID, map[string]string{
+		"order": order, "types": strings.Join(types, ","),
+		"created_at[gt]": listparams.FormatTime(f.created.GT), "created_at[gte]": listparams.FormatTime(f.created.GTE),
+		"created_at[lt]": listparams.FormatTime(f.created.LT), "created_at[lte]": listparams.FormatTime(f.created.LTE),
+	})
 }
 
 func (f eventFilter) match(ev storedEvent) bool {
-	return (len(f.types) == 0 || f.types[ev.Type]) && f.created.contains(ev.ProcessedAt)
+	return (len(f.types) == 0 || f.types[ev.Type]) && f.created.Contains(ev.ProcessedAt)
 }
 
 // listEvents returns up to limit events of a session after the cursor, and
 // whether more follow.
-func (s store) listEvents(sessionID string, f eventFilter, desc bool, afterSeq uint64, limit int) ([]storedEvent, bool, error) {
+func (s sessionStore) listEvents(sessionID string, f eventFilter, desc bool, afterSeq uint64, limit int) ([]storedEvent, bool, error) {
 	var out []storedEvent
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.ns.View(func(tx *store.NamespaceTx) error {
 		if tx.Bucket(bucketSessions).Get([]byte(sessionID)) == nil {
 			return errSessionNotFound
 		}
 		var pivot []byte
 		if afterSeq != 0 {
-			pivot = eventKey(sessionID, afterSeq)
+			pivot = be64(afterSeq)
 		}
 		var err error
-		scanIndex(tx.Bucket(bucketEvents).Cursor(), eventPrefix(sessionID), pivot, desc, func(key []byte) bool {
+		tx.Bucket(bucketEvents).Scan(eventPrefix(sessionID), pivot, desc, func(key, value []byte) bool {
 			var ev storedEvent
-			if ev, err = decodeStoredEvent(key, tx.Bucket(bucketEvents).Get(key)); err != nil {
+			if ev, err = decodeStoredEvent(key, value); err != nil {
 				err = fmt.Errorf("session %s: %w", sessionID, err)
 				return false
 			}
@@ -182,64 +221,7 @@ func (s store) listEvents(sessionID string, f eventFilter, desc bool, afterSeq u
 	return out, more, nil
 }
 
-// scanIndex visits the keys with prefix in order (or reverse order when
-// backward), starting after pivot (exclusive) when pivot is set, until visit
-// returns false.
-func scanIndex(c *bbolt.Cursor, prefix, pivot []byte, backward bool, visit func(key []byte) bool) {
-	var k []byte
-	switch {
-	case !backward && pivot == nil:
-		k, _ = c.Seek(prefix)
-	case !backward:
-		if k, _ = c.Seek(pivot); bytes.Equal(k, pivot) {
-			k, _ = c.Next()
-		}
-	default:
-		bound := pivot
-		if bound == nil {
-			bound = prefixEnd(prefix)
-		}
-		if bound == nil {
-			k, _ = c.Last()
-		} else if k, _ = c.Seek(bound); k == nil {
-			k, _ = c.Last()
-		} else {
-			k, _ = c.Prev()
-		}
-	}
-	for k != nil && bytes.HasPrefix(k, prefix) {
-		if !visit(k) {
-			return
-		}
-		if backward {
-			k, _ = c.Prev()
-		} else {
-			k, _ = c.Next()
-		}
-	}
-}
-
-// prefixEnd is the smallest key greater than every key with prefix, or nil
-// when there is none (empty prefix, or all 0xff).
-func prefixEnd(prefix []byte) []byte {
-	end := bytes.Clone(prefix)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
-}
-
 // sessionCursor makes the cursor that continues from rec.
-func sessionCursor(rec *sessionRecord, order string, backward bool) *string {
-	return pageCursor{Kind: "sessions", Order: order, Backward: backward,
-		CreatedAt: rec.CreatedAt.UnixNano(), ID: rec.ID}.encode()
-}
-
-func pivotCursor(cur *pageCursor, backward bool) *string {
-	c := *cur
-	c.Backward = backward
-	return c.encode()
+func sessionCursor(rec *sessionRecord, backward bool) pageCursor {
+	return pageCursor{Backward: backward, CreatedAt: rec.CreatedAt.UnixNano(), ID: rec.ID}
 }

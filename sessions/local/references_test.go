@@ -10,7 +10,6 @@ import (
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.etcd.io/bbolt"
 )
 
 func referenceRig(t *testing.T) *testRig {
@@ -139,10 +138,9 @@ func TestCreateSessionRunErrors(t *testing.T) {
 }
 
 func TestNewValidatesTheConfig(t *testing.T) {
-	db, err := bbolt.Open(filepath.Join(t.TempDir(), "state.db"), 0o600, nil)
-	require.NoError(t, err)
-	defer db.Close()
-	_, err = New(db, Config{WorkspaceDir: t.TempDir(), Agents: []Agent{{ID: "agent_x"}}})
+	st, ns := openStore(t, filepath.Join(t.TempDir(), "state.db"))
+	defer st.Close()
+	_, err := New(ns, Config{WorkspaceDir: t.TempDir(), Agents: []Agent{{ID: "agent_x"}}})
 	var ce *ConfigError
 	require.True(t, errors.As(err, &ce), "%v", err)
 	assert.Equal(t, "local.agents[0].command", ce.Key)

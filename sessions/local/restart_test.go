@@ -18,7 +18,6 @@ import (
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.etcd.io/bbolt"
 )
 
 const restartHelperEnv = "SANDBOX0D_LOCAL_RESTART_HELPER_DIR"
@@ -49,11 +48,10 @@ func TestRestartHelperDaemon(t *testing.T) {
 	if dir == "" {
 		t.Skip("helper process of TestRestartTerminatesSessionsLeftRunning")
 	}
-	db, err := bbolt.Open(filepath.Join(dir, "state.db"), 0o600, nil)
+	st, ns := openStore(t, filepath.Join(dir, "state.db"))
+	b, err := New(ns, restartConfig(dir))
 	require.NoError(t, err)
-	b, err := New(db, restartConfig(dir))
-	require.NoError(t, err)
-	rig := &testRig{t: t, b: b, db: db}
+	rig := &testRig{t: t, b: b, st: st, ns: ns}
 	req := sessions.CreateRequest{Agent: sessions.AgentRef{ID: "agent_block", Version: 1}, EnvironmentID: testEnvironment,
 		InitialEvents: []json.RawMessage{userMessage("hi")}}
 	running, err := b.CreateSession(t.Context(), req)
@@ -95,13 +93,12 @@ func TestRestartEndsTurnsLeftRunning(t *testing.T) {
 	_ = helper.Wait()
 	require.True(t, processAlive(report.HarnessPID), "the harness outlives a killed daemon")
 
-	db, err := bbolt.Open(filepath.Join(dir, "state.db"), 0o600, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	b, err := New(db, restartConfig(dir))
+	st, ns := openStore(t, filepath.Join(dir, "state.db"))
+	t.Cleanup(func() { _ = st.Close() })
+	b, err := New(ns, restartConfig(dir))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close(context.Background()) })
-	rig := &testRig{t: t, b: b, db: db}
+	rig := &testRig{t: t, b: b, st: st, ns: ns}
 
 	for id, wantMessage := range map[string]string{
 		report.Running: "the daemon restarted during turn 1; the turn was stopped and the session is idle",

@@ -2,10 +2,10 @@ package local
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"os"
 	"path/filepath"
-	)
+)
 
 // prepareWorkspace creates the workspace and materializes the resources in
 // order. Tokens are dropped from memory once the clones are done.
@@ -51,4 +51,3 @@ func (b *Backend) prepareWorkspace(ctx context.Context, run *sessionRun) error {
 	}
 	return nil
 }
-

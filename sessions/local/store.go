@@ -10,25 +10,18 @@ import (
 
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local/harness"
-	"go.etcd.io/bbolt"
+	"github.com/sandbox0/sandbox0d/store"
 )
 
-// Buckets this package owns in the daemon's bbolt file.
-var (
-	bucketMeta                 = []byte("local_meta")
-	bucketSessions             = []byte("local_sessions")               // id → sessionRecord JSON
-	bucketSessionsByCreated    = []byte("local_sessions_by_created")    // created(8) id → nil
-	bucketSessionsByDeployment = []byte("local_sessions_by_deployment") // deployment 0x00 created(8) id → nil
-	bucketEvents               = []byte("local_events")                 // id '/' seq(8) → event JSON
-	bucketStderr               = []byte("local_stderr")                 // id → harness stderr tail
-)
-
-var allBuckets = [][]byte{bucketMeta, bucketSessions, bucketSessionsByCreated,
-	bucketSessionsByDeployment, bucketEvents, bucketStderr}
-
+// The buckets this package keeps in the daemon's file, by their names in the
+// store's "local" namespace (declared with their layout in store/schema.go).
 const (
-	schemaVersionKey = "schema_version"
-	schemaVersion    = 1
+	bucketSessions             = "sessions"               // id → sessionRecord JSON
+	bucketSessionsByCreated    = "sessions_by_created"    // created(8) id → nil
+	bucketSessionsByDeployment = "sessions_by_deployment" // deployment 0x00 created(8) id → nil
+	bucketEvents               = "events"                 // id '/' seq(8) → event JSON
+	bucketStderr               = "stderr"                 // id → harness stderr tail
+	bucketCatalog              = "catalog"                // "seen/" kind '/' id… → first seen (unix ns, 8)
 )
 
 // Session statuses, the official values (see the package doc).
@@ -112,30 +105,13 @@ type eventHeader struct {
 	ProcessedAt time.Time `json:"processed_at"`
 }
 
-// store is the bbolt persistence of sessions and their events.
-type store struct{ db *bbolt.DB }
-
-func (s store) init() error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("creating bucket %s: %w", name, err)
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get([]byte(schemaVersionKey)); v != nil {
-			if got := binary.BigEndian.Uint64(v); got != schemaVersion {
-				return fmt.Errorf("bucket %s: schema version %d, this build understands %d", bucketMeta, got, schemaVersion)
-			}
-			return nil
-		}
-		return meta.Put([]byte(schemaVersionKey), be64(schemaVersion))
-	})
-}
+// sessionStore is the persistence of sessions and their events, through the
+// store's namespace handle.
+type sessionStore struct{ ns *store.Namespace }
 
 // create stores a new session with its first events.
-func (s store) create(rec *sessionRecord, events [][]byte) error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
+func (s sessionStore) create(rec *sessionRecord, events [][]byte) error {
+	return s.ns.Update(func(tx *store.NamespaceTx) error {
 		if tx.Bucket(bucketSessions).Get([]byte(rec.ID)) != nil {
 			return fmt.Errorf("session %s already exists", rec.ID)
 		}
@@ -154,9 +130,9 @@ func (s store) create(rec *sessionRecord, events [][]byte) error {
 
 // appendEvents adds events to a session and applies update to its record in
 // one transaction. update may veto the whole change by returning an error.
-func (s store) appendEvents(id string, events [][]byte, update func(*sessionRecord) error) (*sessionRecord, error) {
+func (s sessionStore) appendEvents(id string, events [][]byte, update func(*sessionRecord) error) (*sessionRecord, error) {
 	var out *sessionRecord
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.ns.Update(func(tx *store.NamespaceTx) error {
 		rec, err := getRecord(tx, id)
 		if err != nil {
 			return err
@@ -173,13 +149,13 @@ func (s store) appendEvents(id string, events [][]byte, update func(*sessionReco
 }
 
 // update changes a session record without adding events.
-func (s store) update(id string, update func(*sessionRecord) error) (*sessionRecord, error) {
+func (s sessionStore) update(id string, update func(*sessionRecord) error) (*sessionRecord, error) {
 	return s.appendEvents(id, nil, update)
 }
 
-func (s store) get(id string) (*sessionRecord, error) {
+func (s sessionStore) get(id string) (*sessionRecord, error) {
 	var rec *sessionRecord
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.ns.View(func(tx *store.NamespaceTx) error {
 		var err error
 		rec, err = getRecord(tx, id)
 		return err
@@ -189,36 +165,40 @@ func (s store) get(id string) (*sessionRecord, error) {
 
 // eventsAfter reads up to maxCount events (and roughly maxBytes) newer than
 // afterSeq, with the session record as of the same transaction.
-func (s store) eventsAfter(id string, afterSeq uint64, maxCount, maxBytes int) ([]storedEvent, *sessionRecord, error) {
+func (s sessionStore) eventsAfter(id string, afterSeq uint64, maxCount, maxBytes int) ([]storedEvent, *sessionRecord, error) {
 	var events []storedEvent
 	var rec *sessionRecord
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.ns.View(func(tx *store.NamespaceTx) error {
 		var err error
 		if rec, err = getRecord(tx, id); err != nil {
 			return err
 		}
 		size := 0
-		prefix := eventPrefix(id)
-		c := tx.Bucket(bucketEvents).Cursor()
-		for k, v := c.Seek(eventKey(id, afterSeq+1)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var after []byte
+		if afterSeq > 0 {
+			after = be64(afterSeq)
+		}
+		tx.Bucket(bucketEvents).Scan(eventPrefix(id), after, false, func(k, v []byte) bool {
 			if len(events) >= maxCount || (size >= maxBytes && len(events) > 0) {
-				break
+				return false
 			}
-			ev, err := decodeStoredEvent(k, v)
-			if err != nil {
-				return fmt.Errorf("session %s: %w", id, err)
+			var ev storedEvent
+			if ev, err = decodeStoredEvent(k, v); err != nil {
+				err = fmt.Errorf("session %s: %w", id, err)
+				return false
 			}
 			events = append(events, ev)
 			size += len(v)
-		}
-		return nil
+			return true
+		})
+		return err
 	})
 	return events, rec, err
 }
 
 // deleteSession removes a session, its index entries, events and stderr tail.
-func (s store) deleteSession(id string) error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
+func (s sessionStore) deleteSession(id string) error {
+	return s.ns.Update(func(tx *store.NamespaceTx) error {
 		rec, err := getRecord(tx, id)
 		if err != nil {
 			return err
@@ -232,13 +212,8 @@ func (s store) deleteSession(id string) error {
 				return err
 			}
 		}
-		events := tx.Bucket(bucketEvents)
-		prefix := eventPrefix(id)
-		c := events.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
-			if err := c.Delete(); err != nil {
-				return err
-			}
+		if err := tx.Bucket(bucketEvents).DeletePrefix(eventPrefix(id)); err != nil {
+			return err
 		}
 		if err := tx.Bucket(bucketStderr).Delete([]byte(id)); err != nil {
 			return err
@@ -248,9 +223,9 @@ func (s store) deleteSession(id string) error {
 }
 
 // sessionsWhere returns the records for which keep is true, oldest first.
-func (s store) sessionsWhere(keep func(*sessionRecord) bool) ([]*sessionRecord, error) {
+func (s sessionStore) sessionsWhere(keep func(*sessionRecord) bool) ([]*sessionRecord, error) {
 	var out []*sessionRecord
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.ns.View(func(tx *store.NamespaceTx) error {
 		sessions := tx.Bucket(bucketSessions)
 		return tx.Bucket(bucketSessionsByCreated).ForEach(func(k, _ []byte) error {
 			rec, err := decodeRecord(sessions.Get(k[8:]))
@@ -268,17 +243,17 @@ func (s store) sessionsWhere(keep func(*sessionRecord) bool) ([]*sessionRecord, 
 
 // firstSeen returns when each key was first seen, recording now for keys
 // seen for the first time.
-func (s store) firstSeen(keys []string, now time.Time) (map[string]time.Time, error) {
+func (s sessionStore) firstSeen(keys []string, now time.Time) (map[string]time.Time, error) {
 	out := make(map[string]time.Time, len(keys))
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
+	err := s.ns.Update(func(tx *store.NamespaceTx) error {
+		catalog := tx.Bucket(bucketCatalog)
 		for _, k := range keys {
 			key := []byte("seen/" + k)
-			if v := meta.Get(key); len(v) == 8 {
+			if v := catalog.Get(key); len(v) == 8 {
 				out[k] = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
 				continue
 			}
-			if err := meta.Put(key, be64(uint64(now.UnixNano()))); err != nil {
+			if err := catalog.Put(key, be64(uint64(now.UnixNano()))); err != nil {
 				return err
 			}
 			out[k] = now.UTC()
@@ -288,15 +263,15 @@ func (s store) firstSeen(keys []string, now time.Time) (map[string]time.Time, er
 	return out, err
 }
 
-func (s store) putStderr(id string, tail []byte) error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
+func (s sessionStore) putStderr(id string, tail []byte) error {
+	return s.ns.Update(func(tx *store.NamespaceTx) error {
 		return tx.Bucket(bucketStderr).Put([]byte(id), tail)
 	})
 }
 
-func (s store) stderr(id string) ([]byte, error) {
+func (s sessionStore) stderr(id string) ([]byte, error) {
 	var out []byte
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.ns.View(func(tx *store.NamespaceTx) error {
 		if tx.Bucket(bucketSessions).Get([]byte(id)) == nil {
 			return errSessionNotFound
 		}
@@ -306,7 +281,7 @@ func (s store) stderr(id string) ([]byte, error) {
 	return out, err
 }
 
-func getRecord(tx *bbolt.Tx, id string) (*sessionRecord, error) {
+func getRecord(tx *store.NamespaceTx, id string) (*sessionRecord, error) {
 	v := tx.Bucket(bucketSessions).Get([]byte(id))
 	if v == nil {
 		return nil, errSessionNotFound
@@ -327,7 +302,7 @@ func decodeRecord(v []byte) (*sessionRecord, error) {
 }
 
 // putEvents appends events after rec.LastSeq and saves rec.
-func putEvents(tx *bbolt.Tx, rec *sessionRecord, events [][]byte) error {
+func putEvents(tx *store.NamespaceTx, rec *sessionRecord, events [][]byte) error {
 	bucket := tx.Bucket(bucketEvents)
 	for _, ev := range events {
 		rec.LastSeq++

@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
-	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sandbox0/sandbox0d/sessions/local/harness"
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
 
 // activeSession is the in-memory side of a session that has a turn running,
@@ -28,7 +29,7 @@ type activeSession struct {
 	// interrupted is set by an interrupt that found no turn to cancel yet.
 	interrupted bool
 	deleted     bool
-	done    chan struct{} // closed when the runner has exited
+	done        chan struct{} // closed when the runner has exited
 }
 
 // turnOutcome is how a turn ended.
@@ -434,18 +435,32 @@ func (b *Backend) harnessFor(a Agent) harness.Harness {
 	return harness.Command{Argv: a.Command}
 }
 
-// sandboxFor is where every process of a session's turns is created.
+// sandboxFor is where every process of a session's turns is created: the
+// configured sandbox, with the workspace the only writable path and HOME
+// inside it.
 func (b *Backend) sandboxFor(run *sessionRun) harness.Sandbox {
-	return directSandbox{dir: run.workspace}
+	return turnSandbox{sb: b.sandbox, spec: sandbox.Spec{
+		SessionID: run.id,
+		Dir:       run.workspace,
+		Workspace: run.workspace,
+		Home:      filepath.Join(run.workspace, harnessHomeDir),
+		Network:   run.env.sandboxNetwork(),
+	}}
 }
 
-// directSandbox runs processes unconfined in the workspace.
-type directSandbox struct{ dir string }
+// harnessHomeDir is HOME inside a sandbox, relative to the workspace.
+const harnessHomeDir = ".home"
 
-func (s directSandbox) Command(argv, env []string) (*exec.Cmd, func(), error) {
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir, cmd.Env = s.dir, env
-	return cmd, func() {}, nil
+// turnSandbox adapts the backend's sandbox to the harness seam.
+type turnSandbox struct {
+	sb   sandbox.Sandbox
+	spec sandbox.Spec
+}
+
+func (s turnSandbox) Command(argv, env []string) (*sandbox.Process, error) {
+	spec := s.spec
+	spec.Argv, spec.Env = argv, env
+	return s.sb.Command(spec)
 }
 
 // harnessEnv builds the environment of a turn. Later sources win:
@@ -489,4 +504,3 @@ func eventType(ev []byte) string {
 }
 
 var errTerminated = errors.New("the session is terminated")
-

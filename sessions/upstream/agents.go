@@ -9,16 +9,17 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/sandbox0/sandbox0d/sessions"
 )
 
 // Lookups answer an interactive create/update of a deployment, so they are
-// not retried: one attempt with upstream.request_timeout. Anything but a
-// clear answer about the id (a network error, a timeout, 5xx, 429, 401/403,
-// a 400 that does not name the id) is an error wrapping
+// not retried: one attempt with upstream.request_timeout. An answer about
+// the id (404, or 400/422: the upstream rejected it) is a client error
+// naming the field; 401/403 means the upstream refused the daemon's key, a
+// configuration problem (sessions.ErrRefused, not retried); anything else
+// (a network error, a timeout, 5xx, 429, an unreadable body) wraps
 // sessions.ErrUnavailable, which the API turns into a 503.
 
 // unavailableError is a lookup that got no usable answer.
@@ -30,22 +31,39 @@ func (e *unavailableError) Error() string {
 
 func (e *unavailableError) Unwrap() error { return sessions.ErrUnavailable }
 
+// refusedError is a lookup the upstream refused for the daemon's key.
+type refusedError struct{ detail string }
+
+func (e *refusedError) Error() string {
+	return "the upstream refused the daemon's credentials (check upstream.api_key): " + e.detail
+}
+
+func (e *refusedError) Unwrap() error { return sessions.ErrRefused }
+
 // lookupConcurrency bounds the parallel lookups of one CheckReferences.
 const lookupConcurrency = 8
 
 // ResolveAgent pins an agent: version 0 means the latest version. The
-// agent (and the version) must exist and the agent must not be archived.
+// agent (and the version) must exist and the agent must not be archived. A
+// version asked for by number is that version's snapshot, which does not
+// say whether the agent was archived since, so the agent itself is looked
+// up too.
 func (b *Backend) ResolveAgent(ctx context.Context, agentID string, version int64) (sessions.AgentRef, error) {
 	if agentID == "" || version < 0 {
 		return sessions.AgentRef{}, &sessions.NotFoundError{Field: "agent", ID: agentID}
 	}
-	obj, err := b.lookup(ctx, "agent", agentID, agentQuery(version), pathOf("agents", agentID))
+	obj, err := b.lookup(ctx, "agent", agentID, agentQuery(version), pathOf("agents", agentID), "")
 	if err != nil {
 		var nf *sessions.NotFoundError
 		if errors.As(err, &nf) && version > 0 {
 			return sessions.AgentRef{}, b.missingAgentVersion(ctx, agentID, version)
 		}
 		return sessions.AgentRef{}, err
+	}
+	if version > 0 && !obj.archived() {
+		if obj, err = b.lookup(ctx, "agent", agentID, nil, pathOf("agents", agentID), ""); err != nil {
+			return sessions.AgentRef{}, err
+		}
 	}
 	if obj.archived() {
 		return sessions.AgentRef{}, &sessions.NotFoundError{Field: "agent", ID: agentID, Archived: true}
@@ -61,7 +79,7 @@ func (b *Backend) ResolveAgent(ctx context.Context, agentID string, version int6
 
 // missingAgentVersion tells "no such version" from "no such agent".
 func (b *Backend) missingAgentVersion(ctx context.Context, agentID string, version int64) error {
-	if _, err := b.lookup(ctx, "agent", agentID, nil, pathOf("agents", agentID)); err != nil {
+	if _, err := b.lookup(ctx, "agent", agentID, nil, pathOf("agents", agentID), ""); err != nil {
 		return err
 	}
 	return &sessions.NotFoundError{Field: "agent.version", ID: strconv.FormatInt(version, 10)}
@@ -74,8 +92,8 @@ func agentQuery(version int64) url.Values {
 	return url.Values{"version": {strconv.FormatInt(version, 10)}}
 }
 
-// CheckReferences checks that the environment, the vaults and the files
-// exist and are not archived, and, when refs.Agent.ID is set, the agent
+// CheckReferences checks that the environment, the vaults, the files and
+// the memory stores exist and are not archived, and, when refs.Agent.ID is set, the agent
 // version too (leave it empty when ResolveAgent already did). Lookups run
 // in parallel; the first problem in field order is returned.
 func (b *Backend) CheckReferences(ctx context.Context, refs sessions.References) error {
@@ -89,9 +107,9 @@ func (b *Backend) CheckReferences(ctx context.Context, refs sessions.References)
 			return err
 		}})
 	}
-	object := func(field, id, path string) check {
+	object := func(field, id, path, beta string) check {
 		return check{run: func(ctx context.Context) error {
-			obj, err := b.lookup(ctx, field, id, nil, path)
+			obj, err := b.lookup(ctx, field, id, nil, path, beta)
 			if err != nil {
 				return err
 			}
@@ -102,13 +120,16 @@ func (b *Backend) CheckReferences(ctx context.Context, refs sessions.References)
 		}}
 	}
 	if refs.EnvironmentID != "" {
-		checks = append(checks, object("environment_id", refs.EnvironmentID, pathOf("environments", refs.EnvironmentID)))
+		checks = append(checks, object("environment_id", refs.EnvironmentID, pathOf("environments", refs.EnvironmentID), ""))
 	}
 	for i, id := range refs.VaultIDs {
-		checks = append(checks, object(fmt.Sprintf("vault_ids[%d]", i), id, pathOf("vaults", id)))
+		checks = append(checks, object(fmt.Sprintf("vault_ids[%d]", i), id, pathOf("vaults", id), ""))
 	}
 	for _, id := range refs.FileIDs {
-		checks = append(checks, object("file_id", id, pathOf("files", id)))
+		checks = append(checks, object("file_id", id, pathOf("files", id), filesBeta))
+	}
+	for _, id := range refs.MemoryStoreIDs {
+		checks = append(checks, object("memory_store_id", id, pathOf("memory_stores", id), memoryStoresBeta))
 	}
 
 	errs := make([]error, len(checks))
@@ -142,10 +163,10 @@ func (o lookedUp) archived() bool {
 }
 
 // lookup GETs one object named by field/id and classifies the answer.
-func (b *Backend) lookup(ctx context.Context, field, id string, query url.Values, path string) (lookedUp, error) {
+func (b *Backend) lookup(ctx context.Context, field, id string, query url.Values, path, beta string) (lookedUp, error) {
 	var obj lookedUp
 	op := operation{redact: newRedactor(b.apiKey)}
-	c := call{method: http.MethodGet, path: path, query: query}
+	c := call{method: http.MethodGet, path: path, query: query, beta: beta}
 	a, err := b.send(ctx, c)
 	if err != nil {
 		return obj, &unavailableError{detail: op.failure(c, nil, err).describe()}
@@ -159,11 +180,12 @@ func (b *Backend) lookup(ctx context.Context, field, id string, query url.Values
 		return obj, nil
 	case a.status == http.StatusNotFound:
 		return obj, &sessions.NotFoundError{Field: field, ID: id}
-	case (a.status == http.StatusBadRequest || a.status == http.StatusUnprocessableEntity) && strings.Contains(f.message, id):
-		// e.g. "invalid agent id: foo": the id cannot exist.
-		return obj, &sessions.NotFoundError{Field: field, ID: id}
+	case a.status == http.StatusBadRequest || a.status == http.StatusUnprocessableEntity:
+		// The upstream rejected the lookup of this id: a permanent answer
+		// about the request, said in the upstream's words.
+		return obj, &sessions.FieldError{Field: field, Message: fmt.Sprintf("the upstream rejected %q: %s", id, f.describe())}
 	case a.status == http.StatusUnauthorized || a.status == http.StatusForbidden:
-		return obj, &unavailableError{detail: "the upstream refused the daemon's credentials (check upstream.api_key): " + f.describe()}
+		return obj, &refusedError{detail: f.describe()}
 	}
 	return obj, &unavailableError{detail: f.describe()}
 }

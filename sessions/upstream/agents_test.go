@@ -2,6 +2,7 @@ package upstream_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 
@@ -77,8 +78,6 @@ func TestResolveAgentWhenTheUpstreamCannotAnswer(t *testing.T) {
 	}{
 		{"503", fakeupstream.Fault{Status: 503}, "answered 503 Service Unavailable (request-id req_fake_"},
 		{"429", fakeupstream.Fault{Status: 429}, "answered 429"},
-		{"401", fakeupstream.Fault{Status: 401}, "refused the daemon's credentials"},
-		{"400 not about the id", fakeupstream.Fault{Status: 400, Message: "bad header"}, "answered 400"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := newLoopback(t)
@@ -89,15 +88,34 @@ func TestResolveAgentWhenTheUpstreamCannotAnswer(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.expect)
 		})
 	}
-	t.Run("400 naming the id means it cannot exist", func(t *testing.T) {
-		fake := newLoopback(t)
-		fake.InjectFault(fakeupstream.RouteGetAgent, 1, fakeupstream.Fault{Status: 400, Message: "invalid agent id: nope"})
-		b := newBackend(t, fake, false)
-		_, err := b.ResolveAgent(t.Context(), "nope", 0)
-		var nf *sessions.NotFoundError
-		require.ErrorAs(t, err, &nf)
-		assert.Equal(t, "agent", nf.Field)
-	})
+	// Issue 12 point 6: an upstream that answered is not "unreachable".
+	for _, status := range []int{401, 403} {
+		t.Run(fmt.Sprintf("%d is the daemon's key, not an outage", status), func(t *testing.T) {
+			fake := newLoopback(t)
+			fake.InjectFault(fakeupstream.RouteGetAgent, 1, fakeupstream.Fault{Status: status})
+			b := newBackend(t, fake, false)
+			_, err := b.ResolveAgent(t.Context(), "agent_1", 0)
+			require.ErrorIs(t, err, sessions.ErrRefused)
+			assert.NotErrorIs(t, err, sessions.ErrUnavailable)
+			assert.Contains(t, err.Error(), "the upstream refused the daemon's credentials (check upstream.api_key)")
+			assert.NotContains(t, err.Error(), "could not be reached")
+			assert.NotContains(t, err.Error(), fake.APIKey())
+		})
+	}
+	for _, msg := range []string{"invalid agent id: nope", "bad header"} {
+		t.Run("400 is the upstream rejecting the id: "+msg, func(t *testing.T) {
+			fake := newLoopback(t)
+			fake.InjectFault(fakeupstream.RouteGetAgent, 1, fakeupstream.Fault{Status: 400, Message: msg})
+			b := newBackend(t, fake, false)
+			_, err := b.ResolveAgent(t.Context(), "nope", 0)
+			var fe *sessions.FieldError
+			require.ErrorAs(t, err, &fe)
+			assert.Equal(t, "agent", fe.Field)
+			assert.Contains(t, fe.Message, `the upstream rejected "nope"`)
+			assert.Contains(t, fe.Message, msg)
+			assert.NotErrorIs(t, err, sessions.ErrUnavailable)
+		})
+	}
 	t.Run("timeout", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			fake := newInMemory(t)
@@ -113,10 +131,11 @@ func TestResolveAgentWhenTheUpstreamCannotAnswer(t *testing.T) {
 
 func TestCheckReferences(t *testing.T) {
 	refs := sessions.References{
-		Agent:         sessions.AgentRef{ID: "agent_1", Version: 2},
-		EnvironmentID: "env_1",
-		VaultIDs:      []string{"vlt_1", "vlt_2"},
-		FileIDs:       []string{"file_1"},
+		Agent:          sessions.AgentRef{ID: "agent_1", Version: 2},
+		EnvironmentID:  "env_1",
+		VaultIDs:       []string{"vlt_1", "vlt_2"},
+		FileIDs:        []string{"file_1"},
+		MemoryStoreIDs: []string{"memstore_1"},
 	}
 	cases := []struct {
 		name  string
@@ -130,6 +149,8 @@ func TestCheckReferences(t *testing.T) {
 		{name: "archived vault", setup: func(s *fakeupstream.Server) { s.ArchiveVault("vlt_1") }, want: &sessions.NotFoundError{Field: "vault_ids[0]", ID: "vlt_1", Archived: true}},
 		{name: "missing file", setup: func(s *fakeupstream.Server) { s.RemoveFile("file_1") }, want: &sessions.NotFoundError{Field: "file_id", ID: "file_1"}},
 		{name: "archived agent", setup: func(s *fakeupstream.Server) { s.ArchiveAgent("agent_1") }, want: &sessions.NotFoundError{Field: "agent", ID: "agent_1", Archived: true}},
+		{name: "missing memory store", setup: func(s *fakeupstream.Server) { s.RemoveMemoryStore("memstore_1") }, want: &sessions.NotFoundError{Field: "memory_store_id", ID: "memstore_1"}},
+		{name: "archived memory store", setup: func(s *fakeupstream.Server) { s.ArchiveMemoryStore("memstore_1") }, want: &sessions.NotFoundError{Field: "memory_store_id", ID: "memstore_1", Archived: true}},
 		{name: "first problem in field order wins", setup: func(s *fakeupstream.Server) {
 			s.RemoveFile("file_1")
 			s.RemoveEnvironment("env_1")
@@ -145,7 +166,10 @@ func TestCheckReferences(t *testing.T) {
 			err := b.CheckReferences(t.Context(), refs)
 			if tc.want == nil {
 				require.NoError(t, err)
-				assert.Len(t, fake.Requests(), 5, "agent, environment, two vaults, one file")
+				assert.Len(t, fake.Requests(), 7, "agent version and agent, environment, two vaults, one file, one memory store")
+				for _, r := range fake.RequestsTo(fakeupstream.RouteGetFile) {
+					assert.Equal(t, fakeupstream.FilesBeta, r.Header.Get("anthropic-beta"), "the Files API needs its own beta")
+				}
 				return
 			}
 			var nf *sessions.NotFoundError

@@ -14,9 +14,13 @@ import (
 	"time"
 )
 
-// Headers every upstream call carries.
+// Headers every upstream call carries. Each API demands its own beta: the
+// Files API answers 400 without files-api-2025-04-14, memory stores expect
+// the agent-memory beta the official SDKs send.
 const (
 	managedAgentsBeta    = "managed-agents-2026-04-01"
+	filesBeta            = "files-api-2025-04-14"
+	memoryStoresBeta     = "agent-memory-2026-07-22"
 	defaultAPIVersion    = "2023-06-01"
 	idempotencyKeyHeader = "Idempotency-Key"
 	userAgent            = "sandbox0d-upstream"
@@ -32,6 +36,8 @@ type call struct {
 	query          url.Values
 	body           []byte
 	idempotencyKey string
+	// beta is the anthropic-beta value; empty means the managed-agents beta.
+	beta string
 }
 
 // String names the call in messages: method and path, without the query.
@@ -90,6 +96,9 @@ func (b *Backend) send(parent context.Context, c call) (*answer, error) {
 		return nil, &transportError{call: c.String(), cause: err, unsent: true}
 	}
 	b.setHeaders(req.Header)
+	if c.beta != "" {
+		req.Header.Set("anthropic-beta", c.beta)
+	}
 	if c.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

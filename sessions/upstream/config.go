@@ -31,6 +31,11 @@ type Config struct {
 	RequestTimeout time.Duration // upstream.request_timeout: per HTTP call (default 30s)
 	RetryWindow    time.Duration // upstream.retry_window: how long transient failures are retried (default 2m)
 	MaxConcurrency int           // upstream.max_concurrency: session creations in flight (default 16)
+	// AllowPlaintext (upstream.allow_plaintext) permits an http:// URL to a
+	// host beyond loopback, e.g. a TLS-terminating sidecar on another
+	// address. Without it the key and every token would cross the network
+	// in the clear, so such a URL is refused.
+	AllowPlaintext bool
 	// HTTPClient is optional; by default the backend builds a transport with
 	// a bounded connection pool. Its Timeout is not used: every call has
 	// RequestTimeout, and proxied streams must not time out.
@@ -77,6 +82,11 @@ func (c Config) validate() (settings, error) {
 	if s.base, err = parseBaseURL(c.URL); err != nil {
 		return s, err
 	}
+	if s.base.Scheme == "http" && !c.AllowPlaintext && !isLoopbackHost(s.base.Hostname()) {
+		return s, &ConfigError{Key: "upstream.url", Problem: fmt.Sprintf(
+			"%s is plain http to a host beyond loopback: the upstream key and every repository token would cross the network unencrypted; "+
+				"use https://, or set upstream.allow_plaintext: true if a TLS-terminating proxy sits in between", s.base.Redacted())}
+	}
 	if s.apiKey, err = loadAPIKey(c.APIKey, c.APIKeyFile); err != nil {
 		return s, err
 	}
@@ -115,6 +125,20 @@ func (c Config) validate() (settings, error) {
 	// Redirects would resend the daemon's key to wherever they point.
 	s.apiClient.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return s, nil
+}
+
+// isLoopbackHost is true for localhost and loopback IP literals: traffic to
+// them never leaves the machine. Other names are not resolved here (a name
+// may resolve differently later). Names under .invalid (RFC 6761) never
+// resolve, so they reach only a custom in-process transport such as the
+// test fake's.
+func isLoopbackHost(host string) bool {
+	host = strings.ToLower(host)
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") || strings.HasSuffix(host, ".invalid") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func parseBaseURL(raw string) (*url.URL, error) {

@@ -71,3 +71,27 @@ func TestNameAndDefaults(t *testing.T) {
 	assert.Equal(t, "upstream", b.Name())
 	assert.Zero(t, b.InFlight())
 }
+
+// Plain http is only for loopback: beyond it the daemon's key and every
+// repository token would be readable on the wire. The refusal names the
+// way out, and the way out works.
+func TestPlaintextUpstreamBeyondLoopbackIsRefused(t *testing.T) {
+	for _, url := range []string{"http://10.0.0.5", "http://10.0.0.5:8080/v1", "http://api.example.com", "http://[2001:db8::1]"} {
+		t.Run(url, func(t *testing.T) {
+			_, err := upstream.New(upstream.Config{URL: url, APIKey: "k"})
+			var ce *upstream.ConfigError
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, "upstream.url", ce.Key)
+			assert.Contains(t, err.Error(), "upstream.allow_plaintext: true")
+
+			_, err = upstream.New(upstream.Config{URL: url, APIKey: "k", AllowPlaintext: true})
+			require.NoError(t, err)
+		})
+	}
+	for _, url := range []string{"https://10.0.0.5", "http://127.0.0.1:9000", "http://localhost:9000", "http://[::1]:9000", "http://127.8.9.10"} {
+		t.Run(url, func(t *testing.T) {
+			_, err := upstream.New(upstream.Config{URL: url, APIKey: "k"})
+			require.NoError(t, err)
+		})
+	}
+}

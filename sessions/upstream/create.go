@@ -12,10 +12,16 @@ import (
 )
 
 // Session metadata keys that name the deployment run a session belongs to.
-// They override deployment metadata with the same keys.
+// They are a convenience for people browsing the upstream, never a
+// requirement: they are added only when the deployment's own metadata
+// leaves room under the upstream's limit of 16 pairs, so a deployment with
+// 15 or 16 pairs (the documented maximum) still runs. Sessions are tracked
+// by the run records (run → session id) and deduplicated by the
+// Idempotency-Key; the keys only add the list-lookup guard of dedupe.go.
 const (
 	MetadataDeploymentID = "sandbox0d.deployment_id"
 	MetadataRunID        = "sandbox0d.deployment_run_id"
+	maxSessionMetadata   = 16
 )
 
 // CreateSession creates the run's session and delivers its initial events.
@@ -34,7 +40,7 @@ func (b *Backend) CreateSession(ctx context.Context, req sessions.CreateRequest)
 	defer release()
 
 	op := operationFor(req, b.apiKey)
-	body, err := createSessionBody(req)
+	body, tagged, err := createSessionBody(req)
 	if err != nil {
 		return "", &sessions.RunError{Type: sessions.ErrSessionCreationRejected, Message: err.Error()}
 	}
@@ -46,7 +52,7 @@ func (b *Backend) CreateSession(ctx context.Context, req sessions.CreateRequest)
 	}
 	started := time.Now()
 	a, rerr := b.withRetries(ctx, op, func(ctx context.Context, mayBeApplied bool) (call, *answer, error) {
-		if mayBeApplied {
+		if mayBeApplied && tagged {
 			if found, ok := b.findRunSession(ctx, req, started, op); ok {
 				return create, found, nil
 			}
@@ -65,9 +71,25 @@ func (b *Backend) CreateSession(ctx context.Context, req sessions.CreateRequest)
 	}
 	b.log.Info("session created", append(op.logAttrs, "session_id", sessionID, "request_id", a.requestID)...)
 	if rerr := b.deliverEvents(ctx, req, sessionID, op); rerr != nil {
-		return sessionID, rerr
+		// A run records a session or an error, never both: the half-started
+		// session is named in the error and archived so it does not idle.
+		b.archiveSession(ctx, sessionID, op)
+		return "", rerr
 	}
 	return sessionID, nil
+}
+
+// archiveSession retires a session whose initial events were not
+// delivered. Best effort: one attempt, the outcome is logged.
+func (b *Backend) archiveSession(ctx context.Context, sessionID string, op operation) {
+	c := call{method: http.MethodPost, path: pathOf("sessions", sessionID, "archive"), body: []byte("{}")}
+	a, err := b.send(context.WithoutCancel(ctx), c)
+	if err != nil || !a.ok() {
+		b.log.Warn("could not archive the session whose initial events were not delivered",
+			append(op.logAttrs, "session_id", sessionID, "error", op.failure(c, a, err).describe())...)
+		return
+	}
+	b.log.Info("archived the session whose initial events were not delivered", append(op.logAttrs, "session_id", sessionID)...)
 }
 
 // checkCreateRequest refuses a snapshot the pipeline should never build.
@@ -122,32 +144,44 @@ type createSessionParams struct {
 	Resources     []sessions.Resource `json:"resources,omitempty"`
 	VaultIDs      []string            `json:"vault_ids,omitempty"`
 	Metadata      map[string]string   `json:"metadata"`
+	Budget        json.RawMessage     `json:"budget,omitempty"`
 }
 
 // createSessionBody renders the POST /v1/sessions body. It is the only
 // place a decrypted token is serialized, and the bytes live only as long
-// as this creation.
-func createSessionBody(req sessions.CreateRequest) ([]byte, error) {
+// as this creation. tagged reports whether the run's metadata keys fit.
+func createSessionBody(req sessions.CreateRequest) (body []byte, tagged bool, err error) {
 	metadata := make(map[string]string, len(req.Metadata)+2)
 	for k, v := range req.Metadata {
 		metadata[k] = v
 	}
-	metadata[MetadataDeploymentID] = req.DeploymentID
-	metadata[MetadataRunID] = req.RunID
+	extra := 0
+	for _, k := range []string{MetadataDeploymentID, MetadataRunID} {
+		if _, taken := metadata[k]; !taken {
+			extra++
+		}
+	}
+	if len(metadata)+extra <= maxSessionMetadata {
+		metadata[MetadataDeploymentID] = req.DeploymentID
+		metadata[MetadataRunID] = req.RunID
+		tagged = true
+	}
 	params := createSessionParams{
 		Agent:         agentParam{Type: "agent", ID: req.Agent.ID, Version: req.Agent.Version},
 		EnvironmentID: req.EnvironmentID,
 		VaultIDs:      req.VaultIDs,
 		Metadata:      metadata,
+		Budget:        req.Budget,
 	}
 	for i, r := range req.Resources {
 		wr, err := wireResource(r)
 		if err != nil {
-			return nil, fmt.Errorf("resources[%d]: %w", i, err)
+			return nil, false, fmt.Errorf("resources[%d]: %w", i, err)
 		}
 		params.Resources = append(params.Resources, wr)
 	}
-	return json.Marshal(params)
+	body, err = json.Marshal(params)
+	return body, tagged, err
 }
 
 // wireResource keeps only the fields that belong to the resource's type,

@@ -76,21 +76,69 @@ func TestUserMetadataCannotHideTheRun(t *testing.T) {
 	assert.Equal(t, "drun_real", sess.Metadata[upstream.MetadataRunID])
 }
 
-func TestEventsDeliveryFailureKeepsTheSession(t *testing.T) {
+// Issue 12 point 1: 16 metadata pairs is the documented maximum of a
+// deployment and of a session; the run's own keys must not push it over.
+func TestSixteenMetadataPairsStillCreateASession(t *testing.T) {
+	for _, n := range []int{14, 15, 16} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			fake := newLoopback(t)
+			b := newBackend(t, fake, false)
+			req := runRequest("drun_full")
+			req.Metadata = map[string]string{}
+			for i := range n {
+				req.Metadata[fmt.Sprintf("key_%02d", i)] = "v"
+			}
+			id, err := b.CreateSession(t.Context(), req)
+			require.NoError(t, err)
+			sess, _ := fake.Session(id)
+			assert.LessOrEqual(t, len(sess.Metadata), fakeupstream.MaxMetadataPairs)
+			for k, v := range req.Metadata {
+				assert.Equal(t, v, sess.Metadata[k], "the user's metadata reaches the session intact")
+			}
+			if n <= 14 {
+				assert.Equal(t, "drun_full", sess.Metadata[upstream.MetadataRunID], "the run keys are added when they fit")
+			}
+		})
+	}
+}
+
+// Issue 12 point 3: the deployment's budget is stamped onto the session.
+func TestBudgetIsSentWithTheSession(t *testing.T) {
+	fake := newLoopback(t)
+	b := newBackend(t, fake, false)
+	req := runRequest("drun_budget")
+	req.Budget = json.RawMessage(`{"type":"limit","max_list_cost":{"amount":"2500","currency":"USD"}}`)
+	id, err := b.CreateSession(t.Context(), req)
+	require.NoError(t, err)
+	sess, _ := fake.Session(id)
+	assert.JSONEq(t, string(req.Budget), string(sess.Budget))
+
+	id, err = b.CreateSession(t.Context(), runRequest("drun_nobudget"))
+	require.NoError(t, err)
+	sess, _ = fake.Session(id)
+	assert.Empty(t, sess.Budget)
+}
+
+// Issue 12 point 8: a run has a session or an error. When the events fail,
+// the error names the half-started session, which is archived upstream.
+func TestEventsDeliveryFailureArchivesTheSession(t *testing.T) {
 	fake := newLoopback(t)
 	b := newBackend(t, fake, false)
 	fake.InjectFault(fakeupstream.RouteSendEvents, 1, fakeupstream.Fault{Status: 400, Message: "events[0]: unsupported block"})
 
 	id, err := b.CreateSession(t.Context(), runRequest("drun_1"))
 
-	require.NotEmpty(t, id, "the session exists and its id is returned with the error")
-	_, ok := fake.Session(id)
-	assert.True(t, ok)
+	require.Empty(t, id, "no session id comes back with an error")
+	all := fake.Sessions()
+	require.Len(t, all, 1)
+	created := all[0]
+	require.NotNil(t, created.ArchivedAt, "the half-started session is archived")
+	assert.Len(t, fake.RequestsTo(fakeupstream.RouteArchiveSession), 1)
 	re := requireRunError(t, err, sessions.ErrSessionCreationRejected, fake.APIKey())
-	assert.Contains(t, re.Message, "session "+id+" was created but its initial events were not delivered")
+	assert.Contains(t, re.Message, "session "+created.ID+" was created but its initial events were not delivered")
 	assert.Contains(t, re.Message, "400")
 	assert.Contains(t, re.Message, "request-id req_fake_")
-	assert.Empty(t, fake.Events(id))
+	assert.Empty(t, fake.Events(created.ID))
 }
 
 func TestInvalidSnapshotIsNotSent(t *testing.T) {

@@ -26,7 +26,8 @@ import (
 //     sessions (agent_id, created_at[gte] = first attempt − 10 min for clock
 //     skew, ≤ 10 pages of 100) looking for the run's
 //     sandbox0d.deployment_run_id metadata, and adopts the session it
-//     finds; for events it lists the new session's first events and treats
+//     finds (only when the keys were sent: a deployment with 15-16
+//     metadata pairs leaves no room for them and relies on guard 1); for events it lists the new session's first events and treats
 //     any event of an initial-event type as delivered (nobody else knows
 //     the session id yet).
 //

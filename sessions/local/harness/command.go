@@ -12,7 +12,8 @@ import (
 // with the turn's events as JSON lines on stdin. Every stdout line becomes
 // an event: a JSON object with a type is emitted as it is (the backend
 // decides whether a harness may emit that type), any other non-blank line
-// becomes an agent.message with the line as its text. Exit 0 ends the turn;
+// becomes an agent.message with the line as its text. A span.model_request_end
+// line also reports its usage and list cost (SpanUsage). Exit 0 ends the turn;
 // any other exit is a harness failure.
 type Command struct {
 	// Argv is the program and its arguments. A bare name is looked up in
@@ -37,7 +38,11 @@ func (c Command) RunTurn(ctx context.Context, turn Turn, sink Sink) (Result, err
 			if len(bytes.TrimSpace(line)) == 0 {
 				return nil
 			}
-			return sink.Emit(LineEvent(line))
+			ev := LineEvent(line)
+			if u, ok := SpanUsage(ev); ok {
+				sink.Usage(u)
+			}
+			return sink.Emit(ev)
 		},
 	})
 	res := Result{Stderr: exit.Stderr}

@@ -18,10 +18,14 @@ package harness
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"os/exec"
+	"strings"
 	"time"
+
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
 
 // Harness runs turns. Implementations must be safe for concurrent use by
@@ -74,9 +78,13 @@ type Result struct {
 type Sink interface {
 	// Emit records one event: a JSON object with a "type" naming a session
 	// event type a harness may emit (agent.*, span.*, session.error, …). The
-	// backend gives it a fresh id and processed_at; an object of any other
-	// type (user input, status changes, which belong to the backend) is
-	// recorded as agent.message text instead. Emit blocks while the backend
+	// backend gives it processed_at and a fresh id, except that an "id"
+	// minted by NewEventID is kept: events refer to earlier ones by id
+	// (agent.tool_result's tool_use_id, agent.mcp_tool_result's
+	// mcp_tool_use_id, span.model_request_end's model_request_start_id), so
+	// a harness that emits both ends names the first itself. An object of
+	// any other type (user input, status changes, which belong to the
+	// backend) is recorded as agent.message text instead. Emit blocks while the backend
 	// catches up, and returns an error once the turn must stop (its limits
 	// are reached or it was canceled); the harness should stop then.
 	Emit(event json.RawMessage) error
@@ -102,12 +110,35 @@ type Usage struct {
 // Sandbox makes processes ready to start inside the session's sandbox: the
 // workspace as working directory and the only writable place the policy
 // allows, the network policy of the environment. The backend adapts its
-// sandbox to this; harnesses never build an *exec.Cmd themselves.
+// sandbox.Sandbox to this (filling in the rest of the sandbox.Spec);
+// harnesses never build an *exec.Cmd themselves. RunProcess drives the
+// returned Process (Start, Signal, Wait) as the sandbox package requires.
 type Sandbox interface {
-	// Command returns an unstarted command that runs argv with env. cleanup
-	// must be called once the process has exited (or if it never starts).
-	Command(argv []string, env []string) (cmd *exec.Cmd, cleanup func(), err error)
+	Command(argv []string, env []string) (*sandbox.Process, error)
 }
 
 // ErrStop is what a Sink returns once the turn must end.
 var ErrStop = errors.New("the turn was stopped")
+
+// EventIDPrefix starts every session event id.
+const EventIDPrefix = "sevt_"
+
+// NewEventID returns a fresh session event id (EventIDPrefix and 128 random
+// bits, base64url without padding, the shape the backend mints), for a
+// harness that must refer to an event it emits.
+func NewEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go >= 1.24)
+	return EventIDPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// IsEventID reports whether id has the shape NewEventID mints, so a backend
+// keeps only ids that cannot collide with its own or name anything else.
+func IsEventID(id string) bool {
+	rest, ok := strings.CutPrefix(id, EventIDPrefix)
+	if !ok || len(rest) != 22 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(rest)
+	return err == nil
+}

@@ -1,0 +1,149 @@
+package daemon_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	anthropic "github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/packages/param"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sandbox0/sandbox0d/daemon"
+	"github.com/sandbox0/sandbox0d/internal/fakeupstream"
+)
+
+// upstreamDaemon is the daemon with backend: upstream against a seeded fake.
+func upstreamDaemon(t *testing.T) (*fakeupstream.Server, anthropic.Client) {
+	t.Helper()
+	fake := fakeupstream.New(t)
+	fake.AddAgent("agent_a", 4)
+	fake.AddEnvironment("env_1")
+	fake.AddFile("file_1")
+	fake.AddMemoryStore("memstore_1")
+	cfg := baseConfig(t.TempDir())
+	cfg.Backend = "upstream"
+	cfg.Upstream = daemon.UpstreamConfig{URL: fake.URL, APIKey: fake.APIKey(), RetryWindow: 1e9, MaxConcurrency: 4, RequestTimeout: 5e9}
+	return fake, start(t, cfg, daemon.Options{}).client()
+}
+
+// Issue 12 points 1, 2, 3 and 7 through the official SDK: a deployment with
+// 16 metadata pairs, a file and a memory store runs; the budget reaches the
+// session; memory store ids are checked at create.
+func TestUpstreamRunsWhatTheSDKAllows(t *testing.T) {
+	fake, c := upstreamDaemon(t)
+	ctx := t.Context()
+	p := createParams("full")
+	p.Metadata = map[string]string{}
+	for i := range 16 {
+		p.Metadata[fmt.Sprintf("key_%02d", i)] = "v"
+	}
+	p.Budget = anthropic.BetaManagedAgentsBudgetLimitParam{MaxListCost: anthropic.BetaMonetaryAmountParam{Amount: "2500", Currency: "USD"}}
+	p.Resources = append(p.Resources,
+		anthropic.BetaDeploymentNewParamsResourceUnion{OfFile: &anthropic.BetaManagedAgentsFileResourceParams{FileID: "file_1"}},
+		anthropic.BetaDeploymentNewParamsResourceUnion{OfMemoryStore: &anthropic.BetaManagedAgentsMemoryStoreResourceParam{MemoryStoreID: "memstore_1"}})
+	d, err := c.Beta.Deployments.New(ctx, p)
+	require.NoError(t, err, "the file lookup carries the Files API beta")
+	require.NotEmpty(t, fake.RequestsTo(fakeupstream.RouteGetMemoryStore), "memory stores are looked up at create")
+
+	run, err := c.Beta.Deployments.Run(ctx, d.ID, anthropic.BetaDeploymentRunParams{})
+	require.NoError(t, err)
+	require.NotEmpty(t, run.SessionID, "%s", run.RawJSON())
+	sess, ok := fake.Session(run.SessionID)
+	require.True(t, ok)
+	for k, v := range p.Metadata {
+		assert.Equal(t, v, sess.Metadata[k])
+	}
+	assert.JSONEq(t, `{"type":"limit","max_list_cost":{"amount":"2500","currency":"USD"}}`, string(sess.Budget))
+
+	// Unknown and archived memory stores are refused, naming the resource.
+	fake.ArchiveMemoryStore("memstore_1")
+	_, err = c.Beta.Deployments.New(ctx, p)
+	requireAPIError(t, err, 400, "resources[2].memory_store_id", "archived")
+	p.Resources[2].OfMemoryStore.MemoryStoreID = "memstore_nope"
+	_, err = c.Beta.Deployments.New(ctx, p)
+	requireAPIError(t, err, 400, "resources[2].memory_store_id", "memstore_nope")
+}
+
+// Issue 12 point 7: a version-pinned agent that was archived is refused,
+// though its version snapshot does not say so.
+func TestUpstreamRefusesAnArchivedPinnedAgent(t *testing.T) {
+	fake, c := upstreamDaemon(t)
+	fake.ArchiveAgent("agent_a")
+	p := createParams("pinned")
+	p.Agent = anthropic.BetaDeploymentNewParamsAgentUnion{OfBetaManagedAgentsAgents: &anthropic.BetaManagedAgentsAgentParams{ID: "agent_a", Version: param.NewOpt(int64(2))}}
+	_, err := c.Beta.Deployments.New(t.Context(), p)
+	requireAPIError(t, err, 400, "agent", "archived")
+}
+
+// Issue 12 point 6: a lookup the upstream answered is reported as what it
+// was, once, and a permanent problem is not a retryable overloaded_error.
+func TestUpstreamLookupErrorsSayWhatHappened(t *testing.T) {
+	fake, c := upstreamDaemon(t)
+	ctx := t.Context()
+
+	fake.InjectFault(fakeupstream.RouteGetAgent, 1, fakeupstream.Fault{Status: 401, Message: "invalid x-api-key"})
+	_, err := c.Beta.Deployments.New(ctx, createParams("key"))
+	apiErr := requireAPIError(t, err, 502, "the upstream refused the daemon's credentials (check upstream.api_key)")
+	assert.Equal(t, "false", apiErr.Response.Header.Get("x-should-retry"))
+	assert.NotContains(t, apiErr.RawJSON(), "overloaded_error")
+
+	fake.InjectFault(fakeupstream.RouteGetEnvironment, 1, fakeupstream.Fault{Status: 403, Message: "workspace forbidden"})
+	_, err = c.Beta.Deployments.New(ctx, createParams("perm"))
+	requireAPIError(t, err, 502, "refused the daemon's credentials", "workspace forbidden")
+
+	fake.InjectFault(fakeupstream.RouteGetEnvironment, 1, fakeupstream.Fault{Status: 400, Message: "malformed environment id"})
+	_, err = c.Beta.Deployments.New(ctx, createParams("bad"))
+	requireAPIError(t, err, 400, "environment_id: the upstream rejected", "env_1", "malformed environment id")
+
+	fake.InjectFault(fakeupstream.RouteGetEnvironment, 1, fakeupstream.Fault{Status: 503})
+	_, err = c.Beta.Deployments.New(ctx, createParams("down"))
+	apiErr = requireAPIError(t, err, 503, "the session backend could not be reached")
+	assert.Equal(t, 1, strings.Count(apiErr.Error(), "could not be reached"), apiErr.Error())
+}
+
+// Issue 12 point 6: with backend: none an unpinned agent is the request's
+// problem, and the message says to pin a version.
+func TestBackendNoneAsksToPinTheAgent(t *testing.T) {
+	c := start(t, baseConfig(t.TempDir()), daemon.Options{}).client()
+	p := createParams("none")
+	_, err := c.Beta.Deployments.New(t.Context(), p)
+	requireAPIError(t, err, 400, "agent", "pin a version")
+	p.Agent = anthropic.BetaDeploymentNewParamsAgentUnion{OfBetaManagedAgentsAgents: &anthropic.BetaManagedAgentsAgentParams{ID: "agent_a", Version: param.NewOpt(int64(1))}}
+	_, err = c.Beta.Deployments.New(t.Context(), p)
+	require.NoError(t, err)
+}
+
+// Issue 12 point 8: the session is created, its initial events are not
+// delivered: the run has an error naming the session and no session_id,
+// and the half-started session is archived upstream.
+func TestRunWithUndeliveredEventsHasOnlyAnError(t *testing.T) {
+	fake, c := upstreamDaemon(t)
+	ctx := t.Context()
+	d, err := c.Beta.Deployments.New(ctx, createParams("events"))
+	require.NoError(t, err)
+	fake.InjectFault(fakeupstream.RouteSendEvents, 1, fakeupstream.Fault{Status: 400, Message: "events[0]: unsupported block"})
+	run, err := c.Beta.Deployments.Run(ctx, d.ID, anthropic.BetaDeploymentRunParams{})
+	require.NoError(t, err)
+	assert.Contains(t, run.RawJSON(), `"session_id":null`)
+	require.NotEmpty(t, run.Error.Type)
+	all := fake.Sessions()
+	require.Len(t, all, 1)
+	assert.Contains(t, run.Error.Message, all[0].ID)
+	assert.NotNil(t, all[0].ArchivedAt, "the half-started session is archived")
+	got, err := c.Beta.DeploymentRuns.Get(ctx, run.ID, anthropic.BetaDeploymentRunGetParams{})
+	require.NoError(t, err)
+	assert.Contains(t, got.RawJSON(), `"session_id":null`)
+}
+
+func requireAPIError(t *testing.T, err error, status int, mentions ...string) *anthropic.Error {
+	t.Helper()
+	var apiErr *anthropic.Error
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, status, apiErr.StatusCode, apiErr.Error())
+	for _, m := range mentions {
+		assert.Contains(t, apiErr.Error(), m)
+	}
+	return apiErr
+}

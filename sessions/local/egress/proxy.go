@@ -1,0 +1,389 @@
+// Package egress is the HTTP/HTTPS proxy that is the only way out of a
+// sandbox whose environment has a limited network. The daemon serves one
+// Unix socket per sandboxed process; the socket is mounted into the sandbox
+// and a forwarder there relays the harness's loopback proxy connections to
+// it, so the socket itself says which session and policy a connection
+// belongs to.
+//
+// The proxy resolves names itself and dials the address it checked (no
+// second lookup an attacker could rebind). A destination is allowed when
+// the name or IP as the client sent it matches an allowed_hosts entry (or a
+// package-manager registry when allow_package_managers is set) and none of
+// the addresses it would connect to is loopback, private or link-local,
+// unless that address is listed explicitly as an IP entry.
+package egress
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
+)
+
+// Decisions, the label values of sandbox0d_sandbox_egress_total.
+const (
+	DecisionAllowed = "allowed"
+	DecisionDenied  = "denied"
+)
+
+const dialTimeout = 15 * time.Second
+
+// Config configures New.
+type Config struct {
+	// Dir holds the sockets; empty means a fresh private directory under
+	// the system temp dir.
+	Dir string
+	// Resolve looks a host name up; nil means net.DefaultResolver.
+	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+	Logger  *slog.Logger
+}
+
+// Proxy serves the egress sockets. It implements sandbox.Egress.
+type Proxy struct {
+	dir     string
+	ownDir  bool
+	resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+	log     *slog.Logger
+
+	allowed, denied atomic.Uint64
+
+	mu     sync.Mutex
+	closed bool
+	live   map[*listener]struct{}
+}
+
+var _ sandbox.Egress = (*Proxy)(nil)
+
+// New creates the proxy; Close stops it.
+func New(cfg Config) (*Proxy, error) {
+	p := &Proxy{dir: cfg.Dir, resolve: cfg.Resolve, log: cfg.Logger, live: map[*listener]struct{}{}}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	if p.resolve == nil {
+		p.resolve = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
+	if p.dir == "" {
+		dir, err := os.MkdirTemp("", "sandbox0d-egress-")
+		if err != nil {
+			return nil, fmt.Errorf("egress proxy: %w", err)
+		}
+		p.dir, p.ownDir = dir, true
+	} else if err := os.MkdirAll(p.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("egress proxy: %w", err)
+	}
+	return p, nil
+}
+
+// Counts returns how many connections were allowed and denied so far.
+func (p *Proxy) Counts() (allowed, denied uint64) { return p.allowed.Load(), p.denied.Load() }
+
+// Close stops every socket and removes the proxy's own directory.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	live := make([]*listener, 0, len(p.live))
+	for l := range p.live {
+		live = append(live, l)
+	}
+	p.mu.Unlock()
+	for _, l := range live {
+		l.close()
+	}
+	if p.ownDir {
+		return os.RemoveAll(p.dir)
+	}
+	return nil
+}
+
+// policy is a parsed limited network.
+type policy struct {
+	rules       []rule
+	environment string
+}
+
+func compile(n sandbox.Network) (policy, error) {
+	pol := policy{environment: n.Environment}
+	hosts := append([]string(nil), n.AllowedHosts...)
+	if n.AllowPackageManagers {
+		hosts = append(hosts, PackageManagerHosts...)
+	}
+	if n.AllowMCPServers {
+		hosts = append(hosts, n.MCPServerHosts...)
+	}
+	for i, h := range hosts {
+		r, err := parseRule(h)
+		if err != nil {
+			return pol, fmt.Errorf("allowed_hosts[%d]: %v", i, err)
+		}
+		pol.rules = append(pol.rules, r)
+	}
+	return pol, nil
+}
+
+// listener is one socket: one sandboxed process of one session.
+type listener struct {
+	p         *Proxy
+	sessionID string
+	pol       policy
+	ln        net.Listener
+	path      string
+	srv       *http.Server
+	once      sync.Once
+
+	mu      sync.Mutex
+	tunnels map[net.Conn]struct{} // hijacked connections, closed with the listener
+	closed  bool
+}
+
+// track registers a hijacked connection; false once the listener closed.
+func (l *listener) track(c net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.tunnels[c] = struct{}{}
+	return true
+}
+
+func (l *listener) untrack(c net.Conn) {
+	l.mu.Lock()
+	delete(l.tunnels, c)
+	l.mu.Unlock()
+}
+
+// Listen implements sandbox.Egress: a socket served with the session's
+// policy until release.
+func (p *Proxy) Listen(sessionID string, n sandbox.Network) (string, func(), error) {
+	pol, err := compile(n)
+	if err != nil {
+		return "", nil, err
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	path := filepath.Join(p.dir, hex.EncodeToString(rnd[:])+".sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return "", nil, err
+	}
+	l := &listener{p: p, sessionID: sessionID, pol: pol, ln: ln, path: path, tunnels: map[net.Conn]struct{}{}}
+	l.srv = &http.Server{Handler: l, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		ln.Close()
+		return "", nil, errors.New("egress proxy is closed")
+	}
+	p.live[l] = struct{}{}
+	p.mu.Unlock()
+	go func() { _ = l.srv.Serve(ln) }()
+	return path, l.close, nil
+}
+
+func (l *listener) close() {
+	l.once.Do(func() {
+		_ = l.srv.Close()
+		l.mu.Lock()
+		l.closed = true
+		for c := range l.tunnels {
+			c.Close()
+		}
+		l.mu.Unlock()
+		_ = os.Remove(l.path)
+		l.p.mu.Lock()
+		delete(l.p.live, l)
+		l.p.mu.Unlock()
+	})
+}
+
+// denial is why a destination was refused.
+type denial struct{ reason string }
+
+func (d *denial) Error() string { return d.reason }
+
+// check decides a destination and returns the addresses it may be dialed
+// at, in resolver order.
+func (l *listener) check(ctx context.Context, t target) ([]netip.Addr, error) {
+	matched := false
+	for _, r := range l.pol.rules {
+		if r.matches(t) {
+			matched = true
+			break
+		}
+	}
+	if !matched {
+		return nil, &denial{fmt.Sprintf("%s is not in allowed_hosts", net.JoinHostPort(t.host, strconv.Itoa(t.port)))}
+	}
+	addrs := []netip.Addr{t.ip}
+	if !t.ip.IsValid() {
+		ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		defer cancel()
+		found, err := l.p.resolve(ctx, t.host)
+		if err != nil {
+			return nil, fmt.Errorf("resolving %s: %w", t.host, err)
+		}
+		addrs = found
+	}
+	var ok []netip.Addr
+	var refused netip.Addr
+	for _, a := range addrs {
+		a = a.Unmap()
+		if internal(a) && !listsIP(l.pol.rules, a, t.port) {
+			refused = a
+			continue
+		}
+		ok = append(ok, a)
+	}
+	if len(ok) == 0 {
+		if refused.IsValid() {
+			return nil, &denial{fmt.Sprintf("%s resolves to %s, a loopback, private or link-local address; "+
+				"only an allowed_hosts entry naming that IP allows it", t.host, refused)}
+		}
+		return nil, fmt.Errorf("%s has no address", t.host)
+	}
+	return ok, nil
+}
+
+func (l *listener) dial(ctx context.Context, addrs []netip.Addr, port int) (net.Conn, error) {
+	d := net.Dialer{Timeout: dialTimeout}
+	var firstErr error
+	for _, a := range addrs {
+		c, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(a, uint16(port)).String())
+		if err == nil {
+			return c, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return nil, firstErr
+}
+
+// ServeHTTP handles CONNECT (any TCP, usually TLS) and absolute-URI plain
+// HTTP requests; nothing else is a proxy request.
+func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var t target
+	var err error
+	switch {
+	case r.Method == http.MethodConnect:
+		t, err = parseTarget(r.Host, 0)
+	case r.URL.IsAbs() && r.URL.Scheme == "http":
+		t, err = parseTarget(r.URL.Host, 80)
+	case r.URL.IsAbs():
+		http.Error(w, "sandbox0d egress proxy: only http:// URLs are proxied as requests; use CONNECT for "+r.URL.Scheme, http.StatusBadRequest)
+		return
+	default:
+		http.Error(w, "sandbox0d egress proxy: not a proxy request", http.StatusBadRequest)
+		return
+	}
+	if err != nil {
+		l.deny(w, r.Host, err.Error())
+		return
+	}
+	addrs, err := l.check(r.Context(), t)
+	var d *denial
+	if errors.As(err, &d) {
+		l.deny(w, net.JoinHostPort(t.host, strconv.Itoa(t.port)), d.reason)
+		return
+	} else if err != nil {
+		l.p.log.Info("egress: destination unreachable", "session_id", l.sessionID, "host", t.host, "err", err)
+		http.Error(w, "sandbox0d egress proxy: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	upstream, err := l.dial(r.Context(), addrs, t.port)
+	if err != nil {
+		l.p.log.Info("egress: connecting failed", "session_id", l.sessionID, "host", t.host, "err", err)
+		http.Error(w, "sandbox0d egress proxy: connecting to "+t.host+": "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer upstream.Close()
+	if !l.track(upstream) {
+		return
+	}
+	defer l.untrack(upstream)
+	l.p.allowed.Add(1)
+	l.p.log.Debug("egress allowed", "session_id", l.sessionID, "environment", l.pol.environment,
+		"host", t.host, "port", t.port, "method", r.Method)
+
+	client, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer client.Close()
+	if !l.track(client) {
+		return
+	}
+	defer l.untrack(client)
+	if r.Method == http.MethodConnect {
+		if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+			return
+		}
+		// Bytes the client sent after its CONNECT header are in buf.
+		relay(client, upstream, buf.Reader)
+		return
+	}
+	// One request per connection: the next request on the client's
+	// connection could name another host, so the server is told to close.
+	r.Header.Del("Proxy-Connection")
+	r.Header.Del("Proxy-Authorization")
+	r.Close = true
+	r.RequestURI = ""
+	if err := r.Write(upstream); err != nil {
+		return
+	}
+	_, _ = io.Copy(client, upstream)
+}
+
+// deny answers 403 with a body naming the policy, logs it and counts it.
+func (l *listener) deny(w http.ResponseWriter, dest, reason string) {
+	l.p.denied.Add(1)
+	l.p.log.Warn("egress denied", "session_id", l.sessionID, "environment", l.pol.environment,
+		"destination", dest, "reason", reason)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusForbidden)
+	fmt.Fprintf(w, "sandbox0d egress proxy: %s denied by the network policy of environment %s (networking type limited): %s\n",
+		dest, l.pol.environment, reason)
+}
+
+// relay copies both ways until either side is done.
+func relay(client, upstream net.Conn, pending *bufio.Reader) {
+	done := make(chan struct{}, 2)
+	go func() {
+		_, _ = io.Copy(upstream, io.MultiReader(pending, client))
+		closeWrite(upstream)
+		done <- struct{}{}
+	}()
+	go func() {
+		_, _ = io.Copy(client, upstream)
+		closeWrite(client)
+		done <- struct{}{}
+	}()
+	<-done
+	<-done
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		return
+	}
+	_ = c.Close()
+}

@@ -1,0 +1,246 @@
+// Package sandbox confines the processes a local session runs (its harness,
+// every turn of it). It turns a process Spec into a ready-to-start Process:
+// under bubblewrap the process sees the host's system directories read-only,
+// its own workspace read-write and nothing else of the host, in fresh
+// PID/IPC/UTS/user/cgroup namespaces (and a network namespace of its own when
+// the environment's network is limited); under none it runs as the daemon's
+// own user with the host's filesystem and network, confined only by a process
+// group.
+//
+// Every harness process of a local session is started through a Sandbox and
+// nothing else, so the confinement is decided in one place. The package knows
+// nothing about sessions beyond the Spec: callers (sessions/local and the
+// harness implementations it runs) build the Spec, set the Process's stdio,
+// and call Start and Wait.
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"runtime"
+	"sync"
+	"syscall"
+)
+
+// Mode is the value of the local.sandbox config key.
+type Mode string
+
+const (
+	// ModeAuto is bubblewrap when bwrap works on this machine, else none
+	// with a warning at startup. The default.
+	ModeAuto Mode = "auto"
+	// ModeBubblewrap requires bwrap; the daemon refuses to start without it.
+	ModeBubblewrap Mode = "bubblewrap"
+	// ModeNone runs harnesses unconfined, as the daemon's user.
+	ModeNone Mode = "none"
+)
+
+// DebianPackage is the package that provides bwrap, named in errors.
+const DebianPackage = "bubblewrap"
+
+// Network is the network policy of the environment a process runs in, in
+// the official environment config shape (networking.type …).
+type Network struct {
+	// Limited is networking.type limited: the process gets a network
+	// namespace of its own whose only way out is the daemon's egress proxy.
+	// false is unrestricted: the host network.
+	Limited              bool
+	AllowedHosts         []string
+	AllowPackageManagers bool
+	AllowMCPServers      bool
+	// MCPServerHosts are the hosts of the agent's MCP servers, allowed when
+	// AllowMCPServers is set. Local agents declare none today.
+	MCPServerHosts []string
+	// Environment names the policy in denials and errors.
+	Environment string
+}
+
+// Spec is one process to run for a session.
+type Spec struct {
+	// SessionID marks every process of the session (logs, straggler search
+	// without a sandbox, the egress proxy's log lines).
+	SessionID string
+	// Argv is the program and its arguments. A bare name is looked up in the
+	// daemon's PATH; a relative path with a slash is relative to Dir.
+	Argv []string
+	// Dir is the working directory; it must be Workspace or inside it.
+	Dir string
+	// Env is the whole environment of the process; nothing of the daemon's
+	// own environment is added (the sandbox may override HOME, TMPDIR and
+	// the proxy variables, see Process).
+	Env []string
+	// Workspace is the session's workspace, the only host path the process
+	// may write.
+	Workspace string
+	// Home becomes HOME inside a sandbox; it must be inside Workspace and is
+	// created if missing. Empty means Workspace. Without a sandbox HOME is
+	// whatever Env says.
+	Home string
+	// ReadOnly are extra host paths the process may read (the directory of
+	// the harness binary is added on its own).
+	ReadOnly []string
+	// Network is the environment's network policy.
+	Network Network
+}
+
+// Sandbox prepares confined processes. Implementations are safe for
+// concurrent use.
+type Sandbox interface {
+	// Name is "bubblewrap" or "none", for logs and the README's vocabulary.
+	Name() string
+	// Confined reports whether processes are isolated from the host (false
+	// for none).
+	Confined() bool
+	// Command prepares spec. The caller may set the returned Process's
+	// Cmd.Stdin/Stdout/Stderr (or use its StdinPipe…) and nothing else of
+	// Cmd, then calls Start and Wait (or Close if it never starts it).
+	// A limited network that cannot be enforced is an error wrapping
+	// ErrNetworkPolicy: sessions fail closed.
+	Command(spec Spec) (*Process, error)
+}
+
+// ErrNetworkPolicy is wrapped by errors of Command when a limited network
+// cannot be enforced; the session must fail, never run with an open network.
+var ErrNetworkPolicy = errors.New("the environment's limited network policy cannot be enforced")
+
+// Process is a prepared process. Start, Signal and Wait may be called from
+// different goroutines; Wait (or Close) must be called exactly once it is
+// prepared.
+type Process struct {
+	Cmd *exec.Cmd
+
+	// Set by the implementation.
+	afterStart func(*exec.Cmd) error      // after a successful Cmd.Start
+	signal     func(syscall.Signal) error // to every process of the session
+	finish     func()                     // after Cmd.Wait: stragglers, resources
+
+	mu      sync.Mutex
+	started bool
+	done    bool
+}
+
+// Start starts the process.
+func (p *Process) Start() error {
+	if err := p.Cmd.Start(); err != nil {
+		p.Close()
+		return err
+	}
+	p.mu.Lock()
+	p.started = true
+	p.mu.Unlock()
+	if p.afterStart != nil {
+		if err := p.afterStart(p.Cmd); err != nil {
+			_ = p.Cmd.Process.Kill()
+			_ = p.Wait()
+			return err
+		}
+	}
+	return nil
+}
+
+// Pid is the host pid of the started process (under bubblewrap, of bwrap,
+// which leads its own process group; killing that group ends everything the
+// session started).
+func (p *Process) Pid() int { return p.Cmd.Process.Pid }
+
+// Signal sends sig to every process the session started: SIGTERM asks them
+// all to stop, SIGKILL ends them. Signaling a process that has exited is not
+// an error.
+func (p *Process) Signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	started, done := p.started, p.done
+	p.mu.Unlock()
+	if !started || done {
+		return nil
+	}
+	return p.signal(sig)
+}
+
+// Wait waits for the process to exit, then ends whatever it left behind and
+// releases what the sandbox set up for it. Its error is Cmd.Wait's.
+func (p *Process) Wait() error {
+	err := p.Cmd.Wait()
+	p.Close()
+	return err
+}
+
+// Close ends whatever the process left behind and releases the sandbox's
+// resources. Wait calls it; call it directly only for a Process that was
+// never started. It is idempotent.
+func (p *Process) Close() {
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return
+	}
+	p.done = true
+	p.mu.Unlock()
+	if p.finish != nil {
+		p.finish()
+	}
+}
+
+// Config configures New.
+type Config struct {
+	Mode Mode
+	// Hidden are host paths a sandboxed process must never see even where
+	// they lie under a directory it is given (the data dir,
+	// $CREDENTIALS_DIRECTORY, the config file, the daemon's sockets). A
+	// path not under any visible directory is invisible already.
+	Hidden []string
+	// Bwrap is the bwrap binary; empty means "bwrap" on PATH.
+	Bwrap string
+	// Egress serves the proxy of limited networks. Without it a limited
+	// network cannot be enforced and its sessions fail.
+	Egress Egress
+	// Forwarder is the argv prefix, run inside the sandbox, that relays
+	// loopback proxy connections to the egress socket; see ForwarderArgs.
+	// Empty disables limited networks.
+	Forwarder []string
+	Logger    *slog.Logger
+}
+
+// Egress hands out a proxy endpoint per session: a Unix socket the daemon
+// serves with the session's policy until release is called.
+type Egress interface {
+	Listen(sessionID string, policy Network) (socketPath string, release func(), err error)
+}
+
+// New builds the sandbox local.sandbox asks for. For ModeAuto without a
+// working bwrap it returns none and logs a warning. For ModeBubblewrap
+// without one it fails naming the Debian package.
+func New(cfg Config) (Sandbox, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	switch cfg.Mode {
+	case ModeNone:
+		log.Warn("local.sandbox is none: harnesses run unconfined as the daemon's user, with the host's filesystem and network")
+		return None{}, nil
+	case ModeAuto, "":
+		if runtime.GOOS != "linux" {
+			log.Warn("local.sandbox is auto and this OS has no supported sandbox: harnesses run unconfined", "os", runtime.GOOS)
+			return None{}, nil
+		}
+		bw, err := newBubblewrap(cfg)
+		if err != nil {
+			log.Warn("local.sandbox is auto and bubblewrap does not work here: harnesses run unconfined as the daemon's user, with the host's filesystem and network; install the "+DebianPackage+" package to confine them",
+				"err", err)
+			return None{}, nil
+		}
+		return bw, nil
+	case ModeBubblewrap:
+		if runtime.GOOS != "linux" {
+			return nil, fmt.Errorf("local.sandbox: bubblewrap is only available on Linux (this is %s)", runtime.GOOS)
+		}
+		bw, err := newBubblewrap(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("local.sandbox is bubblewrap but bwrap does not work (install the Debian package %q): %w", DebianPackage, err)
+		}
+		return bw, nil
+	}
+	return nil, fmt.Errorf("local.sandbox: must be bubblewrap, none or auto, got %q", cfg.Mode)
+}

@@ -1,0 +1,67 @@
+package sandbox
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// needBwrap returns a working bubblewrap sandbox or skips the test when
+// bwrap is not installed (CI installs it).
+func needBwrap(t *testing.T, cfg Config) *Bubblewrap {
+	t.Helper()
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("bwrap is not installed (Debian package bubblewrap)")
+	}
+	bw, err := newBubblewrap(cfg)
+	require.NoError(t, err)
+	return bw
+}
+
+// run runs a shell script through sb in a fresh workspace and returns its
+// stdout and the workspace.
+func run(t *testing.T, sb Sandbox, spec Spec, script string) (string, error) {
+	t.Helper()
+	if spec.Workspace == "" {
+		spec.Workspace = t.TempDir()
+	}
+	spec.Argv = []string{"/bin/sh", "-c", script}
+	if spec.Env == nil {
+		spec.Env = []string{"PATH=/usr/bin:/bin"}
+	}
+	p, err := sb.Command(spec)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	p.Cmd.Stdout = &out
+	p.Cmd.Stderr = os.Stderr
+	require.NoError(t, p.Start())
+	err = p.Wait()
+	return out.String(), err
+}
+
+func TestBubblewrapSeesOnlyWorkspaceAndSystem(t *testing.T) {
+	bw := needBwrap(t, Config{})
+	secretDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(secretDir, "secret"), []byte("s"), 0o600))
+	ws := t.TempDir()
+	out, err := run(t, bw, Spec{SessionID: "ses_1", Workspace: ws, Home: filepath.Join(ws, ".home")},
+		`echo "home=$HOME tmp=$TMPDIR pid=$$"; ls `+secretDir+` 2>&1; touch `+ws+`/written && echo wrote; touch /usr/x 2>/dev/null || echo ro`)
+	require.NoError(t, err)
+	assert.Contains(t, out, "home="+ws+"/.home tmp=/tmp")
+	assert.Contains(t, out, "No such file")
+	assert.Contains(t, out, "wrote")
+	assert.Contains(t, out, "ro")
+	assert.FileExists(t, filepath.Join(ws, "written"))
+	assert.False(t, strings.Contains(out, "pid=1 "), out)
+}
+
+func TestNoneRefusesLimitedNetwork(t *testing.T) {
+	_, err := None{}.Command(Spec{Argv: []string{"true"}, Workspace: t.TempDir(), Network: Network{Limited: true, Environment: "env"}})
+	require.ErrorIs(t, err, ErrNetworkPolicy)
+}

@@ -1,0 +1,85 @@
+package store
+
+// The schema: every bucket of the file, whichever package owns it, with its
+// key and value layout, in one block (after etcd's schema/bucket.go). A
+// bucket that is not declared here cannot be opened through this package, so
+// a new one cannot slip into the file unreviewed.
+
+// SchemaVersion is the layout version written to the meta bucket. Opening a
+// file with a newer version fails instead of misreading it. Bump it when a
+// change below needs a migration (adding a bucket does not: init creates
+// missing buckets).
+const SchemaVersion = 1
+
+// bucket is one declared bucket.
+type bucket struct {
+	name []byte
+	// namespace is "" for the store's own buckets, else the namespace whose
+	// handle (Store.Namespace) may open it; its name is namespace_local.
+	namespace string
+	local     string // name within the namespace
+}
+
+func storeBucket(name string) bucket { return bucket{name: []byte(name)} }
+
+func namespaceBucket(namespace, local string) bucket {
+	return bucket{name: []byte(namespace + "_" + local), namespace: namespace, local: local}
+}
+
+// The store's buckets. created is 8 bytes of big-endian unix nanoseconds
+// (keys.go), so created|id sorts by creation time.
+var (
+	bucketMeta             = storeBucket("meta")                   // schema_version, cursor_secret
+	bucketDeployments      = storeBucket("deployments")            // id → document
+	bucketDeplByCreated    = storeBucket("deployments_by_created") // created|id → flags | agent_id
+	bucketDeplByAgent      = storeBucket("deployments_by_agent")   // agent_id 0x00 created|id → nil
+	bucketRuns             = storeBucket("runs")                   // id → document
+	bucketRunsByCreated    = storeBucket("runs_by_created")        // created|id → run index entry (runs.go)
+	bucketRunsByDeployment = storeBucket("runs_by_deployment")     // deployment_id 0x00 created|id → run index entry
+	bucketScheduledRuns    = storeBucket("runs_by_scheduled_at")   // deployment_id 0x00 scheduled_at → run id (unique)
+	bucketIntents          = storeBucket("run_intents")            // run id → intent document
+	bucketAPIKeys          = storeBucket("api_keys")               // id → APIKey JSON (hash only, never the key)
+)
+
+// The webhook outbox (webhooks.go), written in the same transaction as the
+// change it reports.
+var (
+	bucketWebhookEvents     = storeBucket("webhook_events")     // seq → WebhookEvent JSON
+	bucketWebhookEventIDs   = storeBucket("webhook_event_ids")  // event id → seq
+	bucketWebhookOutbox     = storeBucket("webhook_outbox")     // seq → nil: committed, not yet fanned out
+	bucketWebhookDeliveries = storeBucket("webhook_deliveries") // endpoint 0x00 seq → WebhookDelivery JSON
+	bucketWebhookDue        = storeBucket("webhook_due")        // endpoint 0x00 next_attempt_at seq → nil (pending only)
+	bucketWebhookFailed     = storeBucket("webhook_failed")     // endpoint 0x00 seq → nil
+	bucketWebhookFinished   = storeBucket("webhook_finished")   // finished_at endpoint 0x00 seq → nil (retention)
+)
+
+// NamespaceLocal is the local session backend's namespace (sessions/local).
+const NamespaceLocal = "local"
+
+// The local session backend's buckets, opened through its Namespace handle.
+// Files written before the schema block also hold a local_meta bucket with
+// that package's own schema version (1); it is left alone and no longer read.
+var (
+	bucketLocalSessions     = namespaceBucket(NamespaceLocal, "sessions")               // id → session record JSON
+	bucketLocalByCreated    = namespaceBucket(NamespaceLocal, "sessions_by_created")    // created|id → nil
+	bucketLocalByDeployment = namespaceBucket(NamespaceLocal, "sessions_by_deployment") // deployment_id 0x00 created|id → nil
+	bucketLocalEvents       = namespaceBucket(NamespaceLocal, "events")                 // session id '/' seq(8) → event JSON
+	bucketLocalStderr       = namespaceBucket(NamespaceLocal, "stderr")                 // session id → harness stderr tail
+	bucketLocalCatalog      = namespaceBucket(NamespaceLocal, "catalog")                // "seen/" kind/id → first seen (unix ns)
+)
+
+// schema lists every bucket; init creates the missing ones.
+var schema = []bucket{
+	bucketMeta, bucketDeployments, bucketDeplByCreated, bucketDeplByAgent,
+	bucketRuns, bucketRunsByCreated, bucketRunsByDeployment, bucketScheduledRuns, bucketIntents,
+	bucketAPIKeys,
+	bucketWebhookEvents, bucketWebhookEventIDs, bucketWebhookOutbox, bucketWebhookDeliveries,
+	bucketWebhookDue, bucketWebhookFailed, bucketWebhookFinished,
+	bucketLocalSessions, bucketLocalByCreated, bucketLocalByDeployment, bucketLocalEvents, bucketLocalStderr,
+	bucketLocalCatalog,
+}
+
+var (
+	keySchemaVersion = []byte("schema_version")
+	keyCursorSecret  = []byte("cursor_secret")
+)
