@@ -56,7 +56,8 @@ type Service struct {
 	rotation sync.RWMutex
 
 	plans *planCache
-	sched *Scheduler // nil until AttachScheduler; set before serving
+	plannerMu sync.RWMutex
+	planner   Planner // nil until NewScheduler subscribes one; set before serving
 
 	// lastCreated keeps created_at strictly increasing so newest-first order
 	// and cursors are stable even when two creates share a clock reading.
@@ -164,7 +165,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Deployment, erro
 		return nil, fmt.Errorf("store deployment: %w", err)
 	}
 	s.notify()
-	s.replan(d)
+	s.changed(d)
 	return d, nil
 }
 
@@ -242,7 +243,7 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 		return nil, err
 	}
 	s.notify()
-	s.replan(updated)
+	s.changed(updated)
 	return updated, nil
 }
 
@@ -367,7 +368,7 @@ func (s *Service) Archive(_ context.Context, id string) (*Deployment, error) {
 		return nil, err
 	}
 	s.notify()
-	s.replan(out)
+	s.changed(out)
 	return out, nil
 }
 
@@ -403,7 +404,7 @@ func (s *Service) changeStatus(id, verb, evType string, change func(*Deployment)
 		return nil, err
 	}
 	s.notify()
-	s.replan(out)
+	s.changed(out)
 	return out, nil
 }
 

@@ -51,6 +51,13 @@ var (
 	_ sessions.SessionRouter = (*Backend)(nil)
 )
 
+// Close implements sessions.Backend: it drops idle upstream connections.
+// Calls in flight end with their own contexts.
+func (b *Backend) Close(context.Context) error {
+	b.client.CloseIdleConnections()
+	return nil
+}
+
 // New validates cfg and builds the backend. A config error names its key.
 func New(cfg Config) (*Backend, error) {
 	s, err := cfg.validate()

@@ -15,7 +15,7 @@ import (
 const (
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultRetryWindow    = 2 * time.Minute
-	DefaultMaxConcurrency = 16
+	DefaultMaxConcurrency = 64
 )
 
 // lookupConnections is the connection headroom beyond MaxConcurrency for
