@@ -121,5 +121,9 @@ func buildSandbox(cfg Config, proxy *egress.Proxy, log *slog.Logger) (sandbox.Sa
 	if exe, err := os.Executable(); err == nil {
 		sc.Egress, sc.Forwarder = proxy, []string{exe, sandbox.ForwarderCommand}
 	}
-	return sandbox.New(sc)
+	sb, err := sandbox.New(sc)
+	if err == nil {
+		log.Info("local sessions sandbox ready", "sandbox", sb.Name())
+	}
+	return sb, err
 }
