@@ -30,6 +30,7 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 			RequestTimeout: cfg.Upstream.RequestTimeout,
 			RetryWindow:    cfg.Upstream.RetryWindow,
 			MaxConcurrency: cfg.Upstream.MaxConcurrency,
+			MaxProxyBody:   cfg.Upstream.MaxProxyBody,
 			AllowPlaintext: cfg.Upstream.AllowPlaintext,
 			Logger:         log,
 		})

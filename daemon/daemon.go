@@ -150,11 +150,12 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.echo = httpapi.New(httpapi.Config{
-		Service:    d.svc,
-		Sessions:   httpapi.SessionHandler(d.backend),
-		Logger:     log,
-		Authorize:  d.auth.authorize,
-		Middleware: []echo.MiddlewareFunc{d.metrics.middleware},
+		Service:         d.svc,
+		Sessions:        httpapi.SessionHandler(d.backend),
+		SessionsProxied: httpapi.ProxiesSessions(d.backend),
+		Logger:          log,
+		Authorize:       d.auth.authorize,
+		Middleware:      []echo.MiddlewareFunc{d.metrics.middleware},
 		Extra: func(e *echo.Echo) {
 			d.registerHealth(e)
 			d.registerAdmin(e)

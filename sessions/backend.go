@@ -124,6 +124,13 @@ type SessionRouter interface {
 	SessionHandler() http.Handler
 }
 
+// SessionProxy is implemented by a SessionRouter that reverse-proxies to
+// another server: the API layer then leaves the body limit and the beta
+// check of its own routes to it.
+type SessionProxy interface {
+	ProxiesSessions() bool
+}
+
 // ErrUnavailable marks errors where the backend could not be reached at all
 // (or answered in a way worth retrying later: timeouts, 5xx, 429).
 var ErrUnavailable = errors.New("session backend unavailable")
