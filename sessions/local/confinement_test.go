@@ -67,7 +67,7 @@ func TestHostileHarnessIsConfined(t *testing.T) {
 
 	hostTmp := "/tmp/sandbox0d-hostile-" + strconv.Itoa(os.Getpid())
 	defer os.Remove(hostTmp)
-	const straggler = "4242.4242"
+	straggler := "4242." + strconv.Itoa(os.Getpid()) // unique to this run
 	script := `
 try() { name=$1; shift; if "$@" >/dev/null 2>&1; then echo "ESCAPED $name"; else echo "blocked $name"; fi; }
 try identity cat ` + identity + `
@@ -114,7 +114,7 @@ echo done
 // Without a sandbox the backend does its best: the process group and then
 // any process still carrying the session's marker in its environment.
 func TestNoSandboxKillsSetsidStragglersByMarker(t *testing.T) {
-	const straggler = "4343.4343"
+	straggler := "4343." + strconv.Itoa(os.Getpid()) // unique to this run
 	rig := newRig(t, []Agent{shAgent("agent_escape", `setsid sleep `+straggler+` >/dev/null 2>&1 </dev/null & echo started`)},
 		func(c *Config) { c.Sandbox = sandbox.None{} })
 	id := rig.create("agent_escape", nil)
