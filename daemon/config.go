@@ -97,6 +97,7 @@ type UpstreamConfig struct {
 	MaxConcurrency int           `mapstructure:"max_concurrency"`
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
 	AllowPlaintext bool          `mapstructure:"allow_plaintext"`
+	MaxProxyBody   int64         `mapstructure:"max_proxy_body"`
 }
 
 // LocalConfig configures the local session backend.
@@ -198,6 +199,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("upstream.retry_window", 2*time.Minute)
 	v.SetDefault("upstream.max_concurrency", upstream.DefaultMaxConcurrency)
 	v.SetDefault("upstream.request_timeout", 30*time.Second)
+	v.SetDefault("upstream.max_proxy_body", int64(512<<20))
 	v.SetDefault("upstream.allow_plaintext", false)
 	v.SetDefault("local.files_dir", "")
 	v.SetDefault("local.workspace_dir", "")
