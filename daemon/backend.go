@@ -31,11 +31,12 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 			RequestTimeout: cfg.Upstream.RequestTimeout,
 			RetryWindow:    cfg.Upstream.RetryWindow,
 			MaxConcurrency: cfg.Upstream.MaxConcurrency,
+			MaxProxyBody:   cfg.Upstream.MaxProxyBody,
 			AllowPlaintext: cfg.Upstream.AllowPlaintext,
 			Logger:         log,
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("config %w", err)
+			return nil, nil, err // a *ConfigError naming its key
 		}
 		return b, nil, nil
 	case "local":
@@ -58,7 +59,7 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 		b, err := local.New(ns, lc)
 		if err != nil {
 			_ = proxy.Close()
-			return nil, nil, fmt.Errorf("config local: %w", err)
+			return nil, nil, err // *ConfigErrors naming their keys
 		}
 		return b, proxy, nil
 	}
@@ -129,7 +130,11 @@ func buildSandbox(cfg Config, proxy *egress.Proxy, log *slog.Logger) (sandbox.Sa
 	if exe, err := os.Executable(); err == nil {
 		sc.Egress, sc.Forwarder = proxy, []string{exe, sandbox.ForwarderCommand}
 	}
-	return sandbox.New(sc)
+	sb, err := sandbox.New(sc)
+	if err == nil {
+		log.Info("local sessions sandbox ready", "sandbox", sb.Name())
+	}
+	return sb, err
 }
 
 // besideConfig resolves a relative path with a slash ("./mcp.json") next to

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/schedule"
 	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/store"
 	"github.com/sandbox0/sandbox0d/webhooks"
@@ -35,7 +36,7 @@ type metrics struct {
 	httpSeries map[httpSeriesKey]*httpSeries
 }
 
-func newMetrics(st *store.Store, heapSize func() int, backendName string) *metrics {
+func newMetrics(st *store.Store, backendName string) *metrics {
 	reg := prometheus.NewRegistry()
 	m := &metrics{
 		reg: reg,
@@ -63,13 +64,17 @@ func newMetrics(st *store.Store, heapSize func() int, backendName string) *metri
 	}
 	reg.MustRegister(m.fires, m.runs, m.fireLag, m.backendLatency, m.httpRequests, m.httpDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "sandbox0d_scheduler_heap_size", Help: "Deployments waiting in the timer loop.",
-	}, func() float64 { return float64(heapSize()) }))
 	reg.MustRegister(&deploymentCounts{st: st, desc: prometheus.NewDesc("sandbox0d_deployments",
 		"Deployments by status (active, paused, archived).", []string{"status"}, nil)})
 	m.backendName = backendName
 	return m
+}
+
+// watchScheduler exports the timer loop's size, once the scheduler exists.
+func (m *metrics) watchScheduler(loop *schedule.Loop) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sandbox0d_scheduler_heap_size", Help: "Deployments waiting in the timer loop.",
+	}, func() float64 { return float64(loop.Len()) }))
 }
 
 type deploymentCounts struct {

@@ -25,16 +25,16 @@ import (
 
 // BenchmarkSchedulerLoad100k is the startup cost with 100,000 active
 // scheduled deployments of varied expressions and zones in bbolt:
-// AttachScheduler + Load, which reads and decodes every document, compiles
+// NewScheduler + Load, which reads and decodes every document, compiles
 // each schedule into the plan cache, checks for missed fires and places
 // the next fire in the timer loop. The clock is 10 s after every PlanFrom,
 // a restart with nothing missed. The file is only read, so the page cache
 // is warm after the first iteration, as after a restart.
 //
 // Metrics:
-//   - s/load: AttachScheduler + Load wall time (target < 2 s);
+//   - s/load: NewScheduler + Load wall time (target < 2 s);
 //   - B/deployment: growth of HeapInuse (after GC) from before
-//     AttachScheduler to after Load, per deployment, with the plan cache and
+//     NewScheduler to after Load, per deployment, with the plan cache and
 //     the loop populated (target < 1 KiB); live-B/deployment is the same
 //     with HeapAlloc, that is without span fragmentation;
 //   - plan-cache-live-B/deployment and loop-live-B/deployment split the live
@@ -61,7 +61,7 @@ func BenchmarkSchedulerLoad100k(b *testing.B) {
 
 		b.StartTimer()
 		start := time.Now()
-		sc := svc.AttachScheduler(SchedulerConfig{})
+		sc := NewScheduler(svc, SchedulerConfig{})
 		stats, err := sc.Load()
 		loadTime += time.Since(start)
 		b.StopTimer()
@@ -154,7 +154,7 @@ func BenchmarkSchedulerIdleHour100k(b *testing.B) {
 		clock := newWarpClock(from, warp, from.Add(time.Hour))
 		var fires atomic.Int64
 		svc := NewService(Config{Store: st, Now: clock.now, Logger: discardLogger()})
-		sc := svc.AttachScheduler(SchedulerConfig{
+		sc := NewScheduler(svc, SchedulerConfig{
 			MaxSleep: time.Minute / warp,
 			Observe:  func(FireResult, time.Time, time.Duration) { fires.Add(1) },
 		})
@@ -296,7 +296,7 @@ func runBurst(b *testing.B, fixture string, workers int, batchDelay time.Duratio
 
 	shift.Store(int64(benchBurstInstant.Add(-burstLead).Sub(time.Now())))
 	svc := NewService(Config{Store: st, Backend: backend, Now: now, Logger: discardLogger()})
-	sc := svc.AttachScheduler(SchedulerConfig{
+	sc := NewScheduler(svc, SchedulerConfig{
 		Workers: workers,
 		Observe: func(res FireResult, _ time.Time, lag time.Duration) {
 			if res.Outcome != FireSucceeded {

@@ -106,7 +106,7 @@ func TestLatePlansOfOlderGenerationsAreDropped(t *testing.T) {
 	backend := sessionstest.New(map[string]int64{"agent_a": 1})
 	s, st := newTestService(t, filepath.Join(t.TempDir(), "db"), backend)
 	defer st.Close()
-	sc := s.AttachScheduler(SchedulerConfig{})
+	sc := NewScheduler(s, SchedulerConfig{})
 	d := createScheduled(t, s) // generation 1, planned
 	require.Equal(t, 1, sc.Loop().Len())
 
@@ -116,14 +116,14 @@ func TestLatePlansOfOlderGenerationsAreDropped(t *testing.T) {
 	active := *d
 	active.Generation = 3
 
-	sc.plan(&active, planAfterChange) // unpause (gen 3) arrives first…
-	sc.plan(&paused, planAfterChange) // …then the older pause (gen 2)
+	sc.replan(&active, planAfterChange) // unpause (gen 3) arrives first…
+	sc.replan(&paused, planAfterChange) // …then the older pause (gen 2)
 	assert.Equal(t, 1, sc.Loop().Len(), "the late pause must not remove the newer plan")
 
-	sc.plan(&paused, planNext) // a late fire-path plan of an older generation
+	sc.replan(&paused, planNext) // a late fire-path plan of an older generation
 	assert.Equal(t, 1, sc.Loop().Len())
 
 	paused.Generation = 4
-	sc.plan(&paused, planAfterChange)
+	sc.replan(&paused, planAfterChange)
 	assert.Zero(t, sc.Loop().Len(), "a newer pause removes it")
 }

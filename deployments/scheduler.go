@@ -10,9 +10,17 @@ import (
 	"github.com/sandbox0/sandbox0d/store"
 )
 
+// DefaultWorkers is the default number of concurrent fires. A fire spends
+// most of its time waiting (for its commits and its session backend), and
+// fires waiting together share commits (store.Write), so a burst is bounded
+// by neither the pool nor one core only when the pool is well above the
+// backend's own limit (upstream.max_concurrency, 64): 256 keeps a full
+// group of fires committing while another group waits on the backend.
+const DefaultWorkers = 256
+
 // SchedulerConfig tunes the scheduler.
 type SchedulerConfig struct {
-	// Workers bounds concurrent fires (default 64).
+	// Workers bounds concurrent fires (default DefaultWorkers).
 	Workers int
 	// Jitter is the maximum deterministic delay added to a fire (0: none).
 	Jitter time.Duration
@@ -56,11 +64,13 @@ const (
 	planNext
 )
 
-// AttachScheduler creates the scheduler; from now on every change to a
-// deployment adjusts the timer loop at once. Call Load, then Run.
-func (s *Service) AttachScheduler(cfg SchedulerConfig) *Scheduler {
+// NewScheduler creates the scheduler over svc and subscribes it as the
+// service's Planner: from now on every committed change to a deployment
+// adjusts the timer loop at once. The scheduler calls the service; the
+// service only knows the Planner interface. Call Load, then Run.
+func NewScheduler(s *Service, cfg SchedulerConfig) *Scheduler {
 	if cfg.Workers <= 0 {
-		cfg.Workers = 64
+		cfg.Workers = DefaultWorkers
 	}
 	sc := &Scheduler{svc: s, cfg: cfg, log: s.log, planned: map[string]uint64{}}
 	sc.loop = schedule.NewLoop(schedule.LoopConfig{
@@ -70,9 +80,13 @@ func (s *Service) AttachScheduler(cfg SchedulerConfig) *Scheduler {
 		Now:      s.now,
 		Logger:   s.log,
 	})
-	s.sched = sc
+	s.setPlanner(sc)
 	return sc
 }
+
+// DeploymentChanged implements Planner: an API change re-plans d unless a
+// newer plan is in the loop already.
+func (sc *Scheduler) DeploymentChanged(d *Deployment) { sc.replan(d, planAfterChange) }
 
 // Loop exposes the timer loop (heap size and next fire for metrics/health).
 func (sc *Scheduler) Loop() *schedule.Loop { return sc.loop }
@@ -118,7 +132,7 @@ func (sc *Scheduler) Load() (LoadStats, error) {
 			if !missed.IsZero() {
 				stats.MisfiresRun++
 			}
-			sc.place(d, planNext, missed)
+			sc.applyPlan(d, planNext, missed)
 			return nil
 		})
 	})
@@ -157,12 +171,14 @@ func (sc *Scheduler) missedFire(cr *schedule.Cron, from, now time.Time) (time.Ti
 	return latest, skipped
 }
 
-// plan (re)places d in the timer loop, or removes it when it should not fire.
-func (sc *Scheduler) plan(d *Deployment, why planReason) { sc.place(d, why, time.Time{}) }
+// replan (re)places d in the timer loop at its next occurrence, or removes
+// it when it should not fire.
+func (sc *Scheduler) replan(d *Deployment, why planReason) { sc.applyPlan(d, why, time.Time{}) }
 
-// place applies a plan unless a newer one is already in the loop. A non-zero
-// missed is a fire missed while the daemon was down, to run now.
-func (sc *Scheduler) place(d *Deployment, why planReason, missed time.Time) {
+// applyPlan puts d in the loop (or takes it out) unless a newer plan is
+// already there. A non-zero missed is a fire missed while the daemon was
+// down, to run now instead of the next occurrence.
+func (sc *Scheduler) applyPlan(d *Deployment, why planReason, missed time.Time) {
 	sc.planMu.Lock()
 	defer sc.planMu.Unlock()
 	if seen, ok := sc.planned[d.ID]; ok && (d.Generation < seen || d.Generation == seen && why == planAfterChange) {
@@ -185,13 +201,14 @@ func (sc *Scheduler) place(d *Deployment, why planReason, missed time.Time) {
 		sc.loop.Set(d.ID, missed, missed, d.Generation)
 		return
 	}
-	sc.planFrom(d, cr, sc.svc.Now())
+	sc.setNextFire(d, cr, sc.svc.Now())
 }
 
-// planFrom sets the next fire: the first occurrence after max(PlanFrom, now).
+// setNextFire sets the loop entry to the first occurrence after
+// max(PlanFrom, now), jittered.
 // Computing from the nominal instant of the last fire (PlanFrom), never
 // from a late start, keeps fires from drifting or repeating.
-func (sc *Scheduler) planFrom(d *Deployment, cr *schedule.Cron, now time.Time) {
+func (sc *Scheduler) setNextFire(d *Deployment, cr *schedule.Cron, now time.Time) {
 	from := now
 	if d.PlanFrom.After(from) {
 		from = d.PlanFrom
@@ -211,24 +228,24 @@ func (sc *Scheduler) planFrom(d *Deployment, cr *schedule.Cron, now time.Time) {
 // fire runs on a loop worker for one due fire.
 func (sc *Scheduler) fire(ctx context.Context, due schedule.Due) {
 	lag := sc.svc.now().Sub(due.ScheduledAt)
-	res, err := sc.svc.Fire(ctx, due.ID, due.ScheduledAt, due.Generation, func(d *Deployment) { sc.plan(d, planNext) })
+	res, err := sc.svc.Fire(ctx, due.ID, due.ScheduledAt, due.Generation, func(d *Deployment) { sc.replan(d, planNext) })
 	if err != nil {
 		sc.log.Error("scheduled fire failed to record", "deployment_id", due.ID,
 			"scheduled_at", due.ScheduledAt.UTC().Format(time.RFC3339), "error", err)
 		// Keep the schedule alive: plan from the stored state.
 		if d, gerr := sc.svc.Get(ctx, due.ID); gerr == nil {
-			sc.plan(d, planNext)
+			sc.replan(d, planNext)
 		}
 		return
 	}
 	switch {
 	case res.Outcome == FireSkipped && res.Deployment != nil && res.Deployment.Generation == due.Generation:
 		// Same plan, but this fire already had a run: move on to the next one.
-		sc.plan(res.Deployment, planNext)
+		sc.replan(res.Deployment, planNext)
 	case res.Outcome == FireSkipped && res.Deployment != nil, res.Outcome == FirePaused:
 		// The change that made the plan stale (or the auto-pause) planned
 		// or removed already; this only repairs a plan that got lost.
-		sc.plan(res.Deployment, planAfterChange)
+		sc.replan(res.Deployment, planAfterChange)
 	}
 	attrs := []any{"deployment_id", due.ID, "scheduled_at", due.ScheduledAt.UTC().Format(time.RFC3339),
 		"outcome", string(res.Outcome), "lag", lag.String()}
@@ -250,12 +267,29 @@ func (sc *Scheduler) fire(ctx context.Context, due schedule.Due) {
 	}
 }
 
-// replan adjusts the timer loop and the upcoming-times cache after a change.
-func (s *Service) replan(d *Deployment) {
+// Planner is told about every committed change to a deployment, after the
+// transaction commits (the Scheduler is one). It must not call back into the
+// service synchronously for the same deployment's write path.
+type Planner interface {
+	DeploymentChanged(d *Deployment)
+}
+
+func (s *Service) setPlanner(p Planner) {
+	s.plannerMu.Lock()
+	s.planner = p
+	s.plannerMu.Unlock()
+}
+
+// changed adjusts the upcoming-times cache and tells the planner after a
+// committed change.
+func (s *Service) changed(d *Deployment) {
 	if d.Archived() {
 		s.plans.forget(d.ID)
 	}
-	if s.sched != nil {
-		s.sched.plan(d, planAfterChange)
+	s.plannerMu.RLock()
+	p := s.planner
+	s.plannerMu.RUnlock()
+	if p != nil {
+		p.DeploymentChanged(d)
 	}
 }

@@ -43,7 +43,7 @@ func startWorld(t *testing.T, path string, backend *sessionstest.Backend, cfg de
 	svc := deployments.NewService(deployments.Config{Store: st, Backend: backend, Sealer: k, Logger: slog.New(slog.DiscardHandler)})
 	_, err = svc.RecoverIntents()
 	require.NoError(t, err)
-	sched := svc.AttachScheduler(cfg)
+	sched := deployments.NewScheduler(svc, cfg)
 	_, err = sched.Load()
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -55,8 +55,9 @@ type Service struct {
 	// retire the identity that a token sealed a moment ago still needs.
 	rotation sync.RWMutex
 
-	plans *planCache
-	sched *Scheduler // nil until AttachScheduler; set before serving
+	plans     *planCache
+	plannerMu sync.RWMutex
+	planner   Planner // nil until NewScheduler subscribes one; set before serving
 
 	// lastCreated keeps created_at strictly increasing so newest-first order
 	// and cursors are stable even when two creates share a clock reading.
@@ -164,7 +165,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Deployment, erro
 		return nil, fmt.Errorf("store deployment: %w", err)
 	}
 	s.notify()
-	s.replan(d)
+	s.changed(d)
 	return d, nil
 }
 
@@ -242,7 +243,7 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 		return nil, err
 	}
 	s.notify()
-	s.replan(updated)
+	s.changed(updated)
 	return updated, nil
 }
 
@@ -367,7 +368,7 @@ func (s *Service) Archive(_ context.Context, id string) (*Deployment, error) {
 		return nil, err
 	}
 	s.notify()
-	s.replan(out)
+	s.changed(out)
 	return out, nil
 }
 
@@ -403,7 +404,7 @@ func (s *Service) changeStatus(id, verb, evType string, change func(*Deployment)
 		return nil, err
 	}
 	s.notify()
-	s.replan(out)
+	s.changed(out)
 	return out, nil
 }
 
@@ -450,7 +451,8 @@ func (s *Service) List(_ context.Context, q ListQuery) (Page[*Deployment], error
 }
 
 // listDocs reads one page of deployment documents into each (inside the
-// read transaction) and returns the next page's token.
+// read transaction; doc is only valid during the call) and returns the next
+// page's token.
 func (s *Service) listDocs(q ListQuery, each func(doc []byte) error) (string, error) {
 	scope := q.scope()
 	after, err := s.decodePage(scope, q.Page)
@@ -459,15 +461,10 @@ func (s *Service) listDocs(q ListQuery, each func(doc []byte) error) (string, er
 	}
 	var nextPage string
 	err = s.store.View(func(tx *store.Tx) error {
-		docs, next, err := tx.ListDeployments(store.DeploymentQuery{AgentID: q.AgentID, Status: q.Status,
-			IncludeArchived: q.IncludeArchived, CreatedGTE: q.CreatedGTE, CreatedLTE: q.CreatedLTE, After: after, Limit: q.Limit})
+		next, err := tx.EachDeployment(store.DeploymentQuery{AgentID: q.AgentID, Status: q.Status,
+			IncludeArchived: q.IncludeArchived, CreatedGTE: q.CreatedGTE, CreatedLTE: q.CreatedLTE, After: after, Limit: q.Limit}, each)
 		if err != nil {
 			return err
-		}
-		for _, doc := range docs {
-			if err := each(doc); err != nil {
-				return err
-			}
 		}
 		nextPage = s.encodePage(scope, next)
 		return nil

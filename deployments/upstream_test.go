@@ -35,7 +35,7 @@ func TestScheduledFiresThroughUpstreamAutoPauseRules(t *testing.T) {
 		k, err := crypto.GenerateKeyring()
 		require.NoError(t, err)
 		svc := deployments.NewService(deployments.Config{Store: st, Backend: b, Sealer: k, Logger: slog.New(slog.DiscardHandler)})
-		sched := svc.AttachScheduler(deployments.SchedulerConfig{})
+		sched := deployments.NewScheduler(svc, deployments.SchedulerConfig{})
 		_, err = sched.Load()
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -86,7 +86,7 @@ func TestBurstOfFiresThroughSlowUpstream(t *testing.T) {
 		st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{NoSync: true})
 		require.NoError(t, err)
 		svc := deployments.NewService(deployments.Config{Store: st, Backend: b, Logger: slog.New(slog.DiscardHandler)})
-		sched := svc.AttachScheduler(deployments.SchedulerConfig{Workers: 64})
+		sched := deployments.NewScheduler(svc, deployments.SchedulerConfig{Workers: 64})
 		w := &world{t: t, store: st, svc: svc, sched: sched}
 		const n = 1000
 		fake.SetLatency(0)

@@ -108,6 +108,13 @@ type Backend interface {
 	// session, and the backend retires that half-started session as best it
 	// can; a run records either a session or an error, never both.
 	CreateSession(ctx context.Context, req CreateRequest) (sessionID string, err error)
+
+	// Close releases what the backend holds (local: stops its harnesses
+	// within ctx; upstream: idle connections). The daemon calls it once, at
+	// shutdown, after the scheduler and the API have stopped; ctx carries
+	// the deadline of the one shutdown budget (shutdown_timeout), and Close
+	// must return by it.
+	Close(ctx context.Context) error
 }
 
 // SessionRouter is implemented by backends that serve the /v1/sessions… (and
@@ -115,6 +122,13 @@ type Backend interface {
 // API layer sends every /v1 request it does not own to this handler.
 type SessionRouter interface {
 	SessionHandler() http.Handler
+}
+
+// SessionProxy is implemented by a SessionRouter that reverse-proxies to
+// another server: the API layer then leaves the body limit and the beta
+// check of its own routes to it.
+type SessionProxy interface {
+	ProxiesSessions() bool
 }
 
 // ErrUnavailable marks errors where the backend could not be reached at all
@@ -236,6 +250,9 @@ func (Unconfigured) ResolveAgent(_ context.Context, agentID string, version int6
 
 // CheckReferences accepts every id: there is nothing to check against.
 func (Unconfigured) CheckReferences(context.Context, References) error { return nil }
+
+// Close implements Backend; there is nothing to release.
+func (Unconfigured) Close(context.Context) error { return nil }
 
 // CreateSession always fails, with session_creation_rejected_error: the
 // creation is refused by configuration, not by the deployment, so a

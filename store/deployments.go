@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -56,7 +57,9 @@ func (tx *Tx) PutDeployment(ix DeploymentIndex, doc []byte) error {
 	}
 	byCreated := tx.bucket(bucketDeplByCreated)
 	ck := createdKey(ix.CreatedAt, ix.ID)
-	if old := byCreated.Get(ck); old != nil {
+	entry := encodeDeplEntry(ix)
+	old := byCreated.Get(ck)
+	if old != nil {
 		if _, oldAgent := decodeDeplEntry(old); oldAgent != ix.AgentID {
 			if err := tx.bucket(bucketDeplByAgent).Delete(prefixed(oldAgent, ck)); err != nil {
 				return err
@@ -68,7 +71,13 @@ func (tx *Tx) PutDeployment(ix DeploymentIndex, doc []byte) error {
 	if err := tx.bucket(bucketDeployments).Put([]byte(ix.ID), doc); err != nil {
 		return err
 	}
-	if err := byCreated.Put(ck, encodeDeplEntry(ix)); err != nil {
+	if bytes.Equal(old, entry) {
+		// Most writes (a fire's last_run_at, a rename) leave the index entries
+		// as they are: rewriting them would only dirty two more random pages
+		// per write for the commit to copy and fsync.
+		return nil
+	}
+	if err := byCreated.Put(ck, entry); err != nil {
 		return err
 	}
 	return tx.bucket(bucketDeplByAgent).Put(prefixed(ix.AgentID, ck), nil)
@@ -94,12 +103,28 @@ type DeploymentQuery struct {
 // ListDeployments returns up to Limit documents matching q, newest first, and
 // the position to continue from when more may follow.
 func (tx *Tx) ListDeployments(q DeploymentQuery) ([][]byte, *Position, error) {
+	var out [][]byte
+	next, err := tx.EachDeployment(q, func(doc []byte) error {
+		out = append(out, append([]byte(nil), doc...))
+		return nil
+	})
+	return out, next, err
+}
+
+// EachDeployment is ListDeployments handing each document to fn, valid only
+// during the call, instead of returning copies.
+func (tx *Tx) EachDeployment(q DeploymentQuery, fn func(doc []byte) error) (*Position, error) {
 	byCreated := tx.bucket(bucketDeplByCreated)
+	walkingCreated := q.AgentID == ""
 	w := tx.indexWalk(q.AgentID, bucketDeplByAgent, bucketDeplByCreated, upperBound(q.After, q.CreatedLTE, false))
-	return collectPage(w, tx.bucket(bucketDeployments), "deployment", q.Limit,
-		[]lowerBound{{At: q.CreatedGTE}}, func(k, _ []byte) bool {
-			// The agent index holds no flags; they live in the created index.
-			flags, _ := decodeDeplEntry(byCreated.Get(k))
+	return eachPage(w, tx.bucket(bucketDeployments), "deployment", q.Limit,
+		[]lowerBound{{At: q.CreatedGTE}}, func(k, entry []byte) bool {
+			// The agent index holds no flags; they live in the created
+			// index, which is what a walk without an agent reads already.
+			if !walkingCreated {
+				entry = byCreated.Get(k)
+			}
+			flags, _ := decodeDeplEntry(entry)
 			archived := flags&deplFlagArchived != 0
 			paused := flags&deplFlagPaused != 0
 			switch {
@@ -111,7 +136,7 @@ func (tx *Tx) ListDeployments(q DeploymentQuery) ([][]byte, *Position, error) {
 				return paused
 			}
 			return true
-		})
+		}, fn)
 }
 
 // DeploymentCount is the number of stored deployments, archived included.

@@ -44,9 +44,9 @@ var (
 // The webhook outbox (webhooks.go), written in the same transaction as the
 // change it reports.
 var (
-	bucketWebhookEvents     = storeBucket("webhook_events")     // seq → WebhookEvent JSON
+	bucketWebhookEvents     = storeBucket("webhook_events")     // seq → WebhookEvent JSON with its endpoints (fanned out)
 	bucketWebhookEventIDs   = storeBucket("webhook_event_ids")  // event id → seq
-	bucketWebhookOutbox     = storeBucket("webhook_outbox")     // seq → nil: committed, not yet fanned out
+	bucketWebhookOutbox     = storeBucket("webhook_outbox")     // seq → WebhookEvent JSON: committed, not yet fanned out
 	bucketWebhookDeliveries = storeBucket("webhook_deliveries") // endpoint 0x00 seq → WebhookDelivery JSON
 	bucketWebhookDue        = storeBucket("webhook_due")        // endpoint 0x00 next_attempt_at seq → nil (pending only)
 	bucketWebhookFailed     = storeBucket("webhook_failed")     // endpoint 0x00 seq → nil

@@ -76,18 +76,24 @@ func (d *WebhookDelivery) AddAttempt(a WebhookAttempt) {
 	}
 }
 
-// AppendWebhookEvent adds e to the outbox. It is idempotent by event id, so
-// a write function that bbolt (or a group commit) runs again appends once.
-func (tx *Tx) AppendWebhookEvent(e WebhookEvent) error {
+// AppendWebhookEvent adds e to the outbox: one sequence number and one put
+// in one bucket, the whole cost a reported change pays. A second append of
+// the same event id (a transaction function run again) is dropped at
+// fan-out, so delivery stays once per id.
+func (tx *Tx) AppendWebhookEvent(e WebhookEvent) error { return appendWebhookEvent(tx.tx, e) }
+
+// AppendWebhookEvent adds e to the webhook outbox inside a namespace's
+// write transaction, so a session status change and its event commit
+// together. The outbox is the store's bucket, not the namespace's: this is
+// the one door into it.
+func (t *NamespaceTx) AppendWebhookEvent(e WebhookEvent) error { return appendWebhookEvent(t.tx, e) }
+
+func appendWebhookEvent(btx *bolt.Tx, e WebhookEvent) error {
 	if e.ID == "" || e.Type == "" {
 		return errors.New("append webhook event: empty id or type")
 	}
-	ids := tx.bucket(bucketWebhookEventIDs)
-	if ids.Get([]byte(e.ID)) != nil {
-		return nil
-	}
-	events := tx.bucket(bucketWebhookEvents)
-	seq, err := events.NextSequence()
+	outbox := btx.Bucket(bucketWebhookOutbox.name)
+	seq, err := outbox.NextSequence()
 	if err != nil {
 		return err
 	}
@@ -96,66 +102,60 @@ func (tx *Tx) AppendWebhookEvent(e WebhookEvent) error {
 	if err != nil {
 		return err
 	}
-	k := u64(seq)
-	if err := events.Put(k, doc); err != nil {
-		return err
-	}
-	if err := ids.Put([]byte(e.ID), k); err != nil {
-		return err
-	}
-	return tx.bucket(bucketWebhookOutbox).Put(k, nil)
+	return outbox.Put(u64(seq), doc)
 }
 
 // OutboxWebhookEvents returns up to limit events not yet fanned out, oldest first.
 func (tx *Tx) OutboxWebhookEvents(limit int) ([]WebhookEvent, error) {
 	var out []WebhookEvent
 	c := tx.bucket(bucketWebhookOutbox).Cursor()
-	for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
-		e, ok, err := tx.webhookEvent(readU64(k))
-		if err != nil {
-			return nil, err
+	for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+		var e WebhookEvent
+		if err := json.Unmarshal(v, &e); err != nil {
+			return nil, fmt.Errorf("decode webhook outbox entry %d: %w", readU64(k), err)
 		}
-		if ok {
-			out = append(out, e)
-		}
+		e.Seq = readU64(k)
+		out = append(out, e)
 	}
 	return out, nil
 }
 
-// CountWebhookOutbox is the number of events not yet fanned out.
+// CountWebhookOutbox is the number of events not yet fanned out (from page
+// statistics: exact in a read transaction).
 func (tx *Tx) CountWebhookOutbox() int { return tx.bucket(bucketWebhookOutbox).Stats().KeyN }
 
-// FanOutWebhookEvent creates a pending delivery, due at now, for each
-// endpoint and takes the event out of the outbox. An event no longer in the
-// outbox is left alone, so running it twice is harmless.
-func (tx *Tx) FanOutWebhookEvent(seq uint64, endpoints []string, now time.Time) error {
-	outbox := tx.bucket(bucketWebhookOutbox)
-	k := u64(seq)
+// FanOutWebhookEvent moves outbox entry e into the event log and creates a
+// pending delivery, due at now, for each endpoint. An entry no longer in the
+// outbox is left alone, and a duplicate of an event id already fanned out is
+// dropped, so running it twice is harmless.
+func (tx *Tx) FanOutWebhookEvent(e WebhookEvent, endpoints []string, now time.Time) error {
+	outbox, ids := tx.bucket(bucketWebhookOutbox), tx.bucket(bucketWebhookEventIDs)
+	k := u64(e.Seq)
 	if outbox.Get(k) == nil {
 		return nil
 	}
-	e, ok, err := tx.webhookEvent(seq)
+	if err := outbox.Delete(k); err != nil {
+		return err
+	}
+	if ids.Get([]byte(e.ID)) != nil {
+		return nil
+	}
+	for _, url := range endpoints {
+		d := WebhookDelivery{Endpoint: url, Seq: e.Seq, EventID: e.ID, EventType: e.Type, Status: DeliveryPending,
+			NextAttemptAt: now, CreatedAt: now}
+		if err := tx.PutWebhookDelivery(d); err != nil {
+			return err
+		}
+	}
+	e.Endpoints = endpoints
+	doc, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	if ok {
-		for _, url := range endpoints {
-			d := WebhookDelivery{Endpoint: url, Seq: seq, EventID: e.ID, EventType: e.Type, Status: DeliveryPending,
-				NextAttemptAt: now, CreatedAt: now}
-			if err := tx.PutWebhookDelivery(d); err != nil {
-				return err
-			}
-		}
-		e.Endpoints = endpoints
-		doc, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		if err := tx.bucket(bucketWebhookEvents).Put(k, doc); err != nil {
-			return err
-		}
+	if err := tx.bucket(bucketWebhookEvents).Put(k, doc); err != nil {
+		return err
 	}
-	return outbox.Delete(k)
+	return ids.Put([]byte(e.ID), k)
 }
 
 func (tx *Tx) webhookEvent(seq uint64) (WebhookEvent, bool, error) {
@@ -295,7 +295,8 @@ func countPrefix(b *bolt.Bucket, prefix []byte) int {
 	return n
 }
 
-// CountWebhookPending counts pending deliveries of endpoint ("" for all).
+// CountWebhookPending counts pending deliveries of endpoint ("" for all:
+// from page statistics, exact in a read transaction).
 func (tx *Tx) CountWebhookPending(endpoint string) int {
 	b := tx.bucket(bucketWebhookDue)
 	if endpoint == "" {
@@ -388,7 +389,7 @@ func (tx *Tx) PruneWebhooks(cutoff time.Time, limit int) (int, error) {
 		}
 		n++
 	}
-	events, outbox, ids := tx.bucket(bucketWebhookEvents), tx.bucket(bucketWebhookOutbox), tx.bucket(bucketWebhookEventIDs)
+	events, ids := tx.bucket(bucketWebhookEvents), tx.bucket(bucketWebhookEventIDs)
 	var gone []WebhookEvent
 	ec := events.Cursor()
 	for k, v := ec.First(); k != nil && len(gone) < limit; k, v = ec.Next() {
@@ -398,9 +399,6 @@ func (tx *Tx) PruneWebhooks(cutoff time.Time, limit int) (int, error) {
 		}
 		if !e.CreatedAt.Before(cutoff) {
 			break // sequence order is creation order
-		}
-		if outbox.Get(k) != nil {
-			continue
 		}
 		left := false
 		for _, url := range e.Endpoints {

@@ -52,6 +52,7 @@ type Dispatcher struct {
 	runners  map[string]*runner
 	runCtx   context.Context // nil until Run
 	attempts sync.WaitGroup
+	outcomes chan outcome // attempts' results, written by recordLoop in group commits
 }
 
 // fanOutBatch bounds one fan-out transaction (and the memory it needs).
@@ -77,10 +78,11 @@ func New(cfg Config, opts Options) (*Dispatcher, error) {
 	d := &Dispatcher{
 		st: opts.Store, log: opts.Logger, observe: opts.Observe,
 		// Redirects are not followed: a 3xx is not a delivery.
-		client:  &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		wake:    make(chan struct{}, 1),
-		global:  newSemaphore(r.MaxConcurrency),
-		runners: map[string]*runner{},
+		client:   &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		wake:     make(chan struct{}, 1),
+		global:   newSemaphore(r.MaxConcurrency),
+		runners:  map[string]*runner{},
+		outcomes: make(chan outcome, recordBatch),
 	}
 	d.cfg.Store(r)
 	return d, nil
@@ -131,6 +133,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Unlock()
 	var bg sync.WaitGroup
 	bg.Go(func() { d.pruneLoop(ctx) })
+	recorded := make(chan struct{})
+	go func() { defer close(recorded); d.recordLoop() }()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -148,6 +152,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.mu.Unlock()
 			bg.Wait()
 			d.attempts.Wait()
+			// Answers already received are written before Run returns.
+			close(d.outcomes)
+			<-recorded
 			return nil
 		case <-d.wake:
 		case <-timer.C:
@@ -200,7 +207,7 @@ func (d *Dispatcher) fanOut() error {
 						touched[ep.url] = true
 					}
 				}
-				if err := tx.FanOutWebhookEvent(e.Seq, urls, now); err != nil {
+				if err := tx.FanOutWebhookEvent(e, urls, now); err != nil {
 					return err
 				}
 			}

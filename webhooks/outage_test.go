@@ -106,7 +106,7 @@ func TestMemoryFlatOverALargeBacklog(t *testing.T) {
 					return err
 				}
 				for _, e := range events {
-					if err := tx.FanOutWebhookEvent(e.Seq, []string{"https://hang.example/hook"}, now); err != nil {
+					if err := tx.FanOutWebhookEvent(e, []string{"https://hang.example/hook"}, now); err != nil {
 						return err
 					}
 				}

@@ -29,8 +29,12 @@ type runner struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu       sync.Mutex
-	inflight map[uint64]bool
+	mu sync.Mutex
+	// inflight holds every delivery this runner has taken and whose outcome
+	// is not yet on disk, so a scan never takes it twice; attempting counts
+	// those still waiting for the receiver (the endpoint's slots).
+	inflight   map[uint64]bool
+	attempting int
 }
 
 func (d *Dispatcher) startRunner(ctx context.Context, ep *endpoint) *runner {
@@ -84,7 +88,7 @@ func (r *runner) dispatchDue(ctx context.Context) time.Duration {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	free := cfg.MaxConcurrencyPerEndpoint - len(r.inflight)
+	free := cfg.MaxConcurrencyPerEndpoint - r.attempting
 	if free <= 0 {
 		return maxIdle // an attempt finishing pokes us
 	}
@@ -105,14 +109,11 @@ func (r *runner) dispatchDue(ctx context.Context) time.Duration {
 	}
 	for _, dl := range due {
 		r.inflight[dl.Seq] = true
+		r.attempting++
 		r.d.attempts.Add(1)
 		go func() {
 			defer r.d.attempts.Done()
 			r.attempt(ctx, dl)
-			r.mu.Lock()
-			delete(r.inflight, dl.Seq)
-			r.mu.Unlock()
-			r.poke()
 		}()
 	}
 	if len(due) == free {
@@ -150,10 +151,25 @@ func (r *runner) attempt(ctx context.Context, dl store.WebhookDelivery) {
 	default:
 		res = post(ctx, r.d.client, ep, cfg, ev)
 	}
+	r.mu.Lock()
+	r.attempting--
+	r.mu.Unlock()
 	if ctx.Err() != nil {
-		return // cancelled by shutdown, not the receiver's answer: try again after restart
+		// Cancelled by shutdown, not the receiver's answer: the delivery
+		// stays pending and the next process makes the attempt again.
+		r.release(dl.Seq)
+		return
 	}
-	r.record(dl, res, cfg.RetrySchedule)
+	r.poke() // the slot is free while the outcome waits for its commit
+	r.d.outcomes <- outcome{r: r, dl: dl, res: res, schedule: cfg.RetrySchedule}
+}
+
+// release forgets a delivery whose outcome is on disk (or abandoned).
+func (r *runner) release(seq uint64) {
+	r.mu.Lock()
+	delete(r.inflight, seq)
+	r.mu.Unlock()
+	r.poke()
 }
 
 type attemptResult struct {
@@ -222,58 +238,117 @@ func describeError(err error, ctx context.Context, timeout time.Duration) error 
 	return err
 }
 
-// record writes the attempt and the delivery's next state. It is a pure
-// function of the transaction, as Batch requires.
-func (r *runner) record(dl store.WebhookDelivery, res attemptResult, schedule []time.Duration) {
-	var after store.WebhookDelivery
-	err := r.d.st.Batch(func(tx *store.Tx) error {
-		cur, ok, err := tx.GetWebhookDelivery(dl.Endpoint, dl.Seq)
-		if err != nil || !ok {
-			return err // pruned meanwhile: nothing to record
+// outcome is an attempt's result waiting to be written.
+type outcome struct {
+	r        *runner
+	dl       store.WebhookDelivery
+	res      attemptResult
+	schedule []time.Duration
+	after    store.WebhookDelivery // the delivery as written
+}
+
+// recordBatch bounds one group commit of outcomes.
+const recordBatch = 256
+
+// recordLoop writes outcomes in group commits: one transaction (one fsync)
+// for every outcome that arrived while the previous one committed, so
+// throughput to a fast receiver is not one fsync per delivery. It returns
+// when outcomes is closed and drained.
+func (d *Dispatcher) recordLoop() {
+	batch := make([]outcome, 0, recordBatch)
+	for o := range d.outcomes {
+		batch = append(batch[:0], o)
+	more:
+		for len(batch) < recordBatch {
+			select {
+			case o, ok := <-d.outcomes:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
 		}
-		a := store.WebhookAttempt{At: res.at.UTC(), StatusCode: res.status, Duration: res.took}
-		if res.err != nil {
-			a.Error = res.err.Error()
+		d.record(batch)
+	}
+}
+
+func (d *Dispatcher) record(batch []outcome) {
+	err := d.st.Update(func(tx *store.Tx) error {
+		for i := range batch {
+			after, err := applyOutcome(tx, batch[i])
+			if err != nil {
+				return err
+			}
+			batch[i].after = after
 		}
-		cur.AddAttempt(a)
-		now := res.at.Add(res.took).UTC()
-		switch {
-		case res.delivered():
-			cur.Status, cur.FinishedAt = store.DeliveryDelivered, now
-		case res.final || cur.Retries >= len(schedule):
-			cur.Status, cur.FinishedAt = store.DeliveryFailed, now
-		default:
-			cur.NextAttemptAt = now.Add(schedule[cur.Retries])
-			cur.Retries++
-		}
-		after = cur
-		return tx.PutWebhookDelivery(cur)
+		return nil
 	})
-	if err != nil {
-		r.d.log.Error("webhook attempt could not be recorded; it will be made again", "endpoint", redactURL(dl.Endpoint),
-			"event_id", dl.EventID, "error", err)
+	for _, o := range batch {
+		o.r.release(o.dl.Seq)
+		if err != nil {
+			d.log.Error("webhook attempt could not be recorded; it will be made again", "endpoint", redactURL(o.dl.Endpoint),
+				"event_id", o.dl.EventID, "error", err)
+			continue
+		}
+		d.report(o)
+	}
+}
+
+// applyOutcome writes the attempt and the delivery's next state. It is a
+// pure function of the transaction.
+func applyOutcome(tx *store.Tx, o outcome) (store.WebhookDelivery, error) {
+	cur, ok, err := tx.GetWebhookDelivery(o.dl.Endpoint, o.dl.Seq)
+	if err != nil || !ok {
+		return store.WebhookDelivery{}, err // pruned meanwhile: nothing to record
+	}
+	res := o.res
+	a := store.WebhookAttempt{At: res.at.UTC(), StatusCode: res.status, Duration: res.took}
+	if res.err != nil {
+		a.Error = res.err.Error()
+	}
+	cur.AddAttempt(a)
+	now := res.at.Add(res.took).UTC()
+	switch {
+	case res.delivered():
+		cur.Status, cur.FinishedAt = store.DeliveryDelivered, now
+	case res.final || cur.Retries >= len(o.schedule):
+		cur.Status, cur.FinishedAt = store.DeliveryFailed, now
+	default:
+		cur.NextAttemptAt = now.Add(o.schedule[cur.Retries])
+		cur.Retries++
+	}
+	return cur, tx.PutWebhookDelivery(cur)
+}
+
+// report tells metrics and, for a failed attempt, the log (one line per
+// failed attempt; the URL without query, never the payload or a key).
+func (d *Dispatcher) report(o outcome) {
+	after := o.after
+	if after.Endpoint == "" {
 		return
 	}
 	result := ResultDelivered
-	switch {
-	case after.Status == store.DeliveryFailed:
+	switch after.Status {
+	case store.DeliveryFailed:
 		result = ResultFailed
-	case after.Status == store.DeliveryPending:
+	case store.DeliveryPending:
 		result = ResultRetrying
 	}
-	if r.d.observe != nil {
-		r.d.observe(result, res.took)
+	if d.observe != nil {
+		d.observe(result, o.res.took)
 	}
-	if result == ResultDelivered || after.Endpoint == "" {
+	if result == ResultDelivered {
 		return
 	}
-	attrs := []any{"endpoint", redactURL(dl.Endpoint), "event_id", dl.EventID, "event_type", dl.EventType,
-		"attempt", after.AttemptCount, "error", res.err.Error()}
+	attrs := []any{"endpoint", redactURL(o.dl.Endpoint), "event_id", o.dl.EventID, "event_type", o.dl.EventType,
+		"attempt", after.AttemptCount, "error", o.res.err.Error()}
 	if result == ResultRetrying {
 		attrs = append(attrs, "next_attempt_at", after.NextAttemptAt.Format(time.RFC3339))
-		r.d.log.Warn("webhook attempt failed; will retry", attrs...)
+		d.log.Warn("webhook attempt failed; will retry", attrs...)
 	} else {
-		r.d.log.Error("webhook delivery failed for good", attrs...)
+		d.log.Error("webhook delivery failed for good", attrs...)
 	}
 }
 

@@ -57,6 +57,8 @@ type Backend struct {
 	closing  bool
 	active   map[string]*activeSession // sessions with a turn running or waiting
 	watchers map[string]chan struct{}  // closed at a session's next change
+	// shutdown bounds the harness grace periods once Close has a deadline.
+	shutdown shutdownBudget
 
 	stopJanitor context.CancelFunc
 	janitorDone chan struct{}
@@ -240,10 +242,12 @@ func (b *Backend) notifyLocked(sessionID string) {
 }
 
 // Close stops accepting messages and sessions and the janitor, ends turns
-// still waiting for a slot, and waits for running turns until ctx is done;
-// turns still running then are stopped (session.error, the session goes
-// idle). It returns once every turn has recorded its end, which is bounded
-// by the kill grace period after ctx is done.
+// still waiting for a slot, and waits for running turns; turns still running
+// then are stopped (session.error, the session goes idle). With a deadline
+// on ctx (the daemon's shutdown budget) the whole of Close fits inside it:
+// harnesses get SIGTERM early enough that the grace before SIGKILL (at most
+// kill_grace_period) and the output drain end by the deadline. Without a
+// deadline it waits until ctx is done, then allows the full grace.
 func (b *Backend) Close(ctx context.Context) error {
 	b.mu.Lock()
 	if b.closing {
@@ -269,10 +273,20 @@ func (b *Backend) Close(ctx context.Context) error {
 		b.runners.Wait()
 		close(finished)
 	}()
+	// Without a deadline the stop comes only from ctx; a nil channel never fires.
+	var stopAt <-chan time.Time
+	if deadline, ok := ctx.Deadline(); ok {
+		grace := min(b.cfg.KillGracePeriod, time.Until(deadline)/2)
+		b.shutdown.set(deadline, grace)
+		timer := time.NewTimer(time.Until(deadline) - grace)
+		defer timer.Stop()
+		stopAt = timer.C
+	}
 	select {
 	case <-finished:
 		b.stopRuns(nil)
 		return nil
+	case <-stopAt:
 	case <-ctx.Done():
 	}
 	b.mu.Lock()
@@ -286,7 +300,11 @@ func (b *Backend) Close(ctx context.Context) error {
 	if left == 0 {
 		return nil
 	}
-	return fmt.Errorf("local session backend: stopped %d running turn(s): %w", left, ctx.Err())
+	cause := ctx.Err()
+	if cause == nil { // stopped early enough to end by the deadline
+		cause = context.DeadlineExceeded
+	}
+	return fmt.Errorf("local session backend: stopped %d running turn(s): %w", left, cause)
 }
 
 func (b *Backend) runJanitor(ctx context.Context) {

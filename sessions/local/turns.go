@@ -197,6 +197,12 @@ func (b *Backend) runTurn(ctx context.Context, id string, as *activeSession, inp
 		Env:             b.harnessEnv(run, vaultEnv, turnNo, prompt),
 		Sandbox:         sb,
 		KillGracePeriod: b.cfg.KillGracePeriod,
+		GraceBound: func(grace time.Duration, drain bool) time.Duration {
+			if drain {
+				return b.shutdown.bound(grace, drainStage)
+			}
+			return b.shutdown.bound(grace, killStage)
+		},
 	}
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)

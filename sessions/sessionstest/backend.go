@@ -86,6 +86,9 @@ func (b *Backend) ResolveAgent(_ context.Context, id string, version int64) (ses
 	return sessions.AgentRef{ID: id, Version: version}, nil
 }
 
+// Close implements sessions.Backend; there is nothing to release.
+func (b *Backend) Close(context.Context) error { return nil }
+
 // CheckReferences implements sessions.Backend; environments named
 // "env_missing" do not exist.
 func (b *Backend) CheckReferences(_ context.Context, refs sessions.References) error {

@@ -59,8 +59,21 @@ type Turn struct {
 	// Sandbox starts every process of the turn; nothing else may.
 	Sandbox Sandbox
 	// KillGracePeriod is how long a process gets between SIGTERM and
-	// SIGKILL once the turn is canceled.
+	// SIGKILL once the turn is canceled, and how long its output may drain
+	// after it exits.
 	KillGracePeriod time.Duration
+	// GraceBound, when set, may shorten a grace period at the moment it
+	// starts (the daemon's shutdown budget); drain tells the output drain
+	// from the SIGTERM-to-SIGKILL grace.
+	GraceBound func(grace time.Duration, drain bool) time.Duration
+}
+
+// grace is the grace period of a stage, bounded by GraceBound.
+func (t Turn) grace(drain bool) time.Duration {
+	if t.GraceBound == nil {
+		return t.KillGracePeriod
+	}
+	return t.GraceBound(t.KillGracePeriod, drain)
 }
 
 // Result is how a turn that did not fail ended.

@@ -127,11 +127,11 @@ func RunProcess(ctx context.Context, turn Turn, sink Sink, p Process) (Exit, err
 		})
 	}()
 	exited := make(chan struct{})
-	go stopOnCancel(ctx, proc, turn.KillGracePeriod, exited)
+	go stopOnCancel(ctx, proc, func() time.Duration { return turn.grace(false) }, exited)
 
 	waitErr := proc.Wait() // also ends whatever the process left behind
 	close(exited)
-	awaitDrain(turn.KillGracePeriod, []<-chan struct{}{stdoutDone, stderrDone}, stdoutR, stderrR)
+	awaitDrain(turn.grace(true), []<-chan struct{}{stdoutDone, stderrDone}, stdoutR, stderrR)
 
 	out := Exit{Stderr: stderr.Bytes(), Canceled: ctx.Err() != nil}
 	if waitErr == nil {
@@ -150,14 +150,14 @@ func RunProcess(ctx context.Context, turn Turn, sink Sink, p Process) (Exit, err
 
 // stopOnCancel stops every process of the turn once ctx is canceled:
 // SIGTERM, then SIGKILL after the grace period.
-func stopOnCancel(ctx context.Context, proc *sandbox.Process, grace time.Duration, exited <-chan struct{}) {
+func stopOnCancel(ctx context.Context, proc *sandbox.Process, grace func() time.Duration, exited <-chan struct{}) {
 	select {
 	case <-exited:
 		return
 	case <-ctx.Done():
 	}
 	_ = proc.Signal(syscall.SIGTERM)
-	timer := time.NewTimer(grace)
+	timer := time.NewTimer(grace())
 	defer timer.Stop()
 	select {
 	case <-exited:
