@@ -50,5 +50,5 @@ func TestShutdownIsOneBudget(t *testing.T) {
 	r.stop(t)
 	took := time.Since(began)
 	assert.Less(t, took, cfg.ShutdownTimeout+1500*time.Millisecond, "shutdown took %s with shutdown_timeout %s", took, cfg.ShutdownTimeout)
-	assert.Contains(t, r.logs.String(), "terminated 1 running session")
+	assert.Contains(t, r.logs.String(), "stopped 1 running turn")
 }
