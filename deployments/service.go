@@ -55,7 +55,7 @@ type Service struct {
 	// retire the identity that a token sealed a moment ago still needs.
 	rotation sync.RWMutex
 
-	plans *planCache
+	plans     *planCache
 	plannerMu sync.RWMutex
 	planner   Planner // nil until NewScheduler subscribes one; set before serving
 
