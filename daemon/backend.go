@@ -73,6 +73,7 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 		WorkspaceDir:          cfg.Local.WorkspaceDir,
 		MaxConcurrentSessions: cfg.Local.MaxConcurrentSessions,
 		WorkspaceRetention:    cfg.Local.WorkspaceRetention,
+		SessionRetention:      cfg.Local.SessionRetention,
 		GitBinary:             cfg.Local.GitBinary,
 		KillGracePeriod:       cfg.Local.KillGracePeriod,
 		CredentialsDir:        cfg.Local.CredentialsDir,
@@ -90,11 +91,12 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 				command[0] = abs
 			}
 		}
-		lc.Agents = append(lc.Agents, local.Agent{ID: a.ID, Version: a.Version, Command: command, Env: a.Env})
+		lc.Agents = append(lc.Agents, local.Agent{ID: a.ID, Version: a.Version, Command: command, Env: a.Env,
+			Name: a.Name, Description: a.Description, Model: a.Model, System: a.System})
 	}
 	for _, e := range cfg.Local.Environments {
 		lc.Environments = append(lc.Environments, local.Environment{ID: e.ID, Env: e.Env, Timeout: e.Timeout,
-			MaxOutputBytes: e.MaxOutputBytes, Networking: local.Networking{
+			MaxOutputBytes: e.MaxOutputBytes, MaxEvents: e.MaxEvents, Networking: local.Networking{
 				Type:                 e.Networking.Type,
 				AllowedHosts:         e.Networking.AllowedHosts,
 				AllowPackageManagers: e.Networking.AllowPackageManagers,
