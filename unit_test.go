@@ -1,12 +1,18 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
+	"time"
 
+	"github.com/spf13/viper"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sandbox0/sandbox0d/daemon"
 )
 
 // The shipped systemd unit must stay hardened: systemd's own offline
@@ -29,4 +35,21 @@ func TestSystemdUnitExposure(t *testing.T) {
 	if err != nil {
 		require.Regexp(t, `(?s)^(.*sandbox0d.*(not executable|No such file).*\n?)+$`, string(verify))
 	}
+}
+
+// systemd kills the daemon TimeoutStopSec after SIGTERM; the default
+// shutdown budget must end well before that so a stop is always graceful.
+func TestUnitStopTimeoutExceedsTheShutdownBudget(t *testing.T) {
+	unit, err := os.ReadFile("sandbox0d.service")
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^TimeoutStopSec=(\S+)$`).FindSubmatch(unit)
+	require.NotNil(t, m, "the unit sets TimeoutStopSec")
+	stop, err := time.ParseDuration(string(m[1]))
+	require.NoError(t, err)
+	empty := filepath.Join(t.TempDir(), "empty.yaml")
+	require.NoError(t, os.WriteFile(empty, []byte("{}\n"), 0o600))
+	cfg, err := daemon.LoadConfig(viper.New(), empty)
+	require.NoError(t, err)
+	require.Greater(t, stop, cfg.ShutdownTimeout+10*time.Second,
+		"TimeoutStopSec %s must stay above shutdown_timeout %s (plus time to close the store)", stop, cfg.ShutdownTimeout)
 }

@@ -22,7 +22,10 @@ type burstResult struct {
 	fireLag50 float64 // sandbox0d_fire_lag_seconds estimates (scheduled_at → session created)
 	fireLag99 float64
 	rss       int64
-	checks    []check
+	// CPU time the daemon and the harness (load generator + fake upstream)
+	// spent from the minute until every run was recorded.
+	daemonCPU, harnessCPU time.Duration
+	checks                []check
 }
 
 // errSeedOverran means seeding did not finish before the scheduled minute;
@@ -111,11 +114,15 @@ func allIn(rs []burstResult) []float64 {
 }
 
 func burstTable(b *burstBuild) table {
-	t := table{title: b.name, headers: []string{"run", "seed time", "first run recorded", "all runs recorded", "run-start lag p50", "p99", "max", "fire lag p50 (hist.)", "p99 (hist.)", "RSS after"}}
+	t := table{title: b.name, headers: []string{"run", "seed time", "first run recorded", "all runs recorded", "run-start lag p50", "p99", "max", "fire lag p50 (hist.)", "p99 (hist.)", "RSS after", "daemon CPU", "harness CPU"}}
+	var dcpu, hcpu []float64
 	var first, p50, p99, mx, f50, f99, rss []float64
 	for i, r := range b.results {
 		t.add(strconv.Itoa(i+1), fmtDur(r.seedTook), fmtDur(r.firstIn), fmtDur(r.allIn), fmtDur(r.lagP50), fmtDur(r.lagP99),
-			fmtDur(r.lagMax), fmtSeconds(r.fireLag50), fmtSeconds(r.fireLag99), fmt.Sprintf("%.0f MiB", mib(r.rss)))
+			fmtDur(r.lagMax), fmtSeconds(r.fireLag50), fmtSeconds(r.fireLag99), fmt.Sprintf("%.0f MiB", mib(r.rss)),
+			fmtDur(r.daemonCPU), fmtDur(r.harnessCPU))
+		dcpu = append(dcpu, float64(r.daemonCPU))
+		hcpu = append(hcpu, float64(r.harnessCPU))
 		first = append(first, float64(r.firstIn))
 		p50 = append(p50, float64(r.lagP50))
 		p99 = append(p99, float64(r.lagP99))
@@ -126,7 +133,7 @@ func burstTable(b *burstBuild) table {
 	}
 	t.add("**median**", "", fmtDurF(median(first)), "**"+fmtDurF(median(allIn(b.results)))+"**", "**"+fmtDurF(median(p50))+"**",
 		"**"+fmtDurF(median(p99))+"**", fmtDurF(median(mx)), fmtSeconds(median(f50)), fmtSeconds(median(f99)),
-		fmt.Sprintf("%.0f MiB", median(rss)))
+		fmt.Sprintf("%.0f MiB", median(rss)), fmtDurF(median(dcpu)), fmtDurF(median(hcpu)))
 	return t
 }
 
@@ -184,6 +191,8 @@ func burstOnce(ctx context.Context, h *harness, o options, l launcher, headroom 
 		return res, ctx.Err()
 	}
 
+	daemonCPU0, _ := cpuTime(p.pid())
+	harnessCPU0 := selfCPU()
 	var prof *profileCapture
 	if profile && o.profile != "" {
 		prof = p.startProfile(ctx, 15*time.Second, filepath.Join(o.profile, "burst.pprof"))
@@ -216,6 +225,8 @@ func burstOnce(ctx context.Context, h *harness, o options, l launcher, headroom 
 		}
 	}
 	res.rss, _ = rssBytes(p.pid())
+	daemonCPU1, _ := cpuTime(p.pid())
+	res.daemonCPU, res.harnessCPU = daemonCPU1-daemonCPU0, selfCPU()-harnessCPU0
 	if prof != nil {
 		if err := prof.wait(); err != nil {
 			h.logf("  profile: %v", err)
@@ -223,7 +234,8 @@ func burstOnce(ctx context.Context, h *harness, o options, l launcher, headroom 
 			h.logf("  profile written to %s", prof.path)
 		}
 	}
-	h.logf("  all %d runs recorded %s after the minute", o.burstN, res.allIn.Round(time.Millisecond))
+	h.logf("  all %d runs recorded %s after the minute (CPU: daemon %s, harness %s)", o.burstN, res.allIn.Round(time.Millisecond),
+		res.daemonCPU.Round(time.Millisecond), res.harnessCPU.Round(time.Millisecond))
 
 	runs, err := c.allRuns(ctx, url.Values{"trigger_type": {"schedule"}})
 	if err != nil {

@@ -43,6 +43,7 @@ type options struct {
 	out       string
 	profile   string
 	baseline  string
+	sizes     string
 }
 
 func main() {
@@ -60,6 +61,7 @@ func main() {
 	flag.IntVar(&o.downSlots, "down-slots", 2, "fault phases the upstream stays down (several minutes)")
 	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of the daemon (api: one per operation in the last run; burst: one per fire burst)")
 	flag.StringVar(&o.baseline, "baseline-rev", "", "burst: also build this git revision and run it A/B against the working tree, interleaved")
+	flag.StringVar(&o.sizes, "scale-sizes", "", "scale: grow one store through these sizes (e.g. 10000,100000,1000000) and report the scaling curve with growth factors instead of the restart test")
 	flag.StringVar(&o.out, "out", "", "results file written by all (default <repo>/bench/results.md)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: go run ./bench [flags] api|burst|scale|crash|faults|all\n")

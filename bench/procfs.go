@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -150,4 +151,13 @@ func awaitBurst(ctx context.Context, pid int, startWithin, quiet, lastAtMost tim
 	a.wall = lastWork.Sub(a.began)
 	a.cpu = cpu0 - cpuStart
 	return a, true
+}
+
+// selfCPU is the harness process's own user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

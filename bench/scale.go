@@ -38,6 +38,13 @@ const retentionWatchFrom = 50 * time.Second
 // runScale stores opts.scaleN deployments, then restarts the daemon on them
 // opts.runs times and measures start-to-READY, RSS and idle CPU.
 func runScale(ctx context.Context, h *harness, o options) *section {
+	if o.sizes != "" {
+		sizes, err := parseSizes(o.sizes)
+		if err != nil {
+			return (&section{name: "scale", title: "Scaling curve"}).abort(err)
+		}
+		return runScaleCurve(ctx, h, o, sizes)
+	}
 	sec := &section{name: "scale", title: fmt.Sprintf("Scale: %d deployments", o.scaleN)}
 	fake, err := startFake(0)
 	if err != nil {

@@ -65,10 +65,14 @@ func newAPIClient(ep endpoint) *apiClient {
 
 // where names the daemon's address for error messages.
 func (c *apiClient) where() string {
+	where := c.ep.baseURL
 	if c.ep.viaSocket() {
-		return "socket " + c.ep.socket
+		where = "socket " + c.ep.socket
 	}
-	return c.ep.baseURL
+	if c.ep.how != "" {
+		where += " (" + c.ep.how + ")"
+	}
+	return where
 }
 
 // send performs one request. A non-2xx answer is returned as an *APIError
@@ -104,7 +108,7 @@ func (c *apiClient) send(ctx context.Context, method, path string, query url.Val
 		if errors.As(err, &urlErr) {
 			err = urlErr.Err
 		}
-		return nil, fmt.Errorf("cannot reach sandbox0d at %s: %w (is the daemon running? see --socket and --addr)", c.where(), err)
+		return nil, fmt.Errorf("cannot reach sandbox0d at %s: %w (is the daemon running? see --config, --socket and --addr)", c.where(), err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()

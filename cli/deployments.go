@@ -24,6 +24,7 @@ func newDeploymentsCommand(cc *commandContext) *cobra.Command {
 		newDeploymentsStatusCommand(cc, "unpause", "Resume a paused deployment's schedule"),
 		newDeploymentsStatusCommand(cc, "archive", "Archive a deployment (permanent: it can no longer run or change)"),
 		newDeploymentsRunCommand(cc),
+		newDeploymentsRunsCommand(cc),
 	)
 	return cmd
 }

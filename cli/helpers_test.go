@@ -63,8 +63,18 @@ type cliResult struct {
 // environment and stdin.
 func runCLI(t *testing.T, now func() time.Time, env map[string]string, stdin io.Reader, args ...string) cliResult {
 	t.Helper()
+	// Neither the real default socket nor /etc/sandbox0d leaks into a test.
+	missing := filepath.Join(t.TempDir(), "absent")
+	return runCLIWith(t, clientDeps{now: now, getenv: func(k string) string { return env[k] },
+		defaultSocket: func() string { return filepath.Join(missing, "default.sock") },
+		systemConfig:  filepath.Join(missing, "config.yaml")}, stdin, args...)
+}
+
+// runCLIWith is runCLI with every dependency given.
+func runCLIWith(t *testing.T, deps clientDeps, stdin io.Reader, args ...string) cliResult {
+	t.Helper()
 	root := &cobra.Command{Use: "sandbox0d", SilenceUsage: true, SilenceErrors: true}
-	registerClientCommands(root, clientDeps{now: now, getenv: func(k string) string { return env[k] }})
+	registerClientCommands(root, deps)
 	var stdout, stderr bytes.Buffer
 	root.SetOut(&stdout)
 	root.SetErr(&stderr)

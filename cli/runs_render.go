@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -18,7 +19,10 @@ func runTriggerText(r deploymentRun) string {
 func runResult(r deploymentRun) string {
 	switch {
 	case r.Error != nil:
-		return cell(r.Error.Type+": "+r.Error.Message, maxMessageWidth)
+		// The first line says what went wrong; the rest (a stderr excerpt,
+		// an upstream body) is for `runs get`.
+		first, _, _ := strings.Cut(strings.TrimSpace(r.Error.Message), "\n")
+		return cell(r.Error.Type+": "+first, maxMessageWidth)
 	case r.SessionID != nil:
 		return oneLine(*r.SessionID)
 	}

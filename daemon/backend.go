@@ -30,6 +30,7 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 			RequestTimeout: cfg.Upstream.RequestTimeout,
 			RetryWindow:    cfg.Upstream.RetryWindow,
 			MaxConcurrency: cfg.Upstream.MaxConcurrency,
+			MaxProxyBody:   cfg.Upstream.MaxProxyBody,
 			AllowPlaintext: cfg.Upstream.AllowPlaintext,
 			Logger:         log,
 		})
@@ -121,5 +122,9 @@ func buildSandbox(cfg Config, proxy *egress.Proxy, log *slog.Logger) (sandbox.Sa
 	if exe, err := os.Executable(); err == nil {
 		sc.Egress, sc.Forwarder = proxy, []string{exe, sandbox.ForwarderCommand}
 	}
-	return sandbox.New(sc)
+	sb, err := sandbox.New(sc)
+	if err == nil {
+		log.Info("local sessions sandbox ready", "sandbox", sb.Name())
+	}
+	return sb, err
 }

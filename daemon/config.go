@@ -15,6 +15,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/sessions/upstream"
 	"github.com/sandbox0/sandbox0d/webhooks"
 )
 
@@ -95,6 +97,7 @@ type UpstreamConfig struct {
 	MaxConcurrency int           `mapstructure:"max_concurrency"`
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
 	AllowPlaintext bool          `mapstructure:"allow_plaintext"`
+	MaxProxyBody   int64         `mapstructure:"max_proxy_body"`
 }
 
 // LocalConfig configures the local session backend.
@@ -189,13 +192,14 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("log.format", "text")
 	v.SetDefault("schedule.misfire_grace", time.Minute)
 	v.SetDefault("schedule.jitter", time.Duration(0))
-	v.SetDefault("schedule.workers", 64)
+	v.SetDefault("schedule.workers", deployments.DefaultWorkers)
 	v.SetDefault("upstream.url", "")
 	v.SetDefault("upstream.api_key", "")
 	v.SetDefault("upstream.api_key_file", "")
 	v.SetDefault("upstream.retry_window", 2*time.Minute)
-	v.SetDefault("upstream.max_concurrency", 16)
+	v.SetDefault("upstream.max_concurrency", upstream.DefaultMaxConcurrency)
 	v.SetDefault("upstream.request_timeout", 30*time.Second)
+	v.SetDefault("upstream.max_proxy_body", int64(512<<20))
 	v.SetDefault("upstream.allow_plaintext", false)
 	v.SetDefault("local.files_dir", "")
 	v.SetDefault("local.workspace_dir", "")

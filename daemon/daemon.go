@@ -84,12 +84,16 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	}
 	defer func() {
 		if err != nil {
-			d.closeAll()
+			// A failed start has no sessions worth waiting for.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			d.closeAll(ctx)
 		}
 	}()
 	dbPath := filepath.Join(cfg.DataDir, store.FileName)
-	// Fires are the concurrent writers: a batch is full when every worker joined.
-	if d.store, err = store.Open(dbPath, store.Options{MaxBatchSize: cfg.Schedule.Workers}); err != nil {
+	// API writes and fires share commits through store.Write (group
+	// commit), which needs no batch tuning.
+	if d.store, err = store.Open(dbPath, store.Options{}); err != nil {
 		return nil, err
 	}
 	log.Info("store open", "path", dbPath)
@@ -146,11 +150,12 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.echo = httpapi.New(httpapi.Config{
-		Service:    d.svc,
-		Sessions:   httpapi.SessionHandler(d.backend),
-		Logger:     log,
-		Authorize:  d.auth.authorize,
-		Middleware: []echo.MiddlewareFunc{d.metrics.middleware},
+		Service:         d.svc,
+		Sessions:        httpapi.SessionHandler(d.backend),
+		SessionsProxied: httpapi.ProxiesSessions(d.backend),
+		Logger:          log,
+		Authorize:       d.auth.authorize,
+		Middleware:      []echo.MiddlewareFunc{d.metrics.middleware},
 		Extra: func(e *echo.Echo) {
 			d.registerHealth(e)
 			d.registerAdmin(e)
@@ -319,7 +324,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stopBackground()
 	// Stop handing out fires first, so no new fire starts while requests
 	// drain; in-flight fires and requests then finish side by side within
-	// the shutdown timeout.
+	// the shutdown timeout. It is one budget for the whole shutdown: the
+	// backend's Close gets what is left of the same deadline (running local
+	// harnesses are terminated and killed before it), so the process exits
+	// within shutdown_timeout plus the time to close bbolt, below the
+	// unit's TimeoutStopSec.
 	stopSched()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
@@ -334,7 +343,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	bg.Wait()
-	d.closeAll()
+	d.closeAll(shutdownCtx)
 	d.log.Info("stopped")
 	return runErr
 }
@@ -360,14 +369,16 @@ func (d *Daemon) pruneLoop(ctx context.Context) {
 	}
 }
 
-func (d *Daemon) closeAll() {
+// closeAll closes the listeners, the backend (bounded by ctx's deadline,
+// which is the shutdown budget's) and the store.
+func (d *Daemon) closeAll(ctx context.Context) {
 	for _, l := range d.listeners {
 		_ = l.Close()
 	}
 	if d.backend != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = d.backend.Close(ctx)
-		cancel()
+		if err := d.backend.Close(ctx); err != nil {
+			d.log.Warn("session backend closed at the shutdown deadline", "error", err)
+		}
 	}
 	if d.egress != nil {
 		_ = d.egress.Close()

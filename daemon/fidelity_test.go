@@ -1,11 +1,13 @@
 package daemon_test
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
 
 	anthropic "github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/anthropics/anthropic-sdk-go/v2/packages/param"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -146,4 +148,52 @@ func requireAPIError(t *testing.T, err error, status int, mentions ...string) *a
 		assert.Contains(t, apiErr.Error(), m)
 	}
 	return apiErr
+}
+
+// Issue 12 point 4: the body limit and the beta check belong to sandbox0d's
+// own routes. Proxied SDK calls stream with the client's own beta and a
+// separate cap (upstream.max_proxy_body).
+func TestProxiedSDKCallsAreNotHeldToTheDeploymentsAPIRules(t *testing.T) {
+	fake := fakeupstream.New(t)
+	fake.AddAgent("agent_a", 4)
+	fake.AddEnvironment("env_1")
+	fake.AddMemoryStore("memstore_1")
+	cfg := baseConfig(t.TempDir())
+	cfg.Backend = "upstream"
+	cfg.Upstream = daemon.UpstreamConfig{URL: fake.URL, APIKey: fake.APIKey(), RetryWindow: 1e9, MaxConcurrency: 4,
+		RequestTimeout: 5e9, MaxProxyBody: 4 << 20}
+	c := start(t, cfg, daemon.Options{}).client()
+	ctx := t.Context()
+
+	upload := bytes.Repeat([]byte("x"), 2_500_000)
+	f, err := c.Beta.Files.Upload(ctx, anthropic.BetaFileUploadParams{
+		File:  anthropic.File(bytes.NewReader(upload), "report.csv", "text/csv"),
+		Betas: []anthropic.AnthropicBeta{anthropic.AnthropicBetaFilesAPI2025_04_14},
+	})
+	require.NoError(t, err, "a 2.5 MB upload is not held to the 1 MiB limit of the Deployments API")
+	assert.Equal(t, int64(len(upload)), f.SizeBytes)
+	assert.Equal(t, fakeupstream.FilesBeta, fake.RequestsTo(fakeupstream.RouteUploadFile)[0].Header.Get("anthropic-beta"))
+
+	models, err := c.Models.List(ctx, anthropic.ModelListParams{})
+	require.NoError(t, err, "the Models API takes no beta")
+	require.NotEmpty(t, models.Data)
+
+	ms, err := c.Beta.MemoryStores.Get(ctx, "memstore_1", anthropic.BetaMemoryStoreGetParams{})
+	require.NoError(t, err, "memory stores go out with their own beta")
+	assert.Equal(t, "memstore_1", ms.ID)
+
+	// The proxy's own cap still holds.
+	_, err = c.Beta.Files.Upload(ctx, anthropic.BetaFileUploadParams{
+		File:  anthropic.File(bytes.NewReader(bytes.Repeat([]byte("x"), 5<<20)), "big.bin", "application/octet-stream"),
+		Betas: []anthropic.AnthropicBeta{anthropic.AnthropicBetaFilesAPI2025_04_14},
+	})
+	requireAPIError(t, err, 413, "upstream.max_proxy_body")
+
+	// sandbox0d's own routes keep the beta check and the 1 MiB limit.
+	p := createParams("big")
+	p.Description = param.NewOpt(strings.Repeat("d", 2<<20))
+	_, err = c.Beta.Deployments.New(ctx, p)
+	requireAPIError(t, err, 413)
+	_, err = c.Beta.Deployments.List(ctx, anthropic.BetaDeploymentListParams{}, option.WithHeader("anthropic-beta", "files-api-2025-04-14"))
+	requireAPIError(t, err, 400, "managed-agents-2026-04-01")
 }

@@ -10,9 +10,17 @@ import (
 	"github.com/sandbox0/sandbox0d/store"
 )
 
+// DefaultWorkers is the default number of concurrent fires. A fire spends
+// most of its time waiting (for its commits and its session backend), and
+// fires waiting together share commits (store.Write), so a burst is bounded
+// by neither the pool nor one core only when the pool is well above the
+// backend's own limit (upstream.max_concurrency, 64): 256 keeps a full
+// group of fires committing while another group waits on the backend.
+const DefaultWorkers = 256
+
 // SchedulerConfig tunes the scheduler.
 type SchedulerConfig struct {
-	// Workers bounds concurrent fires (default 64).
+	// Workers bounds concurrent fires (default DefaultWorkers).
 	Workers int
 	// Jitter is the maximum deterministic delay added to a fire (0: none).
 	Jitter time.Duration
@@ -62,7 +70,7 @@ const (
 // service only knows the Planner interface. Call Load, then Run.
 func NewScheduler(s *Service, cfg SchedulerConfig) *Scheduler {
 	if cfg.Workers <= 0 {
-		cfg.Workers = 64
+		cfg.Workers = DefaultWorkers
 	}
 	sc := &Scheduler{svc: s, cfg: cfg, log: s.log, planned: map[string]uint64{}}
 	sc.loop = schedule.NewLoop(schedule.LoopConfig{

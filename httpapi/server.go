@@ -33,7 +33,11 @@ type Config struct {
 	Service *deployments.Service
 	// Sessions serves every other /v1 route (sessions, events, …); nil → 404.
 	Sessions http.Handler
-	Logger   *slog.Logger
+	// SessionsProxied says Sessions is a reverse proxy (see ProxiesSessions):
+	// its requests skip BodyLimit and the beta check, which belong to
+	// sandbox0d's own routes; the proxy caps bodies itself.
+	SessionsProxied bool
+	Logger          *slog.Logger
 	// BodyLimit in bytes (default 1 MiB).
 	BodyLimit int64
 	// Authorize, when set, decides whether a /v1 request may proceed; it
@@ -50,6 +54,8 @@ type API struct {
 	svc   *deployments.Service
 	log   *slog.Logger
 	limit int64
+	// proxied: the catch-all route is a reverse proxy.
+	proxied bool
 	// rendered caches each deployment's wire JSON per stored revision.
 	rendered *renderCache
 }
@@ -62,7 +68,7 @@ func New(cfg Config) *echo.Echo {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = DefaultBodyLimit
 	}
-	a := &API{svc: cfg.Service, log: cfg.Logger, limit: cfg.BodyLimit, rendered: newRenderCache()}
+	a := &API{svc: cfg.Service, log: cfg.Logger, limit: cfg.BodyLimit, proxied: cfg.SessionsProxied && cfg.Sessions != nil, rendered: newRenderCache()}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -74,7 +80,7 @@ func New(cfg Config) *echo.Echo {
 	}
 	e.Use(a.limitBody)
 
-	v1 := e.Group("/v1", requireBeta, authorize(cfg.Authorize))
+	v1 := e.Group("/v1", a.requireBeta, authorize(cfg.Authorize))
 	v1.POST("/deployments", a.createDeployment)
 	v1.GET("/deployments", a.listDeployments)
 	v1.GET("/deployments/:id", a.getDeployment)
@@ -106,6 +112,18 @@ func SessionHandler(b sessions.Backend) http.Handler {
 	return nil
 }
 
+// ProxiesSessions reports whether the backend's session routes are a
+// reverse proxy (Config.SessionsProxied).
+func ProxiesSessions(b sessions.Backend) bool {
+	p, ok := b.(sessions.SessionProxy)
+	return ok && p.ProxiesSessions()
+}
+
+// proxiedRoute is the echo path of the catch-all route.
+const proxiedRoute = "/v1/*"
+
+func (a *API) isProxied(c echo.Context) bool { return a.proxied && c.Path() == proxiedRoute }
+
 // requestID sets the request-id header on every response, reusing a sane
 // incoming Request-Id / X-Request-Id.
 func requestID(next echo.HandlerFunc) echo.HandlerFunc {
@@ -136,8 +154,12 @@ func saneRequestID(id string) bool {
 
 // requireBeta refuses requests whose anthropic-beta header does not contain
 // the Managed Agents beta (clients may send several, comma-separated).
-func requireBeta(next echo.HandlerFunc) echo.HandlerFunc {
+// Proxied requests carry whatever beta their API needs, or none.
+func (a *API) requireBeta(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if a.isProxied(c) {
+			return next(c)
+		}
 		for _, v := range c.Request().Header.Values("anthropic-beta") {
 			for b := range strings.SplitSeq(v, ",") { // no allocation per request
 				if strings.TrimSpace(b) == BetaHeader {
@@ -169,6 +191,9 @@ func (a *API) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		req := c.Request()
 		if n := len(req.URL.RawQuery); n > MaxQueryLen {
 			return apiError(http.StatusBadRequest, "query string is %d bytes, at most %d allowed", n, MaxQueryLen)
+		}
+		if a.isProxied(c) {
+			return next(c) // the proxy applies its own, larger cap
 		}
 		if req.ContentLength > a.limit {
 			return apiError(http.StatusRequestEntityTooLarge, "request body is %d bytes, at most %d allowed", req.ContentLength, a.limit)

@@ -111,7 +111,9 @@ type Backend interface {
 
 	// Close releases what the backend holds (local: stops its harnesses
 	// within ctx; upstream: idle connections). The daemon calls it once, at
-	// shutdown, after the scheduler and the API have stopped.
+	// shutdown, after the scheduler and the API have stopped; ctx carries
+	// the deadline of the one shutdown budget (shutdown_timeout), and Close
+	// must return by it.
 	Close(ctx context.Context) error
 }
 
@@ -120,6 +122,13 @@ type Backend interface {
 // API layer sends every /v1 request it does not own to this handler.
 type SessionRouter interface {
 	SessionHandler() http.Handler
+}
+
+// SessionProxy is implemented by a SessionRouter that reverse-proxies to
+// another server: the API layer then leaves the body limit and the beta
+// check of its own routes to it.
+type SessionProxy interface {
+	ProxiesSessions() bool
 }
 
 // ErrUnavailable marks errors where the backend could not be reached at all

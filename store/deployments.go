@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -56,7 +57,9 @@ func (tx *Tx) PutDeployment(ix DeploymentIndex, doc []byte) error {
 	}
 	byCreated := tx.bucket(bucketDeplByCreated)
 	ck := createdKey(ix.CreatedAt, ix.ID)
-	if old := byCreated.Get(ck); old != nil {
+	entry := encodeDeplEntry(ix)
+	old := byCreated.Get(ck)
+	if old != nil {
 		if _, oldAgent := decodeDeplEntry(old); oldAgent != ix.AgentID {
 			if err := tx.bucket(bucketDeplByAgent).Delete(prefixed(oldAgent, ck)); err != nil {
 				return err
@@ -68,7 +71,13 @@ func (tx *Tx) PutDeployment(ix DeploymentIndex, doc []byte) error {
 	if err := tx.bucket(bucketDeployments).Put([]byte(ix.ID), doc); err != nil {
 		return err
 	}
-	if err := byCreated.Put(ck, encodeDeplEntry(ix)); err != nil {
+	if bytes.Equal(old, entry) {
+		// Most writes (a fire's last_run_at, a rename) leave the index entries
+		// as they are: rewriting them would only dirty two more random pages
+		// per write for the commit to copy and fsync.
+		return nil
+	}
+	if err := byCreated.Put(ck, entry); err != nil {
 		return err
 	}
 	return tx.bucket(bucketDeplByAgent).Put(prefixed(ix.AgentID, ck), nil)

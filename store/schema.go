@@ -65,6 +65,7 @@ var (
 	bucketLocalByDeployment = namespaceBucket(NamespaceLocal, "sessions_by_deployment") // deployment_id 0x00 created|id → nil
 	bucketLocalEvents       = namespaceBucket(NamespaceLocal, "events")                 // session id '/' seq(8) → event JSON
 	bucketLocalStderr       = namespaceBucket(NamespaceLocal, "stderr")                 // session id → harness stderr tail
+	bucketLocalCatalog      = namespaceBucket(NamespaceLocal, "catalog")                // "seen/" kind/id → first seen (unix ns)
 )
 
 // schema lists every bucket; init creates the missing ones.
@@ -75,6 +76,7 @@ var schema = []bucket{
 	bucketWebhookEvents, bucketWebhookEventIDs, bucketWebhookOutbox, bucketWebhookDeliveries,
 	bucketWebhookDue, bucketWebhookFailed, bucketWebhookFinished,
 	bucketLocalSessions, bucketLocalByCreated, bucketLocalByDeployment, bucketLocalEvents, bucketLocalStderr,
+	bucketLocalCatalog,
 }
 
 var (

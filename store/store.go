@@ -53,6 +53,9 @@ type Store struct {
 	group        groupCommitter
 }
 
+// initialMmapSize is the address space mapped for the file at open (see Open).
+const initialMmapSize = 1 << 30
+
 // Open opens (creating if needed) the database at path.
 func Open(path string, opts Options) (*Store, error) {
 	if opts.LockTimeout <= 0 {
@@ -61,8 +64,12 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	// InitialMmapSize reserves address space (not memory) up front: bbolt
+	// otherwise remaps the file each time it outgrows the mapping, and a
+	// remap waits for every open read transaction while it blocks new ones,
+	// which stalled API reads during a burst of fires growing the file.
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync,
-		FreelistType: bolt.FreelistMapType, ReadOnly: opts.ReadOnly})
+		FreelistType: bolt.FreelistMapType, ReadOnly: opts.ReadOnly, InitialMmapSize: initialMmapSize})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: %w (is another sandbox0d running on this data directory?)", path, ErrLocked)

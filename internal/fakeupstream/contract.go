@@ -22,7 +22,7 @@ func (s *Server) checkHeaders(r *http.Request) (int, string) {
 	case key != s.opts.apiKey:
 		return http.StatusUnauthorized, "x-api-key does not match the key this upstream was configured with"
 	}
-	if beta := betaFor(r.URL.Path); !hasBeta(r.Header, beta) {
+	if beta := betaFor(r.URL.Path); beta != "" && !hasBeta(r.Header, beta) {
 		return http.StatusBadRequest, fmt.Sprintf("anthropic-beta must contain %q (got %q)", beta, strings.Join(r.Header.Values("anthropic-beta"), ","))
 	}
 	if r.Header.Get("anthropic-version") == "" {
@@ -31,7 +31,12 @@ func (s *Server) checkHeaders(r *http.Request) (int, string) {
 	if got := r.URL.Query().Get("beta"); got != "true" {
 		return http.StatusBadRequest, fmt.Sprintf("query parameter beta=true is required (got %q)", got)
 	}
-	if r.Method == http.MethodPost {
+	if r.Method == http.MethodPost && r.URL.Path == "/v1/files" {
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "multipart/form-data" {
+			return http.StatusBadRequest, fmt.Sprintf("a file upload must be multipart/form-data (got %q)", r.Header.Get("Content-Type"))
+		}
+	} else if r.Method == http.MethodPost {
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || mt != "application/json" {
 			return http.StatusBadRequest, fmt.Sprintf("Content-Type must be application/json (got %q)", r.Header.Get("Content-Type"))
@@ -40,9 +45,12 @@ func (s *Server) checkHeaders(r *http.Request) (int, string) {
 	return 0, ""
 }
 
-// betaFor is the beta each API of the real server demands.
+// betaFor is the beta each API of the real server demands ("" for none:
+// the Models API is not a beta).
 func betaFor(path string) string {
 	switch {
+	case path == "/v1/models" || strings.HasPrefix(path, "/v1/models/"):
+		return ""
 	case path == "/v1/files" || strings.HasPrefix(path, "/v1/files/"):
 		return FilesBeta
 	case path == "/v1/memory_stores" || strings.HasPrefix(path, "/v1/memory_stores/"):

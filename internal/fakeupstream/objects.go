@@ -1,7 +1,11 @@
 package fakeupstream
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"time"
@@ -168,8 +172,53 @@ type fileWire struct {
 
 func (s *Server) getFile(w http.ResponseWriter, r *http.Request, _ []byte) {
 	s.getObject(w, r, s.state.files, "file", r.PathValue("file_id"), func(o *object) any {
-		return fileWire{Type: "file", ID: o.id, Filename: o.id + ".txt", MimeType: "text/plain", CreatedAt: timestamp(o.createdAt)}
+		name := o.filename
+		if name == "" {
+			name = o.id + ".txt"
+		}
+		return fileWire{Type: "file", ID: o.id, Filename: name, MimeType: "text/plain", SizeBytes: o.size, CreatedAt: timestamp(o.createdAt)}
 	})
+}
+
+// uploadFile stores a multipart upload's "file" part (POST /v1/files).
+func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request, body []byte) {
+	_, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			s.reject(w, r, http.StatusBadRequest, "the multipart body has no \"file\" part")
+			return
+		}
+		if part.FormName() != "file" {
+			continue
+		}
+		n, err := io.Copy(io.Discard, part)
+		if err != nil {
+			s.reject(w, r, http.StatusBadRequest, "the file part could not be read: "+err.Error())
+			return
+		}
+		s.mu.Lock()
+		o := &object{id: s.nextID("file"), createdAt: now(), filename: part.FileName(), size: n}
+		s.state.files[o.id] = o
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, fileWire{Type: "file", ID: o.id, Filename: o.filename, MimeType: "application/octet-stream",
+			SizeBytes: n, Downloadable: false, CreatedAt: timestamp(o.createdAt)})
+		return
+	}
+}
+
+type modelInfoWire struct {
+	Type        string `json:"type"`
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+	CreatedAt   string `json:"created_at"`
+}
+
+// listModels serves GET /v1/models, which needs no beta.
+func (s *Server) listModels(w http.ResponseWriter, _ *http.Request, _ []byte) {
+	m := modelInfoWire{Type: "model", ID: "claude-sonnet-4-5", DisplayName: "Claude Sonnet 4.5", CreatedAt: "2025-09-29T00:00:00Z"}
+	writeJSON(w, http.StatusOK, map[string]any{"data": []any{m}, "has_more": false, "first_id": m.ID, "last_id": m.ID})
 }
 
 func (s *Server) getObject(w http.ResponseWriter, _ *http.Request, m map[string]*object, kind, id string, render func(*object) any) {

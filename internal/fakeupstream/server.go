@@ -44,6 +44,8 @@ const (
 	RouteGetVault       = "GET /v1/vaults/{vault_id}"
 	RouteGetFile        = "GET /v1/files/{file_id}"
 	RouteGetMemoryStore = "GET /v1/memory_stores/{memory_store_id}"
+	RouteUploadFile     = "POST /v1/files"
+	RouteListModels     = "GET /v1/models"
 	RouteArchiveSession = "POST /v1/sessions/{session_id}/archive"
 	RouteCreateSession  = "POST /v1/sessions"
 	RouteListSessions   = "GET /v1/sessions"
@@ -153,6 +155,8 @@ func newServer(tb testing.TB, opts []Option) *Server {
 	s.mux.Handle(RouteGetVault, s.route(s.getVault))
 	s.mux.Handle(RouteGetFile, s.route(s.getFile))
 	s.mux.Handle(RouteGetMemoryStore, s.route(s.getMemoryStore))
+	s.mux.Handle(RouteUploadFile, s.route(s.uploadFile))
+	s.mux.Handle(RouteListModels, s.route(s.listModels))
 	s.mux.Handle(RouteArchiveSession, s.route(s.archiveSession))
 	s.mux.Handle(RouteCreateSession, s.route(s.createSession))
 	s.mux.Handle(RouteListSessions, s.route(s.listSessions))

@@ -74,6 +74,9 @@ type object struct {
 	id         string
 	createdAt  time.Time
 	archivedAt *time.Time
+	// filename and size are set for uploaded files.
+	filename string
+	size     int64
 }
 
 var idSeq atomic.Int64

@@ -19,10 +19,13 @@ import (
 
 // Causes a session's context is canceled with; they decide how it ends.
 var (
-	errInterrupted  = errors.New("interrupted by a user.interrupt event")
-	errTimedOut     = errors.New("session timed out")
-	errOutputCapped = errors.New("harness output exceeded the environment's max_output_bytes")
-	errShutdown     = errors.New("the daemon shut down while the session was running")
+	errInterrupted   = errors.New("interrupted by a user.interrupt event")
+	errTimedOut      = errors.New("session timed out")
+	errOutputCapped  = errors.New("harness output exceeded the environment's max_output_bytes")
+	errTooManyEvents = errors.New("harness output exceeded the environment's max_events")
+	errShutdown      = errors.New("the daemon shut down during the turn; it was stopped and the session is idle")
+	errShutdownEarly = errors.New("the daemon shut down before the turn started; the session is idle")
+	errDeleted       = errors.New("the session was deleted")
 )
 
 // Backend runs sessions on this machine. It implements sessions.Backend and
@@ -38,6 +41,9 @@ type Backend struct {
 	baseEnv map[string]string // the daemon's environment at start, for passthrough
 	sandbox sandbox.Sandbox   // starts every harness process
 	bootID  string
+	// firstSeen is when each configured agent version, environment and vault
+	// was first seen by this database: their created_at.
+	firstSeen map[string]time.Time
 
 	// runCtx parents every session; Close cancels it once its deadline has
 	// passed with harnesses still running.
@@ -45,23 +51,17 @@ type Backend struct {
 	stopRuns context.CancelCauseFunc
 	runners  sync.WaitGroup
 
-	mu      sync.Mutex
-	closing bool
-	live    map[string]*liveSession // sessions queued or running
-	running int                     // sessions holding one of the slots
-	queue   []*sessionRun           // waiting for a slot, oldest first
+	mu       sync.Mutex
+	running  int             // turns holding one of local.max_concurrent_sessions slots
+	waiting  []chan struct{} // turns waiting for a slot, oldest first
+	closing  bool
+	active   map[string]*activeSession // sessions with a turn running or waiting
+	watchers map[string]chan struct{}  // closed at a session's next change
+	// shutdown bounds the harness grace periods once Close has a deadline.
+	shutdown shutdownBudget
 
 	stopJanitor context.CancelFunc
 	janitorDone chan struct{}
-}
-
-// liveSession is the in-memory side of a session that has not finished.
-type liveSession struct {
-	run *sessionRun
-	// changed is closed (and replaced) whenever events are appended, so
-	// stream followers wake up and read the new events from bbolt.
-	changed chan struct{}
-	done    chan struct{} // closed when the session has finished
 }
 
 var (
@@ -70,9 +70,9 @@ var (
 )
 
 // New opens the local backend on the daemon's bbolt file. Sessions a
-// previous daemon process left queued or running are marked terminated with
-// a session.error saying the daemon restarted, and their harnesses, if still
-// alive, are killed.
+// previous daemon process left in a turn get a session.error saying the
+// daemon restarted and go idle, ready for the next message; their harnesses,
+// if still alive, are killed.
 func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 	if ns == nil {
 		return nil, errors.New("local session backend: no database")
@@ -95,17 +95,18 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 	}
 
 	b := &Backend{
-		cfg:     cfg,
-		log:     cfg.Logger.With("backend", "local"),
-		store:   sessionStore{ns: ns},
-		cursors: ns.Cursors(),
-		agents:  map[string][]Agent{},
-		envs:    map[string]Environment{},
-		vaults:  map[string]Vault{},
-		baseEnv: environMap(os.Environ()),
-		sandbox: cfg.Sandbox,
-		bootID:  currentBootID(),
-		live:    map[string]*liveSession{},
+		cfg:      cfg,
+		log:      cfg.Logger.With("backend", "local"),
+		store:    sessionStore{ns: ns},
+		cursors:  ns.Cursors(),
+		agents:   map[string][]Agent{},
+		envs:     map[string]Environment{},
+		vaults:   map[string]Vault{},
+		baseEnv:  environMap(os.Environ()),
+		sandbox:  cfg.Sandbox,
+		bootID:   currentBootID(),
+		active:   map[string]*activeSession{},
+		watchers: map[string]chan struct{}{},
 	}
 	for _, a := range cfg.Agents {
 		b.agents[a.ID] = append(b.agents[a.ID], a)
@@ -118,6 +119,9 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 	}
 	for _, v := range cfg.Vaults {
 		b.vaults[v.ID] = v
+	}
+	if b.firstSeen, err = b.store.firstSeen(b.catalogKeys(), b.cfg.Now()); err != nil {
+		return nil, fmt.Errorf("local session backend: %w", err)
 	}
 	if err := b.recoverAfterRestart(); err != nil {
 		return nil, fmt.Errorf("local session backend: %w", err)
@@ -187,21 +191,21 @@ func (b *Backend) agent(id string, version int64) (Agent, bool) {
 	return Agent{}, false
 }
 
-// Done returns a channel closed once the session has finished (idle or
-// terminated). For a finished or unknown session it is already closed.
+// Done returns a channel closed once the session has no turn running or
+// waiting (it is idle, terminated or gone).
 func (b *Backend) Done(sessionID string) <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if ls, ok := b.live[sessionID]; ok {
-		return ls.done
+	if as, ok := b.active[sessionID]; ok {
+		return as.done
 	}
 	closed := make(chan struct{})
 	close(closed)
 	return closed
 }
 
-// StderrTail returns the last bytes (at most 64 KiB) a finished session's
-// harness wrote to stderr.
+// StderrTail returns the last bytes (at most 64 KiB) the harness of a
+// session's latest finished turn wrote to stderr.
 func (b *Backend) StderrTail(sessionID string) ([]byte, error) {
 	out, err := b.store.stderr(sessionID)
 	if errors.Is(err, errSessionNotFound) {
@@ -210,34 +214,40 @@ func (b *Backend) StderrTail(sessionID string) ([]byte, error) {
 	return out, err
 }
 
-// watch returns the channel that will be closed at the session's next
-// change, and whether the session is still live. Take it before reading
-// events so no append can be missed.
-func (b *Backend) watch(sessionID string) (<-chan struct{}, bool) {
+// watch returns a channel that will be closed at the session's next change.
+// Take it before reading events so no append can be missed.
+func (b *Backend) watch(sessionID string) <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ls, ok := b.live[sessionID]
+	ch, ok := b.watchers[sessionID]
 	if !ok {
-		return nil, false
+		ch = make(chan struct{})
+		b.watchers[sessionID] = ch
 	}
-	return ls.changed, true
+	return ch
 }
 
-// notify wakes the followers of a session after its events changed.
+// notify wakes the followers of a session after it changed.
 func (b *Backend) notify(sessionID string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if ls, ok := b.live[sessionID]; ok {
-		close(ls.changed)
-		ls.changed = make(chan struct{})
+	b.notifyLocked(sessionID)
+}
+
+func (b *Backend) notifyLocked(sessionID string) {
+	if ch, ok := b.watchers[sessionID]; ok {
+		close(ch)
+		delete(b.watchers, sessionID)
 	}
 }
 
-// Close stops accepting sessions and the janitor, terminates queued
-// sessions, and waits for running harnesses until ctx is done; harnesses
-// still running then are terminated (session.error, terminated). It returns
-// once every session has recorded its end, which is bounded by the kill
-// grace period after ctx is done.
+// Close stops accepting messages and sessions and the janitor, ends turns
+// still waiting for a slot, and waits for running turns; turns still running
+// then are stopped (session.error, the session goes idle). With a deadline
+// on ctx (the daemon's shutdown budget) the whole of Close fits inside it:
+// harnesses get SIGTERM early enough that the grace before SIGKILL (at most
+// kill_grace_period) and the output drain end by the deadline. Without a
+// deadline it waits until ctx is done, then allows the full grace.
 func (b *Backend) Close(ctx context.Context) error {
 	b.mu.Lock()
 	if b.closing {
@@ -245,36 +255,56 @@ func (b *Backend) Close(ctx context.Context) error {
 		return nil
 	}
 	b.closing = true
-	queued := b.queue
-	b.queue = nil
+	for _, as := range b.active {
+		if !as.hasSlot {
+			as.pending = nil
+			if as.cancel != nil {
+				as.cancel(errShutdownEarly)
+			}
+		}
+	}
 	b.mu.Unlock()
 
 	b.stopJanitor()
 	<-b.janitorDone
-	for _, run := range queued {
-		b.finishQueued(run, failuref("the daemon shut down before the session started"))
-	}
 
 	finished := make(chan struct{})
 	go func() {
 		b.runners.Wait()
 		close(finished)
 	}()
+	// Without a deadline the stop comes only from ctx; a nil channel never fires.
+	var stopAt <-chan time.Time
+	if deadline, ok := ctx.Deadline(); ok {
+		grace := min(b.cfg.KillGracePeriod, time.Until(deadline)/2)
+		b.shutdown.set(deadline, grace)
+		timer := time.NewTimer(time.Until(deadline) - grace)
+		defer timer.Stop()
+		stopAt = timer.C
+	}
 	select {
 	case <-finished:
 		b.stopRuns(nil)
 		return nil
+	case <-stopAt:
 	case <-ctx.Done():
 	}
 	b.mu.Lock()
-	left := b.running
+	left := len(b.active)
+	for _, as := range b.active {
+		as.pending = nil
+	}
 	b.mu.Unlock()
 	b.stopRuns(errShutdown)
 	<-finished
 	if left == 0 {
 		return nil
 	}
-	return fmt.Errorf("local session backend: terminated %d running session(s): %w", left, ctx.Err())
+	cause := ctx.Err()
+	if cause == nil { // stopped early enough to end by the deadline
+		cause = context.DeadlineExceeded
+	}
+	return fmt.Errorf("local session backend: stopped %d running turn(s): %w", left, cause)
 }
 
 func (b *Backend) runJanitor(ctx context.Context) {
@@ -293,4 +323,13 @@ func (b *Backend) runJanitor(ctx context.Context) {
 		case <-ticker.C:
 		}
 	}
+}
+
+// activeSession returns the in-memory state of a session with a turn
+// running or waiting.
+func (b *Backend) activeSession(id string) (*activeSession, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	as, ok := b.active[id]
+	return as, ok
 }

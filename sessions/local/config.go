@@ -21,6 +21,8 @@ const (
 	DefaultSessionTimeout        = 30 * time.Minute
 	DefaultMaxOutputBytes        = 10 << 20
 	DefaultKillGracePeriod       = 10 * time.Second
+	DefaultMaxEvents             = 100_000
+	DefaultSessionRetention      = 30 * 24 * time.Hour
 	DefaultGitBinary             = "git"
 )
 
@@ -36,17 +38,27 @@ type Agent struct {
 	Command []string
 	// Env is added to the harness environment.
 	Env map[string]string
+	// Name, Description, Model and System describe the agent in the API's
+	// agent objects; they do not change what the harness does. Name
+	// defaults to ID, Model to "local".
+	Name        string
+	Description string
+	Model       string
+	System      string
 }
 
 // Environment is the execution policy a session runs under.
 type Environment struct {
 	ID  string
 	Env map[string]string
-	// Timeout bounds a whole session (workspace preparation and harness);
-	// 0 means DefaultSessionTimeout.
+	// Timeout bounds one turn (with the workspace preparation for the
+	// first); 0 means DefaultSessionTimeout.
 	Timeout time.Duration
-	// MaxOutputBytes caps the harness's stdout; 0 means DefaultMaxOutputBytes.
+	// MaxOutputBytes caps what one turn stores: each event's JSON plus
+	// eventOverheadBytes. 0 means DefaultMaxOutputBytes.
 	MaxOutputBytes int64
+	// MaxEvents caps the events one turn emits; 0 means DefaultMaxEvents.
+	MaxEvents int64
 	// Networking is the environment's network policy; the zero value is
 	// unrestricted (the host network).
 	Networking Networking
@@ -107,7 +119,11 @@ type Config struct {
 
 	MaxConcurrentSessions int           // default 4; further runs queue
 	WorkspaceRetention    time.Duration // default 7 days after a session ends
-	GitBinary             string        // default "git" from PATH
+	// SessionRetention is how long a terminated or archived session, or an
+	// idle one without activity, is kept before it is deleted with its
+	// events and workspace; default 30 days.
+	SessionRetention time.Duration
+	GitBinary        string // default "git" from PATH
 	// CredentialsDir is where systemd credentials live; default
 	// $CREDENTIALS_DIRECTORY.
 	CredentialsDir string
@@ -145,6 +161,9 @@ func (c Config) Validate() error {
 	}
 	if c.WorkspaceRetention < 0 {
 		bad("local.workspace_retention", "must not be negative, got %s", c.WorkspaceRetention)
+	}
+	if c.SessionRetention < 0 {
+		bad("local.session_retention", "must not be negative, got %s", c.SessionRetention)
 	}
 	if c.KillGracePeriod < 0 {
 		bad("local.kill_grace_period", "must not be negative, got %s", c.KillGracePeriod)
@@ -186,6 +205,9 @@ func (c Config) Validate() error {
 		}
 		if e.MaxOutputBytes < 0 {
 			bad(key+".max_output_bytes", "must not be negative, got %d", e.MaxOutputBytes)
+		}
+		if e.MaxEvents < 0 {
+			bad(key+".max_events", "must not be negative, got %d", e.MaxEvents)
 		}
 		checkEnv(key+".env", e.Env, bad)
 		switch e.Networking.Type {
@@ -249,6 +271,9 @@ func (c Config) withDefaults() Config {
 	if c.KillGracePeriod == 0 {
 		c.KillGracePeriod = DefaultKillGracePeriod
 	}
+	if c.SessionRetention == 0 {
+		c.SessionRetention = DefaultSessionRetention
+	}
 	if c.Sandbox == nil {
 		c.Sandbox = sandbox.None{}
 	}
@@ -271,6 +296,9 @@ func (c Config) withDefaults() Config {
 		}
 		if e.MaxOutputBytes == 0 {
 			e.MaxOutputBytes = DefaultMaxOutputBytes
+		}
+		if e.MaxEvents == 0 {
+			e.MaxEvents = DefaultMaxEvents
 		}
 		envs[i] = e
 	}

@@ -2,10 +2,12 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -13,23 +15,21 @@ import (
 	"github.com/sandbox0/sandbox0d/sessions"
 )
 
-// sessionRun is everything needed to run one session. It holds the
-// decrypted repository tokens (until the workspace is ready) and the vault
-// values, in memory only.
+// sessionRun is what running a session's turns needs besides the record.
+// mounts hold decrypted repository tokens until the workspace is prepared;
+// vault values are read again for every turn and kept in memory only.
 type sessionRun struct {
 	id           string
 	deploymentID string
 	runID        string
 	agent        Agent
 	env          Environment
-	vaultEnv     map[string]string
+	vaultIDs     []string
 	mounts       []mount
-	stdinEvents  [][]byte // the initial events as recorded, one JSON line each
-	prompt       string   // text of the first user.message
 	workspace    string
-
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	// prepare is set until the workspace has been made and its resources
+	// materialized; only the session's runner reads or clears it.
+	prepare bool
 }
 
 // mount is one resource to materialize at rel inside the workspace.
@@ -41,8 +41,8 @@ type mount struct {
 var errNotRunning = errors.New("the session is not running")
 
 // CreateSession implements sessions.Backend. It returns once the session is
-// stored and its harness is started or queued behind
-// local.max_concurrent_sessions; it never waits for the harness. Unknown
+// stored and its first turn is started or waiting for one of
+// local.max_concurrent_sessions slots; it never waits for the turn. Unknown
 // agents, environments, vaults and files are *sessions.RunError of the
 // matching type.
 func (b *Backend) CreateSession(_ context.Context, req sessions.CreateRequest) (string, error) {
@@ -51,7 +51,7 @@ func (b *Backend) CreateSession(_ context.Context, req sessions.CreateRequest) (
 	if err != nil {
 		return "", err
 	}
-	if err := b.admit(run, rec, events, now); err != nil {
+	if err := b.admit(run, rec, events); err != nil {
 		return "", err
 	}
 	b.log.Info("session created", "session_id", run.id, "deployment_id", req.DeploymentID,
@@ -77,20 +77,19 @@ func (b *Backend) prepareRun(req sessions.CreateRequest, now time.Time) (*sessio
 		return nil, nil, nil, runError(sessions.ErrEnvironmentNotFound,
 			"environment %q is not configured on this machine (local.environments)", req.EnvironmentID)
 	}
-	vaultEnv := map[string]string{}
 	for i, id := range req.VaultIDs {
 		v, ok := b.vaults[id]
 		if !ok {
 			return nil, nil, nil, runError(sessions.ErrVaultNotFound,
 				"vault_ids[%d]: vault %q is not configured on this machine (local.vaults)", i, id)
 		}
-		vars, err := readVault(v, b.cfg.CredentialsDir)
+		// Read now so that a missing vault fails the creation, not turn 1.
+		_, err := readVault(v, b.cfg.CredentialsDir)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, nil, runError(sessions.ErrVaultNotFound, "vault_ids[%d]: %v", i, err)
 		} else if err != nil {
 			return nil, nil, nil, runError(sessions.ErrUnknown, "vault_ids[%d]: %v", i, err)
 		}
-		maps.Copy(vaultEnv, vars)
 	}
 
 	id := newID(sessionIDPrefix)
@@ -100,18 +99,13 @@ func (b *Backend) prepareRun(req sessions.CreateRequest, now time.Time) (*sessio
 		return nil, nil, nil, err
 	}
 
-	var events, stdinEvents [][]byte
-	prompt, sawUserMessage := "", false
+	var events [][]byte
 	for i, raw := range req.InitialEvents {
-		ev, eventType, err := initialEvent(raw, now)
+		ev, _, err := initialEvent(raw, now)
 		if err != nil {
 			return nil, nil, nil, runError(sessions.ErrSessionCreationRejected, "initial_events[%d] %v", i, err)
 		}
-		if eventType == eventUserMessage && !sawUserMessage {
-			prompt, sawUserMessage = messageText(ev), true
-		}
 		events = append(events, ev)
-		stdinEvents = append(stdinEvents, ev)
 	}
 
 	rec := &sessionRecord{
@@ -133,11 +127,10 @@ func (b *Backend) prepareRun(req sessions.CreateRequest, now time.Time) (*sessio
 		runID:        req.RunID,
 		agent:        agent,
 		env:          env,
-		vaultEnv:     vaultEnv,
+		vaultIDs:     slices.Clone(req.VaultIDs),
 		mounts:       mounts,
-		stdinEvents:  stdinEvents,
-		prompt:       prompt,
 		workspace:    workspace,
+		prepare:      true,
 	}
 	return run, rec, events, nil
 }
@@ -195,113 +188,78 @@ func (b *Backend) planResources(in []sessions.Resource, workspace string, now ti
 	return mounts, records, nil
 }
 
-// admit stores the session and starts it, or queues it when every slot is
-// taken. The lock is held across the store write so that a slot freed
-// meanwhile cannot skip a session that is about to be queued.
-func (b *Backend) admit(run *sessionRun, rec *sessionRecord, events [][]byte, now time.Time) error {
+// admit stores the session and, when it has initial events or resources to
+// materialize, starts its first turn (running, or rescheduling while every
+// slot is taken). A session with neither starts idle, its workspace made
+// here. The lock is held across the store write so that no message sent to
+// the new session can overtake its start.
+func (b *Backend) admit(run *sessionRun, rec *sessionRecord, input [][]byte) error {
+	now := rec.CreatedAt
+	events := slices.Clone(input)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closing {
 		return runError(sessions.ErrSessionCreationRejected, "the local session backend is shutting down")
 	}
-	startNow := b.running < b.cfg.MaxConcurrentSessions
-	if startNow {
+	as := &activeSession{run: run, done: make(chan struct{})}
+	for _, ev := range input {
+		as.pending = append(as.pending, json.RawMessage(ev))
+	}
+	start := len(input) > 0 || len(run.mounts) > 0
+	switch {
+	case !start:
+		if err := os.MkdirAll(run.workspace, 0o700); err != nil {
+			return runError(sessions.ErrUnknown, "creating the workspace: %v", err)
+		}
+		run.prepare = false
+		rec.Status = statusIdle
+	case b.trySlotLocked():
+		as.hasSlot = true
 		rec.Status, rec.StartedAt = statusRunning, &now
 		events = append(events, statusEvent(eventStatusRunning, now))
-	} else {
+	default:
+		as.waiter = b.enqueueLocked()
 		rec.Status = statusRescheduling
 		events = append(events, statusEvent(eventStatusRescheduled, now))
 	}
 	if err := b.store.create(rec, events); err != nil {
+		b.giveBackLocked(as)
 		return runError(sessions.ErrUnknown, "storing the session: %v", err)
 	}
-	run.ctx, run.cancel = context.WithCancelCause(b.runCtx)
-	b.live[run.id] = &liveSession{run: run, changed: make(chan struct{}), done: make(chan struct{})}
-	if startNow {
-		b.running++
-		b.launch(run, false)
-	} else {
-		b.queue = append(b.queue, run)
+	if start {
+		as.status = rec.Status
+		b.active[run.id] = as
+		b.startRunner(run.id, as)
 	}
 	return nil
 }
 
-// launch starts a session's runner. Callers hold b.mu.
-func (b *Backend) launch(run *sessionRun, fromQueue bool) {
-	b.runners.Add(1)
-	go func() {
-		defer b.runners.Done()
-		b.finishRun(run, b.execute(run, fromQueue))
-	}()
+// giveBackLocked returns the slot (or the place in the queue) of a session
+// that could not be stored.
+func (b *Backend) giveBackLocked(as *activeSession) {
+	if as.hasSlot {
+		as.hasSlot = false
+		b.releaseLocked()
+	}
+	if as.waiter != nil && !b.abandonLocked(as.waiter) {
+		b.releaseLocked()
+	}
+	as.waiter = nil
 }
 
-// sessionEnded forgets a finished session, wakes its followers, and hands
-// its slot to the oldest queued session.
-func (b *Backend) sessionEnded(run *sessionRun, heldSlot bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if ls, ok := b.live[run.id]; ok {
-		delete(b.live, run.id)
-		close(ls.changed)
-		close(ls.done)
-	}
-	run.cancel(nil)
-	if !heldSlot {
-		return
-	}
-	if !b.closing && len(b.queue) > 0 {
-		next := b.queue[0]
-		b.queue = slices.Delete(b.queue, 0, 1)
-		b.launch(next, true)
-		return
-	}
-	b.running--
-}
-
-// dequeue removes a session from the queue, reporting whether it was there.
-func (b *Backend) dequeue(run *sessionRun) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	i := slices.Index(b.queue, run)
-	if i < 0 {
-		return false
-	}
-	b.queue = slices.Delete(b.queue, i, i+1)
-	return true
-}
-
-// finishQueued ends a session that never got a slot.
-func (b *Backend) finishQueued(run *sessionRun, failure *sessionFailure) {
-	b.recordEnd(run, outcome{status: statusTerminated, failure: failure})
-	b.sessionEnded(run, false)
-}
-
-// interrupt records a user.interrupt and stops the session: a queued
-// session ends at once; a running harness's process group is terminated and
-// the session ends when it is gone.
-func (b *Backend) interrupt(sessionID string) ([]byte, error) {
-	b.mu.Lock()
-	ls, ok := b.live[sessionID]
-	b.mu.Unlock()
-	if !ok {
-		return nil, errNotRunning
-	}
-	now := b.cfg.Now()
-	ev := newEvent(eventUserInterrupt, now, map[string]any{"session_thread_id": nil})
-	if _, err := b.store.appendEvents(sessionID, [][]byte{ev}, func(rec *sessionRecord) error {
-		if isFinished(rec.Status) {
-			return errNotRunning
+// vaultEnv reads the vaults' variables for one turn.
+func (b *Backend) vaultEnv(ids []string) (map[string]string, error) {
+	vars := map[string]string{}
+	for i, id := range ids {
+		v, ok := b.vaults[id]
+		if !ok {
+			return nil, fmt.Errorf("vault_ids[%d]: vault %q is no longer configured on this machine (local.vaults)", i, id)
 		}
-		rec.UpdatedAt = now
-		return nil
-	}); err != nil {
-		return nil, err
+		values, err := readVault(v, b.cfg.CredentialsDir)
+		if err != nil {
+			return nil, fmt.Errorf("vault_ids[%d]: %w", i, err)
+		}
+		maps.Copy(vars, values)
 	}
-	b.notify(sessionID)
-	ls.run.cancel(errInterrupted)
-	if b.dequeue(ls.run) {
-		b.finishQueued(ls.run, nil)
-	}
-	b.log.Info("session interrupted", "session_id", sessionID)
-	return ev, nil
+	return vars, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sandbox0/sandbox0d/sessions/local/harness"
 	"strings"
 	"time"
 )
@@ -33,15 +34,15 @@ const (
 	errorTypeRepoCheckout  = "repository_checkout_error"
 	// Local sessions never retry by themselves: every error ends the session.
 	retryStatusTerminal = "terminal"
-	stopReasonEndTurn   = "end_turn"
+	// A turn lost to the daemon stopping: the session lives on, idle.
+	retryStatusExhausted = "exhausted"
+	stopReasonEndTurn    = "end_turn"
 )
 
 const (
 	// maxPromptEnvBytes keeps SANDBOX0D_PROMPT under the kernel's limit for
 	// one environment string (128 KiB); stdin always has the full text.
 	maxPromptEnvBytes = 64 << 10
-	// maxHarnessEventLineBytes cuts longer stdout lines.
-	maxHarnessEventLineBytes = 1 << 20
 )
 
 // knownEventTypes are the session event types of the official API.
@@ -96,10 +97,12 @@ func newEvent(eventType string, at time.Time, fields map[string]any) []byte {
 
 func statusEvent(eventType string, at time.Time) []byte { return newEvent(eventType, at, nil) }
 
-func idleEvent(at time.Time) []byte {
+func idleEvent(stopReason string, at time.Time) []byte {
+	if stopReason == "" {
+		stopReason = stopReasonEndTurn
+	}
 	return newEvent(eventStatusIdle, at, map[string]any{
-		"stop_reason":  map[string]string{"type": stopReasonEndTurn},
-		"stop_details": nil,
+		"stop_reason": map[string]string{"type": stopReason},
 	})
 }
 
@@ -122,11 +125,11 @@ func failuref(format string, args ...any) *sessionFailure {
 	return &sessionFailure{Type: errorTypeUnknown, Message: fmt.Sprintf(format, args...)}
 }
 
-func errorEvent(f *sessionFailure, at time.Time) []byte {
+func errorEvent(f *sessionFailure, retry string, at time.Time) []byte {
 	body := map[string]any{
 		"type":         f.Type,
 		"message":      f.Message,
-		"retry_status": map[string]string{"type": retryStatusTerminal},
+		"retry_status": map[string]string{"type": retry},
 	}
 	if f.RepositoryURL != "" {
 		body["repository_url"] = f.RepositoryURL
@@ -143,22 +146,32 @@ func stampEvent(obj map[string]json.RawMessage, at time.Time) []byte {
 	return out
 }
 
-// harnessLineEvent turns one harness stdout line into an event: a JSON object
-// whose type the harness may emit is kept; anything else is agent text.
-func harnessLineEvent(line []byte, at time.Time) []byte {
-	if len(line) > 0 && line[0] == '{' {
+// harnessEvent records an event a harness emitted: a JSON object whose type
+// a harness may emit is kept as sent with a fresh id and processed_at;
+// anything else becomes agent text.
+func harnessEvent(raw []byte, at time.Time) []byte {
+	if len(raw) > 0 && raw[0] == '{' {
 		var obj map[string]json.RawMessage
-		if json.Unmarshal(line, &obj) == nil {
+		if json.Unmarshal(raw, &obj) == nil {
 			var eventType string
 			if json.Unmarshal(obj["type"], &eventType) == nil && harnessMayEmit(eventType) {
+				// An id the harness minted with harness.NewEventID is kept, so
+				// its later events can refer to this one.
+				var id string
+				if json.Unmarshal(obj["id"], &id) == nil && harness.IsEventID(id) {
+					obj["processed_at"], _ = json.Marshal(at.UTC())
+					out, _ := json.Marshal(obj)
+					return out
+				}
 				return stampEvent(obj, at)
 			}
 		}
 	}
-	return textMessageEvent(string(line), at)
+	return textMessageEvent(strings.ToValidUTF8(string(raw), "\uFFFD"), at)
 }
 
-// initialEvent validates and stamps one of the deployment's initial events.
+// initialEvent validates and stamps one input event (a deployment's
+// initial event, or one sent to a session).
 func initialEvent(raw json.RawMessage, at time.Time) ([]byte, string, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {

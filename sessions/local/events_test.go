@@ -2,7 +2,7 @@ package local
 
 import (
 	"encoding/json"
-	"strings"
+	"github.com/sandbox0/sandbox0d/sessions/local/harness"
 	"testing"
 	"time"
 
@@ -33,7 +33,7 @@ func TestHarnessLineEvent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			raw := harnessLineEvent([]byte(tt.line), at)
+			raw := harnessEvent(harness.LineEvent([]byte(tt.line)), at)
 			var ev map[string]json.RawMessage
 			require.NoError(t, json.Unmarshal(raw, &ev))
 			var head eventHeader
@@ -56,45 +56,13 @@ func TestHarnessLineEvent(t *testing.T) {
 }
 
 func TestHarnessCannotChooseEventIDs(t *testing.T) {
-	a := harnessLineEvent([]byte(`{"type":"agent.message","id":"evt_same","content":[]}`), time.Now())
-	b := harnessLineEvent([]byte(`{"type":"agent.message","id":"evt_same","content":[]}`), time.Now())
+	a := harnessEvent([]byte(`{"type":"agent.message","id":"evt_same","content":[]}`), time.Now())
+	b := harnessEvent([]byte(`{"type":"agent.message","id":"evt_same","content":[]}`), time.Now())
 	var ea, eb struct{ ID string }
 	require.NoError(t, json.Unmarshal(a, &ea))
 	require.NoError(t, json.Unmarshal(b, &eb))
 	assert.NotEqual(t, ea.ID, eb.ID)
 	assert.NotEqual(t, "evt_same", ea.ID)
-}
-
-func TestReadLines(t *testing.T) {
-	long := strings.Repeat("x", 3*stdoutReadBufferLen)
-	tests := []struct {
-		name      string
-		input     string
-		maxLine   int
-		wantLines []string
-		wantSizes []int
-	}{
-		{"lines", "a\nbb\n", 100, []string{"a", "bb"}, []int{2, 3}},
-		{"no final newline", "a\nbb", 100, []string{"a", "bb"}, []int{2, 2}},
-		{"blank line", "a\n\nb\n", 100, []string{"a", "", "b"}, []int{2, 1, 2}},
-		{"crlf kept for the caller", "a\r\n", 100, []string{"a\r"}, []int{3}},
-		{"short line cut", "abcdef\nxy\n", 3, []string{"abc", "xy"}, []int{7, 3}},
-		{"line longer than the buffer", long + "\nend\n", 10, []string{"xxxxxxxxxx", "end"}, []int{len(long) + 1, 4}},
-		{"line longer than the buffer kept whole", long + "\n", len(long) + 5, []string{long}, []int{len(long) + 1}},
-		{"empty", "", 100, nil, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var lines []string
-			var sizes []int
-			require.NoError(t, readLines(strings.NewReader(tt.input), tt.maxLine, func(line []byte, size int) {
-				lines = append(lines, string(line))
-				sizes = append(sizes, size)
-			}))
-			assert.Equal(t, tt.wantLines, lines)
-			assert.Equal(t, tt.wantSizes, sizes)
-		})
-	}
 }
 
 func TestParseEnvFile(t *testing.T) {

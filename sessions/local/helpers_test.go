@@ -160,7 +160,8 @@ func (r *testRig) waitForEvent(id string, match func(storedEvent) bool) storedEv
 	defer deadline.Stop()
 	var after uint64
 	for {
-		changed, live := r.b.watch(id)
+		changed := r.b.watch(id)
+		_, busy := r.b.activeSession(id)
 		events, rec, err := r.b.store.eventsAfter(id, after, 1000, 1<<30)
 		require.NoError(r.t, err)
 		for _, ev := range events {
@@ -172,7 +173,7 @@ func (r *testRig) waitForEvent(id string, match func(storedEvent) bool) storedEv
 		if len(events) > 0 {
 			continue
 		}
-		if isFinished(rec.Status) || !live {
+		if rec.Status == statusTerminated || (rec.Status == statusIdle && !busy) {
 			r.t.Fatalf("session %s ended (%s) before the expected event; events:\n%s", id, rec.Status, r.dump(id))
 		}
 		select {

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
-	"strings"
 
 	"github.com/sandbox0/sandbox0d/internal/listparams"
 	"github.com/sandbox0/sandbox0d/internal/wire"
@@ -28,50 +26,24 @@ var validStatuses = map[string]bool{
 }
 
 // SessionHandler implements sessions.SessionRouter: it serves the
-// /v1/sessions… routes of local sessions and answers anything else with a
+// /v1/sessions… routes of local sessions and the read-only agents,
+// environments and vaults of the config, and answers anything else with a
 // 404 error envelope. Authentication, the beta header and request ids are
 // the API layer's.
-func (b *Backend) SessionHandler() http.Handler { return http.HandlerFunc(b.serveSessions) }
-
-func (b *Backend) serveSessions(w http.ResponseWriter, r *http.Request) {
-	rest, ok := strings.CutPrefix(r.URL.Path, "/v1/sessions")
-	if !ok || (rest != "" && rest[0] != '/') {
-		noRoute(w, r, "")
-		return
-	}
-	parts := strings.Split(strings.Trim(rest, "/"), "/")
-	switch {
-	case parts[0] == "":
-		switch r.Method {
-		case http.MethodGet:
-			b.handleListSessions(w, r)
-		case http.MethodPost:
-			noRoute(w, r, "; sessions of the local backend are created by deployment runs")
-		default:
-			noRoute(w, r, "")
-		}
-	case len(parts) == 1:
-		switch r.Method {
-		case http.MethodGet:
-			b.handleGetSession(w, r, parts[0])
-		case http.MethodDelete:
-			b.handleDeleteSession(w, r, parts[0])
-		case http.MethodPost:
-			noRoute(w, r, "; local sessions cannot be updated")
-		default:
-			noRoute(w, r, "")
-		}
-	case len(parts) == 2 && parts[1] == "events" && r.Method == http.MethodGet:
-		b.handleListEvents(w, r, parts[0])
-	case len(parts) == 2 && parts[1] == "events" && r.Method == http.MethodPost:
-		b.handleSendEvents(w, r, parts[0])
-	case len(parts) == 2 && parts[1] == "archive" && r.Method == http.MethodPost:
-		b.handleArchiveSession(w, r, parts[0])
-	case len(parts) == 3 && parts[1] == "events" && parts[2] == "stream" && r.Method == http.MethodGet:
-		b.handleStreamEvents(w, r, parts[0])
-	default:
-		noRoute(w, r, "")
-	}
+func (b *Backend) SessionHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/sessions", b.handleListSessions)
+	mux.HandleFunc("POST /v1/sessions", b.handleCreateSession)
+	mux.HandleFunc("GET /v1/sessions/{id}", b.handleGetSession)
+	mux.HandleFunc("POST /v1/sessions/{id}", b.handleUpdateSession)
+	mux.HandleFunc("DELETE /v1/sessions/{id}", b.handleDeleteSession)
+	mux.HandleFunc("POST /v1/sessions/{id}/archive", b.handleArchiveSession)
+	mux.HandleFunc("GET /v1/sessions/{id}/events", b.handleListEvents)
+	mux.HandleFunc("POST /v1/sessions/{id}/events", b.handleSendEvents)
+	mux.HandleFunc("GET /v1/sessions/{id}/events/stream", b.handleStreamEvents)
+	b.catalogRoutes(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { noRoute(w, r, "") })
+	return mux
 }
 
 func noRoute(w http.ResponseWriter, r *http.Request, why string) {
@@ -98,13 +70,14 @@ func (b *Backend) loadSession(w http.ResponseWriter, id string) (*sessionRecord,
 	return rec, true
 }
 
-func (b *Backend) handleGetSession(w http.ResponseWriter, _ *http.Request, id string) {
-	if rec, ok := b.loadSession(w, id); ok {
-		writeJSON(w, http.StatusOK, viewSession(rec, b.cfg.Now()))
+func (b *Backend) handleGetSession(w http.ResponseWriter, r *http.Request) {
+	if rec, ok := b.loadSession(w, r.PathValue("id")); ok {
+		writeJSON(w, http.StatusOK, b.viewSession(rec, b.cfg.Now()))
 	}
 }
 
-func (b *Backend) handleArchiveSession(w http.ResponseWriter, _ *http.Request, id string) {
+func (b *Backend) handleArchiveSession(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
 	if _, ok := b.loadSession(w, id); !ok {
 		return
 	}
@@ -121,35 +94,30 @@ func (b *Backend) handleArchiveSession(w http.ResponseWriter, _ *http.Request, i
 	switch {
 	case errors.Is(err, errNotRunning):
 		wire.WriteError(w, http.StatusConflict, fmt.Sprintf(
-			"session %s has not ended; interrupt it (POST /v1/sessions/%s/events with user.interrupt) before archiving it", id, id))
+			"session %s is running a turn; interrupt it (POST /v1/sessions/%s/events with user.interrupt) before archiving it", id, id))
 	case errors.Is(err, errSessionNotFound):
 		wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("session %q was not found", id))
 	case err != nil:
 		b.log.Error("archiving a session", "session_id", id, "err", err)
 		wire.WriteError(w, http.StatusInternalServerError, "archiving the session failed")
 	default:
-		writeJSON(w, http.StatusOK, viewSession(rec, now))
+		writeJSON(w, http.StatusOK, b.viewSession(rec, now))
 	}
 }
 
-// handleDeleteSession removes a finished session: workspace first, so a
-// failure leaves a record to retry the delete with.
-func (b *Backend) handleDeleteSession(w http.ResponseWriter, _ *http.Request, id string) {
-	rec, ok := b.loadSession(w, id)
-	if !ok {
+// handleDeleteSession removes a session: a running turn is stopped first,
+// then the workspace, then the record and events.
+func (b *Backend) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := b.loadSession(w, id); !ok {
 		return
 	}
-	if !isFinished(rec.Status) {
-		wire.WriteError(w, http.StatusConflict, fmt.Sprintf(
-			"session %s is %s; send a user.interrupt event and wait for it to end before deleting it", id, rec.Status))
+	err := b.deleteSession(id)
+	switch {
+	case errors.Is(err, errSessionNotFound):
+		wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("session %q was not found", id))
 		return
-	}
-	if err := os.RemoveAll(rec.Workspace); err != nil {
-		b.log.Error("removing a session workspace", "session_id", id, "err", err)
-		wire.WriteError(w, http.StatusInternalServerError, "removing the session workspace failed")
-		return
-	}
-	if err := b.store.deleteSession(id); err != nil && !errors.Is(err, errSessionNotFound) {
+	case err != nil:
 		b.log.Error("deleting a session", "session_id", id, "err", err)
 		wire.WriteError(w, http.StatusInternalServerError, "deleting the session failed")
 		return
@@ -196,7 +164,7 @@ func (b *Backend) handleListSessions(w http.ResponseWriter, r *http.Request) {
 	resp := sessionListResponse{Data: make([]sessionView, 0, len(items))}
 	now := b.cfg.Now()
 	for _, rec := range items {
-		resp.Data = append(resp.Data, viewSession(rec, now))
+		resp.Data = append(resp.Data, b.viewSession(rec, now))
 	}
 	next, prev := sessionPages(items, more, cur)
 	if next != nil {

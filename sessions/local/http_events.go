@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/internal/listparams"
 	"github.com/sandbox0/sandbox0d/internal/wire"
 )
@@ -26,7 +27,8 @@ type eventListResponse struct {
 	NextPage *string           `json:"next_page"`
 }
 
-func (b *Backend) handleListEvents(w http.ResponseWriter, r *http.Request, id string) {
+func (b *Backend) handleListEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
 	if _, ok := b.loadSession(w, id); !ok {
 		return
 	}
@@ -86,11 +88,13 @@ type sendEventsResponse struct {
 	Data []json.RawMessage `json:"data"`
 }
 
-// handleSendEvents accepts user.interrupt only: a local harness reads its
-// input once, at start, so there is nothing to deliver other events to.
-func (b *Backend) handleSendEvents(w http.ResponseWriter, r *http.Request, id string) {
-	rec, ok := b.loadSession(w, id)
-	if !ok {
+// handleSendEvents records events sent to a session: user.message and
+// system.message start (or queue) a turn, user.interrupt stops the running
+// one. Other user events are refused: a local harness has no tools for the
+// daemon to confirm or answer for.
+func (b *Backend) handleSendEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := b.loadSession(w, id); !ok {
 		return
 	}
 	var body struct {
@@ -109,38 +113,65 @@ func (b *Backend) handleSendEvents(w http.ResponseWriter, r *http.Request, id st
 		wire.WriteError(w, http.StatusBadRequest, "events: must contain at least one event")
 		return
 	}
+	now := b.cfg.Now()
+	events := make([]inputEvent, 0, len(body.Events))
 	for i, raw := range body.Events {
-		var ev struct {
+		var head struct {
 			Type string `json:"type"`
 		}
-		if err := json.Unmarshal(raw, &ev); err != nil || ev.Type == "" {
+		if err := json.Unmarshal(raw, &head); err != nil || head.Type == "" {
 			wire.WriteError(w, http.StatusBadRequest, fmt.Sprintf("events[%d]: must be an object with a type", i))
 			return
 		}
-		if ev.Type != eventUserInterrupt {
+		switch head.Type {
+		case eventUserInterrupt:
+			events = append(events, inputEvent{json: newEvent(eventUserInterrupt, now, map[string]any{"session_thread_id": nil}), interrupt: true})
+		case eventUserMessage, eventSystemMessage:
+			if err := deployments.CheckSessionEvent(fmt.Sprintf("events[%d]", i), raw); err != nil {
+				wire.WriteError(w, http.StatusBadRequest, err.Error())
+				return
+			}
+			ev, _, err := initialEvent(raw, now)
+			if err != nil {
+				wire.WriteError(w, http.StatusBadRequest, fmt.Sprintf("events[%d] %v", i, err))
+				return
+			}
+			events = append(events, inputEvent{json: ev})
+		default:
 			wire.WriteError(w, http.StatusBadRequest, fmt.Sprintf(
-				"events[%d]: %s cannot be sent to a local session; its harness reads its input once, at start, so only user.interrupt is accepted", i, ev.Type))
+				"events[%d].type: %s cannot be sent to a local session; it accepts user.message, system.message and user.interrupt", i, head.Type))
 			return
 		}
 	}
-	ev, err := b.interrupt(id)
+	echo, err := b.sendEvents(id, events)
 	switch {
-	case errors.Is(err, errNotRunning):
-		wire.WriteError(w, http.StatusConflict, fmt.Sprintf("session %s has already ended (%s); there is nothing to interrupt", id, rec.Status))
+	case errors.Is(err, errSessionNotFound):
+		wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("session %q was not found", id))
+	case errors.Is(err, errTerminated):
+		wire.WriteError(w, http.StatusConflict, fmt.Sprintf("session %s is terminated; it takes no more events", id))
+	case errors.Is(err, errArchived):
+		wire.WriteError(w, http.StatusConflict, fmt.Sprintf("session %s is archived; it takes no more events", id))
+	case errors.Is(err, errAgentMissing):
+		wire.WriteError(w, http.StatusConflict, fmt.Sprintf("session %s cannot run another turn: %v", id, err))
+	case errors.Is(err, errClosing):
+		wire.WriteError(w, http.StatusServiceUnavailable, "the daemon is shutting down; send the events again once it is back")
 	case err != nil:
-		b.log.Error("interrupting a session", "session_id", id, "err", err)
-		wire.WriteError(w, http.StatusInternalServerError, "interrupting the session failed")
+		b.log.Error("sending events", "session_id", id, "err", err)
+		wire.WriteError(w, http.StatusInternalServerError, "recording the events failed")
 	default:
-		writeJSON(w, http.StatusOK, sendEventsResponse{Data: []json.RawMessage{ev}})
+		writeJSON(w, http.StatusOK, sendEventsResponse{Data: echo})
 	}
 }
 
 // handleStreamEvents replays a session's events and follows new ones as
-// server-sent events, one `event: <type>` frame per event, until the
-// session has ended and every event was sent. Each follower reads bbolt in
+// server-sent events, one `event: <type>` frame per event. An idle session
+// may take more messages, so the stream follows it until the session is
+// terminated (and every event was sent) or deleted (a session.deleted frame
+// ends it). Each follower reads bbolt in
 // bounded batches from its own position, so a slow reader only slows its
 // own writes and costs no memory elsewhere. Last-Event-ID resumes a stream.
-func (b *Backend) handleStreamEvents(w http.ResponseWriter, r *http.Request, id string) {
+func (b *Backend) handleStreamEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
 	if _, ok := b.loadSession(w, id); !ok {
 		return
 	}
@@ -164,12 +195,17 @@ func (b *Backend) handleStreamEvents(w http.ResponseWriter, r *http.Request, id 
 	keepalive := time.NewTicker(streamKeepalive)
 	defer keepalive.Stop()
 	for {
-		changed, live := b.watch(id)
+		changed := b.watch(id)
 		events, rec, err := b.store.eventsAfter(id, after, streamBatchEvents, streamBatchBytes)
+		if errors.Is(err, errSessionNotFound) {
+			ev := newEvent(eventSessionDeleted, b.cfg.Now(), nil)
+			_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+			_, _ = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", after+1, eventSessionDeleted, ev)
+			_ = rc.Flush()
+			return
+		}
 		if err != nil {
-			if !errors.Is(err, errSessionNotFound) {
-				b.log.Error("streaming events", "session_id", id, "err", err)
-			}
+			b.log.Error("streaming events", "session_id", id, "err", err)
 			return
 		}
 		if len(events) > 0 {
@@ -186,7 +222,7 @@ func (b *Backend) handleStreamEvents(w http.ResponseWriter, r *http.Request, id 
 			}
 			continue // there may be more right away
 		}
-		if isFinished(rec.Status) && after >= rec.LastSeq || !live {
+		if rec.Status == statusTerminated && after >= rec.LastSeq {
 			return
 		}
 		select {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -44,7 +45,7 @@ func TestTimeoutTerminatesTheSession(t *testing.T) {
 	assert.Equal(t, []string{eventSessionError, eventStatusTerminated}, types[len(types)-2:])
 	errType, message := rig.sessionError(id)
 	assert.Equal(t, errorTypeUnknown, errType)
-	assert.Equal(t, "the session exceeded its timeout of 300ms (environment env_test)", message)
+	assert.Equal(t, "the turn exceeded its timeout of 300ms (environment env_test)", message)
 }
 
 func TestOutputCapStopsTheHarness(t *testing.T) {
@@ -61,14 +62,16 @@ func TestOutputCapStopsTheHarness(t *testing.T) {
 	assert.Equal(t, statusTerminated, rec.Status)
 	errType, message := rig.sessionError(id)
 	assert.Equal(t, errorTypeUnknown, errType)
-	assert.Contains(t, message, "more than 1000 bytes to stdout (max_output_bytes of environment env_test)")
-	recorded := 0
-	texts := rig.texts(id)
-	for _, text := range texts {
-		recorded += len(text) + 1
+	assert.Contains(t, message, "stored more than 1000 bytes of events (max_output_bytes of environment env_test)")
+	// The cap counts what is stored: each event's JSON plus its overhead.
+	stored := 0
+	for _, ev := range rig.events(id) {
+		if ev.Type == eventAgentMessage {
+			stored += len(ev.JSON) + eventOverheadBytes
+		}
 	}
-	assert.LessOrEqual(t, recorded, limit, "only output within the cap is recorded")
-	assert.Len(t, texts, limit/21, "every line within the cap is recorded")
+	assert.LessOrEqual(t, stored, limit, "only output within the cap is recorded")
+	assert.Greater(t, stored+200, limit, "every event within the cap is recorded")
 }
 
 func TestConcurrencyLimitQueuesInsteadOfFailing(t *testing.T) {
@@ -100,8 +103,8 @@ func TestConcurrencyLimitQueuesInsteadOfFailing(t *testing.T) {
 	assert.Equal(t, statusIdle, recThird.Status)
 	assert.Equal(t, []string{eventUserMessage, eventStatusRescheduled, eventStatusRunning, eventAgentMessage, eventStatusIdle},
 		rig.types(second))
-	assert.True(t, recSecond.StartedAt.After(*recFirst.EndedAt), "the queued session starts once the slot is free")
-	assert.True(t, recThird.StartedAt.After(*recSecond.EndedAt), "queued sessions run one at a time, oldest first")
+	assert.True(t, recSecond.StartedAt.After(*recFirst.TurnEndedAt), "the queued session starts once the slot is free")
+	assert.True(t, recThird.StartedAt.After(*recSecond.TurnEndedAt), "queued sessions run one at a time, oldest first")
 }
 
 func TestInterruptWhileQueued(t *testing.T) {
@@ -114,8 +117,8 @@ func TestInterruptWhileQueued(t *testing.T) {
 	_, err := rig.b.interrupt(queued)
 	require.NoError(t, err)
 	rec := rig.waitDone(queued)
-	assert.Equal(t, statusTerminated, rec.Status)
-	assert.Equal(t, []string{eventUserMessage, eventStatusRescheduled, eventUserInterrupt, eventStatusTerminated}, rig.types(queued))
+	assert.Equal(t, statusIdle, rec.Status, "an interrupt returns control to the user")
+	assert.Equal(t, []string{eventUserMessage, eventStatusRescheduled, eventUserInterrupt, eventStatusIdle}, rig.types(queued))
 	assert.Nil(t, rec.StartedAt, "it never ran")
 	assert.Equal(t, statusRunning, mustGet(t, rig, first).Status, "the running session is untouched")
 }
@@ -127,37 +130,31 @@ func mustGet(t *testing.T, rig *testRig, id string) *sessionRecord {
 	return rec
 }
 
-func TestDeleteRefusedWhileRunning(t *testing.T) {
+func TestArchiveRefusedWhileRunningDeleteStopsTheTurn(t *testing.T) {
 	rig := newRig(t, []Agent{shAgent("agent_block", blockingScript)}, nil)
 	id := rig.create("agent_block", nil)
-	rig.waitForText(id, "ready ")
+	ready := rig.waitForText(id, "ready ")
+	pid, err := strconv.Atoi(strings.TrimPrefix(ready, "ready "))
+	require.NoError(t, err)
 	ctx := t.Context()
 	workspace := filepath.Join(rig.cfg.WorkspaceDir, id)
 	require.DirExists(t, workspace)
 
-	_, err := rig.client.Beta.Sessions.Delete(ctx, id, anthropic.BetaSessionDeleteParams{})
+	_, err = rig.client.Beta.Sessions.Archive(ctx, id, anthropic.BetaSessionArchiveParams{})
 	var apiErr *anthropic.Error
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, http.StatusConflict, apiErr.StatusCode)
-	assert.Contains(t, apiErr.Error(), "send a user.interrupt event")
+	assert.Contains(t, apiErr.Error(), "user.interrupt")
 	assert.Equal(t, "false", apiErr.Response.Header.Get("x-should-retry"))
-	_, err = rig.client.Beta.Sessions.Archive(ctx, id, anthropic.BetaSessionArchiveParams{})
-	require.ErrorAs(t, err, &apiErr)
-	assert.Equal(t, http.StatusConflict, apiErr.StatusCode)
 	assert.DirExists(t, workspace)
 
-	_, err = rig.b.interrupt(id)
-	require.NoError(t, err)
-	rig.waitDone(id)
-
-	archived, err := rig.client.Beta.Sessions.Archive(ctx, id, anthropic.BetaSessionArchiveParams{})
-	require.NoError(t, err)
-	assert.False(t, archived.ArchivedAt.IsZero())
+	// Deleting a session in a turn stops the turn's processes first.
 	deleted, err := rig.client.Beta.Sessions.Delete(ctx, id, anthropic.BetaSessionDeleteParams{})
 	require.NoError(t, err)
 	assert.Equal(t, id, deleted.ID)
 	assert.Equal(t, "session_deleted", string(deleted.Type))
 	assert.NoDirExists(t, workspace)
+	assert.True(t, processGone(pid), "the turn's harness is stopped")
 
 	_, err = rig.client.Beta.Sessions.Get(ctx, id, anthropic.BetaSessionGetParams{})
 	require.ErrorAs(t, err, &apiErr)
@@ -190,7 +187,7 @@ func TestHarnessExitStatusAndStderr(t *testing.T) {
 	id = rig.create("agent_missing", nil)
 	rig.waitDone(id)
 	_, message = rig.sessionError(id)
-	assert.True(t, strings.HasPrefix(message, `starting the harness "/nonexistent/harness" of agent agent_missing`), message)
+	assert.Contains(t, message, `starting "/nonexistent/harness"`)
 }
 
 func TestHarnessSeesItsEnvironment(t *testing.T) {

@@ -2,8 +2,10 @@ package local
 
 import "fmt"
 
-// recoverAfterRestart ends the sessions a previous process left queued or
-// running: nothing of theirs survives in memory to continue them.
+// recoverAfterRestart ends the turns a previous process left running or
+// waiting: nothing of theirs survives in memory to continue them, so each
+// gets a session.error saying so and the session goes idle, ready for the
+// next message. A leftover harness is killed first.
 func (b *Backend) recoverAfterRestart() error {
 	stale, err := b.store.sessionsWhere(func(rec *sessionRecord) bool { return !isFinished(rec.Status) })
 	if err != nil {
@@ -11,19 +13,21 @@ func (b *Backend) recoverAfterRestart() error {
 	}
 	for _, rec := range stale {
 		killed := killLeftover(rec.Process, b.bootID)
-		msg := "the daemon restarted while the session was running; it was terminated"
+		msg := fmt.Sprintf("the daemon restarted during turn %d; the turn was stopped and the session is idle", rec.Turns)
 		if rec.Status == statusRescheduling {
-			msg = "the daemon restarted while the session was waiting for a slot; it was terminated"
+			msg = "the daemon restarted while the turn was waiting for a slot; it did not run and the session is idle"
 		}
-		now := b.cfg.Now()
-		events := [][]byte{errorEvent(failuref("%s", msg), now), statusEvent(eventStatusTerminated, now)}
-		if _, err := b.store.appendEvents(rec.ID, events, func(r *sessionRecord) error {
-			r.Status, r.UpdatedAt, r.EndedAt, r.Process = statusTerminated, now, &now, nil
-			return nil
-		}); err != nil {
-			return fmt.Errorf("session %s: marking it terminated after a restart: %w", rec.ID, err)
+		out := turnOutcome{status: statusIdle, failure: failuref("%s", msg), retry: retryStatusExhausted}
+		if rec.Workspace != "" && rec.StartedAt == nil && len(rec.Resources) > 0 {
+			// Its resources were never materialized; it cannot continue.
+			out.status = statusTerminated
+			out.failure = failuref("the daemon restarted before the session's resources were materialized; it was terminated")
+			out.retry = retryStatusTerminal
 		}
-		b.log.Warn("session terminated by a daemon restart", "session_id", rec.ID,
+		if err := b.recordTurnEnd(rec.ID, out, out.status); err != nil {
+			return fmt.Errorf("session %s: recording the turn a restart stopped: %w", rec.ID, err)
+		}
+		b.log.Warn("turn stopped by a daemon restart", "session_id", rec.ID,
 			"previous_status", rec.Status, "leftover_harness_killed", killed)
 	}
 	return nil

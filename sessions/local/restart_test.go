@@ -66,7 +66,7 @@ func TestRestartHelperDaemon(t *testing.T) {
 	<-t.Context().Done() // until killed
 }
 
-func TestRestartTerminatesSessionsLeftRunning(t *testing.T) {
+func TestRestartEndsTurnsLeftRunning(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
 	defer cancel()
@@ -101,15 +101,15 @@ func TestRestartTerminatesSessionsLeftRunning(t *testing.T) {
 	rig := &testRig{t: t, b: b, st: st, ns: ns}
 
 	for id, wantMessage := range map[string]string{
-		report.Running: "the daemon restarted while the session was running; it was terminated",
-		report.Queued:  "the daemon restarted while the session was waiting for a slot; it was terminated",
+		report.Running: "the daemon restarted during turn 1; the turn was stopped and the session is idle",
+		report.Queued:  "the daemon restarted while the turn was waiting for a slot; it did not run and the session is idle",
 	} {
 		rec := mustGet(t, rig, id)
-		assert.Equal(t, statusTerminated, rec.Status)
-		assert.NotNil(t, rec.EndedAt)
+		assert.Equal(t, statusIdle, rec.Status, "a restart ends the turn, not the session")
+		assert.Nil(t, rec.EndedAt)
 		assert.Nil(t, rec.Process)
 		types := rig.types(id)
-		assert.Equal(t, []string{eventSessionError, eventStatusTerminated}, types[len(types)-2:])
+		assert.Equal(t, []string{eventSessionError, eventStatusIdle}, types[len(types)-2:])
 		errType, message := rig.sessionError(id)
 		assert.Equal(t, errorTypeUnknown, errType)
 		assert.Equal(t, wantMessage, message)
@@ -125,7 +125,7 @@ func TestRestartTerminatesSessionsLeftRunning(t *testing.T) {
 
 	// The restarted backend works as usual.
 	id, err := b.CreateSession(t.Context(), sessions.CreateRequest{Agent: sessions.AgentRef{ID: "agent_block", Version: 1},
-		EnvironmentID: testEnvironment})
+		EnvironmentID: testEnvironment, InitialEvents: []json.RawMessage{userMessage("again")}})
 	require.NoError(t, err)
 	rig.waitForText(id, "ready ")
 	_, err = b.interrupt(id)
@@ -162,7 +162,7 @@ func TestCloseWaitsForHarnessesUntilItsDeadline(t *testing.T) {
 	assert.Equal(t, sessions.ErrSessionCreationRejected, runErr.Type)
 }
 
-func TestCloseTerminatesHarnessesPastItsDeadline(t *testing.T) {
+func TestCloseStopsTurnsPastItsDeadline(t *testing.T) {
 	rig := newRig(t, []Agent{shAgent("agent_block", blockingScript)}, func(c *Config) { c.MaxConcurrentSessions = 1 })
 	running := rig.create("agent_block", nil)
 	rig.waitForText(running, "ready ")
@@ -175,10 +175,10 @@ func TestCloseTerminatesHarnessesPastItsDeadline(t *testing.T) {
 	assert.True(t, errors.Is(err, context.Canceled))
 
 	for id, want := range map[string]string{
-		running: "the daemon shut down while the session was running",
-		queued:  "the daemon shut down before the session started",
+		running: "the daemon shut down during the turn; it was stopped and the session is idle",
+		queued:  "the daemon shut down before the turn started; the session is idle",
 	} {
-		assert.Equal(t, statusTerminated, mustGet(t, rig, id).Status)
+		assert.Equal(t, statusIdle, mustGet(t, rig, id).Status)
 		_, message := rig.sessionError(id)
 		assert.Equal(t, want, message)
 	}

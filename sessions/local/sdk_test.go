@@ -33,11 +33,15 @@ func TestSDKRunReadListStream(t *testing.T) {
 	require.True(t, strings.HasPrefix(id, "sesn_"))
 	ctx := t.Context()
 
-	// Stream: replays from the start, follows, and ends with the session.
+	// Stream: replays from the start and follows to the end of the turn (an
+	// idle session's stream stays open for the next turn).
 	stream := rig.client.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{})
 	var streamed []anthropic.BetaManagedAgentsStreamSessionEventsUnion
 	for stream.Next() {
 		streamed = append(streamed, stream.Current())
+		if stream.Current().Type == "session.status_idle" {
+			break
+		}
 	}
 	require.NoError(t, stream.Err())
 	require.NoError(t, stream.Close())
@@ -128,12 +132,12 @@ func TestSDKRunReadListStream(t *testing.T) {
 	assert.Equal(t, "echo-harness: finished\n", string(stderr))
 }
 
-// TestSDKInterruptLongRunningHarness interrupts a harness that would run for
-// a long time: its whole process group goes, and the session terminates
-// without an error.
+// TestSDKInterruptLongRunningHarness interrupts a turn that would run for a
+// long time: its whole process group goes, the session goes idle without an
+// error (not terminated), and the next message runs another turn.
 func TestSDKInterruptLongRunningHarness(t *testing.T) {
 	rig := newRig(t, []Agent{shAgent("agent_sleepy",
-		`sleep 1000 & echo "child $!"; echo ready; wait`)}, nil)
+		`if [ "$SANDBOX0D_TURN" = 1 ]; then sleep 1000 & echo "child $!"; echo ready; wait; else echo "turn $SANDBOX0D_TURN: $SANDBOX0D_PROMPT"; fi`)}, nil)
 	id := rig.create("agent_sleepy", nil)
 	ctx := t.Context()
 
@@ -168,25 +172,28 @@ func TestSDKInterruptLongRunningHarness(t *testing.T) {
 	var rest []string
 	for stream.Next() {
 		rest = append(rest, stream.Current().Type)
+		if stream.Current().Type == "session.status_idle" {
+			break
+		}
 	}
 	require.NoError(t, stream.Err())
-	assert.Equal(t, []string{"user.interrupt", "session.status_terminated"}, rest,
-		"an interrupt terminates without a session.error")
+	assert.Equal(t, []string{"user.interrupt", "session.status_idle"}, rest,
+		"an interrupt returns control to the user without a session.error")
 	rig.waitDone(id)
 
 	sess, err = rig.client.Beta.Sessions.Get(ctx, id, anthropic.BetaSessionGetParams{})
 	require.NoError(t, err)
-	assert.Equal(t, anthropic.BetaManagedAgentsSessionStatusTerminated, sess.Status)
+	assert.Equal(t, anthropic.BetaManagedAgentsSessionStatusIdle, sess.Status)
 	// The harness's background child is in its process group: it must go too.
 	// Its exit is the kernel's business after the signal, so poll for it.
 	require.Eventually(t, func() bool { return processGone(child) }, waitLimit, 10*time.Millisecond)
 
-	// A finished session cannot be interrupted again.
+	// The session takes the next message.
 	_, err = rig.client.Beta.Sessions.Events.Send(ctx, id, anthropic.BetaSessionEventSendParams{
-		Events: []anthropic.BetaManagedAgentsEventParamsUnion{{
-			OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{}}},
+		Events: []anthropic.BetaManagedAgentsEventParamsUnion{{OfUserMessage: &anthropic.BetaManagedAgentsUserMessageEventParams{
+			Content: []anthropic.BetaManagedAgentsUserMessageEventParamsContentUnion{{OfText: &anthropic.BetaManagedAgentsTextBlockParam{Text: "again"}}}}}},
 	})
-	var apiErr *anthropic.Error
-	require.ErrorAs(t, err, &apiErr)
-	assert.Equal(t, 409, apiErr.StatusCode)
+	require.NoError(t, err)
+	rig.waitForText(id, "turn 2: again")
+	assert.Equal(t, statusIdle, rig.waitDone(id).Status)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/sessions/local/harness"
 	"github.com/sandbox0/sandbox0d/store"
 )
 
@@ -20,6 +21,7 @@ const (
 	bucketSessionsByDeployment = "sessions_by_deployment" // deployment 0x00 created(8) id → nil
 	bucketEvents               = "events"                 // id '/' seq(8) → event JSON
 	bucketStderr               = "stderr"                 // id → harness stderr tail
+	bucketCatalog              = "catalog"                // "seen/" kind '/' id… → first seen (unix ns, 8)
 )
 
 // Session statuses, the official values (see the package doc).
@@ -55,6 +57,16 @@ type sessionRecord struct {
 	ArchivedAt         *time.Time `json:"archived_at,omitempty"`
 	Workspace          string     `json:"workspace"`
 	WorkspaceRemovedAt *time.Time `json:"workspace_removed_at,omitempty"`
+
+	Title  string          `json:"title,omitempty"`
+	Budget json.RawMessage `json:"budget,omitempty"` // as sent, in wire shape
+
+	// Turns counts the turns started (the next one is Turns+1).
+	Turns         int           `json:"turns,omitempty"`
+	TurnStartedAt *time.Time    `json:"turn_started_at,omitempty"`
+	ActiveNanos   int64         `json:"active_nanos,omitempty"`  // of finished turns
+	TurnEndedAt   *time.Time    `json:"turn_ended_at,omitempty"` // of the latest turn
+	Usage         harness.Usage `json:"usage"`
 
 	// LastSeq is the sequence number of the newest event (events start at 1).
 	LastSeq uint64 `json:"last_seq"`
@@ -225,6 +237,28 @@ func (s sessionStore) sessionsWhere(keep func(*sessionRecord) bool) ([]*sessionR
 			}
 			return nil
 		})
+	})
+	return out, err
+}
+
+// firstSeen returns when each key was first seen, recording now for keys
+// seen for the first time.
+func (s sessionStore) firstSeen(keys []string, now time.Time) (map[string]time.Time, error) {
+	out := make(map[string]time.Time, len(keys))
+	err := s.ns.Update(func(tx *store.NamespaceTx) error {
+		catalog := tx.Bucket(bucketCatalog)
+		for _, k := range keys {
+			key := []byte("seen/" + k)
+			if v := catalog.Get(key); len(v) == 8 {
+				out[k] = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
+				continue
+			}
+			if err := catalog.Put(key, be64(uint64(now.UnixNano()))); err != nil {
+				return err
+			}
+			out[k] = now.UTC()
+		}
+		return nil
 	})
 	return out, err
 }

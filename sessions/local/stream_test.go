@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -24,7 +25,8 @@ type sseFrame struct {
 	data      string
 }
 
-// readFrames parses a text/event-stream body to its end.
+// readFrames parses a text/event-stream body up to the end of a turn (an
+// idle session's stream stays open) or the end of the stream.
 func readFrames(t *testing.T, body io.Reader) []sseFrame {
 	t.Helper()
 	var frames []sseFrame
@@ -37,6 +39,9 @@ func readFrames(t *testing.T, body io.Reader) []sseFrame {
 		case line == "":
 			if cur.eventType != "" || cur.data != "" {
 				frames = append(frames, cur)
+			}
+			if cur.eventType == eventStatusIdle {
+				return frames
 			}
 			cur = sseFrame{}
 		case strings.HasPrefix(line, ":"):
@@ -148,7 +153,7 @@ func TestStreamFollowsLiveEvents(t *testing.T) {
 	resp := rig.openStream(http.DefaultClient, id, nil)
 	defer resp.Body.Close()
 
-	ready := make(chan struct{})
+	ready, idle := make(chan struct{}), make(chan struct{}, 1)
 	framesDone := make(chan []sseFrame, 1)
 	go func() {
 		var frames []sseFrame
@@ -159,6 +164,9 @@ func TestStreamFollowsLiveEvents(t *testing.T) {
 			}
 			if strings.Contains(sc.Text(), `"text":"ready `) {
 				close(ready)
+			}
+			if sc.Text() == "event: "+eventStatusIdle {
+				idle <- struct{}{}
 			}
 		}
 		framesDone <- frames
@@ -173,9 +181,16 @@ func TestStreamFollowsLiveEvents(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
 	defer cancel()
 	select {
+	case <-idle: // the stream stays open: the session may take another message
+	case <-ctx.Done():
+		t.Fatal("the stream did not follow the session to idle")
+	}
+	_, err = rig.client.Beta.Sessions.Delete(ctx, id, anthropic.BetaSessionDeleteParams{})
+	require.NoError(t, err)
+	select {
 	case frames := <-framesDone:
 		last := frames[len(frames)-1]
-		assert.Equal(t, eventStatusTerminated, last.eventType, "the stream ends with the session")
+		assert.Equal(t, eventSessionDeleted, last.eventType, "the stream of a deleted session ends with session.deleted")
 	case <-ctx.Done():
 		t.Fatal("the stream did not end with the session")
 	}

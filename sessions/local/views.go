@@ -1,6 +1,8 @@
 package local
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -15,7 +17,7 @@ type sessionView struct {
 	ID                 string            `json:"id"`
 	Agent              agentView         `json:"agent"`
 	ArchivedAt         *time.Time        `json:"archived_at"`
-	Budget             *struct{}         `json:"budget"`
+	Budget             json.RawMessage   `json:"budget"`
 	CreatedAt          time.Time         `json:"created_at"`
 	DeploymentID       *string           `json:"deployment_id"`
 	EnvironmentID      string            `json:"environment_id"`
@@ -24,7 +26,7 @@ type sessionView struct {
 	Resources          []map[string]any  `json:"resources"`
 	Stats              statsView         `json:"stats"`
 	Status             string            `json:"status"`
-	Title              *string           `json:"title"`
+	Title              string            `json:"title"`
 	UpdatedAt          time.Time         `json:"updated_at"`
 	Usage              usageView         `json:"usage"`
 	VaultIDs           []string          `json:"vault_ids"`
@@ -51,11 +53,19 @@ type statsView struct {
 }
 
 type usageView struct {
-	ActiveSeconds        float64        `json:"active_seconds"`
-	InputTokens          int64          `json:"input_tokens"`
-	OutputTokens         int64          `json:"output_tokens"`
-	CacheReadInputTokens int64          `json:"cache_read_input_tokens"`
-	CacheCreation        map[string]int `json:"cache_creation"`
+	ActiveSeconds        float64          `json:"active_seconds"`
+	InputTokens          int64            `json:"input_tokens"`
+	OutputTokens         int64            `json:"output_tokens"`
+	CacheReadInputTokens int64            `json:"cache_read_input_tokens"`
+	CacheCreation        map[string]int64 `json:"cache_creation"`
+	ListCost             *moneyView       `json:"list_cost"`
+	ServerToolUse        *struct{}        `json:"server_tool_use"`
+}
+
+// moneyView is a BetaMonetaryAmount: a decimal string and a currency.
+type moneyView struct {
+	Amount   string `json:"amount"`
+	Currency string `json:"currency"`
 }
 
 type deletedSessionView struct {
@@ -63,37 +73,49 @@ type deletedSessionView struct {
 	Type string `json:"type"`
 }
 
-// viewSession renders a record; now measures sessions still going.
-func viewSession(rec *sessionRecord, now time.Time) sessionView {
+// viewSession renders a record; now measures the turn still going.
+func (b *Backend) viewSession(rec *sessionRecord, now time.Time) sessionView {
 	end := now
 	if rec.EndedAt != nil {
 		end = *rec.EndedAt
 	}
-	var active float64
-	if rec.StartedAt != nil {
-		active = end.Sub(*rec.StartedAt).Seconds()
+	active := time.Duration(rec.ActiveNanos)
+	if rec.TurnStartedAt != nil {
+		active += now.Sub(*rec.TurnStartedAt)
 	}
+	agent := b.agentView(rec.Agent.ID, rec.Agent.Version)
 	v := sessionView{
-		Type: "session",
-		ID:   rec.ID,
-		Agent: agentView{
-			Type: "agent", ID: rec.Agent.ID, Version: rec.Agent.Version, Name: rec.Agent.ID,
-			Model:             map[string]string{"id": localModelID},
-			ExecutionIdentity: map[string]string{"type": "service_account"},
-			MCPServers:        []struct{}{}, Skills: []struct{}{}, Tools: []struct{}{},
-		},
+		Type:               "session",
+		ID:                 rec.ID,
+		Agent:              agent,
 		ArchivedAt:         utcPtr(rec.ArchivedAt),
+		Budget:             rec.Budget,
 		CreatedAt:          rec.CreatedAt.UTC(),
 		EnvironmentID:      rec.EnvironmentID,
 		Metadata:           rec.Metadata,
 		OutcomeEvaluations: []struct{}{},
 		Resources:          []map[string]any{},
-		Stats:              statsView{ActiveSeconds: active, DurationSeconds: end.Sub(rec.CreatedAt).Seconds()},
+		Stats:              statsView{ActiveSeconds: active.Seconds(), DurationSeconds: end.Sub(rec.CreatedAt).Seconds()},
 		Status:             rec.Status,
+		Title:              rec.Title,
 		UpdatedAt:          rec.UpdatedAt.UTC(),
-		Usage: usageView{ActiveSeconds: active, CacheCreation: map[string]int{
-			"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0}},
+		Usage: usageView{
+			ActiveSeconds:        active.Seconds(),
+			InputTokens:          rec.Usage.InputTokens,
+			OutputTokens:         rec.Usage.OutputTokens,
+			CacheReadInputTokens: rec.Usage.CacheReadInputTokens,
+			CacheCreation: map[string]int64{
+				"ephemeral_1h_input_tokens": rec.Usage.CacheCreation1hTokens,
+				"ephemeral_5m_input_tokens": rec.Usage.CacheCreation5mTokens,
+			},
+		},
 		VaultIDs: rec.VaultIDs,
+	}
+	if len(v.Budget) == 0 {
+		v.Budget = json.RawMessage("null")
+	}
+	if rec.Usage.ListCostCurrency != "" {
+		v.Usage.ListCost = &moneyView{Amount: microsString(rec.Usage.ListCostMicros), Currency: rec.Usage.ListCostCurrency}
 	}
 	if v.Metadata == nil {
 		v.Metadata = map[string]string{}
@@ -120,6 +142,36 @@ func viewSession(rec *sessionRecord, now time.Time) sessionView {
 			r["file_id"] = res.FileID
 		}
 		v.Resources = append(v.Resources, r)
+	}
+	return v
+}
+
+// microsString renders millionths as a decimal string ("0.012345").
+func microsString(m int64) string {
+	sign := ""
+	if m < 0 {
+		sign, m = "-", -m
+	}
+	return fmt.Sprintf("%s%d.%06d", sign, m/1_000_000, m%1_000_000)
+}
+
+// agentView is the session's agent snapshot, from the config when the agent
+// is still declared there.
+func (b *Backend) agentView(id string, version int64) agentView {
+	v := agentView{
+		Type: "agent", ID: id, Version: version, Name: id,
+		Model:             map[string]string{"id": localModelID},
+		ExecutionIdentity: map[string]string{"type": "service_account"},
+		MCPServers:        []struct{}{}, Skills: []struct{}{}, Tools: []struct{}{},
+	}
+	if a, ok := b.agent(id, version); ok && a.Version == version {
+		if a.Name != "" {
+			v.Name = a.Name
+		}
+		if a.Model != "" {
+			v.Model["id"] = a.Model
+		}
+		v.Description, v.System = a.Description, a.System
 	}
 	return v
 }

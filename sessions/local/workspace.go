@@ -140,8 +140,9 @@ func prepareMountDir(workspace *os.Root, rel string) error {
 	return nil
 }
 
-// PruneWorkspaces deletes the workspaces of sessions that ended more than
-// local.workspace_retention before now, and workspace directories no session
+// PruneWorkspaces deletes the workspaces of sessions terminated more than
+// local.workspace_retention before now (an idle session keeps its workspace:
+// its next turn continues there; local.session_retention removes it), and workspace directories no session
 // record refers to. Session records and events are kept. It returns how many
 // workspaces it removed. A janitor inside the backend also runs it
 // periodically.

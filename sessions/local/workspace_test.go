@@ -109,7 +109,7 @@ func TestPruneWorkspaces(t *testing.T) {
 	// clock) never races the explicit calls below.
 	ended := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := &fixedClock{t: ended}
-	rig := newRig(t, []Agent{shAgent("agent_quick", `echo hi > made-by-harness`), shAgent("agent_block", blockingScript)},
+	rig := newRig(t, []Agent{shAgent("agent_quick", `echo hi > made-by-harness; exit 1`), shAgent("agent_block", blockingScript)},
 		func(c *Config) { c.Now = clock.Now })
 	done := rig.create("agent_quick", nil)
 	rig.waitDone(done)
@@ -130,7 +130,7 @@ func TestPruneWorkspaces(t *testing.T) {
 	assert.NoDirExists(t, doneWS)
 	assert.DirExists(t, runningWS, "a running session keeps its workspace")
 	rec := mustGet(t, rig, done)
-	assert.Equal(t, statusIdle, rec.Status, "the record and events are kept")
+	assert.Equal(t, statusTerminated, rec.Status, "the record and events are kept")
 	assert.NotNil(t, rec.WorkspaceRemovedAt)
 
 	n, err = rig.b.PruneWorkspaces(ended.Add(DefaultWorkspaceRetention))

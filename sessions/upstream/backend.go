@@ -43,7 +43,8 @@ type Backend struct {
 	slots    chan struct{}
 	inFlight atomic.Int64
 
-	proxy http.Handler
+	proxy        http.Handler
+	maxProxyBody int64
 }
 
 var (
@@ -73,6 +74,7 @@ func New(cfg Config) (*Backend, error) {
 		backoff:        defaultBackoff,
 		log:            s.log.With("backend", "upstream", "upstream", s.base.Host),
 		slots:          make(chan struct{}, s.maxConcurrency),
+		maxProxyBody:   s.maxProxyBody,
 	}
 	b.proxy = b.newProxy(s.proxyTransport)
 	return b, nil
@@ -87,6 +89,11 @@ func (b *Backend) InFlight() int { return int(b.inFlight.Load()) }
 // SessionHandler is the reverse proxy for every /v1/… route the daemon does
 // not serve itself.
 func (b *Backend) SessionHandler() http.Handler { return b.proxy }
+
+// ProxiesSessions tells the API layer that SessionHandler is a reverse
+// proxy: its requests carry the client's own betas and bodies up to
+// upstream.max_proxy_body, not the API's own beta check and body limit.
+func (b *Backend) ProxiesSessions() bool { return true }
 
 // acquireSlot waits for a creation slot, in arrival order, until ctx ends.
 func (b *Backend) acquireSlot(ctx context.Context) (release func(), err error) {

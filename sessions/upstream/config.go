@@ -15,7 +15,10 @@ import (
 const (
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultRetryWindow    = 2 * time.Minute
-	DefaultMaxConcurrency = 16
+	DefaultMaxConcurrency = 64
+	// DefaultMaxProxyBody is the proxy's request body cap: the Files API
+	// takes uploads of up to 500 MB, so the cap sits just above that.
+	DefaultMaxProxyBody int64 = 512 << 20
 )
 
 // lookupConnections is the connection headroom beyond MaxConcurrency for
@@ -31,6 +34,7 @@ type Config struct {
 	RequestTimeout time.Duration // upstream.request_timeout: per HTTP call (default 30s)
 	RetryWindow    time.Duration // upstream.retry_window: how long transient failures are retried (default 2m)
 	MaxConcurrency int           // upstream.max_concurrency: session creations in flight (default 16)
+	MaxProxyBody   int64         // upstream.max_proxy_body: bytes a proxied request body may carry (default 512 MiB)
 	// AllowPlaintext (upstream.allow_plaintext) permits an http:// URL to a
 	// host beyond loopback, e.g. a TLS-terminating sidecar on another
 	// address. Without it the key and every token would cross the network
@@ -66,6 +70,7 @@ type settings struct {
 	requestTimeout time.Duration
 	retryWindow    time.Duration
 	maxConcurrency int
+	maxProxyBody   int64
 	apiClient      *http.Client
 	proxyTransport http.RoundTripper
 	log            *slog.Logger
@@ -76,6 +81,7 @@ func (c Config) validate() (settings, error) {
 		requestTimeout: c.RequestTimeout,
 		retryWindow:    c.RetryWindow,
 		maxConcurrency: c.MaxConcurrency,
+		maxProxyBody:   c.MaxProxyBody,
 		log:            c.Logger,
 	}
 	var err error
@@ -107,6 +113,12 @@ func (c Config) validate() (settings, error) {
 		return s, &ConfigError{Key: "upstream.max_concurrency", Problem: "must not be negative"}
 	case c.MaxConcurrency == 0:
 		s.maxConcurrency = DefaultMaxConcurrency
+	}
+	switch {
+	case c.MaxProxyBody < 0:
+		return s, &ConfigError{Key: "upstream.max_proxy_body", Problem: "must not be negative"}
+	case c.MaxProxyBody == 0:
+		s.maxProxyBody = DefaultMaxProxyBody
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

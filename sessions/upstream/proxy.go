@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -39,6 +40,14 @@ func (b *Backend) newProxy(transport http.RoundTripper) http.Handler {
 			wire.WriteError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
 			return
 		}
+		if r.ContentLength > b.maxProxyBody {
+			wire.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
+				"request body is %d bytes, at most %d may be proxied (upstream.max_proxy_body)", r.ContentLength, b.maxProxyBody))
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, b.maxProxyBody)
+		}
 		// The upstream's request-id names the call where it can be looked up;
 		// the daemon's own id comes back only when the upstream sends none.
 		id := w.Header().Get(wire.RequestIDHeader)
@@ -67,9 +76,8 @@ func (b *Backend) rewrite(pr *httputil.ProxyRequest) {
 	if h.Get("anthropic-version") == "" {
 		h.Set("anthropic-version", defaultAPIVersion)
 	}
-	if h.Get("anthropic-beta") == "" {
-		h.Set("anthropic-beta", managedAgentsBeta)
-	}
+	// anthropic-beta is the client's own: each API demands its own beta
+	// (files, memory stores, none for models), and the SDK knows which.
 }
 
 // scrubResponse removes the daemon's key from anything the upstream echoes:

@@ -88,12 +88,15 @@ func TestProxyServesTheSessionCallsOfTheOfficialSDK(t *testing.T) {
 	}
 }
 
-func TestProxyFillsInDefaultHeadersAndKeepsTheUpstreamRequestID(t *testing.T) {
+// Issue 12 point 4: the proxy forwards the client's own anthropic-beta (the
+// Models API needs none, the Files API its own) and fills in only the
+// version.
+func TestProxyFillsInTheVersionKeepsTheClientsBetaAndTheUpstreamRequestID(t *testing.T) {
 	fake := newLoopback(t)
 	b := newBackend(t, fake, false)
 	srv := daemon(t, b)
 
-	resp, err := http.Get(srv.URL + "/v1/agents/agent_1")
+	resp, err := http.Get(srv.URL + "/v1/models")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
@@ -102,7 +105,7 @@ func TestProxyFillsInDefaultHeadersAndKeepsTheUpstreamRequestID(t *testing.T) {
 	assert.Len(t, resp.Header.Values("request-id"), 1)
 
 	r := fake.Requests()[0]
-	assert.Equal(t, "managed-agents-2026-04-01", r.Header.Get("anthropic-beta"))
+	assert.Empty(t, r.Header.Values("anthropic-beta"), "no beta is invented for the client")
 	assert.Equal(t, "2023-06-01", r.Header.Get("anthropic-version"))
 }
 
@@ -187,7 +190,10 @@ func TestProxyTurnsAnUpstream401IntoA502(t *testing.T) {
 	b := newBackend(t, fake, false)
 	srv := daemon(t, b)
 
-	resp, err := http.Get(srv.URL + "/v1/sessions/sesn_1")
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/v1/sessions/sesn_1", nil)
+	require.NoError(t, err)
+	req.Header.Set("anthropic-beta", "managed-agents-2026-04-01")
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)

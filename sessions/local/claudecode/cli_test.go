@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -48,10 +47,8 @@ func cliBinary(t *testing.T) Binary {
 // sandbox package's none mode.
 type plainSandbox struct{ dir string }
 
-func (s plainSandbox) Command(argv, env []string) (*exec.Cmd, func(), error) {
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir, cmd.Env = s.dir, env
-	return cmd, func() {}, nil
+func (s plainSandbox) Command(argv, env []string) (*sandbox.Process, error) {
+	return sandbox.None{}.Command(sandbox.Spec{SessionID: "sesn_test", Argv: argv, Env: env, Dir: s.dir, Workspace: s.dir})
 }
 
 type cliEnv struct {
@@ -333,14 +330,10 @@ type bwrapSandbox struct {
 	spec sandbox.Spec
 }
 
-func (s bwrapSandbox) Command(argv, env []string) (*exec.Cmd, func(), error) {
+func (s bwrapSandbox) Command(argv, env []string) (*sandbox.Process, error) {
 	spec := s.spec
 	spec.Argv, spec.Env = argv, env
-	p, err := s.sb.Command(spec)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p.Cmd, p.Close, nil
+	return s.sb.Command(spec)
 }
 
 // The real CLI inside bubblewrap: Bash runs confined (the host's other

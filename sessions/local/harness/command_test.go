@@ -4,22 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 	"github.com/stretchr/testify/require"
 )
 
-// execSandbox starts processes directly in dir, as the none sandbox does.
+// execSandbox starts processes unconfined in dir (the none sandbox).
 type execSandbox struct{ dir string }
 
-func (s execSandbox) Command(argv, env []string) (*exec.Cmd, func(), error) {
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir, cmd.Env = s.dir, env
-	return cmd, func() {}, nil
+func (s execSandbox) Command(argv, env []string) (*sandbox.Process, error) {
+	return sandbox.None{}.Command(sandbox.Spec{SessionID: "sesn_x", Argv: argv, Env: env, Dir: s.dir, Workspace: s.dir})
 }
 
 type recordingSink struct {
@@ -50,7 +48,7 @@ func (s *recordingSink) ProcessStarted(pid int) {
 func testTurn(t *testing.T) Turn {
 	return Turn{SessionID: "sesn_x", Number: 2, Workspace: t.TempDir(),
 		Events: []json.RawMessage{json.RawMessage(`{"type":"user.message","content":[{"type":"text","text":"hi"}]}`)},
-		Env: []string{"PATH=/usr/bin:/bin"}, KillGracePeriod: 5 * time.Second}
+		Env:    []string{"PATH=/usr/bin:/bin"}, KillGracePeriod: 5 * time.Second}
 }
 
 func TestCommandTurnMapsLinesAndReadsStdin(t *testing.T) {

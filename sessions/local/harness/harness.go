@@ -22,9 +22,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
 
 // Harness runs turns. Implementations must be safe for concurrent use by
@@ -58,8 +59,21 @@ type Turn struct {
 	// Sandbox starts every process of the turn; nothing else may.
 	Sandbox Sandbox
 	// KillGracePeriod is how long a process gets between SIGTERM and
-	// SIGKILL once the turn is canceled.
+	// SIGKILL once the turn is canceled, and how long its output may drain
+	// after it exits.
 	KillGracePeriod time.Duration
+	// GraceBound, when set, may shorten a grace period at the moment it
+	// starts (the daemon's shutdown budget); drain tells the output drain
+	// from the SIGTERM-to-SIGKILL grace.
+	GraceBound func(grace time.Duration, drain bool) time.Duration
+}
+
+// grace is the grace period of a stage, bounded by GraceBound.
+func (t Turn) grace(drain bool) time.Duration {
+	if t.GraceBound == nil {
+		return t.KillGracePeriod
+	}
+	return t.GraceBound(t.KillGracePeriod, drain)
 }
 
 // Result is how a turn that did not fail ended.
@@ -109,11 +123,11 @@ type Usage struct {
 // Sandbox makes processes ready to start inside the session's sandbox: the
 // workspace as working directory and the only writable place the policy
 // allows, the network policy of the environment. The backend adapts its
-// sandbox to this; harnesses never build an *exec.Cmd themselves.
+// sandbox.Sandbox to this (filling in the rest of the sandbox.Spec);
+// harnesses never build an *exec.Cmd themselves. RunProcess drives the
+// returned Process (Start, Signal, Wait) as the sandbox package requires.
 type Sandbox interface {
-	// Command returns an unstarted command that runs argv with env. cleanup
-	// must be called once the process has exited (or if it never starts).
-	Command(argv []string, env []string) (cmd *exec.Cmd, cleanup func(), err error)
+	Command(argv []string, env []string) (*sandbox.Process, error)
 }
 
 // ErrStop is what a Sink returns once the turn must end.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
 
 const (
@@ -57,10 +59,10 @@ func (e Exit) Describe(name string) string {
 	return msg
 }
 
-// RunProcess runs p through the turn's sandbox in a process group of its
-// own and waits for it. When ctx is canceled the group gets SIGTERM, then
-// SIGKILL after turn.KillGracePeriod; whatever the process leaves behind in
-// its group is killed once it exits. The error is for failures to start or
+// RunProcess runs p through the turn's sandbox and waits for it. When ctx
+// is canceled every process of it gets SIGTERM, then SIGKILL after
+// turn.KillGracePeriod; whatever the process leaves behind is killed once it
+// exits (the sandbox's Wait). The error is for failures to start or
 // wait; an exit status is in Exit.
 func RunProcess(ctx context.Context, turn Turn, sink Sink, p Process) (Exit, error) {
 	if len(p.Argv) == 0 {
@@ -69,24 +71,22 @@ func RunProcess(ctx context.Context, turn Turn, sink Sink, p Process) (Exit, err
 	if turn.Sandbox == nil {
 		return Exit{}, errors.New("the turn has no sandbox to start processes in")
 	}
-	cmd, cleanup, err := turn.Sandbox.Command(p.Argv, p.Env)
+	proc, err := turn.Sandbox.Command(p.Argv, p.Env)
 	if err != nil {
 		return Exit{}, fmt.Errorf("preparing %q: %w", p.Argv[0], err)
 	}
-	defer cleanup()
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Setpgid = true
+	cmd := proc.Cmd
 
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {
+		proc.Close()
 		return Exit{}, fmt.Errorf("creating the stdout pipe: %w", err)
 	}
 	defer stdoutR.Close()
 	stderrR, stderrW, err := os.Pipe()
 	if err != nil {
 		stdoutW.Close()
+		proc.Close()
 		return Exit{}, fmt.Errorf("creating the stderr pipe: %w", err)
 	}
 	defer stderrR.Close()
@@ -95,15 +95,16 @@ func RunProcess(ctx context.Context, turn Turn, sink Sink, p Process) (Exit, err
 	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
 	stdin, err := cmd.StdinPipe()
 	if err == nil {
-		err = cmd.Start()
+		err = proc.Start() // closes proc itself when it fails
+	} else {
+		proc.Close()
 	}
 	stdoutW.Close()
 	stderrW.Close()
 	if err != nil {
 		return Exit{}, fmt.Errorf("starting %q: %w", p.Argv[0], err)
 	}
-	pgid := cmd.Process.Pid
-	sink.ProcessStarted(pgid)
+	sink.ProcessStarted(proc.Pid())
 
 	go func() {
 		defer stdin.Close()
@@ -126,12 +127,11 @@ func RunProcess(ctx context.Context, turn Turn, sink Sink, p Process) (Exit, err
 		})
 	}()
 	exited := make(chan struct{})
-	go stopGroupOnCancel(ctx, pgid, turn.KillGracePeriod, exited)
+	go stopOnCancel(ctx, proc, func() time.Duration { return turn.grace(false) }, exited)
 
-	waitErr := cmd.Wait()
+	waitErr := proc.Wait() // also ends whatever the process left behind
 	close(exited)
-	_ = signalGroup(pgid, syscall.SIGKILL) // whatever it left behind in its group
-	awaitDrain(turn.KillGracePeriod, []<-chan struct{}{stdoutDone, stderrDone}, stdoutR, stderrR)
+	awaitDrain(turn.grace(true), []<-chan struct{}{stdoutDone, stderrDone}, stdoutR, stderrR)
 
 	out := Exit{Stderr: stderr.Bytes(), Canceled: ctx.Err() != nil}
 	if waitErr == nil {
@@ -148,21 +148,21 @@ func RunProcess(ctx context.Context, turn Turn, sink Sink, p Process) (Exit, err
 	return out, nil
 }
 
-// stopGroupOnCancel terminates the process group once ctx is canceled:
+// stopOnCancel stops every process of the turn once ctx is canceled:
 // SIGTERM, then SIGKILL after the grace period.
-func stopGroupOnCancel(ctx context.Context, pgid int, grace time.Duration, exited <-chan struct{}) {
+func stopOnCancel(ctx context.Context, proc *sandbox.Process, grace func() time.Duration, exited <-chan struct{}) {
 	select {
 	case <-exited:
 		return
 	case <-ctx.Done():
 	}
-	_ = signalGroup(pgid, syscall.SIGTERM)
-	timer := time.NewTimer(grace)
+	_ = proc.Signal(syscall.SIGTERM)
+	timer := time.NewTimer(grace())
 	defer timer.Stop()
 	select {
 	case <-exited:
 	case <-timer.C:
-		_ = signalGroup(pgid, syscall.SIGKILL)
+		_ = proc.Signal(syscall.SIGKILL)
 	}
 }
 
@@ -188,18 +188,6 @@ func awaitDrain(grace time.Duration, done []<-chan struct{}, pipes ...*os.File) 
 		p.Close()
 	}
 	<-all
-}
-
-// signalGroup signals every process of the group led by pgid. A group that
-// is already gone is not an error.
-func signalGroup(pgid int, sig syscall.Signal) error {
-	if pgid <= 1 { // never signal "every process" or init's group
-		return nil
-	}
-	if err := syscall.Kill(-pgid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return err
-	}
-	return nil
 }
 
 // readLines reads r to the end and calls emit for every line without its

@@ -216,6 +216,9 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 		}
 	}
 	args = append(args, "--bind", workspace, workspace, "--chdir", dir)
+	// The root bwrap builds the tree in is a tmpfs; read-only, the only
+	// writable places are the workspace and the private /tmp.
+	args = append(args, "--remount-ro", "/")
 
 	info, infoW, err := os.Pipe()
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +66,35 @@ func fetch(args []string) int {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			fmt.Printf("%s %s: %d %s\n", mode, arg, resp.StatusCode, strings.TrimSpace(string(body)))
+		case "timed-direct", "timed-proxy":
+			// arg is "URL,N": N downloads, printing the median total time
+			// and time to the first response byte, in ns.
+			target, n, _ := strings.Cut(arg, ",")
+			count, _ := strconv.Atoi(n)
+			tr := &http.Transport{DisableKeepAlives: true}
+			if mode == "timed-proxy" {
+				proxy, _ := url.Parse(os.Getenv("HTTP_PROXY"))
+				tr.Proxy = http.ProxyURL(proxy)
+			}
+			var totals, firsts []time.Duration
+			for j := 0; j < count; j++ {
+				start := time.Now()
+				resp, err := (&http.Client{Transport: tr}).Get(target)
+				if err != nil {
+					fmt.Printf("%s: error %v\n", mode, err)
+					return 1
+				}
+				first := time.Since(start)
+				if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+					fmt.Printf("%s: error %v\n", mode, err)
+					return 1
+				}
+				resp.Body.Close()
+				totals, firsts = append(totals, time.Since(start)), append(firsts, first)
+			}
+			slices.Sort(totals)
+			slices.Sort(firsts)
+			fmt.Printf("%s %d %d\n", mode, totals[len(totals)/2], firsts[len(firsts)/2])
 		case "connect":
 			c, err := net.DialTimeout("tcp", sandbox.ProxyListenAddr, 5*time.Second)
 			if err != nil {
@@ -190,4 +221,63 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu <- struct{}{}
 	defer func() { <-l.mu }()
 	return l.w.Write(p)
+}
+
+// BenchmarkEgressDownload10MB downloads 10 MB from a host server, from
+// inside a sandbox: directly (unrestricted) and through the forwarder and
+// the egress proxy (limited). Each op is 10 downloads per path; reported
+// are median MB/s and median time to first byte of each path.
+func BenchmarkEgressDownload10MB(b *testing.B) {
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		b.Skip("bwrap is not installed")
+	}
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 10<<20/16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(payload)))
+		_, _ = w.Write(payload)
+	}))
+	defer srv.Close()
+	proxy, err := egress.New(egress.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer proxy.Close()
+	exe, _ := os.Executable()
+	sb, err := sandbox.New(sandbox.Config{Mode: sandbox.ModeBubblewrap, Egress: proxy,
+		Forwarder: []string{exe, sandbox.ForwarderCommand}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	run := func(mode string, network sandbox.Network) (total, first time.Duration) {
+		p, err := sb.Command(sandbox.Spec{SessionID: "ses_bench", Argv: []string{exe, "__fetch", mode, srv.URL + ",10"},
+			Workspace: b.TempDir(), Env: []string{"PATH=/usr/bin:/bin"}, Network: network})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var out bytes.Buffer
+		p.Cmd.Stdout = &out
+		if err := p.Start(); err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Wait(); err != nil {
+			b.Fatalf("%v: %s", err, out.String())
+		}
+		var name string
+		var tot, fb int64
+		if _, err := fmt.Sscanf(out.String(), "%s %d %d", &name, &tot, &fb); err != nil {
+			b.Fatalf("%v: %q", err, out.String())
+		}
+		return time.Duration(tot), time.Duration(fb)
+	}
+	limited := sandbox.Network{Limited: true, AllowedHosts: []string{"127.0.0.1"}, Environment: "env_bench"}
+	var direct, proxied, directFirst, proxiedFirst time.Duration
+	for i := 0; i < b.N; i++ {
+		direct, directFirst = run("timed-direct", sandbox.Network{})
+		proxied, proxiedFirst = run("timed-proxy", limited)
+	}
+	mb := float64(len(payload)) / (1 << 20)
+	b.ReportMetric(mb/direct.Seconds(), "direct-MB/s")
+	b.ReportMetric(mb/proxied.Seconds(), "proxy-MB/s")
+	b.ReportMetric(float64(directFirst.Microseconds())/1000, "direct-ttfb-ms")
+	b.ReportMetric(float64(proxiedFirst.Microseconds())/1000, "proxy-ttfb-ms")
 }

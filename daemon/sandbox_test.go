@@ -1,0 +1,45 @@
+package daemon_test
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sandbox0/sandbox0d/daemon"
+)
+
+func localConfig(t *testing.T, sandboxMode string) daemon.Config {
+	cfg := baseConfig(t.TempDir())
+	cfg.Backend = "local"
+	cfg.Local.Sandbox = sandboxMode
+	return cfg
+}
+
+// With no bwrap on PATH, local.sandbox: bubblewrap refuses to start and
+// names the Debian package to install.
+func TestStartupRefusesRequiredBubblewrapWithoutBwrap(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := daemon.New(localConfig(t, "bubblewrap"), slog.New(slog.NewTextHandler(io.Discard, nil)), daemon.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "local.sandbox")
+	assert.Contains(t, err.Error(), `Debian package "bubblewrap"`)
+}
+
+// local.sandbox: auto without bwrap starts unconfined and says so.
+func TestStartupAutoWithoutBwrapWarns(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	r := start(t, localConfig(t, "auto"), daemon.Options{})
+	logs := r.logs.String()
+	assert.Contains(t, logs, "level=WARN")
+	assert.Contains(t, logs, "local.sandbox is auto and bubblewrap does not work here")
+	assert.Contains(t, logs, "install the bubblewrap package")
+}
+
+func TestStartupRejectsUnknownSandbox(t *testing.T) {
+	_, err := daemon.New(localConfig(t, "docker"), slog.New(slog.NewTextHandler(io.Discard, nil)), daemon.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "local.sandbox: must be bubblewrap, none or auto")
+}

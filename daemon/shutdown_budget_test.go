@@ -1,0 +1,54 @@
+package daemon_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sandbox0/sandbox0d/daemon"
+)
+
+// The case: a harness that ignores SIGTERM, a long kill grace. The
+// daemon must exit within shutdown_timeout (plus slack), not shutdown
+// timeout + 10 s + the grace + the grace again.
+func TestShutdownIsOneBudget(t *testing.T) {
+	dir := t.TempDir()
+	harness := filepath.Join(dir, "stubborn.sh")
+	require.NoError(t, os.WriteFile(harness, []byte("#!/bin/sh\ntrap '' TERM\necho started\nwhile :; do sleep 1; done\n"), 0o755))
+	cfg := baseConfig(dir)
+	cfg.Backend = "local"
+	cfg.ShutdownTimeout = 2 * time.Second
+	cfg.Runs.Retention.Interval = time.Hour
+	cfg.Local = daemon.LocalConfig{
+		Agents:                []daemon.LocalAgent{{ID: "agent_a", Version: 1, Command: []string{harness}}},
+		Environments:          []daemon.LocalEnvironment{{ID: "env_1", Timeout: 10 * time.Minute}},
+		MaxConcurrentSessions: 2, KillGracePeriod: 10 * time.Second, GitBinary: "git",
+	}
+	r := start(t, cfg, daemon.Options{})
+	sock := socketClient(cfg.Socket)
+	status, d := do(t, sock, "POST", "http://s/v1/deployments", "", map[string]any{
+		"name": "stubborn", "agent": "agent_a", "environment_id": "env_1",
+		"initial_events": []any{map[string]any{"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "hi"}}}},
+	})
+	require.Equal(t, 200, status, "%v", d)
+	status, run := do(t, sock, "POST", "http://s/v1/deployments/"+d["id"].(string)+"/run", "", nil)
+	require.Equal(t, 200, status, "%v", run)
+	sessionID, _ := run["session_id"].(string)
+	require.NotEmpty(t, sessionID, "%v", run)
+	require.Eventually(t, func() bool { // the harness runs (and ignores SIGTERM) before shutdown begins
+		_, events := do(t, sock, "GET", "http://s/v1/sessions/"+sessionID+"/events", "", nil)
+		return strings.Contains(fmt.Sprint(events["data"]), "started")
+	}, 30*time.Second, 20*time.Millisecond)
+
+	began := time.Now()
+	r.stop(t)
+	took := time.Since(began)
+	assert.Less(t, took, cfg.ShutdownTimeout+1500*time.Millisecond, "shutdown took %s with shutdown_timeout %s", took, cfg.ShutdownTimeout)
+	assert.Contains(t, r.logs.String(), "stopped 1 running turn")
+}

@@ -1,0 +1,49 @@
+package local
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A harness that ignores SIGTERM, kill_grace_period 3s and a shutdown
+// budget of 1.5s: Close ends by the deadline (it used to take the budget,
+// then the grace, then the grace again for the output drain: 7.5s here).
+func TestCloseFitsInsideTheShutdownDeadline(t *testing.T) {
+	rig := newRig(t, []Agent{shAgent("agent_stubborn", `trap '' TERM; echo "ready $$"; while :; do sleep 1; done`)},
+		func(c *Config) { c.KillGracePeriod = 3 * time.Second })
+	id := rig.create("agent_stubborn", nil)
+	rig.waitForText(id, "ready ")
+
+	const budget = 1500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	began := time.Now()
+	err := rig.b.Close(ctx)
+	took := time.Since(began)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	// The deadline plus scheduling slack on a loaded box, far below the
+	// budget + grace the old code took.
+	assert.Less(t, took, budget+time.Second, "Close took %s with a %s budget", took, budget)
+	assert.Equal(t, statusIdle, mustGet(t, rig, id).Status, "a shutdown ends the turn, not the session")
+	_, message := rig.sessionError(id)
+	assert.Equal(t, "the daemon shut down during the turn; it was stopped and the session is idle", message)
+}
+
+// Every stage ends by its share of the deadline; without one the grace
+// period is whole.
+func TestShutdownBudgetBoundsEachStage(t *testing.T) {
+	var s shutdownBudget
+	assert.Equal(t, 10*time.Second, s.bound(10*time.Second, killStage))
+	s.set(time.Now().Add(4*time.Second), 4*time.Second)
+	assert.LessOrEqual(t, s.bound(10*time.Second, killStage), 3*time.Second)
+	assert.Greater(t, s.bound(10*time.Second, killStage), 2*time.Second)
+	assert.LessOrEqual(t, s.bound(10*time.Second, drainStage), 4*time.Second)
+	assert.Equal(t, time.Second, s.bound(time.Second, drainStage), "a shorter grace is kept")
+	s.set(time.Now().Add(-time.Second), 0)
+	assert.Zero(t, s.bound(10*time.Second, drainStage), "past the deadline nothing waits")
+}

@@ -1,0 +1,189 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/sandbox0/sandbox0d/sessions/local/harness"
+)
+
+const (
+	sinkQueuedEvents = 64  // events waiting for bbolt before the harness is pushed back
+	sinkBatchEvents  = 256 // most events committed in one transaction
+	sinkBatchBytes   = 1 << 20
+	// eventOverheadBytes is what bbolt spends on an event besides its JSON:
+	// the key (session id, '/', 8-byte sequence) and the leaf element
+	// header, rounded up. The output cap counts it, so a harness printing
+	// empty-ish lines cannot store more than the cap allows.
+	eventOverheadBytes = 64
+)
+
+// turnSink records a turn's events from one goroutine, committing whatever
+// has queued up in one transaction, and enforces the turn's limits. The
+// bounded queue pushes back on the harness when bbolt is slower than it.
+type turnSink struct {
+	b         *Backend
+	sessionID string
+	maxBytes  int64
+	maxEvents int64
+	stop      context.CancelCauseFunc
+
+	events chan []byte
+	done   chan struct{}
+
+	mu      sync.Mutex
+	stored  int64
+	count   int64
+	usage   harness.Usage
+	stopped bool
+	err     error // why recording failed
+}
+
+var _ harness.Sink = (*turnSink)(nil)
+
+func (b *Backend) newTurnSink(sessionID string, env Environment, stop context.CancelCauseFunc) *turnSink {
+	s := &turnSink{b: b, sessionID: sessionID, maxBytes: env.MaxOutputBytes, maxEvents: env.MaxEvents,
+		stop: stop, events: make(chan []byte, sinkQueuedEvents), done: make(chan struct{})}
+	go s.loop()
+	return s
+}
+
+// Emit implements harness.Sink.
+func (s *turnSink) Emit(raw json.RawMessage) error {
+	ev := harnessEvent(raw, s.b.cfg.Now())
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return harness.ErrStop
+	}
+	s.stored += int64(len(ev)) + eventOverheadBytes
+	s.count++
+	var cause error
+	switch {
+	case s.stored > s.maxBytes:
+		cause = errOutputCapped
+	case s.maxEvents > 0 && s.count > s.maxEvents:
+		cause = errTooManyEvents
+	}
+	if cause != nil {
+		s.stopped = true
+		s.mu.Unlock()
+		s.stop(cause)
+		return harness.ErrStop
+	}
+	s.mu.Unlock()
+	s.events <- ev
+	return nil
+}
+
+// Usage implements harness.Sink.
+func (s *turnSink) Usage(u harness.Usage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	addUsage(&s.usage, u)
+}
+
+// ProcessStarted implements harness.Sink.
+func (s *turnSink) ProcessStarted(pid int) {
+	proc := describeProcess(pid, s.b.bootID)
+	if proc == nil {
+		return
+	}
+	if _, err := s.b.store.update(s.sessionID, func(rec *sessionRecord) error {
+		rec.Process = proc
+		return nil
+	}); err != nil {
+		s.b.log.Warn("recording the harness process", "session_id", s.sessionID, "err", err)
+	}
+}
+
+// close flushes the queued events and usage and stops the sink.
+func (s *turnSink) close() {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	close(s.events)
+	<-s.done
+	s.flushUsage()
+}
+
+// failure is why recording the turn's output failed, if it did.
+func (s *turnSink) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *turnSink) takeUsage() harness.Usage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.usage
+	s.usage = harness.Usage{}
+	return u
+}
+
+func (s *turnSink) flushUsage() {
+	u := s.takeUsage()
+	if u == (harness.Usage{}) {
+		return
+	}
+	if _, err := s.b.store.update(s.sessionID, func(rec *sessionRecord) error {
+		addUsage(&rec.Usage, u)
+		return nil
+	}); err != nil {
+		s.b.log.Warn("recording usage", "session_id", s.sessionID, "err", err)
+	}
+}
+
+func (s *turnSink) loop() {
+	defer close(s.done)
+	failed := false
+	for ev := range s.events {
+		batch, size := [][]byte{ev}, len(ev)
+	fill:
+		for len(batch) < sinkBatchEvents && size < sinkBatchBytes {
+			select {
+			case next, ok := <-s.events:
+				if !ok {
+					break fill
+				}
+				batch, size = append(batch, next), size+len(next)
+			default:
+				break fill
+			}
+		}
+		if failed {
+			continue
+		}
+		now := s.b.cfg.Now()
+		u := s.takeUsage()
+		if _, err := s.b.store.appendEvents(s.sessionID, batch, func(rec *sessionRecord) error {
+			rec.UpdatedAt = now
+			addUsage(&rec.Usage, u)
+			return nil
+		}); err != nil {
+			failed = true
+			err = fmt.Errorf("recording harness output: %w", err)
+			s.mu.Lock()
+			s.err, s.stopped = err, true
+			s.mu.Unlock()
+			s.stop(err)
+			continue
+		}
+		s.b.notify(s.sessionID)
+	}
+}
+
+func addUsage(dst *harness.Usage, u harness.Usage) {
+	dst.InputTokens += u.InputTokens
+	dst.OutputTokens += u.OutputTokens
+	dst.CacheReadInputTokens += u.CacheReadInputTokens
+	dst.CacheCreation5mTokens += u.CacheCreation5mTokens
+	dst.CacheCreation1hTokens += u.CacheCreation1hTokens
+	dst.ListCostMicros += u.ListCostMicros
+	if u.ListCostCurrency != "" {
+		dst.ListCostCurrency = u.ListCostCurrency
+	}
+}
