@@ -70,3 +70,15 @@ func runLoad(ctx context.Context, clients int, dur time.Duration, maxOps int, op
 	res.ops = len(res.lat)
 	return res
 }
+
+// merge pools two phases (their operations, errors, time and latencies).
+func (r loadResult) merge(o loadResult) loadResult {
+	r.ops += o.ops
+	r.errs += o.errs
+	if r.firstErr == nil {
+		r.firstErr = o.firstErr
+	}
+	r.elapsed += o.elapsed
+	r.lat = append(r.lat, o.lat...)
+	return r
+}

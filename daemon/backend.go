@@ -35,7 +35,7 @@ func buildBackend(cfg Config, st *store.Store, events local.EventSink, log *slog
 			Logger:         log,
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("config %w", err)
+			return nil, nil, err // a *ConfigError naming its key
 		}
 		return b, nil, nil
 	case "local":
@@ -59,7 +59,7 @@ func buildBackend(cfg Config, st *store.Store, events local.EventSink, log *slog
 		b, err := local.New(ns, lc)
 		if err != nil {
 			_ = proxy.Close()
-			return nil, nil, fmt.Errorf("config local: %w", err)
+			return nil, nil, err // *ConfigErrors naming their keys
 		}
 		return b, proxy, nil
 	}

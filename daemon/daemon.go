@@ -237,7 +237,7 @@ func (d *Daemon) Reload(cfg Config) error {
 	}
 	if d.certs.cert.Load() != nil {
 		if cfg.TLS.Cert == "" {
-			return &ConfigError{"tls.cert", "TLS cannot be turned off by a reload; restart the daemon"}
+			return &ConfigError{Key: "tls.cert", Problem: "TLS cannot be turned off by a reload; restart the daemon"}
 		}
 		if err := d.certs.load(cfg.TLS); err != nil {
 			return err

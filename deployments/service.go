@@ -55,7 +55,7 @@ type Service struct {
 	// retire the identity that a token sealed a moment ago still needs.
 	rotation sync.RWMutex
 
-	plans *planCache
+	plans     *planCache
 	plannerMu sync.RWMutex
 	planner   Planner // nil until NewScheduler subscribes one; set before serving
 
@@ -451,7 +451,8 @@ func (s *Service) List(_ context.Context, q ListQuery) (Page[*Deployment], error
 }
 
 // listDocs reads one page of deployment documents into each (inside the
-// read transaction) and returns the next page's token.
+// read transaction; doc is only valid during the call) and returns the next
+// page's token.
 func (s *Service) listDocs(q ListQuery, each func(doc []byte) error) (string, error) {
 	scope := q.scope()
 	after, err := s.decodePage(scope, q.Page)
@@ -460,15 +461,10 @@ func (s *Service) listDocs(q ListQuery, each func(doc []byte) error) (string, er
 	}
 	var nextPage string
 	err = s.store.View(func(tx *store.Tx) error {
-		docs, next, err := tx.ListDeployments(store.DeploymentQuery{AgentID: q.AgentID, Status: q.Status,
-			IncludeArchived: q.IncludeArchived, CreatedGTE: q.CreatedGTE, CreatedLTE: q.CreatedLTE, After: after, Limit: q.Limit})
+		next, err := tx.EachDeployment(store.DeploymentQuery{AgentID: q.AgentID, Status: q.Status,
+			IncludeArchived: q.IncludeArchived, CreatedGTE: q.CreatedGTE, CreatedLTE: q.CreatedLTE, After: after, Limit: q.Limit}, each)
 		if err != nil {
 			return err
-		}
-		for _, doc := range docs {
-			if err := each(doc); err != nil {
-				return err
-			}
 		}
 		nextPage = s.encodePage(scope, next)
 		return nil

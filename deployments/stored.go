@@ -44,15 +44,12 @@ func (s *Service) GetStored(_ context.Context, id string) (Stored, error) {
 	return st, err
 }
 
-// ListStored is List without decoding the documents.
-func (s *Service) ListStored(_ context.Context, q ListQuery) (Page[Stored], error) {
-	var page Page[Stored]
-	var err error
-	page.NextPage, err = s.listDocs(q, func(doc []byte) error {
-		page.Items = append(page.Items, newStored(docID(doc), doc))
-		return nil
-	})
-	return page, err
+// EachStored reads one page of a listing without decoding it: fn gets each
+// stored document in order, inside the read transaction, and must not keep
+// it (or its Decode's input) after returning — Decode copies what it keeps.
+// It returns the next page's token.
+func (s *Service) EachStored(_ context.Context, q ListQuery, fn func(Stored) error) (string, error) {
+	return s.listDocs(q, func(doc []byte) error { return fn(newStored(docID(doc), doc)) })
 }
 
 // docID reads the id off the front of a stored document: Deployment's first

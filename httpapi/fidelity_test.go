@@ -5,6 +5,7 @@ import (
 
 	anthropic "github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/anthropics/anthropic-sdk-go/v2/packages/param"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -140,4 +141,40 @@ func TestSDKScheduleZoneRules(t *testing.T) {
 		_, err := create("0 9 * * *", tz)
 		require.NoError(t, err, tz)
 	}
+}
+
+// Issue 12 point 15: a filter the listing does not have is a 400, not
+// silently ignored (which returned everything).
+func TestUnsupportedListFiltersAreErrors(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	_, err := e.client.Beta.Deployments.New(ctx, newParams("one"))
+	require.NoError(t, err)
+
+	for _, tc := range []struct{ path, mention string }{
+		{"/v1/deployments?created_at[gt]=2030-01-01T00:00:00Z", "created_at[gt]: unsupported filter operator; this list supports created_at[gte], created_at[lte]"},
+		{"/v1/deployments?created_at[eq]=2030-01-01T00:00:00Z", "created_at[eq]"},
+		{"/v1/deployments?agentid=agent_a", "agentid: unknown query parameter"},
+		{"/v1/deployments?trigger_type=manual", "trigger_type"},
+		{"/v1/deployment_runs?created_at[ne]=2030-01-01T00:00:00Z", "created_at[ne]: unsupported filter operator"},
+		{"/v1/deployment_runs?status=active", "status: unknown query parameter"},
+	} {
+		status, body, _ := e.raw("GET", tc.path, nil)
+		assert.Equal(t, 400, status, "%s: %v", tc.path, body)
+		assert.Contains(t, errMessage(body), tc.mention, tc.path)
+	}
+
+	// Everything the SDK sends is accepted (it adds beta=true too).
+	list, err := e.client.Beta.Deployments.List(ctx, anthropic.BetaDeploymentListParams{
+		AgentID: param.NewOpt("agent_a"), Limit: param.NewOpt(int64(5)), IncludeArchived: param.NewOpt(true),
+		CreatedAtGte: param.NewOpt(mustTime(t, "2000-01-01T00:00:00Z")), CreatedAtLte: param.NewOpt(mustTime(t, "2100-01-01T00:00:00Z")),
+	}, option.WithQuery("beta", "true"))
+	require.NoError(t, err)
+	assert.Len(t, list.Data, 1)
+	runs, err := e.client.Beta.DeploymentRuns.List(ctx, anthropic.BetaDeploymentRunListParams{
+		DeploymentID: param.NewOpt(list.Data[0].ID), HasError: param.NewOpt(false), TriggerType: "manual",
+		CreatedAtGt: param.NewOpt(mustTime(t, "2000-01-01T00:00:00Z")), CreatedAtLt: param.NewOpt(mustTime(t, "2100-01-01T00:00:00Z")),
+	})
+	require.NoError(t, err)
+	assert.Empty(t, runs.Data)
 }

@@ -20,8 +20,20 @@ func badParam(err error) error {
 	return apiError(http.StatusBadRequest, "%s", err.Error())
 }
 
+// The parameters of each listing, as the official SDKs define them
+// (BetaDeploymentListParams, BetaDeploymentRunListParams); anything else is
+// a 400 rather than silently ignored.
+var (
+	deploymentParams = []string{"agent_id", "created_at[gte]", "created_at[lte]", "include_archived", "limit", "page", "status"}
+	runParams        = []string{"created_at[gt]", "created_at[gte]", "created_at[lt]", "created_at[lte]", "deployment_id",
+		"has_error", "limit", "page", "trigger_type"}
+)
+
 func parseDeploymentQuery(v url.Values) (deployments.ListQuery, error) {
 	q := deployments.ListQuery{AgentID: v.Get("agent_id"), Page: v.Get("page")}
+	if err := listparams.Known(v, deploymentParams...); err != nil {
+		return q, badParam(err)
+	}
 	var err error
 	if q.Limit, err = listparams.Limit(v, 20, 100); err != nil {
 		return q, badParam(err)
@@ -53,6 +65,9 @@ func parseDeploymentQuery(v url.Values) (deployments.ListQuery, error) {
 
 func parseRunQuery(v url.Values) (deployments.RunQuery, error) {
 	q := deployments.RunQuery{DeploymentID: v.Get("deployment_id"), Page: v.Get("page")}
+	if err := listparams.Known(v, runParams...); err != nil {
+		return q, badParam(err)
+	}
 	var err error
 	if q.Limit, err = listparams.Limit(v, 20, 1000); err != nil {
 		return q, badParam(err)

@@ -103,12 +103,28 @@ type DeploymentQuery struct {
 // ListDeployments returns up to Limit documents matching q, newest first, and
 // the position to continue from when more may follow.
 func (tx *Tx) ListDeployments(q DeploymentQuery) ([][]byte, *Position, error) {
+	var out [][]byte
+	next, err := tx.EachDeployment(q, func(doc []byte) error {
+		out = append(out, append([]byte(nil), doc...))
+		return nil
+	})
+	return out, next, err
+}
+
+// EachDeployment is ListDeployments handing each document to fn, valid only
+// during the call, instead of returning copies.
+func (tx *Tx) EachDeployment(q DeploymentQuery, fn func(doc []byte) error) (*Position, error) {
 	byCreated := tx.bucket(bucketDeplByCreated)
+	walkingCreated := q.AgentID == ""
 	w := tx.indexWalk(q.AgentID, bucketDeplByAgent, bucketDeplByCreated, upperBound(q.After, q.CreatedLTE, false))
-	return collectPage(w, tx.bucket(bucketDeployments), "deployment", q.Limit,
-		[]lowerBound{{At: q.CreatedGTE}}, func(k, _ []byte) bool {
-			// The agent index holds no flags; they live in the created index.
-			flags, _ := decodeDeplEntry(byCreated.Get(k))
+	return eachPage(w, tx.bucket(bucketDeployments), "deployment", q.Limit,
+		[]lowerBound{{At: q.CreatedGTE}}, func(k, entry []byte) bool {
+			// The agent index holds no flags; they live in the created
+			// index, which is what a walk without an agent reads already.
+			if !walkingCreated {
+				entry = byCreated.Get(k)
+			}
+			flags, _ := decodeDeplEntry(entry)
 			archived := flags&deplFlagArchived != 0
 			paused := flags&deplFlagPaused != 0
 			switch {
@@ -120,7 +136,7 @@ func (tx *Tx) ListDeployments(q DeploymentQuery) ([][]byte, *Position, error) {
 				return paused
 			}
 			return true
-		})
+		}, fn)
 }
 
 // DeploymentCount is the number of stored deployments, archived included.

@@ -154,8 +154,22 @@ func (lb lowerBound) excludes(created time.Time) bool {
 // another match exists past a full page, so the last page has none.
 func collectPage(w *walk, docs *bolt.Bucket, kind string, limit int, lower []lowerBound,
 	match func(key, entry []byte) bool) ([][]byte, *Position, error) {
+	var out [][]byte
+	next, err := eachPage(w, docs, kind, limit, lower, match, func(doc []byte) error {
+		out = append(out, append([]byte(nil), doc...))
+		return nil
+	})
+	return out, next, err
+}
+
+// eachPage is collectPage handing each document to emit instead of copying
+// it: doc is only valid during the call (it points into the mapped file), so
+// a caller that only reads it (hashes it, looks it up in a cache, appends it
+// somewhere) pays no copy per item.
+func eachPage(w *walk, docs *bolt.Bucket, kind string, limit int, lower []lowerBound,
+	match func(key, entry []byte) bool, emit func(doc []byte) error) (*Position, error) {
 	var (
-		out  [][]byte
+		n    int
 		next *Position
 	)
 walk:
@@ -169,17 +183,20 @@ walk:
 		if !match(k, w.value()) {
 			continue
 		}
-		if len(out) == limit {
-			return out, next, nil
+		if n == limit {
+			return next, nil
 		}
 		doc := docs.Get([]byte(id))
 		if doc == nil {
-			return nil, nil, fmt.Errorf("index points at missing %s %s", kind, id)
+			return nil, fmt.Errorf("index points at missing %s %s", kind, id)
 		}
-		out = append(out, append([]byte(nil), doc...))
+		if err := emit(doc); err != nil {
+			return nil, err
+		}
+		n++
 		next = &Position{CreatedAt: created, ID: id}
 	}
-	return out, nil, nil
+	return nil, nil
 }
 
 // indexWalk walks the per-owner index under owner's prefix when a filter

@@ -8,6 +8,7 @@ package listparams
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -123,4 +124,33 @@ func FormatTime(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// Known refuses a query parameter that is not in allowed (beta, which the
+// official clients add to every call, is always allowed): an unsupported
+// filter such as created_at[gt] on a listing that only has gte/lte would
+// otherwise be ignored and the listing would silently return everything.
+func Known(v url.Values, allowed ...string) error {
+	var unknown []string
+	for name := range v {
+		if name != "beta" && !slices.Contains(allowed, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	name := unknown[0]
+	base, _, isOperator := strings.Cut(name, "[")
+	var same []string
+	for _, a := range allowed {
+		if isOperator && strings.HasPrefix(a, base+"[") {
+			same = append(same, a)
+		}
+	}
+	if len(same) > 0 {
+		return fmt.Errorf("%s: unsupported filter operator; this list supports %s", name, strings.Join(same, ", "))
+	}
+	return fmt.Errorf("%s: unknown query parameter; this list supports %s", name, strings.Join(allowed, ", "))
 }

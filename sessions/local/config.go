@@ -3,6 +3,7 @@ package local
 import (
 	"errors"
 	"fmt"
+	"github.com/sandbox0/sandbox0d/internal/configerr"
 	"log/slog"
 	"os"
 	"strings"
@@ -142,13 +143,9 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// ConfigError is one invalid config value, named by its config key.
-type ConfigError struct {
-	Key     string // e.g. "local.agents[0].command"
-	Problem string
-}
-
-func (e *ConfigError) Error() string { return e.Key + ": " + e.Problem }
+// ConfigError is an invalid config value named by its key, e.g.
+// "local.agents[0].command" (the type every config error shares).
+type ConfigError = configerr.Error
 
 // Validate checks the configuration. Every problem is reported, each as a
 // *ConfigError naming its key; use errors.As to pick them out.

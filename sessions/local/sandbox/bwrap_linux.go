@@ -49,7 +49,7 @@ func newBubblewrap(cfg Config) (*Bubblewrap, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	probe := exec.CommandContext(ctx, path, "--die-with-parent", "--unshare-all", "--ro-bind", "/", "/",
+	probe := exec.CommandContext(ctx, path, "--die-with-parent", "--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--disable-userns", "--ro-bind", "/", "/",
 		"--proc", "/proc", "--dev", "/dev", "--", "/bin/sh", "-c", "exit 0")
 	probe.Env = []string{"PATH=/usr/bin:/bin"}
 	if out, err := probe.CombinedOutput(); err != nil {
@@ -138,8 +138,13 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 	var late []string // mounts that go after /tmp and /run are fresh
 	args := []string{
 		"--die-with-parent", "--new-session",
-		"--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
+		"--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
 		"--hostname", "sandbox0d",
+		// bwrap keeps every capability (within its user namespace) when
+		// started as root; with them a harness could unmount the masks over
+		// hidden paths. No capabilities, and no nested user namespace in
+		// which to regain them.
+		"--cap-drop", "ALL", "--disable-userns",
 	}
 	if spec.Network.Limited {
 		if b.egress == nil || len(b.forwarder) == 0 {
