@@ -73,6 +73,7 @@ func registerClientCommands(root *cobra.Command, deps clientDeps) {
 	root.AddCommand(
 		newDeploymentsCommand(cc),
 		newRunsCommand(cc),
+		newSessionsCommand(cc),
 		newCronCommand(cc),
 		newBackupCommand(cc),
 		newAPIKeysCommand(cc),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local"
+	"github.com/sandbox0/sandbox0d/sessions/local/claudecode"
 	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 	"github.com/sandbox0/sandbox0d/sessions/upstream"
@@ -91,7 +92,14 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 				command[0] = abs
 			}
 		}
-		lc.Agents = append(lc.Agents, local.Agent{ID: a.ID, Version: a.Version, Command: command, Env: a.Env})
+		agent := local.Agent{ID: a.ID, Version: a.Version, Command: command, Env: a.Env, Model: a.Model, System: a.System}
+		if a.Harness == "claude-code" {
+			agent.ClaudeCode = &claudecode.Config{Model: a.Model, System: a.System, AppendSystem: a.AppendSystem,
+				AllowedTools: a.AllowedTools, DisallowedTools: a.DisallowedTools,
+				MCPServers: besideConfig(cfg, a.MCPServers), MaxTurns: a.MaxTurns,
+				PermissionMode: a.PermissionMode, Binary: besideConfig(cfg, a.ClaudeBinary)}
+		}
+		lc.Agents = append(lc.Agents, agent)
 	}
 	for _, e := range cfg.Local.Environments {
 		lc.Environments = append(lc.Environments, local.Environment{ID: e.ID, Env: e.Env, Timeout: e.Timeout,
@@ -128,4 +136,17 @@ func buildSandbox(cfg Config, proxy *egress.Proxy, log *slog.Logger) (sandbox.Sa
 		log.Info("local sessions sandbox ready", "sandbox", sb.Name())
 	}
 	return sb, err
+}
+
+// besideConfig resolves a relative path with a slash ("./mcp.json") next to
+// the config file that names it; bare names (looked up in PATH) and
+// absolute paths stay as they are.
+func besideConfig(cfg Config, path string) string {
+	if path == "" || cfg.ConfigFile == "" || !strings.Contains(path, "/") || filepath.IsAbs(path) {
+		return path
+	}
+	if abs, err := filepath.Abs(filepath.Join(filepath.Dir(cfg.ConfigFile), path)); err == nil {
+		return abs
+	}
+	return path
 }

@@ -326,6 +326,11 @@ func (s *Service) recordRun(tx *store.Tx, run Run, evID string) error {
 	if err := tx.PutRun(runIndex(run), doc); err != nil {
 		return err
 	}
+	if run.SessionID != "" {
+		if err := tx.PutRunSession(run.SessionID, run.ID); err != nil {
+			return err
+		}
+	}
 	if err := tx.DeleteIntent(run.ID); err != nil {
 		return err
 	}
@@ -435,4 +440,32 @@ func (s *Service) ListRuns(_ context.Context, q RunQuery) (Page[*Run], error) {
 		return nil
 	})
 	return page, err
+}
+
+// DeploymentOfSession returns the deployment whose run created sessionID,
+// if the daemon's records say so. runHint is a run id the session claims
+// (its sandbox0d.deployment_run_id metadata, for sessions recorded before
+// the session index existed); it is believed only when that run's record
+// names this session.
+func (s *Service) DeploymentOfSession(sessionID, runHint string) (string, bool) {
+	var deploymentID string
+	_ = s.store.View(func(tx *store.Tx) error {
+		runID := tx.RunOfSession(sessionID)
+		if runID == "" {
+			runID = runHint
+		}
+		if runID == "" {
+			return nil
+		}
+		doc := tx.GetRun(runID)
+		if doc == nil {
+			return nil
+		}
+		var run Run
+		if json.Unmarshal(doc, &run) == nil && run.SessionID == sessionID {
+			deploymentID = run.DeploymentID
+		}
+		return nil
+	})
+	return deploymentID, deploymentID != ""
 }

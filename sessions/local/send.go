@@ -49,6 +49,10 @@ func (b *Backend) sendEvents(id string, events []inputEvent) ([]json.RawMessage,
 		}
 		input = append(input, ev.json)
 	}
+	if len(input) > 0 && atBudget(rec) {
+		// Nothing it is sent can run; an interrupt alone still can.
+		return nil, &budgetReachedError{msg: budgetError(rec)}
+	}
 	echo := make([]json.RawMessage, len(recorded))
 	for i, ev := range recorded {
 		echo[i] = ev
