@@ -35,7 +35,7 @@ func (b *Backend) sendEvents(id string, events []inputEvent) ([]json.RawMessage,
 		return nil, errClosing
 	}
 	as := b.active[id]
-	if as != nil && as.deleted {
+	if (as != nil && as.deleted) || b.pruning[id] {
 		return nil, errSessionNotFound
 	}
 	var input []json.RawMessage
