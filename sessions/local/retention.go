@@ -80,7 +80,7 @@ func (b *Backend) pruneSession(rec *sessionRecord) error {
 			break
 		}
 	}
-	if err := b.store.deleteSession(rec.ID); err != nil && !errors.Is(err, errSessionNotFound) {
+	if err := b.store.deleteSession(rec.ID, b.cfg.Now()); err != nil && !errors.Is(err, errSessionNotFound) {
 		return err
 	}
 	return nil

@@ -167,7 +167,7 @@ func (b *Backend) deleteSession(id string) error {
 	if err := os.RemoveAll(rec.Workspace); err != nil {
 		return fmt.Errorf("removing the workspace: %w", err)
 	}
-	if err := b.store.deleteSession(id); err != nil {
+	if err := b.store.deleteSession(id, b.cfg.Now()); err != nil {
 		return err
 	}
 	b.notify(id)
