@@ -19,7 +19,7 @@ import (
 // buildBackend creates the configured session backend.
 // The egress proxy of limited networks comes back with a local backend (nil
 // otherwise); the daemon exports its counts and closes it.
-func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backend, *egress.Proxy, error) {
+func buildBackend(cfg Config, st *store.Store, events local.EventSink, log *slog.Logger) (sessions.Backend, *egress.Proxy, error) {
 	switch cfg.Backend {
 	case "none":
 		return sessions.Unconfigured{}, nil, nil
@@ -41,6 +41,7 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 		return b, nil, nil
 	case "local":
 		lc := localConfig(cfg, log)
+		lc.Events = events
 		proxy, err := egress.New(egress.Config{Logger: log.With("component", "egress")})
 		if err != nil {
 			return nil, nil, err

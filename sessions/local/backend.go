@@ -98,7 +98,7 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 	b := &Backend{
 		cfg:      cfg,
 		log:      cfg.Logger.With("backend", "local"),
-		store:    sessionStore{ns: ns},
+		store:    sessionStore{ns: ns, events: cfg.Events},
 		cursors:  ns.Cursors(),
 		agents:   map[string][]Agent{},
 		envs:     map[string]Environment{},

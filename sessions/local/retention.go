@@ -80,7 +80,7 @@ func (b *Backend) pruneSession(rec *sessionRecord) error {
 			break
 		}
 	}
-	if err := b.store.deleteSession(rec.ID); err != nil && !errors.Is(err, errSessionNotFound) {
+	if err := b.store.deleteSession(rec.ID, b.cfg.Now()); err != nil && !errors.Is(err, errSessionNotFound) {
 		return err
 	}
 	return nil
@@ -107,4 +107,28 @@ func (s sessionStore) deleteEventsChunk(id string, max int) (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// sessionsOfDeployment reads the records of one deployment's sessions.
+func (s sessionStore) sessionsOfDeployment(deploymentID string) ([]*sessionRecord, error) {
+	var out []*sessionRecord
+	err := s.ns.View(func(tx *store.NamespaceTx) error {
+		records := tx.Bucket(bucketSessions)
+		var err error
+		tx.Bucket(bucketSessionsByDeployment).Scan(deploymentPrefix(deploymentID), nil, false, func(k, _ []byte) bool {
+			id := k[8:] // created(8) id, the prefix stripped
+			v := records.Get(id)
+			if v == nil {
+				return true
+			}
+			var rec *sessionRecord
+			if rec, err = decodeRecord(v); err != nil {
+				return false
+			}
+			out = append(out, rec)
+			return true
+		})
+		return err
+	})
+	return out, err
 }
