@@ -131,7 +131,7 @@ func (a *API) isProxied(c echo.Context) bool {
 		return false
 	}
 	switch c.Path() {
-	case "/v1/*", "/v1/sessions", "/v1/sessions/:id":
+	case "/v1/*", "/v1/sessions", "/v1/sessions/:id", "/v1/sessions/:id/*":
 		return true
 	}
 	return false
