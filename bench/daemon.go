@@ -122,8 +122,7 @@ func (l launcher) spawn(cfg daemonConfig) (*daemonProc, error) {
 		cmd.Env = append(cmd.Env, k+"="+env[k])
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// The daemon dies with the harness even if the harness is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithParent(cmd)
 	p.cmd = cmd
 	p.api = newAPIClient("http://"+cfg.Addr, 128)
 	p.admin = socketClient(p.socket)

@@ -58,7 +58,7 @@ func newMetrics(st *store.Store, backendName string) *metrics {
 			Name: "sandbox0d_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"method", "route", "code"}),
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "sandbox0d_http_request_seconds", Help: "HTTP request latency by route.",
+			Name: "sandbox0d_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}, []string{"method", "route"}),
 	}

@@ -266,6 +266,7 @@ func TestMetricsExposeRunsAndHTTP(t *testing.T) {
 	assert.Contains(t, text, `sandbox0d_http_requests_total{code="200",method="POST",route="/v1/deployments"} 1`)
 	assert.Contains(t, text, "sandbox0d_scheduler_heap_size 1")
 	assert.Contains(t, text, "sandbox0d_session_backend_seconds_bucket")
+	assert.Contains(t, text, `sandbox0d_http_request_duration_seconds_bucket{method="POST",route="/v1/deployments",le=`)
 
 	// Made-up methods do not mint new series.
 	for i := range 20 {

@@ -117,7 +117,7 @@ func decodeUpdate(members map[string]json.RawMessage) (UpdateInput, error) {
 	if raw, ok := members["description"]; ok {
 		in.Description.Set = true
 		if isNull(raw) {
-			in.Description.Null = true
+			// null clears: Value stays zero
 		} else if in.Description.Value, err = decodeDescription(raw); err != nil {
 			return in, err
 		}
@@ -143,7 +143,7 @@ func decodeUpdate(members map[string]json.RawMessage) (UpdateInput, error) {
 	if raw, ok := members["resources"]; ok {
 		in.Resources.Set = true
 		if isNull(raw) {
-			in.Resources.Null = true
+			// null clears: Value stays zero
 		} else if in.Resources.Value, err = decodeResources(raw); err != nil {
 			return in, err
 		}
@@ -151,7 +151,7 @@ func decodeUpdate(members map[string]json.RawMessage) (UpdateInput, error) {
 	if raw, ok := members["vault_ids"]; ok {
 		in.VaultIDs.Set = true
 		if isNull(raw) {
-			in.VaultIDs.Null = true
+			// null clears: Value stays zero
 		} else if in.VaultIDs.Value, err = decodeVaultIDs(raw); err != nil {
 			return in, err
 		}
@@ -167,7 +167,7 @@ func decodeUpdate(members map[string]json.RawMessage) (UpdateInput, error) {
 	if raw, ok := members["budget"]; ok {
 		in.Budget.Set = true
 		if isNull(raw) {
-			in.Budget.Null = true
+			// null clears: Value stays zero
 		} else if in.Budget.Value, err = decodeBudget(raw); err != nil {
 			return in, err
 		}
@@ -175,7 +175,7 @@ func decodeUpdate(members map[string]json.RawMessage) (UpdateInput, error) {
 	if raw, ok := members["schedule"]; ok {
 		in.Schedule.Set = true
 		if isNull(raw) {
-			in.Schedule.Null = true
+			// null clears: Value stays zero
 		} else if in.Schedule.Value, err = decodeSchedule(raw); err != nil {
 			return in, err
 		}

@@ -15,10 +15,10 @@ type ResourceInput struct {
 	Token string
 }
 
-// Field is an update field that distinguishes absent, null and a value.
+// Field is an update field: absent (Set false) or present, a null being the
+// zero Value (which clears the field).
 type Field[T any] struct {
-	Set   bool // present in the request (null or a value)
-	Null  bool // present and null
+	Set   bool // present in the request; a null leaves Value zero, which clears the field
 	Value T
 }
 

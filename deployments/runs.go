@@ -82,7 +82,8 @@ type FireResult struct {
 	Outcome FireOutcome
 	Run     *Run
 	Reason  string // why a fire was skipped
-	// Next is the deployment after the intent was written, when it fired.
+	// Deployment is the deployment as the fire left it (after the intent
+	// was written), or as a skip found it.
 	Deployment *Deployment
 }
 

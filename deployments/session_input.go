@@ -124,7 +124,7 @@ func DecodeSessionUpdate(body []byte) (SessionUpdate, error) {
 	if raw, ok := members["title"]; ok {
 		up.Title.Set = true
 		if isNull(raw) {
-			up.Title.Null = true
+			// null clears: Value stays zero
 		} else if up.Title.Value, err = decodeTitle(raw); err != nil {
 			return up, err
 		}

@@ -19,8 +19,14 @@ type planCache struct {
 	entries map[string]*planEntry
 	// compiled shares one immutable compiled schedule among deployments
 	// with the same (expression, timezone): loading 100,000 deployments
-	// parses each distinct schedule once.
-	compiled map[Schedule]*schedule.Cron
+	// parses each distinct schedule once. An entry lives while a deployment
+	// uses it (users), so schedules edited away do not accumulate.
+	compiled map[Schedule]*sharedCron
+}
+
+type sharedCron struct {
+	cron  *schedule.Cron
+	users int
 }
 
 type planEntry struct {
@@ -31,24 +37,29 @@ type planEntry struct {
 }
 
 func newPlanCache() *planCache {
-	return &planCache{entries: map[string]*planEntry{}, compiled: map[Schedule]*schedule.Cron{}}
+	return &planCache{entries: map[string]*planEntry{}, compiled: map[Schedule]*sharedCron{}}
 }
 
 // cron returns the compiled schedule of d (nil when it has none).
 func (c *planCache) cron(d *Deployment) *schedule.Cron {
 	if d.Schedule == nil {
+		c.forget(d.ID) // the schedule was removed: drop its share
 		return nil
 	}
 	c.mu.Lock()
 	e := c.entries[d.ID]
+	var shared *sharedCron
+	if e == nil || e.schedule != *d.Schedule {
+		shared = c.compiled[*d.Schedule]
+	}
 	c.mu.Unlock()
 	if e != nil && e.schedule == *d.Schedule {
 		return e.cron
 	}
-	c.mu.Lock()
-	cr := c.compiled[*d.Schedule]
-	c.mu.Unlock()
-	if cr == nil {
+	var cr *schedule.Cron
+	if shared != nil {
+		cr = shared.cron
+	} else {
 		var err error
 		if cr, err = schedule.Compile(d.Schedule.Expression, d.Schedule.Timezone); err != nil {
 			// Stored schedules were validated on the way in; a schedule that
@@ -58,10 +69,29 @@ func (c *planCache) cron(d *Deployment) *schedule.Cron {
 		}
 	}
 	c.mu.Lock()
-	c.compiled[*d.Schedule] = cr
-	c.entries[d.ID] = &planEntry{schedule: *d.Schedule, generation: d.Generation, cron: cr}
-	c.mu.Unlock()
-	return cr
+	defer c.mu.Unlock()
+	if old := c.entries[d.ID]; old != nil {
+		if old.schedule == *d.Schedule {
+			return old.cron // another caller got here first
+		}
+		c.release(old.schedule)
+	}
+	if shared = c.compiled[*d.Schedule]; shared == nil {
+		shared = &sharedCron{cron: cr}
+		c.compiled[*d.Schedule] = shared
+	}
+	shared.users++
+	c.entries[d.ID] = &planEntry{schedule: *d.Schedule, generation: d.Generation, cron: shared.cron}
+	return shared.cron
+}
+
+// release drops one user of a shared compiled schedule (c.mu held).
+func (c *planCache) release(s Schedule) {
+	if shared := c.compiled[s]; shared != nil {
+		if shared.users--; shared.users <= 0 {
+			delete(c.compiled, s)
+		}
+	}
 }
 
 // upcoming returns the next UpcomingCount nominal fire times after
@@ -100,7 +130,10 @@ func (c *planCache) upcoming(d *Deployment, now time.Time) []time.Time {
 
 func (c *planCache) forget(id string) {
 	c.mu.Lock()
-	delete(c.entries, id)
+	if e := c.entries[id]; e != nil {
+		c.release(e.schedule)
+		delete(c.entries, id)
+	}
 	c.mu.Unlock()
 }
 

@@ -319,12 +319,12 @@ func (b *Backend) runJanitor(ctx context.Context) {
 	defer ticker.Stop()
 	for {
 		if n, err := b.PruneWorkspaces(b.cfg.Now()); err != nil {
-			b.log.Warn("pruning workspaces", "err", err)
+			b.log.Warn("pruning workspaces", "error", err)
 		} else if n > 0 {
 			b.log.Info("pruned workspaces", "count", n)
 		}
 		if n, err := b.PruneSessions(b.cfg.Now()); err != nil {
-			b.log.Warn("pruning sessions", "err", err)
+			b.log.Warn("pruning sessions", "error", err)
 		} else if n > 0 {
 			b.log.Info("pruned sessions", "count", n)
 		}

@@ -63,7 +63,7 @@ func (b *Backend) loadSession(w http.ResponseWriter, id string) (*sessionRecord,
 		return nil, false
 	}
 	if err != nil {
-		b.log.Error("reading a session", "session_id", id, "err", err)
+		b.log.Error("reading a session", "session_id", id, "error", err)
 		wire.WriteError(w, http.StatusInternalServerError, "reading the session failed")
 		return nil, false
 	}
@@ -98,7 +98,7 @@ func (b *Backend) handleArchiveSession(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errSessionNotFound):
 		wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("session %q was not found", id))
 	case err != nil:
-		b.log.Error("archiving a session", "session_id", id, "err", err)
+		b.log.Error("archiving a session", "session_id", id, "error", err)
 		wire.WriteError(w, http.StatusInternalServerError, "archiving the session failed")
 	default:
 		writeJSON(w, http.StatusOK, b.viewSession(rec, now))
@@ -118,7 +118,7 @@ func (b *Backend) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("session %q was not found", id))
 		return
 	case err != nil:
-		b.log.Error("deleting a session", "session_id", id, "err", err)
+		b.log.Error("deleting a session", "session_id", id, "error", err)
 		wire.WriteError(w, http.StatusInternalServerError, "deleting the session failed")
 		return
 	}
@@ -157,7 +157,7 @@ func (b *Backend) handleListSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	items, more, err := b.store.listSessions(f, order == "desc", cur, limit)
 	if err != nil {
-		b.log.Error("listing sessions", "err", err)
+		b.log.Error("listing sessions", "error", err)
 		wire.WriteError(w, http.StatusInternalServerError, "listing sessions failed")
 		return
 	}

@@ -57,7 +57,7 @@ func (b *Backend) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 	var re *sessions.RunError
 	switch {
 	case errors.As(err, &re) && re.Type == sessions.ErrUnknown:
-		b.log.Error("creating a session", "err", err)
+		b.log.Error("creating a session", "error", err)
 		wire.WriteError(w, http.StatusInternalServerError, "creating the session failed: "+re.Message)
 		return
 	case errors.As(err, &re):

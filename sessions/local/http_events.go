@@ -70,7 +70,7 @@ func (b *Backend) handleListEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	events, more, err := b.store.listEvents(id, f, order == "desc", after, limit)
 	if err != nil {
-		b.log.Error("listing events", "session_id", id, "err", err)
+		b.log.Error("listing events", "session_id", id, "error", err)
 		wire.WriteError(w, http.StatusInternalServerError, "listing events failed")
 		return
 	}
@@ -158,7 +158,7 @@ func (b *Backend) handleSendEvents(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errClosing):
 		wire.WriteError(w, http.StatusServiceUnavailable, "the daemon is shutting down; send the events again once it is back")
 	case err != nil:
-		b.log.Error("sending events", "session_id", id, "err", err)
+		b.log.Error("sending events", "session_id", id, "error", err)
 		wire.WriteError(w, http.StatusInternalServerError, "recording the events failed")
 	default:
 		writeJSON(w, http.StatusOK, sendEventsResponse{Data: echo})
@@ -207,7 +207,7 @@ func (b *Backend) handleStreamEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
-			b.log.Error("streaming events", "session_id", id, "err", err)
+			b.log.Error("streaming events", "session_id", id, "error", err)
 			return
 		}
 		if len(events) > 0 {

@@ -95,7 +95,7 @@ func (s *turnSink) ProcessStarted(pid int) {
 		rec.Process = proc
 		return nil
 	}); err != nil {
-		s.b.log.Warn("recording the harness process", "session_id", s.sessionID, "err", err)
+		s.b.log.Warn("recording the harness process", "session_id", s.sessionID, "error", err)
 	}
 }
 
@@ -133,7 +133,7 @@ func (s *turnSink) flushUsage() {
 		addUsage(&rec.Usage, u)
 		return nil
 	}); err != nil {
-		s.b.log.Warn("recording usage", "session_id", s.sessionID, "err", err)
+		s.b.log.Warn("recording usage", "session_id", s.sessionID, "error", err)
 	}
 }
 

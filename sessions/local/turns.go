@@ -106,7 +106,7 @@ func (b *Backend) finish(id string, as *activeSession, out turnOutcome) bool {
 		if out.status != statusTerminated && len(as.pending) > 0 && !b.closing {
 			b.mu.Unlock()
 			if err := b.recordTurnEnd(id, out, ""); err != nil {
-				b.log.Error("recording the end of a turn", "session_id", id, "err", err)
+				b.log.Error("recording the end of a turn", "session_id", id, "error", err)
 			}
 			b.notify(id)
 			return false
@@ -122,7 +122,7 @@ func (b *Backend) finish(id string, as *activeSession, out turnOutcome) bool {
 		b.mu.Unlock()
 		// A full disk must not leave the session running forever: retry
 		// until the end lands, backing off to once every few seconds.
-		b.log.Error("recording the end of a turn; retrying", "session_id", id, "attempt", attempt+1, "err", err)
+		b.log.Error("recording the end of a turn; retrying", "session_id", id, "attempt", attempt+1, "error", err)
 		if b.endRetried != nil {
 			b.endRetried <- err
 		}
@@ -382,7 +382,7 @@ func (b *Backend) recordTurnEnd(id string, out turnOutcome, status string) error
 	}
 	if len(out.stderr) > 0 {
 		if err := b.store.putStderr(id, out.stderr); err != nil {
-			b.log.Warn("storing harness stderr", "session_id", id, "err", err)
+			b.log.Warn("storing harness stderr", "session_id", id, "error", err)
 		}
 	}
 	attrs := []any{"session_id", id}

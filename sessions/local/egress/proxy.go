@@ -307,13 +307,13 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.deny(w, net.JoinHostPort(t.host, strconv.Itoa(t.port)), d.reason)
 		return
 	} else if err != nil {
-		l.p.log.Info("egress: destination unreachable", "session_id", l.sessionID, "host", t.host, "err", err)
+		l.p.log.Info("egress: destination unreachable", "session_id", l.sessionID, "host", t.host, "error", err)
 		http.Error(w, "sandbox0d egress proxy: "+err.Error(), http.StatusBadGateway)
 		return
 	}
 	upstream, err := l.dial(r.Context(), addrs, t.port)
 	if err != nil {
-		l.p.log.Info("egress: connecting failed", "session_id", l.sessionID, "host", t.host, "err", err)
+		l.p.log.Info("egress: connecting failed", "session_id", l.sessionID, "host", t.host, "error", err)
 		http.Error(w, "sandbox0d egress proxy: connecting to "+t.host+": "+err.Error(), http.StatusBadGateway)
 		return
 	}

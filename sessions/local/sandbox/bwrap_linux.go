@@ -33,9 +33,6 @@ const hostSecretGlob = "/etc/ssh/ssh_host_*_key"
 const (
 	// egressSocketInside is where the session's egress socket is mounted.
 	egressSocketInside = "/run/sandbox0d/egress.sock"
-	// ProxyListenAddr is the loopback address of the forwarder inside a
-	// limited sandbox; the proxy variables point at it.
-	ProxyListenAddr = "127.0.0.1:3128"
 )
 
 // Bubblewrap confines each process with bwrap.

@@ -24,6 +24,11 @@ const ForwarderCommand = "__sandbox0d-egress-forward"
 // passes termination signals on to it, and exits with its status. It is
 // the only process in the sandbox that can reach the daemon's proxy, and
 // the proxy decides everything; the forwarder only moves bytes.
+// ProxyListenAddr is the loopback address of the forwarder inside a limited
+// sandbox; the proxy variables point at it. (Declared here, not in the
+// Linux-only file, because the forwarder's flags name it on every platform.)
+const ProxyListenAddr = "127.0.0.1:3128"
+
 func RunForwarder(args []string) int {
 	fs := flag.NewFlagSet(ForwarderCommand, flag.ContinueOnError)
 	socket := fs.String("socket", "", "egress socket")

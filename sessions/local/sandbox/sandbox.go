@@ -228,7 +228,7 @@ func New(cfg Config) (Sandbox, error) {
 		bw, err := newBubblewrap(cfg)
 		if err != nil {
 			log.Warn("local.sandbox is auto and bubblewrap does not work here: harnesses run unconfined as the daemon's user, with the host's filesystem and network; install the "+DebianPackage+" package to confine them",
-				"err", err)
+				"error", err)
 			return None{}, nil
 		}
 		return bw, nil
