@@ -114,6 +114,7 @@ type LocalConfig struct {
 	WorkspaceDir          string             `mapstructure:"workspace_dir"`
 	MaxConcurrentSessions int                `mapstructure:"max_concurrent_sessions"`
 	WorkspaceRetention    time.Duration      `mapstructure:"workspace_retention"`
+	SessionRetention      time.Duration      `mapstructure:"session_retention"`
 	GitBinary             string             `mapstructure:"git_binary"`
 	KillGracePeriod       time.Duration      `mapstructure:"kill_grace_period"`
 	CredentialsDir        string             `mapstructure:"credentials_dir"`
@@ -121,12 +122,30 @@ type LocalConfig struct {
 	Sandbox string `mapstructure:"sandbox"`
 }
 
-// LocalAgent declares an agent for the local backend.
+// LocalAgent declares an agent for the local backend: a harness command,
+// or harness: claude-code with the Claude Code keys.
 type LocalAgent struct {
 	ID      string            `mapstructure:"id"`
 	Version int64             `mapstructure:"version"`
 	Command []string          `mapstructure:"command"`
 	Env     map[string]string `mapstructure:"env"`
+	// Name and Description only describe the agent in the API's agent
+	// objects (so do Model and System for a command harness).
+	Name        string `mapstructure:"name"`
+	Description string `mapstructure:"description"`
+
+	// Harness is "command" (the default when command is set) or
+	// "claude-code".
+	Harness         string   `mapstructure:"harness"`
+	Model           string   `mapstructure:"model"`
+	System          string   `mapstructure:"system"`
+	AppendSystem    string   `mapstructure:"append_system"`
+	AllowedTools    []string `mapstructure:"allowed_tools"`
+	DisallowedTools []string `mapstructure:"disallowed_tools"`
+	MCPServers      string   `mapstructure:"mcp_servers"`
+	MaxTurns        int      `mapstructure:"max_turns"`
+	PermissionMode  string   `mapstructure:"permission_mode"`
+	ClaudeBinary    string   `mapstructure:"claude_binary"`
 }
 
 // LocalEnvironment declares an environment for the local backend.
@@ -135,6 +154,7 @@ type LocalEnvironment struct {
 	Env            map[string]string `mapstructure:"env"`
 	Timeout        time.Duration     `mapstructure:"timeout"`
 	MaxOutputBytes int64             `mapstructure:"max_output_bytes"`
+	MaxEvents      int64             `mapstructure:"max_events"`
 	Networking     LocalNetworking   `mapstructure:"networking"`
 }
 
@@ -210,6 +230,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("local.workspace_dir", "")
 	v.SetDefault("local.max_concurrent_sessions", 4)
 	v.SetDefault("local.workspace_retention", 7*24*time.Hour)
+	v.SetDefault("local.session_retention", 30*24*time.Hour) // local.DefaultSessionRetention
 	v.SetDefault("local.git_binary", "git")
 	v.SetDefault("local.kill_grace_period", 10*time.Second)
 	v.SetDefault("local.credentials_dir", "")
@@ -334,6 +355,26 @@ func (c Config) Validate() error {
 	case "local", "upstream", "none":
 	default:
 		return &ConfigError{Key: "backend", Problem: fmt.Sprintf("must be local, upstream or none, got %q", c.Backend)}
+	}
+	for i, a := range c.Local.Agents {
+		key := fmt.Sprintf("local.agents[%d]", i)
+		switch a.Harness {
+		case "", "command":
+			for _, k := range []struct {
+				key string
+				set bool
+			}{{"append_system", a.AppendSystem != ""}, {"allowed_tools", len(a.AllowedTools) > 0},
+				{"disallowed_tools", len(a.DisallowedTools) > 0}, {"mcp_servers", a.MCPServers != ""},
+				{"max_turns", a.MaxTurns != 0}, {"permission_mode", a.PermissionMode != ""},
+				{"claude_binary", a.ClaudeBinary != ""}} {
+				if k.set {
+					return &ConfigError{Key: key + "." + k.key, Problem: "is a claude-code setting; set harness: claude-code or remove it"}
+				}
+			}
+		case "claude-code":
+		default:
+			return &ConfigError{Key: key + ".harness", Problem: fmt.Sprintf("must be command or claude-code, got %q", a.Harness)}
+		}
 	}
 	if c.Backend == "upstream" && c.Upstream.URL == "" {
 		return &ConfigError{Key: "upstream.url", Problem: "must be set when backend is upstream"}

@@ -74,10 +74,12 @@ func New(cfg Config) *echo.Echo {
 	e.HidePort = true
 	e.HTTPErrorHandler = a.handleError
 	e.Pre(requestID)
-	e.Use(recoverPanics(cfg.Logger))
+	// The middleware (metrics) wraps recovery, so a panicking request is
+	// counted with the 500 it becomes.
 	for _, m := range cfg.Middleware {
 		e.Use(m)
 	}
+	e.Use(recoverPanics(cfg.Logger))
 	e.Use(a.limitBody)
 
 	v1 := e.Group("/v1", a.requireBeta, authorize(cfg.Authorize))
