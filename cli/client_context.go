@@ -81,6 +81,7 @@ func registerClientCommands(root *cobra.Command, deps clientDeps) {
 		newKeysCommand(cc),
 		newCompactCommand(),
 	)
+	cc.registerCompletions(root)
 }
 
 // endpoint says where the daemon is: a TCP base URL, or else the socket.

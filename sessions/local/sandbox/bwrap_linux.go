@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +18,16 @@ import (
 // systemDirs are the host directories every sandboxed process sees,
 // read-only. A symlink among them (merged /usr) is recreated as a symlink.
 var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"}
+
+// hostSecrets are host files under the visible system directories that
+// only root may read. A daemon running as root (the shipped unit does not)
+// maps its harnesses to root's uid on the files they see, so these are
+// masked like the daemon's own files.
+var hostSecrets = []string{"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-",
+	"/etc/sudoers", "/etc/sudoers.d", "/etc/ssl/private", "/etc/credstore", "/etc/credstore.encrypted"}
+
+// hostSecretGlob files are masked file by file (ssh's client config stays).
+const hostSecretGlob = "/etc/ssh/ssh_host_*_key"
 
 // Paths inside a limited sandbox.
 const (
@@ -60,7 +71,13 @@ func newBubblewrap(cfg Config) (*Bubblewrap, error) {
 		log = slog.Default()
 	}
 	b := &Bubblewrap{bwrap: path, egress: cfg.Egress, forwarder: cfg.Forwarder, log: log}
-	for _, h := range cfg.Hidden {
+	if d, ok := cfg.Egress.(interface{ Dir() string }); ok {
+		// Other sessions' egress sockets, should a harness directory
+		// contain them.
+		cfg.Hidden = append(cfg.Hidden, d.Dir())
+	}
+	hostKeys, _ := filepath.Glob(hostSecretGlob)
+	for _, h := range slices.Concat(hostSecrets, hostKeys, cfg.Hidden) {
 		if h == "" {
 			continue
 		}
@@ -120,6 +137,9 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 	program, err := resolveProgram(argv[0], dir)
 	if err != nil {
 		return nil, err
+	}
+	if filepath.Dir(program) == "/" {
+		return nil, fmt.Errorf("sandbox: the harness %s lives in /, which cannot be made visible; move it into a directory of its own", program)
 	}
 	argv[0] = program
 	readOnly = append(readOnly, programDirs(program)...)

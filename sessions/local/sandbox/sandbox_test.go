@@ -87,3 +87,12 @@ func TestBubblewrapSignalReachesTheHarness(t *testing.T) {
 	require.NoError(t, p.Wait(), "the harness exits 0 from its trap")
 	assert.Equal(t, "got TERM\n", string(rest))
 }
+
+// Root-only host files under /etc stay out of sight even for a daemon
+// running as root.
+func TestBubblewrapMasksHostSecrets(t *testing.T) {
+	bw := needBwrap(t, Config{})
+	out, err := run(t, bw, Spec{SessionID: "ses_etc"}, `cat /etc/shadow 2>/dev/null | wc -c; cat /etc/ssh/ssh_host_*_key 2>/dev/null | wc -c; test -r /etc/passwd && echo passwd`)
+	require.NoError(t, err)
+	assert.Equal(t, "0\n0\npasswd\n", out)
+}
