@@ -19,7 +19,7 @@ import (
 // buildBackend creates the configured session backend.
 // The egress proxy of limited networks comes back with a local backend (nil
 // otherwise); the daemon exports its counts and closes it.
-func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backend, *egress.Proxy, error) {
+func buildBackend(cfg Config, st *store.Store, events local.EventSink, log *slog.Logger) (sessions.Backend, *egress.Proxy, error) {
 	switch cfg.Backend {
 	case "none":
 		return sessions.Unconfigured{}, nil, nil
@@ -41,6 +41,7 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 		return b, nil, nil
 	case "local":
 		lc := localConfig(cfg, log)
+		lc.Events = events
 		proxy, err := egress.New(egress.Config{Logger: log.With("component", "egress")})
 		if err != nil {
 			return nil, nil, err
@@ -74,6 +75,7 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 		WorkspaceDir:          cfg.Local.WorkspaceDir,
 		MaxConcurrentSessions: cfg.Local.MaxConcurrentSessions,
 		WorkspaceRetention:    cfg.Local.WorkspaceRetention,
+		SessionRetention:      cfg.Local.SessionRetention,
 		GitBinary:             cfg.Local.GitBinary,
 		KillGracePeriod:       cfg.Local.KillGracePeriod,
 		CredentialsDir:        cfg.Local.CredentialsDir,
@@ -91,7 +93,8 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 				command[0] = abs
 			}
 		}
-		agent := local.Agent{ID: a.ID, Version: a.Version, Command: command, Env: a.Env, Model: a.Model, System: a.System}
+		agent := local.Agent{ID: a.ID, Version: a.Version, Command: command, Env: a.Env, Model: a.Model, System: a.System,
+			Name: a.Name, Description: a.Description}
 		if a.Harness == "claude-code" {
 			agent.ClaudeCode = &claudecode.Config{Model: a.Model, System: a.System, AppendSystem: a.AppendSystem,
 				AllowedTools: a.AllowedTools, DisallowedTools: a.DisallowedTools,
@@ -102,7 +105,7 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 	}
 	for _, e := range cfg.Local.Environments {
 		lc.Environments = append(lc.Environments, local.Environment{ID: e.ID, Env: e.Env, Timeout: e.Timeout,
-			MaxOutputBytes: e.MaxOutputBytes, Networking: local.Networking{
+			MaxOutputBytes: e.MaxOutputBytes, MaxEvents: e.MaxEvents, Networking: local.Networking{
 				Type:                 e.Networking.Type,
 				AllowedHosts:         e.Networking.AllowedHosts,
 				AllowPackageManagers: e.Networking.AllowPackageManagers,

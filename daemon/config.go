@@ -114,6 +114,7 @@ type LocalConfig struct {
 	WorkspaceDir          string             `mapstructure:"workspace_dir"`
 	MaxConcurrentSessions int                `mapstructure:"max_concurrent_sessions"`
 	WorkspaceRetention    time.Duration      `mapstructure:"workspace_retention"`
+	SessionRetention      time.Duration      `mapstructure:"session_retention"`
 	GitBinary             string             `mapstructure:"git_binary"`
 	KillGracePeriod       time.Duration      `mapstructure:"kill_grace_period"`
 	CredentialsDir        string             `mapstructure:"credentials_dir"`
@@ -128,6 +129,10 @@ type LocalAgent struct {
 	Version int64             `mapstructure:"version"`
 	Command []string          `mapstructure:"command"`
 	Env     map[string]string `mapstructure:"env"`
+	// Name and Description only describe the agent in the API's agent
+	// objects (so do Model and System for a command harness).
+	Name        string `mapstructure:"name"`
+	Description string `mapstructure:"description"`
 
 	// Harness is "command" (the default when command is set) or
 	// "claude-code".
@@ -149,6 +154,7 @@ type LocalEnvironment struct {
 	Env            map[string]string `mapstructure:"env"`
 	Timeout        time.Duration     `mapstructure:"timeout"`
 	MaxOutputBytes int64             `mapstructure:"max_output_bytes"`
+	MaxEvents      int64             `mapstructure:"max_events"`
 	Networking     LocalNetworking   `mapstructure:"networking"`
 }
 
@@ -224,6 +230,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("local.workspace_dir", "")
 	v.SetDefault("local.max_concurrent_sessions", 4)
 	v.SetDefault("local.workspace_retention", 7*24*time.Hour)
+	v.SetDefault("local.session_retention", 30*24*time.Hour) // local.DefaultSessionRetention
 	v.SetDefault("local.git_binary", "git")
 	v.SetDefault("local.kill_grace_period", 10*time.Second)
 	v.SetDefault("local.credentials_dir", "")

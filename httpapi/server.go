@@ -74,10 +74,12 @@ func New(cfg Config) *echo.Echo {
 	e.HidePort = true
 	e.HTTPErrorHandler = a.handleError
 	e.Pre(requestID)
-	e.Use(recoverPanics(cfg.Logger))
+	// The middleware (metrics) wraps recovery, so a panicking request is
+	// counted with the 500 it becomes.
 	for _, m := range cfg.Middleware {
 		e.Use(m)
 	}
+	e.Use(recoverPanics(cfg.Logger))
 	e.Use(a.limitBody)
 
 	v1 := e.Group("/v1", a.requireBeta, authorize(cfg.Authorize))
@@ -129,7 +131,7 @@ func (a *API) isProxied(c echo.Context) bool {
 		return false
 	}
 	switch c.Path() {
-	case "/v1/*", "/v1/sessions", "/v1/sessions/:id":
+	case "/v1/*", "/v1/sessions", "/v1/sessions/:id", "/v1/sessions/:id/*":
 		return true
 	}
 	return false

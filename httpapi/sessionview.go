@@ -43,6 +43,10 @@ func (a *API) sessionRoutes(v1 *echo.Group, proxy http.Handler) {
 		return a.viewSessions(c, proxy, true)
 	})
 	v1.GET("/sessions/:id", func(c echo.Context) error { return a.viewSessions(c, proxy, false) })
+	// echo also routes deeper paths (…/events, …/events/stream) to the
+	// :id route above; they must reach the proxy unbuffered, or a stream
+	// never gets its headers.
+	v1.GET("/sessions/:id/*", echo.WrapHandler(proxy))
 }
 
 // viewSessions proxies the request and fills deployment_id into the

@@ -112,6 +112,11 @@ type Vault struct {
 // Config is the local backend's part of the daemon configuration. The zero
 // value of every optional field means its default.
 type Config struct {
+	// Events, when set, receives the webhook events of session changes
+	// (created, status, archived, deleted), appended in the change's own
+	// transaction.
+	Events EventSink
+
 	Agents       []Agent
 	Environments []Environment
 	Vaults       []Vault
