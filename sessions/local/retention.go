@@ -108,3 +108,27 @@ func (s sessionStore) deleteEventsChunk(id string, max int) (int, error) {
 	})
 	return n, err
 }
+
+// sessionsOfDeployment reads the records of one deployment's sessions.
+func (s sessionStore) sessionsOfDeployment(deploymentID string) ([]*sessionRecord, error) {
+	var out []*sessionRecord
+	err := s.ns.View(func(tx *store.NamespaceTx) error {
+		records := tx.Bucket(bucketSessions)
+		var err error
+		tx.Bucket(bucketSessionsByDeployment).Scan(deploymentPrefix(deploymentID), nil, false, func(k, _ []byte) bool {
+			id := k[8:] // created(8) id, the prefix stripped
+			v := records.Get(id)
+			if v == nil {
+				return true
+			}
+			var rec *sessionRecord
+			if rec, err = decodeRecord(v); err != nil {
+				return false
+			}
+			out = append(out, rec)
+			return true
+		})
+		return err
+	})
+	return out, err
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/sandbox0/sandbox0d/sessions"
 )
 
 var (
@@ -181,3 +183,20 @@ func (b *Backend) interrupt(id string) (json.RawMessage, error) {
 	}
 	return echo[0], nil
 }
+
+// SessionOfRun implements sessions.RunSessionFinder: a deployment's sessions
+// are indexed by deployment, so this reads only that deployment's records.
+func (b *Backend) SessionOfRun(deploymentID, runID string) (string, error) {
+	recs, err := b.store.sessionsOfDeployment(deploymentID)
+	if err != nil {
+		return "", err
+	}
+	for _, rec := range recs {
+		if rec.RunID == runID {
+			return rec.ID, nil
+		}
+	}
+	return "", nil
+}
+
+var _ sessions.RunSessionFinder = (*Backend)(nil)
