@@ -349,6 +349,9 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Header.Del("Proxy-Authorization")
 	r.Close = true
 	r.RequestURI = ""
+	// The Host header goes where the checked URL says, so a shared front
+	// (a CDN) is not asked for another name than the one allowed.
+	r.Host = r.URL.Host
 	if err := r.Write(upstream); err != nil {
 		return
 	}
