@@ -38,6 +38,12 @@
 // Exit 0 ends the turn (idle, stop_reason end_turn); anything else ends the
 // session with a session.error and terminated.
 //
+// An agent with ClaudeCode set runs the claude-code harness instead (package
+// claudecode, which does not import this one): each turn runs the Claude
+// Code CLI in the same sandbox with the claude binary's directories shown
+// read-only and the session's spend and budget cap (budget.go), and maps its
+// stream-json output to official events.
+//
 // # Session statuses
 //
 // The official values, used as follows:
