@@ -113,6 +113,16 @@ func TestConversation(t *testing.T) {
 		assert.NotEqual(t, eventSessionError, ev.Type)
 	}
 
+	// Title and metadata can be updated (a null-free patch here: one key
+	// replaced, one added).
+	updated, err := rig.client.Beta.Sessions.Update(ctx, id, anthropic.BetaSessionUpdateParams{
+		Title:    anthropic.String("renamed"),
+		Metadata: map[string]string{"team": "platform", "tier": "gold"},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "renamed", updated.Title)
+	assert.Equal(t, map[string]string{"team": "platform", "tier": "gold"}, updated.Metadata)
+
 	// And one more turn works, in the same workspace.
 	rig.send(id, textEvent("last"))
 	rig.waitDone(id)
@@ -282,4 +292,21 @@ func TestCatalogReadOnly(t *testing.T) {
 	assert.Equal(t, rig.b.firstSeen, b2.firstSeen)
 	raw, _ := json.Marshal(b2.vaultView(b2.vaults["vlt_a"]))
 	assert.True(t, strings.Contains(string(raw), vaults.Data[0].CreatedAt.UTC().Format("2006-01-02T15:04:05")))
+}
+
+// TestEchoHarnessMultiTurn runs the example harness for two turns: the
+// second sees SANDBOX0D_TURN=2 and the state the first left in the
+// workspace.
+func TestEchoHarnessMultiTurn(t *testing.T) {
+	script, err := filepath.Abs("../../examples/echo-harness.sh")
+	require.NoError(t, err)
+	rig := newRig(t, []Agent{{ID: "agent_echo", Version: 1, Command: []string{"/bin/sh", script}}}, nil)
+	id := rig.create("agent_echo", nil)
+	rig.waitDone(id)
+	rig.send(id, textEvent("once more"))
+	rig.waitDone(id)
+	texts := rig.texts(id)
+	require.Len(t, texts, 10)
+	assert.Equal(t, "turn 2: received 1 event(s), 1 user message(s); 1 earlier turn(s) here", texts[6])
+	assert.Equal(t, "prompt: once more", texts[7])
 }
