@@ -73,6 +73,7 @@ func registerClientCommands(root *cobra.Command, deps clientDeps) {
 	root.AddCommand(
 		newDeploymentsCommand(cc),
 		newRunsCommand(cc),
+		newSessionsCommand(cc),
 		newCronCommand(cc),
 		newBackupCommand(cc),
 		newAPIKeysCommand(cc),
@@ -80,6 +81,7 @@ func registerClientCommands(root *cobra.Command, deps clientDeps) {
 		newKeysCommand(cc),
 		newCompactCommand(),
 	)
+	cc.registerCompletions(root)
 }
 
 // endpoint says where the daemon is: a TCP base URL, or else the socket.

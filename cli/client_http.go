@@ -79,6 +79,15 @@ func (c *apiClient) where() string {
 // (the response body is consumed and closed); on success the caller owns the
 // response body.
 func (c *apiClient) send(ctx context.Context, method, path string, query url.Values, body []byte) (*http.Response, error) {
+	return c.sendAccepting(ctx, method, path, query, body, "application/json")
+}
+
+// stream opens a server-sent events stream; the caller reads and closes it.
+func (c *apiClient) stream(ctx context.Context, path string) (*http.Response, error) {
+	return c.sendAccepting(ctx, http.MethodGet, path, nil, nil, "text/event-stream")
+}
+
+func (c *apiClient) sendAccepting(ctx context.Context, method, path string, query url.Values, body []byte, accept string) (*http.Response, error) {
 	target := c.base + path
 	if len(query) > 0 {
 		target += "?" + query.Encode()
@@ -91,7 +100,7 @@ func (c *apiClient) send(ctx context.Context, method, path string, query url.Val
 	if err != nil {
 		return nil, fmt.Errorf("build request %s %s: %w", method, path, err)
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("anthropic-beta", managedAgentsBeta)
 	req.Header.Set("anthropic-version", anthropicVersion)

@@ -7,8 +7,9 @@ import (
 )
 
 func newDeploymentsRunCommand(cc *commandContext) *cobra.Command {
-	return &cobra.Command{
-		Use:   "run ID",
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "run ID [--follow]",
 		Short: "Run a deployment now (a manual run); exits non-zero when the session could not be created",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -40,7 +41,13 @@ func newDeploymentsRunCommand(cc *commandContext) *cobra.Command {
 			if run.Error != nil {
 				return fmt.Errorf("run %s failed: %s: %s", run.ID, run.Error.Type, oneLine(run.Error.Message))
 			}
+			if follow && run.SessionID != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Following session %s until it stops (Ctrl-C to stop following).\n", oneLine(*run.SessionID))
+				return followSession(cmd.Context(), client, cmd.OutOrStdout(), *run.SessionID, cc.json)
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&follow, "follow", false, "then follow the new session's events until it stops, as sessions events -f")
+	return cmd
 }

@@ -70,6 +70,14 @@ func runCLI(t *testing.T, now func() time.Time, env map[string]string, stdin io.
 		systemConfig:  filepath.Join(missing, "config.yaml")}, stdin, args...)
 }
 
+// newTestRoot is the client command tree with test dependencies.
+func newTestRoot(t *testing.T) *cobra.Command {
+	root := &cobra.Command{Use: "sandbox0d"}
+	registerClientCommands(root, clientDeps{now: time.Now, getenv: func(string) string { return "" },
+		defaultSocket: func() string { return filepath.Join(t.TempDir(), "d.sock") }, systemConfig: filepath.Join(t.TempDir(), "c.yaml")})
+	return root
+}
+
 // runCLIWith is runCLI with every dependency given.
 func runCLIWith(t *testing.T, deps clientDeps, stdin io.Reader, args ...string) cliResult {
 	t.Helper()

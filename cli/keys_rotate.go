@@ -15,7 +15,7 @@ func newKeysCommand(cc *commandContext) *cobra.Command {
 		Short: "Manage the daemon's secret-sealing key",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newKeysRotateCommand(cc), newKeysGenerateCommand())
+	cmd.AddCommand(newKeysRotateCommand(cc), newKeysGenerateCommand(), newKeysForgetCommand())
 	return cmd
 }
 

@@ -30,6 +30,9 @@ func newServeCommand() *cobra.Command {
 				return err
 			}
 			log := daemon.NewLogger(os.Stderr, cfg.Log)
+			for _, w := range cfg.Warnings {
+				log.Warn(w)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			d, err := daemon.New(cfg, log, daemon.Options{})

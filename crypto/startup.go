@@ -35,7 +35,8 @@ func (e *UnopenableSecretsError) Error() string {
 	} else {
 		fmt.Fprintf(&b, "Restore the backed-up identity file that sealed them to %s (mode 0600), or pass --identity-file <backup>.", e.IdentityPath)
 	}
-	b.WriteString(" Without that identity the secrets are lost: set them again on each deployment.")
+	b.WriteString(" Without that identity the secrets are lost: `sandbox0d keys forget-unopenable --data-dir DIR` (daemon stopped)" +
+		" drops just the tokens no identity opens, keeping the deployments; then start and set them again on each deployment.")
 	return b.String()
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local"
+	"github.com/sandbox0/sandbox0d/sessions/local/claudecode"
 	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 	"github.com/sandbox0/sandbox0d/sessions/upstream"
@@ -18,7 +19,7 @@ import (
 // buildBackend creates the configured session backend.
 // The egress proxy of limited networks comes back with a local backend (nil
 // otherwise); the daemon exports its counts and closes it.
-func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backend, *egress.Proxy, error) {
+func buildBackend(cfg Config, st *store.Store, events local.EventSink, log *slog.Logger) (sessions.Backend, *egress.Proxy, error) {
 	switch cfg.Backend {
 	case "none":
 		return sessions.Unconfigured{}, nil, nil
@@ -35,11 +36,12 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 			Logger:         log,
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("config %w", err)
+			return nil, nil, err // a *ConfigError naming its key
 		}
 		return b, nil, nil
 	case "local":
 		lc := localConfig(cfg, log)
+		lc.Events = events
 		proxy, err := egress.New(egress.Config{Logger: log.With("component", "egress")})
 		if err != nil {
 			return nil, nil, err
@@ -58,7 +60,7 @@ func buildBackend(cfg Config, st *store.Store, log *slog.Logger) (sessions.Backe
 		b, err := local.New(ns, lc)
 		if err != nil {
 			_ = proxy.Close()
-			return nil, nil, fmt.Errorf("config local: %w", err)
+			return nil, nil, err // *ConfigErrors naming their keys
 		}
 		return b, proxy, nil
 	}
@@ -73,6 +75,7 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 		WorkspaceDir:          cfg.Local.WorkspaceDir,
 		MaxConcurrentSessions: cfg.Local.MaxConcurrentSessions,
 		WorkspaceRetention:    cfg.Local.WorkspaceRetention,
+		SessionRetention:      cfg.Local.SessionRetention,
 		GitBinary:             cfg.Local.GitBinary,
 		KillGracePeriod:       cfg.Local.KillGracePeriod,
 		CredentialsDir:        cfg.Local.CredentialsDir,
@@ -90,11 +93,19 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 				command[0] = abs
 			}
 		}
-		lc.Agents = append(lc.Agents, local.Agent{ID: a.ID, Version: a.Version, Command: command, Env: a.Env})
+		agent := local.Agent{ID: a.ID, Version: a.Version, Command: command, Env: a.Env, Model: a.Model, System: a.System,
+			Name: a.Name, Description: a.Description}
+		if a.Harness == "claude-code" {
+			agent.ClaudeCode = &claudecode.Config{Model: a.Model, System: a.System, AppendSystem: a.AppendSystem,
+				AllowedTools: a.AllowedTools, DisallowedTools: a.DisallowedTools,
+				MCPServers: besideConfig(cfg, a.MCPServers), MaxTurns: a.MaxTurns,
+				PermissionMode: a.PermissionMode, Binary: besideConfig(cfg, a.ClaudeBinary)}
+		}
+		lc.Agents = append(lc.Agents, agent)
 	}
 	for _, e := range cfg.Local.Environments {
 		lc.Environments = append(lc.Environments, local.Environment{ID: e.ID, Env: e.Env, Timeout: e.Timeout,
-			MaxOutputBytes: e.MaxOutputBytes, Networking: local.Networking{
+			MaxOutputBytes: e.MaxOutputBytes, MaxEvents: e.MaxEvents, Networking: local.Networking{
 				Type:                 e.Networking.Type,
 				AllowedHosts:         e.Networking.AllowedHosts,
 				AllowPackageManagers: e.Networking.AllowPackageManagers,
@@ -127,4 +138,17 @@ func buildSandbox(cfg Config, proxy *egress.Proxy, log *slog.Logger) (sandbox.Sa
 		log.Info("local sessions sandbox ready", "sandbox", sb.Name())
 	}
 	return sb, err
+}
+
+// besideConfig resolves a relative path with a slash ("./mcp.json") next to
+// the config file that names it; bare names (looked up in PATH) and
+// absolute paths stay as they are.
+func besideConfig(cfg Config, path string) string {
+	if path == "" || cfg.ConfigFile == "" || !strings.Contains(path, "/") || filepath.IsAbs(path) {
+		return path
+	}
+	if abs, err := filepath.Abs(filepath.Join(filepath.Dir(cfg.ConfigFile), path)); err == nil {
+		return abs
+	}
+	return path
 }

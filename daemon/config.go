@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/internal/configerr"
 	"github.com/sandbox0/sandbox0d/sessions/upstream"
 	"github.com/sandbox0/sandbox0d/webhooks"
 )
@@ -25,7 +27,10 @@ import (
 type Config struct {
 	// ConfigFile is the file the configuration was read from ("" if none);
 	// relative harness paths in it are resolved against its directory.
-	ConfigFile      string          `mapstructure:"-"`
+	ConfigFile string `mapstructure:"-"`
+	// Warnings are problems that do not stop the daemon (SANDBOX0D_
+	// variables that match no key); the daemon logs them at startup.
+	Warnings        []string        `mapstructure:"-"`
 	DataDir         string          `mapstructure:"data_dir"`
 	Listen          string          `mapstructure:"listen"`
 	Socket          string          `mapstructure:"socket"`
@@ -109,6 +114,7 @@ type LocalConfig struct {
 	WorkspaceDir          string             `mapstructure:"workspace_dir"`
 	MaxConcurrentSessions int                `mapstructure:"max_concurrent_sessions"`
 	WorkspaceRetention    time.Duration      `mapstructure:"workspace_retention"`
+	SessionRetention      time.Duration      `mapstructure:"session_retention"`
 	GitBinary             string             `mapstructure:"git_binary"`
 	KillGracePeriod       time.Duration      `mapstructure:"kill_grace_period"`
 	CredentialsDir        string             `mapstructure:"credentials_dir"`
@@ -116,12 +122,30 @@ type LocalConfig struct {
 	Sandbox string `mapstructure:"sandbox"`
 }
 
-// LocalAgent declares an agent for the local backend.
+// LocalAgent declares an agent for the local backend: a harness command,
+// or harness: claude-code with the Claude Code keys.
 type LocalAgent struct {
 	ID      string            `mapstructure:"id"`
 	Version int64             `mapstructure:"version"`
 	Command []string          `mapstructure:"command"`
 	Env     map[string]string `mapstructure:"env"`
+	// Name and Description only describe the agent in the API's agent
+	// objects (so do Model and System for a command harness).
+	Name        string `mapstructure:"name"`
+	Description string `mapstructure:"description"`
+
+	// Harness is "command" (the default when command is set) or
+	// "claude-code".
+	Harness         string   `mapstructure:"harness"`
+	Model           string   `mapstructure:"model"`
+	System          string   `mapstructure:"system"`
+	AppendSystem    string   `mapstructure:"append_system"`
+	AllowedTools    []string `mapstructure:"allowed_tools"`
+	DisallowedTools []string `mapstructure:"disallowed_tools"`
+	MCPServers      string   `mapstructure:"mcp_servers"`
+	MaxTurns        int      `mapstructure:"max_turns"`
+	PermissionMode  string   `mapstructure:"permission_mode"`
+	ClaudeBinary    string   `mapstructure:"claude_binary"`
 }
 
 // LocalEnvironment declares an environment for the local backend.
@@ -130,6 +154,7 @@ type LocalEnvironment struct {
 	Env            map[string]string `mapstructure:"env"`
 	Timeout        time.Duration     `mapstructure:"timeout"`
 	MaxOutputBytes int64             `mapstructure:"max_output_bytes"`
+	MaxEvents      int64             `mapstructure:"max_events"`
 	Networking     LocalNetworking   `mapstructure:"networking"`
 }
 
@@ -205,6 +230,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("local.workspace_dir", "")
 	v.SetDefault("local.max_concurrent_sessions", 4)
 	v.SetDefault("local.workspace_retention", 7*24*time.Hour)
+	v.SetDefault("local.session_retention", 30*24*time.Hour) // local.DefaultSessionRetention
 	v.SetDefault("local.git_binary", "git")
 	v.SetDefault("local.kill_grace_period", 10*time.Second)
 	v.SetDefault("local.credentials_dir", "")
@@ -272,13 +298,25 @@ func LoadConfig(v *viper.Viper, configFile string) (Config, error) {
 			return Config{}, fmt.Errorf("config file %s: %w", configFile, err)
 		}
 	}
+	used := v.ConfigFileUsed()
+	if _, err := os.Stat(used); err != nil {
+		used = ""
+	}
+	node, err := readConfigNode(used)
+	if err != nil {
+		return Config{}, fmt.Errorf("config file %s: %w", used, err)
+	}
+	if err := checkKnownKeys(node, used); err != nil {
+		return Config{}, err
+	}
 	var cfg Config
 	if err := v.Unmarshal(&cfg); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	cfg.ConfigFile = v.ConfigFileUsed()
-	if _, err := os.Stat(cfg.ConfigFile); err != nil {
-		cfg.ConfigFile = ""
+	restoreMapKeys(node, reflect.ValueOf(&cfg))
+	cfg.ConfigFile = used
+	if stray := unknownEnv(os.Environ()); len(stray) > 0 {
+		cfg.Warnings = append(cfg.Warnings, describeEnvWarning(stray))
 	}
 	if cfg.Backend == "" {
 		cfg.Backend = "local"
@@ -294,70 +332,86 @@ func isNotExist(err error) bool {
 	return errors.As(err, &pe) && errors.Is(pe.Err, os.ErrNotExist)
 }
 
-// ConfigError names the config key that is wrong.
-type ConfigError struct {
-	Key     string
-	Message string
-}
-
-func (e *ConfigError) Error() string { return "config " + e.Key + ": " + e.Message }
+// ConfigError names the config key that is wrong (and the file, for an
+// unknown key); it is the one type the backends' config errors share.
+type ConfigError = configerr.Error
 
 // Validate checks the configuration and names the offending key.
 func (c Config) Validate() error {
 	if c.DataDir == "" {
-		return &ConfigError{"data_dir", "must be set"}
+		return &ConfigError{Key: "data_dir", Problem: "must be set"}
 	}
 	if err := c.Webhooks.Validate(); err != nil {
 		var fe *webhooks.FieldError
 		if errors.As(err, &fe) {
-			return &ConfigError{"webhooks." + fe.Key, fe.Message}
+			return &ConfigError{Key: "webhooks." + fe.Key, Problem: fe.Message}
 		}
 		return err
 	}
 	if c.Listen == "" && c.Socket == "" {
-		return &ConfigError{"listen", "at least one listener is required: set listen (TCP) or socket (Unix)"}
+		return &ConfigError{Key: "listen", Problem: "at least one listener is required: set listen (TCP) or socket (Unix)"}
 	}
 	switch c.Backend {
 	case "local", "upstream", "none":
 	default:
-		return &ConfigError{"backend", fmt.Sprintf("must be local, upstream or none, got %q", c.Backend)}
+		return &ConfigError{Key: "backend", Problem: fmt.Sprintf("must be local, upstream or none, got %q", c.Backend)}
+	}
+	for i, a := range c.Local.Agents {
+		key := fmt.Sprintf("local.agents[%d]", i)
+		switch a.Harness {
+		case "", "command":
+			for _, k := range []struct {
+				key string
+				set bool
+			}{{"append_system", a.AppendSystem != ""}, {"allowed_tools", len(a.AllowedTools) > 0},
+				{"disallowed_tools", len(a.DisallowedTools) > 0}, {"mcp_servers", a.MCPServers != ""},
+				{"max_turns", a.MaxTurns != 0}, {"permission_mode", a.PermissionMode != ""},
+				{"claude_binary", a.ClaudeBinary != ""}} {
+				if k.set {
+					return &ConfigError{Key: key + "." + k.key, Problem: "is a claude-code setting; set harness: claude-code or remove it"}
+				}
+			}
+		case "claude-code":
+		default:
+			return &ConfigError{Key: key + ".harness", Problem: fmt.Sprintf("must be command or claude-code, got %q", a.Harness)}
+		}
 	}
 	if c.Backend == "upstream" && c.Upstream.URL == "" {
-		return &ConfigError{"upstream.url", "must be set when backend is upstream"}
+		return &ConfigError{Key: "upstream.url", Problem: "must be set when backend is upstream"}
 	}
 	if c.Schedule.MisfireGrace < 0 {
-		return &ConfigError{"schedule.misfire_grace", "must not be negative"}
+		return &ConfigError{Key: "schedule.misfire_grace", Problem: "must not be negative"}
 	}
 	if c.Schedule.Jitter < 0 {
-		return &ConfigError{"schedule.jitter", "must not be negative"}
+		return &ConfigError{Key: "schedule.jitter", Problem: "must not be negative"}
 	}
 	if c.Schedule.Workers < 1 || c.Schedule.Workers > 1024 {
-		return &ConfigError{"schedule.workers", "must be between 1 and 1024"}
+		return &ConfigError{Key: "schedule.workers", Problem: "must be between 1 and 1024"}
 	}
 	if c.ShutdownTimeout <= 0 {
-		return &ConfigError{"shutdown_timeout", "must be positive"}
+		return &ConfigError{Key: "shutdown_timeout", Problem: "must be positive"}
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
-		return &ConfigError{"tls.cert", "tls.cert and tls.key must be set together"}
+		return &ConfigError{Key: "tls.cert", Problem: "tls.cert and tls.key must be set together"}
 	}
 	if c.Runs.Retention.MaxPerDeployment < 0 {
-		return &ConfigError{"runs.retention.max_per_deployment", "must not be negative (0 disables)"}
+		return &ConfigError{Key: "runs.retention.max_per_deployment", Problem: "must not be negative (0 disables)"}
 	}
 	if c.Runs.Retention.MaxAge < 0 {
-		return &ConfigError{"runs.retention.max_age", "must not be negative (0 disables)"}
+		return &ConfigError{Key: "runs.retention.max_age", Problem: "must not be negative (0 disables)"}
 	}
 	if c.Runs.Retention.Interval <= 0 {
-		return &ConfigError{"runs.retention.interval", "must be positive"}
+		return &ConfigError{Key: "runs.retention.interval", Problem: "must be positive"}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		return &ConfigError{"log.level", fmt.Sprintf("must be debug, info, warn or error, got %q", c.Log.Level)}
+		return &ConfigError{Key: "log.level", Problem: fmt.Sprintf("must be debug, info, warn or error, got %q", c.Log.Level)}
 	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
-		return &ConfigError{"log.format", fmt.Sprintf("must be text or json, got %q", c.Log.Format)}
+		return &ConfigError{Key: "log.format", Problem: fmt.Sprintf("must be text or json, got %q", c.Log.Format)}
 	}
 	return nil
 }

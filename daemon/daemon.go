@@ -103,9 +103,17 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 
+	// The webhook dispatcher comes before the writers that append to its
+	// outbox (the session backend, the service); it delivers once Run starts.
+	if d.hooks, err = webhooks.New(cfg.Webhooks, webhooks.Options{
+		Store: d.store, Logger: log, Transport: opts.WebhookTransport,
+		Observe: func(result string, took time.Duration) { d.metrics.observeWebhook(result, took) },
+	}); err != nil {
+		return nil, err
+	}
 	d.backend = opts.Backend
 	if d.backend == nil {
-		if d.backend, d.egress, err = buildBackend(cfg, d.store, log); err != nil {
+		if d.backend, d.egress, err = buildBackend(cfg, d.store, d.hooks, log); err != nil {
 			return nil, err
 		}
 	}
@@ -117,11 +125,6 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	d.metrics = newMetrics(d.store, d.backend.Name())
 	if d.egress != nil {
 		d.metrics.registerEgress(d.egress)
-	}
-	if d.hooks, err = webhooks.New(cfg.Webhooks, webhooks.Options{
-		Store: d.store, Logger: log, Observe: d.metrics.observeWebhook, Transport: opts.WebhookTransport,
-	}); err != nil {
-		return nil, err
 	}
 	d.metrics.watchWebhooks(d.hooks)
 	d.svc = deployments.NewService(deployments.Config{
@@ -234,7 +237,7 @@ func (d *Daemon) Reload(cfg Config) error {
 	}
 	if d.certs.cert.Load() != nil {
 		if cfg.TLS.Cert == "" {
-			return &ConfigError{"tls.cert", "TLS cannot be turned off by a reload; restart the daemon"}
+			return &ConfigError{Key: "tls.cert", Problem: "TLS cannot be turned off by a reload; restart the daemon"}
 		}
 		if err := d.certs.load(cfg.TLS); err != nil {
 			return err

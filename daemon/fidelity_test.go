@@ -197,3 +197,60 @@ func TestProxiedSDKCallsAreNotHeldToTheDeploymentsAPIRules(t *testing.T) {
 	_, err = c.Beta.Deployments.List(ctx, anthropic.BetaDeploymentListParams{}, option.WithHeader("anthropic-beta", "files-api-2025-04-14"))
 	requireAPIError(t, err, 400, "managed-agents-2026-04-01")
 }
+
+// Issue 12 point 5: sessions sandbox0d created can be found by deployment,
+// and the proxied session objects say which deployment they belong to.
+func TestSessionsOfADeploymentThroughTheProxy(t *testing.T) {
+	fake, c := upstreamDaemon(t)
+	ctx := t.Context()
+	p := createParams("sessions")
+	p.Metadata = map[string]string{}
+	for i := range 16 { // no room for the run's metadata keys: the records must do
+		p.Metadata[fmt.Sprintf("key_%02d", i)] = "v"
+	}
+	d, err := c.Beta.Deployments.New(ctx, p)
+	require.NoError(t, err)
+	other, err := c.Beta.Deployments.New(ctx, createParams("other"))
+	require.NoError(t, err)
+	var mine []string
+	for range 3 {
+		run, err := c.Beta.Deployments.Run(ctx, d.ID, anthropic.BetaDeploymentRunParams{})
+		require.NoError(t, err)
+		require.NotEmpty(t, run.SessionID)
+		mine = append(mine, run.SessionID)
+	}
+	otherRun, err := c.Beta.Deployments.Run(ctx, other.ID, anthropic.BetaDeploymentRunParams{})
+	require.NoError(t, err)
+
+	var got []string
+	pager := c.Beta.Sessions.ListAutoPaging(ctx, anthropic.BetaSessionListParams{DeploymentID: param.NewOpt(d.ID), Limit: param.NewOpt(int64(2))})
+	for pager.Next() {
+		s := pager.Current()
+		assert.Equal(t, d.ID, s.DeploymentID)
+		got = append(got, s.ID)
+	}
+	require.NoError(t, pager.Err())
+	assert.Equal(t, []string{mine[2], mine[1], mine[0]}, got, "newest first, across pages")
+
+	s, err := c.Beta.Sessions.Get(ctx, mine[0], anthropic.BetaSessionGetParams{})
+	require.NoError(t, err)
+	assert.Equal(t, d.ID, s.DeploymentID, "retrieve fills deployment_id")
+
+	all, err := c.Beta.Sessions.List(ctx, anthropic.BetaSessionListParams{})
+	require.NoError(t, err)
+	byID := map[string]string{}
+	for _, s := range all.Data {
+		byID[s.ID] = s.DeploymentID
+	}
+	assert.Equal(t, other.ID, byID[otherRun.SessionID], "list fills deployment_id")
+	assert.Equal(t, d.ID, byID[mine[1]])
+	for _, sess := range fake.Sessions() {
+		assert.Contains(t, byID, sess.ID)
+	}
+
+	empty, err := c.Beta.Sessions.List(ctx, anthropic.BetaSessionListParams{DeploymentID: param.NewOpt("depl_unknown")})
+	require.NoError(t, err)
+	assert.Empty(t, empty.Data)
+	_, err = c.Beta.Sessions.List(ctx, anthropic.BetaSessionListParams{DeploymentID: param.NewOpt(d.ID), AgentID: param.NewOpt("agent_a")})
+	requireAPIError(t, err, 400, "agent_id")
+}

@@ -65,3 +65,29 @@ func GenerateIdentity(path string, log *slog.Logger) (string, error) {
 func CompactOffline(dataDir string) (before, after int64, err error) {
 	return store.Compact(filepath.Join(dataDir, store.FileName))
 }
+
+// ForgetUnopenableOffline drops, in a stopped data dir, the sealed tokens
+// that no identity opens: the one in the identity file (if it exists) and
+// those in extraIdentityFiles (e.g. retired identities the operator kept).
+// It is the way out when the daemon refuses to start because a restored
+// backup was sealed with an identity that is gone. Everything else stays.
+func ForgetUnopenableOffline(dataDir, identityFile string, extraIdentityFiles []string, dryRun bool) ([]deployments.ForgottenToken, error) {
+	st, err := store.Open(filepath.Join(dataDir, store.FileName), store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	path, _ := crypto.ResolveIdentityPath(dataDir, identityFile)
+	var keyrings []*crypto.Keyring
+	for _, p := range append([]string{path}, extraIdentityFiles...) {
+		k, err := crypto.LoadKeyring(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && p == path:
+			continue // no identity at all: every token is unopenable
+		case err != nil:
+			return nil, fmt.Errorf("identity file %s: %w", p, err)
+		}
+		keyrings = append(keyrings, k)
+	}
+	return deployments.ForgetUnopenableTokens(st, deployments.OpenableBy(keyrings...), dryRun)
+}

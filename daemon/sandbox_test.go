@@ -43,3 +43,35 @@ func TestStartupRejectsUnknownSandbox(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "local.sandbox: must be bubblewrap, none or auto")
 }
+
+func TestNetworkingConfigLoads(t *testing.T) {
+	file := writeConfig(t, `backend: local
+local:
+  sandbox: none
+  environments:
+    - id: env_lim
+      networking:
+        type: limited
+        allowed_hosts: ["api.example.com:443", "*.example.org", "10.0.0.7"]
+        allow_package_managers: true
+        allow_mcp_servers: false
+`)
+	cfg, err := daemon.LoadConfig(newViperWithFlags(t), file)
+	require.NoError(t, err)
+	assert.Equal(t, "none", cfg.Local.Sandbox)
+	require.Len(t, cfg.Local.Environments, 1)
+	n := cfg.Local.Environments[0].Networking
+	assert.Equal(t, "limited", n.Type)
+	assert.Equal(t, []string{"api.example.com:443", "*.example.org", "10.0.0.7"}, n.AllowedHosts)
+	assert.True(t, n.AllowPackageManagers)
+}
+
+// A bad allowed_hosts entry stops the start naming its key.
+func TestStartupRejectsBadAllowedHost(t *testing.T) {
+	cfg := localConfig(t, "none")
+	cfg.Local.Environments = []daemon.LocalEnvironment{{ID: "env_lim",
+		Networking: daemon.LocalNetworking{Type: "limited", AllowedHosts: []string{"https://api.example.com/"}}}}
+	_, err := daemon.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), daemon.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "local.environments[0].networking.allowed_hosts[0]")
+}

@@ -123,3 +123,49 @@ func mustReadFile(t *testing.T, path string) []byte {
 	require.NoError(t, err)
 	return data
 }
+
+// The dead end: after a rotation, restoring an older backup left a
+// daemon that refused to start and said to set the tokens again, which
+// needs a running daemon. The refusal names the way out, and the way out
+// (forget the tokens no identity opens) makes the daemon start with every
+// deployment kept.
+func TestRestoredBackupAfterRotationHasAWayOut(t *testing.T) {
+	dir := t.TempDir()
+	cfg := baseConfig(dir)
+	backend := sessionstest.New(map[string]int64{"agent_a": 1})
+	r := start(t, cfg, daemon.Options{Backend: backend})
+	first := r.client()
+	_, err := first.Beta.Deployments.New(t.Context(), createParams("before-rotation"))
+	require.NoError(t, err)
+	r.stop(t)
+	db := filepath.Join(cfg.DataDir, "sandbox0d.db")
+	backup, err := os.ReadFile(db)
+	require.NoError(t, err)
+
+	r = start(t, cfg, daemon.Options{Backend: backend})
+	status, _ := do(t, socketClient(cfg.Socket), "POST", "http://s/admin/keys/rotate", "", nil)
+	require.Equal(t, 200, status)
+	r.stop(t)
+	require.NoError(t, os.WriteFile(db, backup, 0o600)) // restore the pre-rotation backup
+
+	_, err = daemon.New(cfg, slog.New(slog.DiscardHandler), daemon.Options{Backend: backend})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "keys forget-unopenable")
+
+	forgotten, err := daemon.ForgetUnopenableOffline(cfg.DataDir, "", nil, false)
+	require.NoError(t, err)
+	require.Len(t, forgotten, 1)
+	assert.Equal(t, "https://github.com/acme/repo", forgotten[0].URL)
+
+	r = start(t, cfg, daemon.Options{Backend: backend})
+	c := r.client()
+	list, err := c.Beta.Deployments.List(t.Context(), anthropic.BetaDeploymentListParams{})
+	require.NoError(t, err)
+	require.Len(t, list.Data, 1, "the deployment is kept")
+	_, err = c.Beta.Deployments.Run(t.Context(), list.Data[0].ID, anthropic.BetaDeploymentRunParams{})
+	require.NoError(t, err)
+	reqs := backend.Requests()
+	last := reqs[len(reqs)-1]
+	require.Len(t, last.Resources, 1, "the resource is kept")
+	assert.Empty(t, last.Resources[0].AuthorizationToken, "without its token")
+}

@@ -18,7 +18,7 @@ type certStore struct {
 func (s *certStore) load(c TLSConfig) error {
 	pair, err := tls.LoadX509KeyPair(c.Cert, c.Key)
 	if err != nil {
-		return &ConfigError{"tls.cert", fmt.Sprintf("cannot load the key pair (cert %s, key %s): %v", c.Cert, c.Key, err)}
+		return &ConfigError{Key: "tls.cert", Problem: fmt.Sprintf("cannot load the key pair (cert %s, key %s): %v", c.Cert, c.Key, err)}
 	}
 	s.cert.Store(&pair)
 	return nil

@@ -208,7 +208,7 @@ func TestWebhookConfigErrorsNameTheKey(t *testing.T) {
 		var ce *daemon.ConfigError
 		require.ErrorAs(t, err, &ce, tc.yaml)
 		assert.Equal(t, tc.key, ce.Key)
-		assert.Contains(t, ce.Message, tc.msg)
+		assert.Contains(t, ce.Problem, tc.msg)
 		assert.NotContains(t, err.Error(), "c2VjcmV0c2VjcmV0")
 	}
 

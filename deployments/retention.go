@@ -2,6 +2,7 @@ package deployments
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/sandbox0/sandbox0d/store"
@@ -72,6 +73,9 @@ func (s *Service) deleteRuns(pick func(tx *store.Tx) []store.RunIndex) (int, err
 	err := s.store.Update(func(tx *store.Tx) error {
 		n = 0
 		for _, ix := range pick(tx) {
+			if err := forgetRunSession(tx, ix.ID); err != nil {
+				return err
+			}
 			if err := tx.DeleteRun(ix); err != nil {
 				return err
 			}
@@ -80,4 +84,19 @@ func (s *Service) deleteRuns(pick func(tx *store.Tx) []store.RunIndex) (int, err
 		return nil
 	})
 	return n, err
+}
+
+// forgetRunSession drops the session index entry of a run being deleted.
+func forgetRunSession(tx *store.Tx, runID string) error {
+	doc := tx.GetRun(runID)
+	if doc == nil {
+		return nil
+	}
+	var run struct {
+		SessionID string `json:"session_id"`
+	}
+	if json.Unmarshal(doc, &run) != nil || run.SessionID == "" || tx.RunOfSession(run.SessionID) != runID {
+		return nil
+	}
+	return tx.DeleteRunSession(run.SessionID)
 }

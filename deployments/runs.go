@@ -326,6 +326,11 @@ func (s *Service) recordRun(tx *store.Tx, run Run, evID string) error {
 	if err := tx.PutRun(runIndex(run), doc); err != nil {
 		return err
 	}
+	if run.SessionID != "" {
+		if err := tx.PutRunSession(run.SessionID, run.ID); err != nil {
+			return err
+		}
+	}
 	if err := tx.DeleteIntent(run.ID); err != nil {
 		return err
 	}
@@ -333,9 +338,39 @@ func (s *Service) recordRun(tx *store.Tx, run Run, evID string) error {
 }
 
 // RecoverIntents resolves every intent left by a previous process that
-// stopped during session creation. The session may or may not exist on the
-// backend; it is never created a second time.
+// stopped during session creation. A backend that can say (the local one)
+// resolves it to its session, a successful run; otherwise the session may
+// or may not exist and the run records unknown_error. A session is never
+// created a second time.
 func (s *Service) RecoverIntents() (int, error) {
+	// A backend that keeps its sessions in this file knows whether the
+	// session was created: then the run succeeded. It is asked before the
+	// write transaction, which must not wait on another one.
+	var pending []Run
+	if err := s.store.View(func(tx *store.Tx) error {
+		return tx.ForEachIntent(func(_ string, doc []byte) error {
+			var in intent
+			if err := json.Unmarshal(doc, &in); err != nil {
+				return fmt.Errorf("decode run intent: %w", err)
+			}
+			pending = append(pending, in.Run)
+			return nil
+		})
+	}); err != nil {
+		return 0, err
+	}
+	created := map[string]string{}
+	if finder, ok := s.backend.(sessions.RunSessionFinder); ok {
+		for _, run := range pending {
+			id, err := finder.SessionOfRun(run.DeploymentID, run.ID)
+			if err != nil {
+				return 0, fmt.Errorf("run %s: looking for its session: %w", run.ID, err)
+			}
+			if id != "" {
+				created[run.ID] = id
+			}
+		}
+	}
 	n := 0
 	err := s.store.Update(func(tx *store.Tx) error {
 		var runs []Run
@@ -351,9 +386,11 @@ func (s *Service) RecoverIntents() (int, error) {
 		}
 		for _, run := range runs {
 			run.CreatedAt = s.nextCreatedAt()
-			run.SessionID = ""
-			run.Error = &RunError{Type: sessions.ErrUnknown,
-				Message: "the daemon stopped during session creation; the session may or may not have been created and was not retried"}
+			run.SessionID, run.Error = created[run.ID], nil
+			if run.SessionID == "" {
+				run.Error = &RunError{Type: sessions.ErrUnknown,
+					Message: "the daemon stopped during session creation; the session may or may not have been created and was not retried"}
+			}
 			if err := s.recordRun(tx, run, event.NewID()); err != nil {
 				return err
 			}
@@ -435,4 +472,32 @@ func (s *Service) ListRuns(_ context.Context, q RunQuery) (Page[*Run], error) {
 		return nil
 	})
 	return page, err
+}
+
+// DeploymentOfSession returns the deployment whose run created sessionID,
+// if the daemon's records say so. runHint is a run id the session claims
+// (its sandbox0d.deployment_run_id metadata, for sessions recorded before
+// the session index existed); it is believed only when that run's record
+// names this session.
+func (s *Service) DeploymentOfSession(sessionID, runHint string) (string, bool) {
+	var deploymentID string
+	_ = s.store.View(func(tx *store.Tx) error {
+		runID := tx.RunOfSession(sessionID)
+		if runID == "" {
+			runID = runHint
+		}
+		if runID == "" {
+			return nil
+		}
+		doc := tx.GetRun(runID)
+		if doc == nil {
+			return nil
+		}
+		var run Run
+		if json.Unmarshal(doc, &run) == nil && run.SessionID == sessionID {
+			deploymentID = run.DeploymentID
+		}
+		return nil
+	})
+	return deploymentID, deploymentID != ""
 }

@@ -92,6 +92,9 @@ func New(cfg Config) *echo.Echo {
 	v1.GET("/deployment_runs", a.listRuns)
 	v1.GET("/deployment_runs/:id", a.getRun)
 	if cfg.Sessions != nil {
+		if a.proxied {
+			a.sessionRoutes(v1, cfg.Sessions)
+		}
 		v1.Any("/*", echo.WrapHandler(cfg.Sessions))
 	} else {
 		v1.Any("/*", func(c echo.Context) error {
@@ -119,10 +122,18 @@ func ProxiesSessions(b sessions.Backend) bool {
 	return ok && p.ProxiesSessions()
 }
 
-// proxiedRoute is the echo path of the catch-all route.
-const proxiedRoute = "/v1/*"
-
-func (a *API) isProxied(c echo.Context) bool { return a.proxied && c.Path() == proxiedRoute }
+// isProxied reports a request for the reverse proxy: the catch-all route,
+// and the session routes that fill in deployment_id (sessionview.go).
+func (a *API) isProxied(c echo.Context) bool {
+	if !a.proxied {
+		return false
+	}
+	switch c.Path() {
+	case "/v1/*", "/v1/sessions", "/v1/sessions/:id":
+		return true
+	}
+	return false
+}
 
 // requestID sets the request-id header on every response, reusing a sane
 // incoming Request-Id / X-Request-Id.

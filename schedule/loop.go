@@ -167,6 +167,11 @@ func (l *Loop) InFlight() int {
 	return int(l.inFlight.Load())
 }
 
+// Wake makes the loop re-read its clock now. The daemon never needs it (Set
+// and Remove wake the loop, and a sleep never exceeds MaxSleep); callers
+// whose Now jumps ahead (a fake clock in a benchmark) do.
+func (l *Loop) Wake() { l.wakeUp() }
+
 // wakeUp nudges the loop to re-read the heap without ever blocking: if a
 // token is already pending, the loop will see this change too.
 func (l *Loop) wakeUp() {

@@ -131,6 +131,15 @@ type SessionProxy interface {
 	ProxiesSessions() bool
 }
 
+// RunSessionFinder is implemented by backends that keep their sessions in
+// the daemon's own file (local) and so can tell, after a crash, whether a
+// run whose intent was left behind did create its session.
+type RunSessionFinder interface {
+	// SessionOfRun returns the session created for runID of deploymentID,
+	// or "" when there is none.
+	SessionOfRun(deploymentID, runID string) (sessionID string, err error)
+}
+
 // ErrUnavailable marks errors where the backend could not be reached at all
 // (or answered in a way worth retrying later: timeouts, 5xx, 429).
 var ErrUnavailable = errors.New("session backend unavailable")

@@ -103,6 +103,26 @@ func (tx *Tx) PutRun(ix RunIndex, doc []byte) error {
 	return tx.bucket(bucketRunsByDeployment).Put(prefixed(ix.DeploymentID, ck), entry)
 }
 
+// PutRunSession records that runID created sessionID, so a session the
+// daemon created can be traced back to its run (and deployment). Runs
+// recorded before this index existed are not in it.
+func (tx *Tx) PutRunSession(sessionID, runID string) error {
+	if sessionID == "" || runID == "" {
+		return errors.New("put run session: empty id")
+	}
+	return tx.bucket(bucketRunsBySession).Put([]byte(sessionID), []byte(runID))
+}
+
+// RunOfSession returns the id of the run that created sessionID, or "".
+func (tx *Tx) RunOfSession(sessionID string) string {
+	return string(tx.bucket(bucketRunsBySession).Get([]byte(sessionID)))
+}
+
+// DeleteRunSession forgets a session's run (when the run is deleted).
+func (tx *Tx) DeleteRunSession(sessionID string) error {
+	return tx.bucket(bucketRunsBySession).Delete([]byte(sessionID))
+}
+
 // DeleteRun removes a run and its index entries (retention). The scheduled
 // fire claim is kept only while the run exists; a pruned old fire can never
 // be due again, because next fires only move forward.

@@ -38,6 +38,7 @@ var (
 	bucketRunsByDeployment = storeBucket("runs_by_deployment")     // deployment_id 0x00 created|id → run index entry
 	bucketScheduledRuns    = storeBucket("runs_by_scheduled_at")   // deployment_id 0x00 scheduled_at → run id (unique)
 	bucketIntents          = storeBucket("run_intents")            // run id → intent document
+	bucketRunsBySession    = storeBucket("runs_by_session")        // session id → run id (runs recorded with a session)
 	bucketAPIKeys          = storeBucket("api_keys")               // id → APIKey JSON (hash only, never the key)
 )
 
@@ -71,7 +72,7 @@ var (
 // schema lists every bucket; init creates the missing ones.
 var schema = []bucket{
 	bucketMeta, bucketDeployments, bucketDeplByCreated, bucketDeplByAgent,
-	bucketRuns, bucketRunsByCreated, bucketRunsByDeployment, bucketScheduledRuns, bucketIntents,
+	bucketRuns, bucketRunsByCreated, bucketRunsByDeployment, bucketScheduledRuns, bucketIntents, bucketRunsBySession,
 	bucketAPIKeys,
 	bucketWebhookEvents, bucketWebhookEventIDs, bucketWebhookOutbox, bucketWebhookDeliveries,
 	bucketWebhookDue, bucketWebhookFailed, bucketWebhookFinished,

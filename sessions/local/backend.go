@@ -57,6 +57,7 @@ type Backend struct {
 	closing  bool
 	active   map[string]*activeSession // sessions with a turn running or waiting
 	watchers map[string]chan struct{}  // closed at a session's next change
+	pruning  map[string]bool           // sessions being deleted by retention
 	// shutdown bounds the harness grace periods once Close has a deadline.
 	shutdown shutdownBudget
 
@@ -97,7 +98,7 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 	b := &Backend{
 		cfg:      cfg,
 		log:      cfg.Logger.With("backend", "local"),
-		store:    sessionStore{ns: ns},
+		store:    sessionStore{ns: ns, events: cfg.Events},
 		cursors:  ns.Cursors(),
 		agents:   map[string][]Agent{},
 		envs:     map[string]Environment{},
@@ -107,6 +108,7 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 		bootID:   currentBootID(),
 		active:   map[string]*activeSession{},
 		watchers: map[string]chan struct{}{},
+		pruning:  map[string]bool{},
 	}
 	for _, a := range cfg.Agents {
 		b.agents[a.ID] = append(b.agents[a.ID], a)
@@ -309,13 +311,18 @@ func (b *Backend) Close(ctx context.Context) error {
 
 func (b *Backend) runJanitor(ctx context.Context) {
 	defer close(b.janitorDone)
-	ticker := time.NewTicker(max(time.Minute, min(time.Hour, b.cfg.WorkspaceRetention)))
+	ticker := time.NewTicker(max(time.Minute, min(time.Hour, b.cfg.WorkspaceRetention, b.cfg.SessionRetention)))
 	defer ticker.Stop()
 	for {
 		if n, err := b.PruneWorkspaces(b.cfg.Now()); err != nil {
 			b.log.Warn("pruning workspaces", "err", err)
 		} else if n > 0 {
 			b.log.Info("pruned workspaces", "count", n)
+		}
+		if n, err := b.PruneSessions(b.cfg.Now()); err != nil {
+			b.log.Warn("pruning sessions", "err", err)
+		} else if n > 0 {
+			b.log.Info("pruned sessions", "count", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -34,6 +34,7 @@ type environmentView struct {
 	ArchivedAt  *string           `json:"archived_at"`
 	CreatedAt   string            `json:"created_at"`
 	UpdatedAt   string            `json:"updated_at"`
+	Scope       string            `json:"scope"` // the whole machine: "organization"
 }
 
 type vaultView struct {
@@ -46,22 +47,16 @@ type vaultView struct {
 	UpdatedAt   time.Time         `json:"updated_at"`
 }
 
+// listView is one page holding every item: a config declares few.
 type listView[T any] struct {
 	Data     []T     `json:"data"`
 	NextPage *string `json:"next_page"`
-	FirstID  *string `json:"first_id"`
-	LastID   *string `json:"last_id"`
-	HasMore  bool    `json:"has_more"`
 }
 
-func newList[T any](items []T, id func(T) string) listView[T] {
+func newList[T any](items []T, _ func(T) string) listView[T] {
 	l := listView[T]{Data: items}
 	if l.Data == nil {
 		l.Data = []T{}
-	}
-	if len(items) > 0 {
-		first, last := id(items[0]), id(items[len(items)-1])
-		l.FirstID, l.LastID = &first, &last
 	}
 	return l
 }
@@ -168,7 +163,7 @@ func (b *Backend) catalogAgent(a Agent) catalogAgentView {
 func (b *Backend) environmentView(e Environment) environmentView {
 	seen := b.firstSeen["environment/"+e.ID].Format(time.RFC3339Nano)
 	return environmentView{Type: "environment", ID: e.ID, Name: e.ID, Config: map[string]string{"type": "self_hosted"},
-		Metadata: map[string]string{}, CreatedAt: seen, UpdatedAt: seen}
+		Metadata: map[string]string{}, CreatedAt: seen, UpdatedAt: seen, Scope: "organization"}
 }
 
 // vaultView never includes a value: only that the vault exists.

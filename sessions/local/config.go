@@ -3,12 +3,14 @@ package local
 import (
 	"errors"
 	"fmt"
+	"github.com/sandbox0/sandbox0d/internal/configerr"
 	"log/slog"
 	"os"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/sandbox0/sandbox0d/sessions/local/claudecode"
 	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
@@ -36,6 +38,9 @@ type Agent struct {
 	// Command is the argv of the harness. A bare name is looked up in the
 	// daemon's PATH; a relative path with a slash is relative to the workspace.
 	Command []string
+	// ClaudeCode, instead of Command, makes the agent's harness Claude Code
+	// (harness: claude-code) with these settings.
+	ClaudeCode *claudecode.Config
 	// Env is added to the harness environment.
 	Env map[string]string
 	// Name, Description, Model and System describe the agent in the API's
@@ -107,6 +112,11 @@ type Vault struct {
 // Config is the local backend's part of the daemon configuration. The zero
 // value of every optional field means its default.
 type Config struct {
+	// Events, when set, receives the webhook events of session changes
+	// (created, status, archived, deleted), appended in the change's own
+	// transaction.
+	Events EventSink
+
 	Agents       []Agent
 	Environments []Environment
 	Vaults       []Vault
@@ -137,13 +147,9 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// ConfigError is one invalid config value, named by its config key.
-type ConfigError struct {
-	Key     string // e.g. "local.agents[0].command"
-	Problem string
-}
-
-func (e *ConfigError) Error() string { return e.Key + ": " + e.Problem }
+// ConfigError is an invalid config value named by its key, e.g.
+// "local.agents[0].command" (the type every config error shares).
+type ConfigError = configerr.Error
 
 // Validate checks the configuration. Every problem is reported, each as a
 // *ConfigError naming its key; use errors.As to pick them out.
@@ -182,8 +188,16 @@ func (c Config) Validate() error {
 		if a.Version < 0 {
 			bad(key+".version", "must not be negative, got %d", a.Version)
 		}
-		if len(a.Command) == 0 || strings.TrimSpace(a.Command[0]) == "" {
-			bad(key+".command", "must name a program (an argv list such as [\"claude\", \"-p\"])")
+		switch {
+		case a.ClaudeCode != nil && len(a.Command) > 0:
+			bad(key+".command", "must not be set with harness: claude-code (the harness is the command)")
+		case a.ClaudeCode != nil:
+			var ce *claudecode.ConfigError
+			if err := a.ClaudeCode.Validate(); errors.As(err, &ce) {
+				bad(key+"."+ce.Key, "%s", ce.Message)
+			}
+		case len(a.Command) == 0 || strings.TrimSpace(a.Command[0]) == "":
+			bad(key+".command", "must name a program (an argv list such as [\"./harness.sh\"]), or set harness: claude-code")
 		}
 		checkEnv(key+".env", a.Env, bad)
 		k := agentKey{a.ID, versionOrDefault(a.Version)}

@@ -44,7 +44,11 @@ func stragglerGone(t *testing.T, marker string) bool {
 // sandbox. Under bubblewrap every attempt fails and nothing it started
 // outlives its session.
 func TestHostileHarnessIsConfined(t *testing.T) {
-	dataDir := t.TempDir()
+	// The harness lives next to the data dir (a config directory holding
+	// both), so its directory is visible read-only and the data dir in it
+	// is masked.
+	root := t.TempDir()
+	dataDir := filepath.Join(root, "data")
 	identity := filepath.Join(dataDir, "keys", "identity.age.txt")
 	require.NoError(t, os.MkdirAll(filepath.Dir(identity), 0o700))
 	require.NoError(t, os.WriteFile(identity, []byte("AGE-SECRET-KEY-1HOSTILE"), 0o600))
@@ -78,12 +82,17 @@ try admin-socket test -e ` + adminSocket + `
 try write-data-dir sh -c 'echo x > ` + filepath.Join(dataDir, "pwned") + `'
 try write-host-tmp sh -c 'echo x > ` + hostTmp + ` && test -e ` + hostTmp + ` && exit 1'
 try write-usr touch /usr/pwned
+try unmask sh -c 'umount ` + dataDir + ` 2>/dev/null || umount -l ` + dataDir + `; cat ` + identity + `'
+try capabilities sh -c 'grep -q "^CapEff:[[:space:]]*0*$" /proc/self/status && exit 1 || exit 0'
+try nested-userns unshare -U -r true
 try clone-environ sh -c 'grep -q c2VjcmV0 /proc/` + strconv.Itoa(clone.Process.Pid) + `/environ'
 try workspace-write sh -c 'echo ok > "$SANDBOX0D_WORKSPACE/mine" && test "$HOME" = "$SANDBOX0D_WORKSPACE/.home"' && echo "(the above must escape)"
 setsid sleep ` + straggler + ` >/dev/null 2>&1 < /dev/null &
 echo done
 `
-	rig := newRig(t, []Agent{shAgent("agent_hostile", script)}, func(c *Config) {
+	harness := filepath.Join(root, "hostile.sh")
+	require.NoError(t, os.WriteFile(harness, []byte("#!/bin/sh\n"+script), 0o700))
+	rig := newRig(t, []Agent{{ID: "agent_hostile", Version: 1, Command: []string{harness}}}, func(c *Config) {
 		c.WorkspaceDir = workspaces
 		c.Sandbox = bubblewrap(t, dataDir)
 	})
@@ -92,7 +101,7 @@ echo done
 	assert.Equal(t, statusIdle, rec.Status, rig.dump(id))
 	texts := strings.Join(rig.texts(id), "\n")
 	for _, name := range []string{"identity", "database", "other-workspace", "list-workspaces", "admin-socket",
-		"write-usr", "clone-environ"} {
+		"write-usr", "clone-environ", "unmask", "capabilities", "nested-userns"} {
 		assert.Contains(t, texts, "blocked "+name, texts)
 	}
 	// The test's data dir lives under /tmp, so inside the sandbox its path

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -116,6 +117,7 @@ func (b *Backend) prepareRun(req sessions.CreateRequest, now time.Time) (*sessio
 		EnvironmentID: env.ID,
 		VaultIDs:      slices.Clone(req.VaultIDs),
 		Metadata:      maps.Clone(req.Metadata),
+		Budget:        bytes.Clone(req.Budget),
 		Resources:     resources,
 		CreatedAt:     now,
 		UpdatedAt:     now,

@@ -151,6 +151,8 @@ func (b *Backend) handleSendEvents(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, http.StatusConflict, fmt.Sprintf("session %s is terminated; it takes no more events", id))
 	case errors.Is(err, errArchived):
 		wire.WriteError(w, http.StatusConflict, fmt.Sprintf("session %s is archived; it takes no more events", id))
+	case errors.Is(err, errBudgetReached):
+		wire.WriteError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, errAgentMissing):
 		wire.WriteError(w, http.StatusConflict, fmt.Sprintf("session %s cannot run another turn: %v", id, err))
 	case errors.Is(err, errClosing):

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/sandbox0/sandbox0d/sessions"
 )
 
 var (
@@ -35,7 +37,7 @@ func (b *Backend) sendEvents(id string, events []inputEvent) ([]json.RawMessage,
 		return nil, errClosing
 	}
 	as := b.active[id]
-	if as != nil && as.deleted {
+	if (as != nil && as.deleted) || b.pruning[id] {
 		return nil, errSessionNotFound
 	}
 	var input []json.RawMessage
@@ -48,6 +50,10 @@ func (b *Backend) sendEvents(id string, events []inputEvent) ([]json.RawMessage,
 			continue
 		}
 		input = append(input, ev.json)
+	}
+	if len(input) > 0 && atBudget(rec) {
+		// Nothing it is sent can run; an interrupt alone still can.
+		return nil, &budgetReachedError{msg: budgetError(rec)}
 	}
 	echo := make([]json.RawMessage, len(recorded))
 	for i, ev := range recorded {
@@ -161,7 +167,7 @@ func (b *Backend) deleteSession(id string) error {
 	if err := os.RemoveAll(rec.Workspace); err != nil {
 		return fmt.Errorf("removing the workspace: %w", err)
 	}
-	if err := b.store.deleteSession(id); err != nil {
+	if err := b.store.deleteSession(id, b.cfg.Now()); err != nil {
 		return err
 	}
 	b.notify(id)
@@ -177,3 +183,20 @@ func (b *Backend) interrupt(id string) (json.RawMessage, error) {
 	}
 	return echo[0], nil
 }
+
+// SessionOfRun implements sessions.RunSessionFinder: a deployment's sessions
+// are indexed by deployment, so this reads only that deployment's records.
+func (b *Backend) SessionOfRun(deploymentID, runID string) (string, error) {
+	recs, err := b.store.sessionsOfDeployment(deploymentID)
+	if err != nil {
+		return "", err
+	}
+	for _, rec := range recs {
+		if rec.RunID == runID {
+			return rec.ID, nil
+		}
+	}
+	return "", nil
+}
+
+var _ sessions.RunSessionFinder = (*Backend)(nil)

@@ -11,6 +11,7 @@ import (
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local/harness"
 	"github.com/sandbox0/sandbox0d/store"
+	"github.com/sandbox0/sandbox0d/webhooks/event"
 )
 
 // The buckets this package keeps in the daemon's file, by their names in the
@@ -107,10 +108,14 @@ type eventHeader struct {
 
 // sessionStore is the persistence of sessions and their events, through the
 // store's namespace handle.
-type sessionStore struct{ ns *store.Namespace }
+type sessionStore struct {
+	ns     *store.Namespace
+	events EventSink // webhook events of session changes; nil: none
+}
 
 // create stores a new session with its first events.
 func (s sessionStore) create(rec *sessionRecord, events [][]byte) error {
+	defer s.notify()
 	return s.ns.Update(func(tx *store.NamespaceTx) error {
 		if tx.Bucket(bucketSessions).Get([]byte(rec.ID)) != nil {
 			return fmt.Errorf("session %s already exists", rec.ID)
@@ -124,7 +129,14 @@ func (s sessionStore) create(rec *sessionRecord, events [][]byte) error {
 				return err
 			}
 		}
-		return putEvents(tx, rec, events)
+		if err := putEvents(tx, rec, events); err != nil {
+			return err
+		}
+		types := []string{event.SessionCreated}
+		if rec.Status == statusRunning {
+			types = append(types, event.SessionStatusRunStarted)
+		}
+		return s.emit(tx, rec.ID, rec.CreatedAt, types...)
 	})
 }
 
@@ -137,14 +149,21 @@ func (s sessionStore) appendEvents(id string, events [][]byte, update func(*sess
 		if err != nil {
 			return err
 		}
+		beforeStatus, wasArchived := rec.Status, rec.ArchivedAt != nil
 		if update != nil {
 			if err := update(rec); err != nil {
 				return err
 			}
 		}
 		out = rec
-		return putEvents(tx, rec, events)
+		if err := putEvents(tx, rec, events); err != nil {
+			return err
+		}
+		return s.emit(tx, id, rec.UpdatedAt, transitionEvents(beforeStatus, wasArchived, rec)...)
 	})
+	if err == nil {
+		s.notify()
+	}
 	return out, err
 }
 
@@ -197,7 +216,8 @@ func (s sessionStore) eventsAfter(id string, afterSeq uint64, maxCount, maxBytes
 }
 
 // deleteSession removes a session, its index entries, events and stderr tail.
-func (s sessionStore) deleteSession(id string) error {
+func (s sessionStore) deleteSession(id string, at time.Time) error {
+	defer s.notify()
 	return s.ns.Update(func(tx *store.NamespaceTx) error {
 		rec, err := getRecord(tx, id)
 		if err != nil {
@@ -218,7 +238,10 @@ func (s sessionStore) deleteSession(id string) error {
 		if err := tx.Bucket(bucketStderr).Delete([]byte(id)); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketSessions).Delete([]byte(id))
+		if err := tx.Bucket(bucketSessions).Delete([]byte(id)); err != nil {
+			return err
+		}
+		return s.emit(tx, id, at, event.SessionDeleted)
 	})
 }
 

@@ -183,6 +183,11 @@ func (b *Backend) runTurn(ctx context.Context, id string, as *activeSession, inp
 			break
 		}
 	}
+	rec, err := b.store.get(id)
+	if err != nil {
+		return turnOutcome{status: statusTerminated, failure: failuref("reading the session: %v", err)}
+	}
+	h, sb := b.turnHarness(run, rec)
 	turn := harness.Turn{
 		SessionID:       id,
 		Number:          turnNo,
@@ -190,7 +195,7 @@ func (b *Backend) runTurn(ctx context.Context, id string, as *activeSession, inp
 		Prompt:          prompt,
 		Workspace:       run.workspace,
 		Env:             b.harnessEnv(run, vaultEnv, turnNo, prompt),
-		Sandbox:         b.sandboxFor(run),
+		Sandbox:         sb,
 		KillGracePeriod: b.cfg.KillGracePeriod,
 		GraceBound: func(grace time.Duration, drain bool) time.Duration {
 			if drain {
@@ -202,7 +207,7 @@ func (b *Backend) runTurn(ctx context.Context, id string, as *activeSession, inp
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	sink := b.newTurnSink(id, run.env, stop)
-	res, runErr := b.harnessFor(run.agent).RunTurn(ctx, turn, sink)
+	res, runErr := h.RunTurn(ctx, turn, sink)
 	sink.close()
 	if err := sink.failure(); err != nil && context.Cause(ctx) == nil {
 		runErr = err
@@ -214,6 +219,13 @@ func (b *Backend) runTurn(ctx context.Context, id string, as *activeSession, inp
 	}
 	if runErr != nil {
 		return turnOutcome{status: statusTerminated, failure: failuref("%v", runErr), stderr: res.Stderr}
+	}
+	if res.StopReason == "" || res.StopReason == stopReasonEndTurn {
+		// A turn that spent the rest of the budget ends the session's work
+		// (whatever harness reported the spend).
+		if rec, err := b.store.get(id); err == nil && atBudget(rec) {
+			res.StopReason = stopReasonBudgetReached
+		}
 	}
 	return turnOutcome{status: statusIdle, stopReason: res.StopReason, stderr: res.Stderr}
 }
@@ -436,15 +448,10 @@ func (b *Backend) endedBy(ctx context.Context, err error, run *sessionRun) turnO
 	return out
 }
 
-// harnessFor picks the harness of an agent.
-func (b *Backend) harnessFor(a Agent) harness.Harness {
-	return harness.Command{Argv: a.Command}
-}
-
 // sandboxFor is where every process of a session's turns is created: the
 // configured sandbox, with the workspace the only writable path and HOME
 // inside it.
-func (b *Backend) sandboxFor(run *sessionRun) harness.Sandbox {
+func (b *Backend) sandboxFor(run *sessionRun) turnSandbox {
 	return turnSandbox{sb: b.sandbox, spec: sandbox.Spec{
 		SessionID: run.id,
 		Dir:       run.workspace,

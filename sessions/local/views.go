@@ -2,7 +2,6 @@ package local
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 )
 
@@ -115,7 +114,8 @@ func (b *Backend) viewSession(rec *sessionRecord, now time.Time) sessionView {
 		v.Budget = json.RawMessage("null")
 	}
 	if rec.Usage.ListCostCurrency != "" {
-		v.Usage.ListCost = &moneyView{Amount: microsString(rec.Usage.ListCostMicros), Currency: rec.Usage.ListCostCurrency}
+		// Minor units (cents), as every money object of the API.
+		v.Usage.ListCost = &moneyView{Amount: centsString(rec.Usage.ListCostMicros), Currency: rec.Usage.ListCostCurrency}
 	}
 	if v.Metadata == nil {
 		v.Metadata = map[string]string{}
@@ -144,15 +144,6 @@ func (b *Backend) viewSession(rec *sessionRecord, now time.Time) sessionView {
 		v.Resources = append(v.Resources, r)
 	}
 	return v
-}
-
-// microsString renders millionths as a decimal string ("0.012345").
-func microsString(m int64) string {
-	sign := ""
-	if m < 0 {
-		sign, m = "-", -m
-	}
-	return fmt.Sprintf("%s%d.%06d", sign, m/1_000_000, m%1_000_000)
 }
 
 // agentView is the session's agent snapshot, from the config when the agent

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"fmt"
+	"github.com/sandbox0/sandbox0d/internal/configerr"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,21 +48,9 @@ type Config struct {
 	Logger     *slog.Logger
 }
 
-// ConfigError is an invalid Config; Key is the config key at fault.
-type ConfigError struct {
-	Key     string
-	Problem string
-	Err     error
-}
-
-func (e *ConfigError) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%s: %s: %v", e.Key, e.Problem, e.Err)
-	}
-	return e.Key + ": " + e.Problem
-}
-
-func (e *ConfigError) Unwrap() error { return e.Err }
+// ConfigError is an invalid config value named by its key, e.g.
+// "local.agents[0].command" (the type every config error shares).
+type ConfigError = configerr.Error
 
 // settings is a validated Config with defaults applied.
 type settings struct {

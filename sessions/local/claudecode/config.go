@@ -64,34 +64,47 @@ type Config struct {
 	Env map[string]string
 }
 
-// Validate checks the settings; field names are the config keys.
+// ConfigError is a setting Validate refuses; Key is its config key
+// (permission_mode, allowed_tools[1], …).
+type ConfigError struct {
+	Key     string
+	Message string
+}
+
+func (e *ConfigError) Error() string { return e.Key + ": " + e.Message }
+
+func configErrorf(key, format string, args ...any) error {
+	return &ConfigError{Key: key, Message: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the settings; errors are *ConfigError.
 func (c Config) Validate() error {
 	if c.PermissionMode != "" && !slices.Contains(permissionModes, c.PermissionMode) {
-		return fmt.Errorf("permission_mode: must be one of %s, got %q", strings.Join(permissionModes, ", "), c.PermissionMode)
+		return configErrorf("permission_mode", "must be one of %s, got %q", strings.Join(permissionModes, ", "), c.PermissionMode)
 	}
 	if c.MaxTurns < 0 {
-		return fmt.Errorf("max_turns: must be 0 (no limit) or more, got %d", c.MaxTurns)
+		return configErrorf("max_turns", "must be 0 (no limit) or more, got %d", c.MaxTurns)
 	}
 	for i, t := range c.AllowedTools {
 		if strings.TrimSpace(t) == "" {
-			return fmt.Errorf("allowed_tools[%d]: must not be empty", i)
+			return configErrorf(fmt.Sprintf("allowed_tools[%d]", i), "must not be empty")
 		}
 	}
 	for i, t := range c.DisallowedTools {
 		if strings.TrimSpace(t) == "" {
-			return fmt.Errorf("disallowed_tools[%d]: must not be empty", i)
+			return configErrorf(fmt.Sprintf("disallowed_tools[%d]", i), "must not be empty")
 		}
 	}
 	if c.MCPServers != "" {
 		if fi, err := os.Stat(c.MCPServers); err != nil {
-			return fmt.Errorf("mcp_servers: %v", err)
+			return configErrorf("mcp_servers", "%v", err)
 		} else if fi.IsDir() {
-			return fmt.Errorf("mcp_servers: %s is a directory; it must be an MCP config file", c.MCPServers)
+			return configErrorf("mcp_servers", "%s is a directory; it must be an MCP config file", c.MCPServers)
 		}
 	}
 	for k := range c.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
-			return fmt.Errorf("env: invalid variable name %q", k)
+			return configErrorf("env", "invalid variable name %q", k)
 		}
 	}
 	return nil

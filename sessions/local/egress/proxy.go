@@ -92,6 +92,9 @@ func New(cfg Config) (*Proxy, error) {
 	return p, nil
 }
 
+// Dir is the directory holding the sockets; sandboxes hide it.
+func (p *Proxy) Dir() string { return p.dir }
+
 // Counts returns how many connections were allowed and denied so far.
 func (p *Proxy) Counts() (allowed, denied uint64) { return p.allowed.Load(), p.denied.Load() }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +18,16 @@ import (
 // systemDirs are the host directories every sandboxed process sees,
 // read-only. A symlink among them (merged /usr) is recreated as a symlink.
 var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"}
+
+// hostSecrets are host files under the visible system directories that
+// only root may read. A daemon running as root (the shipped unit does not)
+// maps its harnesses to root's uid on the files they see, so these are
+// masked like the daemon's own files.
+var hostSecrets = []string{"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-",
+	"/etc/sudoers", "/etc/sudoers.d", "/etc/ssl/private", "/etc/credstore", "/etc/credstore.encrypted"}
+
+// hostSecretGlob files are masked file by file (ssh's client config stays).
+const hostSecretGlob = "/etc/ssh/ssh_host_*_key"
 
 // Paths inside a limited sandbox.
 const (
@@ -49,7 +60,7 @@ func newBubblewrap(cfg Config) (*Bubblewrap, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	probe := exec.CommandContext(ctx, path, "--die-with-parent", "--unshare-all", "--ro-bind", "/", "/",
+	probe := exec.CommandContext(ctx, path, "--die-with-parent", "--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--disable-userns", "--ro-bind", "/", "/",
 		"--proc", "/proc", "--dev", "/dev", "--", "/bin/sh", "-c", "exit 0")
 	probe.Env = []string{"PATH=/usr/bin:/bin"}
 	if out, err := probe.CombinedOutput(); err != nil {
@@ -60,7 +71,13 @@ func newBubblewrap(cfg Config) (*Bubblewrap, error) {
 		log = slog.Default()
 	}
 	b := &Bubblewrap{bwrap: path, egress: cfg.Egress, forwarder: cfg.Forwarder, log: log}
-	for _, h := range cfg.Hidden {
+	if d, ok := cfg.Egress.(interface{ Dir() string }); ok {
+		// Other sessions' egress sockets, should a harness directory
+		// contain them.
+		cfg.Hidden = append(cfg.Hidden, d.Dir())
+	}
+	hostKeys, _ := filepath.Glob(hostSecretGlob)
+	for _, h := range slices.Concat(hostSecrets, hostKeys, cfg.Hidden) {
 		if h == "" {
 			continue
 		}
@@ -121,6 +138,9 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
+	if filepath.Dir(program) == "/" {
+		return nil, fmt.Errorf("sandbox: the harness %s lives in /, which cannot be made visible; move it into a directory of its own", program)
+	}
 	argv[0] = program
 	readOnly = append(readOnly, programDirs(program)...)
 
@@ -138,8 +158,13 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 	var late []string // mounts that go after /tmp and /run are fresh
 	args := []string{
 		"--die-with-parent", "--new-session",
-		"--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
+		"--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
 		"--hostname", "sandbox0d",
+		// bwrap keeps every capability (within its user namespace) when
+		// started as root; with them a harness could unmount the masks over
+		// hidden paths. No capabilities, and no nested user namespace in
+		// which to regain them.
+		"--cap-drop", "ALL", "--disable-userns",
 	}
 	if spec.Network.Limited {
 		if b.egress == nil || len(b.forwarder) == 0 {

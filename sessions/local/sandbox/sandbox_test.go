@@ -2,10 +2,12 @@ package sandbox
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -64,4 +66,33 @@ func TestBubblewrapSeesOnlyWorkspaceAndSystem(t *testing.T) {
 func TestNoneRefusesLimitedNetwork(t *testing.T) {
 	_, err := None{}.Command(Spec{Argv: []string{"true"}, Workspace: t.TempDir(), Network: Network{Limited: true, Environment: "env"}})
 	require.ErrorIs(t, err, ErrNetworkPolicy)
+}
+
+// Signal reaches the harness inside the PID namespace, so SIGTERM gives it
+// its grace period (bwrap itself would just die and take it along).
+func TestBubblewrapSignalReachesTheHarness(t *testing.T) {
+	bw := needBwrap(t, Config{})
+	p, err := bw.Command(Spec{SessionID: "ses_sig", Workspace: t.TempDir(), Env: []string{"PATH=/usr/bin:/bin"},
+		Argv: []string{"/bin/sh", "-c", `trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 0.05; done`}})
+	require.NoError(t, err)
+	stdout, err := p.Cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, p.Start())
+	buf := make([]byte, 6)
+	_, err = io.ReadFull(stdout, buf)
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", string(buf))
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	rest, _ := io.ReadAll(stdout)
+	require.NoError(t, p.Wait(), "the harness exits 0 from its trap")
+	assert.Equal(t, "got TERM\n", string(rest))
+}
+
+// Root-only host files under /etc stay out of sight even for a daemon
+// running as root.
+func TestBubblewrapMasksHostSecrets(t *testing.T) {
+	bw := needBwrap(t, Config{})
+	out, err := run(t, bw, Spec{SessionID: "ses_etc"}, `cat /etc/shadow 2>/dev/null | wc -c; cat /etc/ssh/ssh_host_*_key 2>/dev/null | wc -c; test -r /etc/passwd && echo passwd`)
+	require.NoError(t, err)
+	assert.Equal(t, "0\n0\npasswd\n", out)
 }

@@ -1,10 +1,14 @@
-package schedule
+// Package compare benchmarks sandbox0d's scheduler against robfig/cron and
+// gocron. It is a module of its own so that the shipped module does not
+// depend on the libraries it is compared with; see README "Comparisons".
+package compare
 
 import (
 	"container/heap"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"runtime"
 	"sort"
@@ -20,6 +24,7 @@ import (
 	robfig "github.com/robfig/cron/v3"
 
 	"github.com/sandbox0/sandbox0d/internal/schedmix"
+	"github.com/sandbox0/sandbox0d/schedule"
 )
 
 // Side-by-side benchmarks: the same 100,000 (expression, zone) pairs held by
@@ -79,7 +84,7 @@ var compareFixture = sync.OnceValues(func() (*comparePlan, error) {
 		p.expressions[i] = compareExpression(rng)
 		p.zones[i] = compareZones[rng.IntN(len(compareZones))]
 		p.specs[i] = "CRON_TZ=" + p.zones[i] + " " + p.expressions[i]
-		cron, err := Parse(p.expressions[i], p.zones[i])
+		cron, err := schedule.Parse(p.expressions[i], p.zones[i])
 		if err != nil {
 			return nil, fmt.Errorf("fixture schedule %d (%q in %s): %w", i, p.expressions[i], p.zones[i], err)
 		}
@@ -198,12 +203,12 @@ func accumulate(sum, r addResult) addResult {
 func measureOursAdd(b *testing.B, p *comparePlan) addResult {
 	memBefore, _ := compareMemory()
 	start := time.Now()
-	loop := NewLoop(LoopConfig{Fire: func(context.Context, Due) {}, Logger: discardLoopLogger()})
-	crons := make(map[string]*Cron, compareEntries)
+	loop := schedule.NewLoop(schedule.LoopConfig{Fire: func(context.Context, schedule.Due) {}, Logger: slog.New(slog.DiscardHandler)})
+	crons := make(map[string]*schedule.Cron, compareEntries)
 	for i, id := range p.ids {
 		// The daemon holds stored schedules through Compile (the strict
 		// grammar without the gronx cross-check that new input gets once).
-		cron, err := Compile(p.expressions[i], p.zones[i])
+		cron, err := schedule.Compile(p.expressions[i], p.zones[i])
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -409,23 +414,23 @@ func minuteBoundary(m int) time.Time {
 }
 
 func measureOursFires(b *testing.B, p *comparePlan) fireResult {
-	crons := make(map[string]*Cron, compareEntries)
+	crons := make(map[string]*schedule.Cron, compareEntries)
 	var clock atomic.Int64
 	clock.Store(compareStart.UnixNano())
 	counter := newFireCounter(true)
-	var loop *Loop
-	loop = NewLoop(LoopConfig{
-		Fire: func(_ context.Context, d Due) {
+	var loop *schedule.Loop
+	loop = schedule.NewLoop(schedule.LoopConfig{
+		Fire: func(_ context.Context, d schedule.Due) {
 			next := crons[d.ID].Next(d.ScheduledAt)
 			loop.Set(d.ID, next, next, d.Generation)
 			counter.fired()
 		},
 		Now:      func() time.Time { return time.Unix(0, clock.Load()) },
 		MaxSleep: time.Hour,
-		Logger:   discardLoopLogger(),
+		Logger:   slog.New(slog.DiscardHandler),
 	})
 	for i, id := range p.ids {
-		cron, err := Parse(p.expressions[i], p.zones[i])
+		cron, err := schedule.Parse(p.expressions[i], p.zones[i])
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -442,7 +447,7 @@ func measureOursFires(b *testing.B, p *comparePlan) fireResult {
 	for m := range p.firesByMinute {
 		wait := counter.expect(p.firesByMinute[m])
 		clock.Store(minuteBoundary(m).UnixNano())
-		loop.wakeUp()
+		loop.Wake()
 		if wait {
 			<-counter.reached
 		}
