@@ -43,7 +43,7 @@ func runAPI(ctx context.Context, h *harness, o options) *section {
 	work, workRatios := apiScenario(ctx, h, o, h.daemon, "working tree")
 	sec := work
 	sec.title = "API throughput and latency (A/B against " + id + ")"
-	sec.notes = append(sec.notes, base.notes...)
+	sec.note("A/B: the baseline ran first, then the working tree, each on a fresh daemon and store seeded the same way; the tables above are the working tree's, then the baseline's.")
 	sec.tables = append(sec.tables, base.tables...)
 	for _, c := range base.checks {
 		c.name = "baseline " + id + ": " + c.name
