@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"iter"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -65,7 +66,7 @@ func TestKeysForgetUnopenableGolden(t *testing.T) {
 	assertGolden(t, "dry_run", stable(res.stdout))
 	st, err = store.Open(dbPath, store.Options{})
 	require.NoError(t, err)
-	_, err = crypto.StartupKeyring(identityPath, false, deployments.SealedSecrets(st), slog.New(slog.DiscardHandler))
+	_, err = crypto.StartupKeyring(identityPath, false, mustSealed(t, st), slog.New(slog.DiscardHandler))
 	require.Error(t, err, "a dry run changes nothing")
 	require.NoError(t, st.Close())
 
@@ -75,7 +76,7 @@ func TestKeysForgetUnopenableGolden(t *testing.T) {
 
 	st, err = store.Open(dbPath, store.Options{})
 	require.NoError(t, err)
-	_, err = crypto.StartupKeyring(identityPath, false, deployments.SealedSecrets(st), slog.New(slog.DiscardHandler))
+	_, err = crypto.StartupKeyring(identityPath, false, mustSealed(t, st), slog.New(slog.DiscardHandler))
 	require.NoError(t, err, "the daemon starts again")
 	svc := deployments.NewService(deployments.Config{Store: st, Backend: sessionstest.New(map[string]int64{"agent_a": 1}), Sealer: current})
 	d, err := svc.Get(t.Context(), restored)
@@ -121,4 +122,11 @@ func TestKeysForgetUnopenableKeepsWhatARetiredIdentityOpens(t *testing.T) {
 	res = runCLI(t, cronNow, nil, nil, "keys", "forget-unopenable")
 	require.Error(t, res.err)
 	assert.Contains(t, res.err.Error(), "--data-dir")
+}
+
+func mustSealed(t *testing.T, st *store.Store) iter.Seq2[crypto.Owner, []byte] {
+	t.Helper()
+	sealed, err := deployments.SealedSecrets(st)
+	require.NoError(t, err)
+	return sealed
 }

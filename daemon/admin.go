@@ -186,8 +186,12 @@ func (d *Daemon) adminRotateKeys(c echo.Context) error {
 		return err
 	}
 	d.keyring = k
+	sealed, err := deployments.SealedSecrets(d.store)
+	if err != nil {
+		return err
+	}
 	n := 0
-	for range deployments.SealedSecrets(d.store) {
+	for range sealed {
 		n++
 	}
 	return c.JSON(http.StatusOK, map[string]any{"recipient": k.PrimaryRecipient(), "resealed": n})
@@ -197,8 +201,12 @@ func (d *Daemon) adminRotateKeys(c echo.Context) error {
 // transaction, and retires the old identities. An interruption at any point
 // leaves every secret openable with the identity file on disk.
 func RotateIdentity(path string, svc *deployments.Service, st *store.Store, log *slog.Logger) (*crypto.Keyring, error) {
+	sealed, err := deployments.SealedSecrets(st)
+	if err != nil {
+		return nil, err
+	}
 	return svc.RotateKeys(func() (*crypto.Keyring, error) {
-		return crypto.Rotate(path, svc.ResealAll, deployments.SealedSecrets(st), log)
+		return crypto.Rotate(path, svc.ResealAll, sealed, log)
 	})
 }
 

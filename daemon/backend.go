@@ -124,7 +124,8 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 // are given.
 func buildSandbox(cfg Config, proxy *egress.Proxy, log *slog.Logger) (sandbox.Sandbox, error) {
 	hidden := []string{cfg.DataDir, cfg.Socket, cfg.IdentityFile, cfg.ConfigFile, cfg.Local.CredentialsDir,
-		os.Getenv("CREDENTIALS_DIRECTORY"), cfg.Upstream.APIKeyFile, cfg.Auth.APIKeysFile, cfg.TLS.Key}
+		os.Getenv("CREDENTIALS_DIRECTORY"), cfg.Upstream.APIKeyFile, cfg.Auth.APIKeysFile, cfg.TLS.Key,
+		cfg.Local.FilesDir, cfg.Local.WorkspaceDir} // the session's own workspace is bound on its own
 	for _, v := range cfg.Local.Vaults {
 		hidden = append(hidden, v.File)
 	}

@@ -99,7 +99,11 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	log.Info("store open", "path", dbPath)
 
 	d.identityPath, d.identityFromCredential = crypto.ResolveIdentityPath(cfg.DataDir, cfg.IdentityFile)
-	if d.keyring, err = crypto.StartupKeyring(d.identityPath, d.identityFromCredential, deployments.SealedSecrets(d.store), log); err != nil {
+	sealed, err := deployments.SealedSecrets(d.store)
+	if err != nil {
+		return nil, err
+	}
+	if d.keyring, err = crypto.StartupKeyring(d.identityPath, d.identityFromCredential, sealed, log); err != nil {
 		return nil, err
 	}
 

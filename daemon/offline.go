@@ -29,7 +29,11 @@ func RotateOffline(dataDir, identityFile string, log *slog.Logger) (string, int,
 	if fromCredential {
 		return "", 0, fmt.Errorf("the identity %s is a systemd credential (read-only); pass --identity-file with a writable copy, then install the result as the credential", path)
 	}
-	k, err := crypto.StartupKeyring(path, false, deployments.SealedSecrets(st), log)
+	sealed, err := deployments.SealedSecrets(st)
+	if err != nil {
+		return "", 0, err
+	}
+	k, err := crypto.StartupKeyring(path, false, sealed, log)
 	if err != nil {
 		return "", 0, err
 	}
@@ -39,7 +43,7 @@ func RotateOffline(dataDir, identityFile string, log *slog.Logger) (string, int,
 		return "", 0, err
 	}
 	n := 0
-	for range deployments.SealedSecrets(st) {
+	for range sealed {
 		n++
 	}
 	return next.PrimaryRecipient(), n, nil

@@ -27,6 +27,9 @@ func (s *Service) PruneRuns(ctx context.Context, r Retention) (int, error) {
 	if r.MaxAge > 0 {
 		cutoff := s.Now().Add(-r.MaxAge)
 		for {
+			if err := ctx.Err(); err != nil {
+				return total, err
+			}
 			n, err := s.deleteRuns(func(tx *store.Tx) []store.RunIndex { return tx.RunsOlderThan(cutoff, pruneBatch) })
 			total += n
 			if err != nil || n < pruneBatch {

@@ -120,3 +120,25 @@ func TestPruneWithNothingToDeleteCommitsNoWrites(t *testing.T) {
 	_, err = s.PruneRuns(ctx, Retention{MaxPerDeployment: 10})
 	assert.ErrorIs(t, err, context.Canceled, "a shutdown stops a pass")
 }
+
+// Regression: the max-age loop of PruneRuns ignored ctx, so a shutdown
+// during a large age-based prune waited for all of it.
+func TestPruneByAgeStopsWhenCanceled(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{NoSync: true})
+	require.NoError(t, err)
+	defer st.Close()
+	s := NewService(Config{Store: st, Backend: sessionstest.New(map[string]int64{"agent_a": 1}), Now: func() time.Time { return now }})
+	d := createScheduled(t, s)
+	for range 3 {
+		_, err := s.RunNow(context.Background(), d.ID)
+		require.NoError(t, err)
+	}
+	now = now.Add(48 * time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	n, err := s.PruneRuns(ctx, Retention{MaxAge: time.Hour})
+	assert.ErrorIs(t, err, context.Canceled, "a shutdown stops an age-based pass")
+	assert.Zero(t, n)
+	assert.Equal(t, 3, countRuns(t, s, d.ID))
+}

@@ -3,25 +3,30 @@ package deployments
 import (
 	"fmt"
 	"iter"
+	"sync"
 
 	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/store"
 )
 
-// SealedSecrets yields every sealed token in the database with its owner,
-// from a fresh read transaction each time it is iterated.
-func SealedSecrets(st *store.Store) iter.Seq2[crypto.Owner, []byte] {
-	return func(yield func(crypto.Owner, []byte) bool) {
-		type item struct {
-			owner crypto.Owner
-			blob  []byte
-		}
+// SealedSecrets reads every sealed token in the database with its owner. A
+// read or decode failure is an error (it used to be swallowed, and startup
+// then saw "no secrets" and accepted any identity). The iterator reads
+// afresh each time it is iterated (a rotation checks the re-sealed state);
+// should a later read fail, it yields the last good read, whose old blobs
+// make such a check fail loudly instead of passing on nothing.
+func SealedSecrets(st *store.Store) (iter.Seq2[crypto.Owner, []byte], error) {
+	type item struct {
+		owner crypto.Owner
+		blob  []byte
+	}
+	read := func() ([]item, error) {
 		var items []item
-		_ = st.View(func(tx *store.Tx) error {
+		err := st.View(func(tx *store.Tx) error {
 			return tx.ForEachDeployment(func(id string, doc []byte) error {
 				d, err := decodeDeployment(doc)
 				if err != nil {
-					return nil
+					return fmt.Errorf("deployment %s: %w", id, err)
 				}
 				for i, r := range d.Resources {
 					if len(r.SealedToken) > 0 {
@@ -31,12 +36,31 @@ func SealedSecrets(st *store.Store) iter.Seq2[crypto.Owner, []byte] {
 				return nil
 			})
 		})
+		if err != nil {
+			return nil, fmt.Errorf("read sealed secrets: %w", err)
+		}
+		return items, nil
+	}
+	last, err := read()
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	return func(yield func(crypto.Owner, []byte) bool) {
+		items, err := read()
+		mu.Lock()
+		if err == nil {
+			last = items
+		} else {
+			items = last
+		}
+		mu.Unlock()
 		for _, it := range items {
 			if !yield(it.owner, it.blob) {
 				return
 			}
 		}
-	}
+	}, nil
 }
 
 // ResealAll re-seals every stored token to next's primary identity in one

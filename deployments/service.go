@@ -203,18 +203,22 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 	if in.VaultIDs.Set {
 		vaults = in.VaultIDs.Value
 	}
+	// The backend is asked before the rotation lock is taken: a slow
+	// upstream must not hold a key rotation (and every create) behind it.
+	if in.Agent.Set || in.EnvironmentID.Set || in.VaultIDs.Set || in.Resources.Set {
+		resources := current.Resources
+		if in.Resources.Set {
+			resources = resourceInputs(in.Resources.Value)
+		}
+		if err := s.checkReferences(ctx, agent, env, vaults, resources); err != nil {
+			return nil, err
+		}
+	}
 	s.rotation.RLock()
 	defer s.rotation.RUnlock()
 	var sealed []Resource
-	resources := current.Resources
 	if in.Resources.Set {
 		if sealed, err = s.sealResources(id, in.Resources.Value); err != nil {
-			return nil, err
-		}
-		resources = sealed
-	}
-	if in.Agent.Set || in.EnvironmentID.Set || in.VaultIDs.Set || in.Resources.Set {
-		if err := s.checkReferences(ctx, agent, env, vaults, resources); err != nil {
 			return nil, err
 		}
 	}

@@ -74,10 +74,12 @@ func New(cfg Config) *echo.Echo {
 	e.HidePort = true
 	e.HTTPErrorHandler = a.handleError
 	e.Pre(requestID)
-	e.Use(recoverPanics(cfg.Logger))
+	// The middleware (metrics) wraps recovery, so a panicking request is
+	// counted with the 500 it becomes.
 	for _, m := range cfg.Middleware {
 		e.Use(m)
 	}
+	e.Use(recoverPanics(cfg.Logger))
 	e.Use(a.limitBody)
 
 	v1 := e.Group("/v1", a.requireBeta, authorize(cfg.Authorize))
@@ -93,9 +95,10 @@ func New(cfg Config) *echo.Echo {
 	v1.GET("/deployment_runs/:id", a.getRun)
 	if cfg.Sessions != nil {
 		if a.proxied {
-			a.sessionRoutes(v1, cfg.Sessions)
+			v1.Any("/*", a.proxyRoute(cfg.Sessions))
+		} else {
+			v1.Any("/*", echo.WrapHandler(cfg.Sessions))
 		}
-		v1.Any("/*", echo.WrapHandler(cfg.Sessions))
 	} else {
 		v1.Any("/*", func(c echo.Context) error {
 			return apiError(http.StatusNotFound, "no route for %s %s", c.Request().Method, c.Request().URL.Path)
@@ -122,18 +125,9 @@ func ProxiesSessions(b sessions.Backend) bool {
 	return ok && p.ProxiesSessions()
 }
 
-// isProxied reports a request for the reverse proxy: the catch-all route,
-// and the session routes that fill in deployment_id (sessionview.go).
-func (a *API) isProxied(c echo.Context) bool {
-	if !a.proxied {
-		return false
-	}
-	switch c.Path() {
-	case "/v1/*", "/v1/sessions", "/v1/sessions/:id":
-		return true
-	}
-	return false
-}
+// isProxied reports a request for the reverse proxy: the catch-all route
+// (sessionview.go adds deployment_id to the session objects it answers).
+func (a *API) isProxied(c echo.Context) bool { return a.proxied && c.Path() == "/v1/*" }
 
 // requestID sets the request-id header on every response, reusing a sane
 // incoming Request-Id / X-Request-Id.

@@ -35,14 +35,29 @@ const maxViewedBody = 16 << 20
 // (the others filter what the upstream lists, which this listing is not).
 var sessionListParams = []string{"deployment_id", "include_archived", "limit", "page"}
 
-func (a *API) sessionRoutes(v1 *echo.Group, proxy http.Handler) {
-	v1.GET("/sessions", func(c echo.Context) error {
-		if c.QueryParams().Has("deployment_id") {
-			return a.listDeploymentSessions(c, proxy)
+// proxyRoute serves the catch-all route: GET /v1/sessions and
+// GET /v1/sessions/{id} (exactly: not their events or streams) are viewed,
+// everything else goes to the proxy untouched.
+func (a *API) proxyRoute(proxy http.Handler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Method != http.MethodGet {
+			proxy.ServeHTTP(c.Response(), r)
+			return nil
 		}
-		return a.viewSessions(c, proxy, true)
-	})
-	v1.GET("/sessions/:id", func(c echo.Context) error { return a.viewSessions(c, proxy, false) })
+		rest, ok := strings.CutPrefix(r.URL.Path, "/v1/sessions")
+		switch {
+		case ok && rest == "":
+			if c.QueryParams().Has("deployment_id") {
+				return a.listDeploymentSessions(c, proxy)
+			}
+			return a.viewSessions(c, proxy, true)
+		case ok && len(rest) > 1 && rest[0] == '/' && !strings.Contains(rest[1:], "/"):
+			return a.viewSessions(c, proxy, false)
+		}
+		proxy.ServeHTTP(c.Response(), r)
+		return nil
+	}
 }
 
 // viewSessions proxies the request and fills deployment_id into the

@@ -58,6 +58,10 @@ type Backend struct {
 	active   map[string]*activeSession // sessions with a turn running or waiting
 	watchers map[string]chan struct{}  // closed at a session's next change
 	pruning  map[string]bool           // sessions being deleted by retention
+
+	// endRetried, set by tests before any session starts, hears every
+	// failed attempt to record the end of a turn.
+	endRetried chan error
 	// shutdown bounds the harness grace periods once Close has a deadline.
 	shutdown shutdownBudget
 

@@ -10,39 +10,52 @@
 // must not touch other buckets, parse config files, open listeners, or know
 // about deployments beyond the snapshot in a sessions.CreateRequest.
 //
-// # The harness contract
+// # Turns
 //
-// A harness is started in the session's workspace (repositories cloned and
-// files copied into it first), in its own process group, with:
-//   - stdin: the session's initial events (user.message, system.message),
-//     one JSON object per line, as recorded (with id and processed_at);
+// A session is a conversation in one workspace. Each turn runs the agent's
+// harness (package harness: the command harness, or Claude Code) on that
+// turn's input events; messages sent while a turn runs queue for the next
+// one. turns.go owns the life cycle, setStatus is the one place a status
+// changes after creation, and every process goes through the sandbox seam.
+//
+// For the command harness, each turn starts the agent's command in the
+// workspace (repositories cloned and files copied into it before the first
+// turn) with:
+//   - stdin: the turn's input events (user.message, system.message), one
+//     JSON object per line, as recorded (with id and processed_at);
 //   - environment: a few of the daemon's variables (PATH, HOME, locale,
 //     proxies), then the agent's env, the environment's env and the vault
-//     values, then SANDBOX0D_SESSION_ID, SANDBOX0D_DEPLOYMENT_ID,
+//     values, then SANDBOX0D_SESSION_ID, SANDBOX0D_TURN, SANDBOX0D_PROMPT
+//     (the turn's first user text), SANDBOX0D_DEPLOYMENT_ID,
 //     SANDBOX0D_RUN_ID, SANDBOX0D_AGENT_ID, SANDBOX0D_AGENT_VERSION,
-//     SANDBOX0D_ENVIRONMENT_ID, SANDBOX0D_WORKSPACE and SANDBOX0D_PROMPT (the
-//     text of the first user message).
+//     SANDBOX0D_ENVIRONMENT_ID and SANDBOX0D_WORKSPACE.
 //
 // Every stdout line becomes an event: a JSON object whose type is a session
 // event type a harness may emit (agent.*, span.*, session.error, …) is kept
 // as sent, with a fresh id and processed_at; any other line (including status
 // and user events, which belong to the daemon) becomes an agent.message with
 // the line as text. stderr goes to a bounded tail kept with the session.
-// Exit 0 ends the session idle (stop_reason end_turn); anything else ends it
-// with a session.error and terminated.
+// Exit 0 ends the turn (idle, stop_reason end_turn); anything else ends the
+// session with a session.error and terminated.
+//
+// An agent with ClaudeCode set runs the claude-code harness instead (package
+// claudecode, which does not import this one): each turn runs the Claude
+// Code CLI in the same sandbox with the claude binary's directories shown
+// read-only and the session's spend and budget cap (budget.go), and maps its
+// stream-json output to official events.
 //
 // # Session statuses
 //
 // The official values, used as follows:
 //
-//	rescheduling  accepted, waiting for one of local.max_concurrent_sessions
+//	rescheduling  a turn waits for one of local.max_concurrent_sessions
 //	              slots (a session.status_rescheduled event marks the wait)
-//	running       resources being materialized or the harness running
-//	idle          the harness exited 0; final, as a local harness reads its
-//	              input once and takes no further messages
-//	terminated    the harness failed, timed out, overran its output cap, was
-//	              interrupted (user.interrupt, no session.error), or the
-//	              daemon stopped or restarted under it
+//	running       resources being materialized or a turn running
+//	idle          waiting for the next message: a turn ended, was
+//	              interrupted (user.interrupt), or was cut short by a
+//	              daemon restart or shutdown (with a session.error)
+//	terminated    the harness failed, timed out, overran its output caps,
+//	              or its output could not be stored; final
 //
 // # Secrets
 //

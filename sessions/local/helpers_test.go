@@ -77,9 +77,19 @@ func shAgent(id, script string) Agent {
 // routes over HTTP and points an official SDK client at them.
 func newRig(t testing.TB, agents []Agent, mutate func(*Config)) *testRig {
 	t.Helper()
+	return newRigAt(t, "", agents, mutate)
+}
+
+// newRigAt is newRig with the database at dbPath ("" for one in the rig's
+// directory).
+func newRigAt(t testing.TB, dbPath string, agents []Agent, mutate func(*Config)) *testRig {
+	t.Helper()
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "files"), 0o700))
-	st, ns := openStore(t, filepath.Join(dir, "state.db"))
+	if dbPath == "" {
+		dbPath = filepath.Join(dir, "state.db")
+	}
+	st, ns := openStore(t, dbPath)
 	t.Cleanup(func() { require.NoError(t, st.Close()) })
 
 	logs := &syncBuffer{}

@@ -60,7 +60,7 @@ func TestSDKRunReadListStream(t *testing.T) {
 		"agent.message", "agent.message", "agent.message", "agent.message", "agent.message",
 		"session.status_idle"}, types)
 	assert.Equal(t, "session "+id+" in "+filepath.Join(rig.cfg.WorkspaceDir, id), texts[0])
-	assert.Equal(t, "received 2 initial event(s), 1 user message(s)", texts[1])
+	assert.Equal(t, "turn 1: received 2 event(s), 1 user message(s); 0 earlier turn(s) here", texts[1])
 	assert.Equal(t, "prompt: hello from the deployment", texts[2])
 	assert.Equal(t, "workspace holds: uploads ", texts[3])
 	assert.Equal(t, "echo-harness done", texts[4], "a JSON line with a known type is kept as is")

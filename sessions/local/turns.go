@@ -123,6 +123,9 @@ func (b *Backend) finish(id string, as *activeSession, out turnOutcome) bool {
 		// A full disk must not leave the session running forever: retry
 		// until the end lands, backing off to once every few seconds.
 		b.log.Error("recording the end of a turn; retrying", "session_id", id, "attempt", attempt+1, "err", err)
+		if b.endRetried != nil {
+			b.endRetried <- err
+		}
 		select {
 		case <-time.After(min(5*time.Second, time.Duration(attempt+1)*100*time.Millisecond)):
 		case <-b.runCtx.Done():

@@ -283,3 +283,20 @@ func TestCatalogReadOnly(t *testing.T) {
 	raw, _ := json.Marshal(b2.vaultView(b2.vaults["vlt_a"]))
 	assert.True(t, strings.Contains(string(raw), vaults.Data[0].CreatedAt.UTC().Format("2006-01-02T15:04:05")))
 }
+
+// TestEchoHarnessMultiTurn runs the example harness for two turns: the
+// second sees SANDBOX0D_TURN=2 and the state the first left in the
+// workspace.
+func TestEchoHarnessMultiTurn(t *testing.T) {
+	script, err := filepath.Abs("../../examples/echo-harness.sh")
+	require.NoError(t, err)
+	rig := newRig(t, []Agent{{ID: "agent_echo", Version: 1, Command: []string{"/bin/sh", script}}}, nil)
+	id := rig.create("agent_echo", nil)
+	rig.waitDone(id)
+	rig.send(id, textEvent("once more"))
+	rig.waitDone(id)
+	texts := rig.texts(id)
+	require.Len(t, texts, 10)
+	assert.Equal(t, "turn 2: received 1 event(s), 1 user message(s); 1 earlier turn(s) here", texts[6])
+	assert.Equal(t, "prompt: once more", texts[7])
+}

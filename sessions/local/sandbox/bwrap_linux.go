@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -259,19 +260,20 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 	cmd.ExtraFiles = []*os.File{infoW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := &Process{Cmd: cmd}
-	var child int // host pid of the sandbox's pid 1
+	var childPID atomic.Int64 // host pid of the sandbox's pid 1, once bwrap said it
 	p.afterStart = func(cmd *exec.Cmd) error {
 		infoW.Close()
 		var msg struct {
 			ChildPID int `json:"child-pid"`
 		}
 		if err := json.NewDecoder(info).Decode(&msg); err == nil {
-			child = msg.ChildPID
+			childPID.Store(int64(msg.ChildPID))
 		}
 		info.Close()
 		return nil
 	}
 	p.signal = func(sig syscall.Signal) error {
+		child := int(childPID.Load())
 		if sig == syscall.SIGKILL || child == 0 {
 			// Killing the sandbox's pid 1 ends its whole PID namespace.
 			if child > 0 {
