@@ -60,8 +60,11 @@ type WebhookDelivery struct {
 	Attempts  []WebhookAttempt `json:"attempts,omitempty"` // newest last, the last maxKeptAttempts
 	// AttemptCount counts every attempt ever made; Retries only the failed
 	// ones since fan-out or the last operator retry (the schedule position).
-	AttemptCount  int       `json:"attempt_count"`
-	Retries       int       `json:"retries"`
+	AttemptCount int `json:"attempt_count"`
+	Retries      int `json:"retries"`
+	// Requeues counts operator retries, so an attempt that was in flight
+	// when one happened does not overwrite it.
+	Requeues      int       `json:"requeues,omitempty"`
 	NextAttemptAt time.Time `json:"next_attempt_at"`
 	CreatedAt     time.Time `json:"created_at"`
 	FinishedAt    time.Time `json:"finished_at"`
@@ -461,5 +464,6 @@ func (tx *Tx) RequeueWebhookDelivery(seq uint64, endpoint string, now time.Time)
 		}
 	}
 	d.Status, d.NextAttemptAt, d.Retries, d.FinishedAt = DeliveryPending, now, 0, time.Time{}
+	d.Requeues++
 	return tx.PutWebhookDelivery(d)
 }

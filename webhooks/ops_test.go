@@ -107,3 +107,26 @@ func TestPingIsSignedAndNotStored(t *testing.T) {
 	_, err = d.Test(context.Background(), "https://unknown.example/")
 	assert.ErrorIs(t, err, ErrUnknownEndpoint)
 }
+
+// An operator retry while an attempt is in flight is not lost when that
+// attempt's answer is recorded: the event is sent again.
+func TestRetryDuringAnAttemptIsKept(t *testing.T) {
+	st := openStore(t)
+	release := make(chan struct{})
+	rc := newReceiver(func(n int, _ http.ResponseWriter, _ *http.Request) {
+		if n == 1 {
+			<-release
+		}
+	})
+	d := startDispatcher(t, st, fastConfig(EndpointConfig{URL: serve(t, rc), SigningKey: Secret(newKey(6))}), Options{})
+	e := appendEvent(t, st, d, event.DeploymentUpdated, "depl_1")
+	rc.next(t) // the first attempt is in flight
+	n, err := d.Retry(e.ID, "")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	close(release)
+	again := rc.next(t)
+	assert.Equal(t, e.ID, again.headers.Get("webhook-id"))
+	dl := waitDelivery(t, d, e.ID, store.DeliveryDelivered)
+	assert.Equal(t, 2, dl.AttemptCount)
+}

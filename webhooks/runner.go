@@ -309,6 +309,11 @@ func applyOutcome(tx *store.Tx, o outcome) (store.WebhookDelivery, error) {
 		a.Error = res.err.Error()
 	}
 	cur.AddAttempt(a)
+	if cur.Requeues != o.dl.Requeues {
+		// An operator retry came while this attempt was in flight: it is
+		// logged, and the retry's fresh schedule stands.
+		return cur, tx.PutWebhookDelivery(cur)
+	}
 	now := res.at.Add(res.took).UTC()
 	switch {
 	case res.delivered():
@@ -329,12 +334,12 @@ func (d *Dispatcher) report(o outcome) {
 	if after.Endpoint == "" {
 		return
 	}
-	result := ResultDelivered
-	switch after.Status {
-	case store.DeliveryFailed:
+	result := ResultRetrying
+	switch {
+	case o.res.delivered():
+		result = ResultDelivered
+	case after.Status == store.DeliveryFailed:
 		result = ResultFailed
-	case store.DeliveryPending:
-		result = ResultRetrying
 	}
 	if d.observe != nil {
 		d.observe(result, o.res.took)

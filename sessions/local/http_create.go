@@ -109,7 +109,7 @@ func (b *Backend) handleUpdateSession(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			if len(rec.Metadata) > deployments.MaxMetadataPairs {
-				return fmt.Errorf("metadata: the session would have %d pairs, at most %d allowed", len(rec.Metadata), deployments.MaxMetadataPairs)
+				return &badUpdateError{fmt.Sprintf("metadata: the session would have %d pairs, at most %d allowed", len(rec.Metadata), deployments.MaxMetadataPairs)}
 			}
 		}
 		rec.UpdatedAt = now
@@ -118,10 +118,18 @@ func (b *Backend) handleUpdateSession(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, errSessionNotFound):
 		wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("session %q was not found", id))
-	case err != nil:
+	case errors.As(err, new(*badUpdateError)):
 		wire.WriteError(w, http.StatusBadRequest, err.Error())
+	case err != nil:
+		b.log.Error("updating a session", "session_id", id, "err", err)
+		wire.WriteError(w, http.StatusInternalServerError, "updating the session failed")
 	default:
 		b.notify(id)
 		writeJSON(w, http.StatusOK, b.viewSession(rec, now))
 	}
 }
+
+// badUpdateError is an update the request itself makes invalid (a 400).
+type badUpdateError struct{ msg string }
+
+func (e *badUpdateError) Error() string { return e.msg }

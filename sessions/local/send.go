@@ -149,6 +149,14 @@ func (b *Backend) runFromRecord(rec *sessionRecord) (*sessionRun, error) {
 // workspace, record and events; followers of its stream get session.deleted.
 func (b *Backend) deleteSession(id string) error {
 	b.mu.Lock()
+	// Sends answer 404 from now on, so none can start a turn between the
+	// runner's exit and the delete.
+	b.pruning[id] = true
+	defer func() {
+		b.mu.Lock()
+		delete(b.pruning, id)
+		b.mu.Unlock()
+	}()
 	as := b.active[id]
 	if as != nil {
 		as.deleted, as.pending = true, nil

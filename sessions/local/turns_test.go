@@ -113,6 +113,16 @@ func TestConversation(t *testing.T) {
 		assert.NotEqual(t, eventSessionError, ev.Type)
 	}
 
+	// Title and metadata can be updated (a null-free patch here: one key
+	// replaced, one added).
+	updated, err := rig.client.Beta.Sessions.Update(ctx, id, anthropic.BetaSessionUpdateParams{
+		Title:    anthropic.String("renamed"),
+		Metadata: map[string]string{"team": "platform", "tier": "gold"},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "renamed", updated.Title)
+	assert.Equal(t, map[string]string{"team": "platform", "tier": "gold"}, updated.Metadata)
+
 	// And one more turn works, in the same workspace.
 	rig.send(id, textEvent("last"))
 	rig.waitDone(id)

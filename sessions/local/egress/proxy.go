@@ -349,6 +349,11 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Header.Del("Proxy-Authorization")
 	r.Close = true
 	r.RequestURI = ""
+	// The Host header goes where the checked URL says, so a shared front
+	// (a CDN) is not asked for another name than the one allowed. net/http
+	// already takes Host from an absolute-form request line (RFC 7230
+	// 5.4); set here so the invariant does not rest on that alone.
+	r.Host = r.URL.Host
 	if err := r.Write(upstream); err != nil {
 		return
 	}
