@@ -27,15 +27,61 @@ func farSchedule(i int) string {
 // runAPI measures retrieve, list (limit 100) and create with 64 concurrent
 // keep-alive clients over TCP, with opts.apiN deployments stored.
 func runAPI(ctx context.Context, h *harness, o options) *section {
+	if o.baseline == "" {
+		sec, _ := apiScenario(ctx, h, o, h.daemon, "")
+		return sec
+	}
+	// A/B: the baseline revision and the working tree, each on its own
+	// daemon and store, one after the other; every ratio is to the livez
+	// slices interleaved with it, so both builds are judged against the
+	// floor of the moment they ran.
+	l, id, err := h.buildRevision(ctx, o.baseline)
+	if err != nil {
+		return (&section{name: "api", title: "API throughput and latency"}).abort(err)
+	}
+	base, baseRatios := apiScenario(ctx, h, o, l, "baseline "+id)
+	work, workRatios := apiScenario(ctx, h, o, h.daemon, "working tree")
+	sec := work
+	sec.title = "API throughput and latency (A/B against " + id + ")"
+	sec.note("A/B: the baseline ran first, then the working tree, each on a fresh daemon and store seeded the same way; the tables above are the working tree's, then the baseline's.")
+	sec.tables = append(sec.tables, base.tables...)
+	for _, c := range base.checks {
+		c.name = "baseline " + id + ": " + c.name
+		sec.check(c)
+	}
+	if base.err != nil {
+		sec.err = base.err
+	}
+	t := table{title: "A/B: ratio to livez, working tree vs baseline " + id, headers: []string{"operation", "working tree", "baseline " + id, "working ÷ baseline"}}
+	for i := range workRatios {
+		if i < len(baseRatios) {
+			t.add(apiOpNames[i+1], fmt.Sprintf("%.2f", workRatios[i]), fmt.Sprintf("%.2f", baseRatios[i]), fmt.Sprintf("**%.2f×**", workRatios[i]/baseRatios[i]))
+		}
+	}
+	sec.tables = append(sec.tables, t)
+	return sec
+}
+
+// apiOpNames are the table names of the API operations, floor first.
+var apiOpNames = []string{"floor `GET /livez`", "retrieve `GET /v1/deployments/{id}`",
+	"list `GET /v1/deployments?limit=100` (walking next_page)", "create `POST /v1/deployments`"}
+
+// apiScenario runs the API measurement on one build and returns its section
+// and the median ratio to livez of each operation after the floor.
+func apiScenario(ctx context.Context, h *harness, o options, l launcher, build string) (*section, []float64) {
 	sec := &section{name: "api", title: "API throughput and latency"}
 	fake, err := startFake(0)
 	if err != nil {
-		return sec.abort(err)
+		return sec.abort(err), nil
 	}
 	defer fake.Close()
-	p, err := h.start(ctx, daemonConfig{DataDir: h.dir("api"), UpstreamURL: fake.URL, UpstreamKey: fake.APIKey(), Env: pprofEnv(o, nil)})
+	var env map[string]string
+	if build == "" || build == "working tree" {
+		env = pprofEnv(o, nil)
+	}
+	p, err := h.startWith(ctx, l, daemonConfig{DataDir: h.dir("api"), UpstreamURL: fake.URL, UpstreamKey: fake.APIKey(), Env: env})
 	if err != nil {
-		return sec.abort(err)
+		return sec.abort(err), nil
 	}
 	defer p.kill()
 	c := newAPIClient(p.api.base, apiClients*2)
@@ -52,7 +98,7 @@ func runAPI(ctx context.Context, h *harness, o options) *section {
 	h.logf("seeding %d deployments through the API (%d clients)", o.apiN, apiClients/2)
 	seeded, err := seed(ctx, h, c, o.apiN, apiClients/2, spec("api"))
 	if err != nil {
-		return sec.abort(err)
+		return sec.abort(err), nil
 	}
 	ids := seeded.ids
 	seedRate := float64(o.apiN) / seeded.took.Seconds()
@@ -116,7 +162,7 @@ func runAPI(ctx context.Context, h *harness, o options) *section {
 		for i, op := range ops[1:] {
 			i++
 			if ctx.Err() != nil {
-				return sec.abort(ctx.Err())
+				return sec.abort(ctx.Err()), nil
 			}
 			var prof *profileCapture
 			if o.profile != "" && r == o.runs-1 {
@@ -185,7 +231,14 @@ func runAPI(ctx context.Context, h *harness, o options) *section {
 		t.add(op.name, ratio, target, fmtMedianRange(results[i].rate, fmtRate), fmtMedianRange(results[i].p50, fmtDurF),
 			fmtMedianRange(results[i].p99, fmtDurF), strconv.Itoa(errs[i]))
 	}
+	if build != "" {
+		t.title = build
+	}
 	sec.tables = append(sec.tables, t)
+	var ratios []float64
+	for i := 1; i < len(ops); i++ {
+		ratios = append(ratios, median(results[i].ratio))
+	}
 
 	total := 0
 	for _, e := range errs {
@@ -198,7 +251,7 @@ func runAPI(ctx context.Context, h *harness, o options) *section {
 	sec.check(checkIf(total == 0, "no failed requests", detail))
 	all, err := c.allDeployments(ctx)
 	if err != nil {
-		return sec.abort(err)
+		return sec.abort(err), nil
 	}
 	want := o.apiN + created
 	sec.check(checkIf(len(all) == want, "every acknowledged create is listed",
@@ -209,7 +262,7 @@ func runAPI(ctx context.Context, h *harness, o options) *section {
 	} else {
 		sec.check(pass("graceful shutdown", "SIGTERM → exit 0"))
 	}
-	return sec
+	return sec, ratios
 }
 
 // nextPageOf extracts next_page from a list body without decoding the

@@ -17,6 +17,7 @@ type curvePoint struct {
 	n                   int
 	seedTook            time.Duration
 	ready               time.Duration
+	readyCPU            time.Duration // daemon CPU time from exec to READY
 	rss                 int64
 	heapPerDeployment   float64 // live heap after a GC, per stored deployment
 	retrieveRate        float64
@@ -87,6 +88,7 @@ func runScaleCurve(ctx context.Context, h *harness, o options, sizes []int) *sec
 			return sec.abort(err)
 		}
 		pt.ready = p.readyIn
+		pt.readyCPU, _ = cpuTime(p.pid())
 		// A heap profile with gc=1 runs a collection first, so the heap
 		// figure below is the live heap, not garbage left by the load.
 		if err := p.forceGC(ctx); err != nil {
@@ -146,27 +148,28 @@ func runScaleCurve(ctx context.Context, h *harness, o options, sizes []int) *sec
 
 	sec.note("Setup: one data directory grows through the sizes; at each size the harness creates the missing deployments "+
 		"through the API (%d concurrent clients; the schedule mix of the scale test: nine in ten scheduled, none firing "+
-		"during the measurement), restarts the daemon and measures. Start-to-READY is exec → first 200 from `/readyz`. "+
+		"during the measurement), restarts the daemon and measures. Start-to-READY is exec → first 200 from `/readyz`; CPU to READY is the daemon's utime+stime at that moment, "+
+		"which, unlike the wall time, does not depend on how much of the shared machine the daemon got. "+
 		"Heap is `go_memstats_heap_alloc_bytes` right after a forced collection (a `gc=1` heap profile over the admin "+
 		"socket, `debug.pprof` on), divided by the number of deployments. Idle CPU is utime+stime over 15 s with no "+
 		"requests. Retrieve and list are %s each with 16 keep-alive clients (retrieve: random ids of the whole store; "+
 		"list: `limit=100` walking `next_page`). One run per size: the growth factors, not the absolute figures, are the "+
 		"result (the machine is shared).", conc, curveLoad)
-	t := table{headers: []string{"deployments", "seed (creates/s)", "start-to-READY", "RSS", "heap / deployment",
+	t := table{headers: []string{"deployments", "seed (creates/s)", "start-to-READY", "CPU to READY", "RSS", "heap / deployment",
 		"retrieve p50", "retrieve p99", "list p50", "list p99", "idle CPU"}}
 	for _, pt := range points {
-		t.add(strconv.Itoa(pt.n), fmt.Sprintf("%.0f/s", float64(pt.n)/pt.seedTook.Seconds()), fmtDur(pt.ready),
+		t.add(strconv.Itoa(pt.n), fmt.Sprintf("%.0f/s", float64(pt.n)/pt.seedTook.Seconds()), fmtDur(pt.ready), fmtDur(pt.readyCPU),
 			fmt.Sprintf("%.0f MiB", mib(pt.rss)), fmt.Sprintf("%.0f B", pt.heapPerDeployment),
 			fmtDur(pt.retrieveP50), fmtDur(pt.retP99), fmtDur(pt.listP50), fmtDur(pt.listP99), fmt.Sprintf("%.2f %%", pt.idleCPU))
 	}
 	sec.tables = append(sec.tables, t)
 	if len(points) > 1 {
 		g := table{title: "Growth factors between consecutive sizes (start and memory should grow like the size; per-request latency should stay near 1×)",
-			headers: []string{"step", "size", "start-to-READY", "RSS", "heap / deployment", "retrieve p50", "list p50"}}
+			headers: []string{"step", "size", "start-to-READY", "CPU to READY", "RSS", "heap / deployment", "retrieve p50", "list p50"}}
 		for i := 1; i < len(points); i++ {
 			a, b := points[i-1], points[i]
 			g.add(fmt.Sprintf("%d → %d", a.n, b.n), fmt.Sprintf("%.1f×", float64(b.n)/float64(a.n)),
-				fmt.Sprintf("%.1f×", float64(b.ready)/float64(a.ready)), fmt.Sprintf("%.1f×", float64(b.rss)/float64(a.rss)),
+				fmt.Sprintf("%.1f×", float64(b.ready)/float64(a.ready)), fmt.Sprintf("%.1f×", float64(b.readyCPU)/float64(a.readyCPU)), fmt.Sprintf("%.1f×", float64(b.rss)/float64(a.rss)),
 				fmt.Sprintf("%.2f×", b.heapPerDeployment/a.heapPerDeployment),
 				fmt.Sprintf("%.2f×", float64(b.retrieveP50)/float64(a.retrieveP50)),
 				fmt.Sprintf("%.2f×", float64(b.listP50)/float64(a.listP50)))
