@@ -21,40 +21,15 @@ type ForgottenToken struct {
 // start. With dryRun nothing is written.
 func ForgetUnopenableTokens(st *store.Store, canOpen func(sealed []byte) bool, dryRun bool) ([]ForgottenToken, error) {
 	var forgotten []ForgottenToken
-	err := st.Update(func(tx *store.Tx) error {
-		var changed []*Deployment
-		if err := tx.ForEachDeployment(func(id string, doc []byte) error {
-			d, err := decodeDeployment(doc)
-			if err != nil {
-				return err
-			}
-			touched := false
-			for i := range d.Resources {
-				r := &d.Resources[i]
-				if len(r.SealedToken) == 0 || canOpen(r.SealedToken) {
-					continue
-				}
-				forgotten = append(forgotten, ForgottenToken{DeploymentID: id, DeploymentName: d.Name, Position: i,
-					ResourceType: r.Type, URL: r.URL})
-				r.SealedToken = nil
-				touched = true
-			}
-			if touched {
-				changed = append(changed, d)
-			}
-			return nil
-		}); err != nil {
-			return err
+	err := eachSealedToken(st, dryRun, func(d *Deployment, i int) (bool, error) {
+		r := &d.Resources[i]
+		if canOpen(r.SealedToken) {
+			return false, nil
 		}
-		if dryRun {
-			return nil
-		}
-		for _, d := range changed {
-			if err := putDeployment(tx, d); err != nil {
-				return err
-			}
-		}
-		return nil
+		forgotten = append(forgotten, ForgottenToken{DeploymentID: d.ID, DeploymentName: d.Name, Position: i,
+			ResourceType: r.Type, URL: r.URL})
+		r.SealedToken = nil
+		return true, nil
 	})
 	return forgotten, err
 }

@@ -67,9 +67,29 @@ func SealedSecrets(st *store.Store) (iter.Seq2[crypto.Owner, []byte], error) {
 // transaction, then makes next the service's keyring. Either every secret
 // moves or none does.
 func (s *Service) ResealAll(next *crypto.Keyring) error {
-	err := s.store.Update(func(tx *store.Tx) error {
+	err := eachSealedToken(s.store, false, func(d *Deployment, i int) (bool, error) {
+		blob, err := next.Reseal(crypto.Owner{DeploymentID: d.ID, Position: i}, d.Resources[i].SealedToken)
+		if err != nil {
+			return false, fmt.Errorf("re-seal %s/resources/%d: %w", d.ID, i, err)
+		}
+		d.Resources[i].SealedToken = blob
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	s.SetSealer(next)
+	return nil
+}
+
+// eachSealedToken calls change, in one write transaction, for every resource
+// that holds a sealed token; change edits d.Resources[i] and says whether it
+// did. The deployments it changed are written back unless dryRun. An error
+// from change rolls the whole transaction back.
+func eachSealedToken(st *store.Store, dryRun bool, change func(d *Deployment, i int) (bool, error)) error {
+	return st.Update(func(tx *store.Tx) error {
 		var changed []*Deployment
-		if err := tx.ForEachDeployment(func(id string, doc []byte) error {
+		if err := tx.ForEachDeployment(func(_ string, doc []byte) error {
 			d, err := decodeDeployment(doc)
 			if err != nil {
 				return err
@@ -79,12 +99,11 @@ func (s *Service) ResealAll(next *crypto.Keyring) error {
 				if len(d.Resources[i].SealedToken) == 0 {
 					continue
 				}
-				blob, err := next.Reseal(crypto.Owner{DeploymentID: id, Position: i}, d.Resources[i].SealedToken)
+				did, err := change(d, i)
 				if err != nil {
-					return fmt.Errorf("re-seal %s/resources/%d: %w", id, i, err)
+					return err
 				}
-				d.Resources[i].SealedToken = blob
-				touched = true
+				touched = touched || did
 			}
 			if touched {
 				changed = append(changed, d)
@@ -93,6 +112,9 @@ func (s *Service) ResealAll(next *crypto.Keyring) error {
 		}); err != nil {
 			return err
 		}
+		if dryRun {
+			return nil
+		}
 		for _, d := range changed {
 			if err := putDeployment(tx, d); err != nil {
 				return err
@@ -100,9 +122,4 @@ func (s *Service) ResealAll(next *crypto.Keyring) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	s.SetSealer(next)
-	return nil
 }
