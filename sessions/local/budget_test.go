@@ -11,6 +11,7 @@ import (
 
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local/claudecode"
+	"github.com/sandbox0/sandbox0d/webhooks/event"
 )
 
 func TestBudgetLimitAndCents(t *testing.T) {
@@ -36,7 +37,8 @@ func TestCommandHarnessSpendReachesBudget(t *testing.T) {
 	span := `{"type":"span.model_request_end","model_request_start_id":"sevt_x","is_error":false,` +
 		`"model_usage":{"input_tokens":40,"output_tokens":9,"cache_read_input_tokens":0,"cache_creation_input_tokens":0},` +
 		`"list_cost":{"amount":"2.5","currency":"USD"}}`
-	rig := newRig(t, []Agent{shAgent("agent_spender", "echo '"+span+"'")}, nil)
+	sink := &testSink{}
+	rig := newRig(t, []Agent{shAgent("agent_spender", "echo '"+span+"'")}, func(c *Config) { c.Events = sink })
 	id := rig.create("agent_spender", func(req *sessions.CreateRequest) {
 		req.Budget = json.RawMessage(`{"type":"limit","max_list_cost":{"amount":"1","currency":"USD"}}`)
 	})
@@ -50,6 +52,10 @@ func TestCommandHarnessSpendReachesBudget(t *testing.T) {
 	evs := rig.events(id)
 	require.NoError(t, json.Unmarshal(evs[len(evs)-1].JSON, &idle))
 	assert.Equal(t, "budget_reached", idle.StopReason.Type)
+	seen := 0
+	assert.Equal(t, []string{event.SessionCreated + " " + id, event.SessionStatusRunStarted + " " + id,
+		event.SessionStatusIdled + " " + id, event.SessionBudgetReached + " " + id}, outboxSince(t, rig.st, &seen),
+		"the idle at the cap is reported as session.budget_reached too")
 
 	var view struct {
 		Usage struct {

@@ -19,7 +19,8 @@ type EventSink interface {
 }
 
 // transitionEvents names the webhook events a change of a session record
-// reports: its status moving (running, idle, terminated) and its archiving.
+// reports: its status moving (running, idle, terminated), the idle that
+// leaves it at its budget cap, and its archiving.
 // A write that changes neither (events appended during a turn) reports
 // nothing.
 func transitionEvents(beforeStatus string, wasArchived bool, after *sessionRecord) []string {
@@ -30,6 +31,12 @@ func transitionEvents(beforeStatus string, wasArchived bool, after *sessionRecor
 			out = append(out, event.SessionStatusRunStarted)
 		case statusIdle:
 			out = append(out, event.SessionStatusIdled)
+			// The turn that spent the rest of the budget is the one that
+			// idles the session at its cap: later messages are refused, so
+			// this fires once per session.
+			if atBudget(after) {
+				out = append(out, event.SessionBudgetReached)
+			}
 		case statusTerminated:
 			out = append(out, event.SessionStatusTerminated)
 		}
