@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/sessions/local/harness"
 )
 
 // gitPassthroughEnv are the daemon variables git may need to reach a remote
@@ -175,7 +176,7 @@ func (b *Backend) runGit(ctx context.Context, env []string, dir, token string, a
 // runGitOutput runs git like runGit and returns its trimmed stdout, or its
 // stderr when it fails.
 func (b *Backend) runGitOutput(ctx context.Context, env []string, dir, token string, args ...string) (string, error) {
-	out := newTailBuffer(16 << 10)
+	out := harness.NewTailBuffer(16 << 10)
 	stderr, err := b.runGitTo(ctx, out, env, dir, token, args...)
 	if err != nil {
 		return stderr, err
@@ -190,7 +191,7 @@ func (b *Backend) runGitTo(ctx context.Context, stdout io.Writer, env []string, 
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return signalGroup(cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = b.cfg.KillGracePeriod
-	stderr := newTailBuffer(16 << 10)
+	stderr := harness.NewTailBuffer(16 << 10)
 	cmd.Stderr = stderr
 	if stdout != nil {
 		cmd.Stdout = stdout

@@ -110,7 +110,7 @@ func RunProcess(ctx context.Context, turn Turn, sink Sink, p Process) (Exit, err
 		defer stdin.Close()
 		_, _ = stdin.Write(p.Stdin) // a process that never reads stdin just makes this fail
 	}()
-	stderr := newTailBuffer(StderrTailBytes)
+	stderr := NewTailBuffer(StderrTailBytes)
 	stderrDone := make(chan struct{})
 	go func() {
 		defer close(stderrDone)

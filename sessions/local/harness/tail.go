@@ -5,16 +5,18 @@ import (
 	"sync"
 )
 
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
+// TailBuffer keeps the last max bytes written to it: a bounded capture of a
+// process's stderr or of git's output, safe for concurrent writers.
+type TailBuffer struct {
 	mu  sync.Mutex
 	max int
 	buf []byte
 }
 
-func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
+// NewTailBuffer returns a TailBuffer that keeps max bytes.
+func NewTailBuffer(max int) *TailBuffer { return &TailBuffer{max: max} }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
+func (t *TailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
@@ -26,7 +28,7 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 }
 
 // Bytes returns a copy of the last max bytes.
-func (t *tailBuffer) Bytes() []byte {
+func (t *TailBuffer) Bytes() []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b := t.buf
