@@ -31,11 +31,22 @@ var sessionCreateFields = []string{"agent", "environment_id", "title", "initial_
 // DecodeSessionCreate parses and validates a create-session body. Resource
 // tokens are returned in the clear, for the caller to use and drop.
 func DecodeSessionCreate(body []byte) (SessionInput, error) {
-	var in SessionInput
 	members, err := topLevel(body, sessionCreateFields)
+	if err != nil {
+		return SessionInput{}, err
+	}
+	in, err := decodeSessionCreate(members)
 	if err != nil {
 		return in, err
 	}
+	// The same control-character rule as a deployment's strings (metadata
+	// values, resource fields), after the per-field decoders.
+	return in, checkStrings(members)
+}
+
+func decodeSessionCreate(members map[string]json.RawMessage) (SessionInput, error) {
+	var in SessionInput
+	var err error
 	for _, req := range []string{"agent", "environment_id"} {
 		if raw, ok := members[req]; !ok || isNull(raw) {
 			return in, invalid(req, "is required")
