@@ -64,13 +64,8 @@ func decodeCreate(members map[string]json.RawMessage) (CreateInput, error) {
 		}
 	}
 	if raw, ok := members["metadata"]; ok && !isNull(raw) {
-		patch, err := decodeMetadataPatch(raw, false)
-		if err != nil {
+		if in.Metadata, err = decodeMetadata(raw); err != nil {
 			return in, err
-		}
-		in.Metadata = map[string]string{}
-		for k, v := range patch {
-			in.Metadata[k] = *v
 		}
 	}
 	if raw, ok := members["budget"]; ok && !isNull(raw) {
@@ -84,6 +79,20 @@ func decodeCreate(members map[string]json.RawMessage) (CreateInput, error) {
 		}
 	}
 	return in, nil
+}
+
+// decodeMetadata reads a create body's metadata: a patch with no null
+// values (nothing to delete yet), as a plain map.
+func decodeMetadata(raw json.RawMessage) (map[string]string, error) {
+	patch, err := decodeMetadataPatch(raw, false)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]string, len(patch))
+	for k, v := range patch {
+		m[k] = *v
+	}
+	return m, nil
 }
 
 // DecodeUpdate parses and validates an update body with absent/null/value

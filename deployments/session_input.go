@@ -94,13 +94,8 @@ func decodeSessionCreate(members map[string]json.RawMessage) (SessionInput, erro
 		}
 	}
 	if raw, ok := members["metadata"]; ok && !isNull(raw) {
-		patch, err := decodeMetadataPatch(raw, false)
-		if err != nil {
+		if in.Metadata, err = decodeMetadata(raw); err != nil {
 			return in, err
-		}
-		in.Metadata = map[string]string{}
-		for k, v := range patch {
-			in.Metadata[k] = *v
 		}
 	}
 	if raw, ok := members["budget"]; ok && !isNull(raw) {

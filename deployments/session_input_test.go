@@ -14,8 +14,8 @@ import (
 func TestSessionCreateRefusesControlCharacters(t *testing.T) {
 	for body, field := range map[string]string{
 		`{"agent":"agent_a","environment_id":"env_a","initial_events":[{"type":"user.message","content":[{"type":"text","text":"hi\u0000"}]}]}`: "initial_events[0].content[0].text",
-		`{"agent":"agent_a","environment_id":"env_a","title":"a\u0007b"}`:                                                                     "title",
-		`{"agent":"agent_a","environment_id":"env_a","metadata":{"k":"v\u0000"}}`:                                                             "metadata.k",
+		`{"agent":"agent_a","environment_id":"env_a","title":"a\u0007b"}`:                                                                       "title",
+		`{"agent":"agent_a","environment_id":"env_a","metadata":{"k":"v\u0000"}}`:                                                               "metadata.k",
 	} {
 		_, err := DecodeSessionCreate([]byte(body))
 		var verr *Error
