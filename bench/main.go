@@ -36,6 +36,7 @@ type options struct {
 	burstN    int
 	apiN      int
 	apiPhase  time.Duration
+	apiBack   string
 	idle      time.Duration
 	kills     int
 	faultSlot time.Duration
@@ -53,6 +54,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep temporary data directories and logs")
 	flag.IntVar(&o.apiN, "api-deployments", 10000, "deployments stored for the API benchmark")
 	flag.DurationVar(&o.apiPhase, "api-phase", 5*time.Second, "duration of one API load phase")
+	flag.StringVar(&o.apiBack, "api-backend", "local", "session backend of the API benchmark's daemon: local (the embedded default: agents and environments from its config) or upstream (each create resolves them on the strict fake upstream)")
 	flag.IntVar(&o.burstN, "burst-deployments", 10000, "deployments due in the same minute")
 	flag.IntVar(&o.scaleN, "scale-deployments", 100000, "deployments stored for the scale test")
 	flag.DurationVar(&o.idle, "idle", 60*time.Second, "idle CPU measurement window of the scale test")
@@ -99,6 +101,10 @@ func run(ctx context.Context, name string, o options) int {
 		names = order
 	} else if scenarios[name] == nil {
 		fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (want %s or all)\n", name, strings.Join(order, ", "))
+		return 2
+	}
+	if o.apiBack != "local" && o.apiBack != "upstream" {
+		fmt.Fprintf(os.Stderr, "bench: -api-backend %q: want local or upstream\n", o.apiBack)
 		return 2
 	}
 	if o.runs < 1 {
