@@ -45,6 +45,7 @@ type options struct {
 	profile   string
 	baseline  string
 	sizes     string
+	apiSeed   int
 }
 
 func main() {
@@ -64,6 +65,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of the daemon (api: one per operation in the last run; burst: one per fire burst)")
 	flag.StringVar(&o.baseline, "baseline-rev", "", "burst: also build this git revision and run it A/B against the working tree, interleaved")
 	flag.StringVar(&o.sizes, "scale-sizes", "", "scale: grow one store through these sizes (e.g. 10000,100000,1000000) and report the scaling curve with growth factors instead of the restart test")
+	flag.IntVar(&o.apiSeed, "scale-api-seed", 20000, "scale curve: deployments created through the API at most; beyond, API-created documents are cloned straight into the stopped daemon's file")
 	flag.StringVar(&o.out, "out", "", "results file written by all (default <repo>/bench/results.md)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: go run ./bench [flags] api|burst|scale|crash|faults|all\n")
