@@ -79,7 +79,7 @@ func apiScenario(ctx context.Context, h *harness, o options, l launcher, build s
 	if build == "" || build == "working tree" {
 		env = pprofEnv(o, nil)
 	}
-	p, err := h.startWith(ctx, l, daemonConfig{DataDir: h.dir("api"), UpstreamURL: fake.URL, UpstreamKey: fake.APIKey(), Env: env})
+	p, err := h.startWith(ctx, l, daemonConfig{DataDir: h.dir("api"), UpstreamURL: fake.URL, UpstreamKey: fake.APIKey(), Backend: o.apiBack, Env: env})
 	if err != nil {
 		return sec.abort(err), nil
 	}
@@ -201,10 +201,13 @@ func apiScenario(ctx context.Context, h *harness, o options, l launcher, build s
 		}
 	}
 
+	backendNote := "the local backend (the embedded default): each create resolves the agent and environment from the daemon's config and commits its bbolt transaction with fsync"
+	if o.apiBack == "upstream" {
+		backendNote = "the upstream backend: each create resolves the agent and checks the environment on the strict fake upstream (latency 0) and commits its bbolt transaction with fsync"
+	}
 	sec.note("Setup: %d deployments stored (three in four with a daily cron schedule far from now, one in four "+
-		"manual-only), created through the API by %d concurrent clients in %s (%.0f creates/s; each create "+
-		"resolves the agent and checks the environment on the upstream and commits its bbolt transaction with fsync). "+
-		"Fake upstream latency 0.", o.apiN, apiClients/2, seeded.took.Round(time.Second), seedRate)
+		"manual-only), created through the API by %d concurrent clients in %s (%.0f creates/s); %s.",
+		o.apiN, apiClients/2, seeded.took.Round(time.Second), seedRate, backendNote)
 	sec.note("Method: a Go load generator in the harness process with %d concurrent clients, each on its own "+
 		"keep-alive TCP connection with the `x-api-key` and `anthropic-beta` headers, runs each operation for %s "+
 		"per run in 0.5 s slices alternating with `GET /livez` slices of the same length; retrieve picks a random stored id, list walks "+

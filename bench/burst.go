@@ -194,8 +194,12 @@ func burstOnce(ctx context.Context, h *harness, o options, l launcher, headroom 
 	daemonCPU0, _ := cpuTime(p.pid())
 	harnessCPU0 := selfCPU()
 	var prof *profileCapture
+	stopHarness := func() {}
 	if profile && o.profile != "" {
 		prof = p.startProfile(ctx, 15*time.Second, filepath.Join(o.profile, "burst.pprof"))
+		// The harness (the fake upstream answering every fire) shares the
+		// machine: its profile says how much of the burst is the fake's.
+		stopHarness = startSelfProfile(filepath.Join(o.profile, "burst-harness.pprof"))
 	}
 	deadline := at.Add(10 * time.Minute)
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -224,6 +228,7 @@ func burstOnce(ctx context.Context, h *harness, o options, l launcher, headroom 
 			return res, ctx.Err()
 		}
 	}
+	stopHarness()
 	res.rss, _ = rssBytes(p.pid())
 	daemonCPU1, _ := cpuTime(p.pid())
 	res.daemonCPU, res.harnessCPU = daemonCPU1-daemonCPU0, selfCPU()-harnessCPU0

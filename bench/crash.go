@@ -43,6 +43,7 @@ type crashReport struct {
 	checks         []check
 	kills          int
 	startupKills   int
+	midWriteKills  int // kills after READY that landed while a client's write was unanswered
 	boundaryKills  int
 	minutesCrossed int
 	manualAcked    int
@@ -121,6 +122,7 @@ type crashState struct {
 	ackedIDs []string
 	runs     map[string]wireRun // acknowledged manual runs by id
 	creates  atomic.Int64
+	inFlight atomic.Int64 // manual runs and creates sent and not yet answered
 }
 
 func (s *crashState) want(spec deploymentSpec) {
@@ -238,6 +240,9 @@ func crashTest(ctx context.Context, env crashEnv, cp crashParams) (*crashReport,
 		select {
 		case <-time.After(alive):
 		case <-ctx.Done():
+		}
+		if st.inFlight.Load() > 0 {
+			rep.midWriteKills++
 		}
 		p.kill()
 		rep.kills++
@@ -595,7 +600,9 @@ func manualRunner(ctx context.Context, c *apiClient, st *crashState, rng *rand.R
 		if id == "" {
 			return
 		}
+		st.inFlight.Add(1)
 		r, err := c.runDeployment(ctx, id)
+		st.inFlight.Add(-1)
 		if err != nil {
 			var se *apiStatusError
 			if ctx.Err() != nil || !errors.As(err, &se) {
@@ -625,7 +632,9 @@ func creator(ctx context.Context, c *apiClient, st *crashState) {
 			spec.RepoToken = fmt.Sprintf("ghp_crash_new_%d", n)
 		}
 		st.want(spec)
+		st.inFlight.Add(1)
 		d, err := c.createDeployment(ctx, spec.body())
+		st.inFlight.Add(-1)
 		if err != nil {
 			return
 		}

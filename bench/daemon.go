@@ -37,6 +37,10 @@ type daemonConfig struct {
 	Addr        string // 127.0.0.1:port; "" picks a free port
 	UpstreamURL string
 	UpstreamKey string
+	// Backend is "upstream" (default: the strict fake at UpstreamURL) or
+	// "local" (the embedded default; agent_bench and env_bench come from a
+	// config file written into DataDir).
+	Backend string
 	// Env adds SANDBOX0D_* settings (SCHEDULE_WORKERS, UPSTREAM_RETRY_WINDOW …).
 	Env map[string]string
 }
@@ -100,8 +104,19 @@ func (l launcher) spawn(cfg daemonConfig) (*daemonProc, error) {
 		return nil, err
 	}
 	defer logFile.Close()
+	backend := cfg.Backend
+	if backend == "" {
+		backend = "upstream"
+	}
 	args := append(append([]string(nil), l.args...), "serve",
-		"--data-dir", cfg.DataDir, "--socket", p.socket, "--listen", cfg.Addr, "--backend", "upstream")
+		"--data-dir", cfg.DataDir, "--socket", p.socket, "--listen", cfg.Addr, "--backend", backend)
+	if backend == "local" {
+		conf, err := writeLocalConfig(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--config", conf)
+	}
 	cmd := exec.Command(l.path, args...)
 	cmd.Env = append(os.Environ(), l.env...)
 	env := map[string]string{
@@ -135,6 +150,26 @@ func (l launcher) spawn(cfg daemonConfig) (*daemonProc, error) {
 		close(p.exited)
 	}()
 	return p, nil
+}
+
+// writeLocalConfig writes the config of a local-backend benchmark daemon:
+// the agent and environment every benchmark deployment names, with a
+// harness that only exits (no benchmark waits on local sessions).
+func writeLocalConfig(dir string) (string, error) {
+	path := filepath.Join(dir, "local.yaml")
+	conf := fmt.Sprintf(`local:
+  sandbox: none
+  agents:
+    - id: %s
+      version: 1
+      command: ["/bin/true"]
+  environments:
+    - id: %s
+`, benchAgent, benchEnv)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, []byte(conf), 0o600)
 }
 
 func (p *daemonProc) awaitReady(ctx context.Context) error {

@@ -36,6 +36,7 @@ type options struct {
 	burstN    int
 	apiN      int
 	apiPhase  time.Duration
+	apiBack   string
 	idle      time.Duration
 	kills     int
 	faultSlot time.Duration
@@ -44,6 +45,7 @@ type options struct {
 	profile   string
 	baseline  string
 	sizes     string
+	apiSeed   int
 }
 
 func main() {
@@ -53,6 +55,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep temporary data directories and logs")
 	flag.IntVar(&o.apiN, "api-deployments", 10000, "deployments stored for the API benchmark")
 	flag.DurationVar(&o.apiPhase, "api-phase", 5*time.Second, "duration of one API load phase")
+	flag.StringVar(&o.apiBack, "api-backend", "local", "session backend of the API benchmark's daemon: local (the embedded default: agents and environments from its config) or upstream (each create resolves them on the strict fake upstream)")
 	flag.IntVar(&o.burstN, "burst-deployments", 10000, "deployments due in the same minute")
 	flag.IntVar(&o.scaleN, "scale-deployments", 100000, "deployments stored for the scale test")
 	flag.DurationVar(&o.idle, "idle", 60*time.Second, "idle CPU measurement window of the scale test")
@@ -62,6 +65,7 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of the daemon (api: one per operation in the last run; burst: one per fire burst)")
 	flag.StringVar(&o.baseline, "baseline-rev", "", "burst: also build this git revision and run it A/B against the working tree, interleaved")
 	flag.StringVar(&o.sizes, "scale-sizes", "", "scale: grow one store through these sizes (e.g. 10000,100000,1000000) and report the scaling curve with growth factors instead of the restart test")
+	flag.IntVar(&o.apiSeed, "scale-api-seed", 20000, "scale curve: deployments created through the API at most; beyond, API-created documents are cloned straight into the stopped daemon's file")
 	flag.StringVar(&o.out, "out", "", "results file written by all (default <repo>/bench/results.md)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: go run ./bench [flags] api|burst|scale|crash|faults|all\n")
@@ -99,6 +103,10 @@ func run(ctx context.Context, name string, o options) int {
 		names = order
 	} else if scenarios[name] == nil {
 		fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (want %s or all)\n", name, strings.Join(order, ", "))
+		return 2
+	}
+	if o.apiBack != "local" && o.apiBack != "upstream" {
+		fmt.Fprintf(os.Stderr, "bench: -api-backend %q: want local or upstream\n", o.apiBack)
 		return 2
 	}
 	if o.runs < 1 {

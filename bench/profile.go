@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 )
 
@@ -69,3 +70,24 @@ func (p *daemonProc) startProfile(ctx context.Context, d time.Duration, path str
 }
 
 func (pc *profileCapture) wait() error { return <-pc.done }
+
+// startSelfProfile starts a CPU profile of this (harness) process written to
+// path and returns the function that stops it. A failure to start is
+// reported on stderr and leaves nothing to stop.
+func startSelfProfile(path string) (stop func()) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "harness profile: %v\n", err)
+		if f != nil {
+			f.Close()
+		}
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}

@@ -19,6 +19,7 @@ import (
 // pass, because deployments.(*Service).PruneRuns opened one read-write
 // bbolt transaction (a meta page write and an fdatasync) per deployment.
 func TestRetentionPassWithNothingToPruneCommitsNoWrites(t *testing.T) {
+	t.Parallel()
 	st, err := store.Open(filepath.Join(t.TempDir(), store.FileName), store.Options{NoSync: true})
 	require.NoError(t, err)
 	defer st.Close()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,6 +63,7 @@ func (v *verifiedEvents) missing(want map[string]bool) []string {
 // created, run started, run succeeded) has been delivered at least once.
 // The daemons are this test binary re-executed (race-enabled in CI).
 func TestWebhookEventsSurviveKill9(t *testing.T) {
+	t.Parallel() // it mostly waits on its daemons; so does TestCrashShort
 	seed := time.Now().UnixNano()
 	rng := rand.New(rand.NewPCG(uint64(seed), 16))
 	t.Logf("seed %d", seed)
@@ -102,7 +104,8 @@ func TestWebhookEventsSurviveKill9(t *testing.T) {
 		}
 		mu.Unlock()
 	}
-	const kills = 5
+	kills, midWrite := webhookKills, 0
+	var inFlight atomic.Int64 // creates and runs sent and not yet answered
 	for cycle := range kills {
 		p, err := self.start(ctx, cfg)
 		require.NoError(t, err)
@@ -111,12 +114,16 @@ func TestWebhookEventsSurviveKill9(t *testing.T) {
 		for c := range 3 {
 			wg.Go(func() {
 				for n := 0; work.Err() == nil; n++ {
+					inFlight.Add(1)
 					d, err := p.api.createDeployment(work, deploymentSpec{Name: fmt.Sprintf("hook-%d-%d-%d", cycle, c, n)}.body())
+					inFlight.Add(-1)
 					if err != nil {
 						return // killed
 					}
 					acked("deployment.created " + d.ID)
+					inFlight.Add(1)
 					r, err := p.api.runDeployment(work, d.ID)
+					inFlight.Add(-1)
 					if err != nil {
 						return
 					}
@@ -130,6 +137,9 @@ func TestWebhookEventsSurviveKill9(t *testing.T) {
 			})
 		}
 		time.Sleep(time.Duration(150+rng.IntN(400)) * time.Millisecond) // let changes be acknowledged, then kill mid-stream
+		if inFlight.Load() > 0 {
+			midWrite++
+		}
 		p.kill()
 		stopWork()
 		wg.Wait()
@@ -138,6 +148,7 @@ func TestWebhookEventsSurviveKill9(t *testing.T) {
 	total := len(want)
 	mu.Unlock()
 	require.Positive(t, total, "changes were acknowledged between kills")
+	assert.Equal(t, kills, midWrite, "kills that landed while a change was unanswered")
 
 	p, err := self.start(ctx, cfg)
 	require.NoError(t, err)

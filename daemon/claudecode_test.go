@@ -157,6 +157,7 @@ func (rig *ccRig) noSecret(t *testing.T, ids ...string) {
 // A deployment's session: the model runs Bash to write a file; a second
 // message continues the conversation.
 func TestClaudeCodeDeploymentWritesFileThenContinues(t *testing.T) {
+	t.Parallel()
 	rig := newCCRig(t,
 		fakemessages.Reply{Blocks: []fakemessages.Block{fakemessages.Text("I'll write it."),
 			fakemessages.ToolUse("Bash", map[string]any{"command": "printf 'digest ready' > digest.txt", "description": "write"})},
@@ -231,6 +232,7 @@ func TestClaudeCodeDeploymentWritesFileThenContinues(t *testing.T) {
 
 // A session created directly, interrupted mid-turn, then resumed.
 func TestClaudeCodeSessionInterruptThenResume(t *testing.T) {
+	t.Parallel()
 	stall, started := make(chan struct{}), make(chan struct{})
 	defer close(stall)
 	rig := newCCRig(t,
@@ -277,6 +279,7 @@ func TestClaudeCodeSessionInterruptThenResume(t *testing.T) {
 // A one-cent budget and a reply that costs more: idle budget_reached after
 // one model call, and a further message is refused.
 func TestClaudeCodeBudgetReached(t *testing.T) {
+	t.Parallel()
 	rig := newCCRig(t, fakemessages.Reply{
 		Blocks: []fakemessages.Block{fakemessages.ToolUse("Bash", map[string]any{"command": "true"})},
 		Usage:  &fakemessages.Usage{InputTokens: 100, OutputTokens: 10_000}, // $0.15 at list price
@@ -312,6 +315,7 @@ func TestClaudeCodeBudgetReached(t *testing.T) {
 
 // No LLM vault: a clear session.error, and Claude Code never runs.
 func TestClaudeCodeWithoutLLMVault(t *testing.T) {
+	t.Parallel()
 	rig := newCCRig(t)
 	ctx := context.Background()
 	sess, err := rig.c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
@@ -332,6 +336,7 @@ func TestClaudeCodeWithoutLLMVault(t *testing.T) {
 }
 
 func TestClaudeCodeAgentConfigErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		agent daemon.LocalAgent
 		key   string
@@ -357,6 +362,7 @@ func TestClaudeCodeAgentConfigErrors(t *testing.T) {
 
 // examples/claude-code.yaml loads, and its claude-code keys arrive.
 func TestClaudeCodeExampleConfigLoads(t *testing.T) {
+	t.Parallel()
 	cfg, err := daemon.LoadConfig(viper.New(), "../examples/claude-code.yaml")
 	require.NoError(t, err)
 	require.Len(t, cfg.Local.Agents, 1)

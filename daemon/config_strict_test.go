@@ -24,6 +24,7 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 func TestUnknownConfigKeysFailNamingKeyAndFile(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, yaml, key, suggestion string
 	}{
@@ -53,6 +54,7 @@ func TestUnknownConfigKeysFailNamingKeyAndFile(t *testing.T) {
 }
 
 func TestKnownConfigKeysStillLoad(t *testing.T) {
+	t.Parallel()
 	// Keys match case-insensitively, as viper always has; maps take any key.
 	file := writeConfig(t, "Schedule:\n  Workers: 8\nlocal:\n  agents:\n    - id: agent_a\n      command: [/bin/true]\n      env: {ANY_NAME: x}\n")
 	cfg, err := daemon.LoadConfig(newViperWithFlags(t), file)
@@ -78,6 +80,7 @@ func TestStrayEnvironmentVariablesWarn(t *testing.T) {
 // reached the harness as my_key=v and ANTHROPIC_API_KEY was lost. Through
 // the real config loader, daemon, local backend and harness process.
 func TestAgentEnvNamesKeepTheirCase(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	harness := filepath.Join(dir, "harness.sh")
 	require.NoError(t, os.WriteFile(harness, []byte(
@@ -141,6 +144,7 @@ local:
 }
 
 func TestShippedExampleConfigIsStrictClean(t *testing.T) {
+	t.Parallel()
 	_, err := daemon.LoadConfig(newViperWithFlags(t), filepath.Join("..", "examples", "local.yaml"))
 	require.NoError(t, err)
 }

@@ -115,6 +115,7 @@ func createParams(name string) anthropic.BetaDeploymentNewParams {
 }
 
 func TestPersistenceAcrossRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	backend := sessionstest.New(map[string]int64{"agent_a": 7})
@@ -161,6 +162,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 }
 
 func TestSecondDaemonOnSameDataDirFailsFast(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	start(t, cfg, daemon.Options{Backend: sessionstest.New(nil)})
@@ -172,6 +174,7 @@ func TestSecondDaemonOnSameDataDirFailsFast(t *testing.T) {
 }
 
 func TestSocketIsGroupOnlyAndNeverClobbersAFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	r := start(t, cfg, daemon.Options{Backend: sessionstest.New(nil)})

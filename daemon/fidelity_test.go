@@ -34,6 +34,7 @@ func upstreamDaemon(t *testing.T) (*fakeupstream.Server, anthropic.Client) {
 // 16 metadata pairs, a file and a memory store runs; the budget reaches the
 // session; memory store ids are checked at create.
 func TestUpstreamRunsWhatTheSDKAllows(t *testing.T) {
+	t.Parallel()
 	fake, c := upstreamDaemon(t)
 	ctx := t.Context()
 	p := createParams("full")
@@ -71,6 +72,7 @@ func TestUpstreamRunsWhatTheSDKAllows(t *testing.T) {
 // Issue 12 point 7: a version-pinned agent that was archived is refused,
 // though its version snapshot does not say so.
 func TestUpstreamRefusesAnArchivedPinnedAgent(t *testing.T) {
+	t.Parallel()
 	fake, c := upstreamDaemon(t)
 	fake.ArchiveAgent("agent_a")
 	p := createParams("pinned")
@@ -82,6 +84,7 @@ func TestUpstreamRefusesAnArchivedPinnedAgent(t *testing.T) {
 // Issue 12 point 6: a lookup the upstream answered is reported as what it
 // was, once, and a permanent problem is not a retryable overloaded_error.
 func TestUpstreamLookupErrorsSayWhatHappened(t *testing.T) {
+	t.Parallel()
 	fake, c := upstreamDaemon(t)
 	ctx := t.Context()
 
@@ -108,6 +111,7 @@ func TestUpstreamLookupErrorsSayWhatHappened(t *testing.T) {
 // Issue 12 point 6: with backend: none an unpinned agent is the request's
 // problem, and the message says to pin a version.
 func TestBackendNoneAsksToPinTheAgent(t *testing.T) {
+	t.Parallel()
 	c := start(t, baseConfig(t.TempDir()), daemon.Options{}).client()
 	p := createParams("none")
 	_, err := c.Beta.Deployments.New(t.Context(), p)
@@ -121,6 +125,7 @@ func TestBackendNoneAsksToPinTheAgent(t *testing.T) {
 // delivered: the run has an error naming the session and no session_id,
 // and the half-started session is archived upstream.
 func TestRunWithUndeliveredEventsHasOnlyAnError(t *testing.T) {
+	t.Parallel()
 	fake, c := upstreamDaemon(t)
 	ctx := t.Context()
 	d, err := c.Beta.Deployments.New(ctx, createParams("events"))
@@ -154,6 +159,7 @@ func requireAPIError(t *testing.T, err error, status int, mentions ...string) *a
 // own routes. Proxied SDK calls stream with the client's own beta and a
 // separate cap (upstream.max_proxy_body).
 func TestProxiedSDKCallsAreNotHeldToTheDeploymentsAPIRules(t *testing.T) {
+	t.Parallel()
 	fake := fakeupstream.New(t)
 	fake.AddAgent("agent_a", 4)
 	fake.AddEnvironment("env_1")
@@ -201,6 +207,7 @@ func TestProxiedSDKCallsAreNotHeldToTheDeploymentsAPIRules(t *testing.T) {
 // Issue 12 point 5: sessions sandbox0d created can be found by deployment,
 // and the proxied session objects say which deployment they belong to.
 func TestSessionsOfADeploymentThroughTheProxy(t *testing.T) {
+	t.Parallel()
 	fake, c := upstreamDaemon(t)
 	ctx := t.Context()
 	p := createParams("sessions")

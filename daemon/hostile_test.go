@@ -19,6 +19,7 @@ import (
 
 // Hostile requests over the wire get a clear 4xx and the daemon keeps serving.
 func TestHostileRequests(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	cfg.Listen = "127.0.0.1:0"

@@ -7,19 +7,20 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 )
 
-// umaskMu serialises the process-wide umask change around bind.
-var umaskMu sync.Mutex
-
-// ListenSocket creates the Unix socket at path with mode 0660. The umask is
-// held during bind so the socket never exists with wider permissions. A stale
-// socket (nothing answers) is replaced; a live one or a non-socket file at
-// the path is an error and is never removed.
+// ListenSocket creates the Unix socket at path with mode 0660. It is bound
+// inside a fresh private (0700) directory beside path, chmodded there, and
+// only then linked into place, so it never exists at path with wider
+// permissions, without touching the process-wide umask (which would change
+// the mode of every file and directory created meanwhile by other
+// goroutines and of every child forked meanwhile). A stale socket (nothing
+// answers) is replaced; a live one or a non-socket file at the path is an
+// error and is never removed. Closing the listener removes the socket.
 func ListenSocket(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("socket directory: %w", err)
 	}
 	if fi, err := os.Lstat(path); err == nil {
@@ -37,17 +38,41 @@ func ListenSocket(path string) (net.Listener, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("socket path %s: %w", path, err)
 	}
-	umaskMu.Lock()
-	old := syscall.Umask(0o117)
-	l, err := net.Listen("unix", path)
-	syscall.Umask(old)
-	umaskMu.Unlock()
+	private, err := os.MkdirTemp(dir, ".sandbox0d-sock-") // mode 0700 whatever the umask
 	if err != nil {
 		return nil, fmt.Errorf("listen on socket %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o660); err != nil {
+	defer func() { _ = os.RemoveAll(private) }()
+	tmp := filepath.Join(private, "s")
+	l, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, fmt.Errorf("listen on socket %s: %w", path, err)
+	}
+	ul := l.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false) // it is unlinked at path instead (socketListener.Close)
+	if err := os.Chmod(tmp, 0o660); err != nil {
 		_ = l.Close()
 		return nil, fmt.Errorf("chmod socket %s: %w", path, err)
 	}
-	return l, nil
+	// A hard link, unlike a rename, never replaces what appeared at path
+	// since the check above.
+	if err := os.Link(tmp, path); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("listen on socket %s: %w", path, err)
+	}
+	return &socketListener{UnixListener: ul, path: path}, nil
+}
+
+// socketListener removes its socket file when closed, as net.UnixListener
+// does for the path it was bound at.
+type socketListener struct {
+	*net.UnixListener
+	path string
+	once sync.Once
+}
+
+func (l *socketListener) Close() error {
+	err := l.UnixListener.Close()
+	l.once.Do(func() { _ = os.Remove(l.path) })
+	return err
 }

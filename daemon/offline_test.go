@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	anthropic "github.com/anthropics/anthropic-sdk-go/v2"
@@ -12,9 +13,11 @@ import (
 	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/daemon"
 	"github.com/sandbox0/sandbox0d/sessions/sessionstest"
+	"github.com/sandbox0/sandbox0d/store"
 )
 
 func TestOfflineRotateAndCompact(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	backend := sessionstest.New(map[string]int64{"agent_a": 1})
@@ -27,11 +30,15 @@ func TestOfflineRotateAndCompact(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	// While the daemon runs, offline maintenance is refused by the lock.
-	_, _, err = daemon.RotateOffline(cfg.DataDir, "", slog.New(slog.DiscardHandler))
-	require.Error(t, err)
-	_, _, err = daemon.CompactOffline(cfg.DataDir)
-	require.Error(t, err)
+	// While the daemon runs, offline maintenance is refused by the lock
+	// (each waits out the store's lock timeout first: both wait at once).
+	var rotateErr, compactErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _, rotateErr = daemon.RotateOffline(cfg.DataDir, "", slog.New(slog.DiscardHandler)) })
+	wg.Go(func() { _, _, compactErr = daemon.CompactOffline(cfg.DataDir) })
+	wg.Wait()
+	require.ErrorIs(t, rotateErr, store.ErrLocked)
+	require.ErrorIs(t, compactErr, store.ErrLocked)
 	r.stop(t)
 
 	identity := filepath.Join(cfg.DataDir, "keys", "identity.age.txt")

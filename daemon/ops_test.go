@@ -56,6 +56,7 @@ func do(t *testing.T, c *http.Client, method, url, key string, body any) (int, m
 }
 
 func TestAccessControl(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	cfg.Listen = "127.0.0.1:0"
@@ -115,6 +116,7 @@ func TestAccessControl(t *testing.T) {
 }
 
 func TestRefusesPublicTCPWithoutKeyOrTLS(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	cfg.Listen = "0.0.0.0:0"
@@ -159,6 +161,7 @@ func TestSdNotifyReadyThenStopping(t *testing.T) {
 }
 
 func TestBackupOfLiveDaemonUnderWriteLoad(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	r := start(t, cfg, daemon.Options{Backend: sessionstest.New(map[string]int64{"agent_a": 1})})
@@ -208,6 +211,7 @@ func TestBackupOfLiveDaemonUnderWriteLoad(t *testing.T) {
 }
 
 func TestGracefulShutdownDrainsFiresInFlight(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	backend := sessionstest.New(map[string]int64{"agent_a": 1})
@@ -248,6 +252,7 @@ func TestGracefulShutdownDrainsFiresInFlight(t *testing.T) {
 }
 
 func TestMetricsExposeRunsAndHTTP(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	r := start(t, cfg, daemon.Options{Backend: sessionstest.New(map[string]int64{"agent_a": 1})})

@@ -21,6 +21,7 @@ func get(t *testing.T, c *http.Client, url string) int {
 // Profiles are off unless debug.pprof is set, and even then only the Unix
 // socket serves them.
 func TestPprofIsOffByDefaultAndSocketOnly(t *testing.T) {
+	t.Parallel()
 	for _, on := range []bool{false, true} {
 		cfg := baseConfig(t.TempDir())
 		cfg.Listen = "127.0.0.1:0"

@@ -14,6 +14,7 @@ import (
 // upstream.url over plain http beyond loopback stops the start, naming the
 // key and the way out; upstream.allow_plaintext is that way out.
 func TestPlaintextUpstreamNeedsAllowPlaintext(t *testing.T) {
+	t.Parallel()
 	cfg := baseConfig(t.TempDir())
 	cfg.Backend = "upstream"
 	cfg.Upstream = daemon.UpstreamConfig{URL: "http://10.0.0.5", APIKey: "k"}

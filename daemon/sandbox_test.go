@@ -39,12 +39,14 @@ func TestStartupAutoWithoutBwrapWarns(t *testing.T) {
 }
 
 func TestStartupRejectsUnknownSandbox(t *testing.T) {
+	t.Parallel()
 	_, err := daemon.New(localConfig(t, "docker"), slog.New(slog.NewTextHandler(io.Discard, nil)), daemon.Options{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "local.sandbox: must be bubblewrap, none or auto")
 }
 
 func TestNetworkingConfigLoads(t *testing.T) {
+	t.Parallel()
 	file := writeConfig(t, `backend: local
 local:
   sandbox: none
@@ -68,6 +70,7 @@ local:
 
 // A bad allowed_hosts entry stops the start naming its key.
 func TestStartupRejectsBadAllowedHost(t *testing.T) {
+	t.Parallel()
 	cfg := localConfig(t, "none")
 	cfg.Local.Environments = []daemon.LocalEnvironment{{ID: "env_lim",
 		Networking: daemon.LocalNetworking{Type: "limited", AllowedHosts: []string{"https://api.example.com/"}}}}

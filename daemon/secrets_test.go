@@ -26,6 +26,7 @@ func fileHash(t *testing.T, path string) [32]byte {
 }
 
 func TestMissingIdentityWithSealedDataRefusesToStart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	backend := sessionstest.New(map[string]int64{"agent_a": 1})
@@ -67,6 +68,7 @@ func TestMissingIdentityWithSealedDataRefusesToStart(t *testing.T) {
 }
 
 func TestKeyRotationThroughTheDaemon(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	backend := sessionstest.New(map[string]int64{"agent_a": 1})
@@ -130,6 +132,7 @@ func mustReadFile(t *testing.T, path string) []byte {
 // (forget the tokens no identity opens) makes the daemon start with every
 // deployment kept.
 func TestRestoredBackupAfterRotationHasAWayOut(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	backend := sessionstest.New(map[string]int64{"agent_a": 1})

@@ -18,12 +18,13 @@ import (
 // daemon must exit within shutdown_timeout (plus slack), not shutdown
 // timeout + 10 s + the grace + the grace again.
 func TestShutdownIsOneBudget(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	harness := filepath.Join(dir, "stubborn.sh")
 	require.NoError(t, os.WriteFile(harness, []byte("#!/bin/sh\ntrap '' TERM\necho started\nwhile :; do sleep 1; done\n"), 0o755))
 	cfg := baseConfig(dir)
 	cfg.Backend = "local"
-	cfg.ShutdownTimeout = 2 * time.Second
+	cfg.ShutdownTimeout = time.Second // SIGTERM (ignored) at 0.5s, SIGKILL at 1s
 	cfg.Runs.Retention.Interval = time.Hour
 	cfg.Local = daemon.LocalConfig{
 		Agents:                []daemon.LocalAgent{{ID: "agent_a", Version: 1, Command: []string{harness}}},

@@ -9,26 +9,31 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sandbox0/sandbox0d/daemon"
 )
 
 // An open event stream must not hold a graceful shutdown for its whole
-// timeout: shutdown ends streams, drains the rest, and exits.
+// timeout: shutdown ends streams, drains the rest, and exits. Held, the
+// stream would end only when the harness does, which is after the backend
+// sends it SIGTERM at the end of the budget; so the stream must end before
+// the harness has been signalled (it leaves a mark in its workspace when it is).
 func TestShutdownEndsOpenEventStreams(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	harness := filepath.Join(dir, "harness.sh")
-	require.NoError(t, os.WriteFile(harness, []byte("#!/bin/sh\necho started\nexec sleep 600\n"), 0o755))
+	require.NoError(t, os.WriteFile(harness, []byte("#!/bin/sh\ntrap 'touch signalled; exit 0' TERM\necho started\nwhile :; do sleep 0.05; done\n"), 0o755))
 	cfg := baseConfig(dir)
 	cfg.Backend = "local"
-	// Running harnesses share the shutdown budget (SIGTERM comes at its end,
-	// here after 5s), so the stream must end well before that.
-	cfg.ShutdownTimeout = 6 * time.Second
+	// Running harnesses share the shutdown budget: SIGTERM comes at its
+	// end, here 1.5s into the shutdown (the budget less the kill grace).
+	cfg.ShutdownTimeout = 2 * time.Second
 	cfg.Local = daemon.LocalConfig{
 		Agents:                []daemon.LocalAgent{{ID: "agent_a", Version: 1, Command: []string{harness}}},
 		Environments:          []daemon.LocalEnvironment{{ID: "env_1", Timeout: 10 * time.Minute}},
-		MaxConcurrentSessions: 2, KillGracePeriod: time.Second, GitBinary: "git",
+		MaxConcurrentSessions: 2, KillGracePeriod: 500 * time.Millisecond, GitBinary: "git",
 	}
 	r := start(t, cfg, daemon.Options{})
 	sock := socketClient(cfg.Socket)
@@ -41,6 +46,7 @@ func TestShutdownEndsOpenEventStreams(t *testing.T) {
 	require.Equal(t, 200, status, "%v", run)
 	sessionID, _ := run["session_id"].(string)
 	require.NotEmpty(t, sessionID, "%v", run)
+	signalled := filepath.Join(cfg.DataDir, "workspaces", sessionID, "signalled") // the harness runs in its workspace
 
 	req, err := http.NewRequest("GET", "http://s/v1/sessions/"+sessionID+"/events/stream", nil)
 	require.NoError(t, err)
@@ -56,18 +62,13 @@ func TestShutdownEndsOpenEventStreams(t *testing.T) {
 		}
 	}
 
-	streamEnded := make(chan struct{})
-	go func() {
-		for lines.Scan() { // drain until the daemon ends the stream
-		}
-		close(streamEnded)
-	}()
 	stopped := make(chan struct{})
 	go func() { r.stop(t); close(stopped) }()
-	select {
-	case <-streamEnded:
-	case <-time.After(3 * time.Second): // well before the harness is stopped 5s into the shutdown
-		t.Fatal("shutdown did not end the open event stream as it began")
+	for lines.Scan() { // drain until the daemon ends the stream
 	}
+	_, err = os.Stat(signalled)
+	assert.ErrorIs(t, err, os.ErrNotExist, "the stream ended only after the harness was stopped: shutdown held it")
 	<-stopped
+	_, err = os.Stat(signalled)
+	assert.NoError(t, err, "the harness was stopped by the shutdown")
 }

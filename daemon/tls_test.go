@@ -54,6 +54,7 @@ func servedSerial(t *testing.T, addr string) int64 {
 // A bad key pair must stop the start before READY: New fails and names the
 // key, and nothing is left listening.
 func TestTLSKeyPairIsCheckedBeforeReady(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	cfg.Listen = "127.0.0.1:0"
@@ -76,6 +77,7 @@ func TestTLSKeyPairIsCheckedBeforeReady(t *testing.T) {
 // Reload (SIGHUP) re-reads the key pair: new handshakes get the renewed
 // certificate; a broken renewal keeps the running one.
 func TestTLSReloadServesTheRenewedCertificate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	writeSelfSigned(t, certPath, keyPath, 1)

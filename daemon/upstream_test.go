@@ -19,6 +19,7 @@ import (
 // The daemon with backend: upstream against the strict fake Managed Agents
 // API on loopback, driven by the official SDK over the daemon's socket.
 func TestUpstreamBackendEndToEnd(t *testing.T) {
+	t.Parallel()
 	fake := fakeupstream.New(t)
 	fake.AddAgent("agent_a", 4)
 	fake.AddEnvironment("env_1")
@@ -87,6 +88,7 @@ func TestUpstreamBackendEndToEnd(t *testing.T) {
 }
 
 func TestUpstreamUnreachableOnCreateIs503(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := l.Addr().String()

@@ -93,6 +93,7 @@ func (h *hookReceiver) await(t *testing.T, n int) []string {
 // routes list endpoints and deliveries (never keys), retry an event with
 // its webhook-id, send a signed ping; a reload adds an endpoint.
 func TestWebhooksThroughTheDaemon(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	rc, url := newHookReceiver(t, 3)
@@ -190,6 +191,7 @@ func scrape(t *testing.T, c *http.Client) string {
 // The webhooks section is validated with the key named; keys never appear
 // in the error.
 func TestWebhookConfigErrorsNameTheKey(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, tc := range []struct{ yaml, key, msg string }{
 		{"webhooks:\n  endpoints:\n    - url: http://hooks.example.com/x\n      signing_key: whsec_c2VjcmV0c2VjcmV0\n",

@@ -70,3 +70,24 @@ func checkFieldError(t *testing.T, err error) {
 		t.Fatalf("decoder error without kind or message: %+v", e)
 	}
 }
+
+// FuzzControlCharPrecheck holds checkStrings' shortcut to the full walk:
+// whenever mayHoldControlChars says a JSON value cannot hold a control
+// character, decoding it and walking every string and key finds none.
+func FuzzControlCharPrecheck(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{`"a\u0000b"`, "\"a\u0085b\"", "\"\x7f\"", `{"k\tk":1}`, "\"\u2028\"", `"é"`, `["\n"]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var v any
+		if json.Unmarshal(raw, &v) != nil || mayHoldControlChars(raw) {
+			return
+		}
+		if err := walkStrings("x", v, false); err != nil {
+			t.Fatalf("precheck passed %q but the walk found: %v", raw, err)
+		}
+	})
+}

@@ -127,3 +127,49 @@ func TestLatePlansOfOlderGenerationsAreDropped(t *testing.T) {
 	sc.replan(&paused, planAfterChange)
 	assert.Zero(t, sc.Loop().Len(), "a newer pause removes it")
 }
+
+// A fire decides from a snapshot of the document taken before its
+// transaction. A change committed in between (here a pause, then a rename
+// that keeps the plan's generation valid) must be seen: the transaction plans
+// again from what it reads instead of writing the stale snapshot back.
+func TestFireSeesChangesMadeAfterItsSnapshot(t *testing.T) {
+	ctx := context.Background()
+	s, st := newTestService(t, filepath.Join(t.TempDir(), "db"), sessionstest.New(map[string]int64{"agent_a": 1}))
+	defer st.Close()
+	at := time.Date(2030, 1, 1, 0, 5, 0, 0, time.UTC)
+
+	paused := createScheduled(t, s)
+	s.afterFireSnapshot = func(id string) {
+		_, err := s.Pause(ctx, id)
+		require.NoError(t, err)
+	}
+	_, run, reason, err := s.fireIntent(paused.ID, at, paused.Generation)
+	require.NoError(t, err)
+	assert.Nil(t, run)
+	assert.Equal(t, "deployment is paused", reason)
+	got, err := s.Get(ctx, paused.ID)
+	require.NoError(t, err)
+	assert.NotNil(t, got.PausedReason, "the fire must not write its pre-pause snapshot back")
+	assert.Nil(t, got.LastRunAt)
+
+	described := createScheduled(t, s)
+	s.afterFireSnapshot = func(id string) {
+		require.NoError(t, st.Write(func(tx *store.Tx) error {
+			d, err := getDeployment(tx, id)
+			if err != nil {
+				return err
+			}
+			d.Description = "changed meanwhile" // same generation: the fire still goes ahead
+			return putDeployment(tx, d)
+		}))
+	}
+	_, run, reason, err = s.fireIntent(described.ID, at, described.Generation)
+	require.NoError(t, err)
+	require.Empty(t, reason)
+	require.NotNil(t, run)
+	got, err = s.Get(ctx, described.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "changed meanwhile", got.Description, "the fire must keep the change made after its snapshot")
+	require.NotNil(t, got.LastRunAt)
+	assert.Equal(t, at, got.PlanFrom)
+}

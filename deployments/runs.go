@@ -59,7 +59,11 @@ func (s *Service) RunNow(ctx context.Context, id string) (*Run, error) {
 	s.notify()
 	took := s.execute(ctx, d, &run)
 	run.CreatedAt = s.nextCreatedAt()
-	if err := s.store.Write(func(tx *store.Tx) error { return s.recordRun(tx, run, recordedID) }); err != nil {
+	runDoc, err := json.Marshal(run)
+	if err != nil {
+		return nil, fmt.Errorf("record run %s: %w", run.ID, err)
+	}
+	if err := s.store.Write(func(tx *store.Tx) error { return s.recordRunDoc(tx, run, runDoc, recordedID) }); err != nil {
 		return nil, fmt.Errorf("record run %s: %w", run.ID, err)
 	}
 	s.notify()
@@ -88,72 +92,125 @@ type FireResult struct {
 }
 
 // fireIntent writes the intent of a scheduled fire if the deployment is
-// still what the plan was made from.
+// still what the plan was made from. It returns the deployment as the fire
+// left it (or as a skip found it), the run, or why the fire was skipped.
 func (s *Service) fireIntent(id string, scheduledAt time.Time, generation uint64) (*Deployment, *Run, string, error) {
-	var (
-		d      *Deployment
-		run    Run
-		reason string
-	)
 	// The run starts now; the transaction below may share its commit with
 	// other fires and API writes (store.Write), so it must be idempotent.
 	started := s.nextCreatedAt()
 	startedID := event.NewID()
-	err := s.store.Write(func(tx *store.Tx) error {
-		reason = ""
-		var err error
-		d, err = getDeployment(tx, id)
-		if err != nil {
-			if KindOf(err) == KindNotFound {
-				reason = "deployment no longer exists"
-				return nil
+	runID := NewID(PrefixRun)
+	// Everything the fire writes is decided and encoded from a snapshot of
+	// the document before the transaction: group commit runs each writer's
+	// function in turn on one goroutine while the others wait, so the
+	// transaction only checks the document is byte for byte the snapshot and
+	// writes what was prepared. A document changed meanwhile is planned again
+	// inside the transaction from what it holds.
+	var snapshot []byte
+	if err := s.store.View(func(tx *store.Tx) error {
+		snapshot = tx.GetDeployment(id)
+		return nil
+	}); err != nil {
+		return nil, nil, "", err
+	}
+	if s.afterFireSnapshot != nil {
+		s.afterFireSnapshot(id)
+	}
+	prepared, err := s.planFire(snapshot, runID, scheduledAt, started, generation)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	var plan *firePlan
+	err = s.store.Write(func(tx *store.Tx) error {
+		plan = prepared
+		if !tx.SameDeployment(id, plan.raw) {
+			var err error
+			if plan, err = s.planFire(tx.GetDeployment(id), runID, scheduledAt, started, generation); err != nil {
+				return err
 			}
-			return err
 		}
-		holder := tx.ScheduledFireRunID(id, scheduledAt)
-		switch {
-		case d.Archived():
-			reason = "deployment is archived"
-		case d.PausedReason != nil:
-			reason = "deployment is paused"
-		case d.Schedule == nil:
-			reason = "deployment has no schedule"
-		case d.Generation != generation:
-			reason = "deployment changed since the fire was planned"
-		case holder != "" && holder != run.ID:
-			reason = "this scheduled fire already has a run"
-		}
-		if reason != "" {
+		if plan.reason != "" {
 			return nil
 		}
-		if run.ID == "" { // Batch may call us again: keep the same run id
-			at := scheduledAt.UTC()
-			run = Run{ID: NewID(PrefixRun), DeploymentID: id, Agent: d.Agent, Trigger: TriggerSchedule,
-				ScheduledAt: &at, CreatedAt: started}
+		if holder := tx.ScheduledFireRunID(id, scheduledAt); holder != "" && holder != runID {
+			plan = &firePlan{found: plan.found, reason: "this scheduled fire already has a run"}
+			return nil
 		}
-		if err := tx.ClaimScheduledFire(id, scheduledAt, run.ID); err != nil {
+		if err := tx.ClaimScheduledFire(id, scheduledAt, runID); err != nil {
 			return err
 		}
-		if err := putIntent(tx, run); err != nil {
+		if err := tx.PutIntent(runID, plan.intent); err != nil {
 			return err
 		}
-		d.LastRunAt = &started
-		d.PlanFrom = scheduledAt.UTC()
-		if err := putDeployment(tx, d); err != nil {
+		if err := putDeploymentDoc(tx, plan.fired, plan.doc); err != nil {
 			return err
 		}
-		return s.emit(tx, startedID, event.RunStarted, run.ID, started)
+		return s.emit(tx, startedID, event.RunStarted, runID, started)
 	})
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if reason == "" {
-		s.notify()
+	if plan.reason != "" {
+		return plan.found, nil, plan.reason, nil
 	}
-	if reason != "" {
-		return d, nil, reason, nil
+	s.notify()
+	return plan.fired, &plan.run, "", nil
+}
+
+// firePlan is what a scheduled fire writes, decided from one version of the
+// deployment's stored document.
+type firePlan struct {
+	raw    []byte      // the stored document (nil: none)
+	found  *Deployment // decoded from raw
+	reason string      // why the fire is skipped; "" to fire
+	// When firing:
+	run    Run
+	intent []byte      // the encoded run intent
+	fired  *Deployment // found with last_run_at and plan_from moved on
+	doc    []byte      // fired, encoded
+}
+
+// planFire decides a scheduled fire from the stored document raw. The one
+// condition it cannot see, another run already holding this fire, is
+// checked in the transaction.
+func (s *Service) planFire(raw []byte, runID string, scheduledAt, started time.Time, generation uint64) (*firePlan, error) {
+	p := &firePlan{raw: raw}
+	if raw == nil {
+		p.reason = "deployment no longer exists"
+		return p, nil
 	}
-	return d, &run, "", nil
+	d, err := decodeDeployment(raw)
+	if err != nil {
+		return nil, err
+	}
+	p.found = d
+	switch {
+	case d.Archived():
+		p.reason = "deployment is archived"
+	case d.PausedReason != nil:
+		p.reason = "deployment is paused"
+	case d.Schedule == nil:
+		p.reason = "deployment has no schedule"
+	case d.Generation != generation:
+		p.reason = "deployment changed since the fire was planned"
+	}
+	if p.reason != "" {
+		return p, nil
+	}
+	at := scheduledAt.UTC()
+	p.run = Run{ID: runID, DeploymentID: d.ID, Agent: d.Agent, Trigger: TriggerSchedule,
+		ScheduledAt: &at, CreatedAt: started}
+	if p.intent, err = json.Marshal(intent{Run: p.run}); err != nil {
+		return nil, err
+	}
+	fired := *d
+	fired.LastRunAt = &started
+	fired.PlanFrom = at
+	p.fired = &fired
+	if p.doc, err = json.Marshal(p.fired); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Fire performs one scheduled fire planned under generation. It calls
@@ -174,9 +231,13 @@ func (s *Service) Fire(ctx context.Context, id string, scheduledAt time.Time, ge
 	run.CreatedAt = s.nextCreatedAt()
 	paused := false
 	recordedID, pausedID := event.NewID(), event.NewID()
+	runDoc, err := json.Marshal(run)
+	if err != nil {
+		return FireResult{}, fmt.Errorf("record run %s: %w", run.ID, err)
+	}
 	err = s.store.Write(func(tx *store.Tx) error {
 		paused = false
-		if err := s.recordRun(tx, *run, recordedID); err != nil {
+		if err := s.recordRunDoc(tx, *run, runDoc, recordedID); err != nil {
 			return err
 		}
 		if run.Error == nil || !run.Error.Type.PausesDeployment() {
@@ -324,6 +385,11 @@ func (s *Service) recordRun(tx *store.Tx, run Run, evID string) error {
 	if err != nil {
 		return err
 	}
+	return s.recordRunDoc(tx, run, doc, evID)
+}
+
+// recordRunDoc is recordRun with the run already encoded (json.Marshal(run)).
+func (s *Service) recordRunDoc(tx *store.Tx, run Run, doc []byte, evID string) error {
 	if err := tx.PutRun(runIndex(run), doc); err != nil {
 		return err
 	}

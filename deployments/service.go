@@ -63,6 +63,10 @@ type Service struct {
 	// and cursors are stable even when two creates share a clock reading.
 	createdMu   sync.Mutex
 	lastCreated time.Time
+
+	// afterFireSnapshot, when set (tests), runs between a fire's snapshot of
+	// the document and its transaction.
+	afterFireSnapshot func(id string)
 }
 
 // NewService returns a service over an open store.
@@ -156,8 +160,15 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Deployment, erro
 		return nil, err
 	}
 	evID := event.NewID()
+	// Encoded before the transaction: group commit runs every writer's
+	// function in turn on the committing goroutine, so work done here instead
+	// of inside it is work the whole group does not wait for.
+	doc, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.store.Write(func(tx *store.Tx) error {
-		if err := putDeployment(tx, d); err != nil {
+		if err := putDeploymentDoc(tx, d, doc); err != nil {
 			return err
 		}
 		return s.emit(tx, evID, event.DeploymentCreated, d.ID, now)
@@ -619,6 +630,11 @@ func putDeployment(tx *store.Tx, d *Deployment) error {
 	if err != nil {
 		return err
 	}
+	return putDeploymentDoc(tx, d, doc)
+}
+
+// putDeploymentDoc stores d encoded as doc (json.Marshal(d)).
+func putDeploymentDoc(tx *store.Tx, d *Deployment, doc []byte) error {
 	return tx.PutDeployment(store.DeploymentIndex{
 		ID: d.ID, CreatedAt: d.CreatedAt, AgentID: d.Agent.ID,
 		Archived: d.Archived(), Paused: d.PausedReason != nil,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -88,7 +89,10 @@ func (a *API) getDeployment(c echo.Context) error {
 
 // jsonBody writes an encoded JSON value as c.JSON would (newline-terminated).
 func jsonBody(c echo.Context, body []byte) error {
-	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	// The length is known: no chunked framing for net/http to add.
+	h.Set(echo.HeaderContentLength, strconv.Itoa(len(body)+len(newline)))
 	c.Response().WriteHeader(http.StatusOK)
 	if _, err := c.Response().Write(body); err != nil {
 		return err

@@ -24,6 +24,11 @@ type referenceCron struct {
 	// the minute, or minute and hour, widened to "*" for the day/hour skips.
 	full, anyMinute, anyTime []string
 	matcher                  *gronx.Gronx
+	// The walk asks about every minute of a wall day or hour in turn, so
+	// the answers of the widened checks for the last day and hour asked
+	// about are kept (they depend on nothing else).
+	day, hour             time.Time
+	dayMatches, hourMatch bool
 }
 
 const referenceLookBackForRepeat = 3 * time.Hour
@@ -52,7 +57,9 @@ func newReferenceCron(expression string, location *time.Location) (*referenceCro
 // wallClock is the zone's reading at instant as a floating time in UTC.
 func (r *referenceCron) wallClock(instant time.Time) time.Time {
 	local := instant.In(r.location)
-	return time.Date(local.Year(), local.Month(), local.Day(), local.Hour(), local.Minute(), 0, 0, time.UTC)
+	year, month, day := local.Date()
+	hour, minute, _ := local.Clock()
+	return time.Date(year, month, day, hour, minute, 0, 0, time.UTC)
 }
 
 func (r *referenceCron) offsetAt(instant time.Time) int {
@@ -84,12 +91,29 @@ func (r *referenceCron) next(after time.Time, horizon time.Duration) time.Time {
 				}
 			}
 		}
-		if r.matches(r.full, wall) && (!r.fixed || !r.wallSeenBefore(instant, wall)) {
+		// A wall time the widened checks reject cannot match in full.
+		if r.dayCanMatch(wall) && r.hourCanMatch(wall) && r.matches(r.full, wall) && (!r.fixed || !r.wallSeenBefore(instant, wall)) {
 			return instant
 		}
 		instant = r.advance(instant, wall)
 	}
 	return time.Time{}
+}
+
+// dayCanMatch reports whether any time of wall's day matches.
+func (r *referenceCron) dayCanMatch(wall time.Time) bool {
+	if day := wall.Truncate(24 * time.Hour); !day.Equal(r.day) {
+		r.day, r.dayMatches = day, r.matches(r.anyTime, wall)
+	}
+	return r.dayMatches
+}
+
+// hourCanMatch reports whether any minute of wall's hour matches.
+func (r *referenceCron) hourCanMatch(wall time.Time) bool {
+	if hour := wall.Truncate(time.Hour); !hour.Equal(r.hour) {
+		r.hour, r.hourMatch = hour, r.matches(r.anyMinute, wall)
+	}
+	return r.hourMatch
 }
 
 // wallSeenBefore reports whether the clock already showed wall at an earlier
@@ -108,11 +132,13 @@ func (r *referenceCron) wallSeenBefore(instant, wall time.Time) bool {
 // lies in between, else the next minute.
 func (r *referenceCron) advance(instant, wall time.Time) time.Time {
 	var targets []time.Time
-	if !r.matches(r.anyTime, wall) {
-		targets = append(targets, time.Date(wall.Year(), wall.Month(), wall.Day()+1, 0, 0, 0, 0, time.UTC))
-	}
-	if !r.matches(r.anyMinute, wall) {
-		targets = append(targets, wall.Truncate(time.Hour).Add(time.Hour))
+	nextDay := time.Date(wall.Year(), wall.Month(), wall.Day()+1, 0, 0, 0, 0, time.UTC)
+	nextHour := wall.Truncate(time.Hour).Add(time.Hour)
+	switch {
+	case !r.dayCanMatch(wall):
+		targets = append(targets, nextDay, nextHour) // no hour of the day can match either
+	case !r.hourCanMatch(wall):
+		targets = append(targets, nextHour)
 	}
 	offset := r.offsetAt(instant)
 	for _, target := range targets {

@@ -49,6 +49,16 @@ func (tx *Tx) GetDeployment(id string) []byte {
 	return append([]byte(nil), v...)
 }
 
+// SameDeployment reports whether the stored document of id is exactly doc
+// (both absent counts as the same), without copying it.
+func (tx *Tx) SameDeployment(id string, doc []byte) bool {
+	v := tx.bucket(bucketDeployments).Get([]byte(id))
+	if v == nil || doc == nil {
+		return v == nil && doc == nil
+	}
+	return bytes.Equal(v, doc)
+}
+
 // PutDeployment inserts or replaces a document and keeps every index in step.
 // CreatedAt must not change between puts of the same id.
 func (tx *Tx) PutDeployment(ix DeploymentIndex, doc []byte) error {

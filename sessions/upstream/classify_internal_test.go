@@ -72,3 +72,21 @@ func TestBackoffIsCappedFullJitter(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionIDOf(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"id":"sesn_1","type":"session"}`:                  "sesn_1",
+		`{"type":"session","metadata":{"id":"x"},"id":"s2"}`: "s2",
+		` { "id" : "s3" } `:                                 "s3",
+	} {
+		got, err := sessionIDOf([]byte(body))
+		if err != nil || got != want {
+			t.Errorf("sessionIDOf(%s) = %q, %v; want %q", body, got, err, want)
+		}
+	}
+	for _, body := range []string{``, `[]`, `"id"`, `{"id":5}`, `{"id":""}`, `{"type":"session"}`, `{"type":`, `null`} {
+		if got, err := sessionIDOf([]byte(body)); err == nil {
+			t.Errorf("sessionIDOf(%s) = %q, want an error", body, got)
+		}
+	}
+}

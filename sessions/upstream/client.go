@@ -110,7 +110,7 @@ func (b *Backend) send(parent context.Context, c call) (*answer, error) {
 		return nil, b.transportFailure(parent, ctx, c, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	raw, err := readAnswer(resp)
 	if err != nil {
 		return nil, b.transportFailure(parent, ctx, c, err)
 	}
@@ -123,6 +123,30 @@ func (b *Backend) send(parent context.Context, c call) (*answer, error) {
 	}
 	a.requestID = requestIDOf(resp.Header, a.envelope)
 	return a, nil
+}
+
+// readAnswer reads a response body of at most maxAnswerBytes, into one
+// buffer of the announced length when there is one (io.ReadAll would grow
+// its buffer from 512 bytes, copying a session object several times).
+func readAnswer(resp *http.Response) ([]byte, error) {
+	r := io.LimitReader(resp.Body, maxAnswerBytes)
+	if resp.ContentLength <= 0 || resp.ContentLength > maxAnswerBytes {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, 0, resp.ContentLength+1) // +1: room to see EOF without growing
+	for {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // longer than announced: grow as ReadAll would
+		}
+	}
 }
 
 func (b *Backend) transportFailure(parent, ctx context.Context, c call, err error) *transportError {

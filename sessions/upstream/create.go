@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -199,16 +200,35 @@ func wireResource(r sessions.Resource) (sessions.Resource, error) {
 }
 
 func sessionIDOf(body []byte) (string, error) {
-	var s struct {
-		ID string `json:"id"`
+	// A session object is several kilobytes and only its id is needed: the
+	// members are read one by one and the walk stops at the id (the first
+	// member in the API's answers) instead of decoding the whole object.
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", errors.New("its body is not a session (not a JSON object)")
 	}
-	if err := json.Unmarshal(body, &s); err != nil {
-		return "", fmt.Errorf("its body is not a session: %w", err)
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return "", fmt.Errorf("its body is not a session: %w", err)
+		}
+		if key != "id" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return "", fmt.Errorf("its body is not a session: %w", err)
+			}
+			continue
+		}
+		var id string
+		if err := dec.Decode(&id); err != nil {
+			return "", fmt.Errorf("its body is not a session: id: %w", err)
+		}
+		if id == "" {
+			break
+		}
+		return id, nil
 	}
-	if s.ID == "" {
-		return "", errors.New("its body has no session id")
-	}
-	return s.ID, nil
+	return "", errors.New("its body has no session id")
 }
 
 // deliverEvents posts the initial events in one request, in order.
