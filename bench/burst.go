@@ -193,10 +193,11 @@ func burstOnce(ctx context.Context, h *harness, o options, l launcher, headroom 
 
 	daemonCPU0, _ := cpuTime(p.pid())
 	harnessCPU0 := selfCPU()
-	var prof *profileCapture
+	var prof, allocs *profileCapture
 	stopHarness := func() {}
 	if profile && o.profile != "" {
 		prof = p.startProfile(ctx, 15*time.Second, filepath.Join(o.profile, "burst.pprof"))
+		allocs = p.startProfileOf(ctx, "allocs", 15*time.Second, filepath.Join(o.profile, "burst-allocs.pprof"))
 		// The harness (the fake upstream answering every fire) shares the
 		// machine: its profile says how much of the burst is the fake's.
 		stopHarness = startSelfProfile(filepath.Join(o.profile, "burst-harness.pprof"))
@@ -232,11 +233,14 @@ func burstOnce(ctx context.Context, h *harness, o options, l launcher, headroom 
 	res.rss, _ = rssBytes(p.pid())
 	daemonCPU1, _ := cpuTime(p.pid())
 	res.daemonCPU, res.harnessCPU = daemonCPU1-daemonCPU0, selfCPU()-harnessCPU0
-	if prof != nil {
-		if err := prof.wait(); err != nil {
+	for _, pc := range []*profileCapture{prof, allocs} {
+		if pc == nil {
+			continue
+		}
+		if err := pc.wait(); err != nil {
 			h.logf("  profile: %v", err)
 		} else {
-			h.logf("  profile written to %s", prof.path)
+			h.logf("  profile written to %s", pc.path)
 		}
 	}
 	h.logf("  all %d runs recorded %s after the minute (CPU: daemon %s, harness %s)", o.burstN, res.allIn.Round(time.Millisecond),

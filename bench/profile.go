@@ -34,6 +34,12 @@ func pprofEnv(o options, env map[string]string) map[string]string {
 // startProfile starts a CPU profile of d seconds (rounded up to whole
 // seconds, as pprof takes them) written to path.
 func (p *daemonProc) startProfile(ctx context.Context, d time.Duration, path string) *profileCapture {
+	return p.startProfileOf(ctx, "profile", d, path)
+}
+
+// startProfileOf takes a profile of kind (profile: CPU; allocs: the
+// allocations made during d) over d.
+func (p *daemonProc) startProfileOf(ctx context.Context, kind string, d time.Duration, path string) *profileCapture {
 	pc := &profileCapture{path: path, done: make(chan error, 1)}
 	secs := int((d + time.Second - 1) / time.Second)
 	go func() {
@@ -42,7 +48,7 @@ func (p *daemonProc) startProfile(ctx context.Context, d time.Duration, path str
 				return err
 			}
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-				fmt.Sprintf("http://sandbox0d/admin/debug/pprof/profile?seconds=%d", secs), nil)
+				fmt.Sprintf("http://sandbox0d/admin/debug/pprof/%s?seconds=%d", kind, secs), nil)
 			if err != nil {
 				return err
 			}

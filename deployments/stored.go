@@ -12,20 +12,31 @@ import (
 // answer from something cached per revision (the API's rendered JSON) skip
 // decoding the document at all.
 type Stored struct {
-	ID string
 	// Rev is a 64-bit hash of the stored document. Every change to a
 	// deployment (update, pause, a fire's last_run_at, …) rewrites its
 	// document and so changes Rev; equal Revs mean the same document.
 	Rev uint64
+	id  []byte // the id, read off the document (same lifetime as doc)
 	doc []byte
 }
 
 // revSeed is per process: revisions are only compared within one process.
 var revSeed = maphash.MakeSeed()
 
-func newStored(id string, doc []byte) Stored {
-	return Stored{ID: id, Rev: maphash.Bytes(revSeed, doc), doc: doc}
+func newStored(doc []byte) Stored {
+	return Stored{Rev: maphash.Bytes(revSeed, doc), id: docID(doc), doc: doc}
 }
+
+// ID returns the deployment's id ("" if the document does not start with
+// one). It allocates; IsID does not.
+func (st Stored) ID() string { return string(st.id) }
+
+// IsID reports whether the deployment's id is id, without allocating.
+func (st Stored) IsID(id string) bool { return len(st.id) > 0 && string(st.id) == id }
+
+// IDHash is a hash of the id for keying caches by deployment without
+// allocating the id; equal ids have equal hashes within one process.
+func (st Stored) IDHash() uint64 { return maphash.Bytes(revSeed, st.id) }
 
 // Decode decodes the document.
 func (st Stored) Decode() (*Deployment, error) { return decodeDeployment(st.doc) }
@@ -38,7 +49,7 @@ func (s *Service) GetStored(_ context.Context, id string) (Stored, error) {
 		if doc == nil {
 			return notFound("deployment %q not found", id)
 		}
-		st = newStored(id, doc)
+		st = newStored(doc)
 		return nil
 	})
 	return st, err
@@ -49,26 +60,27 @@ func (s *Service) GetStored(_ context.Context, id string) (Stored, error) {
 // it (or its Decode's input) after returning — Decode copies what it keeps.
 // It returns the next page's token.
 func (s *Service) EachStored(_ context.Context, q ListQuery, fn func(Stored) error) (string, error) {
-	return s.listDocs(q, func(doc []byte) error { return fn(newStored(docID(doc), doc)) })
+	return s.listDocs(q, func(doc []byte) error { return fn(newStored(doc)) })
 }
 
 // docID reads the id off the front of a stored document: Deployment's first
 // field is its id and ids never need escaping, so a stored document always
 // starts {"id":"…". A document that does not (never written by this
-// package) gets the empty id, which no cache entry matches.
-func docID(doc []byte) string {
+// package) gets no id, which no cache entry matches. The result is a view
+// into doc.
+func docID(doc []byte) []byte {
 	const head = `{"id":"`
 	if len(doc) < len(head) || string(doc[:len(head)]) != head {
-		return ""
+		return nil
 	}
 	rest := doc[len(head):]
 	for i, c := range rest {
 		switch {
 		case c == '"':
-			return string(rest[:i])
+			return rest[:i]
 		case c == '\\' || c < ' ':
-			return ""
+			return nil
 		}
 	}
-	return ""
+	return nil
 }

@@ -80,7 +80,7 @@ func (a *API) getDeployment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := a.renderStored(st)
+	body, err := a.renderStored(st, a.svc.Now())
 	if err != nil {
 		return err
 	}
@@ -172,8 +172,9 @@ func (a *API) listDeployments(c echo.Context) error {
 	buf := make([]byte, 0, 1024*(q.Limit+1))
 	buf = append(buf, `{"data":[`...)
 	n := 0
+	now := a.svc.Now() // one instant for the page
 	token, err := a.svc.EachStored(c.Request().Context(), q, func(st deployments.Stored) error {
-		body, err := a.renderStored(st)
+		body, err := a.renderStored(st, now)
 		if err != nil {
 			return err
 		}

@@ -20,34 +20,38 @@ const renderCacheSize = 50000
 // until the first of its upcoming_runs_at passes (the only part of the
 // rendering that depends on the clock rather than on the document).
 type renderCache struct {
-	mu      sync.RWMutex
-	entries map[string]renderEntry
+	mu sync.RWMutex
+	// entries are keyed by a hash of the deployment id (Stored.IDHash): a
+	// list page looks up a hundred entries, and hashing a uint64 key beats
+	// hashing and comparing id strings; the entry's id settles a collision.
+	entries map[uint64]renderEntry
 }
 
 type renderEntry struct {
+	id    string
 	rev   uint64
 	body  []byte    // immutable once stored
 	until time.Time // zero: no expiry
 }
 
 func newRenderCache() *renderCache {
-	return &renderCache{entries: make(map[string]renderEntry)}
+	return &renderCache{entries: make(map[uint64]renderEntry)}
 }
 
-func (c *renderCache) get(id string, rev uint64, now time.Time) ([]byte, bool) {
+func (c *renderCache) get(st deployments.Stored, now time.Time) ([]byte, bool) {
 	c.mu.RLock()
-	e, ok := c.entries[id]
+	e, ok := c.entries[st.IDHash()]
 	c.mu.RUnlock()
-	if !ok || e.rev != rev || (!e.until.IsZero() && !now.Before(e.until)) {
+	if !ok || e.rev != st.Rev || !st.IsID(e.id) || (!e.until.IsZero() && !now.Before(e.until)) {
 		return nil, false
 	}
 	return e.body, true
 }
 
-func (c *renderCache) put(id string, e renderEntry) {
+func (c *renderCache) put(key uint64, e renderEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.entries[id]; !ok && len(c.entries) >= renderCacheSize {
+	if _, ok := c.entries[key]; !ok && len(c.entries) >= renderCacheSize {
 		// Evict an arbitrary entry (map order is randomised): no bookkeeping
 		// on the read path, and a working set larger than the cache still
 		// hits in proportion to its size.
@@ -56,14 +60,13 @@ func (c *renderCache) put(id string, e renderEntry) {
 			break
 		}
 	}
-	c.entries[id] = e
+	c.entries[key] = e
 }
 
 // renderStored returns the wire JSON of a stored deployment, from the cache
 // when its revision is unchanged.
-func (a *API) renderStored(st deployments.Stored) ([]byte, error) {
-	now := a.svc.Now()
-	if body, ok := a.rendered.get(st.ID, st.Rev, now); ok {
+func (a *API) renderStored(st deployments.Stored, now time.Time) ([]byte, error) {
+	if body, ok := a.rendered.get(st, now); ok {
 		return body, nil
 	}
 	d, err := st.Decode()
@@ -75,14 +78,14 @@ func (a *API) renderStored(st deployments.Stored) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := renderEntry{rev: st.Rev, body: body}
+	e := renderEntry{id: d.ID, rev: st.Rev, body: body}
 	if len(upcoming) > 0 {
 		// upcoming_runs_at is the next times after max(plan_from, now): the
 		// same list for every now before its first element.
 		e.until = upcoming[0]
 	}
-	if st.ID != "" && st.ID == d.ID {
-		a.rendered.put(st.ID, e)
+	if d.ID != "" && st.IsID(d.ID) {
+		a.rendered.put(st.IDHash(), e)
 	}
 	return body, nil
 }

@@ -48,7 +48,16 @@ type Cron struct {
 // Parse validates a five-field cron expression and an IANA timezone,
 // returning a compiled schedule. Every rejection is a *ValidationError.
 func Parse(expression, timezone string) (*Cron, error) {
-	return parse(expression, timezone, true)
+	now := time.Now()
+	if c := cachedParse(expression, timezone, now); c != nil {
+		return c, nil
+	}
+	c, err := parse(expression, timezone, true)
+	if err != nil {
+		return nil, err
+	}
+	rememberParse(expression, timezone, c, now)
+	return c, nil
 }
 
 // Compile rebuilds a schedule that Parse accepted when it was stored. It
