@@ -39,9 +39,9 @@ type Options struct {
 	// (the scheduler's workers): a burst then commits the moment every
 	// worker has joined instead of always waiting MaxBatchDelay.
 	MaxBatchSize int
-	// AllocSize is how much the file grows by when it runs out of pages
-	// (default bbolt's 16 MiB). Tests that watch the file's size lower it
-	// so a few MB of data show whether pages are reused.
+	// AllocSize is how far bbolt grows the file past what it needs each time
+	// it fills (default bbolt's 16 MiB). Tests of the file's size set it to
+	// a few pages, so that growth shows without writing tens of megabytes.
 	AllocSize int
 	// ReadOnly opens a file for inspection (a backup, the file of a stopped
 	// daemon): it shares the lock with other readers, writes nothing, and
