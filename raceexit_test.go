@@ -1,3 +1,0 @@
-package main
-
-import _ "github.com/sandbox0/sandbox0d/internal/raceexit" // no 1 s race-runtime sleep at exit
