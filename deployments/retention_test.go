@@ -64,10 +64,19 @@ func TestPruneKeepsTheNewestRunsPerDeploymentAndDropsOldOnes(t *testing.T) {
 
 // A long create/fire loop with retention on keeps the file from growing
 // without bound: after a warm-up, the size stays flat.
+//
+// The store grows the file one page past what it needs (AllocSize), so the
+// file's size is bbolt's high-water mark and a leak shows within a few
+// rounds: with bbolt's default 16 MiB step the file sat at 16 MiB whatever
+// the test leaked (a leaked run, index entry or session link passed). Random
+// ids make page splits vary, so a warm file may still take a page or two (at
+// most 8 KiB in 200 runs); any one of those leaks grows it by 32 KiB or more
+// over the eleven measured rounds (30 fires each), so 16 KiB is allowed.
 func TestRetentionBoundsTheDataFile(t *testing.T) {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	path := filepath.Join(t.TempDir(), "db")
-	st, err := store.Open(path, store.Options{NoSync: true, MaxBatchDelay: time.Microsecond})
+	const page = 4096
+	st, err := store.Open(path, store.Options{NoSync: true, MaxBatchDelay: time.Microsecond, AllocSize: page})
 	require.NoError(t, err)
 	defer st.Close()
 	s := NewService(Config{Store: st, Backend: sessionstest.New(map[string]int64{"agent_a": 1}), Now: func() time.Time { return now }})
@@ -78,22 +87,23 @@ func TestRetentionBoundsTheDataFile(t *testing.T) {
 		return fi.Size()
 	}
 	var sizes []int64
-	for round := range 8 {
-		for range 300 {
+	for round := range 14 {
+		for range 30 {
 			now = now.Add(time.Minute)
 			res, err := s.Fire(context.Background(), d.ID, now, d.Generation, nil)
 			require.NoError(t, err)
 			require.Equal(t, FireSucceeded, res.Outcome)
 			d = res.Deployment
 		}
-		_, err := s.PruneRuns(context.Background(), Retention{MaxPerDeployment: 200})
+		_, err := s.PruneRuns(context.Background(), Retention{MaxPerDeployment: 15})
 		require.NoError(t, err)
-		require.Equal(t, 200, countRuns(t, s, d.ID))
+		require.Equal(t, 15, countRuns(t, s, d.ID))
 		if round >= 2 {
 			sizes = append(sizes, size())
 		}
 	}
-	assert.Equal(t, sizes[0], sizes[len(sizes)-1], "file size stays flat once freed pages are reused: %v", sizes)
+	assert.LessOrEqual(t, sizes[len(sizes)-1]-sizes[0], int64(4*page),
+		"file size stays flat once freed pages are reused: %v", sizes)
 }
 
 // Regression (found by the scale benchmark): a retention pass with nothing

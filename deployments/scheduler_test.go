@@ -36,7 +36,7 @@ type world struct {
 
 func startWorld(t *testing.T, path string, backend *sessionstest.Backend, cfg deployments.SchedulerConfig) *world {
 	t.Helper()
-	st, err := store.Open(path, store.Options{})
+	st, err := store.Open(path, store.Options{NoSync: true}) // fsync is for crashes; no test here crashes
 	require.NoError(t, err)
 	k, err := crypto.GenerateKeyring()
 	require.NoError(t, err)
@@ -61,17 +61,23 @@ func (w *world) stop() {
 
 func (w *world) create(expr, tz string) *deployments.Deployment {
 	w.t.Helper()
+	in, err := deployments.DecodeCreate(createBody(expr, tz))
+	require.NoError(w.t, err)
+	d, err := w.svc.Create(context.Background(), in)
+	require.NoError(w.t, err)
+	return d
+}
+
+// createBody is the create request of a deployment of agent_a in env with
+// the schedule given.
+func createBody(expr, tz string) []byte {
 	body := map[string]any{
 		"name": "s", "agent": map[string]any{"type": "agent", "id": "agent_a", "version": 1}, "environment_id": "env",
 		"initial_events": []any{map[string]any{"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "go"}}}},
 		"schedule":       map[string]any{"type": "cron", "expression": expr, "timezone": tz},
 	}
 	data, _ := json.Marshal(body)
-	in, err := deployments.DecodeCreate(data)
-	require.NoError(w.t, err)
-	d, err := w.svc.Create(context.Background(), in)
-	require.NoError(w.t, err)
-	return d
+	return data
 }
 
 // scheduledAt lists the scheduled_at of a deployment's runs, oldest first.
@@ -237,7 +243,11 @@ func TestSchedulerRestartWithinAndBeyondMisfireGrace(t *testing.T) {
 
 func TestSchedulerDSTFixedTimeFiresOncePerLocalDay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := startWorld(t, filepath.Join(t.TempDir(), "db"), sessionstest.New(map[string]int64{"agent_a": 1}), deployments.SchedulerConfig{})
+		// The loop wakes at least every MaxSleep to notice wall-clock steps,
+		// which a bubble never takes: at the default minute, sleeping through
+		// 94 days was 135,000 idle wakeups and most of the test's time.
+		w := startWorld(t, filepath.Join(t.TempDir(), "db"), sessionstest.New(map[string]int64{"agent_a": 1}),
+			deployments.SchedulerConfig{MaxSleep: time.Hour})
 		defer w.stop()
 		// Bubble time is 2000-01-01; New York springs forward on 2000-04-02
 		// and falls back on 2000-10-29. Sleep through both.

@@ -41,18 +41,18 @@ func (st Stored) IDHash() uint64 { return maphash.Bytes(revSeed, st.id) }
 // Decode decodes the document.
 func (st Stored) Decode() (*Deployment, error) { return decodeDeployment(st.doc) }
 
-// GetStored returns a deployment's stored document without decoding it.
-func (s *Service) GetStored(_ context.Context, id string) (Stored, error) {
-	var st Stored
-	err := s.store.View(func(tx *store.Tx) error {
-		doc := tx.GetDeployment(id)
+// ViewStored hands fn a deployment's stored document without decoding or
+// copying it: fn runs inside the read transaction and must not keep the
+// document (or its Decode's input) after returning — Decode copies what it
+// keeps. A retrieve answered from the render cache then costs no copy.
+func (s *Service) ViewStored(_ context.Context, id string, fn func(Stored) error) error {
+	return s.store.View(func(tx *store.Tx) error {
+		doc := tx.ViewDeployment(id)
 		if doc == nil {
 			return notFound("deployment %q not found", id)
 		}
-		st = newStored(doc)
-		return nil
+		return fn(newStored(doc))
 	})
-	return st, err
 }
 
 // EachStored reads one page of a listing without decoding it: fn gets each

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/internal/fakeupstream"
 	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/sessions/sessionstest"
 	"github.com/sandbox0/sandbox0d/sessions/upstream"
 	"github.com/sandbox0/sandbox0d/store"
 )
@@ -71,9 +73,12 @@ func TestScheduledFiresThroughUpstreamAutoPauseRules(t *testing.T) {
 	})
 }
 
-// A burst of 1,000 fires due in the same minute against an upstream that
-// answers slowly: the backend never has more than its limit in flight, and
-// every fire gets exactly one run with its own session.
+// A burst of fires due in the same minute against an upstream that answers
+// slowly: the backend never has more than its limit in flight, and every fire
+// gets exactly one run with its own session. 256 fires are four times the
+// scheduler's workers and sixteen times the backend's limit, so the workers
+// queue on the limit for the whole burst (it was 1,000, which only repeated
+// the same waves at four times the cost).
 func TestBurstOfFiresThroughSlowUpstream(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := fakeupstream.NewInMemory(t, fakeupstream.WithoutRecording())
@@ -85,15 +90,29 @@ func TestBurstOfFiresThroughSlowUpstream(t *testing.T) {
 		require.NoError(t, err)
 		st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{NoSync: true})
 		require.NoError(t, err)
+		const n = 256
+		// The deployments are set up through a service over the in-memory
+		// backend (agent_a and env resolve to the same stored definition),
+		// eight at a time so that their commits are shared: creating them one
+		// by one through the fake's HTTP API was most of the test's time.
+		setup := deployments.NewService(deployments.Config{Store: st, Backend: sessionstest.New(map[string]int64{"agent_a": 1}),
+			Logger: slog.New(slog.DiscardHandler)})
+		var creators sync.WaitGroup
+		for range 8 {
+			creators.Go(func() {
+				for range n / 8 {
+					in, err := deployments.DecodeCreate(createBody("1 0 * * *", "UTC")) // all due at 00:01
+					if assert.NoError(t, err) {
+						_, err = setup.Create(context.Background(), in)
+						assert.NoError(t, err)
+					}
+				}
+			})
+		}
+		creators.Wait()
+		require.False(t, t.Failed())
 		svc := deployments.NewService(deployments.Config{Store: st, Backend: b, Logger: slog.New(slog.DiscardHandler)})
 		sched := deployments.NewScheduler(svc, deployments.SchedulerConfig{Workers: 64})
-		w := &world{t: t, store: st, svc: svc, sched: sched}
-		const n = 1000
-		fake.SetLatency(0)
-		for range n {
-			w.create("1 0 * * *", "UTC") // all due at 00:01
-		}
-		fake.SetLatency(2 * time.Second)
 		_, err = sched.Load()
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())

@@ -76,12 +76,13 @@ func (a *API) createDeployment(c echo.Context) error {
 }
 
 func (a *API) getDeployment(c echo.Context) error {
-	st, err := a.svc.GetStored(c.Request().Context(), c.Param("id"))
-	if err != nil {
+	var body []byte
+	now := a.svc.Now()
+	if err := a.svc.ViewStored(c.Request().Context(), c.Param("id"), func(st deployments.Stored) error {
+		var err error
+		body, err = a.renderStored(st, now) // cached or freshly encoded: never a view of the document
 		return err
-	}
-	body, err := a.renderStored(st, a.svc.Now())
-	if err != nil {
+	}); err != nil {
 		return err
 	}
 	return jsonBody(c, body)

@@ -203,7 +203,9 @@ func (a *API) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		if req.ContentLength > a.limit {
 			return apiError(http.StatusRequestEntityTooLarge, "request body is %d bytes, at most %d allowed", req.ContentLength, a.limit)
 		}
-		req.Body = http.MaxBytesReader(c.Response(), req.Body, a.limit)
+		if req.Body != http.NoBody { // net/http's value for "no body": nothing to cap
+			req.Body = http.MaxBytesReader(c.Response(), req.Body, a.limit)
+		}
 		return next(c)
 	}
 }

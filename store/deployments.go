@@ -40,6 +40,12 @@ func decodeDeplEntry(v []byte) (flags byte, agentID string) {
 	return v[0], string(v[1:])
 }
 
+// ViewDeployment returns the document without copying it, or nil when
+// absent; it is valid only until the transaction ends.
+func (tx *Tx) ViewDeployment(id string) []byte {
+	return tx.bucket(bucketDeployments).Get([]byte(id))
+}
+
 // GetDeployment returns a copy of the document, or nil when absent.
 func (tx *Tx) GetDeployment(id string) []byte {
 	v := tx.bucket(bucketDeployments).Get([]byte(id))

@@ -39,6 +39,10 @@ type Options struct {
 	// (the scheduler's workers): a burst then commits the moment every
 	// worker has joined instead of always waiting MaxBatchDelay.
 	MaxBatchSize int
+	// AllocSize is how far bbolt grows the file past what it needs each time
+	// it fills (default bbolt's 16 MiB). Tests of the file's size set it to
+	// a few pages, so that growth shows without writing tens of megabytes.
+	AllocSize int
 	// ReadOnly opens a file for inspection (a backup, the file of a stopped
 	// daemon): it shares the lock with other readers, writes nothing, and
 	// fails if one of the store's own buckets is missing.
@@ -81,6 +85,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if opts.MaxBatchSize > 0 {
 		db.MaxBatchSize = opts.MaxBatchSize
+	}
+	if opts.AllocSize > 0 {
+		db.AllocSize = opts.AllocSize
 	}
 	s := &Store{db: db, path: path}
 	initialize := s.init
