@@ -19,6 +19,7 @@ import (
 // (bbolt's default is 16 MiB, which would take ~1 MB of events per
 // session to notice a leak): a step is a few sessions' worth of events.
 func TestRetentionPrunesAndTheFileStaysFlat(t *testing.T) {
+	t.Parallel() // its own file; overlaps the tests that wait
 	const lines = 300
 	start := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := &fixedClock{t: start}
