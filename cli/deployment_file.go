@@ -87,7 +87,10 @@ func yamlToJSON(data []byte) ([]byte, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, errors.New("holds more than one YAML document; put one deployment per file")
 	}
-	conv := &yamlConverter{budget: maxYAMLNodes}
+	if err := checkExpandedSize(&doc, maxYAMLNodes); err != nil {
+		return nil, err
+	}
+	conv := &yamlConverter{budget: maxYAMLNodes, limit: maxYAMLNodes}
 	value, err := conv.value(&doc, "", 0)
 	if err != nil {
 		return nil, err
@@ -107,8 +110,91 @@ const (
 	maxYAMLNodes = 1 << 20
 )
 
+// checkExpandedSize refuses a document that expands to more than limit
+// values, before anything is built: each node's expanded size
+// is computed once (an alias costs its target's), so an alias bomb is
+// refused in time linear in the file instead of after building a million
+// values. The error names the value at which the converter's budget would
+// run out, which is where the converter itself would stop.
+func checkExpandedSize(doc *yaml.Node, limit int) error {
+	sizes := expandedSizes{limit: limit, of: map[*yaml.Node]int{}}
+	if sizes.size(doc) <= limit {
+		return nil
+	}
+	budget := limit
+	n, path := doc, ""
+	for {
+		budget-- // for n itself, as yamlConverter.value counts it
+		if budget < 0 {
+			return fmt.Errorf("%s: more than %d values after expanding aliases", displayPath(path), limit)
+		}
+		// Skip the children that fit in what is left; the first that does
+		// not is where the budget runs out.
+		var next *yaml.Node
+		nextPath := path
+		switch n.Kind {
+		case yaml.DocumentNode:
+			next = n.Content[0] // not empty: its size exceeds the budget
+		case yaml.AliasNode:
+			next = n.Alias
+		case yaml.SequenceNode:
+			for i, child := range n.Content {
+				if size := sizes.size(child); size > budget {
+					next, nextPath = child, fmt.Sprintf("%s[%d]", path, i)
+					break
+				} else {
+					budget -= size
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if size := sizes.size(n.Content[i+1]); size > budget {
+					next, nextPath = n.Content[i+1], n.Content[i].Value
+					if path != "" {
+						nextPath = path + "." + n.Content[i].Value
+					}
+					break
+				} else {
+					budget -= size
+				}
+			}
+		}
+		n, path = next, nextPath
+	}
+}
+
+// expandedSizes memoizes the number of values each node expands to, as
+// yamlConverter.value counts them (mapping keys are not values), capped at
+// limit+1.
+type expandedSizes struct {
+	limit int
+	of    map[*yaml.Node]int
+}
+
+func (s expandedSizes) size(n *yaml.Node) int {
+	if size, ok := s.of[n]; ok {
+		return size
+	}
+	size := 1
+	add := func(child *yaml.Node) { size = min(size+s.size(child), s.limit+1) }
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for _, child := range n.Content {
+			add(child)
+		}
+	case yaml.AliasNode:
+		add(n.Alias)
+	case yaml.MappingNode:
+		for i := 1; i < len(n.Content); i += 2 {
+			add(n.Content[i])
+		}
+	}
+	s.of[n] = size
+	return size
+}
+
 type yamlConverter struct {
-	budget int
+	budget, limit int
 }
 
 func (c *yamlConverter) value(n *yaml.Node, path string, depth int) (any, error) {
@@ -116,7 +202,7 @@ func (c *yamlConverter) value(n *yaml.Node, path string, depth int) (any, error)
 		return nil, fmt.Errorf("%s: nested more than %d levels deep", displayPath(path), maxYAMLDepth)
 	}
 	if c.budget--; c.budget < 0 {
-		return nil, fmt.Errorf("%s: more than %d values after expanding aliases", displayPath(path), maxYAMLNodes)
+		return nil, fmt.Errorf("%s: more than %d values after expanding aliases", displayPath(path), c.limit)
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 func TestYAMLToJSON(t *testing.T) {
@@ -60,5 +61,41 @@ func TestYAMLToJSONRejects(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.message)
 		})
+	}
+}
+
+// The size check before conversion refuses exactly what the converter's own
+// budget refuses, naming the same value (checked with a small budget, on
+// bombs of sequences, mappings and nested aliases, and on documents that
+// just fit).
+func TestExpandedSizeCheckAgreesWithTheConverter(t *testing.T) {
+	docs := []string{
+		"a: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b, *b]",
+		"- &a {k: [1, 2, 3], l: v}\n- [*a, *a, *a]\n- {m: *a, n: [*a, *a]}\n- tail",
+		"top:\n  list: &l [a, b, c, d]\n  more: {x: *l, y: *l, z: [*l, *l]}\n  last: [1, 2]",
+		"- &s [[1, 2], [3, [4, 5]]]\n- *s\n- {deep: {deeper: *s}}",
+		"plain: [1, 2, 3]",
+	}
+	for _, text := range docs {
+		var doc yaml.Node
+		require.NoError(t, yaml.Unmarshal([]byte(text), &doc))
+		total := maxYAMLNodes - func() int {
+			c := &yamlConverter{budget: maxYAMLNodes, limit: maxYAMLNodes}
+			_, err := c.value(&doc, "", 0)
+			require.NoError(t, err)
+			return c.budget
+		}()
+		require.Equal(t, total, expandedSizes{limit: maxYAMLNodes, of: map[*yaml.Node]int{}}.size(&doc), text)
+		for limit := 1; limit <= total+1; limit++ {
+			_, convErr := (&yamlConverter{budget: limit, limit: limit}).value(&doc, "", 0)
+			checkErr := checkExpandedSize(&doc, limit)
+			if convErr == nil {
+				assert.NoError(t, checkErr, "limit %d: %s", limit, text)
+				continue
+			}
+			if assert.Error(t, checkErr, "limit %d: %s", limit, text) {
+				assert.Equal(t, convErr.Error(), checkErr.Error(), "limit %d: %s", limit, text)
+			}
+		}
 	}
 }
