@@ -181,6 +181,22 @@ func TestSocketIsGroupOnlyAndNeverClobbersAFile(t *testing.T) {
 	fi, err := os.Stat(r.socket)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o660), fi.Mode().Perm())
+	// It is bound in a private directory and linked into place: nothing of
+	// that is left beside it, and closing it removes it.
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		assert.False(t, strings.HasPrefix(e.Name(), ".s"), "left behind: %s", e.Name())
+	}
+	other := filepath.Join(dir, "other.sock")
+	l, err := daemon.ListenSocket(other)
+	require.NoError(t, err)
+	conn, err := net.Dial("unix", other)
+	require.NoError(t, err, "the socket answers at its path")
+	require.NoError(t, conn.Close())
+	require.NoError(t, l.Close())
+	_, err = os.Lstat(other)
+	assert.ErrorIs(t, err, os.ErrNotExist, "closing the listener removes the socket")
 
 	// A live socket is not replaced by a second daemon.
 	_, err = daemon.ListenSocket(r.socket)

@@ -38,7 +38,10 @@ func ListenSocket(path string) (net.Listener, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("socket path %s: %w", path, err)
 	}
-	private, err := os.MkdirTemp(dir, ".sandbox0d-sock-") // mode 0700 whatever the umask
+	// Mode 0700 whatever the umask. The names are short: a socket path is
+	// limited to 107 bytes, and dir/.sNNNNNNNNNN/s is no longer than
+	// dir/sandbox0d.sock.
+	private, err := os.MkdirTemp(dir, ".s")
 	if err != nil {
 		return nil, fmt.Errorf("listen on socket %s: %w", path, err)
 	}

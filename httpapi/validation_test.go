@@ -141,6 +141,10 @@ func TestCreateValidationTable(t *testing.T) {
 }
 
 func TestRequestLevelErrors(t *testing.T) {
+	// Parallel: after the 413 the server closes the connection the way
+	// net/http does after a body over the limit, waiting 500 ms before the
+	// close (rstAvoidanceDelay), and closing the test server waits for that.
+	t.Parallel()
 	e := newEnv(t)
 	status, body, _ := e.raw("POST", "/v1/deployments", validBody())
 	require.Equal(t, 200, status, "%v", body)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -221,25 +222,28 @@ func TestRetryScheduleEndsInFailed(t *testing.T) {
 
 // A receiver that does not answer within the timeout is retried.
 func TestTimeoutIsRetried(t *testing.T) {
-	st := openStore(t)
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	rc := newReceiver(func(n int, _ http.ResponseWriter, r *http.Request) {
-		if n == 1 {
-			select {
-			case <-release:
-			case <-r.Context().Done():
+	// In a bubble, so the timeout is waited out on the fake clock.
+	synctest.Test(t, func(t *testing.T) {
+		st := openStore(t)
+		release := make(chan struct{})
+		t.Cleanup(func() { close(release) })
+		rc := newReceiver(func(n int, _ http.ResponseWriter, r *http.Request) {
+			if n == 1 {
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
 			}
-		}
+		})
+		cfg := fastConfig(EndpointConfig{URL: "https://slow.example/hook", SigningKey: Secret(newKey(3))})
+		cfg.Timeout = time.Second
+		d := startDispatcher(t, st, cfg, Options{Transport: hostTransport{"slow.example": rc}})
+		e := appendEvent(t, st, d, event.RunSucceeded, "drun_1")
+		first, second := rc.next(t), rc.next(t)
+		assert.Equal(t, first.headers.Get("webhook-id"), second.headers.Get("webhook-id"))
+		dl := waitDelivery(t, d, e.ID, store.DeliveryDelivered)
+		require.GreaterOrEqual(t, len(dl.Attempts), 2)
+		assert.Equal(t, "no response within 1s", dl.Attempts[0].Error)
+		assert.Equal(t, 200, dl.Attempts[len(dl.Attempts)-1].StatusCode)
 	})
-	cfg := fastConfig(EndpointConfig{URL: serve(t, rc), SigningKey: Secret(newKey(3))})
-	cfg.Timeout = time.Second // long enough that a loaded machine answers the second attempt in time
-	d := startDispatcher(t, st, cfg, Options{})
-	e := appendEvent(t, st, d, event.RunSucceeded, "drun_1")
-	first, second := rc.next(t), rc.next(t)
-	assert.Equal(t, first.headers.Get("webhook-id"), second.headers.Get("webhook-id"))
-	dl := waitDelivery(t, d, e.ID, store.DeliveryDelivered)
-	require.GreaterOrEqual(t, len(dl.Attempts), 2)
-	assert.Equal(t, "no response within 1s", dl.Attempts[0].Error)
-	assert.Equal(t, 200, dl.Attempts[len(dl.Attempts)-1].StatusCode)
 }

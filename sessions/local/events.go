@@ -106,10 +106,27 @@ func idleEvent(stopReason string, at time.Time) []byte {
 	})
 }
 
+// textMessageEvent is an agent.message with one text block. It is what
+// newEvent renders for it, encoded from a struct: a harness's plain text
+// lines all come here, and a map costs several times more to encode.
 func textMessageEvent(text string, at time.Time) []byte {
-	return newEvent(eventAgentMessage, at, map[string]any{
-		"content": []map[string]string{{"type": "text", "text": text}},
-	})
+	out, _ := json.Marshal(textMessageJSON{Content: [1]textBlockJSON{{Text: text, Type: "text"}},
+		ID: newID(eventIDPrefix), ProcessedAt: at.UTC(), Type: eventAgentMessage})
+	return out
+}
+
+// textMessageJSON and textBlockJSON have their fields in the order encoding/json
+// gives a map's keys, so they encode as newEvent's maps do.
+type textMessageJSON struct {
+	Content     [1]textBlockJSON `json:"content"`
+	ID          string           `json:"id"`
+	ProcessedAt time.Time        `json:"processed_at"`
+	Type        string           `json:"type"`
+}
+
+type textBlockJSON struct {
+	Text string `json:"text"`
+	Type string `json:"type"`
 }
 
 // sessionFailure is why a session ended with a session.error event.

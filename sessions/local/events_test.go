@@ -3,6 +3,7 @@ package local
 import (
 	"encoding/json"
 	"github.com/sandbox0/sandbox0d/sessions/local/harness"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +53,31 @@ func TestHarnessLineEvent(t *testing.T) {
 			require.NoError(t, json.Unmarshal(raw, &parsed))
 			assert.Equal(t, tt.wantType, parsed.Type)
 		})
+	}
+}
+
+// TestTextMessageEventEncodesAsTheGenericPath: a plain text line recorded
+// through EmitText (textMessageEvent's struct) is byte for byte the event
+// the map encoding and the JSON path (harnessEvent of harness.TextMessage)
+// give, for text that needs escaping too.
+func TestTextMessageEventEncodesAsTheGenericPath(t *testing.T) {
+	at := time.Date(2026, 11, 28, 9, 0, 0, 123456789, time.FixedZone("x", 3600))
+	withoutID := func(ev []byte) string {
+		var head struct{ ID string }
+		require.NoError(t, json.Unmarshal(ev, &head))
+		require.NotEmpty(t, head.ID)
+		return strings.Replace(string(ev), head.ID, "sevt_ID", 1)
+	}
+	for _, text := range []string{"", "hello world", `quote " backslash \ <b>&amp;</b>`, "tab\t nl\n cr\r \x01 \x7f",
+		"café \u2028 \u2029 \U0001F600", "{\"type\":\"agent.message\"}"} {
+		got := withoutID(textMessageEvent(text, at))
+		generic := withoutID(newEvent(eventAgentMessage, at, map[string]any{
+			"content": []map[string]string{{"type": "text", "text": text}},
+		}))
+		viaJSON := withoutID(harnessEvent(harness.TextMessage(text), at))
+		assert.Equal(t, generic, got, "%q", text)
+		assert.Equal(t, viaJSON, got, "%q", text)
+		assert.Equal(t, text, messageText([]byte(got)))
 	}
 }
 

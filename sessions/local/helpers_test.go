@@ -61,7 +61,12 @@ type testRig struct {
 // openStore opens a real store file and the local namespace on it.
 func openStore(t testing.TB, path string) (*store.Store, *store.Namespace) {
 	t.Helper()
-	st, err := store.Open(path, store.Options{})
+	return openStoreWith(t, path, store.Options{})
+}
+
+func openStoreWith(t testing.TB, path string, opts store.Options) (*store.Store, *store.Namespace) {
+	t.Helper()
+	st, err := store.Open(path, opts)
 	require.NoError(t, err)
 	ns, err := st.Namespace(store.NamespaceLocal)
 	require.NoError(t, err)
@@ -84,12 +89,18 @@ func newRig(t testing.TB, agents []Agent, mutate func(*Config)) *testRig {
 // directory).
 func newRigAt(t testing.TB, dbPath string, agents []Agent, mutate func(*Config)) *testRig {
 	t.Helper()
+	return newRigWith(t, dbPath, store.Options{}, agents, mutate)
+}
+
+// newRigWith is newRigAt with the store opened with opts.
+func newRigWith(t testing.TB, dbPath string, opts store.Options, agents []Agent, mutate func(*Config)) *testRig {
+	t.Helper()
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "files"), 0o700))
 	if dbPath == "" {
 		dbPath = filepath.Join(dir, "state.db")
 	}
-	st, ns := openStore(t, dbPath)
+	st, ns := openStoreWith(t, dbPath, opts)
 	t.Cleanup(func() { require.NoError(t, st.Close()) })
 
 	logs := &syncBuffer{}

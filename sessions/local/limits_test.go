@@ -34,6 +34,7 @@ func (c *tickingClock) Now() time.Time {
 const blockingScript = `echo "ready $$"; sleep 1000 & wait`
 
 func TestTimeoutTerminatesTheSession(t *testing.T) {
+	t.Parallel() // it mostly waits out the timeout
 	rig := newRig(t, []Agent{shAgent("agent_slow", blockingScript)}, func(c *Config) {
 		c.Environments = []Environment{{ID: testEnvironment, Timeout: 300 * time.Millisecond}}
 	})

@@ -3,6 +3,7 @@ package local
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -12,14 +13,18 @@ import (
 )
 
 // TestRetentionPrunesAndTheFileStaysFlat runs a long loop of sessions whose
-// harness prints thousands of lines, pruning after each as retention does:
+// harness prints hundreds of lines, pruning after each as retention does:
 // sessions, events and workspaces go, and the database file stops growing
-// once bbolt has pages to reuse.
+// once bbolt has pages to reuse. The file grows in steps of 256 KiB here
+// (bbolt's default is 16 MiB, which would take ~1 MB of events per
+// session to notice a leak): a step is a few sessions' worth of events.
 func TestRetentionPrunesAndTheFileStaysFlat(t *testing.T) {
+	t.Parallel() // its own file; overlaps the tests that wait
+	const lines = 300
 	start := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := &fixedClock{t: start}
-	rig := newRig(t, []Agent{shAgent("agent_chatty",
-		`echo state > state.txt; i=0; while [ $i -lt 3000 ]; do i=$((i+1)); printf 'line %06d of a chatty harness %0300d\n' $i 0; done`)},
+	rig := newRigWith(t, "", store.Options{AllocSize: 256 << 10}, []Agent{shAgent("agent_chatty",
+		`echo state > state.txt; i=0; while [ $i -lt `+strconv.Itoa(lines)+` ]; do i=$((i+1)); printf 'line %06d of a chatty harness %0300d\n' $i 0; done`)},
 		func(c *Config) {
 			c.Now = clock.Now
 			c.SessionRetention = time.Hour
@@ -32,14 +37,16 @@ func TestRetentionPrunesAndTheFileStaysFlat(t *testing.T) {
 	}
 
 	const loops, warmup = 24, 4
-	// Each session stores ~1.1 MB of events: without pruning the loop would
-	// add ~25 MB to the file, well past its initial mapping.
+	// Each session stores ~140 KB of events: without pruning the loop would
+	// add ~3 MB to the file, a dozen growth steps.
 	initial := size()
 	var warm int64
 	for i := range loops {
 		id := rig.create("agent_chatty", nil)
-		require.Equal(t, statusIdle, rig.waitDone(id).Status, rig.dump(id))
-		require.Len(t, rig.events(id), 3000+3)
+		if rec := rig.waitDone(id); rec.Status != statusIdle {
+			t.Fatalf("session %s is %s; events:\n%s", id, rec.Status, rig.dump(id))
+		}
+		require.Len(t, rig.events(id), lines+3)
 
 		// Not yet: idle, but active within the retention.
 		n, err := rig.b.PruneSessions(clock.Now().Add(59 * time.Minute))
@@ -59,7 +66,7 @@ func TestRetentionPrunesAndTheFileStaysFlat(t *testing.T) {
 	}
 	final := size()
 	t.Logf("database file: %d bytes at start, %d after %d sessions, %d after %d (%d events each)",
-		initial, warm, warmup, final, loops, 3003)
+		initial, warm, warmup, final, loops, lines+3)
 	assert.LessOrEqual(t, final, warm+warm/4, "the file keeps growing although every session is pruned")
 }
 

@@ -13,6 +13,7 @@ import (
 // budget of 1.5s: Close ends by the deadline (it used to take the budget,
 // then the grace, then the grace again for the output drain: 7.5s here).
 func TestCloseFitsInsideTheShutdownDeadline(t *testing.T) {
+	t.Parallel() // it mostly waits out the shutdown budget
 	rig := newRig(t, []Agent{shAgent("agent_stubborn", `trap '' TERM; echo "ready $$"; while :; do sleep 1; done`)},
 		func(c *Config) { c.KillGracePeriod = 3 * time.Second })
 	id := rig.create("agent_stubborn", nil)

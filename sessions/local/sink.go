@@ -51,8 +51,15 @@ func (b *Backend) newTurnSink(sessionID string, env Environment, stop context.Ca
 }
 
 // Emit implements harness.Sink.
-func (s *turnSink) Emit(raw json.RawMessage) error {
-	ev := harnessEvent(raw, s.b.cfg.Now())
+func (s *turnSink) Emit(raw json.RawMessage) error { return s.record(harnessEvent(raw, s.b.cfg.Now())) }
+
+// EmitText implements harness.Sink.
+func (s *turnSink) EmitText(text string) error {
+	return s.record(textMessageEvent(text, s.b.cfg.Now()))
+}
+
+// record queues one stamped event, or stops the turn at its limits.
+func (s *turnSink) record(ev []byte) error {
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"syscall"
@@ -64,7 +65,13 @@ func readFrames(t *testing.T, body io.Reader) []sseFrame {
 
 func (r *testRig) openStream(client *http.Client, id string, header http.Header) *http.Response {
 	r.t.Helper()
-	req, err := http.NewRequestWithContext(r.t.Context(), "GET", r.srv.URL+"/v1/sessions/"+id+"/events/stream", nil)
+	return r.openStreamAt(r.srv.URL, client, id, header)
+}
+
+// openStreamAt is openStream from the server at baseURL.
+func (r *testRig) openStreamAt(baseURL string, client *http.Client, id string, header http.Header) *http.Response {
+	r.t.Helper()
+	req, err := http.NewRequestWithContext(r.t.Context(), "GET", baseURL+"/v1/sessions/"+id+"/events/stream", nil)
 	require.NoError(r.t, err)
 	for k, v := range header {
 		req.Header[k] = v
@@ -102,25 +109,38 @@ func TestStreamFramesAndResume(t *testing.T) {
 }
 
 // TestStreamSlowReaderDoesNotHoldTheHarness stalls a stream reader (a tiny
-// receive buffer, nothing read) while the harness writes megabytes of
-// output: the harness still finishes, and the reader then gets every event
-// in order.
+// receive buffer, nothing read) while the harness writes far more output
+// than the connection can hold: the harness still finishes, and the reader
+// then gets every event in order.
 func TestStreamSlowReaderDoesNotHoldTheHarness(t *testing.T) {
-	const lines = 20000 // ~7 MB of SSE: more than any socket buffer can absorb
+	// ~700 KB of SSE. The connection holds ~30 KB: both ends' socket buffers
+	// are pinned small (which also turns off the kernel's autotuning, that
+	// would grow the server's send buffer to megabytes), plus the HTTP
+	// server's and client's 4 KB buffers.
+	const lines = 2000
 	rig := newRig(t, []Agent{shAgent("agent_flood",
 		`i=0; while [ $i -lt `+strconv.Itoa(lines)+` ]; do i=$((i+1)); `+
 			`printf '%06d %0200d\n' $i 0; done`)}, nil)
 	id := rig.create("agent_flood", nil)
 
-	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var err error
-		_ = c.Control(func(fd uintptr) {
-			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		return err
-	}}
+	smallBuffer := func(opt int) func(_, _ string, c syscall.RawConn) error {
+		return func(_, _ string, c syscall.RawConn) error {
+			var err error
+			_ = c.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt, 4096) })
+			return err
+		}
+	}
+	// Accepted connections inherit the listener's send buffer.
+	ln, err := (&net.ListenConfig{Control: smallBuffer(syscall.SO_SNDBUF)}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := httptest.NewUnstartedServer(rig.b.SessionHandler())
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+	dialer := &net.Dialer{Control: smallBuffer(syscall.SO_RCVBUF)}
 	slow := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true}}
-	resp := rig.openStream(slow, id, nil)
+	resp := rig.openStreamAt(srv.URL, slow, id, nil)
 	defer resp.Body.Close()
 
 	// Nothing is read from resp.Body until the session is over.

@@ -44,16 +44,19 @@ func cliBinary(t *testing.T) Binary {
 }
 
 // plainSandbox starts processes unconfined in the workspace, like the
-// sandbox package's none mode.
-type plainSandbox struct{ dir string }
+// sandbox package's none mode. Each test has its own session id: the none
+// mode kills every process marked with it when a process ends, so tests
+// running at once must not share one.
+type plainSandbox struct{ dir, sessionID string }
 
 func (s plainSandbox) Command(argv, env []string) (*sandbox.Process, error) {
-	return sandbox.None{}.Command(sandbox.Spec{SessionID: "sesn_test", Argv: argv, Env: env, Dir: s.dir, Workspace: s.dir})
+	return sandbox.None{}.Command(sandbox.Spec{SessionID: s.sessionID, Argv: argv, Env: env, Dir: s.dir, Workspace: s.dir})
 }
 
 type cliEnv struct {
 	fake      *fakemessages.Server
 	workspace string
+	sessionID string
 	bin       Binary
 }
 
@@ -62,6 +65,7 @@ func newCLIEnv(t *testing.T, script ...fakemessages.Reply) *cliEnv {
 	return &cliEnv{
 		fake:      fakemessages.New(t, fakemessages.Options{APIKey: testKey, Model: testModel, Script: script}),
 		workspace: t.TempDir(),
+		sessionID: "sesn_cli_" + strings.ToLower(strings.TrimPrefix(harness.NewEventID(), harness.EventIDPrefix)),
 		bin:       bin,
 	}
 }
@@ -70,9 +74,9 @@ func (e *cliEnv) turn(n int, text string, env ...string) harness.Turn {
 	msg, _ := json.Marshal(map[string]any{"type": "user.message", "id": harness.NewEventID(),
 		"content": []map[string]string{{"type": "text", "text": text}}})
 	base := []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "ANTHROPIC_BASE_URL=" + e.fake.URL}
-	return harness.Turn{SessionID: "sesn_cli_" + filepath.Base(e.workspace), Number: n, Prompt: text,
+	return harness.Turn{SessionID: e.sessionID, Number: n, Prompt: text,
 		Events: []json.RawMessage{msg}, Workspace: e.workspace, Env: append(base, env...),
-		Sandbox: plainSandbox{dir: e.workspace}, KillGracePeriod: 5 * time.Second}
+		Sandbox: plainSandbox{dir: e.workspace, sessionID: e.sessionID}, KillGracePeriod: 5 * time.Second}
 }
 
 func (e *cliEnv) harness() Harness {
@@ -115,6 +119,7 @@ func indexOf(types []string, want string, from int) int {
 // The model runs Bash to write a file; a second turn resumes the
 // conversation and the model's request holds the first turn.
 func TestCLIToolUseThenResume(t *testing.T) {
+	t.Parallel() // it waits on a Claude Code process; each has its own fake API and workspace
 	e := newCLIEnv(t,
 		fakemessages.Reply{Blocks: []fakemessages.Block{fakemessages.Thinking("A file, then."), fakemessages.Text("Writing it."),
 			fakemessages.ToolUse("Bash", map[string]any{"command": "printf 'hello from bash' > note.txt", "description": "write note"})},
@@ -188,6 +193,7 @@ func dirExists(p string) bool {
 // Outside a sandbox the default permission mode applies: a tool call that
 // needs approval fails visibly instead of running.
 func TestCLIUnconfinedToolNeedsApproval(t *testing.T) {
+	t.Parallel() // it waits on a Claude Code process; each has its own fake API and workspace
 	e := newCLIEnv(t,
 		fakemessages.Reply{Blocks: []fakemessages.Block{fakemessages.ToolUse("Bash", map[string]any{"command": "touch pwned"})}},
 		fakemessages.Reply{Blocks: []fakemessages.Block{fakemessages.Text("I could not.")}},
@@ -212,6 +218,7 @@ func TestCLIUnconfinedToolNeedsApproval(t *testing.T) {
 // after that one call and the turn ends budget_reached; a turn of a session
 // already at its cap does not start Claude Code at all.
 func TestCLIBudget(t *testing.T) {
+	t.Parallel() // it waits on a Claude Code process; each has its own fake API and workspace
 	e := newCLIEnv(t, fakemessages.Reply{
 		Blocks: []fakemessages.Block{fakemessages.ToolUse("Bash", map[string]any{"command": "true"})},
 		// 10k output tokens of Sonnet 4.5 list at $0.15.
@@ -244,6 +251,7 @@ func TestCLIBudget(t *testing.T) {
 // No credential in the environment: the turn fails at once, naming the
 // fix, and Claude Code never runs.
 func TestCLINoCredentials(t *testing.T) {
+	t.Parallel() // it waits on a Claude Code process; each has its own fake API and workspace
 	e := newCLIEnv(t)
 	rec, _, err := runTurn(t, context.Background(), e.harness(), e.turn(1, "hello"))
 	if !errors.Is(err, ErrNoCredentials) || !strings.Contains(err.Error(), "Attach exactly one LLM vault") {
@@ -257,6 +265,7 @@ func TestCLINoCredentials(t *testing.T) {
 // A key the API rejects: Claude Code reports the failure in its result,
 // which becomes a session.error and a retries_exhausted stop.
 func TestCLIRejectedKey(t *testing.T) {
+	t.Parallel() // it waits on a Claude Code process; each has its own fake API and workspace
 	e := newCLIEnv(t)
 	rec, res, err := runTurn(t, context.Background(), e.harness(), e.turn(1, "hello", "ANTHROPIC_API_KEY=sk-ant-wrong",
 		"CLAUDE_CODE_MAX_RETRIES=0")) // Claude Code retries even a 401 for minutes otherwise
@@ -279,6 +288,7 @@ func TestCLIRejectedKey(t *testing.T) {
 // An interrupted turn stops Claude Code mid-request; the next turn resumes
 // the conversation.
 func TestCLIInterruptThenResume(t *testing.T) {
+	t.Parallel() // it waits on a Claude Code process; each has its own fake API and workspace
 	stall, started := make(chan struct{}), make(chan struct{})
 	defer close(stall)
 	e := newCLIEnv(t,
@@ -340,6 +350,7 @@ func (s bwrapSandbox) Command(argv, env []string) (*sandbox.Process, error) {
 // directories are not there), writes into the workspace, and the turn maps
 // as it does unconfined.
 func TestCLIInBubblewrap(t *testing.T) {
+	t.Parallel() // it waits on a Claude Code process; each has its own fake API and workspace
 	e := newCLIEnv(t,
 		fakemessages.Reply{Blocks: []fakemessages.Block{fakemessages.ToolUse("Bash", map[string]any{
 			"command": "printf confined > note.txt; if [ -e " + e2eHostPath(t) + " ]; then echo visible > host.txt; fi"})}},

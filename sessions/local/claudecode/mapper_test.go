@@ -27,6 +27,8 @@ func (r *recorder) Emit(ev json.RawMessage) error {
 	return nil
 }
 
+func (r *recorder) EmitText(text string) error { return r.Emit(harness.TextMessage(text)) }
+
 func (r *recorder) Usage(u harness.Usage) {
 	r.usage.InputTokens += u.InputTokens
 	r.usage.OutputTokens += u.OutputTokens

@@ -38,9 +38,14 @@ func (c Command) RunTurn(ctx context.Context, turn Turn, sink Sink) (Result, err
 			if len(bytes.TrimSpace(line)) == 0 {
 				return nil
 			}
-			ev := LineEvent(line)
-			if u, ok := SpanUsage(ev); ok {
-				sink.Usage(u)
+			ev, eventType := jsonLineEvent(line)
+			if ev == nil {
+				return sink.EmitText(lineText(line))
+			}
+			if eventType == spanModelRequestEnd {
+				if u, ok := SpanUsage(ev); ok {
+					sink.Usage(u)
+				}
 			}
 			return sink.Emit(ev)
 		},
@@ -61,22 +66,46 @@ func (c Command) RunTurn(ctx context.Context, turn Turn, sink Sink) (Result, err
 // object with a string type is kept as it is; anything else becomes an
 // agent.message whose text is the line.
 func LineEvent(line []byte) json.RawMessage {
-	if len(line) > 0 && line[0] == '{' {
-		var head struct {
-			Type *string `json:"type"`
-		}
-		if json.Unmarshal(line, &head) == nil && head.Type != nil {
-			return bytes.Clone(line)
-		}
+	if ev, _ := jsonLineEvent(line); ev != nil {
+		return ev
 	}
-	return TextMessage(string(bytes.ToValidUTF8(line, []byte("\uFFFD"))))
+	return TextMessage(lineText(line))
 }
+
+// jsonLineEvent returns a copy of line and its type if line is a JSON
+// object with a string type, and nil otherwise.
+func jsonLineEvent(line []byte) (json.RawMessage, string) {
+	if len(line) == 0 || line[0] != '{' {
+		return nil, ""
+	}
+	var head struct {
+		Type *string `json:"type"`
+	}
+	if json.Unmarshal(line, &head) != nil || head.Type == nil {
+		return nil, ""
+	}
+	return bytes.Clone(line), *head.Type
+}
+
+// lineText is a line of output as agent.message text: valid UTF-8.
+func lineText(line []byte) string { return string(bytes.ToValidUTF8(line, []byte("\uFFFD"))) }
 
 // TextMessage is an agent.message event with one text block.
 func TextMessage(text string) json.RawMessage {
-	out, _ := json.Marshal(map[string]any{
-		"type":    "agent.message",
-		"content": []map[string]string{{"type": "text", "text": text}},
-	})
+	out, _ := json.Marshal(textMessage{Content: [1]textBlock{{Text: text, Type: "text"}}, Type: "agent.message"})
 	return out
+}
+
+// textMessage is what TextMessage encodes, its fields in the order
+// encoding/json gives a map's keys.
+type textMessage struct {
+	Content [1]textBlock `json:"content"`
+	Type    string       `json:"type"`
+}
+
+// textBlock is a text content block, its fields in the order encoding/json
+// gives a map's keys (text, type).
+type textBlock struct {
+	Text string `json:"text"`
+	Type string `json:"type"`
 }

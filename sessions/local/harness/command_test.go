@@ -37,7 +37,8 @@ func (s *recordingSink) Emit(ev json.RawMessage) error {
 	s.events = append(s.events, string(ev))
 	return nil
 }
-func (s *recordingSink) Usage(Usage) {}
+func (s *recordingSink) EmitText(text string) error { return s.Emit(TextMessage(text)) }
+func (s *recordingSink) Usage(Usage)                {}
 func (s *recordingSink) ProcessStarted(pid int) {
 	s.pids = append(s.pids, pid)
 	if s.started != nil {

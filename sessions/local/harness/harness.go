@@ -101,6 +101,10 @@ type Sink interface {
 	// catches up, and returns an error once the turn must stop (its limits
 	// are reached or it was canceled); the harness should stop then.
 	Emit(event json.RawMessage) error
+	// EmitText records an agent.message with one text block (valid UTF-8),
+	// as Emit(TextMessage(text)) does, without the JSON round trip: a
+	// harness printing plain text lines does this for every line.
+	EmitText(text string) error
 	// Usage adds token counts the harness observed to the session's usage.
 	Usage(u Usage)
 	// ProcessStarted tells the backend a process group the turn started, so

@@ -6,6 +6,8 @@ import (
 	"strings"
 )
 
+const spanModelRequestEnd = "span.model_request_end"
+
 // SpanUsage reads what a span.model_request_end event says a model call
 // used, so a harness that prints such events reports its spend: the
 // official model_usage token counts, and an optional list_cost member
@@ -27,7 +29,7 @@ func SpanUsage(event json.RawMessage) (u Usage, ok bool) {
 			Currency string `json:"currency"`
 		} `json:"list_cost"`
 	}
-	if json.Unmarshal(event, &ev) != nil || ev.Type != "span.model_request_end" {
+	if json.Unmarshal(event, &ev) != nil || ev.Type != spanModelRequestEnd {
 		return Usage{}, false
 	}
 	if m := ev.ModelUsage; m != nil && m.InputTokens >= 0 && m.OutputTokens >= 0 &&

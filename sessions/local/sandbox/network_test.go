@@ -147,13 +147,22 @@ func newNetRig(t *testing.T) *netRig {
 func (r *netRig) run(t *testing.T, network sandbox.Network, args ...string) string {
 	t.Helper()
 	p, err := r.sb.Command(sandbox.Spec{SessionID: "ses_net", Argv: append([]string{r.exe, "__fetch"}, args...),
-		Workspace: t.TempDir(), Env: []string{"PATH=/usr/bin:/bin"}, Network: network})
+		Workspace: t.TempDir(), Env: childEnv(), Network: network})
 	require.NoError(t, err)
 	var out, stderr bytes.Buffer
 	p.Cmd.Stdout, p.Cmd.Stderr = &out, &stderr
 	require.NoError(t, p.Start())
 	require.NoError(t, p.Wait(), "stderr: %s", stderr.String())
 	return out.String()
+}
+
+// childEnv is the environment of the processes run in the sandbox: the
+// test binary again (the forwarder, the fetch client). Built with -race, it
+// would sleep a second at exit (the race runtime's atexit_sleep_ms) before
+// exiting: a second per process that the tests would wait out. A race in
+// them is still reported and still fails the run (exit status 66).
+func childEnv() []string {
+	return []string{"PATH=/usr/bin:/bin", "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")}
 }
 
 func hostServer(t *testing.T) (srvURL, port string) {
