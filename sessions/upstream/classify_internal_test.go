@@ -75,9 +75,9 @@ func TestBackoffIsCappedFullJitter(t *testing.T) {
 
 func TestSessionIDOf(t *testing.T) {
 	for body, want := range map[string]string{
-		`{"id":"sesn_1","type":"session"}`:                  "sesn_1",
+		`{"id":"sesn_1","type":"session"}`:                   "sesn_1",
 		`{"type":"session","metadata":{"id":"x"},"id":"s2"}`: "s2",
-		` { "id" : "s3" } `:                                 "s3",
+		` { "id" : "s3" } `:                                  "s3",
 	} {
 		got, err := sessionIDOf([]byte(body))
 		if err != nil || got != want {
