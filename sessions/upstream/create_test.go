@@ -177,9 +177,11 @@ func TestQueuedCreationHonoursContext(t *testing.T) {
 
 // A burst far larger than the concurrency bound queues: at most
 // MaxConcurrency creations reach the upstream at once, and every call ends
-// with exactly one session.
+// with exactly one session. 256 calls are sixteen times the bound, so 240
+// wait while the upstream holds the first 16 (1,000 only queued more of the
+// same, at four times the cost).
 func TestBurstIsBoundedAndEveryCallGetsOneSession(t *testing.T) {
-	const calls, limit = 1000, 16
+	const calls, limit = 256, 16
 	fake := newLoopback(t)
 	b := newBackend(t, fake, false, func(c *upstream.Config) { c.MaxConcurrency = limit })
 	// Hold every creation until the bound is reached, so the test sees the
