@@ -1,6 +1,7 @@
 package deployments
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -123,7 +124,9 @@ func (s *Service) fireIntent(id string, scheduledAt time.Time, generation uint64
 	var plan *firePlan
 	err = s.store.Write(func(tx *store.Tx) error {
 		plan = prepared
-		if !tx.SameDeployment(id, plan.raw) {
+		// Stored documents are never empty, so equal bytes (nil for both
+		// when absent) mean the document is the snapshot.
+		if !bytes.Equal(tx.ViewDeployment(id), plan.raw) {
 			var err error
 			if plan, err = s.planFire(tx.GetDeployment(id), runID, scheduledAt, started, generation); err != nil {
 				return err

@@ -48,21 +48,11 @@ func (tx *Tx) ViewDeployment(id string) []byte {
 
 // GetDeployment returns a copy of the document, or nil when absent.
 func (tx *Tx) GetDeployment(id string) []byte {
-	v := tx.bucket(bucketDeployments).Get([]byte(id))
+	v := tx.ViewDeployment(id)
 	if v == nil {
 		return nil
 	}
 	return append([]byte(nil), v...)
-}
-
-// SameDeployment reports whether the stored document of id is exactly doc
-// (both absent counts as the same), without copying it.
-func (tx *Tx) SameDeployment(id string, doc []byte) bool {
-	v := tx.bucket(bucketDeployments).Get([]byte(id))
-	if v == nil || doc == nil {
-		return v == nil && doc == nil
-	}
-	return bytes.Equal(v, doc)
 }
 
 // PutDeployment inserts or replaces a document and keeps every index in step.
