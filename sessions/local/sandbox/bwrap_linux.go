@@ -1,7 +1,7 @@
 package sandbox
 
 import (
-	"context"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -13,19 +13,16 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
-	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// systemDirs are the host directories every sandboxed process sees,
-// read-only. A symlink among them (merged /usr) is recreated as a symlink.
-var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"}
-
-// hostSecrets are host files under the visible system directories that
-// only root may read. A daemon running as root (the shipped unit does not)
-// maps its harnesses to root's uid on the files they see, so these are
-// masked like the daemon's own files.
+// hostSecrets are host files only root may read. None of them is in the
+// view; they stay masked as a second layer should an agent's read-only
+// paths name a directory holding one (ReadOnly: [/etc]).
 var hostSecrets = []string{"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-",
-	"/etc/sudoers", "/etc/sudoers.d", "/etc/ssl/private", "/etc/credstore", "/etc/credstore.encrypted"}
+	"/etc/sudoers", "/etc/sudoers.d", "/etc/ssl/private", "/etc/credstore", "/etc/credstore.encrypted",
+	"/etc/security", "/etc/default"}
 
 // hostSecretGlob files are masked file by file (ssh's client config stays).
 const hostSecretGlob = "/etc/ssh/ssh_host_*_key"
@@ -36,17 +33,28 @@ const (
 	egressSocketInside = "/run/sandbox0d/egress.sock"
 )
 
+// The descriptors bwrap reads, in Cmd.ExtraFiles order from fd 3.
+const (
+	infoFD    = 3 // bwrap writes the sandbox's pid 1 here
+	argsFD    = 4 // bwrap's options, NUL-separated (--args)
+	passwdFD  = 5 // the synthesized /etc/passwd
+	groupFD   = 6 // the synthesized /etc/group
+)
+
 // Bubblewrap confines each process with bwrap.
 type Bubblewrap struct {
 	bwrap     string
+	view      []viewEntry
 	hidden    []string
 	egress    Egress
 	forwarder []string
 	log       *slog.Logger
 }
 
-// newBubblewrap finds bwrap and checks that it can create the namespaces a
-// sandbox needs (user namespaces may be disabled by the kernel).
+// newBubblewrap finds bwrap and checks that it can build the sandboxes
+// sessions get: a probe process goes through the same argument builder as
+// every session's (same namespaces, --hostname, uid mapping, view, data
+// descriptors), once with the host network and once with --unshare-net.
 func newBubblewrap(cfg Config) (*Bubblewrap, error) {
 	name := cfg.Bwrap
 	if name == "" {
@@ -54,24 +62,15 @@ func newBubblewrap(cfg Config) (*Bubblewrap, error) {
 	}
 	path, err := exec.LookPath(name)
 	if err != nil {
-		return nil, fmt.Errorf("%s not found: %w", name, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	probe := exec.CommandContext(ctx, path, "--die-with-parent", "--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--disable-userns", "--ro-bind", "/", "/",
-		"--proc", "/proc", "--dev", "/dev", "--", "/bin/sh", "-c", "exit 0")
-	probe.Env = []string{"PATH=/usr/bin:/bin"}
-	if out, err := probe.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("%s cannot create a sandbox here: %v: %s", path, err, strings.TrimSpace(string(out)))
+		return nil, &ProbeError{Bwrap: name, Err: err, NotFound: true}
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &Bubblewrap{bwrap: path, egress: cfg.Egress, forwarder: cfg.Forwarder, log: log}
+	b := &Bubblewrap{bwrap: path, view: hostView(), egress: cfg.Egress, forwarder: cfg.Forwarder, log: log}
 	if d, ok := cfg.Egress.(interface{ Dir() string }); ok {
-		// Other sessions' egress sockets, should a harness directory
-		// contain them.
+		// Other sessions' egress sockets, should a read-only path hold them.
 		cfg.Hidden = append(cfg.Hidden, d.Dir())
 	}
 	hostKeys, _ := filepath.Glob(hostSecretGlob)
@@ -86,6 +85,15 @@ func newBubblewrap(cfg Config) (*Bubblewrap, error) {
 			}
 		}
 	}
+	timeout := cfg.ProbeTimeout
+	if timeout <= 0 {
+		timeout = DefaultProbeTimeout
+	}
+	for _, limited := range []bool{false, true} {
+		if err := b.probe(limited, timeout); err != nil {
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
@@ -96,7 +104,22 @@ func (*Bubblewrap) Name() string { return string(ModeBubblewrap) }
 func (*Bubblewrap) Confined() bool { return true }
 
 // Command implements Sandbox.
+//
+// The process runs as uid 1000 ("agent") inside a user namespace in which
+// that uid is the only one mapped, onto the daemon's own uid. With a root
+// daemon this means the harness owns, inside, every file host root owns:
+// with --cap-drop ALL it has no privilege beyond that ownership, and the
+// view (an allow-list holding no root-only file) keeps every host-root
+// secret out of sight, so ownership opens nothing. bwrap's options reach it
+// through a descriptor (--args), so the sandbox's /proc/1/cmdline is
+// "bwrap --args 4 -- <harness argv>" and names no masked or host path.
 func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
+	return b.command(spec, false)
+}
+
+// command builds the process; probe builds the probe's (no egress proxy
+// behind --unshare-net, no overlap check against the hidden paths).
+func (b *Bubblewrap) command(spec Spec, probe bool) (*Process, error) {
 	if err := checkSpec(spec); err != nil {
 		return nil, err
 	}
@@ -122,7 +145,7 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 		return nil, fmt.Errorf("sandbox: creating HOME: %w", err)
 	}
 	for _, h := range b.hidden {
-		if within(workspace, h) && !within(h, workspace) {
+		if probe || (within(workspace, h) && !within(h, workspace)) {
 			continue // the workspace lives in the data dir; it is bound on its own
 		}
 		if within(h, workspace) || within(workspace, h) {
@@ -131,20 +154,41 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 	}
 
 	argv := append([]string(nil), spec.Argv...)
-	readOnly := append([]string(nil), spec.ReadOnly...)
+	readOnly := make([]string, 0, len(spec.ReadOnly))
+	for _, p := range spec.ReadOnly {
+		abs, err := filepath.Abs(p)
+		if err != nil || underSystemDir(abs) || within(abs, workspace) {
+			continue
+		}
+		for _, h := range b.hidden {
+			if within(abs, h) {
+				return nil, fmt.Errorf("sandbox: %s is inside %s, which a harness must not see", abs, h)
+			}
+		}
+		readOnly = append(readOnly, abs)
+	}
 	program, err := resolveProgram(argv[0], dir)
 	if err != nil {
 		return nil, err
 	}
-	if filepath.Dir(program) == "/" {
-		return nil, fmt.Errorf("sandbox: the harness %s lives in /, which cannot be made visible; move it into a directory of its own", program)
-	}
 	argv[0] = program
-	readOnly = append(readOnly, programDirs(program)...)
+	// The program itself, not its directory: a script's neighbours (the
+	// config file next to it, a key) stay out of sight.
+	var programBind []string
+	if !underSystemDir(program) && !within(program, workspace) && !inAny(program, readOnly) {
+		for _, h := range b.hidden {
+			if within(program, h) {
+				return nil, fmt.Errorf("sandbox: the harness %s is inside %s, which a harness must not see", program, h)
+			}
+		}
+		programBind = append(programBind, "--ro-bind", program, program)
+	}
 
 	env := withMarker(spec.Env, spec.SessionID)
 	env = setEnv(env, "HOME", home)
 	env = setEnv(env, "TMPDIR", "/tmp")
+	env = setEnv(env, "USER", harnessUser)
+	env = setEnv(env, "LOGNAME", harnessUser)
 
 	var release []func()
 	cleanup := func() {
@@ -158,6 +202,7 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 		"--die-with-parent", "--new-session",
 		"--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
 		"--hostname", "sandbox0d",
+		"--uid", strconv.Itoa(harnessUID), "--gid", strconv.Itoa(harnessGID),
 		// bwrap keeps every capability (within its user namespace) when
 		// started as root; with them a harness could unmount the masks over
 		// hidden paths. No capabilities, and no nested user namespace in
@@ -165,6 +210,9 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 		"--cap-drop", "ALL", "--disable-userns",
 	}
 	if spec.Network.Limited {
+		args = append(args, "--unshare-net")
+	}
+	if spec.Network.Limited && !probe {
 		if b.egress == nil || len(b.forwarder) == 0 {
 			return nil, fmt.Errorf("%w: environment %s has networking type limited and this daemon has no egress proxy",
 				ErrNetworkPolicy, spec.Network.Environment)
@@ -174,7 +222,6 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 			return nil, fmt.Errorf("%w: environment %s: starting the egress proxy: %v", ErrNetworkPolicy, spec.Network.Environment, err)
 		}
 		release = append(release, rel)
-		args = append(args, "--unshare-net")
 		late = append(late, "--ro-bind", socket, egressSocketInside)
 		proxyURL := "http://" + ProxyListenAddr
 		for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"} {
@@ -192,40 +239,28 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 		prefix := append([]string{fwd}, b.forwarder[1:]...)
 		argv = append(append(prefix, "--socket", egressSocketInside, "--listen", ProxyListenAddr, "--"), argv...)
 	}
-	for _, d := range systemDirs {
-		fi, err := os.Lstat(d)
+	for _, e := range b.view {
 		switch {
-		case err != nil:
-			continue
-		case fi.Mode()&os.ModeSymlink != 0:
-			target, err := os.Readlink(d)
-			if err != nil {
-				continue
-			}
-			args = append(args, "--symlink", target, d)
-		case fi.IsDir():
-			args = append(args, "--ro-bind", d, d)
+		case e.symlink != "":
+			args = append(args, "--symlink", e.symlink, e.path)
+		default:
+			args = append(args, "--ro-bind", e.path, e.path)
 		}
 	}
 	args = append(args, "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run")
 	args = append(args, late...)
 	for _, p := range readOnly {
-		abs, err := filepath.Abs(p)
-		if err != nil || underSystemDir(abs) || within(abs, workspace) {
-			continue
-		}
-		for _, h := range b.hidden {
-			if within(abs, h) {
-				cleanup()
-				return nil, fmt.Errorf("sandbox: %s is inside %s, which a harness must not see", abs, h)
-			}
-		}
-		args = append(args, "--ro-bind", abs, abs)
+		args = append(args, "--ro-bind", p, p)
 	}
-	// Hide what lies under a visible directory (a config file in /etc, a
-	// data dir under a harness's directory), before the workspace goes in.
+	args = append(args, programBind...)
+	// The account databases go after any read-only path an agent named
+	// (an /etc of its own would otherwise bring the host's back).
+	args = append(args, "--perms", "0644", "--ro-bind-data", strconv.Itoa(passwdFD), "/etc/passwd",
+		"--perms", "0644", "--ro-bind-data", strconv.Itoa(groupFD), "/etc/group")
+	// Hide what lies under a visible directory (a data dir under a
+	// read-only path), before the workspace goes in.
 	for _, h := range b.hidden {
-		if !b.visible(h, readOnly) {
+		if !inView(b.view, h) && !inAny(h, readOnly) {
 			continue
 		}
 		fi, err := os.Stat(h)
@@ -241,25 +276,40 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 	args = append(args, "--bind", workspace, workspace, "--chdir", dir)
 	// The root bwrap builds the tree in is a tmpfs; read-only, the only
 	// writable places are the workspace and the private /tmp.
-	args = append(args, "--remount-ro", "/")
+	args = append(args, "--remount-ro", "/", "--info-fd", strconv.Itoa(infoFD))
 
+	var files []*os.File
+	closeFiles := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
 	info, infoW, err := os.Pipe()
 	if err != nil {
 		cleanup()
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	args = append(args, "--info-fd", "3", "--")
-	args = append(args, argv...)
+	files = append(files, infoW)
+	for _, data := range [][]byte{nulJoin(args), passwdFile(home), groupFile()} {
+		f, err := dataFile(data)
+		if err != nil {
+			info.Close()
+			closeFiles()
+			cleanup()
+			return nil, fmt.Errorf("sandbox: passing bwrap its options: %w", err)
+		}
+		files = append(files, f)
+	}
 
-	cmd := exec.Command(b.bwrap, args...)
+	cmd := exec.Command(b.bwrap, append([]string{"--args", strconv.Itoa(argsFD), "--"}, argv...)...)
 	cmd.Env = env
 	cmd.Dir = "/"
-	cmd.ExtraFiles = []*os.File{infoW}
+	cmd.ExtraFiles = files
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := &Process{Cmd: cmd}
 	var childPID atomic.Int64 // host pid of the sandbox's pid 1, once bwrap said it
 	p.afterStart = func(cmd *exec.Cmd) error {
-		infoW.Close()
+		closeFiles() // the child has its copies
 		var msg struct {
 			ChildPID int `json:"child-pid"`
 		}
@@ -282,7 +332,7 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 		return nil
 	}
 	p.finish = func() {
-		infoW.Close()
+		closeFiles()
 		info.Close()
 		if cmd.Process != nil {
 			// bwrap has exited; its pid 1 died with it (--die-with-parent)
@@ -294,18 +344,35 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 	return p, nil
 }
 
-// visible reports whether a host path shows inside the sandbox: under a
-// system directory or an extra read-only path.
-func (b *Bubblewrap) visible(path string, readOnly []string) bool {
-	if underSystemDir(path) {
-		return true
+// nulJoin is the --args format: every argument NUL-terminated.
+func nulJoin(args []string) []byte {
+	var buf bytes.Buffer
+	for _, a := range args {
+		buf.WriteString(a)
+		buf.WriteByte(0)
 	}
-	for _, p := range readOnly {
-		if within(path, p) {
-			return true
-		}
+	return buf.Bytes()
+}
+
+// dataFile is an anonymous memory file holding data, positioned at its
+// start, for bwrap to read through an inherited descriptor. A pipe would
+// block once its buffer is full (long argument lists); a file on disk
+// could be read by others while it exists.
+func dataFile(data []byte) (*os.File, error) {
+	fd, err := unix.MemfdCreate("sandbox0d-bwrap", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, err
 	}
-	return false
+	f := os.NewFile(uintptr(fd), "sandbox0d-bwrap")
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // signalNamespace signals every process in the PID namespace whose pid 1 is
@@ -345,25 +412,6 @@ func resolveProgram(name, dir string) (string, error) {
 		name = filepath.Join(dir, name)
 	}
 	return filepath.Clean(name), nil
-}
-
-// programDirs are the directories a program needs visible: the one it is
-// named in and, for a symlink, the one it resolves to.
-func programDirs(program string) []string {
-	dirs := []string{filepath.Dir(program)}
-	if real, err := filepath.EvalSymlinks(program); err == nil && filepath.Dir(real) != dirs[0] {
-		dirs = append(dirs, filepath.Dir(real))
-	}
-	return dirs
-}
-
-func underSystemDir(path string) bool {
-	for _, d := range systemDirs {
-		if within(path, d) {
-			return true
-		}
-	}
-	return false
 }
 
 // within reports whether path is dir or inside it (lexically).

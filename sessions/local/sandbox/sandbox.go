@@ -1,7 +1,10 @@
 // Package sandbox confines the processes a local session runs (its harness,
 // every turn of it). It turns a process Spec into a ready-to-start Process:
-// under bubblewrap the process sees the host's system directories read-only,
-// its own workspace read-write and nothing else of the host, in fresh
+// under bubblewrap the process sees an allow-list of the host (the system's
+// program and library directories and a named set of /etc files
+// read-only, a synthesized passwd and group, its own program and the
+// package directories it is given) and its own workspace read-write, as an
+// unprivileged user, in fresh
 // PID/IPC/UTS/user/cgroup namespaces (and a network namespace of its own when
 // the environment's network is limited); under none it runs as the daemon's
 // own user with the host's filesystem and network, confined only by a process
@@ -22,20 +25,27 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Mode is the value of the local.sandbox config key.
 type Mode string
 
 const (
-	// ModeAuto is bubblewrap when bwrap works on this machine, else none
-	// with a warning at startup. The default.
+	// ModeAuto is bubblewrap on Linux, where the daemon refuses to start
+	// when bwrap does not work (it never degrades to none silently), and
+	// none with a loud warning on other systems, which have no sandbox.
+	// The default.
 	ModeAuto Mode = "auto"
 	// ModeBubblewrap requires bwrap; the daemon refuses to start without it.
 	ModeBubblewrap Mode = "bubblewrap"
 	// ModeNone runs harnesses unconfined, as the daemon's user.
 	ModeNone Mode = "none"
 )
+
+// DefaultProbeTimeout bounds each bwrap run New makes to check that
+// sandboxes work here.
+const DefaultProbeTimeout = 10 * time.Second
 
 // DebianPackage is the package that provides bwrap, named in errors.
 const DebianPackage = "bubblewrap"
@@ -78,8 +88,9 @@ type Spec struct {
 	// created if missing. Empty means Workspace. Without a sandbox HOME is
 	// whatever Env says.
 	Home string
-	// ReadOnly are extra host paths the process may read (the directory of
-	// the harness binary is added on its own).
+	// ReadOnly are extra host paths the process may read, such as the
+	// package directory of the harness's program (the program file itself
+	// is added on its own, never its directory).
 	ReadOnly []string
 	// Network is the environment's network policy.
 	Network Network
@@ -192,6 +203,9 @@ type Config struct {
 	Hidden []string
 	// Bwrap is the bwrap binary; empty means "bwrap" on PATH.
 	Bwrap string
+	// ProbeTimeout bounds each probe run of bwrap; 0 means
+	// DefaultProbeTimeout.
+	ProbeTimeout time.Duration
 	// Egress serves the proxy of limited networks. Without it a limited
 	// network cannot be enforced and its sessions fail.
 	Egress Egress
@@ -208,9 +222,12 @@ type Egress interface {
 	Listen(sessionID string, policy Network) (socketPath string, release func(), err error)
 }
 
-// New builds the sandbox local.sandbox asks for. For ModeAuto without a
-// working bwrap it returns none and logs a warning. For ModeBubblewrap
-// without one it fails naming the Debian package.
+// New builds the sandbox local.sandbox asks for. On Linux, auto and
+// bubblewrap both require a working bwrap: without one New fails with a
+// *ProbeError quoting bwrap and naming the likely cause, and the error says
+// that local.sandbox: none runs harnesses unconfined knowingly. Nothing
+// falls back to none silently. Only where no sandbox exists at all (not
+// Linux) does auto mean none, with a warning.
 func New(cfg Config) (Sandbox, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -222,14 +239,13 @@ func New(cfg Config) (Sandbox, error) {
 		return None{}, nil
 	case ModeAuto, "":
 		if runtime.GOOS != "linux" {
-			log.Warn("local.sandbox is auto and this OS has no supported sandbox: harnesses run unconfined", "os", runtime.GOOS)
+			log.Warn("local.sandbox is auto and "+runtime.GOOS+" has no sandbox at all: HARNESSES RUN UNCONFINED as the daemon's user, with the host's filesystem and network (they can read the database and the identity); run sandbox0d on Linux with bubblewrap to confine them, or set local.sandbox: none to say you know",
+				"os", runtime.GOOS)
 			return None{}, nil
 		}
 		bw, err := newBubblewrap(cfg)
 		if err != nil {
-			log.Warn("local.sandbox is auto and bubblewrap does not work here: harnesses run unconfined as the daemon's user, with the host's filesystem and network; install the "+DebianPackage+" package to confine them",
-				"error", err)
-			return None{}, nil
+			return nil, refusal(ModeAuto, err)
 		}
 		return bw, nil
 	case ModeBubblewrap:
@@ -238,9 +254,17 @@ func New(cfg Config) (Sandbox, error) {
 		}
 		bw, err := newBubblewrap(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("local.sandbox is bubblewrap but bwrap does not work (install the Debian package %q): %w", DebianPackage, err)
+			return nil, refusal(ModeBubblewrap, err)
 		}
 		return bw, nil
 	}
 	return nil, fmt.Errorf("local.sandbox: must be bubblewrap, none or auto, got %q", cfg.Mode)
+}
+
+// refusal is New's error when bubblewrap does not work: what bwrap said,
+// why, and the two ways out.
+func refusal(mode Mode, err error) error {
+	return fmt.Errorf("local.sandbox is %s but bubblewrap cannot confine harnesses on this host, so the local backend does not start "+
+		"(it never runs them unconfined unless told to): %w. Fix that, or set local.sandbox: none to run harnesses unconfined knowingly "+
+		"(each can then read and write whatever the daemon's user can: the database, the identity, the config)", mode, err)
 }
