@@ -80,6 +80,7 @@ func registerClientCommands(root *cobra.Command, deps clientDeps) {
 		newWebhooksCommand(cc),
 		newKeysCommand(cc),
 		newCompactCommand(),
+		newStatusCommand(cc),
 	)
 	cc.registerCompletions(root)
 }

@@ -130,6 +130,9 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	if d.egress != nil {
 		d.metrics.registerEgress(d.egress)
 	}
+	if mode := d.sandboxMode(); mode != "" {
+		d.metrics.registerSandbox(mode)
+	}
 	d.metrics.watchWebhooks(d.hooks)
 	d.svc = deployments.NewService(deployments.Config{
 		Store: d.store, Backend: d.backend, Sealer: d.keyring, Now: opts.Now, Logger: log,

@@ -200,6 +200,21 @@ func (m *metrics) registerEgress(p *egress.Proxy) {
 	}
 }
 
+// registerSandbox exports the local sandbox in force as
+// sandbox0d_sandbox_mode{mode}: 1 for it, 0 for the other, so an alert can
+// fire on mode="none" == 1.
+func (m *metrics) registerSandbox(mode string) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sandbox0d_sandbox_mode",
+		Help: "The sandbox local harnesses run in (local.sandbox as in force): 1 for bubblewrap or none, 0 for the other.",
+	}, []string{"mode"})
+	for _, m := range []string{"bubblewrap", "none"} {
+		g.WithLabelValues(m).Set(0)
+	}
+	g.WithLabelValues(mode).Set(1)
+	m.reg.MustRegister(g)
+}
+
 // webhookMetrics count delivery attempts by result and time them; the
 // pending gauge is read from the store at scrape time.
 type webhookMetrics struct {

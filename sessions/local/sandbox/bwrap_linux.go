@@ -35,10 +35,10 @@ const (
 
 // The descriptors bwrap reads, in Cmd.ExtraFiles order from fd 3.
 const (
-	infoFD    = 3 // bwrap writes the sandbox's pid 1 here
-	argsFD    = 4 // bwrap's options, NUL-separated (--args)
-	passwdFD  = 5 // the synthesized /etc/passwd
-	groupFD   = 6 // the synthesized /etc/group
+	infoFD   = 3 // bwrap writes the sandbox's pid 1 here
+	argsFD   = 4 // bwrap's options, NUL-separated (--args)
+	passwdFD = 5 // the synthesized /etc/passwd
+	groupFD  = 6 // the synthesized /etc/group
 )
 
 // Bubblewrap confines each process with bwrap.
