@@ -3,6 +3,10 @@ package daemon_test
 import (
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -18,24 +22,67 @@ func localConfig(t *testing.T, sandboxMode string) daemon.Config {
 	return cfg
 }
 
-// With no bwrap on PATH, local.sandbox: bubblewrap refuses to start and
-// names the Debian package to install.
-func TestStartupRefusesRequiredBubblewrapWithoutBwrap(t *testing.T) {
+// With no bwrap on PATH, local.sandbox: bubblewrap and auto both refuse to
+// start, name the Debian package and the way out; auto never degrades to
+// none on its own.
+func TestStartupRefusesBubblewrapAndAutoWithoutBwrap(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	_, err := daemon.New(localConfig(t, "bubblewrap"), slog.New(slog.NewTextHandler(io.Discard, nil)), daemon.Options{})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "local.sandbox")
-	assert.Contains(t, err.Error(), `Debian package "bubblewrap"`)
+	for _, mode := range []string{"bubblewrap", "auto"} {
+		_, err := daemon.New(localConfig(t, mode), slog.New(slog.NewTextHandler(io.Discard, nil)), daemon.Options{})
+		require.Error(t, err, mode)
+		assert.Contains(t, err.Error(), "config local.sandbox is "+mode+" but bubblewrap cannot confine harnesses")
+		assert.Contains(t, err.Error(), "the Debian package bubblewrap is missing")
+		assert.Contains(t, err.Error(), "set local.sandbox: none to run harnesses unconfined knowingly")
+	}
 }
 
-// local.sandbox: auto without bwrap starts unconfined and says so.
-func TestStartupAutoWithoutBwrapWarns(t *testing.T) {
-	t.Setenv("PATH", t.TempDir())
-	r := start(t, localConfig(t, "auto"), daemon.Options{})
-	logs := r.logs.String()
-	assert.Contains(t, logs, "level=WARN")
-	assert.Contains(t, logs, "local.sandbox is auto and bubblewrap does not work here")
-	assert.Contains(t, logs, "install the bubblewrap package")
+// With a bwrap that cannot create namespaces (the old unit's
+// RestrictNamespaces=), auto refuses and quotes it.
+func TestStartupAutoRefusesBrokenBwrap(t *testing.T) {
+	dir := t.TempDir()
+	said := "bwrap: No permissions to create new namespace, likely because the kernel does not allow non-privileged user namespaces."
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bwrap"), []byte("#!/bin/sh\necho '"+said+"' >&2\nexit 1\n"), 0o755))
+	t.Setenv("PATH", dir+":/usr/bin:/bin")
+	_, err := daemon.New(localConfig(t, "auto"), slog.New(slog.NewTextHandler(io.Discard, nil)), daemon.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), strconv.Quote(said))
+	assert.Contains(t, err.Error(), "RestrictNamespaces=")
+	assert.Contains(t, err.Error(), "local.sandbox: none")
+}
+
+// The sandbox in force shows in /readyz and in sandbox0d_sandbox_mode:
+// bubblewrap when auto finds a working bwrap, none (unconfined) when the
+// config says none.
+func TestSandboxModeInReadyzAndMetrics(t *testing.T) {
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("bwrap is not installed (Debian package bubblewrap)")
+	}
+	for mode, want := range map[string][2]string{
+		"auto": {"bubblewrap", `sandbox0d_sandbox_mode{mode="bubblewrap"} 1`},
+		"none": {"none (unconfined)", `sandbox0d_sandbox_mode{mode="none"} 1`},
+	} {
+		cfg := localConfig(t, mode)
+		r := start(t, cfg, daemon.Options{})
+		status, ready := do(t, socketClient(cfg.Socket), "GET", "http://s/readyz", "", nil)
+		require.Equal(t, 200, status, "%v", ready)
+		assert.Equal(t, want[0], ready["checks"].(map[string]any)["sandbox"], mode)
+		resp, err := socketClient(cfg.Socket).Get("http://s/metrics")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Contains(t, string(body), want[1], mode)
+		other := `sandbox0d_sandbox_mode{mode="none"} 0`
+		if mode == "none" {
+			other = `sandbox0d_sandbox_mode{mode="bubblewrap"} 0`
+		}
+		assert.Contains(t, string(body), other, mode)
+		r.stop(t)
+	}
+	// A backend that runs no local process has no sandbox to report.
+	cfg := baseConfig(t.TempDir())
+	start(t, cfg, daemon.Options{})
+	_, ready := do(t, socketClient(cfg.Socket), "GET", "http://s/readyz", "", nil)
+	assert.NotContains(t, ready["checks"], "sandbox")
 }
 
 func TestStartupRejectsUnknownSandbox(t *testing.T) {

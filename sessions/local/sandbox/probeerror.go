@@ -40,14 +40,14 @@ func (e *ProbeError) Error() string {
 	var said string
 	switch {
 	case e.Timeout > 0:
-		said = fmt.Sprintf("did not finish within %s (killed)", e.Timeout)
+		said = fmt.Sprintf("it did not finish within %s (killed)", e.Timeout)
 		if e.Output != "" {
 			said += fmt.Sprintf(" after printing %q", e.Output)
 		}
 	case e.Output != "":
-		said = fmt.Sprintf("said %q (%v)", e.Output, e.Err)
+		said = fmt.Sprintf("it said %q (%v)", e.Output, e.Err)
 	default:
-		said = fmt.Sprintf("failed: %v", e.Err)
+		said = fmt.Sprintf("it failed: %v", e.Err)
 	}
 	return fmt.Sprintf("%s cannot build %s: %s. Likely cause: %s", e.Bwrap, variant, said, e.cause())
 }
