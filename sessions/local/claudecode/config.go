@@ -270,10 +270,9 @@ type Binary struct {
 	// Path is the real file (symlinks resolved): npm installs "claude" as a
 	// symlink to the package's bin/claude.exe.
 	Path string
-	// ReadOnly are the host paths the process needs to read: the
-	// directory of the name it was found by, and the npm package directory
-	// of the resolved file (the directory above bin/ when the file is in
-	// one, where the package's other files live).
+	// ReadOnly are the host paths the process needs to read: the npm
+	// package directory of the resolved file (the directory above bin/
+	// when the file is in one, where the package's other files live).
 	ReadOnly []string
 }
 
@@ -306,15 +305,12 @@ func ResolveBinary(name string) (Binary, error) {
 	if fi.IsDir() || fi.Mode()&0o111 == 0 {
 		return Binary{}, fmt.Errorf("claude_binary: %s is not an executable file", real)
 	}
-	b := Binary{Path: real}
+	// The turn runs Path itself, so the directory the name was found in
+	// (a bin/ of symlinks, ~/.local/bin next to other tools) is not
+	// needed: the sandbox shows the package and nothing beside it.
 	pkg := filepath.Dir(real)
 	if filepath.Base(pkg) == "bin" {
 		pkg = filepath.Dir(pkg)
 	}
-	for _, d := range []string{filepath.Dir(abs), pkg} {
-		if !slices.Contains(b.ReadOnly, d) {
-			b.ReadOnly = append(b.ReadOnly, d)
-		}
-	}
-	return b, nil
+	return Binary{Path: real, ReadOnly: []string{pkg}}, nil
 }

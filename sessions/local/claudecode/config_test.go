@@ -113,7 +113,8 @@ func TestCheckCredentials(t *testing.T) {
 }
 
 // npm installs claude as a symlink into the package's bin/: the resolved
-// file and the package directory are what the sandbox must show.
+// file and its package directory are what the sandbox must show, not the
+// bin/ directory the name was found in.
 func TestResolveBinary(t *testing.T) {
 	root := t.TempDir()
 	pkg := filepath.Join(root, "lib", "node_modules", "@anthropic-ai", "claude-code")
@@ -129,7 +130,7 @@ func TestResolveBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Path != filepath.Join(pkg, "bin", "claude.exe") || !slices.Equal(b.ReadOnly, []string{binDir, pkg}) {
+	if b.Path != filepath.Join(pkg, "bin", "claude.exe") || !slices.Equal(b.ReadOnly, []string{pkg}) {
 		t.Errorf("resolved %+v", b)
 	}
 	if b2, err := ResolveBinary(filepath.Join(binDir, "claude")); err != nil || b2.Path != b.Path {
