@@ -95,6 +95,9 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 		}
 		agent := local.Agent{ID: a.ID, Version: a.Version, Command: command, Env: a.Env, Model: a.Model, System: a.System,
 			Name: a.Name, Description: a.Description}
+		for _, p := range a.ReadOnly {
+			agent.ReadOnly = append(agent.ReadOnly, besideConfigAny(cfg, p))
+		}
 		if a.Harness == "claude-code" {
 			agent.ClaudeCode = &claudecode.Config{Model: a.Model, System: a.System, AppendSystem: a.AppendSystem,
 				AllowedTools: a.AllowedTools, DisallowedTools: a.DisallowedTools,
@@ -149,6 +152,23 @@ func besideConfig(cfg Config, path string) string {
 		return path
 	}
 	if abs, err := filepath.Abs(filepath.Join(filepath.Dir(cfg.ConfigFile), path)); err == nil {
+		return abs
+	}
+	return path
+}
+
+// besideConfigAny resolves any relative path (with or without a slash)
+// next to the config file; without a config file, against the working
+// directory.
+func besideConfigAny(cfg Config, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	base := "."
+	if cfg.ConfigFile != "" {
+		base = filepath.Dir(cfg.ConfigFile)
+	}
+	if abs, err := filepath.Abs(filepath.Join(base, path)); err == nil {
 		return abs
 	}
 	return path

@@ -129,6 +129,9 @@ type LocalAgent struct {
 	Version int64             `mapstructure:"version"`
 	Command []string          `mapstructure:"command"`
 	Env     map[string]string `mapstructure:"env"`
+	// ReadOnly are host paths the harness may read inside the sandbox
+	// beyond the system's (relative ones resolve next to the config file).
+	ReadOnly []string `mapstructure:"read_only"`
 	// Name and Description only describe the agent in the API's agent
 	// objects (so do Model and System for a command harness).
 	Name        string `mapstructure:"name"`

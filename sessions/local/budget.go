@@ -70,6 +70,9 @@ func centsString(micros int64) string {
 // and the session's spend and cap so the turn runs within what remains.
 func (b *Backend) turnHarness(run *sessionRun, rec *sessionRecord) (harness.Harness, harness.Sandbox) {
 	sb := b.sandboxFor(run)
+	// What the agent's read_only names; the sandbox shows nothing else of
+	// the host beyond its allow-list and the harness's program.
+	sb.spec.ReadOnly = append(sb.spec.ReadOnly, run.agent.ReadOnly...)
 	cc := run.agent.ClaudeCode
 	if cc == nil {
 		return harness.Command{Argv: run.agent.Command}, sb
@@ -79,6 +82,10 @@ func (b *Backend) turnHarness(run *sessionRun, rec *sessionRecord) (harness.Harn
 		return failedHarness{fmt.Errorf("agent %s: %w", run.agent.ID, err)}, sb
 	}
 	sb.spec.ReadOnly = append(sb.spec.ReadOnly, bin.ReadOnly...)
+	if cc.MCPServers != "" {
+		// The CLI reads its --mcp-config file inside the sandbox.
+		sb.spec.ReadOnly = append(sb.spec.ReadOnly, cc.MCPServers)
+	}
 	return claudecode.Harness{
 		Config:      *cc,
 		Binary:      bin,

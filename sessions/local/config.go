@@ -6,6 +6,7 @@ import (
 	"github.com/sandbox0/sandbox0d/internal/configerr"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 	"unicode"
@@ -43,6 +44,10 @@ type Agent struct {
 	ClaudeCode *claudecode.Config
 	// Env is added to the harness environment.
 	Env map[string]string
+	// ReadOnly are host paths (absolute) the harness may read inside a
+	// sandbox beyond the system's: the rest of a harness made of more than
+	// its program file (a script's library directory, a virtualenv).
+	ReadOnly []string
 	// Name, Description, Model and System describe the agent in the API's
 	// agent objects; they do not change what the harness does. Name
 	// defaults to ID, Model to "local".
@@ -200,6 +205,13 @@ func (c Config) Validate() error {
 			bad(key+".command", "must name a program (an argv list such as [\"./harness.sh\"]), or set harness: claude-code")
 		}
 		checkEnv(key+".env", a.Env, bad)
+		for j, p := range a.ReadOnly {
+			if !filepath.IsAbs(p) {
+				bad(fmt.Sprintf("%s.read_only[%d]", key, j), "%q must be an absolute path (a relative one resolves next to the config file)", p)
+			} else if _, err := os.Stat(p); err != nil {
+				bad(fmt.Sprintf("%s.read_only[%d]", key, j), "%v", err)
+			}
+		}
 		k := agentKey{a.ID, versionOrDefault(a.Version)}
 		if j, dup := seenAgents[k]; dup {
 			bad(key, "agent %q version %d is already declared by local.agents[%d]", a.ID, k.version, j)

@@ -147,3 +147,35 @@ func TestLimitedNetworkWithoutSandboxFailsClosed(t *testing.T) {
 	assert.Contains(t, message, testEnvironment)
 	assert.NotContains(t, rig.texts(id), "should not run")
 }
+
+// Under bubblewrap a command harness sees its program file, not its
+// directory; what else it needs is named by the agent's read_only.
+func TestAgentReadOnlyPaths(t *testing.T) {
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "lib")
+	require.NoError(t, os.MkdirAll(lib, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(lib, "greeting"), []byte("hello from lib"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret"), []byte("neighbour"), 0o600))
+	harness := filepath.Join(dir, "run.sh")
+	require.NoError(t, os.WriteFile(harness, []byte("#!/bin/sh\ncat "+lib+"/greeting\ncat "+dir+"/secret 2>/dev/null || echo no-neighbour\n"), 0o755))
+	rig := newRig(t, []Agent{{ID: "agent_ro", Version: 1, Command: []string{harness}, ReadOnly: []string{lib}}}, func(c *Config) {
+		c.Sandbox = bubblewrap(t)
+	})
+	id := rig.create("agent_ro", nil)
+	rec := rig.waitDone(id)
+	assert.Equal(t, statusIdle, rec.Status, rig.dump(id))
+	texts := strings.Join(rig.texts(id), "\n")
+	assert.Contains(t, texts, "hello from lib")
+	assert.Contains(t, texts, "no-neighbour")
+	assert.NotContains(t, texts, "neighbour\n")
+}
+
+// read_only entries must be absolute and exist.
+func TestAgentReadOnlyValidated(t *testing.T) {
+	cfg := Config{WorkspaceDir: t.TempDir(), Agents: []Agent{{ID: "a", Command: []string{"true"},
+		ReadOnly: []string{"relative/dir", filepath.Join(t.TempDir(), "missing")}}}}
+	err := cfg.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "local.agents[0].read_only[0]")
+	assert.Contains(t, err.Error(), "local.agents[0].read_only[1]")
+}
