@@ -132,7 +132,7 @@ func buildSandbox(cfg Config, proxy *egress.Proxy, log *slog.Logger) (sandbox.Sa
 	for _, v := range cfg.Local.Vaults {
 		hidden = append(hidden, v.File)
 	}
-	sc := sandbox.Config{Mode: sandbox.Mode(cfg.Local.Sandbox), Hidden: hidden, Logger: log}
+	sc := sandbox.Config{Mode: sandbox.Mode(cfg.Local.Sandbox), Hidden: hidden, Logger: log, ProbeDir: cfg.DataDir}
 	// The daemon's own binary is the forwarder inside limited sandboxes.
 	if exe, err := os.Executable(); err == nil {
 		sc.Egress, sc.Forwarder = proxy, []string{exe, sandbox.ForwarderCommand}

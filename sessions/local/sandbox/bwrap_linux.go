@@ -49,6 +49,7 @@ type Bubblewrap struct {
 	egress    Egress
 	forwarder []string
 	log       *slog.Logger
+	probeDir  string
 }
 
 // newBubblewrap finds bwrap and checks that it can build the sandboxes
@@ -68,7 +69,7 @@ func newBubblewrap(cfg Config) (*Bubblewrap, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &Bubblewrap{bwrap: path, view: hostView(), egress: cfg.Egress, forwarder: cfg.Forwarder, log: log}
+	b := &Bubblewrap{bwrap: path, view: hostView(), egress: cfg.Egress, forwarder: cfg.Forwarder, log: log, probeDir: cfg.ProbeDir}
 	if d, ok := cfg.Egress.(interface{ Dir() string }); ok {
 		// Other sessions' egress sockets, should a read-only path hold them.
 		cfg.Hidden = append(cfg.Hidden, d.Dir())
@@ -243,8 +244,13 @@ func (b *Bubblewrap) command(spec Spec, probe bool) (*Process, error) {
 		switch {
 		case e.symlink != "":
 			args = append(args, "--symlink", e.symlink, e.path)
-		default:
+		case underSystemDir(e.path):
 			args = append(args, "--ro-bind", e.path, e.path)
+		default:
+			// An /etc entry may come and go after New resolved the view
+			// (resolv.conf is often a link into /run): a missing one is
+			// skipped rather than failing every session.
+			args = append(args, "--ro-bind-try", e.path, e.path)
 		}
 	}
 	args = append(args, "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run")

@@ -16,7 +16,10 @@ import (
 // file (no pipe a surviving child could hold open), and Wait is given up
 // on shortly after the kill should the kernel not reap it.
 func (b *Bubblewrap) probe(limited bool, timeout time.Duration) error {
-	ws, err := os.MkdirTemp("", "sandbox0d-probe-")
+	// The probe's workspace: where the daemon writes anyway (its data dir;
+	// a unit's ProtectSystem=strict may leave /tmp read-only), else the
+	// temporary directory.
+	ws, err := os.MkdirTemp(b.probeDir, "sandbox0d-probe-")
 	if err != nil {
 		return &ProbeError{Bwrap: b.bwrap, Limited: limited, Err: err}
 	}

@@ -206,6 +206,9 @@ type Config struct {
 	// ProbeTimeout bounds each probe run of bwrap; 0 means
 	// DefaultProbeTimeout.
 	ProbeTimeout time.Duration
+	// ProbeDir is a writable directory for the probe's throwaway
+	// workspace; empty means the temporary directory.
+	ProbeDir string
 	// Egress serves the proxy of limited networks. Without it a limited
 	// network cannot be enforced and its sessions fail.
 	Egress Egress
