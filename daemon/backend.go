@@ -132,6 +132,11 @@ func buildSandbox(cfg Config, proxy *egress.Proxy, log *slog.Logger) (sandbox.Sa
 	for _, v := range cfg.Local.Vaults {
 		hidden = append(hidden, v.File)
 	}
+	// Outside the view already (the allow-list); masked too should an
+	// agent's read_only name a directory holding one.
+	for _, e := range cfg.Webhooks.Endpoints {
+		hidden = append(hidden, e.SigningKeyFile)
+	}
 	sc := sandbox.Config{Mode: sandbox.Mode(cfg.Local.Sandbox), Hidden: hidden, Logger: log, ProbeDir: cfg.DataDir}
 	// The daemon's own binary is the forwarder inside limited sandboxes.
 	if exe, err := os.Executable(); err == nil {

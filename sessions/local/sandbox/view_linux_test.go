@@ -162,8 +162,26 @@ func TestReadOnlyEtcKeepsSynthesizedAccountsAndMasks(t *testing.T) {
 		`grep -c '^daemon:' /etc/passwd; cat /etc/shadow 2>/dev/null | wc -c; test -r /etc/adduser.conf && echo other-etc-visible`)
 	require.NoError(t, err)
 	lines := strings.Split(out, "\n")
+	require.Len(t, lines, 4, out)
 	assert.Equal(t, "0", lines[0], "the host's passwd is back")
 	assert.Equal(t, "0", lines[1], "/etc/shadow is readable")
+	assert.Equal(t, "other-etc-visible", lines[2], "read_only: [/etc] shows /etc")
+}
+
+// A hidden path under a read-only path an agent names is masked.
+func TestHiddenUnderReadOnlyIsMasked(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	require.NoError(t, os.MkdirAll(data, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(data, "identity"), []byte("AGE-SECRET"), 0o600))
+	key := filepath.Join(dir, "signing.key")
+	require.NoError(t, os.WriteFile(key, []byte("whsec_x"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "lib.sh"), []byte("lib"), 0o644))
+	bw := needBwrap(t, Config{Hidden: []string{data, key}})
+	out, err := run(t, bw, Spec{ReadOnly: []string{dir}},
+		`cat `+dir+`/lib.sh; echo; ls -A `+data+` | wc -l; cat `+key+` | wc -c`)
+	require.NoError(t, err)
+	assert.Equal(t, "lib\n0\n0\n", out)
 }
 
 func lineWith(text, prefix string) string {
