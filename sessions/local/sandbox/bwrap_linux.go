@@ -114,6 +114,10 @@ func (*Bubblewrap) Confined() bool { return true }
 // secret out of sight, so ownership opens nothing. bwrap's options reach it
 // through a descriptor (--args), so the sandbox's /proc/1/cmdline is
 // "bwrap --args 4 -- <harness argv>" and names no masked or host path.
+// /proc/self/mountinfo still lists every mount point: the view, the
+// program file, the read-only paths, any mask (by the path it covers) and
+// the workspace at its host path, which is inside the data dir; that path
+// (not its content) is unavoidable while the workspace keeps its host path.
 func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 	return b.command(spec, false)
 }
