@@ -75,7 +75,7 @@ func newBubblewrap(cfg Config) (*Bubblewrap, error) {
 		cfg.Hidden = append(cfg.Hidden, d.Dir())
 	}
 	hostKeys, _ := filepath.Glob(hostSecretGlob)
-	for _, h := range slices.Concat(hostSecrets, hostKeys, cfg.Hidden) {
+	for _, h := range slices.Concat(hostSecrets, hostKeys, privateInView(b.view), cfg.Hidden) {
 		if h == "" {
 			continue
 		}

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,4 +183,43 @@ func inView(view []viewEntry, path string) bool {
 		}
 	}
 	return false
+}
+
+// privateInView lists what the /etc part of the view holds that others may
+// not read (a key dropped into ssl/certs by mistake): it is masked like
+// the daemon's own files. A harness of a root daemon owns, inside, what
+// host root owns (see Command), so the view must hold nothing that only
+// its owner may read. The system directories are not walked (150,000
+// files on a small host, at every start): they hold what packages
+// install, which is world-readable but for the odd directory such as
+// polkit's rules.d, owned by its own system user.
+func privateInView(view []viewEntry) []string {
+	var private []string
+	for _, e := range view {
+		if e.symlink != "" || underSystemDir(e.path) {
+			continue
+		}
+		_ = filepath.WalkDir(e.path, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if d.Type()&fs.ModeSymlink != 0 {
+				return nil // its target is checked where it lies, if in the view
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				return nil
+			}
+			perm := fi.Mode().Perm()
+			if fi.IsDir() && perm&0o005 != 0o005 {
+				private = append(private, path)
+				return fs.SkipDir
+			}
+			if !fi.IsDir() && perm&0o004 == 0 {
+				private = append(private, path)
+			}
+			return nil
+		})
+	}
+	return private
 }

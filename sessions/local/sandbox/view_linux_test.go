@@ -201,3 +201,29 @@ func shellWords(names []string) string {
 	}
 	return b.String()
 }
+
+// What the /etc part of the view holds that others may not read is masked:
+// a root daemon's harness would own it inside.
+func TestPrivateFilesInTheViewAreMasked(t *testing.T) {
+	// Not under /tmp: the sandbox's private /tmp would cover it.
+	dir, err := os.MkdirTemp("/var/tmp", "sandbox0d-view-")
+	if err != nil {
+		t.Skipf("no /var/tmp: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ca.pem"), []byte("public"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "server.key"), []byte("PRIVATE"), 0o600))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "private"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "private", "k"), []byte("PRIVATE"), 0o644))
+	view := []viewEntry{{path: dir, dir: true}, {path: "/usr", dir: true}}
+	assert.Equal(t, []string{filepath.Join(dir, "private"), filepath.Join(dir, "server.key")}, privateInView(view))
+
+	// End to end: such a directory in the view shows its public files only.
+	bw := needBwrap(t, Config{})
+	bw.view = append(bw.view, viewEntry{path: dir, dir: true})
+	bw.hidden = append(bw.hidden, privateInView(bw.view)...)
+	out, err := run(t, bw, Spec{}, `cat `+dir+`/ca.pem; echo; cat `+dir+`/server.key `+dir+`/private/k 2>/dev/null | wc -c`)
+	require.NoError(t, err)
+	assert.Equal(t, "public\n0\n", out)
+}
