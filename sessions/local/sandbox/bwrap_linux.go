@@ -291,6 +291,12 @@ func (b *Bubblewrap) Command(spec Spec) (*Process, error) {
 		}
 		cleanup()
 	}
+	if err := applyLimits(p, spec); err != nil {
+		infoW.Close()
+		info.Close()
+		cleanup()
+		return nil, err
+	}
 	return p, nil
 }
 
