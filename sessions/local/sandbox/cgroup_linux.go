@@ -534,3 +534,42 @@ func writeFile(path, value string) error {
 	}
 	return err
 }
+
+// HostMemory is the memory the daemon can count on, in bytes: the
+// machine's RAM, or the memory limit of the daemon's own cgroup when that
+// is lower; 0 when unknown.
+func HostMemory() int64 {
+	var info syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&info); err != nil {
+		return 0
+	}
+	total := int64(info.Totalram) * int64(info.Unit)
+	own, err := ownCgroups()
+	if err != nil {
+		return total
+	}
+	mounts, _ := cgroupMounts()
+	for _, m := range mounts {
+		var file, path string
+		switch {
+		case m.v2 && own[""] != "":
+			file, path = "memory.max", own[""]
+		case slices.Contains(m.options, "memory"):
+			file, path = "memory.limit_in_bytes", own["memory"]
+		default:
+			continue
+		}
+		dir, ok := under(m, path)
+		if !ok {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err == nil && n > 0 && n < total {
+			total = n
+		}
+	}
+	return total
+}

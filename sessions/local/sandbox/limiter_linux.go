@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -95,6 +96,16 @@ func applyLimits(p *Process, spec Spec) error {
 	cmd := p.Cmd
 	if l.IsZero() || cmd.Err != nil {
 		return nil // nothing to do, or Start reports the lookup error
+	}
+	// A program that cannot be run fails Start as it would without the
+	// limiter (the limiter would exit 127 with a message of its own).
+	program := cmd.Path
+	if !filepath.IsAbs(program) && cmd.Dir != "" {
+		program = filepath.Join(cmd.Dir, program)
+	}
+	if err := syscall.Access(program, 1 /* X_OK */); err != nil {
+		cmd.Err = &os.PathError{Op: "fork/exec", Path: cmd.Path, Err: err}
+		return nil
 	}
 	host := hostCgroups()
 	var g *turnGroup

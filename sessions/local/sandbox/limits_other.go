@@ -10,3 +10,6 @@ func LimitsEnforcement() Enforcement {
 
 // applyLimits leaves p as it is: nothing here enforces limits.
 func applyLimits(*Process, Spec) error { return nil }
+
+// HostMemory is the memory the daemon can count on: unknown here.
+func HostMemory() int64 { return 0 }
