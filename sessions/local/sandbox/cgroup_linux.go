@@ -79,10 +79,14 @@ func detectCgroups() *cgroupHost {
 	}
 	v2problem := h.tryV2(mounts, own)
 	if h.v2 != "" {
+		sweepStale(h.v2)
 		return h
 	}
 	for _, ctrl := range []string{"memory", "pids", "cpu"} {
 		h.tryV1(mounts, own, ctrl)
+		if d := h.v1[ctrl]; d != "" {
+			sweepStale(d)
+		}
 	}
 	if h.v1["memory"] == "" || h.v1["pids"] == "" {
 		if v2problem != "" {
@@ -337,6 +341,25 @@ func groupName(sessionID string) string {
 		clean = clean[:64]
 	}
 	return fmt.Sprintf("sandbox0d-%s-%d-%s-%d", clean, os.Getpid(), groupRandom, groupSeq.Add(1))
+}
+
+// sweepStale removes the turn groups a daemon that is gone left behind (it
+// crashed, or was killed, mid-turn), killing what still runs in them. Groups
+// of live daemons (other instances, test binaries sharing the hierarchy)
+// are left alone: their names carry the daemon's pid.
+func sweepStale(parent string) {
+	found, _ := filepath.Glob(filepath.Join(parent, "sandbox0d-*"))
+	for _, dir := range found {
+		parts := strings.Split(filepath.Base(dir), "-")
+		if len(parts) < 4 {
+			continue
+		}
+		pid, err := strconv.Atoi(parts[len(parts)-3])
+		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		(&turnGroup{dirs: map[string]string{"": dir}}).remove()
+	}
 }
 
 // turnGroup is the control group (one directory per v1 controller, one

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -165,4 +167,33 @@ func runLimited(t *testing.T, sb Sandbox, spec Spec, script string) (*Process, s
 	require.NoError(t, p.Start())
 	err = p.Wait()
 	return p, out.String(), err
+}
+
+// A daemon that died mid-turn left a group with a straggler in it; the
+// next daemon's start kills the straggler and removes the group, and
+// leaves a live daemon's groups alone.
+func TestStaleGroupsAreSwept(t *testing.T) {
+	needCgroups(t)
+	h := hostCgroups()
+	parent := h.v2
+	if parent == "" {
+		parent = h.v1["pids"]
+	}
+	dead := exec.Command("/bin/true")
+	require.NoError(t, dead.Run())
+	stale := filepath.Join(parent, fmt.Sprintf("sandbox0d-ses_stale-%d-abcd1234-1", dead.Process.Pid))
+	live := filepath.Join(parent, "sandbox0d-ses_live-1-abcd1234-1") // pid 1 lives
+	require.NoError(t, os.Mkdir(stale, 0o755))
+	require.NoError(t, os.Mkdir(live, 0o755))
+	defer os.Remove(live)
+	straggler := exec.Command("/bin/sh", "-c", `echo $$ > "$1/cgroup.procs" && exec sleep 1000`, "sh", stale)
+	require.NoError(t, straggler.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- straggler.Wait() }()
+	require.Eventually(t, func() bool { return len(groupPids(stale)) == 1 }, 10*time.Second, 10*time.Millisecond)
+
+	sweepStale(parent)
+	require.Error(t, <-exited, "the straggler is killed")
+	assert.NoDirExists(t, stale)
+	assert.DirExists(t, live, "a live daemon's group stays")
 }
