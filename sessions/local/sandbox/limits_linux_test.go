@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -196,4 +198,45 @@ func TestStaleGroupsAreSwept(t *testing.T) {
 	require.Error(t, <-exited, "the straggler is killed")
 	assert.NoDirExists(t, stale)
 	assert.DirExists(t, live, "a live daemon's group stays")
+}
+
+// cgroup v2 cannot run here (the memory and pids controllers are bound to
+// v1), so the v2 decision is checked against a directory tree shaped like a
+// delegated cgroupfs: the daemon needs the delegation mark (or a namespace
+// root), moves itself into <group>/daemon, then enables the controllers for
+// its children. What the kernel does with those writes is not tested here.
+func TestCgroupV2NeedsDelegationAndMovesIntoALeaf(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the trusted.delegate xattr needs root")
+	}
+	fake := t.TempDir()
+	group := filepath.Join(fake, "system.slice", "sandbox0d.service")
+	require.NoError(t, os.MkdirAll(filepath.Join(group, "daemon"), 0o755))
+	for file, content := range map[string]string{"cgroup.controllers": "cpuset cpu io memory pids\n",
+		"cgroup.subtree_control": "", "daemon/cgroup.procs": ""} {
+		require.NoError(t, os.WriteFile(filepath.Join(group, file), []byte(content), 0o644))
+	}
+	mounts := []mount{{root: "/", point: fake, v2: true}}
+	own := map[string]string{"": "/system.slice/sandbox0d.service"}
+
+	h := &cgroupHost{v1: map[string]string{}}
+	problem := h.tryV2(mounts, own)
+	assert.Contains(t, problem, "is not delegated to the daemon (under systemd: Delegate=yes in the unit)")
+	assert.Empty(t, h.v2)
+
+	if err := syscall.Setxattr(group, "trusted.delegate", []byte("1"), 0); err != nil {
+		t.Skipf("this file system takes no trusted xattrs: %v", err)
+	}
+	assert.Empty(t, h.tryV2(mounts, own))
+	assert.Equal(t, group, h.v2)
+	assert.True(t, h.v2cpu)
+	procs, _ := os.ReadFile(filepath.Join(group, "daemon", "cgroup.procs"))
+	assert.Equal(t, strconv.Itoa(os.Getpid()), string(procs), "the daemon moved into its leaf")
+	control, _ := os.ReadFile(filepath.Join(group, "cgroup.subtree_control"))
+	assert.Equal(t, "+memory +pids +cpu", string(control))
+
+	// A group without the memory controller is no use.
+	require.NoError(t, os.WriteFile(filepath.Join(group, "cgroup.controllers"), []byte("cpu pids\n"), 0o644))
+	h = &cgroupHost{v1: map[string]string{}}
+	assert.Contains(t, h.tryV2(mounts, own), "lacks the memory and pids controllers")
 }
