@@ -82,9 +82,10 @@ func TestLimitsAreSet(t *testing.T) {
 	limits := Limits{Memory: 300 << 20, Processes: 77, CPU: 0.5, OpenFiles: 123}
 
 	bw := needBwrap(t, Config{})
-	p, out, err := runLimited(t, bw, Spec{SessionID: "ses_limits", Limits: limits}, `ulimit -n; ulimit -Hn`)
+	p, out, err := runLimited(t, bw, Spec{SessionID: "ses_limits", Limits: limits},
+		`ulimit -n; ulimit -Hn; grep -cv ':/$' /proc/self/cgroup || true`)
 	require.NoError(t, err)
-	assert.Equal(t, "123\n123\n", out, "open_files inside bubblewrap")
+	assert.Equal(t, "123\n123\n0\n", out, "open_files inside bubblewrap; its cgroup namespace names no host path")
 	assert.Nil(t, p.LimitExceeded())
 
 	// Without a sandbox the process sees the host's /sys: it reads its own
