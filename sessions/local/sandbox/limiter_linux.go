@@ -70,6 +70,12 @@ func applyLimits(p *Process, spec Spec) error {
 	nofile := uint64(0)
 	if host.rlimit {
 		nofile = l.OpenFiles
+		// Above the daemon's own hard limit it cannot be raised (without
+		// root) and the harness could not exceed that anyway.
+		var own syscall.Rlimit
+		if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &own) == nil && nofile > own.Max {
+			nofile = own.Max
+		}
 	}
 	if nofile == 0 && g == nil {
 		return nil

@@ -241,3 +241,17 @@ func TestCgroupV2NeedsDelegationAndMovesIntoALeaf(t *testing.T) {
 	h = &cgroupHost{v1: map[string]string{}}
 	assert.Contains(t, h.tryV2(mounts, own), "lacks the memory and pids controllers")
 }
+
+// open_files above the daemon's own hard limit is held at that limit (it
+// could not be raised, and the harness could not exceed it anyway).
+func TestOpenFilesAboveTheDaemonsHardLimit(t *testing.T) {
+	if LimitsEnforcement().OpenFiles == "" {
+		t.Skip("setrlimit does not work here")
+	}
+	var own syscall.Rlimit
+	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &own))
+	_, out, err := runLimited(t, None{}, Spec{SessionID: "ses_nofile", Limits: Limits{OpenFiles: own.Max + 1000}}, `ulimit -n; ulimit -Hn`)
+	require.NoError(t, err)
+	want := strconv.FormatUint(own.Max, 10)
+	assert.Equal(t, want+"\n"+want+"\n", out)
+}
