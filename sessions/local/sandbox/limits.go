@@ -1,9 +1,7 @@
 package sandbox
 
 import (
-	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/sandbox0/sandbox0d/internal/bytesize"
 )
@@ -76,24 +74,4 @@ func (e Enforcement) Missing() []string {
 		}
 	}
 	return out
-}
-
-// String is the enforcement in one line: "memory: cgroup v1, processes:
-// cgroup v1, cpu: cgroup v1, open_files: rlimit" with what is missing.
-func (e Enforcement) String() string {
-	var parts []string
-	for _, l := range []struct{ name, how string }{
-		{"memory", e.Memory}, {"processes", e.Processes}, {"cpu", e.CPU}, {"open_files", e.OpenFiles},
-	} {
-		how := l.how
-		if how == "" {
-			how = "NOT ENFORCED"
-		}
-		parts = append(parts, l.name+": "+how)
-	}
-	s := strings.Join(parts, ", ")
-	if e.Problem != "" {
-		s += fmt.Sprintf(" (%s)", e.Problem)
-	}
-	return s
 }
