@@ -107,13 +107,15 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 		lc.Agents = append(lc.Agents, agent)
 	}
 	for _, e := range cfg.Local.Environments {
+		memory, _ := parseSize(e.Limits.Memory) // Validate has checked it
 		lc.Environments = append(lc.Environments, local.Environment{ID: e.ID, Env: e.Env, Timeout: e.Timeout,
 			MaxOutputBytes: e.MaxOutputBytes, MaxEvents: e.MaxEvents, Networking: local.Networking{
 				Type:                 e.Networking.Type,
 				AllowedHosts:         e.Networking.AllowedHosts,
 				AllowPackageManagers: e.Networking.AllowPackageManagers,
 				AllowMCPServers:      e.Networking.AllowMCPServers,
-			}})
+			}, Limits: local.Limits{Memory: memory, Processes: e.Limits.Processes, CPU: e.Limits.CPU,
+				OpenFiles: e.Limits.OpenFiles}})
 	}
 	for _, v := range cfg.Local.Vaults {
 		lc.Vaults = append(lc.Vaults, local.Vault{ID: v.ID, File: v.File, Credential: v.Credential})

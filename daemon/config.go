@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/internal/bytesize"
 	"github.com/sandbox0/sandbox0d/internal/configerr"
 	"github.com/sandbox0/sandbox0d/sessions/upstream"
 	"github.com/sandbox0/sandbox0d/webhooks"
@@ -159,6 +160,17 @@ type LocalEnvironment struct {
 	MaxOutputBytes int64             `mapstructure:"max_output_bytes"`
 	MaxEvents      int64             `mapstructure:"max_events"`
 	Networking     LocalNetworking   `mapstructure:"networking"`
+	Limits         LocalLimits       `mapstructure:"limits"`
+}
+
+// LocalLimits bound each turn of an environment's sessions; empty or zero
+// means the default (see sessions/local.Limits).
+type LocalLimits struct {
+	// Memory is a size: bytes or a number with a unit ("512MiB", "2GiB").
+	Memory    string  `mapstructure:"memory"`
+	Processes int64   `mapstructure:"processes"`
+	CPU       float64 `mapstructure:"cpu"`
+	OpenFiles int64   `mapstructure:"open_files"`
 }
 
 // LocalNetworking is an environment's network policy, in the official
@@ -330,6 +342,14 @@ func LoadConfig(v *viper.Viper, configFile string) (Config, error) {
 	return cfg, cfg.Validate()
 }
 
+// parseSize reads a size key; "" is 0 (the default).
+func parseSize(s string) (int64, error) {
+	if strings.TrimSpace(s) == "" {
+		return 0, nil
+	}
+	return bytesize.Parse(s)
+}
+
 func isNotExist(err error) bool {
 	var pe *os.PathError
 	return errors.As(err, &pe) && errors.Is(pe.Err, os.ErrNotExist)
@@ -377,6 +397,11 @@ func (c Config) Validate() error {
 		case "claude-code":
 		default:
 			return &ConfigError{Key: key + ".harness", Problem: fmt.Sprintf("must be command or claude-code, got %q", a.Harness)}
+		}
+	}
+	for i, e := range c.Local.Environments {
+		if _, err := parseSize(e.Limits.Memory); err != nil {
+			return &ConfigError{Key: fmt.Sprintf("local.environments[%d].limits.memory", i), Problem: err.Error()}
 		}
 	}
 	if c.Backend == "upstream" && c.Upstream.URL == "" {

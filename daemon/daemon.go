@@ -19,6 +19,7 @@ import (
 	"github.com/sandbox0/sandbox0d/httpapi"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local/egress"
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 	"github.com/sandbox0/sandbox0d/store"
 	"github.com/sandbox0/sandbox0d/webhooks"
 )
@@ -57,12 +58,15 @@ type Daemon struct {
 	rotateMu               sync.Mutex
 	schedulerRunning       atomic.Bool
 
-	limits    ServerLimits
-	certs     certStore
-	streams   streamTracker
-	listeners []boundListener
-	tcpAddr   net.Addr
-	ready     chan struct{}
+	limits ServerLimits
+	// sessionLimits is how this host enforces local sessions' limits; nil
+	// without the local backend.
+	sessionLimits *sandbox.Enforcement
+	certs         certStore
+	streams       streamTracker
+	listeners     []boundListener
+	tcpAddr       net.Addr
+	ready         chan struct{}
 }
 
 type boundListener struct {
@@ -119,6 +123,9 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	if d.backend == nil {
 		if d.backend, d.egress, err = buildBackend(cfg, d.store, d.hooks, log); err != nil {
 			return nil, err
+		}
+		if cfg.Backend == "local" {
+			d.sessionLimits = logSessionLimits(log, sandbox.LimitsEnforcement())
 		}
 	}
 	log.Info("session backend ready", "backend", d.backend.Name())

@@ -29,7 +29,12 @@ func (d *Daemon) registerHealth(e *echo.Echo) {
 		if mode := d.sandboxMode(); mode != "" {
 			checks["sandbox"] = sandboxCheck(mode)
 		}
-		return c.JSON(status, map[string]any{"status": http.StatusText(status), "checks": checks})
+		body := map[string]any{"status": http.StatusText(status), "checks": checks}
+		if d.sessionLimits != nil {
+			// Detail, not a failed check: the daemon serves either way.
+			body["limits"] = sessionLimitsDetail(*d.sessionLimits)
+		}
+		return c.JSON(status, body)
 	})
 	e.GET("/metrics", d.metrics.handler())
 }

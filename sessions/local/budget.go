@@ -68,7 +68,7 @@ func centsString(micros int64) string {
 // start in. A claude-code agent gets the claude binary resolved now (an
 // npm upgrade moves its target), the binary's directories shown read-only,
 // and the session's spend and cap so the turn runs within what remains.
-func (b *Backend) turnHarness(run *sessionRun, rec *sessionRecord) (harness.Harness, harness.Sandbox) {
+func (b *Backend) turnHarness(run *sessionRun, rec *sessionRecord) (harness.Harness, turnSandbox) {
 	sb := b.sandboxFor(run)
 	// What the agent's read_only names; the sandbox shows nothing else of
 	// the host beyond its allow-list and the harness's program.

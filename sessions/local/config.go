@@ -72,6 +72,8 @@ type Environment struct {
 	// Networking is the environment's network policy; the zero value is
 	// unrestricted (the host network).
 	Networking Networking
+	// Limits bound each turn's processes; zero fields mean the defaults.
+	Limits Limits
 }
 
 // Networking is an environment's network policy, in the official
@@ -236,6 +238,7 @@ func (c Config) Validate() error {
 			bad(key+".max_events", "must not be negative, got %d", e.MaxEvents)
 		}
 		checkEnv(key+".env", e.Env, bad)
+		e.Limits.validate(key+".limits", bad)
 		switch e.Networking.Type {
 		case "", NetworkingUnrestricted:
 			if len(e.Networking.AllowedHosts) > 0 || e.Networking.AllowPackageManagers || e.Networking.AllowMCPServers {
@@ -326,6 +329,7 @@ func (c Config) withDefaults() Config {
 		if e.MaxEvents == 0 {
 			e.MaxEvents = DefaultMaxEvents
 		}
+		e.Limits = e.Limits.withDefaults(c.MaxConcurrentSessions)
 		envs[i] = e
 	}
 	c.Environments = envs

@@ -2,9 +2,12 @@ package local
 
 import (
 	"errors"
+	"math"
+	"runtime"
 	"testing"
 	"time"
 
+	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -52,6 +55,13 @@ func TestConfigValidate(t *testing.T) {
 		{"bad allowed host", func(c *Config) {
 			c.Environments[1].Networking = Networking{Type: NetworkingLimited, AllowedHosts: []string{"ok.example.com", "http://x.com/"}}
 		}, "local.environments[1].networking.allowed_hosts[1]"},
+		{"negative memory", func(c *Config) { c.Environments[1].Limits.Memory = -1 }, "local.environments[1].limits.memory"},
+		{"tiny memory", func(c *Config) { c.Environments[1].Limits.Memory = 1 << 20 }, "local.environments[1].limits.memory"},
+		{"few processes", func(c *Config) { c.Environments[0].Limits.Processes = 15 }, "local.environments[0].limits.processes"},
+		{"negative cpu", func(c *Config) { c.Environments[0].Limits.CPU = -0.5 }, "local.environments[0].limits.cpu"},
+		{"NaN cpu", func(c *Config) { c.Environments[0].Limits.CPU = math.NaN() }, "local.environments[0].limits.cpu"},
+		{"tiny cpu", func(c *Config) { c.Environments[0].Limits.CPU = 0.001 }, "local.environments[0].limits.cpu"},
+		{"few open files", func(c *Config) { c.Environments[1].Limits.OpenFiles = 63 }, "local.environments[1].limits.open_files"},
 		{"bad allowed port", func(c *Config) {
 			c.Environments[1].Networking = Networking{Type: NetworkingLimited, AllowedHosts: []string{"x.com:99999"}}
 		}, "local.environments[1].networking.allowed_hosts[0]"},
@@ -89,6 +99,29 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, 30*time.Minute, cfg.Environments[0].Timeout)
 	assert.Equal(t, int64(10<<20), cfg.Environments[0].MaxOutputBytes)
 	assert.Equal(t, time.Hour, cfg.Environments[1].Timeout)
+	assert.Equal(t, Limits{Memory: DefaultMemoryLimit(4), Processes: 512, CPU: float64(runtime.NumCPU()), OpenFiles: 4096},
+		cfg.Environments[0].Limits)
 	assert.NotNil(t, cfg.Now)
 	assert.NotNil(t, cfg.Logger)
+}
+
+func TestLimitsAtTheirFloorsAreValid(t *testing.T) {
+	cfg := validConfig()
+	cfg.Environments[0].Limits = Limits{Memory: 32 << 20, Processes: 16, CPU: 0.01, OpenFiles: 64}
+	require.NoError(t, cfg.Validate())
+}
+
+// The memory default shares the machine among the concurrent turns and one
+// share more for the daemon and the system, at most 4 GiB.
+func TestDefaultMemoryLimit(t *testing.T) {
+	total := sandbox.HostMemory()
+	if total <= 0 {
+		assert.Equal(t, int64(MaxDefaultMemoryLimit), DefaultMemoryLimit(4))
+		return
+	}
+	for _, n := range []int{1, 4, 64} {
+		got := DefaultMemoryLimit(n)
+		assert.Equal(t, max(minMemoryLimit, min(int64(MaxDefaultMemoryLimit), total/int64(n+1))), got, n)
+		assert.LessOrEqual(t, got*int64(n+1), max(total, int64(minMemoryLimit*(n+1))), "%d turns at their limit leave a share free", n)
+	}
 }

@@ -212,6 +212,11 @@ func (b *Backend) runTurn(ctx context.Context, id string, as *activeSession, inp
 	sink := b.newTurnSink(id, run.env, stop)
 	res, runErr := h.RunTurn(ctx, turn, sink)
 	sink.close()
+	if e := sb.procs.limitExceeded(); e != nil {
+		// The sandbox ended the turn's processes; whatever the harness
+		// made of that, the limit is why.
+		return turnOutcome{status: statusTerminated, failure: limitFailure(e, run.env), stderr: res.Stderr}
+	}
 	if err := sink.failure(); err != nil && context.Cause(ctx) == nil {
 		runErr = err
 	}
@@ -455,12 +460,13 @@ func (b *Backend) endedBy(ctx context.Context, err error, run *sessionRun) turnO
 // configured sandbox, with the workspace the only writable path and HOME
 // inside it.
 func (b *Backend) sandboxFor(run *sessionRun) turnSandbox {
-	return turnSandbox{sb: b.sandbox, spec: sandbox.Spec{
+	return turnSandbox{sb: b.sandbox, procs: &turnProcesses{}, spec: sandbox.Spec{
 		SessionID: run.id,
 		Dir:       run.workspace,
 		Workspace: run.workspace,
 		Home:      filepath.Join(run.workspace, harnessHomeDir),
 		Network:   run.env.sandboxNetwork(),
+		Limits:    run.env.sandboxLimits(),
 	}}
 }
 
@@ -469,14 +475,19 @@ const harnessHomeDir = ".home"
 
 // turnSandbox adapts the backend's sandbox to the harness seam.
 type turnSandbox struct {
-	sb   sandbox.Sandbox
-	spec sandbox.Spec
+	sb    sandbox.Sandbox
+	spec  sandbox.Spec
+	procs *turnProcesses // every process of the turn, for the limit checks
 }
 
 func (s turnSandbox) Command(argv, env []string) (*sandbox.Process, error) {
 	spec := s.spec
 	spec.Argv, spec.Env = argv, env
-	return s.sb.Command(spec)
+	p, err := s.sb.Command(spec)
+	if err == nil {
+		s.procs.add(p)
+	}
+	return p, err
 }
 
 // harnessEnv builds the environment of a turn. Later sources win:

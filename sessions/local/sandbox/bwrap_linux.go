@@ -351,6 +351,12 @@ func (b *Bubblewrap) command(spec Spec, probe bool) (*Process, error) {
 		}
 		cleanup()
 	}
+	if err := applyLimits(p, spec); err != nil {
+		infoW.Close()
+		info.Close()
+		cleanup()
+		return nil, err
+	}
 	return p, nil
 }
 

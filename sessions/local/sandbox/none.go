@@ -44,6 +44,9 @@ func (None) Command(spec Spec) (*Process, error) {
 			killMarked(markerEnv + "=" + spec.SessionID)
 		}
 	}
+	if err := applyLimits(p, spec); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -94,6 +95,8 @@ type Spec struct {
 	ReadOnly []string
 	// Network is the environment's network policy.
 	Network Network
+	// Limits bound the process and everything it starts (see Limits).
+	Limits Limits
 }
 
 // Sandbox prepares confined processes. Implementations are safe for
@@ -130,7 +133,15 @@ type Process struct {
 	mu      sync.Mutex
 	started bool
 	done    bool
+
+	// limitErr is the limit the process tree went over, once it did.
+	limitErr atomic.Pointer[LimitError]
 }
+
+// LimitExceeded returns the limit of Spec.Limits the process tree went
+// over (the sandbox then ended the whole tree), or nil. It is final once
+// Wait has returned.
+func (p *Process) LimitExceeded() *LimitError { return p.limitErr.Load() }
 
 // Start starts the process.
 func (p *Process) Start() error {
