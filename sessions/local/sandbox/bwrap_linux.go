@@ -352,7 +352,7 @@ func (b *Bubblewrap) command(spec Spec, probe bool) (*Process, error) {
 		cleanup()
 	}
 	if err := applyLimits(p, spec); err != nil {
-		infoW.Close()
+		closeFiles() // infoW and the memfds
 		info.Close()
 		cleanup()
 		return nil, err
