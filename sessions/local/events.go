@@ -184,7 +184,7 @@ func harnessEvent(raw []byte, at time.Time) []byte {
 			}
 		}
 	}
-	return textMessageEvent(strings.ToValidUTF8(string(raw), "\uFFFD"), at)
+	return textMessageEvent(harness.CleanText(string(raw)), at)
 }
 
 // initialEvent validates and stamps one input event (a deployment's
