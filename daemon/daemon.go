@@ -100,6 +100,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	log.Info("store open", "path", dbPath)
+	warnExposedSecrets(cfg, log)
 
 	d.identityPath, d.identityFromCredential = crypto.ResolveIdentityPath(cfg.DataDir, cfg.IdentityFile)
 	sealed, err := deployments.SealedSecrets(d.store)
