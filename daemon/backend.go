@@ -134,4 +134,3 @@ func buildSandbox(cfg Config, proxy *egress.Proxy, log *slog.Logger) (sandbox.Sa
 	}
 	return sb, err
 }
-
