@@ -1,6 +1,7 @@
 package local
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"regexp"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sandbox0/sandbox0d/sessions"
 )
 
 // surrogateOrNUL finds what strict JSON readers refuse in an escape, once
@@ -37,7 +40,10 @@ printf 'plain text with a nul \000 and \377\n'
 printf 'stderr nul \000 here\n' >&2
 exit 3`
 	rig := newRig(t, []Agent{shAgent("agent_dirty", script)}, nil)
-	id := rig.create("agent_dirty", nil)
+	id := rig.create("agent_dirty", func(req *sessions.CreateRequest) {
+		// Input is held to the same rule.
+		req.InitialEvents = []json.RawMessage{json.RawMessage(`{"type":"user.message","content":[{"type":"text","text":"in \ud800 \u0000"}]}`)}
+	})
 	rig.waitDone(id)
 
 	texts := rig.texts(id)
@@ -50,6 +56,7 @@ exit 3`
 	for _, ev := range rig.events(id) {
 		assertStrictJSON(t, "stored "+ev.Type, ev.JSON)
 	}
+	assert.Contains(t, rig.dump(id), `"in \ufffd \ufffd"`)
 
 	resp, err := http.Get(rig.srv.URL + "/v1/sessions/" + id + "/events?limit=100")
 	require.NoError(t, err)

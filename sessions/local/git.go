@@ -11,7 +11,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -231,7 +233,17 @@ func (b *Backend) runGitTo(ctx context.Context, stdout io.Writer, env []string, 
 	cmd.Env = env
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return signalGroup(cmd.Process.Pid, syscall.SIGTERM) }
+	var kill *time.Timer
+	var killMu sync.Mutex
+	cmd.Cancel = func() error {
+		// SIGKILL follows within the grace period, shortened to fit the
+		// shutdown budget when the daemon is stopping.
+		pid := cmd.Process.Pid
+		killMu.Lock()
+		kill = time.AfterFunc(b.shutdown.bound(b.cfg.KillGracePeriod, killStage), func() { _ = signalGroup(pid, syscall.SIGKILL) })
+		killMu.Unlock()
+		return signalGroup(pid, syscall.SIGTERM)
+	}
 	cmd.WaitDelay = b.cfg.KillGracePeriod
 	stderr := harness.NewTailBuffer(16 << 10)
 	cmd.Stderr = stderr
@@ -239,6 +251,11 @@ func (b *Backend) runGitTo(ctx context.Context, stdout io.Writer, env []string, 
 		cmd.Stdout = stdout
 	}
 	err := cmd.Run()
+	killMu.Lock()
+	if kill != nil {
+		kill.Stop()
+	}
+	killMu.Unlock()
 	if cmd.Process != nil {
 		_ = signalGroup(cmd.Process.Pid, syscall.SIGKILL) // helpers left behind
 	}
