@@ -84,6 +84,7 @@ func TestLimitedCloneOfUnlistedHostNeverContactsIt(t *testing.T) {
 	assert.Equal(t, errorTypeRepoClone, errType, message)
 	assert.Contains(t, message, srv.hostPort()+" is not in allowed_hosts")
 	assert.Contains(t, message, "networking type limited")
+	assert.Contains(t, message, "list it in local.environments[0].networking.allowed_hosts")
 	assertShortAndClean(t, message)
 	assert.Zero(t, srv.requests.Load(), "the unlisted host was contacted")
 }

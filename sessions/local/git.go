@@ -76,6 +76,16 @@ func checkRepository(res sessions.Resource) error {
 	return nil
 }
 
+// environmentKey is the config key of an environment, for messages.
+func (b *Backend) environmentKey(id string) string {
+	for i, e := range b.cfg.Environments {
+		if e.ID == id {
+			return fmt.Sprintf("local.environments[%d]", i)
+		}
+	}
+	return "local.environments"
+}
+
 func redactURL(u *url.URL) string {
 	c := *u
 	c.User = nil
@@ -112,8 +122,8 @@ func (b *Backend) cloneRepository(ctx context.Context, workspace string, spec cl
 	defer proxy.Close()
 	if err := proxy.Check(ctx, spec.URL); errors.Is(err, egress.ErrRefused) {
 		return &sessionFailure{Type: errorTypeRepoClone, RepositoryURL: spec.URL,
-			Message: fmt.Sprintf("cloning %s refused: %s (list the host in local.environments[id=%s].networking.allowed_hosts "+
-				"to allow it)", spec.URL, strings.TrimPrefix(err.Error(), egress.ErrRefused.Error()+": "), spec.Env.ID)}
+			Message: fmt.Sprintf("cloning %s refused: %s (to allow it, list it in %s.networking.allowed_hosts)",
+				spec.URL, strings.TrimPrefix(err.Error(), egress.ErrRefused.Error()+": "), b.environmentKey(spec.Env.ID))}
 	}
 	gitFailure := func(ctx context.Context, doing, repoURL, stderr string, err error) error {
 		return gitFailure(ctx, doing, repoURL, stderr, proxy.Refusal(), err)
