@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -22,10 +25,10 @@ func newBackupCommand(cc *commandContext) *cobra.Command {
 		Use:   "backup -o FILE",
 		Short: "Copy the daemon's live database to FILE and check it (socket only; -o - writes to stdout)",
 		Long: "Copy the daemon's live database (a consistent bbolt snapshot) to FILE. The copy is\n" +
-			"written to FILE.tmp, synced, checked with bbolt's consistency check and only then\n" +
-			"renamed to FILE, so FILE is never a partial or failed backup. An existing FILE is\n" +
-			"replaced only with --force; FILE may never be the live database or lie inside the\n" +
-			"daemon's data directory. -o - streams the copy to stdout without a check. Backups\n" +
+			"written to a new file of a random name next to FILE (mode 0600), synced, checked\n" +
+			"with bbolt's consistency check and only then renamed to FILE, so FILE is never a\n" +
+			"partial or failed backup. An existing FILE is replaced only with --force; FILE may\n" +
+			"never be the live database or lie inside the daemon's data directory. -o - streams the copy to stdout without a check. Backups\n" +
 			"are served only over the Unix socket.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -130,17 +133,17 @@ func inside(path, dir string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
-// saveCheckedBackup streams src to path.tmp, syncs it, runs the bbolt
-// consistency check on it and moves it to path. A backup that fails the
-// check is left at path.tmp for inspection and never replaces path. Without
-// force, an existing path is never replaced, even one created meanwhile.
+// saveCheckedBackup streams src to a fresh temporary file next to path,
+// syncs it, runs the bbolt consistency check on it and moves it to path. A
+// backup that fails the check is left at the temporary file for inspection
+// and never replaces path. Without force, an existing path is never
+// replaced, even one created meanwhile.
 func saveCheckedBackup(path string, src io.Reader, force bool) (int64, error) {
-	tmp := path + ".tmp"
-	// A backup holds every deployment and the sealed secrets: owner only.
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := createBackupTemp(path)
 	if err != nil {
-		return 0, fmt.Errorf("create %s: %w", tmp, err)
+		return 0, err
 	}
+	tmp := f.Name()
 	n, err := io.Copy(f, src)
 	if err == nil {
 		err = f.Sync()
@@ -181,6 +184,35 @@ func moveInto(tmp, path string, force bool) error {
 		return fmt.Errorf("link %s to %s: %w", tmp, path, err)
 	}
 	return os.Remove(tmp)
+}
+
+// createBackupTemp creates a new file of a random name in path's directory,
+// mode 0600. O_EXCL|O_NOFOLLOW: a name someone planted there (a symlink to
+// another file, a world-readable file) is never opened, so the database is
+// never written through it nor readable by others.
+func createBackupTemp(path string) (*os.File, error) {
+	dir, base := filepath.Split(path)
+	for range 100 {
+		var rnd [8]byte
+		_, _ = rand.Read(rnd[:])
+		tmp := filepath.Join(dir, "."+base+"."+hex.EncodeToString(rnd[:])+".tmp")
+		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create a temporary file next to %s: %w", path, err)
+		}
+		// A backup holds every deployment and the sealed secrets: owner
+		// only, whatever the umask.
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return nil, fmt.Errorf("chmod %s: %w", tmp, err)
+		}
+		return f, nil
+	}
+	return nil, fmt.Errorf("create a temporary file next to %s: no free name", path)
 }
 
 func syncDir(dir string) error {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -122,7 +123,9 @@ func TestBackupFailsCheck(t *testing.T) {
 			kept, err := os.ReadFile(out)
 			require.NoError(t, err)
 			assert.Equal(t, "previous backup", string(kept))
-			assert.FileExists(t, out+".tmp", "the failed download is kept for inspection")
+			temps := backupTemps(t, dir)
+			require.Len(t, temps, 1, "the failed download is kept for inspection")
+			assert.Contains(t, res.err.Error(), temps[0])
 		})
 	}
 }
@@ -227,6 +230,75 @@ func TestBackupNeverOverwritesWithoutForce(t *testing.T) {
 	got, err := os.ReadFile(out)
 	require.NoError(t, err)
 	assert.Equal(t, data, got)
+}
+
+// backupTemps lists the temporary backup files left in dir.
+func backupTemps(t *testing.T, dir string) []string {
+	t.Helper()
+	temps, err := filepath.Glob(filepath.Join(dir, ".backup.db.*.tmp"))
+	require.NoError(t, err)
+	return temps
+}
+
+// Names planted where the old code put its temporary file (F.tmp) are
+// never opened: a symlink there does not make the backup overwrite its
+// target, and a world-readable file there does not make the backup
+// world-readable. The result is 0600 whatever the umask.
+func TestBackupIgnoresPlantedTemporaryFiles(t *testing.T) {
+	data, _ := realBoltBytes(t)
+	socket, _ := backupServer(t, data)
+	t.Run("symlink", func(t *testing.T) {
+		dir, outside := t.TempDir(), t.TempDir()
+		victim := filepath.Join(outside, "victim")
+		require.NoError(t, os.WriteFile(victim, []byte("precious"), 0o644))
+		out := filepath.Join(dir, "backup.db")
+		require.NoError(t, os.Symlink(victim, out+".tmp"))
+
+		res := runCLI(t, cronNow, nil, nil, "--socket", socket, "backup", "-o", out)
+		require.NoError(t, res.err)
+		kept, err := os.ReadFile(victim)
+		require.NoError(t, err)
+		assert.Equal(t, "precious", string(kept), "the backup was written through the planted symlink")
+		entries, err := os.ReadDir(outside)
+		require.NoError(t, err)
+		assert.Len(t, entries, 1, "nothing else was written outside")
+		target, err := os.Readlink(out + ".tmp")
+		require.NoError(t, err)
+		assert.Equal(t, victim, target, "the planted link is left alone")
+		assertPrivateBackup(t, out, data)
+	})
+	t.Run("world-readable file", func(t *testing.T) {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "backup.db")
+		require.NoError(t, os.WriteFile(out+".tmp", []byte("planted"), 0o666))
+		require.NoError(t, os.Chmod(out+".tmp", 0o666))
+		res := runCLI(t, cronNow, nil, nil, "--socket", socket, "backup", "-o", out)
+		require.NoError(t, res.err)
+		planted, err := os.ReadFile(out + ".tmp")
+		require.NoError(t, err)
+		assert.Equal(t, "planted", string(planted))
+		assertPrivateBackup(t, out, data)
+	})
+	t.Run("permissive umask", func(t *testing.T) {
+		old := syscall.Umask(0)
+		defer syscall.Umask(old)
+		out := filepath.Join(t.TempDir(), "backup.db")
+		res := runCLI(t, cronNow, nil, nil, "--socket", socket, "backup", "-o", out)
+		require.NoError(t, res.err)
+		assertPrivateBackup(t, out, data)
+	})
+}
+
+func assertPrivateBackup(t *testing.T, out string, data []byte) {
+	t.Helper()
+	info, err := os.Lstat(out)
+	require.NoError(t, err)
+	assert.True(t, info.Mode().IsRegular(), "the backup is a regular file")
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	got, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Equal(t, data, got)
+	assert.Empty(t, backupTemps(t, filepath.Dir(out)))
 }
 
 // A file created at the target while the copy downloads is not replaced.

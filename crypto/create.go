@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 
 	"filippo.io/age"
+
+	"github.com/sandbox0/sandbox0d/internal/secretfile"
 )
 
 // LoadOrCreateKeyring loads the identity file at path, or, if it does not
@@ -62,8 +63,5 @@ func LoadOrCreateKeyring(path string, log *slog.Logger) (k *Keyring, created boo
 // permissions, since anyone who can read it can open every sealed secret.
 func logLoaded(log *slog.Logger, k *Keyring) {
 	log.Info("loaded age identity file", "path", k.path, "identities", k.Len(), "primary_recipient", k.PrimaryRecipient())
-	if info, err := os.Stat(k.path); err == nil && info.Mode().Perm()&0o077 != 0 {
-		log.Warn("identity file is readable or writable by group or others; restrict it with chmod 600",
-			"path", k.path, "mode", info.Mode().Perm().String())
-	}
+	secretfile.WarnIfExposed(log, "identity_file", k.path)
 }

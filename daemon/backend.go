@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local"
@@ -85,24 +84,17 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 		lc.WorkspaceDir = filepath.Join(cfg.DataDir, "workspaces")
 	}
 	for _, a := range cfg.Local.Agents {
+		// Relative paths of the config file are already next to it
+		// (resolveConfigPaths).
 		command := append([]string(nil), a.Command...)
-		// A harness named by a relative path ("./harness.sh") is found next
-		// to the config file that declares it, wherever the daemon starts.
-		if len(command) > 0 && cfg.ConfigFile != "" && strings.Contains(command[0], "/") && !filepath.IsAbs(command[0]) {
-			if abs, err := filepath.Abs(filepath.Join(filepath.Dir(cfg.ConfigFile), command[0])); err == nil {
-				command[0] = abs
-			}
-		}
 		agent := local.Agent{ID: a.ID, Version: a.Version, Command: command, Env: a.Env, Model: a.Model, System: a.System,
 			Name: a.Name, Description: a.Description}
-		for _, p := range a.ReadOnly {
-			agent.ReadOnly = append(agent.ReadOnly, besideConfigAny(cfg, p))
-		}
+		agent.ReadOnly = append([]string(nil), a.ReadOnly...)
 		if a.Harness == "claude-code" {
 			agent.ClaudeCode = &claudecode.Config{Model: a.Model, System: a.System, AppendSystem: a.AppendSystem,
 				AllowedTools: a.AllowedTools, DisallowedTools: a.DisallowedTools,
-				MCPServers: besideConfig(cfg, a.MCPServers), MaxTurns: a.MaxTurns,
-				PermissionMode: a.PermissionMode, Binary: besideConfig(cfg, a.ClaudeBinary)}
+				MCPServers: a.MCPServers, MaxTurns: a.MaxTurns,
+				PermissionMode: a.PermissionMode, Binary: a.ClaudeBinary}
 		}
 		lc.Agents = append(lc.Agents, agent)
 	}
@@ -149,34 +141,4 @@ func buildSandbox(cfg Config, proxy *egress.Proxy, log *slog.Logger) (sandbox.Sa
 		log.Info("local sessions sandbox ready", "sandbox", sb.Name())
 	}
 	return sb, err
-}
-
-// besideConfig resolves a relative path with a slash ("./mcp.json") next to
-// the config file that names it; bare names (looked up in PATH) and
-// absolute paths stay as they are.
-func besideConfig(cfg Config, path string) string {
-	if path == "" || cfg.ConfigFile == "" || !strings.Contains(path, "/") || filepath.IsAbs(path) {
-		return path
-	}
-	if abs, err := filepath.Abs(filepath.Join(filepath.Dir(cfg.ConfigFile), path)); err == nil {
-		return abs
-	}
-	return path
-}
-
-// besideConfigAny resolves any relative path (with or without a slash)
-// next to the config file; without a config file, against the working
-// directory.
-func besideConfigAny(cfg Config, path string) string {
-	if path == "" || filepath.IsAbs(path) {
-		return path
-	}
-	base := "."
-	if cfg.ConfigFile != "" {
-		base = filepath.Dir(cfg.ConfigFile)
-	}
-	if abs, err := filepath.Abs(filepath.Join(base, path)); err == nil {
-		return abs
-	}
-	return path
 }

@@ -330,6 +330,7 @@ func LoadConfig(v *viper.Viper, configFile string) (Config, error) {
 	}
 	restoreMapKeys(node, reflect.ValueOf(&cfg))
 	cfg.ConfigFile = used
+	resolveConfigPaths(&cfg, fileKeys(v, used))
 	if stray := unknownEnv(os.Environ()); len(stray) > 0 {
 		cfg.Warnings = append(cfg.Warnings, describeEnvWarning(stray))
 	}

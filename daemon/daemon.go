@@ -92,6 +92,9 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
 			d.closeAll(ctx)
+			if d.store != nil {
+				_ = d.store.Close()
+			}
 		}
 	}()
 	dbPath := filepath.Join(cfg.DataDir, store.FileName)
@@ -101,6 +104,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	log.Info("store open", "path", dbPath)
+	warnExposedSecrets(cfg, log)
 
 	d.identityPath, d.identityFromCredential = crypto.ResolveIdentityPath(cfg.DataDir, cfg.IdentityFile)
 	sealed, err := deployments.SealedSecrets(d.store)
@@ -339,19 +343,28 @@ func (d *Daemon) Run(ctx context.Context) error {
 	_ = sdNotify("STOPPING=1")
 	d.log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String(), "fires_in_flight", d.sched.Loop().InFlight())
 	stopBackground()
-	// Stop handing out fires first, so no new fire starts while requests
-	// drain; in-flight fires and requests then finish side by side within
-	// the shutdown timeout. It is one budget for the whole shutdown: the
-	// backend's Close gets what is left of the same deadline (running local
-	// harnesses are terminated and killed before it), so the process exits
-	// within shutdown_timeout plus the time to close bbolt, below the
-	// unit's TimeoutStopSec.
+	// One budget for the whole shutdown, store close included. Stop handing
+	// out fires first, so no new fire starts while requests drain;
+	// in-flight fires and requests then finish side by side, and the
+	// backend's Close gets what is left (running local harnesses are
+	// terminated and killed before it). All of that ends by the work
+	// deadline, which keeps a reserve of the budget for closing the store
+	// and exiting, so the process is gone within shutdown_timeout, below
+	// the unit's TimeoutStopSec.
 	stopSched()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	deadline := time.Now().Add(cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithDeadline(context.Background(), deadline.Add(-shutdownReserve(cfg.ShutdownTimeout)))
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, srv := range servers {
-		wg.Go(func() { _ = srv.Shutdown(shutdownCtx) })
+		wg.Go(func() {
+			if srv.Shutdown(shutdownCtx) != nil {
+				// Requests still running at the deadline (a backup a client
+				// stopped reading holds a store transaction) are cut, or
+				// closing the store would wait for them.
+				_ = srv.Close()
+			}
+		})
 	}
 	select {
 	case <-schedDone:
@@ -359,8 +372,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Warn("shutdown timeout reached with fires still in flight; their intents resolve at next start")
 	}
 	wg.Wait()
-	bg.Wait()
+	if !waitUntil(shutdownCtx, bg.Wait) {
+		d.log.Warn("background loops (retention, webhooks, watchdog) still busy at the shutdown deadline")
+	}
 	d.closeAll(shutdownCtx)
+	d.closeStore(deadline)
 	d.log.Info("stopped")
 	return runErr
 }
@@ -387,7 +403,8 @@ func (d *Daemon) pruneLoop(ctx context.Context) {
 }
 
 // closeAll closes the listeners, the backend (bounded by ctx's deadline,
-// which is the shutdown budget's) and the store.
+// the shutdown's work deadline) and the egress proxy; the store is closed
+// apart (closeStore).
 func (d *Daemon) closeAll(ctx context.Context) {
 	for _, l := range d.listeners {
 		_ = l.Close()
@@ -400,8 +417,42 @@ func (d *Daemon) closeAll(ctx context.Context) {
 	if d.egress != nil {
 		_ = d.egress.Close()
 	}
-	if d.store != nil {
-		_ = d.store.Close()
+}
+
+// closeStore closes bbolt, waiting for its open transactions until the
+// shutdown deadline at most. Past it the process goes on to exit with the
+// store open: bbolt is crash-safe (a write transaction not committed is
+// simply not there at the next start), and the budget is the operator's.
+func (d *Daemon) closeStore(deadline time.Time) {
+	if d.store == nil {
+		return
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if !waitUntil(ctx, func() { _ = d.store.Close() }) {
+		d.log.Warn("the store was still busy at the shutdown deadline; exiting without waiting for it (bbolt is crash-safe)")
+	}
+}
+
+// shutdownReserve is the part of the shutdown budget kept for closing the
+// store and exiting after everything else stopped: a tenth, at most 1s.
+func shutdownReserve(budget time.Duration) time.Duration {
+	return min(budget/10, time.Second)
+}
+
+// waitUntil runs fn and waits for it until ctx is done; false when fn was
+// still running then (it goes on in the background).
+func waitUntil(ctx context.Context, fn func()) bool {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

@@ -1,10 +1,12 @@
 package local
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"github.com/sandbox0/sandbox0d/internal/configerr"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,6 +154,10 @@ type Config struct {
 
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	// resolve looks up repository hosts for the clone proxy; nil means the
+	// system resolver. Tests set it to point names at their servers.
+	resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 }
 
 // ConfigError is an invalid config value named by its key, e.g.
@@ -241,17 +247,19 @@ func (c Config) Validate() error {
 		e.Limits.validate(key+".limits", bad)
 		switch e.Networking.Type {
 		case "", NetworkingUnrestricted:
-			if len(e.Networking.AllowedHosts) > 0 || e.Networking.AllowPackageManagers || e.Networking.AllowMCPServers {
-				bad(key+".networking", "allowed_hosts, allow_package_managers and allow_mcp_servers need type limited")
+			// allowed_hosts of an unrestricted environment only lists the
+			// internal addresses its repository clones may reach.
+			if e.Networking.AllowPackageManagers || e.Networking.AllowMCPServers {
+				bad(key+".networking", "allow_package_managers and allow_mcp_servers need type limited")
 			}
 		case NetworkingLimited:
-			for j, h := range e.Networking.AllowedHosts {
-				if err := egress.CheckHost(h); err != nil {
-					bad(fmt.Sprintf("%s.networking.allowed_hosts[%d]", key, j), "%v (want a host name, *.suffix or an IP, optionally with :port)", err)
-				}
-			}
 		default:
 			bad(key+".networking.type", "must be unrestricted or limited, got %q", e.Networking.Type)
+		}
+		for j, h := range e.Networking.AllowedHosts {
+			if err := egress.CheckHost(h); err != nil {
+				bad(fmt.Sprintf("%s.networking.allowed_hosts[%d]", key, j), "%v (want a host name, *.suffix or an IP, optionally with :port)", err)
+			}
 		}
 		if j, dup := seenEnvs[e.ID]; dup && e.ID != "" {
 			bad(key+".id", "environment %q is already declared by local.environments[%d]", e.ID, j)

@@ -51,7 +51,9 @@ func TestConfigValidate(t *testing.T) {
 		{"credential path", func(c *Config) { c.Vaults[1].Credential = "../etc/shadow" }, "local.vaults[1].credential"},
 		{"duplicate vault", func(c *Config) { c.Vaults[1].ID = "vlt_gh" }, "local.vaults[1].id"},
 		{"unknown networking type", func(c *Config) { c.Environments[0].Networking.Type = "open" }, "local.environments[0].networking.type"},
-		{"hosts on unrestricted", func(c *Config) { c.Environments[0].Networking.AllowedHosts = []string{"x.com"} }, "local.environments[0].networking"},
+		{"package managers on unrestricted", func(c *Config) { c.Environments[0].Networking.AllowPackageManagers = true }, "local.environments[0].networking"},
+		{"bad allowed host on unrestricted", func(c *Config) { c.Environments[0].Networking.AllowedHosts = []string{"10.0.0.7", "a b"} },
+			"local.environments[0].networking.allowed_hosts[1]"},
 		{"bad allowed host", func(c *Config) {
 			c.Environments[1].Networking = Networking{Type: NetworkingLimited, AllowedHosts: []string{"ok.example.com", "http://x.com/"}}
 		}, "local.environments[1].networking.allowed_hosts[1]"},

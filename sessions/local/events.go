@@ -184,7 +184,7 @@ func harnessEvent(raw []byte, at time.Time) []byte {
 			}
 		}
 	}
-	return textMessageEvent(strings.ToValidUTF8(string(raw), "\uFFFD"), at)
+	return textMessageEvent(harness.CleanText(string(raw)), at)
 }
 
 // initialEvent validates and stamps one input event (a deployment's
@@ -201,7 +201,8 @@ func initialEvent(raw json.RawMessage, at time.Time) ([]byte, string, error) {
 	if eventType != eventUserMessage && eventType != eventSystemMessage {
 		return nil, "", fmt.Errorf("has type %q; initial events are user.message or system.message", eventType)
 	}
-	return stampEvent(obj, at), eventType, nil
+	// Input is held to what harness output is: strict JSON only.
+	return harness.CleanJSON(stampEvent(obj, at)), eventType, nil
 }
 
 // messageText joins the text blocks of a user.message's content.

@@ -9,20 +9,31 @@ import (
 	"net/url"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/sessions/local/harness"
 )
 
 // gitPassthroughEnv are the daemon variables git may need to reach a remote
-// (proxies, CA bundles). Everything else in git's environment is set here.
+// (CA bundles). Everything else in git's environment is set here. The
+// proxy variables are not passed: git goes through the clone proxy, and a
+// NO_PROXY would let curl go around it.
 var gitPassthroughEnv = []string{
-	"PATH", "HOME", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-	"NO_PROXY", "ALL_PROXY", "all_proxy", "GIT_SSL_CAINFO", "GIT_SSL_CAPATH",
-	"SSL_CERT_FILE", "SSL_CERT_DIR",
+	"PATH", "HOME", "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "SSL_CERT_FILE", "SSL_CERT_DIR",
 }
+
+// maxGitDetail caps the part of git's stderr that reaches a session.error:
+// it is the remote's words, and must not turn the daemon into a reader of
+// internal services for whoever can create a session.
+const maxGitDetail = 200
 
 // gitTokenUser is the user name GitHub expects with an installation or
 // personal access token in HTTP basic auth.
@@ -65,6 +76,16 @@ func checkRepository(res sessions.Resource) error {
 	return nil
 }
 
+// environmentKey is the config key of an environment, for messages.
+func (b *Backend) environmentKey(id string) string {
+	for i, e := range b.cfg.Environments {
+		if e.ID == id {
+			return fmt.Sprintf("local.environments[%d]", i)
+		}
+	}
+	return "local.environments"
+}
+
 func redactURL(u *url.URL) string {
 	c := *u
 	c.User = nil
@@ -78,13 +99,36 @@ type cloneSpec struct {
 	Checkout *sessions.Checkout
 	Token    string
 	Dir      string // absolute clone target inside the workspace
+	// SessionID and Env say whose network policy the clone obeys.
+	SessionID string
+	Env       Environment
 }
 
 // cloneRepository clones spec.URL into spec.Dir and checks out the branch or
 // commit. Failures are *sessionFailure with a repository_* type and a
 // message scrubbed of the token.
+//
+// Every git run goes through a clone proxy that holds it to the
+// environment's network policy (limited: allowed_hosts only; any
+// environment: no loopback, private, link-local or metadata address unless
+// its IP is listed), redirects included. The URL's host is checked before
+// git starts, so a refused repository is never contacted at all.
 func (b *Backend) cloneRepository(ctx context.Context, workspace string, spec cloneSpec) error {
-	env := b.gitEnv(spec)
+	proxy, err := egress.ListenClone(egress.CloneConfig{SessionID: spec.SessionID,
+		Network: spec.Env.sandboxNetwork(), Resolve: b.cfg.resolve, Logger: b.log.With("component", "clone")})
+	if err != nil {
+		return failuref("cloning %s: %v", spec.URL, err)
+	}
+	defer proxy.Close()
+	if err := proxy.Check(ctx, spec.URL); errors.Is(err, egress.ErrRefused) {
+		return &sessionFailure{Type: errorTypeRepoClone, RepositoryURL: spec.URL,
+			Message: fmt.Sprintf("cloning %s refused: %s (to allow it, list it in %s.networking.allowed_hosts)",
+				spec.URL, strings.TrimPrefix(err.Error(), egress.ErrRefused.Error()+": "), b.environmentKey(spec.Env.ID))}
+	}
+	gitFailure := func(ctx context.Context, doing, repoURL, stderr string, err error) error {
+		return gitFailure(ctx, doing, repoURL, stderr, proxy.Refusal(), err)
+	}
+	env := b.gitEnv(spec, proxy.URL())
 	args := []string{"clone", "--quiet"}
 	if c := spec.Checkout; c != nil && c.Type == "branch" {
 		args = append(args, "--branch", c.Name)
@@ -124,7 +168,7 @@ func (b *Backend) verifyHead(ctx context.Context, env []string, spec cloneSpec) 
 	want := strings.ToLower(spec.Checkout.SHA)
 	head, err := b.runGitOutput(ctx, env, spec.Dir, spec.Token, "rev-parse", "--verify", "HEAD^{commit}")
 	if err != nil {
-		return gitFailure(ctx, "reading the checked out commit of", spec.URL, head, err)
+		return gitFailure(ctx, "reading the checked out commit of", spec.URL, head, "", err)
 	}
 	if !strings.HasPrefix(head, want) {
 		return &sessionFailure{Type: errorTypeRepoCheckout, RepositoryURL: spec.URL,
@@ -135,9 +179,11 @@ func (b *Backend) verifyHead(ctx context.Context, env []string, spec cloneSpec) 
 }
 
 // gitEnv isolates git from the user's and system's git config (no
-// credential helpers that could store the token, no prompts) and hands it
-// the token as an http.extraHeader scoped to the repository's origin.
-func (b *Backend) gitEnv(spec cloneSpec) []string {
+// credential helpers that could store the token, no prompts), sends it
+// through the clone proxy and hands it the token as an http.extraHeader
+// scoped to the repository's origin. Settings go in the environment, not
+// argv, which every local user can read.
+func (b *Backend) gitEnv(spec cloneSpec, proxyURL string) []string {
 	env := b.passthrough(gitPassthroughEnv)
 	env = append(env,
 		"GIT_TERMINAL_PROMPT=0",
@@ -145,22 +191,30 @@ func (b *Backend) gitEnv(spec cloneSpec) []string {
 		"GIT_CONFIG_GLOBAL=/dev/null",
 		"LC_ALL=C",
 	)
-	if spec.Token == "" {
-		return append(env, "GIT_ALLOW_PROTOCOL=http:https")
+	// http.proxy applies to https (CONNECT) and http alike; git's file,
+	// ssh and ext transports, which would go around it, are not allowed.
+	settings := [][2]string{
+		{"http.proxy", proxyURL},
+		{"http.proxyAuthMethod", "basic"},
 	}
-	// git sends http.extraHeader to wherever a redirect leads, plain http
-	// on another host included; with a token it follows no redirect and
-	// speaks https only.
-	u, _ := url.Parse(spec.URL) // validated by checkRepository
-	origin := u.Scheme + "://" + u.Host + "/"
-	return append(env,
-		"GIT_ALLOW_PROTOCOL=https",
-		"GIT_CONFIG_COUNT=2",
-		"GIT_CONFIG_KEY_0=http."+origin+".extraHeader",
-		"GIT_CONFIG_VALUE_0=Authorization: Basic "+basicAuth(spec.Token),
-		"GIT_CONFIG_KEY_1=http.followRedirects",
-		"GIT_CONFIG_VALUE_1=false",
-	)
+	if spec.Token == "" {
+		env = append(env, "GIT_ALLOW_PROTOCOL=http:https")
+	} else {
+		// git sends http.extraHeader to wherever a redirect leads, plain
+		// http on another host included; with a token it follows no
+		// redirect and speaks https only.
+		u, _ := url.Parse(spec.URL) // validated by checkRepository
+		origin := u.Scheme + "://" + u.Host + "/"
+		env = append(env, "GIT_ALLOW_PROTOCOL=https")
+		settings = append(settings,
+			[2]string{"http." + origin + ".extraHeader", "Authorization: Basic " + basicAuth(spec.Token)},
+			[2]string{"http.followRedirects", "false"})
+	}
+	env = append(env, "GIT_CONFIG_COUNT="+strconv.Itoa(len(settings)))
+	for i, kv := range settings {
+		env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, kv[0]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, kv[1]))
+	}
+	return env
 }
 
 func basicAuth(token string) string {
@@ -189,7 +243,17 @@ func (b *Backend) runGitTo(ctx context.Context, stdout io.Writer, env []string, 
 	cmd.Env = env
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return signalGroup(cmd.Process.Pid, syscall.SIGTERM) }
+	var kill *time.Timer
+	var killMu sync.Mutex
+	cmd.Cancel = func() error {
+		// SIGKILL follows within the grace period, shortened to fit the
+		// shutdown budget when the daemon is stopping.
+		pid := cmd.Process.Pid
+		killMu.Lock()
+		kill = time.AfterFunc(b.shutdown.bound(b.cfg.KillGracePeriod, killStage), func() { _ = signalGroup(pid, syscall.SIGKILL) })
+		killMu.Unlock()
+		return signalGroup(pid, syscall.SIGTERM)
+	}
 	cmd.WaitDelay = b.cfg.KillGracePeriod
 	stderr := harness.NewTailBuffer(16 << 10)
 	cmd.Stderr = stderr
@@ -197,6 +261,11 @@ func (b *Backend) runGitTo(ctx context.Context, stdout io.Writer, env []string, 
 		cmd.Stdout = stdout
 	}
 	err := cmd.Run()
+	killMu.Lock()
+	if kill != nil {
+		kill.Stop()
+	}
+	killMu.Unlock()
 	if cmd.Process != nil {
 		_ = signalGroup(cmd.Process.Pid, syscall.SIGKILL) // helpers left behind
 	}
@@ -214,13 +283,19 @@ func scrubSecret(text, token string) string {
 }
 
 // gitFailure classifies a failed git command from its (C locale) stderr.
-func gitFailure(ctx context.Context, doing, repoURL, stderr string, err error) error {
+// refusal, when set, is why the clone proxy refused a destination, which
+// says more than git's "Received HTTP code 403 from proxy".
+func gitFailure(ctx context.Context, doing, repoURL, stderr, refusal string, err error) error {
 	if cause := context.Cause(ctx); cause != nil {
 		return cause
 	}
-	detail := lastLine(stderr)
+	if refusal != "" {
+		return &sessionFailure{Type: errorTypeRepoClone, RepositoryURL: repoURL,
+			Message: fmt.Sprintf("%s %s failed: %s", doing, repoURL, cleanLine(refusal))}
+	}
+	detail := gitDetail(stderr)
 	if detail == "" {
-		detail = err.Error()
+		detail = cleanLine(err.Error())
 	}
 	f := &sessionFailure{
 		Type:          errorTypeRepoClone,
@@ -251,8 +326,43 @@ func gitFailure(ctx context.Context, doing, repoURL, stderr string, err error) e
 	return f
 }
 
-// lastLine is the last non-empty line of text, which is where git says why.
-func lastLine(text string) string {
-	lines := strings.Split(strings.TrimSpace(text), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
+// gitDetail is the last line of git's stderr that git itself wrote, which
+// is where it says why, cleaned. Lines the server sent ("remote: …") are
+// skipped: they are the remote's text, not git's.
+func gitDetail(stderr string) string {
+	lines := strings.Split(stderr, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		line := strings.TrimSpace(strings.TrimRight(lines[i], "\r"))
+		if line == "" || strings.HasPrefix(strings.ToLower(line), "remote:") {
+			continue
+		}
+		return cleanLine(line)
+	}
+	return ""
+}
+
+// cleanLine makes text one short printable line: control characters and
+// invalid UTF-8 become spaces, runs of spaces one, and it is cut at
+// maxGitDetail bytes on a rune boundary.
+func cleanLine(text string) string {
+	var sb strings.Builder
+	space := false
+	for _, r := range strings.ToValidUTF8(text, " ") {
+		if unicode.IsControl(r) || r == unicode.ReplacementChar || !unicode.IsPrint(r) && r != ' ' {
+			r = ' '
+		}
+		if r == ' ' {
+			if space {
+				continue
+			}
+			space = true
+		} else {
+			space = false
+		}
+		if sb.Len()+utf8.RuneLen(r) > maxGitDetail {
+			return strings.TrimSpace(sb.String()) + "…"
+		}
+		sb.WriteRune(r)
+	}
+	return strings.TrimSpace(sb.String())
 }

@@ -94,6 +94,13 @@ func newGitRepo(t *testing.T) *gitRepo {
 	return repo
 }
 
+// allowLoopbackClones lists 127.0.0.1 in the test environment's
+// allowed_hosts: the test git servers listen there, and clones reach no
+// loopback address that is not listed.
+func allowLoopbackClones(c *Config) {
+	c.Environments[0].Networking.AllowedHosts = []string{"127.0.0.1"}
+}
+
 // trustServer makes git (started by a Backend created afterwards) trust the
 // test server's certificate.
 func trustServer(t *testing.T, srv *httptest.Server) {
@@ -153,7 +160,7 @@ func TestGitRepositoryClonedWithTokenThatLeaksNowhere(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			gitBinary, argvLog := gitWrapper(t)
 			rig := newRig(t, []Agent{shAgent("agent_git", `echo "ready $$"; sleep 1000 & wait`)},
-				func(c *Config) { c.GitBinary = gitBinary })
+				func(c *Config) { c.GitBinary = gitBinary; allowLoopbackClones(c) })
 			id := rig.create("agent_git", func(req *sessions.CreateRequest) {
 				req.Resources = []sessions.Resource{{Type: "github_repository", URL: repo.url,
 					Checkout: tt.checkout, MountPath: tt.mountPath, AuthorizationToken: repo.token}}
@@ -197,7 +204,7 @@ func TestGitCloneFailsWithoutTheToken(t *testing.T) {
 	repo := newGitRepo(t)
 	for name, token := range map[string]string{"no token": "", "wrong token": "ghs_wrong"} {
 		t.Run(name, func(t *testing.T) {
-			rig := newRig(t, []Agent{shAgent("agent_git", `echo should not run`)}, nil)
+			rig := newRig(t, []Agent{shAgent("agent_git", `echo should not run`)}, allowLoopbackClones)
 			id := rig.create("agent_git", func(req *sessions.CreateRequest) {
 				req.Resources = []sessions.Resource{{Type: "github_repository", URL: repo.url, AuthorizationToken: token}}
 			})
@@ -272,7 +279,7 @@ func TestGitRedirectDowngradeNeverSeesTheToken(t *testing.T) {
 	defer origin.Close()
 	trustServer(t, origin)
 
-	rig := newRig(t, []Agent{shAgent("agent_git", `echo should not run`)}, nil)
+	rig := newRig(t, []Agent{shAgent("agent_git", `echo should not run`)}, allowLoopbackClones)
 	id := rig.create("agent_git", func(req *sessions.CreateRequest) {
 		req.Resources = []sessions.Resource{{Type: "github_repository", URL: origin.URL + "/git/project.git",
 			AuthorizationToken: repo.token}}
@@ -296,7 +303,7 @@ func TestGitShortShaHijackedByTagFailsTheSession(t *testing.T) {
 	short := repo.firstSHA[:7]
 	runGitCmd(t, repo.bare, "tag", short, repo.mainSHA)
 
-	rig := newRig(t, []Agent{shAgent("agent_git", `echo should not run`)}, nil)
+	rig := newRig(t, []Agent{shAgent("agent_git", `echo should not run`)}, allowLoopbackClones)
 	id := rig.create("agent_git", func(req *sessions.CreateRequest) {
 		req.Resources = []sessions.Resource{{Type: "github_repository", URL: repo.url, AuthorizationToken: repo.token,
 			Checkout: &sessions.Checkout{Type: "commit", SHA: short}}}

@@ -39,7 +39,8 @@ func (b *Backend) prepareWorkspace(ctx context.Context, run *sessionRun) error {
 			}
 			if err := b.cloneRepository(ctx, run.workspace, cloneSpec{
 				URL: res.URL, Checkout: res.Checkout, Token: res.AuthorizationToken,
-				Dir: filepath.Join(run.workspace, m.rel),
+				Dir:       filepath.Join(run.workspace, m.rel),
+				SessionID: run.id, Env: run.env,
 			}); err != nil {
 				return err
 			}

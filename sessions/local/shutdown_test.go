@@ -2,8 +2,12 @@ package local
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/sandbox0/sandbox0d/sessions"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -47,4 +51,32 @@ func TestShutdownBudgetBoundsEachStage(t *testing.T) {
 	assert.Equal(t, time.Second, s.bound(time.Second, drainStage), "a shorter grace is kept")
 	s.set(time.Now().Add(-time.Second), 0)
 	assert.Zero(t, s.bound(10*time.Second, drainStage), "past the deadline nothing waits")
+}
+
+// A clone stuck at shutdown (a git that ignores SIGTERM) is killed within
+// the shutdown budget, not after the whole kill grace period.
+func TestCloseKillsAStuckCloneWithinTheDeadline(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	stuckGit := filepath.Join(dir, "git")
+	started := filepath.Join(dir, "started")
+	require.NoError(t, os.WriteFile(stuckGit, []byte("#!/bin/sh\ntrap '' TERM\ntouch "+started+"\nexec sleep 1000\n"), 0o700))
+	rig := newRig(t, []Agent{shAgent("agent_git", `echo should not run`)}, func(c *Config) {
+		c.GitBinary = stuckGit
+		c.KillGracePeriod = 10 * time.Second
+		c.Environments[0].Networking.AllowedHosts = []string{"93.184.216.34"}
+	})
+	id := rig.create("agent_git", func(req *sessions.CreateRequest) {
+		req.Resources = []sessions.Resource{{Type: "github_repository", URL: "https://93.184.216.34/a/b.git"}}
+	})
+	require.Eventually(t, func() bool { _, err := os.Stat(started); return err == nil }, waitLimit, 10*time.Millisecond)
+
+	const budget = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	began := time.Now()
+	_ = rig.b.Close(ctx)
+	took := time.Since(began)
+	assert.Less(t, took, budget+500*time.Millisecond, "Close took %s with a %s budget", took, budget)
+	assert.NotContains(t, rig.texts(id), "should not run")
 }

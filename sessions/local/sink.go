@@ -58,8 +58,12 @@ func (s *turnSink) EmitText(text string) error {
 	return s.record(textMessageEvent(text, s.b.cfg.Now()))
 }
 
-// record queues one stamped event, or stops the turn at its limits.
+// record queues one stamped event, or stops the turn at its limits. What
+// strict JSON readers refuse (lone surrogate escapes, NUL, invalid UTF-8
+// inside a harness's own JSON) is cleaned here, the one way harness output
+// is stored.
 func (s *turnSink) record(ev []byte) error {
+	ev = harness.CleanJSON(ev)
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()

@@ -116,10 +116,23 @@ func (p *Proxy) Close() error {
 	return nil
 }
 
-// policy is a parsed limited network.
+// policy is a parsed network policy. A limited one allows only what its
+// rules match; an open one (unrestricted, for the daemon's own clones)
+// allows any destination. Both refuse internal addresses their rules do not
+// list as IPs. Only ListenClone makes an open policy; harness sockets are
+// always limited.
 type policy struct {
 	rules       []rule
 	environment string
+	open        bool
+}
+
+// networking is the policy's networking.type, for messages.
+func (pol policy) networking() string {
+	if pol.open {
+		return "unrestricted"
+	}
+	return "limited"
 }
 
 func compile(n sandbox.Network) (policy, error) {
@@ -154,6 +167,10 @@ type listener struct {
 	mu      sync.Mutex
 	tunnels map[net.Conn]struct{} // hijacked connections, closed with the listener
 	closed  bool
+
+	// refused, when set, hears every destination refused or unreachable
+	// (the daemon's clones report it instead of git's words).
+	refused func(reason string)
 }
 
 // track registers a hijacked connection; false once the listener closed.
@@ -232,7 +249,7 @@ func (l *listener) check(ctx context.Context, t target) ([]netip.Addr, error) {
 			break
 		}
 	}
-	if !matched {
+	if !matched && !l.pol.open {
 		return nil, &denial{fmt.Sprintf("%s is not in allowed_hosts", net.JoinHostPort(t.host, strconv.Itoa(t.port)))}
 	}
 	addrs := []netip.Addr{t.ip}
@@ -308,12 +325,14 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	} else if err != nil {
 		l.p.log.Info("egress: destination unreachable", "session_id", l.sessionID, "host", t.host, "error", err)
+		l.hear(err.Error())
 		http.Error(w, "sandbox0d egress proxy: "+err.Error(), http.StatusBadGateway)
 		return
 	}
 	upstream, err := l.dial(r.Context(), addrs, t.port)
 	if err != nil {
 		l.p.log.Info("egress: connecting failed", "session_id", l.sessionID, "host", t.host, "error", err)
+		l.hear("connecting to " + t.host + ": " + err.Error())
 		http.Error(w, "sandbox0d egress proxy: connecting to "+t.host+": "+err.Error(), http.StatusBadGateway)
 		return
 	}
@@ -365,10 +384,18 @@ func (l *listener) deny(w http.ResponseWriter, dest, reason string) {
 	l.p.denied.Add(1)
 	l.p.log.Warn("egress denied", "session_id", l.sessionID, "environment", l.pol.environment,
 		"destination", dest, "reason", reason)
+	msg := fmt.Sprintf("%s denied by the network policy of environment %s (networking type %s): %s",
+		dest, l.pol.environment, l.pol.networking(), reason)
+	l.hear(msg)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusForbidden)
-	fmt.Fprintf(w, "sandbox0d egress proxy: %s denied by the network policy of environment %s (networking type limited): %s\n",
-		dest, l.pol.environment, reason)
+	fmt.Fprintf(w, "sandbox0d egress proxy: %s\n", msg)
+}
+
+func (l *listener) hear(reason string) {
+	if l.refused != nil {
+		l.refused(reason)
+	}
 }
 
 // relay copies both ways until either side is done.

@@ -200,18 +200,54 @@ func listsIP(rules []rule, addr netip.Addr, port int) bool {
 	return false
 }
 
-// internal reports addresses a limited network refuses unless listed:
-// loopback, private (RFC 1918, fc00::/7), link-local, unspecified,
-// multicast, shared (100.64/10) and the like.
+// internal reports addresses a network policy refuses unless listed:
+// loopback, private (RFC 1918, fc00::/7), link-local (169.254.169.254, the
+// cloud metadata address, included; fd00:ec2::254 is in fc00::/7),
+// unspecified, multicast, shared (100.64/10, which holds 100.100.100.200)
+// and the like, and an IPv6 form (NAT64, 6to4) of any of them.
 func internal(a netip.Addr) bool {
 	a = a.Unmap()
-	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() ||
-		cgnat.Contains(a) || benchmarking.Contains(a) || reserved.Contains(a)
+	if a.Is6() {
+		if v4, ok := embeddedIPv4(a); ok && internal(v4) {
+			return true
+		}
+	}
+	if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
+		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() {
+		return true
+	}
+	for _, p := range internalPrefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+var internalPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),     // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"), // CGNAT / shared
+	netip.MustParsePrefix("192.0.0.0/24"),  // IETF assignments (192.0.0.192: Oracle's metadata)
+	netip.MustParsePrefix("198.18.0.0/15"), // benchmarking
+	netip.MustParsePrefix("240.0.0.0/4"),   // reserved, broadcast
+	netip.MustParsePrefix("fec0::/10"),     // deprecated site-local
+	netip.MustParsePrefix("100::/64"),      // discard-only
 }
 
 var (
-	cgnat        = netip.MustParsePrefix("100.64.0.0/10")
-	benchmarking = netip.MustParsePrefix("198.18.0.0/15")
-	reserved     = netip.MustParsePrefix("240.0.0.0/4")
+	nat64 = netip.MustParsePrefix("64:ff9b::/96")
+	six4  = netip.MustParsePrefix("2002::/16")
 )
+
+// embeddedIPv4 is the IPv4 address a NAT64 (64:ff9b::/96) or 6to4
+// (2002::/16) address reaches.
+func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
+	b := a.As16()
+	switch {
+	case nat64.Contains(a):
+		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), true
+	case six4.Contains(a):
+		return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}), true
+	}
+	return netip.Addr{}, false
+}

@@ -51,10 +51,14 @@ func TestRuleParsingRejectsNonHosts(t *testing.T) {
 
 func TestInternalAddresses(t *testing.T) {
 	for _, a := range []string{"127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "::1", "fe80::1",
-		"fd00::1", "0.0.0.0", "100.64.0.1", "::ffff:127.0.0.1", "224.0.0.1"} {
+		"fd00::1", "0.0.0.0", "100.64.0.1", "::ffff:127.0.0.1", "224.0.0.1",
+		// cloud metadata: AWS/GCP/Azure, AWS IPv6, Alibaba, Oracle
+		"fd00:ec2::254", "100.100.100.200", "192.0.0.192",
+		// IPv6 forms of internal IPv4 addresses, "this network", broadcast
+		"64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1", "2002:7f00:1::", "0.1.2.3", "255.255.255.255", "::"} {
 		assert.True(t, internal(netip.MustParseAddr(a)), a)
 	}
-	for _, a := range []string{"93.184.216.34", "2606:2800:220:1::1", "8.8.8.8"} {
+	for _, a := range []string{"93.184.216.34", "2606:2800:220:1::1", "8.8.8.8", "64:ff9b::808:808", "2002:808:808::"} {
 		assert.False(t, internal(netip.MustParseAddr(a)), a)
 	}
 }

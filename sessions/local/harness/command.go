@@ -87,8 +87,8 @@ func jsonLineEvent(line []byte) (json.RawMessage, string) {
 	return bytes.Clone(line), *head.Type
 }
 
-// lineText is a line of output as agent.message text: valid UTF-8.
-func lineText(line []byte) string { return string(bytes.ToValidUTF8(line, []byte("\uFFFD"))) }
+// lineText is a line of output as agent.message text: valid UTF-8, no NUL.
+func lineText(line []byte) string { return CleanText(string(line)) }
 
 // TextMessage is an agent.message event with one text block.
 func TextMessage(text string) json.RawMessage {

@@ -243,5 +243,5 @@ func StderrExcerpt(tail []byte) string {
 	if len(text) > stderrExcerptBytes {
 		text = "…" + strings.TrimLeft(text[len(text)-stderrExcerptBytes:], "\n")
 	}
-	return strings.ToValidUTF8(text, "\uFFFD")
+	return CleanText(text)
 }
