@@ -46,7 +46,7 @@ func (l *failingListener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *failingListener) Close() error  { l.once.Do(func() { close(l.done) }); return nil }
+func (l *failingListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
 func (l *failingListener) Addr() net.Addr { return &net.UnixAddr{Name: "fake", Net: "unix"} }
 
 type syncBuf struct {

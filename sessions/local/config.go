@@ -26,6 +26,10 @@ const (
 	DefaultMaxEvents             = 100_000
 	DefaultSessionRetention      = 30 * 24 * time.Hour
 	DefaultGitBinary             = "git"
+	// DefaultWorkspaceBytes is limits.workspace_bytes: room for a large
+	// repository with its build outputs, far from what one session may
+	// take of a shared disk.
+	DefaultWorkspaceBytes = int64(10 << 30)
 )
 
 // Agent is a harness command that sessions of this agent run.
@@ -67,6 +71,17 @@ type Environment struct {
 	// Networking is the environment's network policy; the zero value is
 	// unrestricted (the host network).
 	Networking Networking
+	// Limits bound what one session of the environment may use.
+	Limits Limits
+}
+
+// Limits bound what one session of an environment may use
+// (local.environments[].limits).
+type Limits struct {
+	// WorkspaceBytes caps the disk the session's workspace uses; over it
+	// the turn is stopped and the session terminated. 0 means
+	// DefaultWorkspaceBytes, -1 no cap.
+	WorkspaceBytes int64
 }
 
 // Networking is an environment's network policy, in the official
@@ -142,6 +157,10 @@ type Config struct {
 	// Sandbox starts every harness process; nil means sandbox.None
 	// (unconfined). The daemon builds it from local.sandbox.
 	Sandbox sandbox.Sandbox
+	// Disk, when set, says when the data dir's file system is below its
+	// reserve (disk.min_free): turns that write are then stopped. nil
+	// means no reserve.
+	Disk DiskGuard
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -222,6 +241,10 @@ func (c Config) Validate() error {
 		}
 		if e.MaxEvents < 0 {
 			bad(key+".max_events", "must not be negative, got %d", e.MaxEvents)
+		}
+		if e.Limits.WorkspaceBytes < -1 {
+			bad(key+".limits.workspace_bytes", "must be a size in bytes, 0 for the default (%d) or -1 for no cap, got %d",
+				DefaultWorkspaceBytes, e.Limits.WorkspaceBytes)
 		}
 		checkEnv(key+".env", e.Env, bad)
 		switch e.Networking.Type {
@@ -314,6 +337,9 @@ func (c Config) withDefaults() Config {
 		if e.MaxEvents == 0 {
 			e.MaxEvents = DefaultMaxEvents
 		}
+		if e.Limits.WorkspaceBytes == 0 {
+			e.Limits.WorkspaceBytes = DefaultWorkspaceBytes
+		}
 		envs[i] = e
 	}
 	c.Environments = envs
@@ -359,4 +385,14 @@ func checkEnv(key string, env map[string]string, bad func(key, format string, ar
 func isPlainFileName(name string) bool {
 	return name != "" && name != "." && name != ".." &&
 		!strings.ContainsAny(name, "/\\\x00")
+}
+
+// DiskGuard reports the data dir's file system below its reserve; see
+// internal/diskspace.
+type DiskGuard interface {
+	// Err is nil while there is room, else an error saying how much is
+	// free and what the reserve is.
+	Err() error
+	// Observe is told of a write error; ENOSPC makes it look again.
+	Observe(err error)
 }

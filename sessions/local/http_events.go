@@ -113,6 +113,9 @@ func (b *Backend) handleSendEvents(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, http.StatusBadRequest, "events: must contain at least one event")
 		return
 	}
+	if b.diskFull(w, b.diskErr()) {
+		return
+	}
 	now := b.cfg.Now()
 	events := make([]inputEvent, 0, len(body.Events))
 	for i, raw := range body.Events {
@@ -157,6 +160,7 @@ func (b *Backend) handleSendEvents(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, http.StatusConflict, fmt.Sprintf("session %s cannot run another turn: %v", id, err))
 	case errors.Is(err, errClosing):
 		wire.WriteError(w, http.StatusServiceUnavailable, "the daemon is shutting down; send the events again once it is back")
+	case b.diskFull(w, err):
 	case err != nil:
 		b.log.Error("sending events", "session_id", id, "error", err)
 		wire.WriteError(w, http.StatusInternalServerError, "recording the events failed")

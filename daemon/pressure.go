@@ -1,0 +1,47 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/sandbox0/sandbox0d/internal/connlimit"
+	"github.com/sandbox0/sandbox0d/internal/ratelog"
+	"github.com/sandbox0/sandbox0d/internal/wire"
+)
+
+// pressureLogEvery bounds the WARN lines of refused connections and accept
+// failures: at most one per listener per interval, with a count.
+const pressureLogEvery = 10 * time.Second
+
+// limitListener caps the connections one API listener holds open
+// (max_connections) and keeps its accept loop alive, and logged at WARN,
+// when the process or system runs out of files. Over the cap a plain
+// listener answers 503 with the error envelope; a TLS one (whose client
+// expects a handshake) is only closed.
+func (d *Daemon) limitListener(l net.Listener, name string, max int, plain bool) net.Listener {
+	if d.pressureLog == nil {
+		d.pressureLog = &ratelog.Limiter{Logger: d.log, Every: pressureLogEvery}
+	}
+	gate := connlimit.NewGate(max)
+	cfg := connlimit.Config{Gate: gate, Name: name, Log: d.pressureLog,
+		Refused: func() {
+			d.pressureLog.Log(slog.LevelWarn, "refused:"+name, "API connection refused: the listener is at max_connections",
+				"listener", name, "max_connections", max)
+		}}
+	if plain {
+		cfg.Refuse = func(c net.Conn) { writeRefusal(c, max) }
+	}
+	return connlimit.Wrap(l, cfg)
+}
+
+// writeRefusal answers a connection over max_connections.
+func writeRefusal(c net.Conn, max int) {
+	body, _ := json.Marshal(wire.ErrorBody{Type: "error", Error: wire.ErrorDetail{Type: wire.Overloaded,
+		Message: fmt.Sprintf("the daemon already serves %d connections on this listener (max_connections); retry shortly", max)}})
+	_, _ = fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: %d\r\n\r\n%s",
+		http.StatusServiceUnavailable, http.StatusText(http.StatusServiceUnavailable), len(body), body)
+}
