@@ -17,6 +17,8 @@ import (
 	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/httpapi"
+	"github.com/sandbox0/sandbox0d/internal/diskspace"
+	"github.com/sandbox0/sandbox0d/internal/ratelog"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/store"
@@ -57,12 +59,17 @@ type Daemon struct {
 	rotateMu               sync.Mutex
 	schedulerRunning       atomic.Bool
 
-	limits    ServerLimits
-	certs     certStore
-	streams   streamTracker
-	listeners []boundListener
-	tcpAddr   net.Addr
-	ready     chan struct{}
+	limits ServerLimits
+	// disk keeps the disk.min_free reserve on the data dir's file system
+	// (nil: no reserve); pressureLog rate-limits the WARN lines of refused
+	// connections and accept failures.
+	disk        *diskspace.Guard
+	pressureLog *ratelog.Limiter
+	certs       certStore
+	streams     streamTracker
+	listeners   []boundListener
+	tcpAddr     net.Addr
+	ready       chan struct{}
 }
 
 type boundListener struct {
@@ -82,6 +89,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	if opts.Limits != nil {
 		d.limits = *opts.Limits
 	}
+	raiseFileLimit(log)
 	defer func() {
 		if err != nil {
 			// A failed start has no sessions worth waiting for.
@@ -97,6 +105,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	log.Info("store open", "path", dbPath)
+	d.disk = diskspace.New(diskspace.Config{Path: cfg.DataDir, Reserve: cfg.Disk.MinFree, Logger: log})
 
 	d.identityPath, d.identityFromCredential = crypto.ResolveIdentityPath(cfg.DataDir, cfg.IdentityFile)
 	sealed, err := deployments.SealedSecrets(d.store)
@@ -117,7 +126,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	}
 	d.backend = opts.Backend
 	if d.backend == nil {
-		if d.backend, d.egress, err = buildBackend(cfg, d.store, d.hooks, log); err != nil {
+		if d.backend, d.egress, err = buildBackend(cfg, d.store, d.hooks, d.disk, log); err != nil {
 			return nil, err
 		}
 	}
@@ -162,7 +171,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		SessionsProxied: httpapi.ProxiesSessions(d.backend),
 		Logger:          log,
 		Authorize:       d.auth.authorize,
-		Middleware:      []echo.MiddlewareFunc{d.metrics.middleware},
+		Middleware:      []echo.MiddlewareFunc{d.metrics.middleware, d.diskReserve},
 		Extra: func(e *echo.Echo) {
 			d.registerHealth(e)
 			d.registerAdmin(e)
@@ -180,6 +189,7 @@ func (d *Daemon) bindListeners(cfg Config) error {
 		if err != nil {
 			return err
 		}
+		l = d.limitListener(l, "api socket", cfg.MaxConnections, true)
 		d.listeners = append(d.listeners, boundListener{Listener: l, kind: connSocket})
 		d.log.Info("listening", "socket", cfg.Socket)
 	}
@@ -199,6 +209,7 @@ func (d *Daemon) bindListeners(cfg Config) error {
 			_ = l.Close()
 			return err
 		}
+		l = d.limitListener(l, "api tcp", cfg.MaxConnections, !useTLS)
 		d.listeners = append(d.listeners, boundListener{Listener: l, kind: connTCP, tls: useTLS})
 		d.tcpAddr = l.Addr()
 		d.log.Info("listening", "tcp", l.Addr().String(), "tls", useTLS, "api_keys", d.auth.Count())
@@ -315,6 +326,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// on disk and is made again by the next process.
 	bg.Go(func() { _ = d.hooks.Run(background) })
 	bg.Go(func() { d.watchdogLoop(background) })
+	if d.disk != nil {
+		diskTicker := time.NewTicker(diskCheckEvery)
+		defer diskTicker.Stop()
+		bg.Go(func() { d.disk.Run(background, diskTicker.C) })
+	}
 
 	close(d.ready)
 	_ = sdNotify("READY=1\nSTATUS=serving")

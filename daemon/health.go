@@ -23,6 +23,13 @@ func (d *Daemon) registerHealth(e *echo.Echo) {
 			checks["scheduler"] = "not running"
 			status = http.StatusServiceUnavailable
 		}
+		if d.disk != nil {
+			checks["disk"] = "ok"
+			if err := d.disk.Err(); err != nil {
+				checks["disk"] = err.Error()
+				status = http.StatusServiceUnavailable
+			}
+		}
 		return c.JSON(status, map[string]any{"status": http.StatusText(status), "checks": checks})
 	})
 	e.GET("/metrics", d.metrics.handler())

@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/sandbox0/sandbox0d/internal/connlimit"
 	"github.com/sandbox0/sandbox0d/internal/ratelog"
@@ -16,6 +19,40 @@ import (
 // pressureLogEvery bounds the WARN lines of refused connections and accept
 // failures: at most one per listener per interval, with a count.
 const pressureLogEvery = 10 * time.Second
+
+// diskCheckEvery is how often the data dir's free space is looked at
+// (besides at once after a write fails with ENOSPC).
+const diskCheckEvery = 5 * time.Second
+
+// diskReserve refuses API writes (POST, PUT, PATCH) with 507 while the data
+// dir's file system is below disk.min_free, so the reserve stays for what
+// the daemon must record (the end of turns, run results). Reads and DELETE
+// (which frees space) pass, as do /admin/ routes (the operator's tools,
+// backup among them, must work on a full disk).
+func (d *Daemon) diskReserve(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if d.disk == nil {
+			return next(c)
+		}
+		switch c.Request().Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch:
+		default:
+			return next(c)
+		}
+		if strings.HasPrefix(c.Request().URL.Path, "/admin/") {
+			return next(c)
+		}
+		if err := d.disk.Err(); err != nil {
+			// A client the API would refuse learns nothing of the disk.
+			if ok, _ := d.auth.authorize(c.Request()); !ok {
+				return next(c)
+			}
+			wire.WriteError(c.Response(), http.StatusInsufficientStorage, err.Error()+"; nothing was written")
+			return nil
+		}
+		return next(c)
+	}
+}
 
 // limitListener caps the connections one API listener holds open
 // (max_connections) and keeps its accept loop alive, and logged at WARN,
