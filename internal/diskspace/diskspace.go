@@ -16,9 +16,11 @@ import (
 	"time"
 )
 
-// recheckLow is how stale the state may be while low before Err looks
-// again, so writes resume within about this long of space returning.
-const recheckLow = time.Second
+// recheck is how stale the state may be before Err looks again (statfs
+// costs about a microsecond), so writes stop within about this long of the
+// file system going low, and resume within as long of space returning,
+// whatever the ticker of Run does.
+const recheck = time.Second
 
 // LowError says the file system is below its reserve.
 type LowError struct {
@@ -122,27 +124,23 @@ func (g *Guard) Check() {
 }
 
 // Err is nil while the file system is above its reserve, else a
-// *LowError. While low it looks again at most every recheckLow.
+// *LowError. It looks again when the last look is older than recheck.
 func (g *Guard) Err() error {
 	if g == nil {
 		return nil
 	}
 	g.mu.Lock()
-	low, checked := g.low, g.checked
+	stale := g.now().Sub(g.checked) >= recheck
 	g.mu.Unlock()
-	if low == nil {
-		return nil
-	}
-	if g.now().Sub(checked) >= recheckLow {
+	if stale {
 		g.Check()
-		g.mu.Lock()
-		low = g.low
-		g.mu.Unlock()
-		if low == nil {
-			return nil
-		}
 	}
-	return low
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.low == nil {
+		return nil // not a typed nil in the interface
+	}
+	return g.low
 }
 
 // Observe checks at once after a write failed for lack of space, so the

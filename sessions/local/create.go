@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/sandbox0/sandbox0d/sessions"
@@ -226,6 +227,11 @@ func (b *Backend) admit(run *sessionRun, rec *sessionRecord, input [][]byte) err
 	}
 	if err := b.store.create(rec, events); err != nil {
 		b.giveBackLocked(as)
+		if errors.Is(err, syscall.ENOSPC) {
+			// Kept as is so the API can answer 507 (an unknown_error for a run).
+			b.observeDisk(err)
+			return fmt.Errorf("storing the session: %w", err)
+		}
 		return runError(sessions.ErrUnknown, "storing the session: %v", err)
 	}
 	if start {

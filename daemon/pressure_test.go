@@ -1,0 +1,308 @@
+package daemon_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	anthropic "github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sandbox0/sandbox0d/daemon"
+)
+
+// egressFloodCommand turns the test binary into the hostile harness of
+// issue 22: it opens connections to the egress socket of its limited
+// sandbox, sends "CONNECT " on each and holds them.
+const egressFloodCommand = "__egress-flood"
+
+// egressSocketInside is where a limited sandbox finds the daemon's egress
+// socket (sessions/local/sandbox).
+const egressSocketInside = "/run/sandbox0d/egress.sock"
+
+// egressFlood makes args[0] connection attempts, holding up to args[1] of
+// them at once (its own open-file limit bounds that), prints what it did,
+// and holds what it has until a file named release appears in its working
+// directory (the workspace).
+func egressFlood(args []string) int {
+	attempts, _ := strconv.Atoi(args[0])
+	hold, _ := strconv.Atoi(args[1])
+	var held []net.Conn
+	failed := 0
+	for range attempts {
+		if len(held) >= hold {
+			held[0].Close()
+			held = held[1:]
+		}
+		c, err := net.Dial("unix", egressSocketInside)
+		if err != nil {
+			failed++
+			continue
+		}
+		_, _ = io.WriteString(c, "CONNECT ")
+		held = append(held, c)
+	}
+	fmt.Printf("flooded: %d attempts, %d failed to connect, %d held\n", attempts, failed, len(held))
+	for {
+		if _, err := os.Stat("release"); err == nil {
+			return 0
+		}
+		time.Sleep(20 * time.Millisecond) // the harness waiting for the test, not the test waiting
+	}
+}
+
+func api(t *testing.T, r *running, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	return do(t, socketClient(r.socket), method, "http://sandbox0d"+path, "", body)
+}
+
+func newLocalSession(t *testing.T, r *running, agent, env string) string {
+	t.Helper()
+	status, out := api(t, r, http.MethodPost, "/v1/sessions", map[string]any{"agent": agent, "environment_id": env})
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	return out["id"].(string)
+}
+
+func sendText(t *testing.T, r *running, id, text string) (int, map[string]any) {
+	t.Helper()
+	return api(t, r, http.MethodPost, "/v1/sessions/"+id+"/events", map[string]any{"events": []any{map[string]any{
+		"type": "user.message", "content": []any{map[string]any{"type": "text", "text": text}}}}})
+}
+
+// awaitEvent follows a session's event stream from its start until match
+// says yes, and returns that event.
+func awaitEvent(t *testing.T, r *running, id string, match func(anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool) anthropic.BetaManagedAgentsStreamSessionEventsUnion {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := r.client()
+	stream := c.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{})
+	defer stream.Close()
+	for stream.Next() {
+		if ev := stream.Current(); match(ev) {
+			return ev
+		}
+	}
+	t.Fatalf("the stream of %s ended without the event: %v", id, stream.Err())
+	return anthropic.BetaManagedAgentsStreamSessionEventsUnion{}
+}
+
+func messageSaying(prefix string) func(anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+	return func(ev anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+		if ev.Type != "agent.message" {
+			return false
+		}
+		content := ev.AsAgentMessage().Content
+		return len(content) > 0 && strings.HasPrefix(content[0].Text, prefix)
+	}
+}
+
+func isType(typ string) func(anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
+	return func(ev anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool { return ev.Type == typ }
+}
+
+func sessionStatus(t *testing.T, r *running, id string) string {
+	t.Helper()
+	status, out := api(t, r, http.MethodGet, "/v1/sessions/"+id, nil)
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	return out["status"].(string)
+}
+
+func openFiles(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(entries)
+}
+
+// One limited session makes 30,000 connection attempts to its egress
+// socket under real bubblewrap, holding thousands after "CONNECT ": the
+// daemon holds at most its per-session cap of them, refuses the rest at
+// once, /livez and a session retrieve keep answering, another session
+// completes a turn, and the refusals are logged at WARN a few times, not
+// 30,000.
+func TestEgressFloodFromOneSessionLeavesTheDaemonServing(t *testing.T) {
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("bwrap is not installed (Debian package bubblewrap)")
+	}
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	const maxPerSession = 64
+	cfg := localConfig(t, "bubblewrap")
+	cfg.Local.Egress = daemon.LocalEgress{MaxConnectionsPerSession: maxPerSession, HeaderTimeout: time.Minute}
+	cfg.Local.Agents = []daemon.LocalAgent{
+		{ID: "agent_flood", Version: 1, Command: []string{exe, egressFloodCommand, "30000", "15000"}},
+		{ID: "agent_ok", Version: 1, Command: []string{"/bin/sh", "-c", "echo ok"}},
+	}
+	cfg.Local.Environments = []daemon.LocalEnvironment{
+		{ID: "env_limited", Timeout: 5 * time.Minute, Networking: daemon.LocalNetworking{Type: "limited", AllowedHosts: []string{"example.com"}}},
+		{ID: "env_open", Timeout: time.Minute},
+	}
+	r := start(t, cfg, daemon.Options{})
+	baseline := openFiles(t)
+
+	flood := newLocalSession(t, r, "agent_flood", "env_limited")
+	status, out := sendText(t, r, flood, "go")
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	ev := awaitEvent(t, r, flood, messageSaying("flooded:"))
+	said := ev.AsAgentMessage().Content[0].Text
+	t.Log(said)
+	assert.Contains(t, said, "flooded: 30000 attempts")
+
+	// The harness holds everything it got; the daemon holds its cap.
+	held := openFiles(t) - baseline
+	t.Logf("daemon files while the harness holds its connections: %d over the baseline of %d", held, baseline)
+	assert.Less(t, held, maxPerSession+100, "the daemon holds at most the session's cap of egress connections")
+
+	status, _ = api(t, r, http.MethodGet, "/livez", nil)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "running", sessionStatus(t, r, flood))
+	other := newLocalSession(t, r, "agent_ok", "env_open")
+	status, out = sendText(t, r, other, "hello")
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	awaitEvent(t, r, other, messageSaying("ok"))
+	awaitEvent(t, r, other, isType("session.status_idle"))
+
+	resp, err := socketClient(r.socket).Get("http://sandbox0d/metrics")
+	require.NoError(t, err)
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Regexp(t, `sandbox0d_sandbox_egress_total\{decision="refused"\} [1-9]`, string(metrics))
+	logs := r.logs.String()
+	refusals := strings.Count(logs, "egress connection refused")
+	t.Logf("WARN lines for refusals: %d", refusals)
+	assert.Positive(t, refusals)
+	assert.Less(t, refusals, 20, "refusals are logged a few times, not once each")
+
+	require.NoError(t, os.WriteFile(filepath.Join(cfg.DataDir, "workspaces", flood, "release"), nil, 0o600))
+	awaitEvent(t, r, flood, isType("session.status_idle"))
+}
+
+// Over max_connections a listener answers 503 with the error envelope at
+// once and holds nothing; a freed slot serves again.
+func TestAPIConnectionCap(t *testing.T) {
+	t.Parallel()
+	cfg := baseConfig(t.TempDir())
+	cfg.MaxConnections = 4
+	r := start(t, cfg, daemon.Options{})
+	var held []net.Conn
+	for range 4 {
+		c, err := net.Dial("unix", r.socket)
+		require.NoError(t, err)
+		held = append(held, c)
+	}
+	// The fifth is answered whatever the others do: they are idle and hold
+	// their slots until the header timeout.
+	var refusal string
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("unix", r.socket)
+		require.NoError(t, err)
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		data, _ := io.ReadAll(c)
+		refusal = string(data)
+		return strings.HasPrefix(refusal, "HTTP/1.1 503")
+	}, 10*time.Second, 10*time.Millisecond)
+	assert.Contains(t, refusal, `"type":"overloaded_error"`)
+	assert.Contains(t, refusal, "max_connections")
+	assert.Contains(t, r.logs.String(), "API connection refused")
+
+	held[0].Close()
+	for _, c := range held[1:] {
+		defer c.Close()
+	}
+	require.Eventually(t, func() bool {
+		resp, err := socketClient(r.socket).Get("http://sandbox0d/livez")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 10*time.Millisecond)
+}
+
+// A harness fills the data dir's small file system: its turn is stopped
+// with a session.error saying the disk is nearly full, API writes answer
+// 507 saying so, /readyz is not OK while /livez and reads answer; once the
+// space is freed everything resumes and another session completes a turn.
+func TestDiskFillerOnASmallFileSystem(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	cfg := baseConfig(dir)
+	require.NoError(t, os.MkdirAll(cfg.DataDir, 0o700))
+	if err := syscall.Mount("tmpfs", cfg.DataDir, "tmpfs", 0, "size=48m"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(cfg.DataDir, syscall.MNT_DETACH) })
+	cfg.Backend = "local"
+	cfg.Disk.MinFree = 16 << 20
+	cfg.Local = daemon.LocalConfig{Sandbox: "none",
+		Agents: []daemon.LocalAgent{
+			// Fills the disk (head stops at ENOSPC), says so, and keeps
+			// talking until it is stopped.
+			{ID: "agent_filler", Version: 1, Command: []string{"/bin/sh", "-c",
+				"head -c 100000000 /dev/zero > fill; echo filled; while :; do echo more; sleep 0.05; done"}},
+			{ID: "agent_ok", Version: 1, Command: []string{"/bin/sh", "-c", "echo ok"}},
+		},
+		Environments: []daemon.LocalEnvironment{{ID: "env_disk", Timeout: 20 * time.Second}},
+	}
+	r := start(t, cfg, daemon.Options{})
+	status, _ := api(t, r, http.MethodGet, "/readyz", nil)
+	require.Equal(t, http.StatusOK, status)
+
+	filler := newLocalSession(t, r, "agent_filler", "env_disk")
+	status, out := sendText(t, r, filler, "fill it")
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	fill := filepath.Join(cfg.DataDir, "workspaces", filler, "fill")
+	require.Eventually(t, func() bool {
+		var st syscall.Statfs_t
+		return syscall.Statfs(cfg.DataDir, &st) == nil && uint64(st.Bavail)*uint64(st.Bsize) < 1<<20
+	}, time.Minute, 10*time.Millisecond, "the harness fills the file system")
+
+	// The daemon looks at the free space at least every second.
+	require.Eventually(t, func() bool {
+		status, out = api(t, r, http.MethodGet, "/readyz", nil)
+		return status == http.StatusServiceUnavailable
+	}, time.Minute, 50*time.Millisecond, "/readyz reports the disk")
+	assert.Contains(t, fmt.Sprint(out["checks"]), "nearly full")
+
+	status, out = api(t, r, http.MethodPost, "/v1/sessions", map[string]any{"agent": "agent_ok", "environment_id": "env_disk"})
+	assert.Equal(t, http.StatusInsufficientStorage, status, "%v", out)
+	assert.Contains(t, fmt.Sprint(out["error"]), "the data directory's file system is nearly full")
+	assert.Contains(t, fmt.Sprint(out["error"]), "disk.min_free reserve is 16 MiB")
+	status, out = api(t, r, http.MethodPost, "/v1/deployments", map[string]any{"name": "x"})
+	assert.Equal(t, http.StatusInsufficientStorage, status, "%v", out)
+
+	status, _ = api(t, r, http.MethodGet, "/livez", nil)
+	assert.Equal(t, http.StatusOK, status)
+	status, _ = api(t, r, http.MethodGet, "/v1/sessions/"+filler, nil)
+	assert.Equal(t, http.StatusOK, status)
+
+	require.NoError(t, os.Remove(fill))
+	ev := awaitEvent(t, r, filler, isType("session.error"))
+	assert.Contains(t, ev.AsSessionError().Error.Message, "the data directory's file system is nearly full")
+	awaitEvent(t, r, filler, isType("session.status_idle"))
+	require.Eventually(t, func() bool {
+		status, _ := api(t, r, http.MethodGet, "/readyz", nil)
+		return status == http.StatusOK
+	}, time.Minute, 50*time.Millisecond, "/readyz recovers once space returns")
+
+	ok := newLocalSession(t, r, "agent_ok", "env_disk")
+	status, out = sendText(t, r, ok, "hello")
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	awaitEvent(t, r, ok, messageSaying("ok"))
+	awaitEvent(t, r, ok, isType("session.status_idle"))
+}
