@@ -306,3 +306,48 @@ func TestDiskFillerOnASmallFileSystem(t *testing.T) {
 	awaitEvent(t, r, ok, messageSaying("ok"))
 	awaitEvent(t, r, ok, isType("session.status_idle"))
 }
+
+// The pressure keys load from the file, have their documented defaults,
+// and a bad value names its key.
+func TestPressureConfigKeys(t *testing.T) {
+	t.Parallel()
+	cfg, err := daemon.LoadConfig(newViperWithFlags(t), writeConfig(t, "backend: none\n"))
+	require.NoError(t, err)
+	assert.Equal(t, 1024, cfg.MaxConnections)
+	assert.Equal(t, int64(256<<20), cfg.Disk.MinFree)
+	assert.Equal(t, 256, cfg.Local.Egress.MaxConnectionsPerSession)
+	assert.Equal(t, 10*time.Second, cfg.Local.Egress.HeaderTimeout)
+
+	cfg, err = daemon.LoadConfig(newViperWithFlags(t), writeConfig(t, `backend: local
+max_connections: 100
+disk:
+  min_free: 1048576
+local:
+  sandbox: none
+  egress:
+    max_connections_per_session: 32
+    header_timeout: 5s
+  environments:
+    - id: env_small
+      limits:
+        workspace_bytes: 1073741824
+`))
+	require.NoError(t, err)
+	assert.Equal(t, 100, cfg.MaxConnections)
+	assert.Equal(t, int64(1<<20), cfg.Disk.MinFree)
+	assert.Equal(t, 32, cfg.Local.Egress.MaxConnectionsPerSession)
+	assert.Equal(t, 5*time.Second, cfg.Local.Egress.HeaderTimeout)
+	assert.Equal(t, int64(1<<30), cfg.Local.Environments[0].Limits.WorkspaceBytes)
+
+	_, err = daemon.LoadConfig(newViperWithFlags(t), writeConfig(t, `local:
+  environments:
+    - id: env_bad
+      limits:
+        workspace_bytes: -5
+`))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "local.environments[0].limits.workspace_bytes")
+	_, err = daemon.LoadConfig(newViperWithFlags(t), writeConfig(t, "disk:\n  min_free: -1\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "disk.min_free")
+}
