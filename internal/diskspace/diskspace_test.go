@@ -21,7 +21,7 @@ type fakeFS struct {
 }
 
 func (f *fakeFS) statfs(string) (uint64, error) { f.mu.Lock(); defer f.mu.Unlock(); return f.free, nil }
-func (f *fakeFS) clock() time.Time               { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
+func (f *fakeFS) clock() time.Time              { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
 func (f *fakeFS) set(free uint64, advance time.Duration) {
 	f.mu.Lock()
 	f.free, f.now = free, f.now.Add(advance)
