@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sandbox0/sandbox0d/internal/diskspace"
+	"github.com/sandbox0/sandbox0d/sessions"
 )
 
 // A turn whose workspace grows over limits.workspace_bytes is stopped while
@@ -139,4 +140,18 @@ func TestDiskBelowReserveStopsWritingTurnsUntilSpaceReturns(t *testing.T) {
 	assert.Equal(t, statusIdle, rec.Status)
 	texts := rig.texts(id)
 	assert.Equal(t, "first", texts[len(texts)-1], "the next turn ran")
+}
+
+// A deployment's fire while the disk is below its reserve is refused as a
+// transient rejection naming the disk, so the schedule keeps firing.
+func TestFireWhileDiskLowIsATransientRejection(t *testing.T) {
+	disk := &fakeDisk{}
+	rig := newRig(t, []Agent{shAgent("agent_ok", "echo ok")}, func(c *Config) { c.Disk = disk })
+	disk.set(&diskspace.LowError{Path: "/data", Free: 1 << 20, Reserve: 256 << 20})
+	_, err := rig.b.CreateSession(t.Context(), rig.request("agent_ok", nil))
+	var re *sessions.RunError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, sessions.ErrSessionCreationRejected, re.Type)
+	assert.False(t, re.Type.PausesDeployment())
+	assert.Contains(t, re.Message, "nearly full: 1 MiB free")
 }
