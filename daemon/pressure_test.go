@@ -216,6 +216,7 @@ func TestAPIConnectionCap(t *testing.T) {
 	assert.Contains(t, refusal, `"type":"overloaded_error"`)
 	assert.Contains(t, refusal, "max_connections")
 	assert.Contains(t, r.logs.String(), "API connection refused")
+	assert.Contains(t, r.logs.String(), `msg="open-file limit" soft=`, "the limit in force is logged at start")
 
 	held[0].Close()
 	for _, c := range held[1:] {
