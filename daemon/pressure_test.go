@@ -178,6 +178,11 @@ func TestEgressFloodFromOneSessionLeavesTheDaemonServing(t *testing.T) {
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	assert.Regexp(t, `sandbox0d_sandbox_egress_total\{decision="refused"\} [1-9]`, string(metrics))
+	for _, line := range strings.Split(string(metrics), "\n") {
+		if strings.HasPrefix(line, "sandbox0d_sandbox_egress_total") {
+			t.Log(line)
+		}
+	}
 	logs := r.logs.String()
 	refusals := strings.Count(logs, "egress connection refused")
 	t.Logf("WARN lines for refusals: %d", refusals)

@@ -144,14 +144,16 @@ func (l *listener) Accept() (net.Conn, error) {
 }
 
 func (l *listener) refuse(c net.Conn) {
+	// Counted and logged first, so whoever sees the refusal also sees the
+	// count.
+	if l.cfg.Refused != nil {
+		l.cfg.Refused()
+	}
 	if l.cfg.Refuse != nil {
 		_ = c.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
 		l.cfg.Refuse(c)
 	}
 	_ = c.Close()
-	if l.cfg.Refused != nil {
-		l.cfg.Refused()
-	}
 }
 
 // Close closes the listener and ends a pending backoff.
