@@ -150,11 +150,9 @@ func (p *Proxy) Counts() (allowed, denied uint64) { return p.allowed.Load(), p.d
 // connection cap so far.
 func (p *Proxy) Refused() uint64 { return p.refused.Load() }
 
-// MaxConnectionsPerSession is the cap in force (negative: none).
-func (p *Proxy) MaxConnectionsPerSession() int { return p.maxConns }
-
-// sessionGate returns the session's connection cap, shared by all its
-// sockets; release with dropSession. Callers hold p.mu.
+// sessionGateLocked returns the session's connection cap, shared by all
+// its sockets; each socket gives it back with dropSession. Callers hold
+// p.mu.
 func (p *Proxy) sessionGateLocked(sessionID string) *connlimit.Gate {
 	sc, ok := p.sessions[sessionID]
 	if !ok {
