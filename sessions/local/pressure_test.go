@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -65,6 +66,16 @@ func TestWorkspaceUsageCountsBlocksAndStopsEarly(t *testing.T) {
 	assert.GreaterOrEqual(t, size, int64(512<<10))
 	_, over = workspaceUsage(dir, 300<<10)
 	assert.True(t, over)
+
+	// Many empty files count a block each: a harness cannot hide behind
+	// files that take no blocks, and the walk ends once over.
+	many := t.TempDir()
+	for i := range 300 {
+		require.NoError(t, os.WriteFile(filepath.Join(many, strconv.Itoa(i)), nil, 0o600))
+	}
+	size, over = workspaceUsage(many, 100*minEntryBytes)
+	assert.True(t, over)
+	assert.LessOrEqual(t, size, int64(102*minEntryBytes), "the walk stopped once over")
 }
 
 func writeFile(path string, n int) error {

@@ -80,18 +80,34 @@ func (b *Backend) watchWorkspace(ctx context.Context, run *sessionRun, stop cont
 	}
 }
 
+// Bounds of one measurement of a workspace.
+const (
+	// minEntryBytes is what every file and directory counts at least: a
+	// block, and an inode is not free either. It also bounds a walk: a
+	// workspace of small files is over its limit after limit/minEntryBytes
+	// entries, however many more there are.
+	minEntryBytes = 4096
+	// maxWalkEntries bounds a walk without a limit (only the growth check
+	// of a low disk needs it): past it the size is what was counted so far.
+	maxWalkEntries = 1 << 21
+)
+
 // workspaceUsage is the disk dir's tree uses (allocated blocks, so sparse
-// files count what they take; hard links once), and whether it is over
-// limit (negative: none). The walk stops as soon as it is over, so a
-// workspace far over its limit costs no more than one at it; it follows
-// no symbolic links and leaves the tree as it is.
+// files count what they take, at least minEntryBytes per entry; hard links
+// once), and whether it is over limit (negative: none). The walk stops as
+// soon as it is over, so a workspace far over its limit costs no more than
+// one at it; it follows no symbolic links and leaves the tree as it is.
 func workspaceUsage(dir string, limit int64) (int64, bool) {
 	var total int64
+	entries := 0
 	seen := map[[2]uint64]bool{}
 	over := false
 	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil // vanished or unreadable: nothing to count
+		}
+		if entries++; limit < 0 && entries > maxWalkEntries {
+			return fs.SkipAll
 		}
 		info, err := d.Info()
 		if err != nil {
@@ -108,7 +124,7 @@ func workspaceUsage(dir string, limit int64) (int64, bool) {
 				seen[key] = true
 			}
 		}
-		total += size
+		total += max(size, minEntryBytes)
 		if limit >= 0 && total > limit {
 			over = true
 			return fs.SkipAll
