@@ -28,7 +28,9 @@ const diskCheckEvery = 5 * time.Second
 // dir's file system is below disk.min_free, so the reserve stays for what
 // the daemon must record (the end of turns, run results). Reads and DELETE
 // (which frees space) pass, as do /admin/ routes (the operator's tools,
-// backup among them, must work on a full disk).
+// backup among them, must work on a full disk) and /v1/sessions routes: an
+// upstream backend stores nothing here, and the local one refuses what
+// writes itself while letting an interrupt through.
 func (d *Daemon) diskReserve(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if d.disk == nil {
@@ -39,7 +41,7 @@ func (d *Daemon) diskReserve(next echo.HandlerFunc) echo.HandlerFunc {
 		default:
 			return next(c)
 		}
-		if strings.HasPrefix(c.Request().URL.Path, "/admin/") {
+		if path := c.Request().URL.Path; strings.HasPrefix(path, "/admin/") || path == "/v1/sessions" || strings.HasPrefix(path, "/v1/sessions/") {
 			return next(c)
 		}
 		if err := d.disk.Err(); err != nil {

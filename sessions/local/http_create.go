@@ -125,6 +125,7 @@ func (b *Backend) handleUpdateSession(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("session %q was not found", id))
 	case errors.As(err, new(*badUpdateError)):
 		wire.WriteError(w, http.StatusBadRequest, err.Error())
+	case b.diskFull(w, err):
 	case err != nil:
 		b.log.Error("updating a session", "session_id", id, "err", err)
 		wire.WriteError(w, http.StatusInternalServerError, "updating the session failed")

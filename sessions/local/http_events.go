@@ -113,9 +113,6 @@ func (b *Backend) handleSendEvents(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, http.StatusBadRequest, "events: must contain at least one event")
 		return
 	}
-	if b.diskFull(w, b.diskErr()) {
-		return
-	}
 	now := b.cfg.Now()
 	events := make([]inputEvent, 0, len(body.Events))
 	for i, raw := range body.Events {
@@ -143,6 +140,12 @@ func (b *Backend) handleSendEvents(w http.ResponseWriter, r *http.Request) {
 		default:
 			wire.WriteError(w, http.StatusBadRequest, fmt.Sprintf(
 				"events[%d].type: %s cannot be sent to a local session; it accepts user.message, system.message and user.interrupt", i, head.Type))
+			return
+		}
+	}
+	// Below the disk reserve only interrupts are taken: they stop work.
+	for _, ev := range events {
+		if !ev.interrupt && b.diskFull(w, b.diskErr()) {
 			return
 		}
 	}

@@ -166,3 +166,18 @@ func TestFireWhileDiskLowIsATransientRejection(t *testing.T) {
 	assert.False(t, re.Type.PausesDeployment())
 	assert.Contains(t, re.Message, "nearly full: 1 MiB free")
 }
+
+// Below the disk reserve an interrupt is still taken: it stops work.
+func TestInterruptIsTakenBelowTheDiskReserve(t *testing.T) {
+	disk := &fakeDisk{}
+	rig := newRig(t, []Agent{shAgent("agent_wait", `echo started; exec sleep 600`)}, func(c *Config) { c.Disk = disk })
+	id := rig.create("agent_wait", nil)
+	rig.waitForText(id, "started")
+	disk.set(&diskspace.LowError{Path: "/data", Free: 1 << 20, Reserve: 256 << 20})
+	body, _ := json.Marshal(map[string]any{"events": []any{map[string]any{"type": "user.interrupt"}}})
+	resp, err := http.Post(rig.srv.URL+"/v1/sessions/"+id+"/events", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, statusIdle, rig.waitDone(id).Status)
+}
