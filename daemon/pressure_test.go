@@ -199,7 +199,29 @@ func TestAPIConnectionCap(t *testing.T) {
 	t.Parallel()
 	cfg := baseConfig(t.TempDir())
 	cfg.MaxConnections = 4
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Auth.APIKeys = []string{"sk-pressure-test"}
 	r := start(t, cfg, daemon.Options{})
+
+	// The TCP listener has its own cap, refused the same way.
+	var tcpHeld []net.Conn
+	for range 4 {
+		c, err := net.Dial("tcp", r.d.TCPAddr().String())
+		require.NoError(t, err)
+		tcpHeld = append(tcpHeld, c)
+	}
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", r.d.TCPAddr().String())
+		require.NoError(t, err)
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		data, _ := io.ReadAll(c)
+		return strings.HasPrefix(string(data), "HTTP/1.1 503") && strings.Contains(string(data), "max_connections")
+	}, 10*time.Second, 10*time.Millisecond)
+	for _, c := range tcpHeld {
+		c.Close()
+	}
+
 	var held []net.Conn
 	for range 4 {
 		c, err := net.Dial("unix", r.socket)
