@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sandbox0/sandbox0d/internal/diskspace"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local"
 	"github.com/sandbox0/sandbox0d/sessions/local/claudecode"
@@ -18,7 +19,7 @@ import (
 // buildBackend creates the configured session backend.
 // The egress proxy of limited networks comes back with a local backend (nil
 // otherwise); the daemon exports its counts and closes it.
-func buildBackend(cfg Config, st *store.Store, events local.EventSink, log *slog.Logger) (sessions.Backend, *egress.Proxy, error) {
+func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *diskspace.Guard, log *slog.Logger) (sessions.Backend, *egress.Proxy, error) {
 	switch cfg.Backend {
 	case "none":
 		return sessions.Unconfigured{}, nil, nil
@@ -41,7 +42,15 @@ func buildBackend(cfg Config, st *store.Store, events local.EventSink, log *slog
 	case "local":
 		lc := localConfig(cfg, log)
 		lc.Events = events
-		proxy, err := egress.New(egress.Config{Logger: log.With("component", "egress")})
+		if disk != nil { // a nil *Guard in the interface would not be nil
+			lc.Disk = disk
+		}
+		maxConns := cfg.Local.Egress.MaxConnectionsPerSession
+		if maxConns == 0 {
+			maxConns = -1 // the config's 0 is no cap; egress's 0 is its default
+		}
+		proxy, err := egress.New(egress.Config{Logger: log.With("component", "egress"),
+			MaxConnectionsPerSession: maxConns, HeaderTimeout: cfg.Local.Egress.HeaderTimeout})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -107,7 +116,7 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 				AllowPackageManagers: e.Networking.AllowPackageManagers,
 				AllowMCPServers:      e.Networking.AllowMCPServers,
 			}, Limits: local.Limits{Memory: memory, Processes: e.Limits.Processes, CPU: e.Limits.CPU,
-				OpenFiles: e.Limits.OpenFiles}})
+				OpenFiles: e.Limits.OpenFiles, WorkspaceBytes: e.Limits.WorkspaceBytes}})
 	}
 	for _, v := range cfg.Local.Vaults {
 		lc.Vaults = append(lc.Vaults, local.Vault{ID: v.ID, File: v.File, Credential: v.Credential})

@@ -19,6 +19,7 @@ import (
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/internal/bytesize"
 	"github.com/sandbox0/sandbox0d/internal/configerr"
+	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/sessions/upstream"
 	"github.com/sandbox0/sandbox0d/webhooks"
 )
@@ -47,6 +48,19 @@ type Config struct {
 	Runs            RunsConfig      `mapstructure:"runs"`
 	Webhooks        webhooks.Config `mapstructure:"webhooks"`
 	Debug           DebugConfig     `mapstructure:"debug"`
+	// MaxConnections caps the connections each API listener (the socket,
+	// TCP) holds open; over it a new connection gets a 503 and is closed.
+	// 0 means no cap.
+	MaxConnections int        `mapstructure:"max_connections"`
+	Disk           DiskConfig `mapstructure:"disk"`
+}
+
+// DiskConfig keeps a reserve on the data dir's file system.
+type DiskConfig struct {
+	// MinFree is the reserve in bytes: below it, API writes answer 507 and
+	// local turns that write stop, so what must still be recorded (the end
+	// of those turns, run results) has room. 0 disables the check.
+	MinFree int64 `mapstructure:"min_free"`
 }
 
 // DebugConfig holds diagnostics that are off by default.
@@ -121,6 +135,19 @@ type LocalConfig struct {
 	CredentialsDir        string             `mapstructure:"credentials_dir"`
 	// Sandbox is bubblewrap, none or auto (see sessions/local/sandbox).
 	Sandbox string `mapstructure:"sandbox"`
+	// Egress bounds what one session may hold open on the egress proxy of
+	// limited networks.
+	Egress LocalEgress `mapstructure:"egress"`
+}
+
+// LocalEgress bounds one session's connections to the egress proxy.
+type LocalEgress struct {
+	// MaxConnectionsPerSession caps the connections one session holds
+	// open; 0 means no cap.
+	MaxConnectionsPerSession int `mapstructure:"max_connections_per_session"`
+	// HeaderTimeout is the time a connection has to send its CONNECT or
+	// request header.
+	HeaderTimeout time.Duration `mapstructure:"header_timeout"`
 }
 
 // LocalAgent declares an agent for the local backend: a harness command,
@@ -171,6 +198,9 @@ type LocalLimits struct {
 	Processes int64   `mapstructure:"processes"`
 	CPU       float64 `mapstructure:"cpu"`
 	OpenFiles int64   `mapstructure:"open_files"`
+	// WorkspaceBytes caps the disk the session's workspace uses; 0 means
+	// local.DefaultWorkspaceBytes, -1 no cap.
+	WorkspaceBytes int64 `mapstructure:"workspace_bytes"`
 }
 
 // LocalNetworking is an environment's network policy, in the official
@@ -268,7 +298,19 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("webhooks.max_concurrency", wh.MaxConcurrency)
 	v.SetDefault("webhooks.max_concurrency_per_endpoint", wh.MaxConcurrencyPerEndpoint)
 	v.SetDefault("debug.pprof", false)
+	v.SetDefault("max_connections", DefaultMaxConnections)
+	v.SetDefault("disk.min_free", DefaultDiskMinFree)
+	v.SetDefault("local.egress.max_connections_per_session", egress.DefaultMaxConnectionsPerSession)
+	v.SetDefault("local.egress.header_timeout", egress.DefaultHeaderTimeout)
 }
+
+// Defaults of the pressure limits (issue 22): enough for any honest load,
+// small enough that one client or session cannot take the daemon's files
+// or the disk.
+const (
+	DefaultMaxConnections = 1024
+	DefaultDiskMinFree    = int64(256 << 20)
+)
 
 // BindServeFlags declares the serve flags and binds them to config keys.
 func BindServeFlags(fs *pflag.FlagSet, v *viper.Viper) {
@@ -431,6 +473,24 @@ func (c Config) Validate() error {
 	}
 	if c.Runs.Retention.Interval <= 0 {
 		return &ConfigError{Key: "runs.retention.interval", Problem: "must be positive"}
+	}
+	if c.MaxConnections < 0 {
+		return &ConfigError{Key: "max_connections", Problem: "must not be negative (0: no cap)"}
+	}
+	if c.Disk.MinFree < 0 {
+		return &ConfigError{Key: "disk.min_free", Problem: "must not be negative (0 disables the reserve)"}
+	}
+	if c.Local.Egress.MaxConnectionsPerSession < 0 {
+		return &ConfigError{Key: "local.egress.max_connections_per_session", Problem: "must not be negative (0: no cap)"}
+	}
+	if c.Local.Egress.HeaderTimeout < 0 {
+		return &ConfigError{Key: "local.egress.header_timeout", Problem: "must not be negative (0: the default, 10s)"}
+	}
+	for i, e := range c.Local.Environments {
+		if e.Limits.WorkspaceBytes < -1 {
+			return &ConfigError{Key: fmt.Sprintf("local.environments[%d].limits.workspace_bytes", i),
+				Problem: fmt.Sprintf("must be a size in bytes, 0 for the default (10 GiB) or -1 for no cap, got %d", e.Limits.WorkspaceBytes)}
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

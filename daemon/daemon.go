@@ -17,6 +17,8 @@ import (
 	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/httpapi"
+	"github.com/sandbox0/sandbox0d/internal/diskspace"
+	"github.com/sandbox0/sandbox0d/internal/ratelog"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
@@ -62,11 +64,16 @@ type Daemon struct {
 	// sessionLimits is how this host enforces local sessions' limits; nil
 	// without the local backend.
 	sessionLimits *sandbox.Enforcement
-	certs         certStore
-	streams       streamTracker
-	listeners     []boundListener
-	tcpAddr       net.Addr
-	ready         chan struct{}
+	// disk keeps the disk.min_free reserve on the data dir's file system
+	// (nil: no reserve); pressureLog rate-limits the WARN lines of refused
+	// connections and accept failures.
+	disk        *diskspace.Guard
+	pressureLog *ratelog.Limiter
+	certs       certStore
+	streams     streamTracker
+	listeners   []boundListener
+	tcpAddr     net.Addr
+	ready       chan struct{}
 }
 
 type boundListener struct {
@@ -86,6 +93,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	if opts.Limits != nil {
 		d.limits = *opts.Limits
 	}
+	raiseFileLimit(log)
 	defer func() {
 		if err != nil {
 			// A failed start has no sessions worth waiting for.
@@ -105,6 +113,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	}
 	log.Info("store open", "path", dbPath)
 	warnExposedSecrets(cfg, log)
+	d.disk = diskspace.New(diskspace.Config{Path: cfg.DataDir, Reserve: cfg.Disk.MinFree, Logger: log})
 
 	d.identityPath, d.identityFromCredential = crypto.ResolveIdentityPath(cfg.DataDir, cfg.IdentityFile)
 	sealed, err := deployments.SealedSecrets(d.store)
@@ -125,7 +134,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	}
 	d.backend = opts.Backend
 	if d.backend == nil {
-		if d.backend, d.egress, err = buildBackend(cfg, d.store, d.hooks, log); err != nil {
+		if d.backend, d.egress, err = buildBackend(cfg, d.store, d.hooks, d.disk, log); err != nil {
 			return nil, err
 		}
 		if cfg.Backend == "local" {
@@ -176,7 +185,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		SessionsProxied: httpapi.ProxiesSessions(d.backend),
 		Logger:          log,
 		Authorize:       d.auth.authorize,
-		Middleware:      []echo.MiddlewareFunc{d.metrics.middleware},
+		Middleware:      []echo.MiddlewareFunc{d.metrics.middleware, d.diskReserve},
 		Extra: func(e *echo.Echo) {
 			d.registerHealth(e)
 			d.registerAdmin(e)
@@ -194,6 +203,7 @@ func (d *Daemon) bindListeners(cfg Config) error {
 		if err != nil {
 			return err
 		}
+		l = d.limitListener(l, "api socket", cfg.MaxConnections, true)
 		d.listeners = append(d.listeners, boundListener{Listener: l, kind: connSocket})
 		d.log.Info("listening", "socket", cfg.Socket)
 	}
@@ -213,6 +223,7 @@ func (d *Daemon) bindListeners(cfg Config) error {
 			_ = l.Close()
 			return err
 		}
+		l = d.limitListener(l, "api tcp", cfg.MaxConnections, !useTLS)
 		d.listeners = append(d.listeners, boundListener{Listener: l, kind: connTCP, tls: useTLS})
 		d.tcpAddr = l.Addr()
 		d.log.Info("listening", "tcp", l.Addr().String(), "tls", useTLS, "api_keys", d.auth.Count())
@@ -329,6 +340,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// on disk and is made again by the next process.
 	bg.Go(func() { _ = d.hooks.Run(background) })
 	bg.Go(func() { d.watchdogLoop(background) })
+	if d.disk != nil {
+		diskTicker := time.NewTicker(diskCheckEvery)
+		defer diskTicker.Stop()
+		bg.Go(func() { d.disk.Run(background, diskTicker.C) })
+	}
 
 	close(d.ready)
 	_ = sdNotify("READY=1\nSTATUS=serving")

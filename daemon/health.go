@@ -24,6 +24,13 @@ func (d *Daemon) registerHealth(e *echo.Echo) {
 			checks["scheduler"] = "not running"
 			status = http.StatusServiceUnavailable
 		}
+		if d.disk != nil {
+			checks["disk"] = "ok"
+			if err := d.disk.Err(); err != nil {
+				checks["disk"] = err.Error()
+				status = http.StatusServiceUnavailable
+			}
+		}
 		// Which confinement local harnesses run under; informative, never
 		// a reason to be unready (an unconfined daemon was told so).
 		if mode := d.sandboxMode(); mode != "" {

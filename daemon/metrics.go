@@ -185,17 +185,21 @@ func knownMethod(m string) string {
 
 // registerEgress exports the egress proxy's decisions, read at scrape time.
 func (m *metrics) registerEgress(p *egress.Proxy) {
-	for _, decision := range []string{egress.DecisionAllowed, egress.DecisionDenied} {
+	for _, decision := range []string{egress.DecisionAllowed, egress.DecisionDenied, egress.DecisionRefused} {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name:        "sandbox0d_sandbox_egress_total",
-			Help:        "Connections of limited-network local sessions through the egress proxy, by decision (allowed, denied).",
+			Name: "sandbox0d_sandbox_egress_total",
+			Help: "Connections of limited-network local sessions through the egress proxy, by decision " +
+				"(allowed, denied by the policy, refused over local.egress.max_connections_per_session).",
 			ConstLabels: prometheus.Labels{"decision": decision},
 		}, func() float64 {
 			allowed, denied := p.Counts()
-			if decision == egress.DecisionAllowed {
+			switch decision {
+			case egress.DecisionAllowed:
 				return float64(allowed)
+			case egress.DecisionDenied:
+				return float64(denied)
 			}
-			return float64(denied)
+			return float64(p.Refused())
 		}))
 	}
 }

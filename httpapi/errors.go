@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"syscall"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/internal/diskspace"
 	"github.com/sandbox0/sandbox0d/internal/wire"
 )
 
@@ -41,6 +43,11 @@ func (a *API) classify(err error, c echo.Context) (int, string) {
 	switch {
 	case errors.As(err, &se):
 		return se.status, se.message
+	case errors.As(err, new(*diskspace.LowError)):
+		return http.StatusInsufficientStorage, err.Error()
+	case errors.Is(err, syscall.ENOSPC):
+		a.log.Error("request failed: the disk is full", "method", c.Request().Method, "path", c.Path(), "error", err.Error())
+		return http.StatusInsufficientStorage, DiskFullMessage
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit)
 	case errors.As(err, &de):
@@ -75,3 +82,6 @@ func (a *API) classify(err error, c echo.Context) (int, string) {
 		"request_id", c.Response().Header().Get(wire.RequestIDHeader), "error", err.Error())
 	return http.StatusInternalServerError, "internal error; see the daemon log for request " + c.Response().Header().Get(wire.RequestIDHeader)
 }
+
+// DiskFullMessage answers a write that failed for lack of space (HTTP 507).
+const DiskFullMessage = "the data directory's file system is full (no space left on device): nothing was written; free space there (disk.min_free keeps a reserve) and retry"

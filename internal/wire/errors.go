@@ -87,7 +87,9 @@ func WriteError(w http.ResponseWriter, status int, message string) {
 		reqID = NewRequestID()
 		w.Header().Set(RequestIDHeader, reqID)
 	}
-	if status == http.StatusConflict {
+	// A conflict does not go away by itself, and a full disk not within an
+	// SDK's retry window.
+	if status == http.StatusConflict || status == http.StatusInsufficientStorage {
 		w.Header().Set("x-should-retry", "false")
 	}
 	w.Header().Set("Content-Type", "application/json")

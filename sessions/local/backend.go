@@ -64,6 +64,9 @@ type Backend struct {
 	endRetried chan error
 	// shutdown bounds the harness grace periods once Close has a deadline.
 	shutdown shutdownBudget
+	// workspacePoll is how often a running turn's workspace is measured;
+	// tests shorten it before any session starts.
+	workspacePoll time.Duration
 
 	stopJanitor context.CancelFunc
 	janitorDone chan struct{}
@@ -113,6 +116,8 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 		active:   map[string]*activeSession{},
 		watchers: map[string]chan struct{}{},
 		pruning:  map[string]bool{},
+
+		workspacePoll: defaultWorkspacePoll,
 	}
 	for _, a := range cfg.Agents {
 		b.agents[a.ID] = append(b.agents[a.ID], a)

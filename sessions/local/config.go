@@ -29,6 +29,10 @@ const (
 	DefaultMaxEvents             = 100_000
 	DefaultSessionRetention      = 30 * 24 * time.Hour
 	DefaultGitBinary             = "git"
+	// DefaultWorkspaceBytes is limits.workspace_bytes: room for a large
+	// repository with its build outputs, far from what one session may
+	// take of a shared disk.
+	DefaultWorkspaceBytes = int64(10 << 30)
 )
 
 // Agent is a harness command that sessions of this agent run.
@@ -151,6 +155,10 @@ type Config struct {
 	// Sandbox starts every harness process; nil means sandbox.None
 	// (unconfined). The daemon builds it from local.sandbox.
 	Sandbox sandbox.Sandbox
+	// Disk, when set, says when the data dir's file system is below its
+	// reserve (disk.min_free): turns that write are then stopped. nil
+	// means no reserve.
+	Disk DiskGuard
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -242,6 +250,10 @@ func (c Config) Validate() error {
 		}
 		if e.MaxEvents < 0 {
 			bad(key+".max_events", "must not be negative, got %d", e.MaxEvents)
+		}
+		if e.Limits.WorkspaceBytes < -1 {
+			bad(key+".limits.workspace_bytes", "must be a size in bytes, 0 for the default (%d) or -1 for no cap, got %d",
+				DefaultWorkspaceBytes, e.Limits.WorkspaceBytes)
 		}
 		checkEnv(key+".env", e.Env, bad)
 		e.Limits.validate(key+".limits", bad)
@@ -383,4 +395,14 @@ func checkEnv(key string, env map[string]string, bad func(key, format string, ar
 func isPlainFileName(name string) bool {
 	return name != "" && name != "." && name != ".." &&
 		!strings.ContainsAny(name, "/\\\x00")
+}
+
+// DiskGuard reports the data dir's file system below its reserve; see
+// internal/diskspace.
+type DiskGuard interface {
+	// Err is nil while there is room, else an error saying how much is
+	// free and what the reserve is.
+	Err() error
+	// Observe is told of a write error; ENOSPC makes it look again.
+	Observe(err error)
 }

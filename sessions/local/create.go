@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/sandbox0/sandbox0d/sessions"
@@ -47,12 +48,21 @@ var errNotRunning = errors.New("the session is not running")
 // agents, environments, vaults and files are *sessions.RunError of the
 // matching type.
 func (b *Backend) CreateSession(_ context.Context, req sessions.CreateRequest) (string, error) {
+	// A fire while the data dir's file system is below its reserve is
+	// refused as a transient rejection: the run says why, and the schedule
+	// keeps firing (a full disk is not the deployment's fault).
+	if low := b.diskErr(); low != nil {
+		return "", runError(sessions.ErrSessionCreationRejected, "%v", low)
+	}
 	now := b.cfg.Now()
 	run, rec, events, err := b.prepareRun(req, now)
 	if err != nil {
 		return "", err
 	}
 	if err := b.admit(run, rec, events); err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			return "", runError(sessions.ErrSessionCreationRejected, "%v (the data directory's file system is full)", err)
+		}
 		return "", err
 	}
 	b.log.Info("session created", "session_id", run.id, "deployment_id", req.DeploymentID,
@@ -226,6 +236,11 @@ func (b *Backend) admit(run *sessionRun, rec *sessionRecord, input [][]byte) err
 	}
 	if err := b.store.create(rec, events); err != nil {
 		b.giveBackLocked(as)
+		if errors.Is(err, syscall.ENOSPC) {
+			// Kept as is so the API can answer 507 (an unknown_error for a run).
+			b.observeDisk(err)
+			return fmt.Errorf("storing the session: %w", err)
+		}
 		return runError(sessions.ErrUnknown, "storing the session: %v", err)
 	}
 	if start {

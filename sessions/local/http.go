@@ -97,6 +97,7 @@ func (b *Backend) handleArchiveSession(w http.ResponseWriter, r *http.Request) {
 			"session %s is running a turn; interrupt it (POST /v1/sessions/%s/events with user.interrupt) before archiving it", id, id))
 	case errors.Is(err, errSessionNotFound):
 		wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("session %q was not found", id))
+	case b.diskFull(w, err):
 	case err != nil:
 		b.log.Error("archiving a session", "session_id", id, "error", err)
 		wire.WriteError(w, http.StatusInternalServerError, "archiving the session failed")
@@ -116,6 +117,8 @@ func (b *Backend) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, errSessionNotFound):
 		wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("session %q was not found", id))
+		return
+	case b.diskFull(w, err):
 		return
 	case err != nil:
 		b.log.Error("deleting a session", "session_id", id, "error", err)

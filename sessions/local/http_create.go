@@ -41,6 +41,9 @@ func (b *Backend) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if b.diskFull(w, b.diskErr()) {
+		return
+	}
 	now := b.cfg.Now()
 	run, rec, events, err := b.prepareRun(sessions.CreateRequest{
 		Agent:         refs.Agent,
@@ -56,6 +59,8 @@ func (b *Backend) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 	}
 	var re *sessions.RunError
 	switch {
+	case b.diskFull(w, err):
+		return
 	case errors.As(err, &re) && re.Type == sessions.ErrUnknown:
 		b.log.Error("creating a session", "error", err)
 		wire.WriteError(w, http.StatusInternalServerError, "creating the session failed: "+re.Message)
@@ -120,6 +125,7 @@ func (b *Backend) handleUpdateSession(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("session %q was not found", id))
 	case errors.As(err, new(*badUpdateError)):
 		wire.WriteError(w, http.StatusBadRequest, err.Error())
+	case b.diskFull(w, err):
 	case err != nil:
 		b.log.Error("updating a session", "session_id", id, "err", err)
 		wire.WriteError(w, http.StatusInternalServerError, "updating the session failed")

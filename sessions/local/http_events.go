@@ -143,6 +143,12 @@ func (b *Backend) handleSendEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Below the disk reserve only interrupts are taken: they stop work.
+	for _, ev := range events {
+		if !ev.interrupt && b.diskFull(w, b.diskErr()) {
+			return
+		}
+	}
 	echo, err := b.sendEvents(id, events)
 	switch {
 	case errors.Is(err, errSessionNotFound):
@@ -157,6 +163,7 @@ func (b *Backend) handleSendEvents(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, http.StatusConflict, fmt.Sprintf("session %s cannot run another turn: %v", id, err))
 	case errors.Is(err, errClosing):
 		wire.WriteError(w, http.StatusServiceUnavailable, "the daemon is shutting down; send the events again once it is back")
+	case b.diskFull(w, err):
 	case err != nil:
 		b.log.Error("sending events", "session_id", id, "error", err)
 		wire.WriteError(w, http.StatusInternalServerError, "recording the events failed")

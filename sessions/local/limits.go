@@ -24,6 +24,10 @@ type Limits struct {
 	// OpenFiles is every process's open-file limit; default
 	// DefaultOpenFilesLimit.
 	OpenFiles int64
+	// WorkspaceBytes caps the disk the session's workspace uses; over it
+	// the turn is stopped and the session terminated. 0 means
+	// DefaultWorkspaceBytes, -1 no cap.
+	WorkspaceBytes int64
 }
 
 // Defaults and floors of the limits. The defaults keep the daemon and the
@@ -79,6 +83,9 @@ func (l Limits) withDefaults(maxConcurrent int) Limits {
 	}
 	if l.OpenFiles == 0 {
 		l.OpenFiles = DefaultOpenFilesLimit
+	}
+	if l.WorkspaceBytes == 0 {
+		l.WorkspaceBytes = DefaultWorkspaceBytes
 	}
 	return l
 }

@@ -170,13 +170,26 @@ func (s *turnSink) loop() {
 		}
 		now := s.b.cfg.Now()
 		u := s.takeUsage()
-		if _, err := s.b.store.appendEvents(s.sessionID, batch, func(rec *sessionRecord) error {
-			rec.UpdatedAt = now
-			addUsage(&rec.Usage, u)
-			return nil
-		}); err != nil {
+		// Below the disk reserve harness output is not stored: the turn
+		// stops, and the reserve keeps room for recording its end.
+		err := s.b.diskErr()
+		if err == nil {
+			_, err = s.b.store.appendEvents(s.sessionID, batch, func(rec *sessionRecord) error {
+				rec.UpdatedAt = now
+				addUsage(&rec.Usage, u)
+				return nil
+			})
+			if err != nil {
+				s.b.observeDisk(err)
+				if low := s.b.diskErr(); low != nil {
+					err = low
+				} else {
+					err = fmt.Errorf("recording harness output: %w", err)
+				}
+			}
+		}
+		if err != nil {
 			failed = true
-			err = fmt.Errorf("recording harness output: %w", err)
 			s.mu.Lock()
 			s.err, s.stopped = err, true
 			s.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sandbox0/sandbox0d/internal/diskspace"
 	"github.com/sandbox0/sandbox0d/sessions/local/harness"
 	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
@@ -210,8 +211,14 @@ func (b *Backend) runTurn(ctx context.Context, id string, as *activeSession, inp
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	sink := b.newTurnSink(id, run.env, stop)
+	watched := b.watchWorkspace(ctx, run, stop)
 	res, runErr := h.RunTurn(ctx, turn, sink)
 	sink.close()
+	// The workspace as the turn left it counts too (a harness may write
+	// its last gigabytes and exit between two polls).
+	if err := watched(); err != nil && context.Cause(ctx) == nil {
+		stop(err)
+	}
 	if e := sb.procs.limitExceeded(); e != nil {
 		// The sandbox ended the turn's processes; whatever the harness
 		// made of that, the limit is why.
@@ -438,6 +445,13 @@ func (b *Backend) endedBy(ctx context.Context, err error, run *sessionRun) turnO
 	case errors.Is(cause, errTooManyEvents):
 		out.failure = failuref("the turn emitted more than %d events (max_events of environment %s)",
 			run.env.MaxEvents, run.env.ID)
+	case errors.As(cause, new(*workspaceFullError)):
+		out.failure = failuref("%v", cause)
+	case errors.As(cause, new(*diskspace.LowError)):
+		// Not necessarily this session's doing: the turn is lost, the
+		// session waits for the next message, sent once there is room.
+		out.status, out.retry = statusIdle, retryStatusExhausted
+		out.failure = failuref("%v; the turn was stopped because it writes (output or workspace), and the session is idle: send the message again once there is space", cause)
 	case errors.Is(cause, errShutdown), errors.Is(cause, errShutdownEarly):
 		// The daemon stopping is not the session's fault: the turn is lost,
 		// the session waits for the next message.

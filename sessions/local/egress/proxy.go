@@ -32,6 +32,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sandbox0/sandbox0d/internal/connlimit"
+	"github.com/sandbox0/sandbox0d/internal/ratelog"
 	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
 
@@ -39,12 +41,38 @@ import (
 const (
 	DecisionAllowed = "allowed"
 	DecisionDenied  = "denied"
+	// DecisionRefused is a connection over the session's connection cap.
+	DecisionRefused = "refused"
 )
 
 const dialTimeout = 15 * time.Second
 
+// Defaults of the limits a session's connections are held to.
+const (
+	// DefaultMaxConnectionsPerSession is local.egress.max_connections_per_session.
+	// A busy package install opens tens of connections; a session holding
+	// hundreds is broken or hostile, and each costs the daemon two files.
+	DefaultMaxConnectionsPerSession = 256
+	// DefaultHeaderTimeout is local.egress.header_timeout: the time a
+	// connection has to send its whole CONNECT or request header, and to
+	// start the next request on a kept-alive connection.
+	DefaultHeaderTimeout = 10 * time.Second
+	// logEvery bounds the WARN lines of one session's denials and refusals.
+	logEvery = 10 * time.Second
+)
+
 // Config configures New.
 type Config struct {
+	// MaxConnectionsPerSession caps the connections one session holds open
+	// to the proxy (across all its sockets); over it a new connection gets a
+	// 503 and is closed at once. 0 means DefaultMaxConnectionsPerSession;
+	// negative means no cap.
+	MaxConnectionsPerSession int
+	// HeaderTimeout is how long a connection may take to send its request
+	// header; 0 means DefaultHeaderTimeout.
+	HeaderTimeout time.Duration
+	// Now is the clock of the log rate limit; nil means time.Now.
+	Now func() time.Time
 	// Dir holds the sockets; empty means a fresh private directory under
 	// the system temp dir.
 	Dir string
@@ -59,21 +87,41 @@ type Proxy struct {
 	ownDir  bool
 	resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 	log     *slog.Logger
+	// warn bounds the WARN lines one session can cause (denials, refusals).
+	warn          *ratelog.Limiter
+	maxConns      int
+	headerTimeout time.Duration
 
-	allowed, denied atomic.Uint64
+	allowed, denied, refused atomic.Uint64
 
-	mu     sync.Mutex
-	closed bool
-	live   map[*listener]struct{}
+	mu       sync.Mutex
+	closed   bool
+	live     map[*listener]struct{}
+	sessions map[string]*sessionConns // the connection cap, shared by a session's sockets
+}
+
+// sessionConns is one session's connection cap and how many of its
+// sockets share it.
+type sessionConns struct {
+	gate    *connlimit.Gate
+	sockets int
 }
 
 var _ sandbox.Egress = (*Proxy)(nil)
 
 // New creates the proxy; Close stops it.
 func New(cfg Config) (*Proxy, error) {
-	p := &Proxy{dir: cfg.Dir, resolve: cfg.Resolve, log: cfg.Logger, live: map[*listener]struct{}{}}
+	p := &Proxy{dir: cfg.Dir, resolve: cfg.Resolve, log: cfg.Logger, live: map[*listener]struct{}{},
+		sessions: map[string]*sessionConns{}, maxConns: cfg.MaxConnectionsPerSession, headerTimeout: cfg.HeaderTimeout}
 	if p.log == nil {
 		p.log = slog.Default()
+	}
+	p.warn = &ratelog.Limiter{Logger: p.log, Every: logEvery, Now: cfg.Now}
+	if p.maxConns == 0 {
+		p.maxConns = DefaultMaxConnectionsPerSession
+	}
+	if p.headerTimeout <= 0 {
+		p.headerTimeout = DefaultHeaderTimeout
 	}
 	if p.resolve == nil {
 		p.resolve = func(ctx context.Context, host string) ([]netip.Addr, error) {
@@ -97,6 +145,33 @@ func (p *Proxy) Dir() string { return p.dir }
 
 // Counts returns how many connections were allowed and denied so far.
 func (p *Proxy) Counts() (allowed, denied uint64) { return p.allowed.Load(), p.denied.Load() }
+
+// Refused returns how many connections were refused over a session's
+// connection cap so far.
+func (p *Proxy) Refused() uint64 { return p.refused.Load() }
+
+// sessionGateLocked returns the session's connection cap, shared by all
+// its sockets; each socket gives it back with dropSession. Callers hold
+// p.mu.
+func (p *Proxy) sessionGateLocked(sessionID string) *connlimit.Gate {
+	sc, ok := p.sessions[sessionID]
+	if !ok {
+		sc = &sessionConns{gate: connlimit.NewGate(p.maxConns)}
+		p.sessions[sessionID] = sc
+	}
+	sc.sockets++
+	return sc.gate
+}
+
+func (p *Proxy) dropSession(sessionID string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if sc, ok := p.sessions[sessionID]; ok {
+		if sc.sockets--; sc.sockets <= 0 {
+			delete(p.sessions, sessionID)
+		}
+	}
+}
 
 // Close stops every socket and removes the proxy's own directory.
 func (p *Proxy) Close() error {
@@ -204,8 +279,12 @@ func (p *Proxy) Listen(sessionID string, n sandbox.Network) (string, func(), err
 	if err != nil {
 		return "", nil, err
 	}
-	l := &listener{p: p, sessionID: sessionID, pol: pol, ln: ln, path: path, tunnels: map[net.Conn]struct{}{}}
-	l.srv = &http.Server{Handler: l, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)}
+	l := &listener{p: p, sessionID: sessionID, pol: pol, path: path, tunnels: map[net.Conn]struct{}{}}
+	// A connection has headerTimeout to say where it goes, and as long
+	// again to start its next request; a tunnel, once open, lasts as long
+	// as both ends keep it.
+	l.srv = &http.Server{Handler: l, ReadHeaderTimeout: p.headerTimeout, IdleTimeout: p.headerTimeout,
+		ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -213,8 +292,18 @@ func (p *Proxy) Listen(sessionID string, n sandbox.Network) (string, func(), err
 		return "", nil, errors.New("egress proxy is closed")
 	}
 	p.live[l] = struct{}{}
+	gate := p.sessionGateLocked(sessionID)
 	p.mu.Unlock()
-	go func() { _ = l.srv.Serve(ln) }()
+	l.ln = connlimit.Wrap(ln, connlimit.Config{
+		Gate: gate, Name: "egress", Log: p.warn,
+		Refuse: func(c net.Conn) { l.refuse(c, gate.Max()) },
+		Refused: func() {
+			p.refused.Add(1)
+			p.warn.Log(slog.LevelWarn, "refused:"+sessionID, "egress connection refused: the session is at its connection cap",
+				"session_id", sessionID, "environment", pol.environment, "max_connections_per_session", gate.Max())
+		},
+	})
+	go func() { _ = l.srv.Serve(l.ln) }()
 	return path, l.close, nil
 }
 
@@ -231,7 +320,15 @@ func (l *listener) close() {
 		l.p.mu.Lock()
 		delete(l.p.live, l)
 		l.p.mu.Unlock()
+		l.p.dropSession(l.sessionID)
 	})
+}
+
+// refuse answers a connection over the session's cap; connlimit closes it.
+func (l *listener) refuse(c net.Conn, max int) {
+	body := fmt.Sprintf("sandbox0d egress proxy: session %s already has %d connections open, the most local.egress.max_connections_per_session allows; close some and retry\n",
+		l.sessionID, max)
+	_, _ = fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 }
 
 // denial is why a destination was refused.
@@ -382,7 +479,9 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // deny answers 403 with a body naming the policy, logs it and counts it.
 func (l *listener) deny(w http.ResponseWriter, dest, reason string) {
 	l.p.denied.Add(1)
-	l.p.log.Warn("egress denied", "session_id", l.sessionID, "environment", l.pol.environment,
+	// One line per session per logEvery, with the count of those left out:
+	// a harness retrying a denied host in a loop must not flood the log.
+	l.p.warn.Log(slog.LevelWarn, "denied:"+l.sessionID, "egress denied", "session_id", l.sessionID, "environment", l.pol.environment,
 		"destination", dest, "reason", reason)
 	msg := fmt.Sprintf("%s denied by the network policy of environment %s (networking type %s): %s",
 		dest, l.pol.environment, l.pol.networking(), reason)

@@ -10,6 +10,9 @@ import (
 	"os/exec"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/sandbox0/sandbox0d/internal/connlimit"
 )
 
 // ForwarderCommand is the hidden first argument that turns the sandbox0d
@@ -47,11 +50,21 @@ func RunForwarder(args []string) int {
 		return 1
 	}
 	go func() {
+		var wait time.Duration
 		for {
 			c, err := ln.Accept()
 			if err != nil {
-				return
+				// A harness holding thousands of connections runs this
+				// process out of files; it must serve again once they
+				// close, not stop for the rest of the turn.
+				if !connlimit.Temporary(err) {
+					return
+				}
+				wait = min(max(2*wait, 5*time.Millisecond), time.Second)
+				time.Sleep(wait)
+				continue
 			}
+			wait = 0
 			go forwardConn(c, *socket)
 		}
 	}()
