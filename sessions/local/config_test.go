@@ -101,8 +101,8 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, 30*time.Minute, cfg.Environments[0].Timeout)
 	assert.Equal(t, int64(10<<20), cfg.Environments[0].MaxOutputBytes)
 	assert.Equal(t, time.Hour, cfg.Environments[1].Timeout)
-	assert.Equal(t, Limits{Memory: DefaultMemoryLimit(4), Processes: 512, CPU: float64(runtime.NumCPU()), OpenFiles: 4096},
-		cfg.Environments[0].Limits)
+	assert.Equal(t, Limits{Memory: DefaultMemoryLimit(4), Processes: 512, CPU: float64(runtime.NumCPU()), OpenFiles: 4096,
+		WorkspaceBytes: DefaultWorkspaceBytes}, cfg.Environments[0].Limits)
 	assert.NotNil(t, cfg.Now)
 	assert.NotNil(t, cfg.Logger)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/sandbox0/sandbox0d/internal/ratelog"
 	"log/slog"
 	"net"
 	"net/http"
@@ -60,6 +61,8 @@ func ListenClone(cfg CloneConfig) (*CloneProxy, error) {
 	if p.log == nil {
 		p.log = slog.Default()
 	}
+	// Denials of a clone log like the harness proxy's, rate-limited.
+	p.warn = &ratelog.Limiter{Logger: p.log, Every: logEvery}
 	if p.resolve == nil {
 		p.resolve = func(ctx context.Context, host string) ([]netip.Addr, error) {
 			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
