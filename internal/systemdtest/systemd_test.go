@@ -117,6 +117,9 @@ func TestShippedUnitUnderSystemd(t *testing.T) {
 	})
 
 	phase("sessions")
+	t.Run("the unit's own cgroup is writable by the daemon", func(t *testing.T) {
+		delegatedCgroup(t, c)
+	})
 	t.Run("old unit refuses to start", func(t *testing.T) {
 		c.run(90*time.Second, "systemctl", "stop", "sandbox0d")
 		copyFile(t, oldUnit, c.path("/etc/systemd/system/sandbox0d.service"), 0o644)
@@ -131,6 +134,25 @@ func TestShippedUnitUnderSystemd(t *testing.T) {
 		assert.Contains(t, journal, "overflowuid", "journal:\n%s", journal)
 		assert.NotContains(t, journal, "sandbox0d ready", "journal:\n%s", journal)
 	})
+}
+
+// delegatedCgroup checks that the daemon's user, in the daemon's mount and
+// user namespaces, can make and remove a child of the unit's cgroup (the
+// v2 hierarchy; under a hybrid layout, its unified mount): Delegate=yes
+// hands the subtree over, and ProtectControlGroups=yes would make it
+// read-only but for the unit's ReadWritePaths=.
+func delegatedCgroup(t *testing.T, c *container) {
+	pid := strings.TrimSpace(c.run(30*time.Second, "systemctl", "show", "-p", "MainPID", "--value", "sandbox0d"))
+	uid := strings.TrimSpace(c.run(30*time.Second, "id", "-u", "sandbox0d"))
+	cgroup := strings.TrimSpace(c.run(30*time.Second, "sed", "-n", "s/^0:://p", "/proc/"+pid+"/cgroup"))
+	require.Equal(t, "/system.slice/sandbox0d.service", cgroup)
+	script := `for base in /sys/fs/cgroup/unified /sys/fs/cgroup; do
+	[ -e "$base$1/cgroup.procs" ] && break
+done
+mkdir "$base$1/systemdtest-probe" && rmdir "$base$1/systemdtest-probe" && echo "$base$1 is writable"`
+	out, err := c.output(30*time.Second, "nsenter", "-t", pid, "-m", "-U", "-S", uid, "-G", uid, "--", "sh", "-c", script, "sh", cgroup)
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, out, "is writable")
 }
 
 // echo runs one turn of the example's harness, installed as the README says.
