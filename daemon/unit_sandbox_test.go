@@ -92,7 +92,7 @@ func sandboxProblems(t *testing.T, path string, groups map[string][]string) []st
 		problems = append(problems, "MemoryDenyWriteExecute=yes")
 	}
 	if last("ProtectKernelTunables") == "yes" && !slices.ContainsFunc(d["ReadWritePaths"], func(v string) bool {
-		return slices.Contains(strings.Fields(v), "/proc/sys/user")
+		return slices.Contains(strings.Fields(v), "/proc/sys/user") || slices.Contains(strings.Fields(v), "-/proc/sys/user")
 	}) {
 		problems = append(problems, "ProtectKernelTunables=yes without ReadWritePaths=/proc/sys/user")
 	}
