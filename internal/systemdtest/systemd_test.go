@@ -130,6 +130,7 @@ func TestShippedUnitUnderSystemd(t *testing.T) {
 		defer func() { _, _ = c.output(90*time.Second, "systemctl", "stop", "sandbox0d") }()
 		require.Error(t, err, "under the old unit's directives bubblewrap cannot work, and local.sandbox: auto "+
 			"must refuse to start instead of running harnesses unconfined; systemctl start: %s\njournal:\n%s", out, journal)
+		t.Logf("the start under the old unit:\n%s", journal)
 		// The refusal quotes bwrap's own error (ProcSubset=pid hides it).
 		assert.Contains(t, journal, "overflowuid", "journal:\n%s", journal)
 		assert.NotContains(t, journal, "sandbox0d ready", "journal:\n%s", journal)
