@@ -2,24 +2,17 @@ package systemdtest
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	anthropic "github.com/anthropics/anthropic-sdk-go/v2"
-	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/anthropics/anthropic-sdk-go/v2/packages/param"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/sandbox0/sandbox0d/internal/fakemessages"
 )
@@ -172,23 +165,6 @@ func echo(t *testing.T, api anthropic.Client) {
 	assert.Contains(t, text, "echo-harness done")
 }
 
-// messages joins the text of a session's agent messages and errors.
-func messages(t *testing.T, api anthropic.Client, id string) string {
-	t.Helper()
-	var lines []string
-	for _, ev := range events(t, api, id) {
-		if ev.Type == "agent.message" {
-			for _, block := range ev.AsAgentMessage().Content {
-				lines = append(lines, block.Text)
-			}
-		}
-		if ev.Type == "session.error" {
-			lines = append(lines, "session.error: "+ev.Error.Message)
-		}
-	}
-	return strings.Join(lines, "\n")
-}
-
 // hostile runs one turn of the hostile harness and checks it got nothing.
 func hostile(t *testing.T, api anthropic.Client, env string) {
 	ctx := context.Background()
@@ -242,156 +218,4 @@ func claudeTurn(t *testing.T, c *container, api anthropic.Client, fake *fakemess
 	proof, err := os.ReadFile(c.path(filepath.Join("/var/lib/sandbox0d/workspaces", sess.ID, "proof.txt")))
 	require.NoError(t, err, "the Bash tool's file in the workspace")
 	assert.Equal(t, "under the unit", string(proof))
-}
-
-func send(t *testing.T, api anthropic.Client, id, text string) {
-	t.Helper()
-	_, err := api.Beta.Sessions.Events.Send(context.Background(), id, anthropic.BetaSessionEventSendParams{
-		Events: []anthropic.BetaManagedAgentsEventParamsUnion{{OfUserMessage: &anthropic.BetaManagedAgentsUserMessageEventParams{
-			Content: []anthropic.BetaManagedAgentsUserMessageEventParamsContentUnion{{OfText: &anthropic.BetaManagedAgentsTextBlockParam{Text: text}}}}}}})
-	require.NoError(t, err)
-}
-
-// awaitStop follows the session's event stream to its first stop (idle or
-// terminated).
-func awaitStop(t *testing.T, api anthropic.Client, id string) anthropic.BetaManagedAgentsStreamSessionEventsUnion {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	stream := api.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{})
-	defer stream.Close()
-	for stream.Next() {
-		if ev := stream.Current(); ev.Type == "session.status_idle" || ev.Type == "session.status_terminated" {
-			return ev
-		}
-	}
-	t.Fatalf("the event stream of %s ended before the session stopped: %v", id, stream.Err())
-	return anthropic.BetaManagedAgentsStreamSessionEventsUnion{}
-}
-
-func events(t *testing.T, api anthropic.Client, id string) []anthropic.BetaManagedAgentsSessionEventUnion {
-	t.Helper()
-	var out []anthropic.BetaManagedAgentsSessionEventUnion
-	pager := api.Beta.Sessions.Events.ListAutoPaging(context.Background(), id, anthropic.BetaSessionEventListParams{})
-	for pager.Next() {
-		out = append(out, pager.Current())
-	}
-	require.NoError(t, pager.Err())
-	return out
-}
-
-// client talks to the daemon's Unix socket (from the host, through the
-// container's /proc/<pid>/root).
-func client(sock string) anthropic.Client {
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}}
-	return anthropic.NewClient(option.WithBaseURL("http://sandbox0d"), option.WithHTTPClient(hc),
-		option.WithAPIKey("unused"), option.WithMaxRetries(0))
-}
-
-// config is examples/local.yaml edited as the README says (no data_dir or
-// socket: the unit's directories are used; agent_echo runs the installed
-// echo-harness.sh), without its TCP listener (the container shares the
-// host's network, where the port may be taken), plus this test's agents
-// and the LLM vault.
-func config(t *testing.T, claude bool) string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repo, "examples/local.yaml"))
-	require.NoError(t, err)
-	var cfg map[string]any
-	require.NoError(t, yaml.Unmarshal(data, &cfg))
-	delete(cfg, "data_dir")
-	delete(cfg, "socket")
-	delete(cfg, "listen")
-	local := cfg["local"].(map[string]any)
-	agents := local["agents"].([]any)
-	for _, a := range agents {
-		if a := a.(map[string]any); a["id"] == "agent_echo" {
-			a["command"] = []string{echoHarness}
-		}
-	}
-	agents = append(agents, map[string]any{"id": "agent_hostile", "version": 1, "command": []string{hostileHarness}})
-	if claude {
-		agents = append(agents, map[string]any{"id": "agent_cc", "version": 1, "harness": "claude-code", "model": ccModel,
-			"claude_binary": claudeDir + "/bin/claude.exe"})
-	}
-	local["agents"] = agents
-	local["vaults"] = append(asSlice(local["vaults"]), map[string]any{"id": "vault_llm", "file": "/etc/sandbox0d/anthropic.env"})
-	out, err := yaml.Marshal(cfg)
-	require.NoError(t, err)
-	return string(out)
-}
-
-func asSlice(v any) []any {
-	s, _ := v.([]any)
-	return s
-}
-
-// install is the README's "Running under systemd" block: its go build
-// line (run on the host) and the rest (run in the container).
-type install struct {
-	build  []string // go build's arguments
-	binary string   // where it installs the binary
-	script string
-}
-
-func readmeInstall(t *testing.T) install {
-	t.Helper()
-	readme, err := os.ReadFile(filepath.Join(repo, "README.md"))
-	require.NoError(t, err)
-	m := regexp.MustCompile("(?s)### Running under systemd\n+```sh\n(.*?)```").FindSubmatch(readme)
-	require.NotNil(t, m, "README.md has no sh block under \"### Running under systemd\"")
-	first, rest, _ := strings.Cut(string(m[1]), "\n")
-	build := strings.Fields(first)
-	require.True(t, len(build) > 2 && build[0] == "go" && build[1] == "build",
-		"the README's systemd install must start with the go build line; this test runs it on the host: %q", first)
-	var binary string
-	for i, a := range build {
-		if a == "-o" && i+1 < len(build) {
-			binary = build[i+1]
-		}
-	}
-	require.NotEmpty(t, binary, "the README's go build line names no -o: %q", first)
-	return install{build: build[2:], binary: binary, script: rest}
-}
-
-// goBuild runs the README's go build with -o out, statically linked for the
-// container (which has its own libc).
-func goBuild(args []string, out string) error {
-	args = append([]string(nil), args...)
-	for i, a := range args {
-		if a == "-o" && i+1 < len(args) {
-			args[i+1] = out
-		}
-	}
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, append([]string{"build"}, args...)...)
-	cmd.Dir = repo
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	cmd.WaitDelay = time.Second
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
-func copyFile(t *testing.T, from, to string, mode os.FileMode) {
-	t.Helper()
-	data, err := os.ReadFile(from)
-	require.NoError(t, err)
-	writeFile(t, to, string(data), mode)
-}
-
-func writeFile(t *testing.T, path, data string, mode os.FileMode) {
-	t.Helper()
-	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
-	require.NoError(t, os.WriteFile(path, []byte(data), mode))
-	require.NoError(t, os.Chmod(path, mode))
 }
