@@ -41,6 +41,7 @@ const (
 func TestShippedUnitUnderSystemd(t *testing.T) {
 	t.Parallel()
 	rootfs := requirements(t, repo)
+	trackSources(t)
 	began := time.Now()
 	phase := func(what string) { t.Logf("%s done at %.1f s", what, time.Since(began).Seconds()) }
 	claude, err := filepath.Abs(filepath.Join(repo, "testdata/claude-code/node_modules/@anthropic-ai/claude-code"))
