@@ -72,6 +72,7 @@ func TestShippedUnitUnderSystemd(t *testing.T) {
 
 	hostileScript, err := filepath.Abs("testdata/hostile.sh")
 	require.NoError(t, err)
+	require.FileExists(t, hostileScript) // and go test's cache notes it
 	binds := []string{"--bind-ro=" + src + ":" + srcDir, "--bind-ro=" + hostileScript + ":" + hostileHarness}
 	if haveClaude {
 		binds = append(binds, "--bind-ro="+claude+":"+claudeDir)
