@@ -23,7 +23,8 @@ import (
 const unitFile = "../sandbox0d.service"
 
 // The shipped systemd unit must stay hardened: systemd's own offline
-// analysis rates its exposure at 2.0 or lower.
+// analysis rates its exposure at 2.1 or lower (1.2 before the relaxations
+// bubblewrap and the Claude Code CLI need; see the comments in the unit).
 func TestSystemdUnitExposure(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("systemd-analyze"); err != nil {
@@ -35,7 +36,7 @@ func TestSystemdUnitExposure(t *testing.T) {
 	require.NotNil(t, m, "%s", out)
 	level, err := strconv.ParseFloat(string(m[1]), 64)
 	require.NoError(t, err)
-	require.LessOrEqual(t, level, 2.0, "%s", out)
+	require.LessOrEqual(t, level, 2.1, "%s", out)
 
 	verify, err := exec.Command("systemd-analyze", "verify", "--man=false", unitFile).CombinedOutput()
 	// verify complains about the binary path missing on build machines;

@@ -1,0 +1,150 @@
+package systemdtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+)
+
+// config is examples/local.yaml edited as the README says (no data_dir or
+// socket: the unit's directories are used; agent_echo runs the installed
+// echo-harness.sh), without its TCP listener (the container shares the
+// host's network, where the port may be taken), plus this test's agents
+// and the LLM vault.
+func config(t *testing.T, claude bool) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repo, "examples/local.yaml"))
+	require.NoError(t, err)
+	var cfg map[string]any
+	require.NoError(t, yaml.Unmarshal(data, &cfg))
+	delete(cfg, "data_dir")
+	delete(cfg, "socket")
+	delete(cfg, "listen")
+	local := cfg["local"].(map[string]any)
+	agents := local["agents"].([]any)
+	for _, a := range agents {
+		if a := a.(map[string]any); a["id"] == "agent_echo" {
+			a["command"] = []string{echoHarness}
+		}
+	}
+	agents = append(agents, map[string]any{"id": "agent_hostile", "version": 1, "command": []string{hostileHarness}})
+	if claude {
+		agents = append(agents, map[string]any{"id": "agent_cc", "version": 1, "harness": "claude-code", "model": ccModel,
+			"claude_binary": claudeDir + "/bin/claude.exe"})
+	}
+	local["agents"] = agents
+	local["vaults"] = append(asSlice(local["vaults"]), map[string]any{"id": "vault_llm", "file": "/etc/sandbox0d/anthropic.env"})
+	out, err := yaml.Marshal(cfg)
+	require.NoError(t, err)
+	return string(out)
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
+// install is the README's "Running under systemd" block: its go build
+// line (run on the host) and the rest (run in the container).
+type install struct {
+	build  []string // go build's arguments
+	binary string   // where it installs the binary
+	script string
+}
+
+func readmeInstall(t *testing.T) install {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join(repo, "README.md"))
+	require.NoError(t, err)
+	m := regexp.MustCompile("(?s)### Running under systemd\n+```sh\n(.*?)```").FindSubmatch(readme)
+	require.NotNil(t, m, "README.md has no sh block under \"### Running under systemd\"")
+	first, rest, _ := strings.Cut(string(m[1]), "\n")
+	build := strings.Fields(first)
+	require.True(t, len(build) > 2 && build[0] == "go" && build[1] == "build",
+		"the README's systemd install must start with the go build line; this test runs it on the host: %q", first)
+	var binary string
+	for i, a := range build {
+		if a == "-o" && i+1 < len(build) {
+			binary = build[i+1]
+		}
+	}
+	require.NotEmpty(t, binary, "the README's go build line names no -o: %q", first)
+	return install{build: build[2:], binary: binary, script: rest}
+}
+
+// goBuild runs the README's go build with -o out, statically linked for the
+// container (which has its own libc).
+func goBuild(args []string, out string) error {
+	args = append([]string(nil), args...)
+	for i, a := range args {
+		if a == "-o" && i+1 < len(args) {
+			args[i+1] = out
+		}
+	}
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goTool); err != nil {
+		goTool = "go"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goTool, append([]string{"build"}, args...)...)
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.WaitDelay = time.Second
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	require.NoError(t, err)
+	writeFile(t, to, string(data), mode)
+}
+
+func writeFile(t *testing.T, path, data string, mode os.FileMode) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, []byte(data), mode))
+	require.NoError(t, os.Chmod(path, mode))
+}
+
+// trackSources stats every file the daemon's binary is built from. The test
+// runs go build as a command, so without this `go test` would replay a
+// cached pass after the daemon's code changed: it caches a result by the
+// test binary and the files the test looked at, and this test's binary
+// holds none of the daemon.
+func trackSources(t *testing.T) {
+	t.Helper()
+	root, err := filepath.Abs(repo)
+	require.NoError(t, err)
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "testdata", "node_modules":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(path, ".go") || d.Name() == "go.mod" || d.Name() == "go.sum" {
+			_, err = os.Stat(path)
+		}
+		return err
+	})
+	require.NoError(t, err)
+}
