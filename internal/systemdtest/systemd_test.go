@@ -2,6 +2,7 @@ package systemdtest
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -112,6 +113,9 @@ func TestShippedUnitUnderSystemd(t *testing.T) {
 	})
 
 	phase("sessions")
+	t.Run("readyz says what confines harnesses under the unit", func(t *testing.T) {
+		readiness(t, c)
+	})
 	t.Run("the unit's own cgroup is writable by the daemon", func(t *testing.T) {
 		delegatedCgroup(t, c)
 	})
@@ -137,6 +141,30 @@ func TestShippedUnitUnderSystemd(t *testing.T) {
 // v2 hierarchy; under a hybrid layout, its unified mount): Delegate=yes
 // hands the subtree over, and ProtectControlGroups=yes would make it
 // read-only but for the unit's ReadWritePaths=.
+// readiness checks what the daemon says of its confinement under the unit:
+// the sandbox in force is bubblewrap, and each per-session limit is either
+// enforced or reported as not enforced, both in /readyz and in the journal
+// (never silently). On these hybrid hosts the unit's cgroup v2 group has no
+// memory or pids controller, so that is what the test shows here.
+func readiness(t *testing.T, c *container) {
+	out := c.run(30*time.Second, "curl", "-sS", "--unix-socket", socket, "http://localhost/readyz")
+	t.Logf("/readyz under the unit: %s", out)
+	var body struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+		Limits map[string]string `json:"limits"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &body), out)
+	assert.Equal(t, "OK", body.Status)
+	assert.Equal(t, "bubblewrap", body.Checks["sandbox"])
+	require.NotEmpty(t, body.Limits, "/readyz must say how limits are enforced")
+	for _, k := range []string{"memory", "processes", "cpu", "open_files"} {
+		assert.NotEmpty(t, body.Limits[k], "limits.%s", k)
+	}
+	journal := c.journal("-u", "sandbox0d")
+	assert.Regexp(t, `local sessions' limits (enforced|NOT ENFORCED)`, journal)
+}
+
 func delegatedCgroup(t *testing.T, c *container) {
 	pid := strings.TrimSpace(c.run(30*time.Second, "systemctl", "show", "-p", "MainPID", "--value", "sandbox0d"))
 	uid := strings.TrimSpace(c.run(30*time.Second, "id", "-u", "sandbox0d"))
