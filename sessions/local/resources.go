@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/internal/wire"
 )
 
@@ -151,7 +153,8 @@ func resourceNotFound(w http.ResponseWriter, id, rid string) {
 }
 
 // readObject reads a request body that must be a JSON object whose members
-// are among allowed; what names what is being sent, for messages.
+// are among allowed (when given); what names what is being sent, for
+// messages.
 func readObject(w http.ResponseWriter, r *http.Request, what string, allowed ...string) (map[string]json.RawMessage, bool) {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBodyBytes))
 	if err != nil {
@@ -163,13 +166,21 @@ func readObject(w http.ResponseWriter, r *http.Request, what string, allowed ...
 		wire.WriteError(w, http.StatusBadRequest, fmt.Sprintf("the request body must be a JSON object (%s)", what))
 		return nil, false
 	}
-	for k := range obj {
-		if !slices.Contains(allowed, k) {
-			wire.WriteError(w, http.StatusBadRequest, fmt.Sprintf("%s: unknown field; %s takes %v", k, what, allowed))
-			return nil, false
-		}
+	if len(allowed) > 0 && !onlyMembers(w, obj, what, allowed...) {
+		return nil, false
 	}
 	return obj, true
+}
+
+// onlyMembers answers a 400 naming the first member of obj not in allowed.
+func onlyMembers(w http.ResponseWriter, obj map[string]json.RawMessage, what string, allowed ...string) bool {
+	for k := range obj {
+		if !slices.Contains(allowed, k) {
+			wire.WriteError(w, http.StatusBadRequest, fmt.Sprintf("%s: unknown field; %s takes %s", k, what, strings.Join(allowed, ", ")))
+			return false
+		}
+	}
+	return true
 }
 
 // stringMember decodes an optional string member; present reports whether
@@ -193,7 +204,9 @@ func (b *Backend) handleAddResource(w http.ResponseWriter, r *http.Request) {
 	if _, ok := b.loadSession(w, id); !ok {
 		return
 	}
-	obj, ok := readObject(w, r, "a session resource", "type", "file_id", "mount_path")
+	// Members are checked once the type is known, so that a repository or
+	// memory store says what it is rather than which of its fields is unknown.
+	obj, ok := readObject(w, r, "a session resource")
 	if !ok {
 		return
 	}
@@ -211,6 +224,8 @@ func (b *Backend) handleAddResource(w http.ResponseWriter, r *http.Request) {
 		return
 	case typ != "file":
 		wire.WriteError(w, http.StatusBadRequest, fmt.Sprintf("type: %q cannot be added to a local session; it takes file resources", typ))
+		return
+	case !onlyMembers(w, obj, "a file resource", "type", "file_id", "mount_path"):
 		return
 	}
 	fileID, present, err := stringMember(obj, "file_id")
@@ -246,6 +261,10 @@ func (b *Backend) handleAddResource(w http.ResponseWriter, r *http.Request) {
 			return nil, nil, &resourceConflictError{fmt.Sprintf("session %s is terminated; it runs no more turns to copy a resource for", id)}
 		case rec.ArchivedAt != nil:
 			return nil, nil, &resourceConflictError{fmt.Sprintf("session %s is archived; it runs no more turns to copy a resource for", id)}
+		}
+		if len(rec.Resources) >= deployments.MaxResources {
+			return nil, nil, &resourceConflictError{fmt.Sprintf(
+				"session %s already has %d resources, at most %d allowed; delete one first", id, len(rec.Resources), deployments.MaxResources)}
 		}
 		added.MountPath = filepath.Join(rec.Workspace, rel)
 		for _, res := range rec.Resources {

@@ -1,9 +1,11 @@
 package local
 
 import (
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
@@ -109,6 +111,20 @@ func TestSDKSessionResourcesAddedFileMaterializedBeforeNextTurn(t *testing.T) {
 	status, body = apiStatus(t, err)
 	assert.Equal(t, http.StatusBadRequest, status)
 	assert.Contains(t, body, "only github_repository resources take a token")
+
+	// Over plain HTTP: a repository says add takes files; an unknown field is named.
+	for body, want := range map[string]string{
+		`{"type":"github_repository","url":"https://github.com/acme/app"}`: "give the repository in resources when creating the session",
+		`{"type":"file","file_id":"notes.txt","mode":"ro"}`:                "mode: unknown field; a file resource takes type, file_id, mount_path",
+		`{"type":"file","file_id":"notes.txt","mount_path":"../out"}`:      "escapes the session workspace",
+	} {
+		resp, err := http.Post(rig.srv.URL+"/v1/sessions/"+id+"/resources", "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+		assert.Contains(t, string(msg), want, body)
+	}
 
 	// Delete while a turn runs: refused; once idle: gone from the session
 	// and the workspace.
