@@ -185,3 +185,26 @@ func TestSDKSessionResourceTokenRotationReachesThePendingClone(t *testing.T) {
 	assert.Empty(t, rig.b.rotated, "no rotated token outlives its session's active period")
 	rig.b.mu.Unlock()
 }
+
+// A file added and then removed from local.files_dir before the next turn
+// fails that turn's materialization: the session ends with a session.error
+// that names the resource, as a failed copy at creation does.
+func TestAddedFileGoneBeforeTheTurnFailsIt(t *testing.T) {
+	rig := newRig(t, []Agent{shAgent("agent_notes", notesScript)}, nil)
+	src := filepath.Join(rig.cfg.FilesDir, "notes.txt")
+	require.NoError(t, os.WriteFile(src, []byte("x"), 0o600))
+	id := rig.create("agent_notes", func(req *sessions.CreateRequest) { req.InitialEvents = nil })
+	rig.waitDone(id)
+	added, err := rig.client.Beta.Sessions.Resources.Add(t.Context(), id, anthropic.BetaSessionResourceAddParams{
+		BetaManagedAgentsFileResourceParams: anthropic.BetaManagedAgentsFileResourceParams{FileID: "notes.txt"}})
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(src))
+
+	rig.send(id, textEvent("read"))
+	rec := rig.waitDone(id)
+	assert.Equal(t, statusTerminated, rec.Status)
+	_, msg := rig.sessionError(id)
+	assert.Contains(t, msg, added.ID)
+	assert.Contains(t, msg, `copying file "notes.txt"`)
+	assert.NotContains(t, rig.texts(id), "no notes", "the harness did not run")
+}
