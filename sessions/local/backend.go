@@ -58,6 +58,9 @@ type Backend struct {
 	active   map[string]*activeSession // sessions with a turn running or waiting
 	watchers map[string]chan struct{}  // closed at a session's next change
 	pruning  map[string]bool           // sessions being deleted by retention
+	// rotated holds tokens given by a resource update for clones not yet
+	// run, by session and resource id (resources.go).
+	rotated map[string]map[string]string
 
 	// endRetried, set by tests before any session starts, hears every
 	// failed attempt to record the end of a turn.

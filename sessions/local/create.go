@@ -36,8 +36,9 @@ type sessionRun struct {
 
 // mount is one resource to materialize at rel inside the workspace.
 type mount struct {
-	resource sessions.Resource
-	rel      string
+	resource   sessions.Resource
+	rel        string
+	resourceID string // of the session's resourceRecord
 }
 
 var errNotRunning = errors.New("the session is not running")
@@ -186,9 +187,10 @@ func (b *Backend) planResources(in []sessions.Resource, workspace string, now ti
 				"resources[%d]: mount path %q is already used by resources[%d]", i, rel, j)
 		}
 		taken[rel] = i
-		mounts = append(mounts, mount{resource: res, rel: rel})
+		resourceID := newID(resourceIDPrefix)
+		mounts = append(mounts, mount{resource: res, rel: rel, resourceID: resourceID})
 		records = append(records, resourceRecord{
-			ID:        newID(resourceIDPrefix),
+			ID:        resourceID,
 			Type:      res.Type,
 			URL:       res.URL,
 			Checkout:  res.Checkout,

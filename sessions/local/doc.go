@@ -20,7 +20,8 @@
 //
 // For the command harness, each turn starts the agent's command in the
 // workspace (repositories cloned and files copied into it before the first
-// turn) with:
+// turn; files added later through the resources routes, resources.go, are
+// copied before the next turn) with:
 //   - stdin: the turn's input events (user.message, system.message), one
 //     JSON object per line, as recorded (with id and processed_at);
 //   - environment: a few of the daemon's variables (PATH, HOME, locale,

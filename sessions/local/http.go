@@ -40,7 +40,10 @@ func (b *Backend) SessionHandler() http.Handler {
 	mux.HandleFunc("POST /v1/sessions/{id}/archive", b.handleArchiveSession)
 	mux.HandleFunc("GET /v1/sessions/{id}/events", b.handleListEvents)
 	mux.HandleFunc("POST /v1/sessions/{id}/events", b.handleSendEvents)
-	mux.HandleFunc("GET /v1/sessions/{id}/events/stream", b.handleStreamEvents)
+	mux.HandleFunc("GET /v1/sessions/{id}/events/stream", refuseEventDeltas(b.handleStreamEvents))
+	b.resourceRoutes(mux)
+	mux.HandleFunc("/v1/sessions/{id}/threads", refuseThreads)
+	mux.HandleFunc("/v1/sessions/{id}/threads/", refuseThreads)
 	b.catalogRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { noRoute(w, r, "") })
 	return mux

@@ -81,7 +81,8 @@ func (b *Backend) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, b.viewSession(stored, b.cfg.Now()))
 }
 
-// handleUpdateSession is POST /v1/sessions/{id}: title and metadata.
+// handleUpdateSession is POST /v1/sessions/{id}: title and metadata
+// (session_update.go applies them).
 func (b *Backend) handleUpdateSession(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if _, ok := b.loadSession(w, id); !ok {
@@ -98,28 +99,7 @@ func (b *Backend) handleUpdateSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := b.cfg.Now()
-	rec, err := b.store.update(id, func(rec *sessionRecord) error {
-		if up.Title.Set {
-			rec.Title = up.Title.Value
-		}
-		if up.Metadata != nil {
-			if rec.Metadata == nil {
-				rec.Metadata = map[string]string{}
-			}
-			for k, v := range up.Metadata {
-				if v == nil {
-					delete(rec.Metadata, k)
-				} else {
-					rec.Metadata[k] = *v
-				}
-			}
-			if len(rec.Metadata) > deployments.MaxMetadataPairs {
-				return &badUpdateError{fmt.Sprintf("metadata: the session would have %d pairs, at most %d allowed", len(rec.Metadata), deployments.MaxMetadataPairs)}
-			}
-		}
-		rec.UpdatedAt = now
-		return nil
-	})
+	rec, err := b.updateSession(id, up, now)
 	switch {
 	case errors.Is(err, errSessionNotFound):
 		wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("session %q was not found", id))

@@ -38,7 +38,7 @@ func (b *Backend) prepareWorkspace(ctx context.Context, run *sessionRun) error {
 					Message: fmt.Sprintf("resources[%d]: cannot clone %s into %s: %v", i, res.URL, m.rel, err)}
 			}
 			if err := b.cloneRepository(ctx, run.workspace, cloneSpec{
-				URL: res.URL, Checkout: res.Checkout, Token: res.AuthorizationToken,
+				URL: res.URL, Checkout: res.Checkout, Token: b.cloneToken(run.id, m.resourceID, res.AuthorizationToken),
 				Dir:       filepath.Join(run.workspace, m.rel),
 				SessionID: run.id, Env: run.env,
 			}); err != nil {

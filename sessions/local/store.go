@@ -85,6 +85,12 @@ type resourceRecord struct {
 	FileID    string             `json:"file_id,omitempty"`
 	MountPath string             `json:"mount_path"` // absolute path on this machine
 	CreatedAt time.Time          `json:"created_at"`
+	// UpdatedAt is set by a resource update (a token rotation); zero means
+	// CreatedAt.
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	// Pending marks a resource added to an existing session and not yet
+	// materialized: the next turn copies it into the workspace first.
+	Pending bool `json:"pending,omitempty"`
 }
 
 type processRecord struct {
@@ -133,8 +139,11 @@ func (s sessionStore) create(rec *sessionRecord, events [][]byte) error {
 			return err
 		}
 		types := []string{event.SessionCreated}
-		if rec.Status == statusRunning {
+		switch rec.Status {
+		case statusRunning:
 			types = append(types, event.SessionStatusRunStarted)
+		case statusRescheduling:
+			types = append(types, event.SessionStatusRescheduled)
 		}
 		return s.emit(tx, rec.ID, rec.CreatedAt, types...)
 	})

@@ -150,6 +150,7 @@ func (b *Backend) forget(id string, as *activeSession) {
 		}
 		as.waiter = nil
 	}
+	delete(b.rotated, id) // a token no clone took is not kept
 	close(as.done)
 	b.notifyLocked(id)
 }
@@ -172,6 +173,10 @@ func (b *Backend) runTurn(ctx context.Context, id string, as *activeSession, inp
 			return b.endedBy(ctx, err, run)
 		}
 		run.prepare = false
+	}
+	// Files added since the last turn (resources.go).
+	if err := b.materializePending(id, run.workspace); err != nil {
+		return b.endedBy(ctx, err, run)
 	}
 	if len(input) == 0 {
 		return turnOutcome{status: statusIdle}

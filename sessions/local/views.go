@@ -127,21 +127,7 @@ func (b *Backend) viewSession(rec *sessionRecord, now time.Time) sessionView {
 		v.DeploymentID = &rec.DeploymentID
 	}
 	for _, res := range rec.Resources {
-		r := map[string]any{
-			"id":         res.ID,
-			"type":       res.Type,
-			"mount_path": res.MountPath,
-			"created_at": res.CreatedAt.UTC(),
-			"updated_at": res.CreatedAt.UTC(),
-		}
-		switch res.Type {
-		case "github_repository":
-			r["url"] = res.URL
-			r["checkout"] = res.Checkout // null when the default branch was cloned
-		case "file":
-			r["file_id"] = res.FileID
-		}
-		v.Resources = append(v.Resources, r)
+		v.Resources = append(v.Resources, resourceView(res))
 	}
 	return v
 }

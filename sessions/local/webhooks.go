@@ -19,7 +19,7 @@ type EventSink interface {
 }
 
 // transitionEvents names the webhook events a change of a session record
-// reports: its status moving (running, idle, terminated), the idle that
+// reports: its status moving (rescheduling, running, idle, terminated), the idle that
 // leaves it at its budget cap, and its archiving.
 // A write that changes neither (events appended during a turn) reports
 // nothing.
@@ -27,6 +27,8 @@ func transitionEvents(beforeStatus string, wasArchived bool, after *sessionRecor
 	var out []string
 	if after.Status != beforeStatus {
 		switch after.Status {
+		case statusRescheduling:
+			out = append(out, event.SessionStatusRescheduled)
 		case statusRunning:
 			out = append(out, event.SessionStatusRunStarted)
 		case statusIdle:

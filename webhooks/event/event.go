@@ -21,13 +21,15 @@ const (
 	RunSucceeded = "deployment_run.succeeded"
 	RunFailed    = "deployment_run.failed"
 
-	SessionCreated          = "session.created"
-	SessionStatusRunStarted = "session.status_run_started"
-	SessionStatusIdled      = "session.status_idled"
-	SessionStatusTerminated = "session.status_terminated"
-	SessionArchived         = "session.archived"
-	SessionDeleted          = "session.deleted"
-	SessionBudgetReached    = "session.budget_reached"
+	SessionCreated           = "session.created"
+	SessionStatusRescheduled = "session.status_rescheduled"
+	SessionStatusRunStarted  = "session.status_run_started"
+	SessionStatusIdled       = "session.status_idled"
+	SessionStatusTerminated  = "session.status_terminated"
+	SessionArchived          = "session.archived"
+	SessionDeleted           = "session.deleted"
+	SessionBudgetReached     = "session.budget_reached"
+	SessionUpdated           = "session.updated"
 )
 
 // Types lists every type sandbox0d can emit (endpoint filters are checked
@@ -35,8 +37,8 @@ const (
 var Types = []string{
 	DeploymentCreated, DeploymentUpdated, DeploymentPaused, DeploymentUnpaused, DeploymentArchived,
 	RunStarted, RunSucceeded, RunFailed,
-	SessionCreated, SessionStatusRunStarted, SessionStatusIdled, SessionStatusTerminated,
-	SessionArchived, SessionDeleted, SessionBudgetReached,
+	SessionCreated, SessionStatusRescheduled, SessionStatusRunStarted, SessionStatusIdled,
+	SessionStatusTerminated, SessionArchived, SessionDeleted, SessionBudgetReached, SessionUpdated,
 }
 
 // Known reports whether t is one of Types.
