@@ -113,7 +113,8 @@ type ScheduleConfig struct {
 	DSTPolicy string `mapstructure:"dst_policy"`
 }
 
-// Policy returns the parsed schedule.dst_policy; validate has checked it.
+// Policy returns the parsed schedule.dst_policy; Validate has checked it,
+// and an empty value is the default, once.
 func (s ScheduleConfig) Policy() schedule.DSTPolicy {
 	p, _ := schedule.ParseDSTPolicy(s.DSTPolicy)
 	return p
@@ -471,7 +472,8 @@ func (c Config) Validate() error {
 	if c.Schedule.Workers < 1 || c.Schedule.Workers > 1024 {
 		return &ConfigError{Key: "schedule.workers", Problem: "must be between 1 and 1024"}
 	}
-	if _, err := schedule.ParseDSTPolicy(c.Schedule.DSTPolicy); err != nil {
+	// Empty is the default (a Config built in code, or an empty value).
+	if _, err := schedule.ParseDSTPolicy(c.Schedule.DSTPolicy); err != nil && c.Schedule.DSTPolicy != "" {
 		return &ConfigError{Key: "schedule.dst_policy", Problem: err.Error()}
 	}
 	if c.ShutdownTimeout <= 0 {

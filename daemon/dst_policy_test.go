@@ -96,3 +96,19 @@ func TestDSTPolicyFromEnvironment(t *testing.T) {
 	assert.Equal(t, "literal", cfg.Schedule.DSTPolicy, "env beats file")
 	assert.Empty(t, cfg.Warnings, "a known key's variable does not warn")
 }
+
+// A Config built in code without the key (or an empty value) is the
+// default, once.
+func TestEmptyDSTPolicyIsTheDefault(t *testing.T) {
+	t.Parallel()
+	cfg := baseConfig(t.TempDir())
+	assert.Equal(t, "once", cfg.Schedule.Policy().String())
+	var ce *daemon.ConfigError
+	if err := cfg.Validate(); err != nil {
+		require.ErrorAs(t, err, &ce)
+		assert.NotEqual(t, "schedule.dst_policy", ce.Key, "empty is accepted")
+	}
+	cfg.Schedule.DSTPolicy = "Literal" // spelled exactly
+	require.ErrorAs(t, cfg.Validate(), &ce)
+	assert.Equal(t, "schedule.dst_policy", ce.Key)
+}
