@@ -69,7 +69,7 @@ func TestSchedulerFollowsTheDSTPolicy(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				path := filepath.Join(t.TempDir(), "db")
 				backend := sessionstest.New(map[string]int64{"agent_a": 1})
-				// Hour-long sleeps: the bubble never steps its clock.
+				// Day-long sleeps: the bubble never steps its clock.
 				cfg := deployments.SchedulerConfig{MaxSleep: 24 * time.Hour}
 				w := startWorldWithPolicy(t, path, backend, cfg, tt.policy)
 				spring := w.create("30 2 2 4 *", "America/New_York")
@@ -128,4 +128,26 @@ func TestCreateAndUpdateRefuseNeverFiringSchedulesUnderLiteral(t *testing.T) {
 			assert.Equal(t, "0 9 * * *", got.Schedule.Expression, "a refused update changes nothing")
 		})
 	}
+}
+
+// A schedule accepted under once whose only times are skipped by a gap
+// (02:30 on the last Sunday of March in Berlin, the EU rule throughout)
+// loads under literal without error, shows no upcoming_runs_at and never
+// fires; under once it fires at the transition (2000-03-26 01:00Z).
+func TestStoredScheduleWithoutFiresUnderLiteralLoadsAndNeverFires(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "db")
+		backend := sessionstest.New(map[string]int64{"agent_a": 1})
+		cfg := deployments.SchedulerConfig{MaxSleep: 24 * time.Hour}
+		w := startWorldWithPolicy(t, path, backend, cfg, schedule.DSTOnce)
+		d := w.create("30 2 25-31 3 */7", "Europe/Berlin")
+		require.Equal(t, utc(2000, 3, 26, 1, 0), w.svc.Upcoming(d)[0])
+		w.stop()
+
+		w = startWorldWithPolicy(t, path, backend, cfg, schedule.DSTLiteral)
+		defer w.stop()
+		assert.Empty(t, w.svc.Upcoming(d), "no fire time under literal")
+		sleepUntil(utc(2000, 3, 27, 0, 0))
+		assert.Empty(t, w.runInstants(d.ID))
+	})
 }
