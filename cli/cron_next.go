@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,21 +27,24 @@ func newCronCommand(cc *commandContext) *cobra.Command {
 type cronPreview struct {
 	Expression string   `json:"expression"`
 	Timezone   string   `json:"timezone"`
+	DSTPolicy  string   `json:"dst_policy"`
 	From       string   `json:"from"`
 	Upcoming   []string `json:"upcoming"`
 }
 
 func newCronNextCommand(cc *commandContext) *cobra.Command {
 	var (
-		timezone, from string
-		count          int
+		timezone, from, policyName string
+		count                      int
 	)
 	cmd := &cobra.Command{
 		Use:   "next EXPR --tz ZONE",
 		Short: "Preview a schedule's next fire times with the daemon's own cron code (offline)",
 		Long: "Preview a schedule's next fire times. The expression and zone are validated and\n" +
 			"evaluated by the same code the daemon uses, DST rules included; nothing is sent\n" +
-			"to the daemon. Quote the expression: sandbox0d cron next '0 9 * * 1-5' --tz Europe/Berlin",
+			"to the daemon, which is why --dst-policy must be given to match a daemon that runs\n" +
+			"with schedule.dst_policy literal (the default, once, is the daemon's default).\n" +
+			"Quote the expression: sandbox0d cron next '0 9 * * 1-5' --tz Europe/Berlin",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if count < 1 || count > maxCronPreview {
@@ -53,13 +57,17 @@ func newCronNextCommand(cc *commandContext) *cobra.Command {
 					return fmt.Errorf("--from: must be an RFC 3339 timestamp such as 2026-11-28T09:00:00Z, got %q", from)
 				}
 			}
-			cron, err := schedule.Parse(args[0], timezone)
+			policy, err := schedule.ParseDSTPolicy(policyName)
+			if err != nil {
+				return fmt.Errorf("--dst-policy: %w", err)
+			}
+			cron, err := schedule.ParseWith(args[0], timezone, policy)
 			if err != nil {
 				return err // names the field: "schedule.expression: …"
 			}
 			upcoming := cron.Upcoming(start, count)
 			if cc.json {
-				out := cronPreview{Expression: args[0], Timezone: timezone, From: utcStamp(start), Upcoming: []string{}}
+				out := cronPreview{Expression: args[0], Timezone: timezone, DSTPolicy: policy.String(), From: utcStamp(start), Upcoming: []string{}}
 				for _, t := range upcoming {
 					out.Upcoming = append(out.Upcoming, utcStamp(t))
 				}
@@ -78,6 +86,9 @@ func newCronNextCommand(cc *commandContext) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&timezone, "tz", "", "IANA timezone the schedule follows, e.g. Europe/Berlin or UTC (required)")
 	cmd.Flags().IntVarP(&count, "count", "n", 5, "how many fire times to show")
+	cmd.Flags().StringVar(&policyName, "dst-policy", schedule.DSTOnce.String(),
+		"DST policy, as the daemon's schedule.dst_policy: "+strings.Join(schedule.DSTPolicyNames, " or ")+
+			" (once: a fixed time fires once per local day; literal: the hosted API's wall-clock matching)")
 	cmd.Flags().StringVar(&from, "from", "", "preview fires strictly after this RFC 3339 instant (default: now)")
 	return cmd
 }

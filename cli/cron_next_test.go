@@ -26,6 +26,10 @@ func TestCronNextGolden(t *testing.T) {
 		// 01:30 happens twice on 2026-11-01 in New York: a fixed time fires once.
 		{"new_york_fall_back", []string{"30 1 * * *", "--tz", "America/New_York", "--from", "2026-10-30T12:00:00Z", "-n", "4"}},
 		// An interval schedule follows the real clock through the repeated hour.
+		// The same two under --dst-policy literal (the hosted API's matching):
+		// 02:30 is not triggered on 2026-03-29, 01:30 fires twice on 2026-11-01.
+		{"berlin_spring_forward_literal", []string{"30 2 * * *", "--tz", "Europe/Berlin", "--from", "2026-03-27T12:00:00Z", "-n", "4", "--dst-policy", "literal"}},
+		{"new_york_fall_back_literal", []string{"30 1 * * *", "--tz", "America/New_York", "--from", "2026-10-30T12:00:00Z", "-n", "4", "--dst-policy", "literal"}},
 		{"new_york_fall_back_interval", []string{"*/30 * * * *", "--tz", "America/New_York", "--from", "2026-11-01T04:40:00Z", "-n", "6"}},
 		// Lord Howe moves its clocks by half an hour.
 		{"lord_howe_half_hour_dst", []string{"15 2 * * *", "--tz", "Australia/Lord_Howe", "--from", "2026-10-02T00:00:00Z", "-n", "3"}},
@@ -58,6 +62,22 @@ func TestCronNextMatchesDaemonCode(t *testing.T) {
 	}
 	assert.Equal(t, want, out.Upcoming)
 	assert.Equal(t, "2026-03-29T01:00:00Z", out.Upcoming[1], "the skipped 02:30 fires at 03:00 CEST")
+	assert.Equal(t, "once", out.DSTPolicy)
+
+	res = runCLI(t, cronNow, nil, nil, "--json", "cron", "next", "30 2 * * *", "--tz", "Europe/Berlin",
+		"--from", "2026-03-27T12:00:00Z", "-n", "4", "--dst-policy", "literal")
+	require.NoError(t, res.err)
+	out = cronPreview{}
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &out), res.stdout)
+	assert.Equal(t, "literal", out.DSTPolicy)
+	literal, err := schedule.ParseWith("30 2 * * *", "Europe/Berlin", schedule.DSTLiteral)
+	require.NoError(t, err)
+	want = nil
+	for _, fire := range literal.Upcoming(time.Date(2026, 3, 27, 12, 0, 0, 0, time.UTC), 4) {
+		want = append(want, fire.Format(time.RFC3339))
+	}
+	assert.Equal(t, want, out.Upcoming)
+	assert.Equal(t, "2026-03-30T00:30:00Z", out.Upcoming[1], "literal: no fire on 2026-03-29, 02:30 CEST on the 30th is next")
 }
 
 func TestCronNextRejects(t *testing.T) {
@@ -76,6 +96,9 @@ func TestCronNextRejects(t *testing.T) {
 		{"no zone", []string{"0 9 * * *"}, "schedule.timezone", ""},
 		{"count zero", []string{"0 9 * * *", "--tz", "UTC", "-n", "0"}, "", "-n: must be between 1 and 1000"},
 		{"bad from", []string{"0 9 * * *", "--tz", "UTC", "--from", "tomorrow"}, "", "--from: must be an RFC 3339 timestamp"},
+		{"bad dst policy", []string{"0 9 * * *", "--tz", "UTC", "--dst-policy", "twice"}, "", `--dst-policy: must be "once"`},
+		// Only gap times (02:30 on the last Sunday of March): literal never fires it.
+		{"never fires under literal", []string{"30 2 25-31 3 */7", "--tz", "Europe/Berlin", "--dst-policy", "literal"}, "schedule.expression", "schedule.dst_policy literal"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,9 +110,8 @@ func TestCronNextRejects(t *testing.T) {
 				require.True(t, errors.As(res.err, &verr), "%T %v", res.err, res.err)
 				assert.Equal(t, tc.field, verr.Field)
 				assert.Contains(t, res.err.Error(), tc.field+": ", "the message names the field")
-			} else {
-				assert.Contains(t, res.err.Error(), tc.message)
 			}
+			assert.Contains(t, res.err.Error(), tc.message)
 		})
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/internal/bytesize"
 	"github.com/sandbox0/sandbox0d/internal/configerr"
+	"github.com/sandbox0/sandbox0d/schedule"
 	"github.com/sandbox0/sandbox0d/sessions/local/egress"
 	"github.com/sandbox0/sandbox0d/sessions/upstream"
 	"github.com/sandbox0/sandbox0d/webhooks"
@@ -106,6 +107,17 @@ type ScheduleConfig struct {
 	MisfireGrace time.Duration `mapstructure:"misfire_grace"`
 	Jitter       time.Duration `mapstructure:"jitter"`
 	Workers      int           `mapstructure:"workers"`
+	// DSTPolicy is once (a fixed-time schedule fires exactly once per
+	// local day) or literal (the hosted API's wall-clock matching, for
+	// identical fire times on both); see schedule.DSTPolicy.
+	DSTPolicy string `mapstructure:"dst_policy"`
+}
+
+// Policy returns the parsed schedule.dst_policy; Validate has checked it,
+// and an empty value is the default, once.
+func (s ScheduleConfig) Policy() schedule.DSTPolicy {
+	p, _ := schedule.ParseDSTPolicy(s.DSTPolicy)
+	return p
 }
 
 // UpstreamConfig configures the upstream session backend.
@@ -263,6 +275,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("schedule.misfire_grace", time.Minute)
 	v.SetDefault("schedule.jitter", time.Duration(0))
 	v.SetDefault("schedule.workers", deployments.DefaultWorkers)
+	v.SetDefault("schedule.dst_policy", schedule.DSTOnce.String())
 	v.SetDefault("upstream.url", "")
 	v.SetDefault("upstream.api_key", "")
 	v.SetDefault("upstream.api_key_file", "")
@@ -458,6 +471,10 @@ func (c Config) Validate() error {
 	}
 	if c.Schedule.Workers < 1 || c.Schedule.Workers > 1024 {
 		return &ConfigError{Key: "schedule.workers", Problem: "must be between 1 and 1024"}
+	}
+	// Empty is the default (a Config built in code, or an empty value).
+	if _, err := schedule.ParseDSTPolicy(c.Schedule.DSTPolicy); err != nil && c.Schedule.DSTPolicy != "" {
+		return &ConfigError{Key: "schedule.dst_policy", Problem: err.Error()}
 	}
 	if c.ShutdownTimeout <= 0 {
 		return &ConfigError{Key: "shutdown_timeout", Problem: "must be positive"}

@@ -156,7 +156,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	d.metrics.watchWebhooks(d.hooks)
 	d.svc = deployments.NewService(deployments.Config{
 		Store: d.store, Backend: d.backend, Sealer: d.keyring, Now: opts.Now, Logger: log,
-		OnRun: d.metrics.observeRun, Events: d.hooks,
+		OnRun: d.metrics.observeRun, Events: d.hooks, DSTPolicy: cfg.Schedule.Policy(),
 	})
 	if n, err := d.svc.RecoverIntents(); err != nil {
 		return nil, fmt.Errorf("recover run intents: %w", err)
@@ -174,7 +174,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("load schedules: %w", err)
 	}
-	log.Info("scheduler loaded", "scheduled", stats.Scheduled, "misfires_run", stats.MisfiresRun, "misfires_skipped", stats.MisfiresSkipped)
+	log.Info("scheduler loaded", "scheduled", stats.Scheduled, "dst_policy", cfg.Schedule.Policy().String(), "misfires_run", stats.MisfiresRun, "misfires_skipped", stats.MisfiresSkipped)
 
 	if err := d.reloadKeys(); err != nil {
 		return nil, err

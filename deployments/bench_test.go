@@ -76,7 +76,7 @@ func BenchmarkSchedulerLoad100k(b *testing.B) {
 			b.Fatalf("loop holds %d fires, want %d", got, benchLoadDeployments)
 		}
 		inUseAfter, liveAfter := heapInUse()
-		svc.plans = newPlanCache()
+		svc.plans = newPlanCache(schedule.DSTOnce)
 		_, liveLoopOnly := heapInUse()
 		runtime.KeepAlive(sc)
 

@@ -4,13 +4,15 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/sandbox0/sandbox0d/schedule"
 	"github.com/stretchr/testify/require"
 )
 
 // Regression: planCache.compiled was never evicted, so every schedule a
 // deployment was ever edited to stayed compiled for the process's life.
 func TestPlanCacheEvictsUnusedCompiledSchedules(t *testing.T) {
-	c := newPlanCache()
+	c := newPlanCache(schedule.DSTOnce)
 	a := Schedule{Expression: "*/5 * * * *", Timezone: "UTC"}
 	b := Schedule{Expression: "0 9 * * 1-5", Timezone: "Europe/Berlin"}
 	d1 := &Deployment{ID: "depl_1", Schedule: &a, Generation: 1}

@@ -124,6 +124,12 @@ func (sc *Scheduler) Load() (LoadStats, error) {
 					"deployment_id", d.ID, "expression", d.Schedule.Expression, "timezone", d.Schedule.Timezone)
 				return nil
 			}
+			if sc.svc.dstPolicy == schedule.DSTLiteral && cr.Fixed() && cr.Next(now).IsZero() {
+				// Accepted under once, where its gap times fire at the
+				// transition; literal matching never triggers them.
+				sc.log.Warn("schedule has no fire time under schedule.dst_policy literal (every time it matches is skipped by a DST gap); deployment will not fire, re-set its schedule",
+					"deployment_id", d.ID, "expression", d.Schedule.Expression, "timezone", d.Schedule.Timezone)
+			}
 			stats.Scheduled++
 			missed, skipped := sc.missedFire(cr, d.PlanFrom, now)
 			if skipped > 0 {

@@ -36,11 +36,18 @@ type world struct {
 
 func startWorld(t *testing.T, path string, backend *sessionstest.Backend, cfg deployments.SchedulerConfig) *world {
 	t.Helper()
+	return startWorldWithPolicy(t, path, backend, cfg, schedule.DSTOnce)
+}
+
+// startWorldWithPolicy is startWorld with the daemon's schedule.dst_policy.
+func startWorldWithPolicy(t *testing.T, path string, backend *sessionstest.Backend, cfg deployments.SchedulerConfig, policy schedule.DSTPolicy) *world {
+	t.Helper()
 	st, err := store.Open(path, store.Options{NoSync: true}) // fsync is for crashes; no test here crashes
 	require.NoError(t, err)
 	k, err := crypto.GenerateKeyring()
 	require.NoError(t, err)
-	svc := deployments.NewService(deployments.Config{Store: st, Backend: backend, Sealer: k, Logger: slog.New(slog.DiscardHandler)})
+	svc := deployments.NewService(deployments.Config{Store: st, Backend: backend, Sealer: k, Logger: slog.New(slog.DiscardHandler),
+		DSTPolicy: policy})
 	_, err = svc.RecoverIntents()
 	require.NoError(t, err)
 	sched := deployments.NewScheduler(svc, cfg)

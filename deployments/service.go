@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sandbox0/sandbox0d/schedule"
 	"log/slog"
 	"sync"
 	"time"
@@ -36,6 +37,10 @@ type Config struct {
 	OnRun func(run *Run, backendLatency time.Duration)
 	// Events, when set, receives the webhook events of committed changes.
 	Events EventSink
+	// DSTPolicy is the config's schedule.dst_policy: how every schedule
+	// treats wall times a DST transition skips or repeats, for fire times,
+	// upcoming_runs_at and the never-fires check on create and update.
+	DSTPolicy schedule.DSTPolicy
 }
 
 // Service implements the deployment operations and the run pipeline.
@@ -47,6 +52,8 @@ type Service struct {
 	timeout time.Duration
 	onRun   func(*Run, time.Duration)
 	events  EventSink
+	// dstPolicy: see Config.DSTPolicy.
+	dstPolicy schedule.DSTPolicy
 
 	sealerMu sync.RWMutex
 	sealer   Sealer
@@ -84,7 +91,8 @@ func NewService(cfg Config) *Service {
 		cfg.SessionTimeout = 5 * time.Minute
 	}
 	return &Service{store: cfg.Store, backend: cfg.Backend, sealer: cfg.Sealer, now: cfg.Now,
-		log: cfg.Logger, timeout: cfg.SessionTimeout, plans: newPlanCache(), onRun: cfg.OnRun, events: cfg.Events}
+		log: cfg.Logger, timeout: cfg.SessionTimeout, plans: newPlanCache(cfg.DSTPolicy), onRun: cfg.OnRun, events: cfg.Events,
+		dstPolicy: cfg.DSTPolicy}
 }
 
 // RotateKeys runs a key rotation while no token is being sealed, then makes
@@ -130,6 +138,9 @@ func (s *Service) nextCreatedAt() time.Time {
 
 // Create stores a new deployment.
 func (s *Service) Create(ctx context.Context, in CreateInput) (*Deployment, error) {
+	if err := s.checkSchedulePolicy(in.Schedule); err != nil {
+		return nil, err
+	}
 	agent, err := s.resolveAgent(ctx, in.Agent)
 	if err != nil {
 		return nil, err
@@ -199,6 +210,11 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 	}
 	if current.Archived() {
 		return nil, conflict("deployment %s is archived and cannot be updated", id)
+	}
+	if in.Schedule.Set {
+		if err := s.checkSchedulePolicy(in.Schedule.Value); err != nil {
+			return nil, err
+		}
 	}
 	agent := current.Agent
 	if in.Agent.Set {

@@ -22,6 +22,9 @@ type planCache struct {
 	// parses each distinct schedule once. An entry lives while a deployment
 	// uses it (users), so schedules edited away do not accumulate.
 	compiled map[Schedule]*sharedCron
+	// policy is the daemon's DST policy, which every schedule is compiled
+	// under: it decides fire times and upcoming_runs_at alike.
+	policy schedule.DSTPolicy
 }
 
 type sharedCron struct {
@@ -36,8 +39,8 @@ type planEntry struct {
 	upcoming   []time.Time
 }
 
-func newPlanCache() *planCache {
-	return &planCache{entries: map[string]*planEntry{}, compiled: map[Schedule]*sharedCron{}}
+func newPlanCache(policy schedule.DSTPolicy) *planCache {
+	return &planCache{entries: map[string]*planEntry{}, compiled: map[Schedule]*sharedCron{}, policy: policy}
 }
 
 // cron returns the compiled schedule of d (nil when it has none).
@@ -61,10 +64,12 @@ func (c *planCache) cron(d *Deployment) *schedule.Cron {
 		cr = shared.cron
 	} else {
 		var err error
-		if cr, err = schedule.Compile(d.Schedule.Expression, d.Schedule.Timezone); err != nil {
+		if cr, err = schedule.CompileWith(d.Schedule.Expression, d.Schedule.Timezone, c.policy); err != nil {
 			// Stored schedules were validated on the way in; a schedule that
 			// no longer parses (tzdata change) shows no upcoming times rather
-			// than breaking reads.
+			// than breaking reads. (One that parses but has no fire time
+			// under the policy, e.g. stored under once and loaded under
+			// literal, compiles and shows none either.)
 			return nil
 		}
 	}

@@ -41,34 +41,54 @@ type Cron struct {
 	// eitherDayMatches is Vixie cron's rule: when both day fields are
 	// restricted (neither starts with "*"), a day matches if either does.
 	eitherDayMatches bool
-	// fixed selects the DST policy: see Fixed.
+	// fixed records that the minute and hour fields name fixed times of
+	// day: see Fixed.
 	fixed bool
+	// policy is the DST policy the schedule was compiled under.
+	policy DSTPolicy
 }
 
 // Parse validates a five-field cron expression and an IANA timezone,
-// returning a compiled schedule. Every rejection is a *ValidationError.
+// returning a schedule compiled under the default DST policy (DSTOnce).
+// Every rejection is a *ValidationError.
 func Parse(expression, timezone string) (*Cron, error) {
+	return ParseWith(expression, timezone, DSTOnce)
+}
+
+// ParseWith is Parse under the given DST policy. The never-fires check
+// follows the policy: under DSTLiteral a fixed-time schedule whose every
+// matching time falls inside a spring-forward gap is rejected, since it
+// would never be triggered.
+func ParseWith(expression, timezone string, policy DSTPolicy) (*Cron, error) {
 	now := time.Now()
-	if c := cachedParse(expression, timezone, now); c != nil {
+	if c := cachedParse(expression, timezone, policy, now); c != nil {
 		return c, nil
 	}
-	c, err := parse(expression, timezone, true)
+	c, err := parse(expression, timezone, policy, true)
 	if err != nil {
 		return nil, err
 	}
-	rememberParse(expression, timezone, c, now)
+	rememberParse(expression, timezone, policy, c, now)
 	return c, nil
 }
 
-// Compile rebuilds a schedule that Parse accepted when it was stored. It
-// applies the same strict grammar and checks but skips the gronx
-// cross-check, which only guards new input: loading 100,000 stored schedules
-// at startup should not pay for it again.
+// Compile rebuilds a schedule that Parse accepted when it was stored, under
+// the default DST policy. It applies the same strict grammar and checks but
+// skips the gronx cross-check, which only guards new input: loading 100,000
+// stored schedules at startup should not pay for it again.
 func Compile(expression, timezone string) (*Cron, error) {
-	return parse(expression, timezone, false)
+	return CompileWith(expression, timezone, DSTOnce)
 }
 
-func parse(expression, timezone string, crossCheck bool) (*Cron, error) {
+// CompileWith is Compile under the given DST policy. Like Compile it skips
+// the never-fires check, so a stored schedule that the policy leaves
+// without fire times loads and has no next fire (Next returns the zero
+// Time).
+func CompileWith(expression, timezone string, policy DSTPolicy) (*Cron, error) {
+	return parse(expression, timezone, policy, false)
+}
+
+func parse(expression, timezone string, policy DSTPolicy, crossCheck bool) (*Cron, error) {
 	c, verr := compileExpression(expression, crossCheck)
 	if verr != nil {
 		return nil, verr
@@ -78,6 +98,7 @@ func parse(expression, timezone string, crossCheck bool) (*Cron, error) {
 		return nil, verr
 	}
 	c.location = loc
+	c.policy = policy
 	if crossCheck {
 		// New input only: a stored schedule keeps loading even if a tz
 		// database update leaves it without fire times.
@@ -95,10 +116,19 @@ func (c *Cron) Expression() string { return c.expression }
 func (c *Cron) Location() *time.Location { return c.location }
 
 // Fixed reports whether the schedule names fixed times of day: neither the
-// minute nor the hour field starts with "*". Fixed schedules fire once for a
-// wall time skipped by a DST gap and once for a repeated wall time; the others
-// follow the real clock (see the package documentation).
+// minute nor the hour field starts with "*". Under DSTOnce, fixed schedules
+// fire once for a wall time skipped by a DST gap and once for a repeated
+// wall time; the others, and every schedule under DSTLiteral, follow the
+// real clock (see the package documentation).
 func (c *Cron) Fixed() bool { return c.fixed }
+
+// Policy returns the DST policy the schedule was compiled under.
+func (c *Cron) Policy() DSTPolicy { return c.policy }
+
+// oncePerDay reports whether the once-per-local-day rule applies: a fixed
+// schedule under DSTOnce. Every other schedule fires at each real
+// occurrence of a matching wall time and never for a skipped one.
+func (c *Cron) oncePerDay() bool { return c.fixed && c.policy == DSTOnce }
 
 func loadTimezone(name string) (*time.Location, *ValidationError) {
 	switch {

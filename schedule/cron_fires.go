@@ -47,14 +47,15 @@ const (
 )
 
 // firesInZone reports whether the schedule has at least one fire time at or
-// after the instant from. Only a wildcard schedule can fail: it skips wall
-// times that a spring-forward gap removes, while a fixed-time one fires at
-// the transition instead. The look-ahead visits matching days, not
+// after the instant from. Only a schedule that skips the wall times a
+// spring-forward gap removes can fail: a wildcard one, or any one under
+// DSTLiteral. A fixed-time one under DSTOnce fires at the transition
+// instead. The look-ahead visits matching days, not
 // minutes: a day away from any transition fires at its first matching
 // minute, and a matching minute inside a gap jumps to the gap's end, so a
 // schedule that only matches gap times costs a few zone lookups per year.
 func (c *Cron) firesInZone(from int64) bool {
-	if c.fixed || c.location == nil {
+	if c.oncePerDay() || c.location == nil {
 		return true
 	}
 	here := zonePeriodAt(c.location, from)
@@ -89,6 +90,12 @@ func (c *Cron) firesInZone(from int64) bool {
 func checkFiresInZone(c *Cron, timezone string, from int64) *ValidationError {
 	if c.firesInZone(from) {
 		return nil
+	}
+	if c.policy == DSTLiteral {
+		return expressionError(fmt.Sprintf("never fires in %s under the daemon's schedule.dst_policy literal: every time it matches "+
+			"falls inside a daylight-saving gap, where the clock skips forward, and literal wall-clock matching does not trigger "+
+			"times that do not exist; choose times outside the gap (transitions are usually between 01:00 and 03:00 local), "+
+			"or run the daemon with schedule.dst_policy once, which fires them at the transition", quoteForMessage(timezone)))
 	}
 	return expressionError(fmt.Sprintf("never fires in %s: every time it matches falls inside a daylight-saving gap, "+
 		"where the clock skips forward (a schedule with \"*\" in its minute or hour field skips those times); "+

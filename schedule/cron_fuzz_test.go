@@ -71,16 +71,23 @@ func FuzzParse(f *testing.F) {
 
 // FuzzNextMatchesReference extends the differential test to fuzzed
 // expressions and starts: whatever Parse accepts must fire exactly when the
-// brute-force reference says, in one of the differential test's zones.
+// brute-force reference says, in one of the differential test's zones,
+// under the DST policy that zoneIndex's top bit picks (set: literal).
 func FuzzNextMatchesReference(f *testing.F) {
 	f.Add("30 2 * * *", uint8(2), int64(7_689_600))
 	f.Add("*/15 1-3 * * 0", uint8(1), int64(26_870_400))
 	f.Add("0,30 0 * 4,9 */7", uint8(4), int64(8_208_000))
 	f.Add("45 1-2/1 1-7 * 0", uint8(3), int64(24_278_400))
+	f.Add("30 2 * * *", uint8(0x80|2), int64(7_689_600))
+	f.Add("30 1 * * *", uint8(0x80|1), int64(26_870_400))
 	f.Fuzz(func(t *testing.T, expression string, zoneIndex uint8, afterSeconds int64) {
-		loc, err := time.LoadLocation(diffZones[int(zoneIndex)%len(diffZones)])
+		policy := DSTOnce
+		if zoneIndex&0x80 != 0 {
+			policy = DSTLiteral
+		}
+		loc, err := time.LoadLocation(diffZones[int(zoneIndex&0x7f)%len(diffZones)])
 		require.NoError(t, err)
-		cron, err := Parse(expression, loc.String())
+		cron, err := ParseWith(expression, loc.String(), policy)
 		if err != nil {
 			return
 		}
@@ -89,7 +96,7 @@ func FuzzNextMatchesReference(f *testing.F) {
 		if fields := splitCronFields(expression); strings.HasPrefix(fields[cronDayOfWeek], "*,") {
 			return
 		}
-		reference, err := newReferenceCron(strings.Join(splitCronFields(expression), " "), loc)
+		reference, err := newReferenceCron(strings.Join(splitCronFields(expression), " "), loc, policy)
 		require.NoError(t, err)
 
 		const horizon = 8 * 366 * 24 * time.Hour

@@ -21,7 +21,8 @@
 // local time, and each matching wall time is then mapped to the real instants
 // it denotes using the zone's own offsets and transition instants. A wall time
 // can denote no instant (inside a spring-forward gap), one, or two (inside a
-// fall-back repeat). The policy follows ISC cron and cronie:
+// fall-back repeat). The default policy, [DSTOnce], follows ISC cron and
+// cronie:
 //
 //   - a fixed-time schedule (neither the minute nor the hour field starts with
 //     "*") fires once at the transition instant for wall times that do not
@@ -29,6 +30,12 @@
 //     "30 2 * * *" runs exactly once every local day;
 //   - a wildcard schedule fires at every real occurrence and skips wall times
 //     that do not exist.
+//
+// [DSTLiteral] is the hosted API's literal wall-clock matching, for users who
+// need identical fire times on both: every schedule follows the wildcard
+// rule, so a skipped wall time is not triggered and a repeated one fires at
+// both instants. The policy is chosen when a schedule is compiled
+// ([ParseWith], [CompileWith]) and changes its never-fires check too.
 //
 // Production evaluation uses bitsets compiled by this package's own parser and
 // skips by field (month, day, hour, minute) instead of stepping minute by

@@ -194,9 +194,10 @@ func wallOccurrences(loc *time.Location, wall int64) (occurrences [maxWallOccurr
 // the instants it fires at, in increasing order. here is a zone period known
 // to the caller, used to skip the zone lookups away from transitions.
 //
-// A fixed-time schedule fires at the first occurrence of a repeated wall time
-// and at the transition instant for a skipped one; a wildcard schedule fires
-// at every occurrence and never for a skipped one.
+// Under DSTOnce a fixed-time schedule fires at the first occurrence of a
+// repeated wall time and at the transition instant for a skipped one; a
+// wildcard schedule, and every schedule under DSTLiteral, fires at every
+// occurrence and never for a skipped one.
 func (c *Cron) fireInstants(wall int64, here zonePeriod) (fires [maxWallOccurrences]int64, count int) {
 	if here.covers(wall) {
 		fires[0] = wall - here.offset
@@ -204,7 +205,7 @@ func (c *Cron) fireInstants(wall int64, here zonePeriod) (fires [maxWallOccurren
 	}
 	occurrences, count, gapEnd, inGap := wallOccurrences(c.location, wall)
 	switch {
-	case !c.fixed:
+	case !c.oncePerDay():
 		return occurrences, count
 	case inGap:
 		fires[0] = gapEnd

@@ -31,34 +31,53 @@ var benchNextCases = []struct {
 // benchSink keeps results alive so the compiler cannot drop the calls.
 var benchSink time.Time
 
-// BenchmarkNext measures Cron.Next on common and rare expressions (the
-// side-by-side with robfig/cron is in bench/compare).
+// BenchmarkNext measures Cron.Next on common and rare expressions under
+// each DST policy (the side-by-side with robfig/cron is in bench/compare).
 func BenchmarkNext(b *testing.B) {
 	starts := benchStarts()
 	for _, bc := range benchNextCases {
-		b.Run(bc.name+"/sandbox0d", func(b *testing.B) {
-			cron := parseCronForTest(b, bc.expression, bc.timezone)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				benchSink = cron.Next(starts[i%len(starts)])
-				i++
-			}
-		})
+		for _, policy := range diffPolicies {
+			b.Run(bc.name+"/sandbox0d/"+policy.String(), func(b *testing.B) {
+				cron := parseCronWithPolicyForTest(b, bc.expression, bc.timezone, policy)
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					benchSink = cron.Next(starts[i%len(starts)])
+					i++
+				}
+			})
+		}
 	}
 }
 
 // BenchmarkNextNearTransition measures the slow path: wall times within a
-// day of a DST transition are mapped through zone lookups.
+// day of a DST transition are mapped through zone lookups. The fixed-time
+// case is where the policies take different branches (first occurrence
+// only, or both).
 func BenchmarkNextNearTransition(b *testing.B) {
-	cron := parseCronForTest(b, "*/5 * * * *", "America/New_York")
 	first := time.Date(2026, 11, 1, 4, 0, 0, 0, time.UTC)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		benchSink = cron.Next(first.Add(time.Duration(i%240) * time.Minute))
-		i++
+	for _, expression := range []string{"*/5 * * * *", "30 1 * * *"} {
+		for _, policy := range diffPolicies {
+			b.Run(expression+"/"+policy.String(), func(b *testing.B) {
+				cron := parseCronWithPolicyForTest(b, expression, "America/New_York", policy)
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					benchSink = cron.Next(first.Add(time.Duration(i%240) * time.Minute))
+					i++
+				}
+			})
+		}
 	}
+}
+
+func parseCronWithPolicyForTest(b *testing.B, expression, timezone string, policy DSTPolicy) *Cron {
+	b.Helper()
+	cron, err := ParseWith(expression, timezone, policy)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cron
 }
 
 var benchParseErr error

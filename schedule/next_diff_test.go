@@ -46,16 +46,24 @@ var diffZones = []string{
 	"America/Havana", "Asia/Beirut", "Asia/Kolkata", "Pacific/Chatham",
 }
 
+// diffPolicies: every differential test runs under both DST policies, with
+// the same zones, years, seed and expressions.
+var diffPolicies = []DSTPolicy{DSTOnce, DSTLiteral}
+
 // TestNextMatchesBruteForceReference compares Cron.Next with referenceCron
 // on random expressions from the whole grammar, in zones with 60- and
 // 30-minute shifts, midnight transitions and fractional offsets, from starts
 // clustered around the DST transitions of 2024-2030, half of them exactly on
-// a fire time.
+// a fire time, under each DST policy.
 func TestNextMatchesBruteForceReference(t *testing.T) {
 	cases := envInt(t, diffCasesEnv, defaultDiffCases())
 	seed := envInt(t, diffSeedEnv, defaultDiffSeed)
-	compared := compareWithReference(t, diffZones, 2024, 2030, cases, seed)
-	t.Logf("compared %d Next results over %d expressions (seed %d)", compared, cases, seed)
+	for _, policy := range diffPolicies {
+		t.Run(policy.String(), func(t *testing.T) {
+			compared := compareWithReference(t, policy, diffZones, 2024, 2030, cases, seed)
+			t.Logf("compared %d Next results over %d expressions (seed %d, dst_policy %s)", compared, cases, seed, policy)
+		})
+	}
 }
 
 // TestNextMatchesBruteForceReferenceInUnusualZones covers transitions the
@@ -75,18 +83,20 @@ func TestNextMatchesBruteForceReferenceInUnusualZones(t *testing.T) {
 		{"Africa/Casablanca", 2024, 2026},
 	}
 	seed := envInt(t, diffSeedEnv, defaultDiffSeed)
-	for _, u := range unusual {
-		t.Run(u.zone, func(t *testing.T) {
-			compareWithReference(t, []string{u.zone}, u.firstYear, u.lastYear, max(1, envInt(t, diffCasesEnv, defaultDiffCases())/10), seed)
-		})
+	for _, policy := range diffPolicies {
+		for _, u := range unusual {
+			t.Run(policy.String()+"/"+u.zone, func(t *testing.T) {
+				compareWithReference(t, policy, []string{u.zone}, u.firstYear, u.lastYear, max(1, envInt(t, diffCasesEnv, defaultDiffCases())/10), seed)
+			})
+		}
 	}
 }
 
-// compareWithReference runs `cases` random expressions in random zones of
+// compareWithReference runs `cases` random expressions, under policy, in random zones of
 // the list from random starts around the zones' transitions in the years
 // given, following each through diffChain successive fires, and fails on
 // the first disagreement. It returns the number of Next results compared.
-func compareWithReference(t *testing.T, zoneNames []string, firstYear, lastYear, cases, seed int) int {
+func compareWithReference(t *testing.T, policy DSTPolicy, zoneNames []string, firstYear, lastYear, cases, seed int) int {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
 	zones := make([]*time.Location, len(zoneNames))
@@ -105,8 +115,8 @@ func compareWithReference(t *testing.T, zoneNames []string, firstYear, lastYear,
 	for caseIndex := 0; caseIndex < cases; caseIndex++ {
 		zoneIndex := rng.IntN(len(zones))
 		loc := zones[zoneIndex]
-		expression, cron := randomValidCron(t, rng, loc)
-		reference, err := newReferenceCron(expression, loc)
+		expression, cron := randomValidCron(t, rng, loc, policy)
+		reference, err := newReferenceCron(expression, loc, policy)
 		require.NoError(t, err)
 
 		start := randomStart(rng, transitions[zoneIndex], firstYear, lastYear)
@@ -121,8 +131,8 @@ func compareWithReference(t *testing.T, zoneNames []string, firstYear, lastYear,
 			got := cron.Next(after)
 			compared++
 			if !got.Equal(want) {
-				t.Fatalf("case %d (seed %d): Parse(%q, %q).Next(%s):\n got %s\nwant %s (reference)",
-					caseIndex, seed, expression, loc, describeInstant(after, loc), describeInstant(got, loc), describeInstant(want, loc))
+				t.Fatalf("case %d (seed %d): ParseWith(%q, %q, %s).Next(%s):\n got %s\nwant %s (reference)",
+					caseIndex, seed, expression, loc, policy, describeInstant(after, loc), describeInstant(got, loc), describeInstant(want, loc))
 			}
 			if want.IsZero() {
 				break
@@ -194,11 +204,11 @@ func randomStart(rng *rand.Rand, transitions []time.Time, firstYear, lastYear in
 
 // randomValidCron draws expressions until Parse accepts one. Anything other
 // than a never-fires rejection means the generator and the grammar disagree.
-func randomValidCron(t *testing.T, rng *rand.Rand, loc *time.Location) (string, *Cron) {
+func randomValidCron(t *testing.T, rng *rand.Rand, loc *time.Location, policy DSTPolicy) (string, *Cron) {
 	t.Helper()
 	for {
 		expression := randomExpression(rng)
-		cron, err := Parse(expression, loc.String())
+		cron, err := ParseWith(expression, loc.String(), policy)
 		if err == nil {
 			return expression, cron
 		}

@@ -12,14 +12,19 @@ import (
 // check Cron.Next. It shares nothing with the production code: it walks real
 // instants minute by minute, reads the zone's wall clock with time.In, asks
 // gronx whether that wall clock (as floating time in UTC) matches, and
-// applies the fixed/wildcard rules by looking at neighbouring minutes.
+// applies the DST policy by looking at neighbouring minutes: under DSTOnce
+// the fixed/wildcard rules, under DSTLiteral the wildcard rule for every
+// schedule (the hosted API's literal matching: every instant whose wall
+// clock matches fires, a skipped wall time never does).
 //
 // The only shortcut is skipping a whole wall day or hour that gronx says
 // cannot match, and only when the UTC offset is the same at both ends of the
 // jump, so no transition (and no gap or repeat) lies inside it.
 type referenceCron struct {
 	location *time.Location
-	fixed    bool
+	// fixed: the once-per-local-day rule applies (a fixed-time schedule
+	// under DSTOnce).
+	fixed bool
 	// gronx segments (seconds first): the full expression, and versions with
 	// the minute, or minute and hour, widened to "*" for the day/hour skips.
 	full, anyMinute, anyTime []string
@@ -33,7 +38,7 @@ type referenceCron struct {
 
 const referenceLookBackForRepeat = 3 * time.Hour
 
-func newReferenceCron(expression string, location *time.Location) (*referenceCron, error) {
+func newReferenceCron(expression string, location *time.Location, policy DSTPolicy) (*referenceCron, error) {
 	full, err := gronx.Segments(expression)
 	if err != nil {
 		return nil, fmt.Errorf("gronx segments of %q: %w", expression, err)
@@ -46,7 +51,7 @@ func newReferenceCron(expression string, location *time.Location) (*referenceCro
 	anyTime := append([]string{"0", "*", "*"}, full[3:]...)
 	return &referenceCron{
 		location:  location,
-		fixed:     !strings.HasPrefix(fields[0], "*") && !strings.HasPrefix(fields[1], "*"),
+		fixed:     policy == DSTOnce && !strings.HasPrefix(fields[0], "*") && !strings.HasPrefix(fields[1], "*"),
 		full:      full,
 		anyMinute: anyMinute,
 		anyTime:   anyTime,

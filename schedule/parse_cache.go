@@ -24,28 +24,35 @@ type parsed struct {
 	at   time.Time
 }
 
-var parseCache struct {
-	mu      sync.Mutex
-	entries map[[2]string]parsed
+// parseKey: the policy is part of the key, since it decides both the fire
+// times and whether the never-fires check passes.
+type parseKey struct {
+	expression, timezone string
+	policy               DSTPolicy
 }
 
-func cachedParse(expression, timezone string, now time.Time) *Cron {
+var parseCache struct {
+	mu      sync.Mutex
+	entries map[parseKey]parsed
+}
+
+func cachedParse(expression, timezone string, policy DSTPolicy, now time.Time) *Cron {
 	parseCache.mu.Lock()
 	defer parseCache.mu.Unlock()
-	p, ok := parseCache.entries[[2]string{expression, timezone}]
+	p, ok := parseCache.entries[parseKey{expression, timezone, policy}]
 	if !ok || now.Sub(p.at) >= parseCacheTTL || now.Before(p.at) {
 		return nil
 	}
 	return p.cron
 }
 
-func rememberParse(expression, timezone string, c *Cron, now time.Time) {
+func rememberParse(expression, timezone string, policy DSTPolicy, c *Cron, now time.Time) {
 	parseCache.mu.Lock()
 	defer parseCache.mu.Unlock()
 	if parseCache.entries == nil {
-		parseCache.entries = make(map[[2]string]parsed)
+		parseCache.entries = make(map[parseKey]parsed)
 	}
-	key := [2]string{expression, timezone}
+	key := parseKey{expression, timezone, policy}
 	if _, ok := parseCache.entries[key]; !ok && len(parseCache.entries) >= parseCacheSize {
 		for k := range parseCache.entries { // any one: map order is random
 			delete(parseCache.entries, k)

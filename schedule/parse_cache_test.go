@@ -26,10 +26,10 @@ func TestParseCacheReusesAcceptancesForAnHour(t *testing.T) {
 		t.Fatal("a bad minute was accepted the second time")
 	}
 	now := time.Now()
-	if cachedParse("7 3 * * *", "Europe/Berlin", now.Add(parseCacheTTL+time.Second)) != nil {
+	if cachedParse("7 3 * * *", "Europe/Berlin", DSTOnce, now.Add(parseCacheTTL+time.Second)) != nil {
 		t.Fatal("an acceptance older than the TTL was reused")
 	}
-	if cachedParse("7 3 * * *", "Europe/Berlin", now.Add(-time.Hour)) != nil {
+	if cachedParse("7 3 * * *", "Europe/Berlin", DSTOnce, now.Add(-time.Hour)) != nil {
 		t.Fatal("an acceptance from the future (clock stepped back) was reused")
 	}
 }
