@@ -52,7 +52,9 @@ var eventCheckers = map[string]func(o object) error{
 		return nil
 	},
 	"span.model_request_end": func(o object) error {
-		return first(o.str("model_request_start_id", true, nonEmpty), o.boolean("is_error", true, false),
+		return first(o.str("model_request_start_id", true, nonEmpty),
+			// Required; the TS SDK's type allows null (boolean | null).
+			o.boolean("is_error", true, true),
 			o.obj("model_usage", true, func(u object) error {
 				return first(u.count("input_tokens"), u.count("output_tokens"), u.count("cache_read_input_tokens"),
 					u.count("cache_creation_input_tokens"), u.nullableEnum("speed", "standard", "fast"))
