@@ -8,6 +8,7 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/packages/respjson"
+	"github.com/sandbox0/sandbox0d/sessions/local/harness"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -109,7 +110,7 @@ func TestHarnessIDsMapWithinATurn(t *testing.T) {
 		return m
 	}
 	// An id minted with the daemon's form is kept; a reference to it too.
-	own := "sevt_AAAAAAAAAAAAAAAAAAAAAA"
+	own := harness.NewEventID()
 	ev, err := ids.event([]byte(`{"type":"span.model_request_start","id":"`+own+`"}`), at)
 	require.NoError(t, err)
 	assert.Equal(t, own, decode(ev)["id"])
