@@ -56,6 +56,8 @@ func TestSessionsCommandsOnLocalSessions(t *testing.T) {
 	assert.Regexp(t, `(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  user\.message  Say hello$`, res.stdout)
 	assert.Regexp(t, `(?m)  agent\.message  hello from the harness$`, res.stdout)
 	assert.Regexp(t, `(?m)  session\.status_idle  \(end_turn\)\n\z`, res.stdout, "the follow ends at idle")
+	assert.Equal(t, 1, strings.Count(res.stdout, "user.message  Say hello"), "history, then the live tail, each event once")
+	assert.Equal(t, 1, strings.Count(res.stdout, "session.status_running"), res.stdout)
 
 	res = cli("sessions", "list", "--deployment", deploymentID)
 	require.NoError(t, res.err)

@@ -83,9 +83,9 @@ func followSession(ctx context.Context, c *apiClient, w io.Writer, id string, as
 		_, err := printEventHistory(ctx, c, w, id, asJSON)
 		return err // nothing more will happen
 	}
-	// Subscribe first, then read the history: an event emitted in between
-	// is in the stream (an upstream stream does not replay history; the
-	// local one does, and replayed events are skipped).
+	// Subscribe first, then read the history: the stream is a live tail
+	// (local and upstream alike) that starts where the session was when it
+	// opened, so an event emitted in between is in both, and printed once.
 	resp, err := c.stream(ctx, sessionPath(id, "events", "stream"))
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	anthropic "github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/anthropics/anthropic-sdk-go/v2/packages/param"
 	"github.com/spf13/viper"
 	"github.com/stretchr/testify/assert"
@@ -92,13 +93,14 @@ func (rig *ccRig) events(t *testing.T, id string) []anthropic.BetaManagedAgentsS
 }
 
 // awaitStop follows the session's event stream until it has stopped n
-// times (idle or terminated, counting from its first event) and returns
+// times (idle or terminated, counting from its first event: Last-Event-ID
+// 0 replays, the stream is a live tail otherwise) and returns
 // the last stop event.
 func (rig *ccRig) awaitStop(t *testing.T, id string, n int) anthropic.BetaManagedAgentsStreamSessionEventsUnion {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	stream := rig.c.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{})
+	stream := rig.c.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{}, option.WithHeader("Last-Event-ID", "0"))
 	defer stream.Close()
 	seen := 0
 	for stream.Next() {

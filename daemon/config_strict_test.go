@@ -121,6 +121,7 @@ local:
 	req, err := http.NewRequest("GET", "http://s/v1/sessions/"+sessionID+"/events/stream", nil)
 	require.NoError(t, err)
 	req.Header.Set("anthropic-beta", "managed-agents-2026-04-01")
+	req.Header.Set("Last-Event-ID", "0") // from the first event: the stream is a live tail otherwise
 	resp, err := sock.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

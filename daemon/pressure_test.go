@@ -15,6 +15,7 @@ import (
 	"time"
 
 	anthropic "github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -79,14 +80,15 @@ func sendText(t *testing.T, r *running, id, text string) (int, map[string]any) {
 		"type": "user.message", "content": []any{map[string]any{"type": "text", "text": text}}}}})
 }
 
-// awaitEvent follows a session's event stream from its start until match
+// awaitEvent follows a session's event stream from its start (Last-Event-ID
+// 0: the stream is a live tail otherwise) until match
 // says yes, and returns that event.
 func awaitEvent(t *testing.T, r *running, id string, match func(anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool) anthropic.BetaManagedAgentsStreamSessionEventsUnion {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := r.client()
-	stream := c.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{})
+	stream := c.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{}, option.WithHeader("Last-Event-ID", "0"))
 	defer stream.Close()
 	for stream.Next() {
 		if ev := stream.Current(); match(ev) {

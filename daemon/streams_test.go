@@ -51,6 +51,7 @@ func TestShutdownEndsOpenEventStreams(t *testing.T) {
 	req, err := http.NewRequest("GET", "http://s/v1/sessions/"+sessionID+"/events/stream", nil)
 	require.NoError(t, err)
 	req.Header.Set("anthropic-beta", "managed-agents-2026-04-01")
+	req.Header.Set("Last-Event-ID", "0") // from the first event: the stream is a live tail otherwise
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := sock.Do(req)
 	require.NoError(t, err)

@@ -7,8 +7,9 @@
 # events (user.message, system.message) as JSON lines on stdin,
 # $SANDBOX0D_TURN (1, 2, ...), and the turn's first user text in
 # $SANDBOX0D_PROMPT. Every line printed on stdout becomes a session event: a
-# JSON object with a known event type (agent.message, agent.thinking, ...)
-# is kept as is, any other line becomes an agent.message with that text.
+# JSON object of an event type a harness may emit (agent.message,
+# agent.thinking, ...) in that type's official shape is kept as is, any
+# other line becomes an agent.message with that text.
 # Exit 0 ends the turn (the session goes idle, end_turn, and waits for the
 # next message); any other status terminates the session with a
 # session.error. stderr is kept in a bounded log, not in the events.

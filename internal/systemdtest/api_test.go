@@ -38,13 +38,14 @@ func send(t *testing.T, api anthropic.Client, id, text string) {
 	require.NoError(t, err)
 }
 
-// awaitStop follows the session's event stream to its first stop (idle or
-// terminated).
+// awaitStop follows the session's event stream from its first event
+// (Last-Event-ID 0: the stream is a live tail otherwise) to its first stop
+// (idle or terminated).
 func awaitStop(t *testing.T, api anthropic.Client, id string) anthropic.BetaManagedAgentsStreamSessionEventsUnion {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	stream := api.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{})
+	stream := api.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{}, option.WithHeader("Last-Event-ID", "0"))
 	defer stream.Close()
 	for stream.Next() {
 		if ev := stream.Current(); ev.Type == "session.status_idle" || ev.Type == "session.status_terminated" {

@@ -66,22 +66,6 @@ var knownEventTypes = map[string]bool{
 	"workflow_run.error": true, "workflow_run.phase_started": true, "workflow_run.phase_ended": true,
 }
 
-// harnessMayEmit reports whether a harness stdout line of this type is kept
-// as an event. Status changes and user input belong to the daemon: a harness
-// printing them would make the session contradict its own status, so such
-// lines are recorded as plain text instead.
-func harnessMayEmit(eventType string) bool {
-	if !knownEventTypes[eventType] || strings.HasPrefix(eventType, "user.") {
-		return false
-	}
-	switch eventType {
-	case eventSystemMessage, eventStatusRescheduled, eventStatusRunning, eventStatusIdle,
-		eventStatusTerminated, eventSessionDeleted, eventSessionUpdated:
-		return false
-	}
-	return true
-}
-
 // newEvent renders an event of the daemon's own with a fresh id.
 func newEvent(eventType string, at time.Time, fields map[string]any) []byte {
 	obj := make(map[string]any, len(fields)+3)
@@ -161,30 +145,6 @@ func stampEvent(obj map[string]json.RawMessage, at time.Time) []byte {
 	obj["processed_at"], _ = json.Marshal(at.UTC())
 	out, _ := json.Marshal(obj) // re-encoding decoded RawMessages cannot fail
 	return out
-}
-
-// harnessEvent records an event a harness emitted: a JSON object whose type
-// a harness may emit is kept as sent with a fresh id and processed_at;
-// anything else becomes agent text.
-func harnessEvent(raw []byte, at time.Time) []byte {
-	if len(raw) > 0 && raw[0] == '{' {
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(raw, &obj) == nil {
-			var eventType string
-			if json.Unmarshal(obj["type"], &eventType) == nil && harnessMayEmit(eventType) {
-				// An id the harness minted with harness.NewEventID is kept, so
-				// its later events can refer to this one.
-				var id string
-				if json.Unmarshal(obj["id"], &id) == nil && harness.IsEventID(id) {
-					obj["processed_at"], _ = json.Marshal(at.UTC())
-					out, _ := json.Marshal(obj)
-					return out
-				}
-				return stampEvent(obj, at)
-			}
-		}
-	}
-	return textMessageEvent(harness.CleanText(string(raw)), at)
 }
 
 // initialEvent validates and stamps one input event (a deployment's

@@ -172,19 +172,29 @@ func (b *Backend) handleSendEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// handleStreamEvents replays a session's events and follows new ones as
-// server-sent events, one `event: <type>` frame per event. An idle session
-// may take more messages, so the stream follows it until the session is
+// handleStreamEvents follows a session's events as server-sent events, one
+// `event: <type>` frame per event. Like the official stream it is a live
+// tail: it delivers what is recorded after it opens, so the official
+// pattern (open the stream, send a user.message, read until
+// session.status_idle) sees its own turn and not an earlier turn's idle; a
+// client that must not miss anything opens the stream, then lists the
+// history and skips the ids it has seen. Last-Event-ID (an extension: the
+// SSE ids are the session's event sequence numbers, from 1) resumes after
+// that event instead, "0" replaying from the first. An idle session may
+// take more messages, so the stream follows it until the session is
 // terminated (and every event was sent) or deleted (a session.deleted frame
-// ends it). Each follower reads bbolt in
-// bounded batches from its own position, so a slow reader only slows its
-// own writes and costs no memory elsewhere. Last-Event-ID resumes a stream.
+// ends it). Each follower reads bbolt in bounded batches from its own
+// position, so a slow reader only slows its own writes and costs no memory
+// elsewhere.
 func (b *Backend) handleStreamEvents(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, ok := b.loadSession(w, id); !ok {
+	rec, ok := b.loadSession(w, id)
+	if !ok {
 		return
 	}
-	var after uint64
+	// Read before the response starts: whatever is recorded once the client
+	// has the response (and sends its message) is after this.
+	after := rec.LastSeq
 	if v := r.Header.Get(lastEventIDHeader); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || n == ^uint64(0) {

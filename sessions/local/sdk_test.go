@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -33,9 +34,10 @@ func TestSDKRunReadListStream(t *testing.T) {
 	require.True(t, strings.HasPrefix(id, "sesn_"))
 	ctx := t.Context()
 
-	// Stream: replays from the start and follows to the end of the turn (an
-	// idle session's stream stays open for the next turn).
-	stream := rig.client.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{})
+	// Stream with Last-Event-ID 0 (the extension that replays from the
+	// first event; the stream is a live tail otherwise) and follow to the
+	// end of the turn (an idle session's stream stays open for the next turn).
+	stream := rig.client.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{}, option.WithHeader("Last-Event-ID", "0"))
 	var streamed []anthropic.BetaManagedAgentsStreamSessionEventsUnion
 	for stream.Next() {
 		streamed = append(streamed, stream.Current())
@@ -141,7 +143,7 @@ func TestSDKInterruptLongRunningHarness(t *testing.T) {
 	id := rig.create("agent_sleepy", nil)
 	ctx := t.Context()
 
-	stream := rig.client.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{})
+	stream := rig.client.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{}, option.WithHeader("Last-Event-ID", "0"))
 	defer stream.Close()
 	for stream.Next() {
 		if ev := stream.Current(); ev.Type == "agent.message" && messageText([]byte(ev.RawJSON())) == "ready" {

@@ -37,6 +37,8 @@ type turnSink struct {
 	stored  int64
 	count   int64
 	usage   harness.Usage
+	ids     harnessIDs // the harness's own ids, replaced
+	refused int        // events stored as text for their shape
 	stopped bool
 	err     error // why recording failed
 }
@@ -45,13 +47,28 @@ var _ harness.Sink = (*turnSink)(nil)
 
 func (b *Backend) newTurnSink(sessionID string, env Environment, stop context.CancelCauseFunc) *turnSink {
 	s := &turnSink{b: b, sessionID: sessionID, maxBytes: env.MaxOutputBytes, maxEvents: env.MaxEvents,
-		stop: stop, events: make(chan []byte, sinkQueuedEvents), done: make(chan struct{})}
+		stop: stop, ids: harnessIDs{}, events: make(chan []byte, sinkQueuedEvents), done: make(chan struct{})}
 	go s.loop()
 	return s
 }
 
-// Emit implements harness.Sink.
-func (s *turnSink) Emit(raw json.RawMessage) error { return s.record(harnessEvent(raw, s.b.cfg.Now())) }
+// Emit implements harness.Sink. An event not in its type's official shape
+// is stored as agent.message text (the line as printed); the operator's log
+// says why, once per turn, so a harness's author can fix it.
+func (s *turnSink) Emit(raw json.RawMessage) error {
+	s.mu.Lock()
+	ev, rejected := s.ids.event(raw, s.b.cfg.Now())
+	if rejected != nil {
+		s.refused++
+	}
+	first := rejected != nil && s.refused == 1
+	s.mu.Unlock()
+	if first {
+		s.b.log.Warn("a harness event is not in the official shape of its type; it is stored as agent.message text",
+			"session_id", s.sessionID, "reason", rejected.Error())
+	}
+	return s.record(ev)
+}
 
 // EmitText implements harness.Sink.
 func (s *turnSink) EmitText(text string) error {
@@ -114,10 +131,15 @@ func (s *turnSink) ProcessStarted(pid int) {
 func (s *turnSink) close() {
 	s.mu.Lock()
 	s.stopped = true
+	refused := s.refused
 	s.mu.Unlock()
 	close(s.events)
 	<-s.done
 	s.flushUsage()
+	if refused > 1 {
+		s.b.log.Warn("harness events stored as agent.message text for their shape this turn",
+			"session_id", s.sessionID, "events", refused)
+	}
 }
 
 // failure is why recording the turn's output failed, if it did.

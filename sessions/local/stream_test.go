@@ -63,6 +63,10 @@ func readFrames(t *testing.T, body io.Reader) []sseFrame {
 	return frames
 }
 
+// fromStart asks a stream to replay from the first event (the
+// Last-Event-ID extension); without it a stream is a live tail.
+var fromStart = http.Header{"Last-Event-ID": {"0"}}
+
 func (r *testRig) openStream(client *http.Client, id string, header http.Header) *http.Response {
 	r.t.Helper()
 	return r.openStreamAt(r.srv.URL, client, id, header)
@@ -87,7 +91,7 @@ func TestStreamFramesAndResume(t *testing.T) {
 	rig := newRig(t, []Agent{shAgent("agent_quick", `echo one; echo two; echo '{"type":"agent.thinking","thinking":"t"}'`)}, nil)
 	id := rig.create("agent_quick", nil)
 
-	resp := rig.openStream(http.DefaultClient, id, nil)
+	resp := rig.openStream(http.DefaultClient, id, fromStart)
 	frames := readFrames(t, resp.Body)
 	resp.Body.Close()
 	require.Len(t, frames, 6)
@@ -101,7 +105,8 @@ func TestStreamFramesAndResume(t *testing.T) {
 		"agent.thinking", "session.status_idle"}, []string{frames[0].eventType, frames[1].eventType,
 		frames[2].eventType, frames[3].eventType, frames[4].eventType, frames[5].eventType})
 
-	// A finished session still replays, and Last-Event-ID resumes after it.
+	// A finished session still replays on request, and Last-Event-ID resumes
+	// after an event.
 	resp = rig.openStream(http.DefaultClient, id, http.Header{"Last-Event-ID": {"3"}})
 	resumed := readFrames(t, resp.Body)
 	resp.Body.Close()
@@ -140,7 +145,7 @@ func TestStreamSlowReaderDoesNotHoldTheHarness(t *testing.T) {
 	defer srv.Close()
 	dialer := &net.Dialer{Control: smallBuffer(syscall.SO_RCVBUF)}
 	slow := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext, DisableCompression: true}}
-	resp := rig.openStreamAt(srv.URL, slow, id, nil)
+	resp := rig.openStreamAt(srv.URL, slow, id, fromStart)
 	defer resp.Body.Close()
 
 	// Nothing is read from resp.Body until the session is over.
@@ -170,7 +175,7 @@ func TestStreamSlowReaderDoesNotHoldTheHarness(t *testing.T) {
 func TestStreamFollowsLiveEvents(t *testing.T) {
 	rig := newRig(t, []Agent{shAgent("agent_block", blockingScript)}, nil)
 	id := rig.create("agent_block", nil)
-	resp := rig.openStream(http.DefaultClient, id, nil)
+	resp := rig.openStream(http.DefaultClient, id, fromStart)
 	defer resp.Body.Close()
 
 	ready, idle := make(chan struct{}), make(chan struct{}, 1)

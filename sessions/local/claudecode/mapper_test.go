@@ -96,6 +96,11 @@ func sdkEvents(t *testing.T, events []json.RawMessage) []anthropic.BetaManagedAg
 				t.Errorf("%s event lacks required field %s: %s", u.Type, f, raw)
 			}
 		}
+		// The backend stores what fails its check as text: every mapped
+		// event must pass it.
+		if _, err := harness.CheckEvent(obj); err != nil {
+			t.Errorf("the backend would store this event as text: %v: %s", err, raw)
+		}
 		if u.Type != "session.error" && !harness.IsEventID(u.ID) {
 			t.Errorf("%s event id %q is not one the backend keeps", u.Type, u.ID)
 		}

@@ -11,9 +11,11 @@ import (
 // Command is the "command" harness: each turn runs Argv in the workspace
 // with the turn's events as JSON lines on stdin. Every stdout line becomes
 // an event: a JSON object with a type is emitted as it is (the backend
-// decides whether a harness may emit that type), any other non-blank line
-// becomes an agent.message with the line as its text. A span.model_request_end
-// line also reports its usage and list cost (SpanUsage). Exit 0 ends the turn;
+// checks it against its type's official shape, see Sink.Emit), any other
+// non-blank line becomes an agent.message with the line as its text. A
+// span.model_request_end line also reports its usage and list cost
+// (SpanUsage), even when the span itself is stored as text for its shape:
+// what a model call cost was spent either way, and the budget must hold. Exit 0 ends the turn;
 // any other exit is a harness failure.
 type Command struct {
 	// Argv is the program and its arguments. A bare name is looked up in

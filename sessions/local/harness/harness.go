@@ -90,16 +90,20 @@ type Result struct {
 // goroutine at a time.
 type Sink interface {
 	// Emit records one event: a JSON object with a "type" naming a session
-	// event type a harness may emit (agent.*, span.*, session.error, …). The
-	// backend gives it processed_at and a fresh id, except that an "id"
-	// minted by NewEventID is kept: events refer to earlier ones by id
-	// (agent.tool_result's tool_use_id, agent.mcp_tool_result's
-	// mcp_tool_use_id, span.model_request_end's model_request_start_id), so
-	// a harness that emits both ends names the first itself. An object of
-	// any other type (user input, status changes, which belong to the
-	// backend) is recorded as agent.message text instead. Emit blocks while the backend
-	// catches up, and returns an error once the turn must stop (its limits
-	// are reached or it was canceled); the harness should stop then.
+	// event type a harness may emit (MayEmit: agent.*, span.model_request_*,
+	// session.error) in that type's official shape (CheckEvent: required
+	// members, JSON types, enums). The backend gives it processed_at and a
+	// fresh id, except that an "id" minted by NewEventID is kept. Events
+	// refer to earlier ones by id (agent.tool_result's tool_use_id,
+	// agent.mcp_tool_result's mcp_tool_use_id, span.model_request_end's
+	// model_request_start_id): a harness's own id on a tool use or model
+	// request start that the backend replaces is mapped in the later
+	// events of the turn that name it. Anything else (another type, a
+	// missing or mistyped member, a reference to no event of the turn) is
+	// recorded as agent.message text holding the JSON as emitted. Emit
+	// blocks while the backend catches up, and returns an error once the
+	// turn must stop (its limits are reached or it was canceled); the
+	// harness should stop then.
 	Emit(event json.RawMessage) error
 	// EmitText records an agent.message with one text block (valid UTF-8),
 	// as Emit(TextMessage(text)) does, without the JSON round trip: a
