@@ -27,7 +27,7 @@ import (
 // Messages API on loopback that the LLM vault points it at.
 
 const (
-	ccModel = "claude-sonnet-4-5"
+	ccModel = "claude-sonnet-5-5"
 	ccKey   = "sk-ant-e2e-Vb93secret"
 )
 
@@ -368,7 +368,7 @@ func TestClaudeCodeExampleConfigLoads(t *testing.T) {
 	require.Len(t, cfg.Local.Agents, 1)
 	a := cfg.Local.Agents[0]
 	assert.Equal(t, "claude-code", a.Harness)
-	assert.Equal(t, "claude-sonnet-4-5", a.Model)
+	assert.Equal(t, "claude-sonnet-5-5", a.Model)
 	assert.Equal(t, []string{"Bash", "Read", "Grep", "Glob", "Write"}, a.AllowedTools)
 	assert.Equal(t, []string{"WebFetch", "WebSearch"}, a.DisallowedTools)
 	assert.Equal(t, 30, a.MaxTurns)
