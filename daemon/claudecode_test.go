@@ -258,6 +258,7 @@ func TestClaudeCodeSessionInterruptThenResume(t *testing.T) {
 	require.NoError(t, err)
 	stop := rig.awaitStop(t, sess.ID, 1)
 	require.Equal(t, "session.status_idle", stop.Type, "an interrupt ends the turn, not the session")
+	assert.Equal(t, "null", stop.AsSessionStatusIdle().JSON.StopDetails.Raw(), "an interrupt's idle: stop_details null")
 
 	_, err = rig.c.Beta.Sessions.Events.Send(ctx, sess.ID, anthropic.BetaSessionEventSendParams{
 		Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("Go on")}})
@@ -282,7 +283,7 @@ func TestClaudeCodeBudgetReached(t *testing.T) {
 	t.Parallel()
 	rig := newCCRig(t, fakemessages.Reply{
 		Blocks: []fakemessages.Block{fakemessages.ToolUse("Bash", map[string]any{"command": "true"})},
-		Usage:  &fakemessages.Usage{InputTokens: 100, OutputTokens: 10_000}, // $0.15 at list price
+		Usage:  &fakemessages.Usage{InputTokens: 100, OutputTokens: 10_000}, // $0.1002 at Sonnet 5.5 list price
 	})
 	ctx := context.Background()
 	sess, err := rig.c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
@@ -297,11 +298,12 @@ func TestClaudeCodeBudgetReached(t *testing.T) {
 	stop := rig.awaitStop(t, sess.ID, 1)
 	require.Equal(t, "session.status_idle", stop.Type)
 	assert.Equal(t, "budget_reached", stop.StopReason.Type)
+	assert.Equal(t, "null", stop.AsSessionStatusIdle().JSON.StopDetails.Raw(), "a budget idle: stop_details null")
 	assert.Len(t, rig.fake.ModelCalls(), 1)
 
 	got, err := rig.c.Beta.Sessions.Get(ctx, sess.ID, anthropic.BetaSessionGetParams{})
 	require.NoError(t, err)
-	assert.Equal(t, "15", got.Usage.ListCost.Amount, "list cost in cents")
+	assert.Equal(t, "10", got.Usage.ListCost.Amount, "list cost in cents")
 
 	_, err = rig.c.Beta.Sessions.Events.Send(ctx, sess.ID, anthropic.BetaSessionEventSendParams{
 		Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("More")}})
