@@ -201,3 +201,29 @@ func TestFaults(t *testing.T) {
 		t.Errorf("exhausted script: %v", err)
 	}
 }
+
+// Role "system" messages (SystemMessageParam, which Claude Code sends current
+// models) are accepted between turns and take no part in the alternation;
+// one without text is refused.
+func TestSystemMessages(t *testing.T) {
+	s := New(t, Options{APIKey: "sk-right", Model: "claude-sonnet-5-5", Next: func(int, *MessagesRequest) Reply {
+		return Reply{Blocks: []Block{Text("ok")}}
+	}})
+	c := client(s, "sk-right")
+	system := func(text string) anthropic.MessageParam {
+		return anthropic.MessageParam{OfSystem: &anthropic.SystemMessageParam{Content: []anthropic.TextBlockParam{{Text: text}}}}
+	}
+	user := anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))
+	_, err := c.Messages.New(context.Background(), anthropic.MessageNewParams{Model: "claude-sonnet-5-5", MaxTokens: 5,
+		Messages: []anthropic.MessageParam{user, system("be brief"), anthropic.NewAssistantMessage(anthropic.NewTextBlock("ok")),
+			system("again"), anthropic.NewUserMessage(anthropic.NewTextBlock("more"))}})
+	if err != nil {
+		t.Fatalf("system messages between turns: %v (violations %v)", err, s.Violations())
+	}
+	_, err = c.Messages.New(context.Background(), anthropic.MessageNewParams{Model: "claude-sonnet-5-5", MaxTokens: 5,
+		Messages: []anthropic.MessageParam{user, system(""), anthropic.NewAssistantMessage(anthropic.NewTextBlock("ok"))}})
+	var apiErr *anthropic.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || !strings.Contains(apiErr.Error(), "messages.1.content") {
+		t.Errorf("empty system message: got %v, want a 400 naming messages.1.content", err)
+	}
+}
