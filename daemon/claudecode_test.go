@@ -28,7 +28,7 @@ import (
 // Messages API on loopback that the LLM vault points it at.
 
 const (
-	ccModel = "claude-sonnet-4-5"
+	ccModel = "claude-sonnet-5-5"
 	ccKey   = "sk-ant-e2e-Vb93secret"
 )
 
@@ -260,6 +260,7 @@ func TestClaudeCodeSessionInterruptThenResume(t *testing.T) {
 	require.NoError(t, err)
 	stop := rig.awaitStop(t, sess.ID, 1)
 	require.Equal(t, "session.status_idle", stop.Type, "an interrupt ends the turn, not the session")
+	assert.Equal(t, "null", stop.AsSessionStatusIdle().JSON.StopDetails.Raw(), "an interrupt's idle: stop_details null")
 
 	_, err = rig.c.Beta.Sessions.Events.Send(ctx, sess.ID, anthropic.BetaSessionEventSendParams{
 		Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("Go on")}})
@@ -284,7 +285,7 @@ func TestClaudeCodeBudgetReached(t *testing.T) {
 	t.Parallel()
 	rig := newCCRig(t, fakemessages.Reply{
 		Blocks: []fakemessages.Block{fakemessages.ToolUse("Bash", map[string]any{"command": "true"})},
-		Usage:  &fakemessages.Usage{InputTokens: 100, OutputTokens: 10_000}, // $0.15 at list price
+		Usage:  &fakemessages.Usage{InputTokens: 100, OutputTokens: 10_000}, // $0.1002 at Sonnet 5.5 list price
 	})
 	ctx := context.Background()
 	sess, err := rig.c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
@@ -299,11 +300,12 @@ func TestClaudeCodeBudgetReached(t *testing.T) {
 	stop := rig.awaitStop(t, sess.ID, 1)
 	require.Equal(t, "session.status_idle", stop.Type)
 	assert.Equal(t, "budget_reached", stop.StopReason.Type)
+	assert.Equal(t, "null", stop.AsSessionStatusIdle().JSON.StopDetails.Raw(), "a budget idle: stop_details null")
 	assert.Len(t, rig.fake.ModelCalls(), 1)
 
 	got, err := rig.c.Beta.Sessions.Get(ctx, sess.ID, anthropic.BetaSessionGetParams{})
 	require.NoError(t, err)
-	assert.Equal(t, "15", got.Usage.ListCost.Amount, "list cost in cents")
+	assert.Equal(t, "10", got.Usage.ListCost.Amount, "list cost in cents")
 
 	_, err = rig.c.Beta.Sessions.Events.Send(ctx, sess.ID, anthropic.BetaSessionEventSendParams{
 		Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("More")}})
@@ -370,7 +372,7 @@ func TestClaudeCodeExampleConfigLoads(t *testing.T) {
 	require.Len(t, cfg.Local.Agents, 1)
 	a := cfg.Local.Agents[0]
 	assert.Equal(t, "claude-code", a.Harness)
-	assert.Equal(t, "claude-sonnet-4-5", a.Model)
+	assert.Equal(t, "claude-sonnet-5-5", a.Model)
 	assert.Equal(t, []string{"Bash", "Read", "Grep", "Glob", "Write"}, a.AllowedTools)
 	assert.Equal(t, []string{"WebFetch", "WebSearch"}, a.DisallowedTools)
 	assert.Equal(t, 30, a.MaxTurns)

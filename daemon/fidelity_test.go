@@ -76,7 +76,7 @@ func TestUpstreamRefusesAnArchivedPinnedAgent(t *testing.T) {
 	fake, c := upstreamDaemon(t)
 	fake.ArchiveAgent("agent_a")
 	p := createParams("pinned")
-	p.Agent = anthropic.BetaDeploymentNewParamsAgentUnion{OfBetaManagedAgentsAgents: &anthropic.BetaManagedAgentsAgentParams{ID: "agent_a", Version: param.NewOpt(int64(2))}}
+	p.Agent = anthropic.BetaDeploymentNewParamsAgentUnion{OfBetaManagedAgentsAgent: &anthropic.BetaManagedAgentsAgentParams{ID: "agent_a", Version: param.NewOpt(int64(2))}}
 	_, err := c.Beta.Deployments.New(t.Context(), p)
 	requireAPIError(t, err, 400, "agent", "archived")
 }
@@ -116,7 +116,7 @@ func TestBackendNoneAsksToPinTheAgent(t *testing.T) {
 	p := createParams("none")
 	_, err := c.Beta.Deployments.New(t.Context(), p)
 	requireAPIError(t, err, 400, "agent", "pin a version")
-	p.Agent = anthropic.BetaDeploymentNewParamsAgentUnion{OfBetaManagedAgentsAgents: &anthropic.BetaManagedAgentsAgentParams{ID: "agent_a", Version: param.NewOpt(int64(1))}}
+	p.Agent = anthropic.BetaDeploymentNewParamsAgentUnion{OfBetaManagedAgentsAgent: &anthropic.BetaManagedAgentsAgentParams{ID: "agent_a", Version: param.NewOpt(int64(1))}}
 	_, err = c.Beta.Deployments.New(t.Context(), p)
 	require.NoError(t, err)
 }

@@ -180,7 +180,7 @@ func TestSDKTriStateUpdate(t *testing.T) {
 	again, err := e.client.Beta.Deployments.Update(ctx, d.ID, anthropic.BetaDeploymentUpdateParams{
 		Description: param.NewOpt(""),
 		VaultIDs:    []string{},
-		Agent: anthropic.BetaDeploymentUpdateParamsAgentUnion{OfBetaManagedAgentsAgents: &anthropic.BetaManagedAgentsAgentParams{
+		Agent: anthropic.BetaDeploymentUpdateParamsAgentUnion{OfBetaManagedAgentsAgent: &anthropic.BetaManagedAgentsAgentParams{
 			ID: "agent_b", Version: param.NewOpt(int64(1))}},
 	}, option.WithJSONSet("vault_ids", []string{}))
 	require.NoError(t, err)

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The official TypeScript SDK (1.14.0) drives the API unchanged. Needs node
+// The official TypeScript SDK (the version in testdata/tssdk/package.json) drives the API unchanged. Needs node
 // and `npm ci --prefix testdata/tssdk` (CI does both); skipped otherwise.
 func TestTypeScriptSDK(t *testing.T) {
 	dir, err := filepath.Abs("../testdata/tssdk")
@@ -56,6 +56,7 @@ func TestTypeScriptSDK(t *testing.T) {
 			Trigger   string `json:"trigger"`
 		} `json:"run"`
 		RunRetrieved string   `json:"runRetrieved"`
+		RequestID    string   `json:"requestId"`
 		Listed       []string `json:"listed"`
 		Runs         []string `json:"runs"`
 		Archived     bool     `json:"archived"`
@@ -76,6 +77,7 @@ func TestTypeScriptSDK(t *testing.T) {
 	assert.Equal(t, "manual", got.Run.Trigger)
 	assert.NotEmpty(t, got.Run.SessionID)
 	assert.Equal(t, got.Run.ID, got.RunRetrieved)
+	assert.Regexp(t, `^req_[0-9A-Za-z]{24}$`, got.RequestID, "request ids in the official alphabet")
 	assert.Equal(t, []string{got.Created.ID, first.ID}, got.Listed, "auto-paging two per page, newest first")
 	assert.Equal(t, []string{got.Run.ID}, got.Runs)
 	assert.True(t, got.Archived)

@@ -130,7 +130,7 @@ func TestCreateValidationTable(t *testing.T) {
 			assert.Equal(t, tc.kind, errType(body))
 			assert.Contains(t, errMessage(body), tc.mention)
 			assert.NotContains(t, errMessage(body), "ghp_pasted_secret")
-			assert.Regexp(t, `^req_`, hdr.Get("request-id"))
+			assert.Regexp(t, `^req_[0-9A-Za-z]{24}$`, hdr.Get("request-id"), "the official id alphabet")
 			assert.Equal(t, hdr.Get("request-id"), body["request_id"])
 		})
 	}

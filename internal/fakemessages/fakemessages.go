@@ -279,7 +279,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		model := s.opts.Model
 		if model == "" {
-			model = "claude-sonnet-4-5"
+			model = "claude-sonnet-5-5"
 		}
 		fmt.Fprintf(w, `{"data":[{"type":"model","id":%q,"display_name":%q,"created_at":"2025-09-29T00:00:00Z"}],"has_more":false,"first_id":%q,"last_id":%q}`,
 			model, model, model, model)
@@ -391,13 +391,25 @@ func (s *Server) check(req *MessagesRequest) error {
 		return fmt.Errorf("messages.0.role: the first message must use the user role")
 	}
 	var pendingToolUses map[string]bool
+	prevRole := ""
 	for i, m := range req.Messages {
-		if m.Role != "user" && m.Role != "assistant" {
-			return fmt.Errorf("messages.%d.role: must be user or assistant, got %q", i, m.Role)
+		if m.Role == "system" {
+			// System messages in the conversation (SystemMessageParam:
+			// text only) sit between turns; they take no part in the
+			// user/assistant alternation or tool_use pairing. Claude Code
+			// sends them to current models.
+			if err := systemMessage(m); err != nil {
+				return fmt.Errorf("messages.%d.content: %v", i, err)
+			}
+			continue
 		}
-		if i > 0 && req.Messages[i-1].Role == m.Role {
+		if m.Role != "user" && m.Role != "assistant" {
+			return fmt.Errorf("messages.%d.role: must be user, assistant or system, got %q", i, m.Role)
+		}
+		if prevRole == m.Role {
 			return fmt.Errorf("messages.%d.role: roles must alternate between user and assistant", i)
 		}
+		prevRole = m.Role
 		blocks, err := m.Blocks()
 		if err != nil {
 			return fmt.Errorf("messages.%d.content: %v", i, err)
@@ -622,4 +634,22 @@ func wholeMessage(reply Reply, model string, call int) map[string]any {
 		"model": model, "content": content, "stop_reason": reply.stopReason(), "stop_sequence": nil,
 		"usage": map[string]any{"input_tokens": u.InputTokens, "output_tokens": u.OutputTokens,
 			"cache_creation_input_tokens": u.CacheCreationInputTokens, "cache_read_input_tokens": u.CacheReadInputTokens}}
+}
+
+// systemMessage checks a role "system" message: a string or text blocks,
+// none empty.
+func systemMessage(m Message) error {
+	blocks, err := m.Blocks()
+	if err != nil {
+		return err
+	}
+	if len(blocks) == 0 {
+		return fmt.Errorf("must not be empty")
+	}
+	for j, b := range blocks {
+		if b.Type != "text" || b.Text == "" {
+			return fmt.Errorf("%d: system messages hold non-empty text blocks only, got %q", j, b.Type)
+		}
+	}
+	return nil
 }

@@ -24,14 +24,14 @@ var weatherTool = anthropic.ToolUnionParam{OfTool: &anthropic.ToolParam{
 // message from the server's events: that is what "streams like the real
 // API" means for a client.
 func TestStreamAccumulatesInOfficialSDK(t *testing.T) {
-	s := New(t, Options{APIKey: "sk-fake", Model: "claude-sonnet-4-5", Script: []Reply{{
+	s := New(t, Options{APIKey: "sk-fake", Model: "claude-sonnet-5-5", Script: []Reply{{
 		Blocks: []Block{Thinking("Let me look."), Text("Checking the weather…"),
 			ToolUse("get_weather", map[string]any{"city": "Paris", "days": []any{1.0, 2.0}})},
 		Usage: &Usage{InputTokens: 120, OutputTokens: 42, CacheReadInputTokens: 7, CacheCreationInputTokens: 3},
 	}}})
 	c := client(s, "sk-fake")
 	stream := c.Messages.NewStreaming(context.Background(), anthropic.MessageNewParams{
-		Model: "claude-sonnet-4-5", MaxTokens: 1024, Tools: []anthropic.ToolUnionParam{weatherTool},
+		Model: "claude-sonnet-5-5", MaxTokens: 1024, Tools: []anthropic.ToolUnionParam{weatherTool},
 		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("weather in Paris?"))},
 	})
 	var msg anthropic.Message
@@ -107,7 +107,7 @@ func TestNonStreamingAndSecondCallSeesHistory(t *testing.T) {
 
 // Requests the real API would refuse get its 400 and are recorded.
 func TestStrictAboutRequests(t *testing.T) {
-	s := New(t, Options{APIKey: "sk-right", Model: "claude-sonnet-4-5", Next: func(int, *MessagesRequest) Reply {
+	s := New(t, Options{APIKey: "sk-right", Model: "claude-sonnet-5-5", Next: func(int, *MessagesRequest) Reply {
 		return Reply{Blocks: []Block{Text("ok")}}
 	}})
 	ctx := context.Background()
@@ -119,15 +119,15 @@ func TestStrictAboutRequests(t *testing.T) {
 		status int
 		want   string
 	}{
-		{"wrong key", "sk-wrong", anthropic.MessageNewParams{Model: "claude-sonnet-4-5", MaxTokens: 5, Messages: []anthropic.MessageParam{user}}, 401, "x-api-key"},
+		{"wrong key", "sk-wrong", anthropic.MessageNewParams{Model: "claude-sonnet-5-5", MaxTokens: 5, Messages: []anthropic.MessageParam{user}}, 401, "x-api-key"},
 		{"other model", "sk-right", anthropic.MessageNewParams{Model: "claude-opus-4-1", MaxTokens: 5, Messages: []anthropic.MessageParam{user}}, 400, "model"},
-		{"assistant first", "sk-right", anthropic.MessageNewParams{Model: "claude-sonnet-4-5", MaxTokens: 5,
+		{"assistant first", "sk-right", anthropic.MessageNewParams{Model: "claude-sonnet-5-5", MaxTokens: 5,
 			Messages: []anthropic.MessageParam{anthropic.NewAssistantMessage(anthropic.NewTextBlock("x"))}}, 400, "messages.0.role"},
-		{"not alternating", "sk-right", anthropic.MessageNewParams{Model: "claude-sonnet-4-5", MaxTokens: 5,
+		{"not alternating", "sk-right", anthropic.MessageNewParams{Model: "claude-sonnet-5-5", MaxTokens: 5,
 			Messages: []anthropic.MessageParam{user, user}}, 400, "messages.1.role"},
-		{"orphan tool_result", "sk-right", anthropic.MessageNewParams{Model: "claude-sonnet-4-5", MaxTokens: 5,
+		{"orphan tool_result", "sk-right", anthropic.MessageNewParams{Model: "claude-sonnet-5-5", MaxTokens: 5,
 			Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewToolResultBlock("toolu_x", "r", false))}}, 400, "tool_use_id"},
-		{"unanswered tool_use", "sk-right", anthropic.MessageNewParams{Model: "claude-sonnet-4-5", MaxTokens: 5,
+		{"unanswered tool_use", "sk-right", anthropic.MessageNewParams{Model: "claude-sonnet-5-5", MaxTokens: 5,
 			Messages: []anthropic.MessageParam{user, anthropic.NewAssistantMessage(anthropic.NewToolUseBlock("toolu_1", map[string]any{}, "get_weather")),
 				anthropic.NewUserMessage(anthropic.NewTextBlock("and?"))}}, 400, "without tool_result"},
 	}
@@ -199,5 +199,31 @@ func TestFaults(t *testing.T) {
 	}
 	if _, err := c.Messages.New(ctx, params); err == nil || !strings.Contains(err.Error(), "no reply") {
 		t.Errorf("exhausted script: %v", err)
+	}
+}
+
+// Role "system" messages (SystemMessageParam, which Claude Code sends current
+// models) are accepted between turns and take no part in the alternation;
+// one without text is refused.
+func TestSystemMessages(t *testing.T) {
+	s := New(t, Options{APIKey: "sk-right", Model: "claude-sonnet-5-5", Next: func(int, *MessagesRequest) Reply {
+		return Reply{Blocks: []Block{Text("ok")}}
+	}})
+	c := client(s, "sk-right")
+	system := func(text string) anthropic.MessageParam {
+		return anthropic.MessageParam{OfSystem: &anthropic.SystemMessageParam{Content: []anthropic.TextBlockParam{{Text: text}}}}
+	}
+	user := anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))
+	_, err := c.Messages.New(context.Background(), anthropic.MessageNewParams{Model: "claude-sonnet-5-5", MaxTokens: 5,
+		Messages: []anthropic.MessageParam{user, system("be brief"), anthropic.NewAssistantMessage(anthropic.NewTextBlock("ok")),
+			system("again"), anthropic.NewUserMessage(anthropic.NewTextBlock("more"))}})
+	if err != nil {
+		t.Fatalf("system messages between turns: %v (violations %v)", err, s.Violations())
+	}
+	_, err = c.Messages.New(context.Background(), anthropic.MessageNewParams{Model: "claude-sonnet-5-5", MaxTokens: 5,
+		Messages: []anthropic.MessageParam{user, system(""), anthropic.NewAssistantMessage(anthropic.NewTextBlock("ok"))}})
+	var apiErr *anthropic.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || !strings.Contains(apiErr.Error(), "messages.1.content") {
+		t.Errorf("empty system message: got %v, want a 400 naming messages.1.content", err)
 	}
 }

@@ -66,7 +66,7 @@ func TestOfficialSDKDecodesEveryAnswer(t *testing.T) {
 	assert.Equal(t, "vlt_1", vault.ID)
 
 	sess, err := client.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
-		Agent: anthropic.BetaSessionNewParamsAgentUnion{OfBetaManagedAgentsAgents: &anthropic.BetaManagedAgentsAgentParams{
+		Agent: anthropic.BetaSessionNewParamsAgentUnion{OfBetaManagedAgentsAgent: &anthropic.BetaManagedAgentsAgentParams{
 			ID: "agent_1", Version: anthropic.Int(2),
 		}},
 		EnvironmentID: "env_1",

@@ -53,7 +53,7 @@ func agentSnapshot(id string, version int64) agentSnapshotWire {
 		ID:                id,
 		Version:           version,
 		Name:              id,
-		Model:             modelWire{ID: "claude-sonnet-4-5"},
+		Model:             modelWire{ID: "claude-sonnet-5-5"},
 		Tools:             []any{},
 		Skills:            []any{},
 		MCPServers:        []any{},
@@ -217,7 +217,7 @@ type modelInfoWire struct {
 
 // listModels serves GET /v1/models, which needs no beta.
 func (s *Server) listModels(w http.ResponseWriter, _ *http.Request, _ []byte) {
-	m := modelInfoWire{Type: "model", ID: "claude-sonnet-4-5", DisplayName: "Claude Sonnet 4.5", CreatedAt: "2025-09-29T00:00:00Z"}
+	m := modelInfoWire{Type: "model", ID: "claude-sonnet-5-5", DisplayName: "Claude Sonnet 5.5", CreatedAt: "2025-09-29T00:00:00Z"}
 	writeJSON(w, http.StatusOK, map[string]any{"data": []any{m}, "has_more": false, "first_id": m.ID, "last_id": m.ID})
 }
 

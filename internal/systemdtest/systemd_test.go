@@ -29,7 +29,7 @@ const (
 	// The unit shipped before bubblewrap could run under it.
 	oldUnit = "../../testdata/systemd/sandbox0d-3920652.service"
 
-	ccModel = "claude-sonnet-4-5"
+	ccModel = "claude-sonnet-5-5"
 	ccKey   = "sk-ant-systemd-Qz81secret"
 )
 

@@ -93,6 +93,6 @@ func TestClaudeCodeAgentConfig(t *testing.T) {
 		assert.Contains(t, err.Error(), tc.want)
 	}
 	cfg := base
-	cfg.Agents = []Agent{{ID: "a", ClaudeCode: &claudecode.Config{Model: "claude-sonnet-4-5"}}}
+	cfg.Agents = []Agent{{ID: "a", ClaudeCode: &claudecode.Config{Model: "claude-sonnet-5-5"}}}
 	assert.NoError(t, cfg.Validate())
 }

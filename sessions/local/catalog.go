@@ -28,7 +28,7 @@ type environmentView struct {
 	Type        string            `json:"type"`
 	ID          string            `json:"id"`
 	Name        string            `json:"name"`
-	Description string            `json:"description"`
+	Description *string           `json:"description"`
 	Config      map[string]string `json:"config"`
 	Metadata    map[string]string `json:"metadata"`
 	ArchivedAt  *string           `json:"archived_at"`

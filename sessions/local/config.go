@@ -56,7 +56,8 @@ type Agent struct {
 	ReadOnly []string
 	// Name, Description, Model and System describe the agent in the API's
 	// agent objects; they do not change what the harness does. Name
-	// defaults to ID, Model to "local".
+	// defaults to ID; an unset Model shows as "" (unknown), an unset
+	// Description or System as null.
 	Name        string
 	Description string
 	Model       string

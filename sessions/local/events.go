@@ -85,8 +85,11 @@ func idleEvent(stopReason string, at time.Time) []byte {
 	if stopReason == "" {
 		stopReason = stopReasonEndTurn
 	}
+	// stop_details is required by the official types (refusal details or
+	// null); no local stop reason carries details, so it is always null.
 	return newEvent(eventStatusIdle, at, map[string]any{
-		"stop_reason": map[string]string{"type": stopReason},
+		"stop_reason":  map[string]string{"type": stopReason},
+		"stop_details": nil,
 	})
 }
 

@@ -52,7 +52,9 @@ func (b *Backend) resourceRoutes(mux *http.ServeMux) {
 
 // resourceView renders a resource in the SDK's shape (no token: the record
 // never holds one).
-func resourceView(res resourceRecord) map[string]any {
+// resourceView renders a resource of session sessionID; its mount_path is
+// the path inside the workspace (containerMountPath), never the host's.
+func resourceView(sessionID string, res resourceRecord) map[string]any {
 	updated := res.UpdatedAt
 	if updated.IsZero() {
 		updated = res.CreatedAt
@@ -60,7 +62,7 @@ func resourceView(res resourceRecord) map[string]any {
 	r := map[string]any{
 		"id":         res.ID,
 		"type":       res.Type,
-		"mount_path": res.MountPath,
+		"mount_path": containerMountPath(sessionID, res.MountPath),
 		"created_at": res.CreatedAt.UTC(),
 		"updated_at": updated.UTC(),
 	}
@@ -115,7 +117,7 @@ func (b *Backend) handleListResources(w http.ResponseWriter, r *http.Request) {
 	end := min(start+limit, len(rec.Resources))
 	resp := resourceListResponse{Data: make([]map[string]any, 0, end-start)}
 	for _, res := range rec.Resources[start:end] {
-		resp.Data = append(resp.Data, resourceView(res))
+		resp.Data = append(resp.Data, resourceView(id, res))
 	}
 	if end < len(rec.Resources) && end > start {
 		s := b.cursors.Encode(resourceScope(id), []byte(rec.Resources[end-1].ID))
@@ -135,7 +137,7 @@ func (b *Backend) handleGetResource(w http.ResponseWriter, r *http.Request) {
 		resourceNotFound(w, id, rid)
 		return
 	}
-	writeJSON(w, http.StatusOK, resourceView(res))
+	writeJSON(w, http.StatusOK, resourceView(id, res))
 }
 
 func findResource(rec *sessionRecord, rid string) (resourceRecord, bool) {
@@ -287,7 +289,7 @@ func (b *Backend) handleAddResource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.log.Info("session resource added", "session_id", id, "resource_id", added.ID, "file_id", fileID)
-	writeJSON(w, http.StatusOK, resourceView(added))
+	writeJSON(w, http.StatusOK, resourceView(id, added))
 }
 
 // inWorkspace reports whether rel exists in the workspace (which may not
@@ -365,7 +367,7 @@ func (b *Backend) handleUpdateResource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.log.Info("session resource token rotated", "session_id", id, "resource_id", rid)
-	writeJSON(w, http.StatusOK, resourceView(updated))
+	writeJSON(w, http.StatusOK, resourceView(id, updated))
 }
 
 // handleDeleteResource is DELETE /v1/sessions/{id}/resources/{rid}: the

@@ -68,6 +68,7 @@ func TestSDKRunReadListStream(t *testing.T) {
 	assert.Equal(t, "echo-harness done", texts[4], "a JSON line with a known type is kept as is")
 	last := streamed[len(streamed)-1].AsSessionStatusIdle()
 	assert.Equal(t, "end_turn", last.StopReason.Type)
+	assert.Equal(t, "null", last.JSON.StopDetails.Raw(), "stop_details is required: null, not absent")
 
 	// Get.
 	sess, err := rig.client.Beta.Sessions.Get(ctx, id, anthropic.BetaSessionGetParams{})
@@ -79,13 +80,20 @@ func TestSDKRunReadListStream(t *testing.T) {
 	assert.Equal(t, int64(1), sess.Agent.Version)
 	assert.Equal(t, testEnvironment, sess.EnvironmentID)
 	assert.Equal(t, map[string]string{"team": "infra"}, sess.Metadata)
+	// Unset strings are null, as the official types have them, not "".
+	assert.Equal(t, "null", sess.JSON.Title.Raw())
+	assert.Equal(t, "null", sess.Agent.JSON.Description.Raw())
+	assert.Equal(t, "null", sess.Agent.JSON.System.Raw())
+	assert.Equal(t, `""`, sess.Agent.Model.JSON.ID.Raw(), "a command agent without a model: unknown, not \"local\"")
 	assert.False(t, sess.CreatedAt.IsZero())
 	assert.False(t, sess.UpdatedAt.Before(sess.CreatedAt))
 	assert.True(t, sess.ArchivedAt.IsZero())
 	require.Len(t, sess.Resources, 1)
 	assert.Equal(t, "notes.txt", sess.Resources[0].FileID)
-	assert.Equal(t, filepath.Join(rig.cfg.WorkspaceDir, id, "uploads", "notes.txt"), sess.Resources[0].MountPath)
-	copied, err := os.ReadFile(sess.Resources[0].MountPath)
+	// The path inside the workspace, as the official API shows it, not
+	// where the workspace is on this machine.
+	assert.Equal(t, "/workspace/uploads/notes.txt", sess.Resources[0].MountPath)
+	copied, err := os.ReadFile(filepath.Join(rig.cfg.WorkspaceDir, id, "uploads", "notes.txt"))
 	require.NoError(t, err)
 	assert.Equal(t, "notes", string(copied))
 
@@ -95,6 +103,9 @@ func TestSDKRunReadListStream(t *testing.T) {
 	var listed []string
 	for pager.Next() {
 		listed = append(listed, pager.Current().ID)
+		if ev := pager.Current(); ev.Type == "session.status_idle" {
+			assert.Equal(t, "null", ev.AsSessionStatusIdle().JSON.StopDetails.Raw(), "listed idle: stop_details null")
+		}
 	}
 	require.NoError(t, pager.Err())
 	var streamedIDs []string
@@ -181,6 +192,7 @@ func TestSDKInterruptLongRunningHarness(t *testing.T) {
 	require.NoError(t, stream.Err())
 	assert.Equal(t, []string{"user.interrupt", "session.status_idle"}, rest,
 		"an interrupt returns control to the user without a session.error")
+	assert.Equal(t, "null", stream.Current().AsSessionStatusIdle().JSON.StopDetails.Raw(), "an interrupt's idle has stop_details null")
 	rig.waitDone(id)
 
 	sess, err = rig.client.Beta.Sessions.Get(ctx, id, anthropic.BetaSessionGetParams{})

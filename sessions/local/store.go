@@ -354,6 +354,7 @@ func decodeStoredEvent(k, v []byte) (storedEvent, error) {
 	if err := json.Unmarshal(v, &ev.eventHeader); err != nil {
 		return ev, fmt.Errorf("decoding event %d: %w", ev.Seq, err)
 	}
+	ev.JSON = upgradeStoredEvent(ev.Type, ev.JSON)
 	return ev, nil
 }
 

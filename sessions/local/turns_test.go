@@ -232,7 +232,7 @@ func TestCatalogReadOnly(t *testing.T) {
 	require.NoError(t, os.WriteFile(vaultFile, []byte("SECRET=hunter2\n"), 0o600))
 	rig := newRig(t, []Agent{
 		{ID: "agent_a", Version: 1, Name: "A", Command: []string{"true"}},
-		{ID: "agent_a", Version: 2, Name: "A2", Model: "claude-x", Command: []string{"true"}},
+		{ID: "agent_a", Version: 2, Name: "A2", Model: "claude-x", Description: "second", Command: []string{"true"}},
 		shAgent("agent_b", "true"),
 	}, func(c *Config) { c.Vaults = []Vault{{ID: "vlt_a", File: vaultFile}} })
 	ctx := t.Context()
@@ -249,6 +249,13 @@ func TestCatalogReadOnly(t *testing.T) {
 	a1, err := rig.client.Beta.Agents.Get(ctx, "agent_a", anthropic.BetaAgentGetParams{Version: anthropic.Int(1)})
 	require.NoError(t, err)
 	assert.Equal(t, "A", a1.Name)
+	// Unset description and system are null (the types' "not set"); a
+	// command agent without a model shows "" (unknown), never a made-up id.
+	assert.Equal(t, "null", a1.JSON.Description.Raw())
+	assert.Equal(t, "null", a1.JSON.System.Raw())
+	assert.Equal(t, `""`, a1.Model.JSON.ID.Raw())
+	assert.Equal(t, "second", agents.Data[0].Description)
+	assert.Equal(t, "claude-x", string(agents.Data[0].Model.ID))
 
 	envs, err := rig.client.Beta.Environments.List(ctx, anthropic.BetaEnvironmentListParams{})
 	require.NoError(t, err)
@@ -257,6 +264,7 @@ func TestCatalogReadOnly(t *testing.T) {
 	env, err := rig.client.Beta.Environments.Get(ctx, testEnvironment, anthropic.BetaEnvironmentGetParams{})
 	require.NoError(t, err)
 	assert.Equal(t, "self_hosted", env.Config.Type)
+	assert.Equal(t, "null", env.JSON.Description.Raw(), "environment.description: null when unset")
 
 	vaults, err := rig.client.Beta.Vaults.List(ctx, anthropic.BetaVaultListParams{})
 	require.NoError(t, err)

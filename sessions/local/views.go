@@ -5,9 +5,20 @@ import (
 	"time"
 )
 
-// localModelID stands in for the model of a local agent: the harness, not
-// the daemon, decides what model (if any) it talks to.
-const localModelID = "local"
+// unknownModelID is the model of a command agent whose config names none:
+// the harness, not the daemon, decides what model (if any) it talks to. The
+// official types require a model object with a string id, so the id is ""
+// (unknown) rather than a made-up name; the agent's `model` key sets it.
+const unknownModelID = ""
+
+// nullIfEmpty renders an optional string member: null where the official
+// types say "not set" (string | null), not "".
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
 
 // sessionView is a session in the official wire shape
 // (BetaManagedAgentsSession).
@@ -25,7 +36,7 @@ type sessionView struct {
 	Resources          []map[string]any  `json:"resources"`
 	Stats              statsView         `json:"stats"`
 	Status             string            `json:"status"`
-	Title              string            `json:"title"`
+	Title              *string           `json:"title"`
 	UpdatedAt          time.Time         `json:"updated_at"`
 	Usage              usageView         `json:"usage"`
 	VaultIDs           []string          `json:"vault_ids"`
@@ -36,8 +47,8 @@ type agentView struct {
 	ID                string            `json:"id"`
 	Version           int64             `json:"version"`
 	Name              string            `json:"name"`
-	Description       string            `json:"description"`
-	System            string            `json:"system"`
+	Description       *string           `json:"description"`
+	System            *string           `json:"system"`
 	Model             map[string]string `json:"model"`
 	ExecutionIdentity map[string]string `json:"execution_identity"`
 	MCPServers        []struct{}        `json:"mcp_servers"`
@@ -96,7 +107,7 @@ func (b *Backend) viewSession(rec *sessionRecord, now time.Time) sessionView {
 		Resources:          []map[string]any{},
 		Stats:              statsView{ActiveSeconds: active.Seconds(), DurationSeconds: end.Sub(rec.CreatedAt).Seconds()},
 		Status:             rec.Status,
-		Title:              rec.Title,
+		Title:              nullIfEmpty(rec.Title),
 		UpdatedAt:          rec.UpdatedAt.UTC(),
 		Usage: usageView{
 			ActiveSeconds:        active.Seconds(),
@@ -127,7 +138,7 @@ func (b *Backend) viewSession(rec *sessionRecord, now time.Time) sessionView {
 		v.DeploymentID = &rec.DeploymentID
 	}
 	for _, res := range rec.Resources {
-		v.Resources = append(v.Resources, resourceView(res))
+		v.Resources = append(v.Resources, resourceView(rec.ID, res))
 	}
 	return v
 }
@@ -137,7 +148,7 @@ func (b *Backend) viewSession(rec *sessionRecord, now time.Time) sessionView {
 func (b *Backend) agentView(id string, version int64) agentView {
 	v := agentView{
 		Type: "agent", ID: id, Version: version, Name: id,
-		Model:             map[string]string{"id": localModelID},
+		Model:             map[string]string{"id": unknownModelID},
 		ExecutionIdentity: map[string]string{"type": "service_account"},
 		MCPServers:        []struct{}{}, Skills: []struct{}{}, Tools: []struct{}{},
 	}
@@ -148,7 +159,7 @@ func (b *Backend) agentView(id string, version int64) agentView {
 		if a.Model != "" {
 			v.Model["id"] = a.Model
 		}
-		v.Description, v.System = a.Description, a.System
+		v.Description, v.System = nullIfEmpty(a.Description), nullIfEmpty(a.System)
 	}
 	return v
 }

@@ -17,6 +17,21 @@ import (
 // absolute mount_path under it lands at the same place in a local workspace.
 const upstreamWorkspaceRoot = "/workspace"
 
+// containerMountPath renders a resource's mount_path as the official API
+// does: the path the session's agent sees, under /workspace (which
+// resolveMountPath reads back as the same place), never a path on this
+// machine. The record keeps the host path (WorkspaceDir/<session>/<rel>); the
+// part after the session's directory is what the workspace holds, whatever
+// WorkspaceDir was when the record was written.
+func containerMountPath(sessionID, hostPath string) string {
+	marker := string(filepath.Separator) + sessionID + string(filepath.Separator)
+	i := strings.Index(hostPath, marker)
+	if i < 0 {
+		return hostPath // not under a workspace: nothing better to show
+	}
+	return path.Join(upstreamWorkspaceRoot, filepath.ToSlash(hostPath[i+len(marker):]))
+}
+
 var errEscapesWorkspace = errors.New("escapes the session workspace")
 
 // resolveMountPath maps a resource's mount_path to a path relative to the

@@ -153,3 +153,24 @@ func TestPruneWorkspaces(t *testing.T) {
 	assert.DirExists(t, other)
 	assert.DirExists(t, runningWS)
 }
+
+// mount_path is shown as the official API shows it: under /workspace, never
+// the host path the record keeps; a path a create request accepts back.
+func TestContainerMountPath(t *testing.T) {
+	for _, tt := range []struct{ host, want string }{
+		{"/var/lib/sandbox0d/workspaces/sesn_abc/repo", "/workspace/repo"},
+		{"/var/lib/sandbox0d/workspaces/sesn_abc/uploads/notes.txt", "/workspace/uploads/notes.txt"},
+		{"/moved/elsewhere/sesn_abc/a/sesn_abc/b", "/workspace/a/sesn_abc/b"},
+		{"/not/a/workspace/file", "/not/a/workspace/file"},
+	} {
+		got := containerMountPath("sesn_abc", tt.host)
+		if got != tt.want {
+			t.Errorf("containerMountPath(%q) = %q, want %q", tt.host, got, tt.want)
+		}
+		if tt.host != tt.want {
+			if rel, err := resolveMountPath(got, ""); err != nil || "/workspace/"+rel != got {
+				t.Errorf("resolveMountPath(%q) = %q, %v: the shown path must name the same place", got, rel, err)
+			}
+		}
+	}
+}

@@ -27,6 +27,7 @@ out.unpaused = (await client.beta.deployments.unpause(created.id)).status;
 const run = await client.beta.deployments.run(created.id);
 out.run = { id: run.id, session_id: run.session_id, trigger: run.trigger_context.type };
 out.runRetrieved = (await client.beta.deploymentRuns.retrieve(run.id)).id;
+out.requestId = (await client.beta.deploymentRuns.retrieve(run.id).withResponse()).request_id;
 
 // Auto-paging over every deployment, two per page.
 const ids = [];

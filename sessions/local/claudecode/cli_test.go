@@ -23,7 +23,7 @@ import (
 // Messages API. They skip only when it is not installed.
 
 const (
-	testModel = "claude-sonnet-4-5"
+	testModel = "claude-sonnet-5-5"
 	testKey   = "sk-ant-test-Zq81secret"
 )
 
@@ -221,7 +221,7 @@ func TestCLIBudget(t *testing.T) {
 	t.Parallel() // it waits on a Claude Code process; each has its own fake API and workspace
 	e := newCLIEnv(t, fakemessages.Reply{
 		Blocks: []fakemessages.Block{fakemessages.ToolUse("Bash", map[string]any{"command": "true"})},
-		// 10k output tokens of Sonnet 4.5 list at $0.15.
+		// 10k output tokens of Sonnet 5.5 list at $0.10 (and 100 input tokens at $0.0002).
 		Usage: &fakemessages.Usage{InputTokens: 100, OutputTokens: 10_000},
 	})
 	h := e.harness()
@@ -234,8 +234,8 @@ func TestCLIBudget(t *testing.T) {
 	if res.StopReason != StopBudgetReached || len(e.fake.ModelCalls()) != 1 {
 		t.Fatalf("stop %q after %d model calls; events %v", res.StopReason, len(e.fake.ModelCalls()), rec.types())
 	}
-	if rec.usage.ListCostMicros < 150_000 {
-		t.Errorf("list cost %d micros, want ≥ $0.15", rec.usage.ListCostMicros)
+	if rec.usage.ListCostMicros < 100_000 {
+		t.Errorf("list cost %d micros, want ≥ $0.10", rec.usage.ListCostMicros)
 	}
 	if strings.Contains(strings.Join(rec.types(), " "), "session.error") {
 		t.Errorf("a budget stop is not an error: %v", rec.types())

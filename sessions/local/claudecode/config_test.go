@@ -10,12 +10,12 @@ import (
 )
 
 func TestArgv(t *testing.T) {
-	c := Config{Model: "claude-sonnet-4-5", System: "be brief", AppendSystem: "and kind",
+	c := Config{Model: "claude-sonnet-5-5", System: "be brief", AppendSystem: "and kind",
 		AllowedTools: []string{"Bash(git:*)", "Read"}, DisallowedTools: []string{"WebFetch"},
 		MCPServers: "/etc/mcp.json", MaxTurns: 7}
 	got := c.Argv("/opt/claude", TurnArgs{ClaudeSessionID: "u-1", Confined: true, BudgetMicros: 12_340_000})
 	want := []string{"/opt/claude", "-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages",
-		"--permission-mode", "bypassPermissions", "--session-id", "u-1", "--model", "claude-sonnet-4-5",
+		"--permission-mode", "bypassPermissions", "--session-id", "u-1", "--model", "claude-sonnet-5-5",
 		"--system-prompt", "be brief", "--append-system-prompt", "and kind", "--allowedTools", "Bash(git:*),Read",
 		"--disallowedTools", "WebFetch", "--mcp-config", "/etc/mcp.json", "--strict-mcp-config", "--max-turns", "7",
 		"--max-budget-usd", "12.34"}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -103,6 +104,9 @@ func sdkEvents(t *testing.T, events []json.RawMessage) []anthropic.BetaManagedAg
 		}
 		if u.Type != "session.error" && !harness.IsEventID(u.ID) {
 			t.Errorf("%s event id %q is not one the backend keeps", u.Type, u.ID)
+		}
+		if u.Type != "session.error" && !officialEventID.MatchString(u.ID) {
+			t.Errorf("%s event id %q is not sevt_ + 24 of [0-9A-Za-z] (the official alphabet)", u.Type, u.ID)
 		}
 		out = append(out, u)
 	}
@@ -367,3 +371,5 @@ func TestTurnText(t *testing.T) {
 		t.Errorf("no events: %q %q", p, s)
 	}
 }
+
+var officialEventID = regexp.MustCompile(`^sevt_[0-9A-Za-z]{24,}$`)

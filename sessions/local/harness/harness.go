@@ -18,13 +18,13 @@ package harness
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
 	"time"
 
+	"github.com/sandbox0/sandbox0d/internal/ids"
 	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
 
@@ -144,18 +144,19 @@ var ErrStop = errors.New("the turn was stopped")
 // EventIDPrefix starts every session event id.
 const EventIDPrefix = "sevt_"
 
-// NewEventID returns a fresh session event id (EventIDPrefix and 128 random
-// bits, base64url without padding, the shape the backend mints), for a
+// NewEventID returns a fresh session event id (EventIDPrefix and 24
+// characters of [0-9A-Za-z], the official alphabet the backend mints), for a
 // harness that must refer to an event it emits.
-func NewEventID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go >= 1.24)
-	return EventIDPrefix + base64.RawURLEncoding.EncodeToString(b[:])
-}
+func NewEventID() string { return ids.New(strings.TrimSuffix(EventIDPrefix, "_")) }
 
-// IsEventID reports whether id has the shape NewEventID mints, so a backend
-// keeps only ids that cannot collide with its own or name anything else.
+// IsEventID reports whether id has the shape NewEventID mints, or the one
+// earlier versions minted (22 characters of base64url), so a backend keeps
+// only ids that cannot collide with its own or name anything else, and a
+// harness written against the old shape keeps working.
 func IsEventID(id string) bool {
+	if ids.IsNew(strings.TrimSuffix(EventIDPrefix, "_"), id) {
+		return true
+	}
 	rest, ok := strings.CutPrefix(id, EventIDPrefix)
 	if !ok || len(rest) != 22 {
 		return false
