@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -289,20 +290,27 @@ func TestCLIRejectedKey(t *testing.T) {
 // the conversation.
 func TestCLIInterruptThenResume(t *testing.T) {
 	t.Parallel() // it waits on a Claude Code process; each has its own fake API and workspace
-	stall, started := make(chan struct{}), make(chan struct{})
+	stall := make(chan struct{})
 	defer close(stall)
 	e := newCLIEnv(t,
-		fakemessages.Reply{Blocks: []fakemessages.Block{fakemessages.Text("a very long answer")}, Stall: stall, Started: started},
+		fakemessages.Reply{Blocks: []fakemessages.Block{fakemessages.Text("a very long answer")}, Stall: stall},
 	)
 	e.fake.Push(fakemessages.Reply{Blocks: []fakemessages.Block{fakemessages.Text("Resumed.")}})
 	ctx, cancel := context.WithCancelCause(context.Background())
 	errInterrupted := errors.New("user.interrupt")
+	// The interrupt comes once the turn has recorded the call's span start
+	// (the stream is then stalled after message_start), not when the fake
+	// API has sent message_start: the CLI may not have printed it yet, and
+	// an interrupt before it leaves no span to close.
+	rec := &recorder{}
+	spanStarted := make(chan struct{})
+	sink := &emitWatch{recorder: rec, typ: evSpanStart, seen: spanStarted}
 	go func() {
-		<-started
+		<-spanStarted
 		cancel(errInterrupted)
 	}()
 	begin := time.Now()
-	rec, res, err := runTurn(t, ctx, e.harness(), e.turn(1, "Tell me everything", "ANTHROPIC_API_KEY="+testKey))
+	res, err := e.harness().RunTurn(ctx, e.turn(1, "Tell me everything", "ANTHROPIC_API_KEY="+testKey), sink)
 	if !errors.Is(err, errInterrupted) {
 		t.Fatalf("interrupted turn: %v\nlog: %s", err, res.Stderr)
 	}
@@ -330,6 +338,24 @@ func TestCLIInterruptThenResume(t *testing.T) {
 		t.Errorf("the resumed turn lost the conversation: %q, events %v", texts, rec2.types())
 	}
 	_ = anthropic.BetaManagedAgentsSessionEventUnion{}
+}
+
+// emitWatch records like recorder and closes seen the first time an event
+// of type typ is emitted.
+type emitWatch struct {
+	*recorder
+	typ  string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *emitWatch) Emit(ev json.RawMessage) error {
+	err := w.recorder.Emit(ev)
+	var head struct{ Type string }
+	if json.Unmarshal(ev, &head) == nil && head.Type == w.typ {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return err
 }
 
 // bwrapSandbox adapts the bubblewrap sandbox to the harness seam the way
