@@ -75,6 +75,7 @@ type Guard struct {
 	// inflight holds a channel per scope+key being executed, closed when
 	// it ends, so a concurrent duplicate never runs the handler too.
 	inflight map[string]chan struct{}
+	waiting  map[string]int // requests waiting per slot
 }
 
 // New returns a Guard.
@@ -91,7 +92,7 @@ func New(cfg Config) *Guard {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Guard{cfg: cfg, inflight: map[string]chan struct{}{}}
+	return &Guard{cfg: cfg, inflight: map[string]chan struct{}{}, waiting: map[string]int{}}
 }
 
 // record is the stored document.
@@ -197,16 +198,27 @@ func (g *Guard) acquire(ctx context.Context, slot string) (release func(), err e
 				close(done)
 			}, nil
 		}
-		g.mu.Unlock()
 		if g.cfg.Wait < 0 {
+			g.mu.Unlock()
 			return nil, errInProgress
 		}
+		g.waiting[slot]++
+		g.mu.Unlock()
+		var err error
 		select {
 		case <-busy:
 		case <-timeout:
-			return nil, errInProgress
+			err = errInProgress
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			err = ctx.Err()
+		}
+		g.mu.Lock()
+		if g.waiting[slot]--; g.waiting[slot] == 0 {
+			delete(g.waiting, slot)
+		}
+		g.mu.Unlock()
+		if err != nil {
+			return nil, err
 		}
 	}
 }
@@ -328,4 +340,12 @@ func (g *Guard) Prune(ctx context.Context) (int, error) {
 		total += len(refs)
 	}
 	return total, ctx.Err()
+}
+
+// Waiting reports how many requests wait for the one holding scope and key
+// (tests use it to know the duplicates have arrived).
+func (g *Guard) Waiting(scope, key string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.waiting[scope+"\x00"+key]
 }
