@@ -100,6 +100,6 @@ func TestTypeScriptSDKRetryAfterADroppedAnswer(t *testing.T) {
 	assert.Contains(t, ids, got.Keyed)
 	// Unkeyed: sent twice, ran twice: the dropped first run is an orphan.
 	assert.Equal(t, 2, proxy.seen["POST /v1/deployments/"+d.ID+"/run "])
-	assert.Len(t, runs.Data, 3, "one run for the keyed call, two for the unkeyed one")
-	assert.Len(t, backend.Requests(), 3)
+	assert.Equal(t, 3, len(runs.Data), "one run for the keyed call, two for the unkeyed one")
+	assert.Equal(t, 3, len(backend.Requests()))
 }
