@@ -107,3 +107,20 @@ func FuzzCheckDuplicateKeys(f *testing.F) {
 		assert.Equal(t, lost, err != nil, "duplicate keys in %q: reference %v, checker %v", data, lost, err)
 	})
 }
+
+// A create-deployment body of the size the API sees (about 1 KiB).
+var benchBody = []byte(`{"name":"daily-digest","description":"Summarise yesterday","agent":{"type":"agent","id":"agent_a","version":2},
+"environment_id":"env_1","initial_events":[{"type":"user.message","content":[{"type":"text","text":"Summarise yesterday's commits and open issues"}]}],
+"resources":[{"type":"github_repository","url":"https://github.com/acme/repo","authorization_token":"ghp_x","checkout":{"type":"branch","name":"main"}}],
+"vault_ids":["vlt_1","vlt_2"],"metadata":{"team":"infra","owner":"ops","tier":"1"},
+"schedule":{"type":"cron","expression":"0 9 * * 1-5","timezone":"Europe/Berlin"}}`)
+
+func BenchmarkCheckDuplicateKeys(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchBody)))
+	for b.Loop() {
+		if err := CheckDuplicateKeys(benchBody); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
