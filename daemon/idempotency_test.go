@@ -191,4 +191,3 @@ func TestIdempotencyKeysOnLocalSessionRoutes(t *testing.T) {
 	}
 	assert.Equal(t, 1, users, "one user.message for two sends with one key")
 }
-

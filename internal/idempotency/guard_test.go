@@ -282,4 +282,3 @@ func TestInProgressIsARetryable409WhenNotWaiting(t *testing.T) {
 	assert.Equal(t, first, again)
 	assert.EqualValues(t, 1, s.runs.Load())
 }
-
