@@ -89,6 +89,17 @@ func TestIdempotencyKeysAreScopedPerAPIKey(t *testing.T) {
 	again, err := one.Beta.Deployments.New(ctx, createParams("scoped"), idemKey("shared"))
 	require.NoError(t, err)
 	assert.Equal(t, a.ID, again.ID)
+
+	// A caller without a key learns nothing of its body: the key is checked
+	// before the body is read.
+	req, err := http.NewRequest(http.MethodPost, "http://"+r.d.TCPAddr().String()+"/v1/deployments", bytes.NewBufferString(dupDeployment))
+	require.NoError(t, err)
+	req.Header.Set("anthropic-beta", "managed-agents-2026-04-01")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	assert.Equal(t, "false", res.Header.Get("x-should-retry"))
 }
 
 // rawPost sends body as is (the SDKs cannot send a duplicate key).

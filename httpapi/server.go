@@ -87,9 +87,9 @@ func New(cfg Config) *echo.Echo {
 	e.Use(recoverPanics(cfg.Logger))
 	e.Use(a.limitBody)
 	e.Use(a.retryHint)
-	e.Use(a.strictBody)
+	e.Use(a.strictBodyBeyondV1)
 
-	v1 := e.Group("/v1", a.requireBeta, authorize(cfg.Authorize), a.ownRoutes(cfg.OwnRoutes))
+	v1 := e.Group("/v1", a.requireBeta, authorize(cfg.Authorize), a.strictBody, a.ownRoutes(cfg.OwnRoutes))
 	v1.POST("/deployments", a.createDeployment)
 	v1.GET("/deployments", a.listDeployments)
 	v1.GET("/deployments/:id", a.getDeployment)

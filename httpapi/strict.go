@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -33,6 +34,19 @@ func (a *API) strictBody(next echo.HandlerFunc) echo.HandlerFunc {
 			return apiError(http.StatusBadRequest, "%s", err)
 		}
 		return next(c)
+	}
+}
+
+// strictBodyBeyondV1 applies strictBody to the routes outside /v1 (admin,
+// on the socket only); /v1 requests get it in their group, after the API
+// key is checked, so an unauthenticated caller's body is never read.
+func (a *API) strictBodyBeyondV1(next echo.HandlerFunc) echo.HandlerFunc {
+	strict := a.strictBody(next)
+	return func(c echo.Context) error {
+		if p := c.Path(); p == "/v1" || strings.HasPrefix(p, "/v1/") {
+			return next(c)
+		}
+		return strict(c)
 	}
 }
 
