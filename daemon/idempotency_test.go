@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -53,6 +55,12 @@ func TestIdempotencyKeysWithTheGoSDK(t *testing.T) {
 	apiErr := requireAPIError(t, err, http.StatusUnprocessableEntity, "create-1", "was first used at", "with another request body")
 	assert.Equal(t, "false", apiErr.Response.Header.Get("x-should-retry"))
 	first.stop(t)
+	// The stored answers are the wire JSON, which never holds the resource's
+	// token: the data file has no copy of it in the clear.
+	raw, err := os.ReadFile(filepath.Join(cfg.DataDir, "sandbox0d.db"))
+	require.NoError(t, err)
+	assert.True(t, bytes.Contains(raw, []byte("create-1")), "the key is stored")
+	assert.False(t, bytes.Contains(raw, []byte("ghp_persist_me")), "token in the clear in the database file")
 
 	// A restart keeps the keys: the same retry still creates nothing.
 	second := start(t, cfg, daemon.Options{Backend: backend})
