@@ -18,6 +18,7 @@ import (
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/httpapi"
 	"github.com/sandbox0/sandbox0d/internal/diskspace"
+	"github.com/sandbox0/sandbox0d/internal/idempotency"
 	"github.com/sandbox0/sandbox0d/internal/ratelog"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local/egress"
@@ -51,6 +52,7 @@ type Daemon struct {
 	metrics *metrics
 	hooks   *webhooks.Dispatcher
 	auth    Authenticator
+	idem    *idempotency.Guard
 
 	cfgMu sync.RWMutex
 	cfg   Config
@@ -179,6 +181,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	if err := d.reloadKeys(); err != nil {
 		return nil, err
 	}
+	d.idem = idempotency.New(idempotency.Config{Store: d.store, Now: opts.Now, Scope: d.idempotencyScope, Logger: log})
 	d.echo = httpapi.New(httpapi.Config{
 		Service:         d.svc,
 		Sessions:        httpapi.SessionHandler(d.backend),
@@ -186,6 +189,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		Logger:          log,
 		Authorize:       d.auth.authorize,
 		Middleware:      []echo.MiddlewareFunc{d.metrics.middleware, d.diskReserve},
+		OwnRoutes:       []echo.MiddlewareFunc{d.idem.Middleware},
 		Extra: func(e *echo.Echo) {
 			d.registerHealth(e)
 			d.registerAdmin(e)
@@ -414,6 +418,7 @@ func (d *Daemon) pruneLoop(ctx context.Context) {
 		} else if n > 0 {
 			d.log.Info("pruned runs beyond retention", "runs", n)
 		}
+		d.pruneIdempotency(ctx)
 		timer.Reset(r.Interval)
 	}
 }

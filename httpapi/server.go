@@ -47,6 +47,11 @@ type Config struct {
 	Extra func(e *echo.Echo)
 	// Middleware wraps every request (metrics); optional.
 	Middleware []echo.MiddlewareFunc
+	// OwnRoutes wraps the /v1 routes sandbox0d serves itself (deployments,
+	// runs, the local session backend), after the beta check and
+	// authorization, and not requests for the reverse proxy (idempotency
+	// keys); optional.
+	OwnRoutes []echo.MiddlewareFunc
 }
 
 // API is the HTTP surface.
@@ -81,8 +86,10 @@ func New(cfg Config) *echo.Echo {
 	}
 	e.Use(recoverPanics(cfg.Logger))
 	e.Use(a.limitBody)
+	e.Use(a.retryHint)
+	e.Use(a.strictBodyBeyondV1)
 
-	v1 := e.Group("/v1", a.requireBeta, authorize(cfg.Authorize))
+	v1 := e.Group("/v1", a.requireBeta, authorize(cfg.Authorize), a.strictBody, a.ownRoutes(cfg.OwnRoutes))
 	v1.POST("/deployments", a.createDeployment)
 	v1.GET("/deployments", a.listDeployments)
 	v1.GET("/deployments/:id", a.getDeployment)
@@ -173,6 +180,22 @@ func (a *API) requireBeta(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		return apiError(http.StatusBadRequest, "the anthropic-beta header must include %q to use this API", BetaHeader)
+	}
+}
+
+// ownRoutes applies mws to every /v1 request but the proxied ones.
+func (a *API) ownRoutes(mws []echo.MiddlewareFunc) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		own := next
+		for i := len(mws) - 1; i >= 0; i-- {
+			own = mws[i](own)
+		}
+		return func(c echo.Context) error {
+			if a.isProxied(c) {
+				return next(c)
+			}
+			return own(c)
+		}
 	}
 }
 

@@ -42,6 +42,13 @@ var (
 	bucketAPIKeys          = storeBucket("api_keys")               // id → APIKey JSON (hash only, never the key)
 )
 
+// Idempotency keys (idempotency.go): the first answer to a creating POST,
+// replayed for a retry that carries the same Idempotency-Key.
+var (
+	bucketIdempotency          = storeBucket("idempotency_keys")       // scope 0x00 key → answer document (opaque)
+	bucketIdempotencyByCreated = storeBucket("idempotency_by_created") // created | scope 0x00 key → nil (expiry)
+)
+
 // The webhook outbox (webhooks.go), written in the same transaction as the
 // change it reports.
 var (
@@ -74,6 +81,7 @@ var schema = []bucket{
 	bucketMeta, bucketDeployments, bucketDeplByCreated, bucketDeplByAgent,
 	bucketRuns, bucketRunsByCreated, bucketRunsByDeployment, bucketScheduledRuns, bucketIntents, bucketRunsBySession,
 	bucketAPIKeys,
+	bucketIdempotency, bucketIdempotencyByCreated,
 	bucketWebhookEvents, bucketWebhookEventIDs, bucketWebhookOutbox, bucketWebhookDeliveries,
 	bucketWebhookDue, bucketWebhookFailed, bucketWebhookFinished,
 	bucketLocalSessions, bucketLocalByCreated, bucketLocalByDeployment, bucketLocalEvents, bucketLocalStderr,

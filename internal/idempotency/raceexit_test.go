@@ -1,0 +1,3 @@
+package idempotency
+
+import _ "github.com/sandbox0/sandbox0d/internal/raceexit" // no 1 s race-runtime sleep at exit
