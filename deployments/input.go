@@ -51,4 +51,7 @@ type UpdateInput struct {
 	MetadataClear bool
 	Budget        Field[json.RawMessage]
 	Schedule      Field[*Schedule]
+	// Force lets an update change a deployment owned by a deployment set's
+	// files (the next apply restores the files' version).
+	Force bool
 }

@@ -211,6 +211,9 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 	if current.Archived() {
 		return nil, conflict("deployment %s is archived and cannot be updated", id)
 	}
+	if err := checkOwnership(current, in.Force); err != nil {
+		return nil, err
+	}
 	if in.Schedule.Set {
 		if err := s.checkSchedulePolicy(in.Schedule.Value); err != nil {
 			return nil, err
@@ -258,6 +261,9 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 		}
 		if d.Archived() {
 			return conflict("deployment %s is archived and cannot be updated", id)
+		}
+		if err := checkOwnership(d, in.Force); err != nil {
+			return err
 		}
 		now := s.Now()
 		if err := applyUpdate(d, in, agent, sealed, now); err != nil {

@@ -44,6 +44,16 @@ type Deployment struct {
 	// (schedule, pause, unpause, archive), so a fire planned under an older
 	// generation is recognised as stale and skipped.
 	Generation uint64 `json:"generation"`
+	// ManagedBy is the deployment set and key whose files own the
+	// definition (apply.go); nil for a deployment made through the API. It
+	// lives here, not in the user's metadata pairs, so it costs none of them.
+	ManagedBy *ManagedBy `json:"managed_by,omitempty"`
+}
+
+// ManagedBy names the deployment set document that owns a deployment.
+type ManagedBy struct {
+	Set string `json:"set"`
+	Key string `json:"key"`
 }
 
 // Schedule is a cron schedule exactly as the client sent it.

@@ -58,6 +58,8 @@ func (a *API) classify(err error, c echo.Context) (int, string) {
 			return http.StatusNotFound, de.Error()
 		case deployments.KindConflict:
 			return http.StatusConflict, de.Error()
+		case deployments.KindPrecondition:
+			return http.StatusPreconditionFailed, de.Error()
 		case deployments.KindUnavailable:
 			return http.StatusServiceUnavailable, de.Error()
 		case deployments.KindBadGateway:

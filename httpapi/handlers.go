@@ -113,6 +113,13 @@ func (a *API) updateDeployment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	switch f := c.QueryParam("force"); f {
+	case "", "false":
+	case "true":
+		in.Force = true // a managed deployment may be changed; the next apply restores it
+	default:
+		return apiError(http.StatusBadRequest, "force: must be true or false, got %q", f)
+	}
 	d, err := a.svc.Update(c.Request().Context(), c.Param("id"), in)
 	if err != nil {
 		return err

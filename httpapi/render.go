@@ -52,6 +52,9 @@ type wireDeployment struct {
 	ArchivedAt    *string           `json:"archived_at"`
 	CreatedAt     string            `json:"created_at"`
 	UpdatedAt     string            `json:"updated_at"`
+	// ManagedBy is sandbox0d's extension: the deployment set and key whose
+	// files own the definition; absent for API-made deployments.
+	ManagedBy *deployments.ManagedBy `json:"managed_by,omitempty"`
 }
 
 type wireRepoResource struct {
@@ -102,6 +105,7 @@ func renderDeployment(d *deployments.Deployment, upcoming []time.Time) wireDeplo
 		ArchivedAt:    formatTimePtr(d.ArchivedAt),
 		CreatedAt:     formatTime(d.CreatedAt),
 		UpdatedAt:     formatTime(d.UpdatedAt),
+		ManagedBy:     d.ManagedBy,
 	}
 	if d.Description != "" {
 		desc := d.Description

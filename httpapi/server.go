@@ -98,6 +98,8 @@ func New(cfg Config) *echo.Echo {
 	v1.POST("/deployments/:id/unpause", a.unpauseDeployment)
 	v1.POST("/deployments/:id/archive", a.archiveDeployment)
 	v1.POST("/deployments/:id/run", a.runDeployment)
+	v1.POST("/deployment_sets/:set/plan", a.planSet)
+	v1.POST("/deployment_sets/:set/apply", a.applySetRoute)
 	v1.GET("/deployment_runs", a.listRuns)
 	v1.GET("/deployment_runs/:id", a.getRun)
 	if cfg.Sessions != nil {
