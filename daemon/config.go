@@ -54,6 +54,9 @@ type Config struct {
 	// 0 means no cap.
 	MaxConnections int        `mapstructure:"max_connections"`
 	Disk           DiskConfig `mapstructure:"disk"`
+	// DeploymentsDir is a directory of deployment files applied as the set
+	// "default" at start (before the scheduler loads) and on SIGHUP; "" off.
+	DeploymentsDir string `mapstructure:"deployments_dir"`
 }
 
 // DiskConfig keeps a reserve on the data dir's file system.
@@ -312,6 +315,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("webhooks.max_concurrency_per_endpoint", wh.MaxConcurrencyPerEndpoint)
 	v.SetDefault("debug.pprof", false)
 	v.SetDefault("max_connections", DefaultMaxConnections)
+	v.SetDefault("deployments_dir", "")
 	v.SetDefault("disk.min_free", DefaultDiskMinFree)
 	v.SetDefault("local.egress.max_connections_per_session", egress.DefaultMaxConnectionsPerSession)
 	v.SetDefault("local.egress.header_timeout", egress.DefaultHeaderTimeout)

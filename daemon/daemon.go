@@ -165,6 +165,9 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	} else if n > 0 {
 		log.Warn("resolved run intents left by a previous process as unknown_error runs", "runs", n)
 	}
+	// deployments_dir is applied before the scheduler loads, so the first
+	// plan already holds the files' schedules.
+	d.applyDeploymentsDir(cfg.DeploymentsDir)
 	d.sched = deployments.NewScheduler(d.svc, deployments.SchedulerConfig{
 		Workers:      cfg.Schedule.Workers,
 		Jitter:       cfg.Schedule.Jitter,
@@ -281,6 +284,7 @@ func (d *Daemon) Reload(cfg Config) error {
 	d.cfg.Auth = cfg.Auth
 	d.cfg.Runs = cfg.Runs
 	d.cfg.Webhooks = cfg.Webhooks
+	d.cfg.DeploymentsDir = cfg.DeploymentsDir
 	d.cfgMu.Unlock()
 	SetLogLevel(cfg.Log.Level)
 	if err := d.hooks.Reload(cfg.Webhooks); err != nil {
@@ -289,6 +293,9 @@ func (d *Daemon) Reload(cfg Config) error {
 	if err := d.reloadKeys(); err != nil {
 		return err
 	}
+	// A broken directory is logged and counted, not a failed reload: the
+	// rest of the configuration still applies.
+	d.applyDeploymentsDir(cfg.DeploymentsDir)
 	d.log.Info("configuration reloaded", "log_level", cfg.Log.Level, "api_keys", d.auth.Count(),
 		"retention_max_per_deployment", cfg.Runs.Retention.MaxPerDeployment, "retention_max_age", cfg.Runs.Retention.MaxAge.String(),
 		"webhook_endpoints", len(cfg.Webhooks.Endpoints))

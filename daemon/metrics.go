@@ -31,6 +31,7 @@ type metrics struct {
 	httpDuration   *prometheus.HistogramVec
 	backendName    string
 	webhooks       webhookMetrics
+	apply          *applyMetrics
 
 	seriesMu   sync.RWMutex
 	httpSeries map[httpSeriesKey]*httpSeries
@@ -67,6 +68,7 @@ func newMetrics(st *store.Store, backendName string) *metrics {
 	reg.MustRegister(&deploymentCounts{st: st, desc: prometheus.NewDesc("sandbox0d_deployments",
 		"Deployments by status (active, paused, archived).", []string{"status"}, nil)})
 	m.backendName = backendName
+	m.apply = newApplyMetrics(reg)
 	return m
 }
 
