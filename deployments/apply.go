@@ -51,7 +51,6 @@ func (s *Service) Apply(ctx context.Context, set string, req ApplyRequest, commi
 		return plan, nil
 	}
 	var changed []*Deployment
-	evIDs := make([]string, 0, len(plan.Changes)*2)
 	err = s.store.Update(func(tx *store.Tx) error {
 		changed = changed[:0]
 		// The plan is computed again inside the transaction: whatever
@@ -63,7 +62,7 @@ func (s *Service) Apply(ctx context.Context, set string, req ApplyRequest, commi
 		}
 		plan = p
 		for i := range plan.Changes {
-			d, err := s.applyChange(tx, set, &plan.Changes[i], &evIDs)
+			d, err := s.applyChange(tx, set, &plan.Changes[i])
 			if err != nil {
 				return err
 			}
@@ -167,9 +166,9 @@ func planSummary(p *Plan) string {
 
 // applyChange writes one change inside the apply's transaction and returns
 // the deployment it wrote (nil for unchanged).
-func (s *Service) applyChange(tx *store.Tx, set string, c *PlanChange, evIDs *[]string) (*Deployment, error) {
+func (s *Service) applyChange(tx *store.Tx, set string, c *PlanChange) (*Deployment, error) {
 	now := s.Now()
-	newEv := func() string { id := event.NewID(); *evIDs = append(*evIDs, id); return id }
+	newEv := event.NewID
 	switch c.Action {
 	case ActionCreate:
 		in := c.doc.Input
