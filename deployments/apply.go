@@ -1,6 +1,7 @@
 package deployments
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -109,7 +110,13 @@ func (s *Service) resolveDocuments(ctx context.Context, docs []ApplyDocument) ([
 // guards: prune of more than half or all of the set, and if_match.
 func (s *Service) planIn(tx *store.Tx, set string, want []desired, req ApplyRequest) (*Plan, error) {
 	members := map[string]*Deployment{}
+	// Only the set's members are decoded: a byte search skips the others
+	// (set names need no JSON escaping, so the encoding is exact).
+	marker := []byte(`"managed_by":{"set":"` + set + `"`)
 	err := tx.ForEachDeployment(func(_ string, doc []byte) error {
+		if !bytes.Contains(doc, marker) {
+			return nil
+		}
 		d, err := decodeDeployment(doc)
 		if err != nil {
 			return err

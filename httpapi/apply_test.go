@@ -295,3 +295,26 @@ func TestApplyOwnership(t *testing.T) {
 	_, hasManaged := got["managed_by"]
 	require.False(t, hasManaged)
 }
+
+// Sets are separate: another set neither sees nor prunes default's members,
+// and an API-made deployment belongs to no set.
+func TestApplySetsAreSeparate(t *testing.T) {
+	e := newEnv(t)
+	status, out := e.apply("apply", setBody(setDoc("a", "a"), setDoc("b", "b")))
+	require.Equal(t, 200, status, "%v", out)
+	status, _, _ = e.raw("POST", "/v1/deployments", validBody())
+	require.Equal(t, 200, status)
+
+	body := setBody(setDoc("a", "other a"))
+	body["prune"] = true
+	status, out, _ = e.raw("POST", "/v1/deployment_sets/other/apply", body)
+	require.Equal(t, 200, status, "%v", out)
+	require.JSONEq(t, `[{"key":"a","action":"create"}]`, changesOf(t, out))
+	status, plan := e.apply("plan", setBody(setDoc("a", "a"), setDoc("b", "b")))
+	require.Equal(t, 200, status)
+	require.JSONEq(t, `[{"key":"a","action":"unchanged"},{"key":"b","action":"unchanged"}]`, changesOf(t, plan))
+
+	status, out, _ = e.raw("POST", "/v1/deployment_sets/no%20spaces/plan", setBody())
+	require.Equal(t, 400, status, "%v", out)
+	require.Contains(t, errMessage(out), "set: ")
+}
