@@ -85,7 +85,9 @@ func TestDecodeDirTokens(t *testing.T) {
 		"secrets/ignored":  "x",
 		"norepo/none.yaml": digestYAML,
 	})
-	env := func(name string) (string, bool) { return map[string]string{"GH_TOKEN": "ghp_fromenv"}[name], name == "GH_TOKEN" }
+	env := func(name string) (string, bool) {
+		return map[string]string{"GH_TOKEN": "ghp_fromenv"}[name], name == "GH_TOKEN"
+	}
 	docs, err := DecodeDir(dir, Options{LookupEnv: env})
 	require.NoError(t, err)
 	want := map[string]string{"team/file.yaml": "ghp_fromfile", "env.yaml": "ghp_fromenv", "plain.yaml": "inline"}
