@@ -93,4 +93,28 @@ func TestApplyAgainstTheRealAPI(t *testing.T) {
 	require.NoError(t, res.err)
 	assert.Contains(t, res.stdout, "0 to create, 0 to update, 2 unchanged, 0 to archive.")
 	assert.Contains(t, res.stdout, "Nothing to apply: the set already matches the files.")
+
+	// The prune guard: an empty directory would archive the whole set.
+	empty := t.TempDir()
+	res = run("apply", "-f", empty, "--prune", "--dry-run")
+	require.Error(t, res.err)
+	assert.Contains(t, res.err.Error(), "HTTP 409")
+	assert.Contains(t, res.err.Error(), `prune would archive 2 of the 2 deployments of set "default"`)
+	res = run("apply", "-f", empty, "--prune", "--force")
+	require.NoError(t, res.err)
+	assert.Contains(t, res.stdout, "Applied in one transaction: 0 created, 0 updated, 2 archived.")
+
+	// A document the daemon refuses: its answer names the document, field
+	// and source file:line, and nothing is applied.
+	bad := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bad, "ok.yaml"), []byte("name: fine\n"+body), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(bad, "x.yaml"), []byte("name: bad\n"+body+"schedule: {type: cron, expression: '0 9 * *', timezone: UTC}\n"), 0o600))
+	res = run("apply", "-f", bad)
+	require.Error(t, res.err)
+	assert.Contains(t, res.err.Error(), "deployments[1].definition.schedule.expression")
+	assert.Contains(t, res.err.Error(), "x.yaml:1")
+	assert.Contains(t, res.err.Error(), "HTTP 400")
+	list, err := newAPIClient(endpoint{socket: env.socket}).get(t.Context(), "/v1/deployments", nil)
+	require.NoError(t, err)
+	assert.NotContains(t, string(list), `"name":"fine"`, "nothing applied, not even the good document")
 }
