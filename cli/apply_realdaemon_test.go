@@ -88,6 +88,7 @@ func TestApplyAgainstTheRealAPI(t *testing.T) {
 	exported, err := os.ReadDir(out)
 	require.NoError(t, err)
 	require.Len(t, exported, 2)
+	assert.Empty(t, res.stderr, "every member of the set is managed: no note about copies")
 	tokenEnv["TOKEN_NIGHTLY_DIGEST_0"] = "ghp_two"
 	res = run("apply", "-f", out, "--prune")
 	require.NoError(t, res.err)

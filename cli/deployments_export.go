@@ -53,6 +53,11 @@ func newDeploymentsExportCommand(cc *commandContext) *cobra.Command {
 				for _, w := range written {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s  %s\n", w.ID, w.File)
 				}
+				if n := unmanaged(files); n > 0 && err == nil {
+					// apply matches deployments by set and key only: say so
+					// before the first apply makes copies.
+					fmt.Fprintf(cmd.ErrOrStderr(), "Note: %d of these deployments belong to no set; apply creates new managed copies of them (archive the originals afterwards).\n", n)
+				}
 				if err == nil {
 					fmt.Fprintf(cmd.OutOrStdout(), "Wrote %d file(s) to %s. Set the TOKEN_* variables they name (if any), then: sandbox0d apply -f %s --dry-run\n", len(written), dir, dir)
 				}
@@ -70,6 +75,8 @@ func newDeploymentsExportCommand(cc *commandContext) *cobra.Command {
 type exportedFile struct {
 	id, name string
 	data     []byte
+	// managed: the deployment belongs to a set, so the file carries its key.
+	managed bool
 }
 
 // exportWritten is what export reports per file (its --json shape).
@@ -105,9 +112,19 @@ func exportFiles(raws []json.RawMessage) ([]exportedFile, error) {
 		if byName[name] > 1 {
 			name = safeFileName(d.Name+"-"+d.ID, d.ID)
 		}
-		files = append(files, exportedFile{id: d.ID, name: name + ".yaml", data: data})
+		files = append(files, exportedFile{id: d.ID, name: name + ".yaml", data: data, managed: d.ManagedBy != nil})
 	}
 	return files, nil
+}
+
+func unmanaged(files []exportedFile) int {
+	n := 0
+	for _, f := range files {
+		if !f.managed {
+			n++
+		}
+	}
+	return n
 }
 
 // writeExport writes the files, refusing to replace any file already there

@@ -50,6 +50,7 @@ func TestDeploymentsExportRoundTrip(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "export")
 	res := env.cli("deployments", "export", "-o", dir)
 	require.NoError(t, res.err, res.stderr)
+	assert.Equal(t, "Note: 2 of these deployments belong to no set; apply creates new managed copies of them (archive the originals afterwards).\n", res.stderr)
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	var names []string
