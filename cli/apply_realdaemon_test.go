@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -94,6 +95,33 @@ func TestApplyAgainstTheRealAPI(t *testing.T) {
 	require.NoError(t, res.err)
 	assert.Contains(t, res.stdout, "0 to create, 0 to update, 2 unchanged, 0 to archive.")
 	assert.Contains(t, res.stdout, "Nothing to apply: the set already matches the files.")
+
+	// A managed deployment: update answers 409 naming the set and key;
+	// --force changes it, and the next plan restores the file's version.
+	var page struct {
+		Data []struct{ ID, Name string } `json:"data"`
+	}
+	listed, err := newAPIClient(endpoint{socket: env.socket}).get(t.Context(), "/v1/deployments", nil)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(listed, &page))
+	weeklyID := ""
+	for _, d := range page.Data {
+		if d.Name == "weekly" {
+			weeklyID = d.ID
+		}
+	}
+	require.NotEmpty(t, weeklyID)
+	change := filepath.Join(t.TempDir(), "change.yaml")
+	require.NoError(t, os.WriteFile(change, []byte("description: changed by hand\n"), 0o600))
+	res = run("deployments", "update", weeklyID, "-f", change)
+	require.Error(t, res.err)
+	assert.Contains(t, res.err.Error(), "HTTP 409")
+	assert.Contains(t, res.err.Error(), "weekly-report")
+	res = run("deployments", "update", weeklyID, "-f", change, "--force")
+	require.NoError(t, res.err)
+	res = run("apply", "-f", out, "--dry-run")
+	require.NoError(t, res.err)
+	assert.Contains(t, res.stdout, "  ~ update     weekly-report        "+weeklyID+"\n      description: \"changed by hand\" -> (none)\n")
 
 	// The prune guard: an empty directory would archive the whole set.
 	empty := t.TempDir()
