@@ -72,6 +72,7 @@ func registerClientCommands(root *cobra.Command, deps clientDeps) {
 	flags.BoolVar(&cc.json, "json", false, "print the API's JSON instead of tables")
 	root.AddCommand(
 		newDeploymentsCommand(cc),
+		newApplyCommand(cc),
 		newRunsCommand(cc),
 		newSessionsCommand(cc),
 		newCronCommand(cc),

@@ -25,6 +25,7 @@ func newDeploymentsCommand(cc *commandContext) *cobra.Command {
 		newDeploymentsStatusCommand(cc, "archive", "Archive a deployment (permanent: it can no longer run or change)"),
 		newDeploymentsRunCommand(cc),
 		newDeploymentsRunsCommand(cc),
+		newDeploymentsExportCommand(cc),
 	)
 	return cmd
 }

@@ -1,11 +1,17 @@
 package cli
 
 import (
+	"net/http"
+	"net/url"
+
 	"github.com/spf13/cobra"
 )
 
 func newDeploymentsUpdateCommand(cc *commandContext) *cobra.Command {
-	var file string
+	var (
+		file  string
+		force bool
+	)
 	cmd := &cobra.Command{
 		Use:   "update ID -f FILE",
 		Short: "Change a deployment: fields in the file are set, null clears, absent keeps (-f - reads stdin)",
@@ -22,7 +28,13 @@ func newDeploymentsUpdateCommand(cc *commandContext) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			data, err := client.post(cmd.Context(), deploymentPath(args[0]), body)
+			var query url.Values
+			if force {
+				// A deployment owned by a set of files answers 409 without
+				// it; the next apply restores the file's version.
+				query = url.Values{"force": {"true"}}
+			}
+			data, err := client.doJSON(cmd.Context(), http.MethodPost, deploymentPath(args[0]), query, body)
 			if err != nil {
 				return err
 			}
@@ -30,6 +42,7 @@ func newDeploymentsUpdateCommand(cc *commandContext) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "the fields to change: a YAML or JSON file, or - for stdin (required)")
+	cmd.Flags().BoolVar(&force, "force", false, "change a deployment owned by a set of files (`sandbox0d apply`) anyway; the next apply restores the file's version")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }

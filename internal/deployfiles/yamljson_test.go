@@ -1,4 +1,4 @@
-package cli
+package deployfiles
 
 import (
 	"strings"
@@ -27,7 +27,7 @@ func TestYAMLToJSON(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := yamlToJSON([]byte(tc.yaml))
+			got, err := YAMLToJSON([]byte(tc.yaml))
 			require.NoError(t, err)
 			assert.JSONEq(t, tc.want, string(got))
 			if strings.Contains(tc.name, "kept") {
@@ -57,7 +57,7 @@ func TestYAMLToJSONRejects(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := yamlToJSON([]byte(tc.yaml))
+			_, err := YAMLToJSON([]byte(tc.yaml))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.message)
 		})
