@@ -54,9 +54,7 @@ func newDeploymentsExportCommand(cc *commandContext) *cobra.Command {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s  %s\n", w.ID, w.File)
 				}
 				if n := unmanaged(files); n > 0 && err == nil {
-					// apply matches deployments by set and key only: say so
-					// before the first apply makes copies.
-					fmt.Fprintf(cmd.ErrOrStderr(), "Note: %d of these deployments belong to no set; apply creates new managed copies of them (archive the originals afterwards).\n", n)
+					fmt.Fprintf(cmd.ErrOrStderr(), "Note: %d of these deployments belong to no set; their files say adopt: <id>, so the first apply takes them into the set (same ids, runs kept).\n", n)
 				}
 				if err == nil {
 					fmt.Fprintf(cmd.OutOrStdout(), "Wrote %d file(s) to %s. Set the TOKEN_* variables they name (if any), then: sandbox0d apply -f %s --dry-run\n", len(written), dir, dir)

@@ -47,6 +47,11 @@ func renderExport(d exportDeployment) ([]byte, error) {
 	if d.ManagedBy != nil {
 		head = append(head, fmt.Sprintf("Owned by deployment set %q: apply it with --set %s to keep its key.", d.ManagedBy.Set, d.ManagedBy.Set))
 		addField(doc, "key", yamlStr(d.ManagedBy.Key))
+	} else {
+		// The first apply takes this very deployment into the set (same
+		// id, runs and history) instead of creating a copy.
+		head = append(head, "adopt: makes the first apply take this deployment into the set instead of creating a copy.")
+		addField(doc, "adopt", yamlStr(d.ID))
 	}
 	if d.Status == "paused" {
 		head = append(head, "It was paused when exported; add `paused: true` to keep it paused from the files (without it, apply leaves its pause as it is).")

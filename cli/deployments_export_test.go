@@ -50,7 +50,7 @@ func TestDeploymentsExportRoundTrip(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "export")
 	res := env.cli("deployments", "export", "-o", dir)
 	require.NoError(t, res.err, res.stderr)
-	assert.Equal(t, "Note: 2 of these deployments belong to no set; apply creates new managed copies of them (archive the originals afterwards).\n", res.stderr)
+	assert.Equal(t, "Note: 2 of these deployments belong to no set; their files say adopt: <id>, so the first apply takes them into the set (same ids, runs kept).\n", res.stderr)
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	var names []string
@@ -78,7 +78,14 @@ func TestDeploymentsExportRoundTrip(t *testing.T) {
 	require.Len(t, docs, 2)
 	origins := map[string]string{richName: richID, pausedName: pausedID}
 	for _, doc := range docs {
-		created, err := newAPIClient(endpoint{socket: env.socket}).post(t.Context(), "/v1/deployments", doc.Definition)
+		// adopt: is apply's, not the create body's.
+		var def map[string]any
+		require.NoError(t, json.Unmarshal(doc.Definition, &def))
+		assert.Equal(t, origins[doc.Key], def["adopt"], "an unmanaged deployment's file adopts it")
+		delete(def, "adopt")
+		body, err := json.Marshal(def)
+		require.NoError(t, err)
+		created, err := newAPIClient(endpoint{socket: env.socket}).post(t.Context(), "/v1/deployments", body)
 		require.NoError(t, err, doc.Key)
 		original, err := newAPIClient(endpoint{socket: env.socket}).get(t.Context(), deploymentPath(origins[doc.Key]), nil)
 		require.NoError(t, err)

@@ -1,6 +1,7 @@
 package deployments
 
 import (
+	"errors"
 	"bytes"
 	"context"
 	"fmt"
@@ -131,11 +132,15 @@ func (s *Service) planIn(tx *store.Tx, set string, want []desired, req ApplyRequ
 	if err != nil {
 		return nil, err
 	}
+	adopted, err := adoptions(tx, set, members, want)
+	if err != nil {
+		return nil, err
+	}
 	var open func(crypto.Owner, []byte) ([]byte, error)
 	if sealer := s.currentSealer(); sealer != nil {
 		open = sealer.Open
 	}
-	changes, err := computePlan(set, members, want, req.Prune, open)
+	changes, err := computePlan(set, members, adopted, want, req.Prune, open)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +158,40 @@ func (s *Service) planIn(tx *store.Tx, set string, want []desired, req ApplyRequ
 			"the plan changed: it is now %s, not %s; review the new plan and apply with its hash\n%s", plan.Hash, req.IfMatch, planSummary(plan))}
 	}
 	return plan, nil
+}
+
+// adoptions finds the deployments documents adopt (by key): each must exist,
+// be live and belong to no set. A document whose key already has a member
+// is matched by its key and its adopt is ignored, so a directory that
+// adopted once applies unchanged ever after.
+func adoptions(tx *store.Tx, set string, members map[string]*Deployment, want []desired) (map[string]*Deployment, error) {
+	adopted := map[string]*Deployment{}
+	by := map[string]string{} // deployment id → the key adopting it
+	for i, w := range want {
+		if w.doc.Adopt == "" || members[w.doc.Key] != nil {
+			continue
+		}
+		field := fmt.Sprintf("deployments[%d].definition.adopt", i)
+		if other, dup := by[w.doc.Adopt]; dup {
+			return nil, invalid(field, "%s is also adopted by the document %q%s; a deployment can belong to one document", w.doc.Adopt, other, sourceSuffix(w.doc.Source))
+		}
+		d, err := getDeployment(tx, w.doc.Adopt)
+		var e *Error
+		if errors.As(err, &e) && e.Kind == KindNotFound {
+			return nil, invalid(field, "deployment %s does not exist%s; remove adopt: to create a new deployment", w.doc.Adopt, sourceSuffix(w.doc.Source))
+		} else if err != nil {
+			return nil, err
+		}
+		if d.Archived() {
+			return nil, invalid(field, "deployment %s is archived%s; remove adopt: to create a new deployment", d.ID, sourceSuffix(w.doc.Source))
+		}
+		if m := d.ManagedBy; m != nil {
+			return nil, conflict("deployment %s cannot be adopted by %q: it belongs to set %q as %q; apply that set, or remove adopt:", d.ID, w.doc.Key, m.Set, m.Key)
+		}
+		by[d.ID] = w.doc.Key
+		adopted[w.doc.Key] = d
+	}
+	return adopted, nil
 }
 
 // planSummary is a plan's changes, one per line, for an error message.
@@ -214,6 +253,7 @@ func (s *Service) applyChange(tx *store.Tx, set string, c *PlanChange) (*Deploym
 			d.PlanFrom = now // a new schedule starts fresh, as in an update
 		}
 		d.Schedule = in.Schedule
+		d.ManagedBy = &ManagedBy{Set: set, Key: c.Key} // an adopted deployment joins the set
 		pauseEvent := ""
 		if p := c.doc.Paused; p != nil {
 			switch {

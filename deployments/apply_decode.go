@@ -25,6 +25,10 @@ type ApplyDocument struct {
 	// Paused is nil when the document does not state it: apply then leaves
 	// the deployment's pause alone (ownership of run-time state).
 	Paused *bool
+	// Adopt names an existing deployment that belongs to no set: the first
+	// apply makes it this document's member (same id, runs and history)
+	// instead of creating a copy. Once a member, it is ignored.
+	Adopt string
 }
 
 // MaxApplyDocuments bounds one set; a bigger set is split into several.
@@ -119,6 +123,8 @@ func decodeApplyDefinition(raw json.RawMessage) (ApplyDocument, error) {
 	if err := json.Unmarshal(raw, &members); err != nil || members == nil {
 		return doc, invalid("", "must be a JSON object: the deployment's create body")
 	}
+	_, hasPaused := members["paused"]
+	_, hasAdopt := members["adopt"]
 	if p, ok := members["paused"]; ok {
 		delete(members, "paused")
 		if !isNull(p) {
@@ -128,6 +134,16 @@ func decodeApplyDefinition(raw json.RawMessage) (ApplyDocument, error) {
 			}
 			doc.Paused = &b
 		}
+	}
+	if a, ok := members["adopt"]; ok {
+		delete(members, "adopt")
+		if !isNull(a) {
+			if err := json.Unmarshal(a, &doc.Adopt); err != nil || !strings.HasPrefix(doc.Adopt, PrefixDeployment+"_") {
+				return doc, invalid("adopt", "must be the id of an existing deployment (depl_…) that belongs to no set")
+			}
+		}
+	}
+	if hasPaused || hasAdopt {
 		var err error
 		if raw, err = json.Marshal(members); err != nil {
 			return doc, err

@@ -86,7 +86,7 @@ type desired struct {
 
 // computePlan compares the set's members (id → deployment, by key) with the
 // documents. open opens a stored token for the constant-time comparison.
-func computePlan(set string, members map[string]*Deployment, want []desired, prune bool,
+func computePlan(set string, members, adopted map[string]*Deployment, want []desired, prune bool,
 	open func(owner crypto.Owner, sealed []byte) ([]byte, error)) ([]PlanChange, error) {
 	changes := make([]PlanChange, 0, len(want)+len(members))
 	inFiles := make(map[string]bool, len(want))
@@ -94,13 +94,21 @@ func computePlan(set string, members map[string]*Deployment, want []desired, pru
 		w := want[i]
 		inFiles[w.doc.Key] = true
 		cur, ok := members[w.doc.Key]
+		adopting := false
 		if !ok {
-			changes = append(changes, PlanChange{Key: w.doc.Key, Action: ActionCreate, doc: w.doc, agent: w.agent})
-			continue
+			if cur, adopting = adopted[w.doc.Key]; !adopting {
+				changes = append(changes, PlanChange{Key: w.doc.Key, Action: ActionCreate, doc: w.doc, agent: w.agent})
+				continue
+			}
 		}
 		diff, err := diffDeployment(cur, w, open)
 		if err != nil {
 			return nil, err
+		}
+		if adopting {
+			// Taking ownership is itself the change, even when every field
+			// already matches the file.
+			diff = append([]FieldDiff{{Field: "managed_by", From: canon(nil), To: canon(ManagedBy{Set: set, Key: w.doc.Key})}}, diff...)
 		}
 		action := ActionUnchanged
 		if len(diff) > 0 {

@@ -318,3 +318,61 @@ func TestApplySetsAreSeparate(t *testing.T) {
 	require.Equal(t, 400, status, "%v", out)
 	require.Contains(t, errMessage(out), "set: ")
 }
+
+// An existing deployment that belongs to no set is taken into the set by the
+// document that names it in adopt: same id, its runs and pause kept, the
+// plan says managed_by changes; afterwards the document matches by key and
+// applies unchanged. A deployment owned by another set, a missing one and
+// one adopted twice are refused, and nothing is applied.
+func TestApplyAdoptsAnUnmanagedDeployment(t *testing.T) {
+	e := newEnv(t)
+	def := setDoc("digest.yaml", "digest")["definition"].(map[string]any)
+	status, created, _ := e.raw("POST", "/v1/deployments", def)
+	require.Equal(t, 200, status, "%v", created)
+	id := created["id"].(string)
+	status, _, _ = e.raw("POST", "/v1/deployments/"+id+"/pause", map[string]any{})
+	require.Equal(t, 200, status)
+
+	adopting := setDoc("digest.yaml", "digest", func(d map[string]any) { d["adopt"] = id })
+	status, plan := e.apply("plan", setBody(adopting))
+	require.Equal(t, 200, status, "%v", plan)
+	require.JSONEq(t, `[{"key":"digest.yaml","action":"update","diff":[{"field":"managed_by","from":null,"to":{"set":"default","key":"digest.yaml"}}]}]`,
+		changesOf(t, plan))
+
+	status, applied := e.apply("apply", setBody(adopting))
+	require.Equal(t, 200, status, "%v", applied)
+	require.Equal(t, id, applied["changes"].([]any)[0].(map[string]any)["deployment_id"], "the same deployment, not a copy")
+	status, got, _ := e.raw("GET", "/v1/deployments/"+id, nil)
+	require.Equal(t, 200, status)
+	require.Equal(t, map[string]any{"set": "default", "key": "digest.yaml"}, got["managed_by"])
+	require.Equal(t, "paused", got["status"], "run-time state is the daemon's")
+
+	tx := e.store.LastTxID()
+	status, again := e.apply("apply", setBody(adopting))
+	require.Equal(t, 200, status, "%v", again)
+	require.JSONEq(t, `[{"key":"digest.yaml","action":"unchanged"}]`, changesOf(t, again))
+	require.Equal(t, tx, e.store.LastTxID(), "once adopted, the document applies unchanged")
+
+	// Owned by a set already (here: default, under another key): refused.
+	thief := setDoc("other.yaml", "digest", func(d map[string]any) { d["adopt"] = id })
+	status, body, _ := e.raw("POST", "/v1/deployment_sets/other/apply", setBody(thief))
+	require.Equal(t, 409, status, "%v", body)
+	require.Contains(t, fmt.Sprint(body), `it belongs to set "default" as "digest.yaml"`)
+
+	status, body, _ = e.raw("POST", "/v1/deployment_sets/other/apply", setBody(
+		setDoc("x.yaml", "x", func(d map[string]any) { d["adopt"] = "depl_000000000000000000000000" })))
+	require.Equal(t, 400, status, "%v", body)
+	require.Contains(t, fmt.Sprint(body), "deployments[0].definition.adopt")
+
+	status, created, _ = e.raw("POST", "/v1/deployments", def)
+	require.Equal(t, 200, status)
+	two := created["id"].(string)
+	status, body, _ = e.raw("POST", "/v1/deployment_sets/other/apply", setBody(
+		setDoc("a.yaml", "a", func(d map[string]any) { d["adopt"] = two }),
+		setDoc("b.yaml", "b", func(d map[string]any) { d["adopt"] = two })))
+	require.Equal(t, 400, status, "%v", body)
+	require.Contains(t, fmt.Sprint(body), "is also adopted by")
+	status, got, _ = e.raw("GET", "/v1/deployments/"+two, nil)
+	require.Equal(t, 200, status)
+	require.Nil(t, got["managed_by"], "a refused apply adopts nothing")
+}

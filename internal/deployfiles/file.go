@@ -137,6 +137,11 @@ func finish(name string, index int, d document, baseDir string, opts Options) (D
 			return Document{}, fail("paused", "must be true or false (or leave it out: the deployment's pause state is then left as it is)", "paused")
 		}
 	}
+	if v, present := obj["adopt"]; present {
+		if s, ok := v.(string); !ok || !strings.HasPrefix(s, "depl_") {
+			return Document{}, fail("adopt", "must be the id of an existing deployment that belongs to no set (depl_…), which the first apply takes into the set", "adopt")
+		}
+	}
 	if err := resolveTokens(obj, baseDir, opts, fail); err != nil {
 		return Document{}, err
 	}
