@@ -1,9 +1,9 @@
 package deployments
 
 import (
-	"errors"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
