@@ -1,4 +1,4 @@
-// Package systemdtest holds one test: the daemon installed as the README's
+// Package systemdtest holds one test: the daemon installed as docs/install.md's
 // "Running under systemd" says, started by a real systemd manager from the
 // shipped unit (sandbox0d.service), with local sessions that try to reach
 // the daemon's secrets and a Claude Code turn. systemd boots in a

@@ -16,7 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// config is examples/local.yaml edited as the README says (no data_dir or
+// config is examples/local.yaml edited as docs/install.md says (no data_dir or
 // socket: the unit's directories are used; agent_echo runs the installed
 // echo-harness.sh), without its TCP listener (the container shares the
 // host's network, where the port may be taken), plus this test's agents
@@ -54,7 +54,7 @@ func asSlice(v any) []any {
 	return s
 }
 
-// install is the README's "Running under systemd" block: its go build
+// install is docs/install.md's "Running under systemd" block: its go build
 // line (run on the host) and the rest (run in the container).
 type install struct {
 	build  []string // go build's arguments
@@ -62,27 +62,30 @@ type install struct {
 	script string
 }
 
+// installDoc is the manual's install page, whose systemd block this test runs.
+const installDoc = "docs/install.md"
+
 func readmeInstall(t *testing.T) install {
 	t.Helper()
-	readme, err := os.ReadFile(filepath.Join(repo, "README.md"))
+	doc, err := os.ReadFile(filepath.Join(repo, installDoc))
 	require.NoError(t, err)
-	m := regexp.MustCompile("(?s)### Running under systemd\n+```sh\n(.*?)```").FindSubmatch(readme)
-	require.NotNil(t, m, "README.md has no sh block under \"### Running under systemd\"")
+	m := regexp.MustCompile("(?s)## Running under systemd\n+```sh\n(.*?)```").FindSubmatch(doc)
+	require.NotNil(t, m, "%s has no sh block under \"## Running under systemd\"", installDoc)
 	first, rest, _ := strings.Cut(string(m[1]), "\n")
 	build := strings.Fields(first)
 	require.True(t, len(build) > 2 && build[0] == "go" && build[1] == "build",
-		"the README's systemd install must start with the go build line; this test runs it on the host: %q", first)
+		"the systemd install in docs/install.md must start with the go build line; this test runs it on the host: %q", first)
 	var binary string
 	for i, a := range build {
 		if a == "-o" && i+1 < len(build) {
 			binary = build[i+1]
 		}
 	}
-	require.NotEmpty(t, binary, "the README's go build line names no -o: %q", first)
+	require.NotEmpty(t, binary, "docs/install.md's go build line names no -o: %q", first)
 	return install{build: build[2:], binary: binary, script: rest}
 }
 
-// goBuild runs the README's go build with -o out, statically linked for the
+// goBuild runs docs/install.md's go build with -o out, statically linked for the
 // container (which has its own libc).
 func goBuild(args []string, out string) error {
 	args = append([]string(nil), args...)

@@ -21,9 +21,9 @@ import (
 const (
 	repo = "../.."
 	// Inside the container.
-	srcDir         = "/root/sandbox0d-src" // where the README's install runs
+	srcDir         = "/root/sandbox0d-src" // where docs/install.md's install runs
 	hostileHarness = "/usr/local/lib/sandbox0d-test/hostile.sh"
-	echoHarness    = "/usr/local/lib/sandbox0d/echo-harness.sh" // where the README installs it
+	echoHarness    = "/usr/local/lib/sandbox0d/echo-harness.sh" // where docs/install.md installs it
 	claudeDir      = "/usr/local/lib/sandbox0d/claude-code"
 	socket         = "/run/sandbox0d/sandbox0d.sock"
 	// The unit shipped before bubblewrap could run under it.
@@ -33,7 +33,7 @@ const (
 	ccKey   = "sk-ant-systemd-Qz81secret"
 )
 
-// The shipped unit under a real systemd 252: the install the README
+// The shipped unit under a real systemd 252: the install docs/install.md
 // describes, then (a) sessions whose harness tries to read the daemon's
 // secrets and reach its socket get nothing, (b) a Claude Code turn (the
 // pinned CLI, a JIT runtime) ends with end_turn against the scripted
@@ -84,7 +84,7 @@ func TestShippedUnitUnderSystemd(t *testing.T) {
 	copyFile(t, binary, c.path(install.binary), 0o755)
 	phase("build")
 
-	// The README's install, line for line, in a checkout's directory.
+	// docs/install.md's install, line for line, in a checkout's directory.
 	c.run(2*time.Minute, "bash", "-euo", "pipefail", "-c", "cd "+srcDir+"\n"+install.script)
 	// A vault file the config names: readable by the service's user only.
 	c.run(30*time.Second, "install", "-o", "sandbox0d", "-g", "sandbox0d", "-m", "0600", srcDir+"/anthropic.env", "/etc/sandbox0d/anthropic.env")
@@ -179,7 +179,7 @@ mkdir "$base$1/systemdtest-probe" && rmdir "$base$1/systemdtest-probe" && echo "
 	assert.Contains(t, out, "is writable")
 }
 
-// echo runs one turn of the example's harness, installed as the README says.
+// echo runs one turn of the example's harness, installed as docs/install.md says.
 func echo(t *testing.T, api anthropic.Client) {
 	sess, err := api.Beta.Sessions.New(context.Background(), anthropic.BetaSessionNewParams{
 		Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfString: param.NewOpt("agent_echo")},
