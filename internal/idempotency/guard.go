@@ -5,7 +5,7 @@
 // POST when the connection drops before the answer arrives, so without this
 // a dropped answer to POST /v1/deployments/{id}/run starts a second run.
 //
-// Rules (the README's API section says the same):
+// Rules (docs/api.md says the same):
 //   - The key is 1–255 printable ASCII characters; it is scoped to the caller
 //     (one API key, or the Unix socket), so two callers cannot collide.
 //   - Stored answers last TTL (24 h) from the first request and survive a

@@ -129,7 +129,7 @@ func (s subjects) about(msg string) subject {
 
 // rule is one row of the classification table.
 type rule struct {
-	// upstream describes the answer, as in the README table.
+	// upstream describes the answer, as in the table of docs/local-sessions.md.
 	upstream string
 	matches  func(f *failure) bool
 	// Exactly one outcome: a run error type, the upstream's own error.type,
@@ -139,7 +139,7 @@ type rule struct {
 	retry        bool
 }
 
-// outcome is the row's right column, as in the README table.
+// outcome is the row's right column, as in the table of docs/local-sessions.md.
 func (r rule) outcome() string {
 	switch {
 	case r.retry:
@@ -151,7 +151,7 @@ func (r rule) outcome() string {
 }
 
 // classificationRules turns a failed upstream call into a run error type;
-// the first matching row wins. This is the table for the README:
+// the first matching row wins. This is the table for docs/local-sessions.md:
 //
 //	| Upstream answer | Run error |
 //	|---|---|

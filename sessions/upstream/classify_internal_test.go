@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The README copies the markdown table from the doc comment of
+// docs/local-sessions.md copies the markdown table from the doc comment of
 // classificationRules; it must say exactly what the code does, row by row.
 func TestDocTableMatchesTheRules(t *testing.T) {
 	file, err := parser.ParseFile(token.NewFileSet(), "classify.go", nil, parser.ParseComments)

@@ -102,7 +102,7 @@ type Spec struct {
 // Sandbox prepares confined processes. Implementations are safe for
 // concurrent use.
 type Sandbox interface {
-	// Name is "bubblewrap" or "none", for logs and the README's vocabulary.
+	// Name is "bubblewrap" or "none", for logs and the manual's vocabulary (docs/local-sessions.md).
 	Name() string
 	// Confined reports whether processes are isolated from the host (false
 	// for none).
