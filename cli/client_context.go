@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -181,6 +182,12 @@ func (cc *commandContext) endpointFromConfig(file string) (endpoint, error) {
 	socket := cc.defaultSocket()
 	if cfg.Socket != nil {
 		socket = *cfg.Socket
+		// The daemon resolves a relative path of its config file next to
+		// that file (daemon.resolveConfigPaths); so does the client, from
+		// whatever directory it runs in.
+		if socket != "" && !filepath.IsAbs(socket) {
+			socket = filepath.Join(filepath.Dir(file), socket)
+		}
 	}
 	listen := cfg.Listen
 	if l := cc.getenv(envListen); l != "" {

@@ -48,7 +48,10 @@ func TestClientFindsTheDaemonTheWayItWasStarted(t *testing.T) {
 			defaultSocket: func() string { return filepath.Join(dir, "run", "sandbox0d.sock") }, // absent, like /run/sandbox0d as root
 			systemConfig:  filepath.Join(dir, "etc", "config.yaml")}
 	}
-	quickstart := writeConfig(t, "backend: local\nsocket: ./sandbox0d.sock\nlisten: 127.0.0.1:8080\n")
+	// The config lies next to the socket it names (a relative socket is
+	// next to its config file, for the daemon and the client alike).
+	quickstart := filepath.Join(dir, "config.yaml")
+	require.NoError(t, os.WriteFile(quickstart, []byte("backend: local\nsocket: ./sandbox0d.sock\nlisten: 127.0.0.1:8080\n"), 0o600))
 
 	for _, tc := range []struct {
 		name string
@@ -108,4 +111,24 @@ func TestClientSaysWhereItLooked(t *testing.T) {
 	res = runCLI(t, cronNow, nil, nil, "--config", cfg, "deployments", "list")
 	require.Error(t, res.err)
 	assert.Contains(t, res.err.Error(), "(the socket in "+cfg+")")
+}
+
+// A relative socket in the config file is next to that file, as the daemon
+// puts it: the client finds it from any working directory
+// (./sandbox0d --config examples/local.yaml from the checkout).
+func TestConfigSocketIsNextToTheConfigFile(t *testing.T) {
+	confDir := t.TempDir()
+	ln, err := net.Listen("unix", filepath.Join(confDir, "sandbox0d.sock"))
+	require.NoError(t, err)
+	srv := &http.Server{Handler: listHandler(t, nil), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	cfg := filepath.Join(confDir, "local.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("socket: ./sandbox0d.sock\n"), 0o600))
+	t.Chdir(t.TempDir()) // elsewhere: a socket read against the working directory would be missing
+
+	deps := clientDeps{now: cronNow, getenv: func(string) string { return "" },
+		defaultSocket: func() string { return "" }, systemConfig: filepath.Join(confDir, "absent.yaml")}
+	res := runCLIWith(t, deps, nil, "--config", cfg, "deployments", "list")
+	require.NoError(t, res.err, res.stderr)
 }
