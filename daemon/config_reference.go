@@ -95,7 +95,12 @@ func ConfigReference() ([]KeyRef, error) {
 			}
 		}
 		if ref.Default == "" {
-			ref.Default = describeDefault(v.Get(f.key))
+			def := v.Get(f.key)
+			if def == nil && !f.list && f.typ.Kind() != reflect.Map && f.typ.Kind() != reflect.Slice {
+				// A list item's key has no registered default: it is the zero value.
+				def = reflect.Zero(f.typ).Interface()
+			}
+			ref.Default = describeDefault(def)
 		}
 		out = append(out, ref)
 	}
@@ -133,7 +138,7 @@ func typeName(t reflect.Type) string {
 func describeDefault(v any) string {
 	switch x := v.(type) {
 	case nil:
-		return "empty"
+		return "none"
 	case string:
 		if x == "" {
 			return "empty"
@@ -146,6 +151,9 @@ func describeDefault(v any) string {
 		if len(x) == 0 {
 			return "none"
 		}
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.String && rv.Len() == 0 {
+		return "empty" // a named string type (a webhook Secret) too
 	}
 	return "`" + yamlValue(v) + "`"
 }

@@ -3,8 +3,8 @@ package daemon
 // configIntro and configOutro are the prose around the generated table of
 // docs/configuration.md: the rules that hold for every key.
 const configIntro = "Precedence: flags > environment (`SANDBOX0D_…`, dots become underscores: `schedule.misfire_grace` →\n" +
-	"`SANDBOX0D_SCHEDULE_MISFIRE_GRACE`) > YAML file (`--config`, else `/etc/sandbox0d/config.yaml` if it exists)\n" +
-	"> defaults. Every key has a default, so env-only configuration works; `sandbox0d config defaults` prints every key\n" +
+	"`SANDBOX0D_SCHEDULE_MISFIRE_GRACE`) > YAML file (`--config`, else `/etc/sandbox0d/config.yaml` if it exists) >\n" +
+	"defaults. Every key has a default, so env-only configuration works; `sandbox0d config defaults` prints every key\n" +
 	"with its default and meaning as YAML that loads back. Invalid values stop the daemon with a message naming the key.\n" +
 	"Keys are strict: an unknown key in the file stops the daemon naming the key and the file\n" +
 	"(`config /etc/sandbox0d/config.yaml: shedule.workers: unknown key; did you mean schedule.workers?`), and a\n" +
