@@ -64,7 +64,7 @@ var keyDocs = map[string]keyDoc{
 	"local.agents[].allowed_tools":    {"claude-code: tools allowed", ""},
 	"local.agents[].disallowed_tools": {"claude-code: tools refused", ""},
 	"local.agents[].mcp_servers":      {"claude-code: MCP servers file (next to the config file when relative)", ""},
-	"local.agents[].max_turns":        {"claude-code: maximum turns", ""},
+	"local.agents[].max_turns":        {"claude-code: maximum turns; `0`: claude's own default", ""},
 	"local.agents[].permission_mode":  {"claude-code: permission mode", ""},
 	"local.agents[].claude_binary":    {"claude-code: the `claude` program (a bare name is looked up in `PATH`)", ""},
 
