@@ -1,6 +1,8 @@
 // Command sandbox0d runs and controls the sandbox0d daemon.
 package main
 
+//go:generate go run ./internal/gendocs
+
 import (
 	"context"
 	"fmt"

@@ -16,6 +16,9 @@ type APIError struct {
 	Type      string
 	Message   string
 	RequestID string
+	// Hint is the way out the CLI adds (which variable to set), after the
+	// daemon's message.
+	Hint string
 }
 
 // Error puts the API's message first: it is what a person needs to read.
@@ -28,7 +31,20 @@ func (e *APIError) Error() string {
 	if e.RequestID != "" {
 		details = append(details, "request "+e.RequestID)
 	}
-	return fmt.Sprintf("%s (%s)", e.Message, strings.Join(details, ", "))
+	msg := fmt.Sprintf("%s (%s)", e.Message, strings.Join(details, ", "))
+	if e.Hint != "" {
+		msg += "; " + e.Hint
+	}
+	return msg
+}
+
+// authHint is the way out of a 401 on TCP: the CLI sends the key from
+// SANDBOX0D_API_KEY, so that is the name the person needs.
+func authHint(keySent bool) string {
+	if !keySent {
+		return envAPIKey + " is not set: export " + envAPIKey + "=<key> (create one with `sandbox0d apikeys create --name NAME` on the daemon's socket)"
+	}
+	return "the key in " + envAPIKey + " was refused: check it, or create a new one with `sandbox0d apikeys create --name NAME` on the daemon's socket"
 }
 
 // maxErrorBodyBytes bounds how much of an error answer is read.

@@ -121,7 +121,11 @@ func (c *apiClient) sendAccepting(ctx context.Context, method, path string, quer
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
-		return nil, decodeAPIError(resp)
+		apiErr := decodeAPIError(resp)
+		if resp.StatusCode == http.StatusUnauthorized && c.ep.baseURL != "" {
+			apiErr.Hint = authHint(c.ep.apiKey != "")
+		}
+		return nil, apiErr
 	}
 	return resp, nil
 }

@@ -38,7 +38,7 @@ func newCronNextCommand(cc *commandContext) *cobra.Command {
 		count                      int
 	)
 	cmd := &cobra.Command{
-		Use:   "next EXPR --tz ZONE",
+		Use:   "next EXPR [--tz ZONE]",
 		Short: "Preview a schedule's next fire times with the daemon's own cron code (offline)",
 		Long: "Preview a schedule's next fire times. The expression and zone are validated and\n" +
 			"evaluated by the same code the daemon uses, DST rules included; nothing is sent\n" +
@@ -57,6 +57,12 @@ func newCronNextCommand(cc *commandContext) *cobra.Command {
 					return fmt.Errorf("--from: must be an RFC 3339 timestamp such as 2026-11-28T09:00:00Z, got %q", from)
 				}
 			}
+			// Without --tz the schedule is read in UTC, and the output says
+			// so: a preview silently in some zone is worse than none.
+			defaulted := !cmd.Flags().Changed("tz")
+			if defaulted {
+				timezone = "UTC"
+			}
 			policy, err := schedule.ParseDSTPolicy(policyName)
 			if err != nil {
 				return fmt.Errorf("--dst-policy: %w", err)
@@ -74,6 +80,9 @@ func newCronNextCommand(cc *commandContext) *cobra.Command {
 				return printValueJSON(cmd.OutOrStdout(), out)
 			}
 			w := cmd.OutOrStdout()
+			if defaulted {
+				fmt.Fprintln(w, "Timezone: UTC (default; give --tz ZONE for the schedule's zone)")
+			}
 			for _, t := range upcoming {
 				// The weekday helps check day-of-week fields at a glance.
 				fmt.Fprintln(w, t.In(cron.Location()).Format("Mon")+" "+zonedAndUTC(t, cron.Location()))
@@ -84,7 +93,7 @@ func newCronNextCommand(cc *commandContext) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&timezone, "tz", "", "IANA timezone the schedule follows, e.g. Europe/Berlin or UTC (required)")
+	cmd.Flags().StringVar(&timezone, "tz", "", "IANA timezone the schedule follows, e.g. Europe/Berlin (default UTC, and the output says so)")
 	cmd.Flags().IntVarP(&count, "count", "n", 5, "how many fire times to show")
 	cmd.Flags().StringVar(&policyName, "dst-policy", schedule.DSTOnce.String(),
 		"DST policy, as the daemon's schedule.dst_policy: "+strings.Join(schedule.DSTPolicyNames, " or ")+

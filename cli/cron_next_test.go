@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,7 +94,7 @@ func TestCronNextRejects(t *testing.T) {
 		{"out of range", []string{"0 25 * * *", "--tz", "UTC"}, "schedule.expression", ""},
 		{"never fires", []string{"0 0 30 2 *", "--tz", "UTC"}, "schedule.expression", ""},
 		{"unknown zone", []string{"0 9 * * *", "--tz", "Mars/Olympus_Mons"}, "schedule.timezone", ""},
-		{"no zone", []string{"0 9 * * *"}, "schedule.timezone", ""},
+		{"empty zone given", []string{"0 9 * * *", "--tz", ""}, "schedule.timezone", ""},
 		{"count zero", []string{"0 9 * * *", "--tz", "UTC", "-n", "0"}, "", "-n: must be between 1 and 1000"},
 		{"bad from", []string{"0 9 * * *", "--tz", "UTC", "--from", "tomorrow"}, "", "--from: must be an RFC 3339 timestamp"},
 		{"bad dst policy", []string{"0 9 * * *", "--tz", "UTC", "--dst-policy", "twice"}, "", `--dst-policy: must be "once"`},
@@ -114,4 +115,26 @@ func TestCronNextRejects(t *testing.T) {
 			assert.Contains(t, res.err.Error(), tc.message)
 		})
 	}
+}
+
+// Without --tz the preview is in UTC and says so; --json names the zone.
+func TestCronNextDefaultsToUTCAndSaysSo(t *testing.T) {
+	res := runCLI(t, cronNow, nil, nil, "cron", "next", "0 9 * * *", "-n", "2")
+	require.NoError(t, res.err)
+	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+	require.Len(t, lines, 3, res.stdout)
+	assert.Equal(t, "Timezone: UTC (default; give --tz ZONE for the schedule's zone)", lines[0])
+	assert.Contains(t, lines[1], "2026-11-28")
+	assert.Contains(t, lines[1], "09:00")
+
+	withTZ := runCLI(t, cronNow, nil, nil, "cron", "next", "0 9 * * *", "-n", "2", "--tz", "UTC")
+	require.NoError(t, withTZ.err)
+	assert.NotContains(t, withTZ.stdout, "default", "an explicit zone needs no note")
+	assert.Equal(t, strings.Join(lines[1:], "\n")+"\n", withTZ.stdout)
+
+	js := runCLI(t, cronNow, nil, nil, "--json", "cron", "next", "0 9 * * *", "-n", "1")
+	require.NoError(t, js.err)
+	var out cronPreview
+	require.NoError(t, json.Unmarshal([]byte(js.stdout), &out), js.stdout)
+	assert.Equal(t, "UTC", out.Timezone)
 }

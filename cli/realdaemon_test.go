@@ -18,6 +18,7 @@ import (
 type realDaemon struct {
 	cfg    daemon.Config
 	socket string
+	d      *daemon.Daemon
 }
 
 // startRealDaemon runs a daemon with the none backend in a temporary
@@ -44,5 +45,5 @@ func startRealDaemon(t *testing.T, configure func(*daemon.Config)) *realDaemon {
 		cancel()
 		require.NoError(t, <-done)
 	})
-	return &realDaemon{cfg: cfg, socket: cfg.Socket}
+	return &realDaemon{cfg: cfg, socket: cfg.Socket, d: d}
 }

@@ -73,14 +73,18 @@ func newServeCommand() *cobra.Command {
 
 // NewRoot builds the command tree.
 func NewRoot() *cobra.Command {
+	return newRootWith(defaultClientDeps())
+}
+
+func newRootWith(deps clientDeps) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "sandbox0d",
 		Short:         "Self-hosted daemon for Managed Agents deployments",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newVersionCommand())
-	registerClientCommands(root, defaultClientDeps())
+	root.AddCommand(newServeCommand(), newVersionCommand(), newConfigCommand(), newDocsCommand())
+	registerClientCommands(root, deps)
 	return root
 }
 

@@ -152,7 +152,7 @@ func (d *Daemon) adminWebhookTest(c echo.Context) error {
 	}
 	res, err := d.hooks.Test(c.Request().Context(), body.URL)
 	if errors.Is(err, webhooks.ErrUnknownEndpoint) {
-		wire.WriteError(c.Response(), http.StatusBadRequest, "url: "+strconv.Quote(body.URL)+" is not a configured webhook endpoint (the ping is signed with its key)")
+		wire.WriteError(c.Response(), http.StatusBadRequest, unknownTestEndpoint(body.URL, len(d.config().Webhooks.Endpoints)))
 		return nil
 	}
 	if err != nil {
@@ -160,4 +160,15 @@ func (d *Daemon) adminWebhookTest(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]any{"event_id": res.EventID, "delivered": res.Delivered, "status_code": res.StatusCode,
 		"error": res.Error, "duration_ms": float64(res.Duration.Microseconds()) / 1000})
+}
+
+// unknownTestEndpoint explains why a ping was refused and how to add the
+// endpoint: the ping is signed with the endpoint's key, so only a
+// configured endpoint can be tested.
+func unknownTestEndpoint(url string, configured int) string {
+	how := "add it under webhooks.endpoints in the config file ({url: " + url + ", signing_key_file: …}) and reload with SIGHUP (systemctl reload sandbox0d)"
+	if configured == 0 {
+		return "url: " + strconv.Quote(url) + ": webhooks test needs a configured endpoint and none is configured (the ping is signed with the endpoint's key); " + how
+	}
+	return "url: " + strconv.Quote(url) + " is not a configured webhook endpoint (the ping is signed with its key; `sandbox0d webhooks list` shows the configured ones); " + how
 }

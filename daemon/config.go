@@ -340,12 +340,15 @@ func BindServeFlags(fs *pflag.FlagSet, v *viper.Viper) {
 	fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.String("tls-cert", "", "TLS certificate file for the TCP listener")
 	fs.String("tls-key", "", "TLS private key file for the TCP listener")
-	for flag, key := range map[string]string{
-		"data-dir": "data_dir", "listen": "listen", "socket": "socket", "identity-file": "identity_file",
-		"backend": "backend", "log-level": "log.level", "tls-cert": "tls.cert", "tls-key": "tls.key",
-	} {
+	for flag, key := range serveFlagKeys {
 		_ = v.BindPFlag(key, fs.Lookup(flag))
 	}
+}
+
+// serveFlagKeys maps each serve flag to the config key it sets.
+var serveFlagKeys = map[string]string{
+	"data-dir": "data_dir", "listen": "listen", "socket": "socket", "identity-file": "identity_file",
+	"backend": "backend", "log-level": "log.level", "tls-cert": "tls.cert", "tls-key": "tls.key",
 }
 
 // LoadConfig resolves configuration with precedence flags > env

@@ -294,7 +294,26 @@ func restoreMapKeys(node *yaml.Node, v reflect.Value) {
 	}
 }
 
-// describeEnvWarning is the startup warning for stray SANDBOX0D_ variables.
+// describeEnvWarning is the startup warning for stray SANDBOX0D_ variables:
+// each with the nearest variable that is a key, as a misspelt file key gets
+// the nearest key.
 func describeEnvWarning(names []string) string {
-	return fmt.Sprintf("environment variables %s match no config key and are ignored", strings.Join(names, ", "))
+	var known []string
+	for _, k := range knownKeys(reflect.TypeOf(Config{}), "") {
+		if !strings.Contains(k, "[]") {
+			known = append(known, EnvName(k))
+		}
+	}
+	for name := range silentEnv {
+		known = append(known, name)
+	}
+	sort.Strings(known) // ties go to the same name every time
+	described := make([]string, len(names))
+	for i, name := range names {
+		described[i] = name
+		if near := closest(name, known); near != "" {
+			described[i] += " (did you mean " + near + "?)"
+		}
+	}
+	return fmt.Sprintf("environment variables %s match no config key and are ignored", strings.Join(described, ", "))
 }

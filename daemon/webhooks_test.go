@@ -158,6 +158,8 @@ func TestWebhooksThroughTheDaemon(t *testing.T) {
 	status, res = do(t, admin, http.MethodPost, "http://sandbox0d/admin/webhooks/test", "", map[string]any{"url": "https://elsewhere.example/"})
 	assert.Equal(t, http.StatusBadRequest, status)
 	assert.Contains(t, toJSON(res), "url:")
+	assert.Contains(t, toJSON(res), "is not a configured webhook endpoint", "an endpoint is configured, just not this one")
+	assert.Contains(t, toJSON(res), "add it under webhooks.endpoints")
 
 	// Reload (SIGHUP) adds an endpoint that only wants deployment.created.
 	second, url2 := newHookReceiver(t, 9)
