@@ -5,9 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -17,6 +14,8 @@ import (
 
 	"github.com/sandbox0/sandbox0d/daemon"
 	"github.com/sandbox0/sandbox0d/sessions/sessionstest"
+
+	"github.com/sandbox0/sandbox0d/internal/tssdktest"
 )
 
 // dropFirstAnswer forwards every request to the daemon's socket and, for the
@@ -59,15 +58,7 @@ func (p *dropFirstAnswer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // with one. Needs node and testdata/tssdk/node_modules; skipped otherwise.
 func TestTypeScriptSDKRetryAfterADroppedAnswer(t *testing.T) {
 	t.Parallel()
-	dir, err := filepath.Abs("../testdata/tssdk")
-	require.NoError(t, err)
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not installed")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@anthropic-ai", "sdk")); err != nil {
-		t.Skip("TypeScript SDK not installed: run npm ci --prefix testdata/tssdk")
-	}
+	ts := tssdktest.Require(t)
 	backend := sessionstest.New(map[string]int64{"agent_a": 1})
 	r := start(t, baseConfig(t.TempDir()), daemon.Options{Backend: backend})
 	c := r.client()
@@ -77,15 +68,7 @@ func TestTypeScriptSDKRetryAfterADroppedAnswer(t *testing.T) {
 	srv := httptest.NewServer(proxy)
 	t.Cleanup(srv.Close)
 
-	cmd := exec.Command(node, "retry.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SANDBOX0D_URL="+srv.URL, "DEPLOYMENT_ID="+d.ID)
-	out, err := cmd.Output()
-	var stderr string
-	if ee, ok := err.(*exec.ExitError); ok {
-		stderr = string(ee.Stderr)
-	}
-	require.NoError(t, err, "node: %s", stderr)
+	out := ts.Run(t, "retry.mjs", "SANDBOX0D_URL="+srv.URL, "DEPLOYMENT_ID="+d.ID)
 	var got struct{ Keyed, Unkeyed string }
 	require.NoError(t, json.Unmarshal(out, &got), "%s", out)
 

@@ -2,40 +2,23 @@ package httpapi_test
 
 import (
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sandbox0/sandbox0d/internal/tssdktest"
 )
 
 // The official TypeScript SDK (the version in testdata/tssdk/package.json) drives the API unchanged. Needs node
 // and `npm ci --prefix testdata/tssdk` (CI does both); skipped otherwise.
 func TestTypeScriptSDK(t *testing.T) {
-	dir, err := filepath.Abs("../testdata/tssdk")
-	require.NoError(t, err)
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not installed")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@anthropic-ai", "sdk")); err != nil {
-		t.Skip("TypeScript SDK not installed: run npm ci --prefix testdata/tssdk")
-	}
+	ts := tssdktest.Require(t)
 	e := newEnv(t)
 	first, err := e.svc.Create(t.Context(), mustDecode(t, "existing"))
 	require.NoError(t, err)
 
-	cmd := exec.Command(node, "smoke.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SANDBOX0D_URL="+e.srv.URL, "SANDBOX0D_API_KEY=sk-test")
-	out, err := cmd.Output()
-	var stderr string
-	if ee, ok := err.(*exec.ExitError); ok {
-		stderr = string(ee.Stderr)
-	}
-	require.NoError(t, err, "node: %s", stderr)
+	out := ts.Run(t, "smoke.mjs", "SANDBOX0D_URL="+e.srv.URL, "SANDBOX0D_API_KEY=sk-test")
 
 	var got struct {
 		Created struct {

@@ -4,15 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sandbox0/sandbox0d/internal/tssdktest"
 )
 
 // turnsScript answers each turn with one line naming the turn and its
@@ -104,26 +103,10 @@ func TestStreamOpensAtTheTail(t *testing.T) {
 // official TypeScript SDK (testdata/tssdk/stream.mjs) for three turns.
 // Needs node and `npm ci --prefix testdata/tssdk`; skipped otherwise.
 func TestTypeScriptSDKOfficialStreamPattern(t *testing.T) {
-	dir, err := filepath.Abs("../../testdata/tssdk")
-	require.NoError(t, err)
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not installed")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@anthropic-ai", "sdk")); err != nil {
-		t.Skip("TypeScript SDK not installed: run npm ci --prefix testdata/tssdk")
-	}
+	ts := tssdktest.Require(t)
 	rig := newRig(t, []Agent{shAgent("agent_turns", turnsScript)}, nil)
-	cmd := exec.CommandContext(t.Context(), node, "stream.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SANDBOX0D_URL="+rig.srv.URL, "SANDBOX0D_API_KEY=sk-test",
+	out := ts.Run(t, "stream.mjs", "SANDBOX0D_URL="+rig.srv.URL, "SANDBOX0D_API_KEY=sk-test",
 		"SANDBOX0D_AGENT=agent_turns", "SANDBOX0D_ENVIRONMENT="+testEnvironment)
-	out, err := cmd.Output()
-	var stderr string
-	if ee, ok := err.(*exec.ExitError); ok {
-		stderr = string(ee.Stderr)
-	}
-	require.NoError(t, err, "node: %s", stderr)
 	var got struct {
 		Turns []struct {
 			Types []string `json:"types"`

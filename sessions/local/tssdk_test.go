@@ -3,13 +3,14 @@ package local
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sandbox0/sandbox0d/internal/tssdktest"
 )
 
 // The official TypeScript SDK reads a local session: every
@@ -19,15 +20,7 @@ import (
 // in the official alphabet (request ids: httpapi's TestTypeScriptSDK). Needs node and `npm ci --prefix
 // testdata/tssdk` (CI does both); skipped otherwise.
 func TestTypeScriptSDKReadsSession(t *testing.T) {
-	dir, err := filepath.Abs("../../testdata/tssdk")
-	require.NoError(t, err)
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not installed")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@anthropic-ai", "sdk")); err != nil {
-		t.Skip("TypeScript SDK not installed: run npm ci --prefix testdata/tssdk")
-	}
+	ts := tssdktest.Require(t)
 	rig := newRig(t, []Agent{shAgent("agent_ts", `echo "turn $SANDBOX0D_TURN"`)}, nil)
 	require.NoError(t, os.WriteFile(filepath.Join(rig.cfg.FilesDir, "notes.txt"), []byte("notes"), 0o600))
 	id := rig.create("agent_ts", func(req *sessions.CreateRequest) {
@@ -35,15 +28,7 @@ func TestTypeScriptSDKReadsSession(t *testing.T) {
 	})
 	rig.waitDone(id)
 
-	cmd := exec.Command(node, "sessions.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SANDBOX0D_URL="+rig.srv.URL, "SANDBOX0D_SESSION="+id)
-	out, err := cmd.Output()
-	var stderr string
-	if ee, ok := err.(*exec.ExitError); ok {
-		stderr = string(ee.Stderr)
-	}
-	require.NoError(t, err, "node: %s", stderr)
+	out := ts.Run(t, "sessions.mjs", "SANDBOX0D_URL="+rig.srv.URL, "SANDBOX0D_SESSION="+id)
 
 	type idleDetails struct {
 		Present bool `json:"present"`
