@@ -78,3 +78,26 @@ func TrackSources(t testing.TB, extra ...string) {
 		}
 	}
 }
+
+// Packages builds the Debian package and the tarball with the packaging
+// program (packaging/, a module of its own) into out, with the given
+// version and file time; it returns their paths.
+func Packages(out, version string, epoch int64) (deb, tarball string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, GoTool(), "run", ".", "-repo", Root(), "-out", out, "-version", version)
+	cmd.Dir = filepath.Join(Root(), "packaging")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("SOURCE_DATE_EPOCH=%d", epoch))
+	cmd.WaitDelay = time.Second
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		return "", "", fmt.Errorf("go run ./packaging: %w\n%s", err, stderr.String())
+	}
+	paths := strings.Fields(string(stdout))
+	if len(paths) != 2 || !strings.HasSuffix(paths[0], ".deb") || !strings.HasSuffix(paths[1], ".tar.gz") {
+		return "", "", fmt.Errorf("go run ./packaging printed %q, want the .deb's and the tarball's paths", stdout)
+	}
+	return paths[0], paths[1], nil
+}
