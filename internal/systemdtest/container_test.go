@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -66,7 +67,8 @@ func boot(t *testing.T, rootfs string, nspawnArgs ...string) *container {
 	logFile, err := os.Create(c.bootLog)
 	require.NoError(t, err)
 	defer logFile.Close()
-	name := "sandbox0d-test-" + strconv.Itoa(os.Getpid())
+	// Unique per boot: the tests of this package boot containers in parallel.
+	name := fmt.Sprintf("sandbox0d-test-%d-%d", os.Getpid(), boots.Add(1))
 	// --register=no --keep-unit: the host has no system bus to register
 	// with. SYSTEMD_NSPAWN_API_VFS_WRITABLE: /proc/sys writable as on a real
 	// host (bwrap --disable-userns writes to it).
@@ -189,6 +191,9 @@ func (c *container) powerOff(exited <-chan struct{}) {
 		<-exited
 	}
 }
+
+// boots counts the containers this test binary has booted.
+var boots atomic.Int64
 
 // sigRTMIN is glibc's SIGRTMIN (the kernel's 32 plus the two glibc keeps),
 // the base of the signals systemd documents.

@@ -123,31 +123,3 @@ func writeFile(t *testing.T, path, data string, mode os.FileMode) {
 	require.NoError(t, os.WriteFile(path, []byte(data), mode))
 	require.NoError(t, os.Chmod(path, mode))
 }
-
-// trackSources stats every file the daemon's binary is built from. The test
-// runs go build as a command, so without this `go test` would replay a
-// cached pass after the daemon's code changed: it caches a result by the
-// test binary and the files the test looked at, and this test's binary
-// holds none of the daemon.
-func trackSources(t *testing.T) {
-	t.Helper()
-	root, err := filepath.Abs(repo)
-	require.NoError(t, err)
-	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			switch d.Name() {
-			case ".git", "testdata", "node_modules":
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if strings.HasSuffix(path, ".go") || d.Name() == "go.mod" || d.Name() == "go.sum" {
-			_, err = os.Stat(path)
-		}
-		return err
-	})
-	require.NoError(t, err)
-}

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sandbox0/sandbox0d/internal/fakemessages"
+	"github.com/sandbox0/sandbox0d/internal/repotest"
 )
 
 const (
@@ -42,7 +43,7 @@ const (
 func TestShippedUnitUnderSystemd(t *testing.T) {
 	t.Parallel()
 	rootfs := requirements(t, repo)
-	trackSources(t)
+	repotest.TrackSources(t)
 	began := time.Now()
 	phase := func(what string) { t.Logf("%s done at %.1f s", what, time.Since(began).Seconds()) }
 	claude, err := filepath.Abs(filepath.Join(repo, "testdata/claude-code/node_modules/@anthropic-ai/claude-code"))
