@@ -63,13 +63,12 @@ func TestREADMEQuickstart(t *testing.T) {
 		m := regexp.MustCompile(`captured D=(depl_\w+) S=(sesn_\w+)\n`).FindStringSubmatch(out)
 		require.NotNil(t, m, "the tour's D and S are not a deployment and a session id; it printed:\n%s", out)
 		d, s := m[1], m[2]
-		assert.Contains(t, out, d, "deployments list shows the deployment")
+		assert.Regexp(t, `(?m)^`+d+`\s+hello-every-5-minutes\s+active\s`, out, "deployments list shows the deployment")
 		// deployments run --follow, then sessions events -f: the README's
 		// output twice (only the times differ).
 		assert.Equal(t, 2, strings.Count(maskTimes(out), want),
 			"the README shows this output of a run:\n%s\nthe tour printed:\n%s", output, out)
-		runs := out[strings.LastIndex(out, want)+len(want):]
-		assert.Contains(t, runs, s, "runs list --deployment shows the run of the captured session")
+		assert.Regexp(t, `(?m)^drun_\w+\s+`+d+`\s+manual\s+`+s+`\s`, out, "runs list --deployment shows the run of the captured session")
 	})
 
 	t.Run("curl", func(t *testing.T) {
