@@ -37,22 +37,30 @@ func TestDebianPackageUnderSystemd(t *testing.T) {
 	began := time.Now()
 	phase := func(what string) { t.Logf("%s done at %.1f s", what, time.Since(began).Seconds()) }
 
-	// Both versions build while the container boots.
+	// Both versions build, one after the other (two cores), while the
+	// container boots.
 	out := t.TempDir()
-	debs := map[string]chan string{pkgV1: make(chan string, 1), pkgV2: make(chan string, 1)}
-	errs := make(chan error, 2)
-	for v, ch := range debs {
-		go func() {
-			deb, _, err := repotest.Packages(out, v, pkgEpoch)
-			errs <- err
-			ch <- filepath.Join(pkgDir, filepath.Base(deb))
-		}()
+	type built struct {
+		debs [2]string // inside the container
+		err  error
 	}
+	builds := make(chan built, 1)
+	go func() {
+		var b built
+		for i, v := range []string{pkgV1, pkgV2} {
+			var deb string
+			if deb, _, b.err = repotest.Packages(out, v, pkgEpoch); b.err != nil {
+				break
+			}
+			b.debs[i] = filepath.Join(pkgDir, filepath.Base(deb))
+		}
+		builds <- b
+	}()
 	c := boot(t, rootfs, "--bind-ro="+out+":"+pkgDir)
 	phase("boot")
-	require.NoError(t, <-errs)
-	require.NoError(t, <-errs)
-	v1, v2 := <-debs[pkgV1], <-debs[pkgV2]
+	b := <-builds
+	require.NoError(t, b.err)
+	v1, v2 := b.debs[0], b.debs[1]
 	phase("build")
 
 	t.Logf("dpkg -i %s:\n%s", v1, c.run(2*time.Minute, "dpkg", "-i", v1))
