@@ -2,6 +2,7 @@ package systemdtest
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -27,8 +28,9 @@ const (
 // (the CLI, as root on the default socket) ends with end_turn in
 // bubblewrap, the binary reports the stamped version, an edited conffile
 // survives a reinstall and an upgrade (which restarts the service on the
-// new binary and keeps the data), and a purge leaves the identity and the
-// data behind.
+// new binary and keeps the data), a purge leaves the identity and the
+// data behind, and then the tarball, installed with docs/install.md's
+// block, serves a session too.
 func TestDebianPackageUnderSystemd(t *testing.T) {
 	t.Parallel()
 	rootfs := requirements(t, repo)
@@ -41,18 +43,20 @@ func TestDebianPackageUnderSystemd(t *testing.T) {
 	// container boots.
 	out := t.TempDir()
 	type built struct {
-		debs [2]string // inside the container
-		err  error
+		debs    [2]string // inside the container
+		tarball string    // the second version's, inside the container
+		err     error
 	}
 	builds := make(chan built, 1)
 	go func() {
 		var b built
 		for i, v := range []string{pkgV1, pkgV2} {
-			var deb string
-			if deb, _, b.err = repotest.Packages(out, v, pkgEpoch); b.err != nil {
+			var deb, tarball string
+			if deb, tarball, b.err = repotest.Packages(out, v, pkgEpoch); b.err != nil {
 				break
 			}
 			b.debs[i] = filepath.Join(pkgDir, filepath.Base(deb))
+			b.tarball = filepath.Join(pkgDir, filepath.Base(tarball))
 		}
 		builds <- b
 	}()
@@ -60,7 +64,7 @@ func TestDebianPackageUnderSystemd(t *testing.T) {
 	phase("boot")
 	b := <-builds
 	require.NoError(t, b.err)
-	v1, v2 := b.debs[0], b.debs[1]
+	v1, v2, tarball := b.debs[0], b.debs[1], b.tarball
 	phase("build")
 
 	t.Logf("dpkg -i %s:\n%s", v1, c.run(2*time.Minute, "dpkg", "-i", v1))
@@ -119,6 +123,28 @@ func TestDebianPackageUnderSystemd(t *testing.T) {
 		_, err := c.output(30*time.Second, "test", "-e", kept)
 		assert.NoError(t, err, "a purge must leave %s (the identity opens the database's secrets)", kept)
 	}
+
+	// On a clean system again (the user stays, as sysusers users do), the
+	// tarball installed with docs/install.md's block serves a session too.
+	c.run(30*time.Second, "rm", "-rf", "/etc/sandbox0d", "/var/lib/sandbox0d")
+	c.run(2*time.Minute, "bash", "-euo", "pipefail", "-c", tarballInstall(t, tarball))
+	phase("tarball install")
+	assert.Equal(t, "sandbox0d "+pkgV2+"\n", c.run(30*time.Second, "sandbox0d", "version"))
+	confined(t, c)
+	created = c.run(30*time.Second, "sandbox0d", "deployments", "create", "-f", "/usr/share/doc/sandbox0d/examples/deployment.json", "--json")
+	require.NoError(t, json.Unmarshal([]byte(created), &d), created)
+	runTurn(t, c, d.ID)
+}
+
+// tarballInstall is docs/install.md's install from the tarball, for the
+// tarball at path (inside the container).
+func tarballInstall(t *testing.T, path string) string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join(repo, installDoc))
+	require.NoError(t, err)
+	m := regexp.MustCompile("(?s)```sh\ntar -C / --no-overwrite-dir -xzf (\\S+)\n(.*?)```").FindSubmatch(doc)
+	require.NotNil(t, m, "%s has no sh block starting with the tarball's extraction (tar -C / --no-overwrite-dir -xzf FILE)", installDoc)
+	return "tar -C / --no-overwrite-dir -xzf " + path + "\n" + string(m[2])
 }
 
 // runTurn runs the deployment and follows its session, as the README's
