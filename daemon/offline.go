@@ -29,7 +29,7 @@ func RotateOffline(dataDir, identityFile string, log *slog.Logger) (string, int,
 	if fromCredential {
 		return "", 0, fmt.Errorf("the identity %s is a systemd credential (read-only); pass --identity-file with a writable copy, then install the result as the credential", path)
 	}
-	sealed, err := deployments.SealedSecrets(st)
+	sealed, err := sealedSecrets(st)
 	if err != nil {
 		return "", 0, err
 	}
@@ -38,7 +38,7 @@ func RotateOffline(dataDir, identityFile string, log *slog.Logger) (string, int,
 		return "", 0, err
 	}
 	svc := deployments.NewService(deployments.Config{Store: st, Sealer: k, Logger: log})
-	next, err := RotateIdentity(path, svc, st, log)
+	next, err := RotateIdentity(path, svc, st, nil, log)
 	if err != nil {
 		return "", 0, err
 	}
