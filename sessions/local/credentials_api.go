@@ -22,9 +22,9 @@ import (
 // connector, which the local backend does not have.
 
 const (
-	credentialIDPrefix     = "vcrd_"
-	maxCredentialHosts     = 16
-	authEnvironmentVariabe = "environment_variable"
+	credentialIDPrefix      = "vcrd_"
+	maxCredentialHosts      = 16
+	authEnvironmentVariable = "environment_variable"
 )
 
 // secretNameRe is an environment variable name a shell and Node accept.
@@ -61,11 +61,11 @@ func apiCredentialObject(c apiCredential) credentialObject {
 // checkCredentialHost accepts what the official API does: a bare host
 // name, an IPv4 address or a *. wildcard; no URL, port, path or IPv6.
 func checkCredentialHost(h string) error {
+	if ip, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil && !ip.Is4() {
+		return errors.New("IPv6 addresses are not accepted")
+	}
 	if h == "" || strings.ContainsAny(h, "/:@ ?#") {
 		return errors.New("must be a bare host name, an IPv4 address or *.example.com (no scheme, port or path)")
-	}
-	if ip, err := netip.ParseAddr(h); err == nil && !ip.Is4() {
-		return errors.New("IPv6 addresses are not accepted")
 	}
 	rest := strings.TrimPrefix(h, "*.")
 	if strings.Contains(rest, "*") || strings.HasPrefix(rest, ".") || strings.HasSuffix(rest, ".") || strings.Contains(rest, "..") {
@@ -137,7 +137,7 @@ func decodeCredentialAuth(o jsonObject, c *apiCredential, create bool) (secret *
 		return nil, err
 	}
 	switch {
-	case t == authEnvironmentVariabe:
+	case t == authEnvironmentVariable:
 	case t == "mcp_oauth" || t == "static_bearer":
 		return nil, fieldErr("auth.type", "%s credentials need the platform's MCP connector, which the local backend does not have; "+
 			"use environment_variable (the agent's MCP servers are reached through the session's egress rules)", t)

@@ -2,7 +2,6 @@ package local
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -209,5 +208,3 @@ func configVaultCredentials(id string) error {
 	return conflict("vault %q is a config-file vault (local.vaults): its variables live in its file and never pass "+
 		"through the API; create a vault through the API (POST /v1/vaults) to manage credentials here", id)
 }
-
-var _ = fmt.Sprintf
