@@ -300,6 +300,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("local.session_retention", 30*24*time.Hour) // local.DefaultSessionRetention
 	v.SetDefault("local.git_binary", "git")
 	v.SetDefault("local.claude_binary", "claude")
+	v.SetDefault("local.claude_env", map[string]string{})
 	v.SetDefault("local.kill_grace_period", 10*time.Second)
 	v.SetDefault("local.credentials_dir", "")
 	v.SetDefault("local.sandbox", "auto")

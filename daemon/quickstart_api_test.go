@@ -122,6 +122,8 @@ func TestQuickstartThroughTheAPIGoSDK(t *testing.T) {
 	assert.Equal(t, agent.ID, sess.Agent.ID)
 	assert.Equal(t, int64(1), sess.Agent.Version)
 	assert.Equal(t, "You are quickstart agent v1.", sess.Agent.System)
+	require.Len(t, sess.Agent.Tools, 1, "the session shows the agent version it runs, whole")
+	assert.Equal(t, "agent_toolset_20260401", sess.Agent.Tools[0].Type)
 
 	// 5. agents.update makes version 2 ...
 	v2, err := client.Beta.Agents.Update(ctx, agent.ID, anthropic.BetaAgentUpdateParams{
