@@ -2,11 +2,14 @@ package local
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	anthropic "github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/stretchr/testify/assert"
@@ -349,4 +352,64 @@ func TestAPIEnvironmentNetworkingIsTheEgressPolicy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "limited", e2.Config.Networking.Type)
 	assert.Equal(t, "renamed", e2.Name)
+}
+
+// Agents: created_at bounds, versions newest first in pages, and an
+// update that changes nothing makes no version.
+func TestAgentListFiltersAndVersions(t *testing.T) {
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(time.Minute)
+		return now
+	}
+	k, err := crypto.GenerateKeyring()
+	require.NoError(t, err)
+	rig := newRig(t, nil, func(c *Config) { c.Sealer, c.Now = k, clock })
+	ctx := t.Context()
+	var agents []*anthropic.BetaManagedAgentsAgent
+	for _, name := range []string{"one", "two", "three"} {
+		a, err := rig.client.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{Name: name, Model: anthropic.BetaManagedAgentsModelConfigParams{ID: "m"}})
+		require.NoError(t, err)
+		agents = append(agents, a)
+	}
+	list, err := rig.client.Beta.Agents.List(ctx, anthropic.BetaAgentListParams{CreatedAtGte: anthropic.Time(agents[1].CreatedAt)})
+	require.NoError(t, err)
+	require.Len(t, list.Data, 2)
+	assert.Equal(t, "three", list.Data[0].Name)
+	assert.Equal(t, "two", list.Data[1].Name)
+	list, err = rig.client.Beta.Agents.List(ctx, anthropic.BetaAgentListParams{CreatedAtLte: anthropic.Time(agents[0].CreatedAt)})
+	require.NoError(t, err)
+	require.Len(t, list.Data, 1)
+	assert.Equal(t, "one", list.Data[0].Name)
+
+	id := agents[0].ID
+	for i := range 3 {
+		a, err := rig.client.Beta.Agents.Update(ctx, id, anthropic.BetaAgentUpdateParams{System: anthropic.String(fmt.Sprintf("s%d", i))})
+		require.NoError(t, err)
+		assert.Equal(t, int64(i+2), a.Version)
+	}
+	same, err := rig.client.Beta.Agents.Update(ctx, id, anthropic.BetaAgentUpdateParams{System: anthropic.String("s2")})
+	require.NoError(t, err)
+	assert.Equal(t, int64(4), same.Version, "nothing changed: no new version")
+	var versions []int64
+	page, err := rig.client.Beta.Agents.Versions.List(ctx, id, anthropic.BetaAgentVersionListParams{Limit: anthropic.Int(3)})
+	require.NoError(t, err)
+	for {
+		for _, v := range page.Data {
+			versions = append(versions, v.Version)
+		}
+		if page.NextPage == "" {
+			break
+		}
+		page, err = rig.client.Beta.Agents.Versions.List(ctx, id, anthropic.BetaAgentVersionListParams{Limit: anthropic.Int(3), Page: anthropic.String(page.NextPage)})
+		require.NoError(t, err)
+	}
+	assert.Equal(t, []int64{4, 3, 2, 1}, versions)
+	v1, err := rig.client.Beta.Agents.Get(ctx, id, anthropic.BetaAgentGetParams{Version: anthropic.Int(1)})
+	require.NoError(t, err)
+	assert.Empty(t, v1.System)
+	assert.Equal(t, agents[0].CreatedAt, v1.CreatedAt)
 }
