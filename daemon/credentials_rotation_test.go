@@ -94,3 +94,43 @@ func TestVaultCredentialsThroughKeyRotation(t *testing.T) {
 	assert.Equal(t, want, hashOf(r.client()))
 	assert.NotContains(t, r.logs.String(), secret)
 }
+
+// A backup restored without its identity: the daemon refuses to start on
+// the vault credential it cannot open, and forget-unopenable is the way
+// out for credentials too (the vault stays; the credential goes).
+func TestUnopenableVaultCredentialHasAWayOut(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := baseConfig(dir)
+	cfg.Backend = "local"
+	cfg.Local = daemon.LocalConfig{Sandbox: "none"}
+	r := start(t, cfg, daemon.Options{})
+	c := r.client()
+	vault, err := c.Beta.Vaults.New(t.Context(), anthropic.BetaVaultNewParams{DisplayName: "svc"})
+	require.NoError(t, err)
+	cred, err := c.Beta.Vaults.Credentials.New(t.Context(), vault.ID, anthropic.BetaVaultCredentialNewParams{
+		Auth: anthropic.BetaVaultCredentialNewParamsAuthUnion{OfEnvironmentVariable: &anthropic.BetaManagedAgentsEnvironmentVariableCreateParams{
+			SecretName: "SVC_TOKEN", SecretValue: "lost-with-its-identity",
+			Networking: anthropic.BetaManagedAgentsCredentialNetworkingParamsUnion{OfUnrestricted: &anthropic.BetaManagedAgentsUnrestrictedCredentialNetworkingParams{}}}}})
+	require.NoError(t, err)
+	r.stop(t)
+
+	identity := filepath.Join(cfg.DataDir, "keys", "identity.age.txt")
+	require.NoError(t, os.Remove(identity))
+	_, err = daemon.New(cfg, slog.New(slog.DiscardHandler), daemon.Options{})
+	require.Error(t, err, "a credential no identity opens stops the start, like a token")
+
+	forgotten, err := daemon.ForgetUnopenableOffline(cfg.DataDir, "", nil, false)
+	require.NoError(t, err)
+	require.Len(t, forgotten, 1)
+	assert.Equal(t, daemon.VaultCredentialResource, forgotten[0].ResourceType)
+	assert.Equal(t, cred.ID, forgotten[0].URL)
+
+	r = start(t, cfg, daemon.Options{})
+	c = r.client()
+	_, err = c.Beta.Vaults.Get(t.Context(), vault.ID, anthropic.BetaVaultGetParams{})
+	require.NoError(t, err, "the vault stays")
+	list, err := c.Beta.Vaults.Credentials.List(t.Context(), vault.ID, anthropic.BetaVaultCredentialListParams{IncludeArchived: anthropic.Bool(true)})
+	require.NoError(t, err)
+	assert.Empty(t, list.Data)
+}

@@ -111,3 +111,37 @@ func ResealCredentials(ns *store.Namespace, next Resealer) (int, error) {
 	})
 	return n, err
 }
+
+// ForgottenCredential is a vault credential whose sealed secret no
+// identity opens.
+type ForgottenCredential struct {
+	VaultID, ID, SecretName string
+}
+
+// ForgetUnopenableCredentials deletes, in one transaction, every vault
+// credential whose secret canOpen refuses (a restored backup sealed with an
+// identity that is gone): without it the daemon refuses to start, and a
+// credential without its secret is nothing to keep. The vaults stay; create
+// the credentials again through the API. With dryRun nothing is written.
+func ForgetUnopenableCredentials(ns *store.Namespace, canOpen func(sealed []byte) bool, dryRun bool) ([]ForgottenCredential, error) {
+	var out []ForgottenCredential
+	err := ns.Update(func(tx *store.NamespaceTx) error {
+		creds, err := scanRecords[apiCredential](tx, bucketAPICredentials, nil)
+		if err != nil {
+			return err
+		}
+		for _, c := range creds {
+			if canOpen(c.Sealed) {
+				continue
+			}
+			out = append(out, ForgottenCredential{VaultID: c.VaultID, ID: c.ID, SecretName: c.SecretName})
+			if !dryRun {
+				if err := tx.Bucket(bucketAPICredentials).Delete(credentialKey(c.VaultID, c.ID)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
