@@ -187,7 +187,7 @@ func TestQuickstartThroughTheAPITypeScriptSDK(t *testing.T) {
 	t.Cleanup(srv.Close)
 	out := node.Run(t, "quickstart_api.mjs",
 		"SANDBOX0D_ADDR="+srv.URL, "SANDBOX0D_API_KEY=unused-on-the-socket",
-		"QUICKSTART_MODEL="+ccModel, "QUICKSTART_LLM_KEY="+ccKey)
+		"QUICKSTART_MODEL="+ccModel, "QUICKSTART_LLM_KEY="+ccKey, "QUICKSTART_LLM_HOST=127.0.0.1")
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	var stops []string
 	for _, l := range lines {

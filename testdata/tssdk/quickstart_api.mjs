@@ -6,6 +6,8 @@
 // Usage:
 //   SANDBOX0D_ADDR=http://127.0.0.1:8080 SANDBOX0D_API_KEY=… \
 //   QUICKSTART_MODEL=claude-sonnet-4-6 QUICKSTART_LLM_KEY=sk-ant-… node quickstart_api.mjs
+// (QUICKSTART_LLM_HOST, default api.anthropic.com, scopes the key; the daemon
+// needs the claude CLI: local.claude_binary.)
 import Anthropic from '@anthropic-ai/sdk';
 
 const client = new Anthropic({ baseURL: process.env.SANDBOX0D_ADDR, apiKey: process.env.SANDBOX0D_API_KEY, maxRetries: 0 });
@@ -30,8 +32,8 @@ const credential = await client.beta.vaults.credentials.create(llmVault.id, {
   auth: {
     type: 'environment_variable',
     secret_name: 'ANTHROPIC_API_KEY',
-    secret_value: process.env.QUICKSTART_LLM_KEY,
-    networking: { type: 'limited', allowed_hosts: ['127.0.0.1'] },
+    secret_value: process.env.QUICKSTART_LLM_KEY ?? process.env.ANTHROPIC_API_KEY,
+    networking: { type: 'limited', allowed_hosts: [process.env.QUICKSTART_LLM_HOST ?? 'api.anthropic.com'] },
   },
 });
 if ('secret_value' in credential.auth) throw new Error('secret_value came back');
