@@ -95,8 +95,8 @@ func configMetadata(key string) map[string]string {
 // readOnlyConfig is the answer to a write on a config-declared object.
 func readOnlyConfig(kind, id, key string) error {
 	return conflict("%s %q is declared in the config file (%s) and is read-only through the API; "+
-		"edit %s and restart the daemon, or create a %s through the API (POST /v1/%ss) to manage it here",
-		kind, id, key, key, kind, kind)
+		"edit %s and restart the daemon, or create one through the API (POST /v1/%ss) to manage it there",
+		kind, id, key, key, kind)
 }
 
 // agentDefinition is what create and update decode: the parts a version is
