@@ -42,6 +42,13 @@ func newKeysForgetCommand() *cobra.Command {
 			tw := newTable(out)
 			writeRow(tw, "DEPLOYMENT", "NAME", "RESOURCE", "URL")
 			for _, f := range forgotten {
+				if f.ResourceType == daemon.VaultCredentialResource {
+					// A vault credential created through the API: deleted
+					// (nothing is left of it without its secret).
+					writeRow(tw, oneLine(f.DeploymentID), cell(f.DeploymentName, maxNameWidth),
+						"credential "+oneLine(f.URL), "(create it again: vaults.credentials.create)")
+					continue
+				}
 				writeRow(tw, oneLine(f.DeploymentID), cell(f.DeploymentName, maxNameWidth),
 					fmt.Sprintf("resources[%d] %s", f.Position, oneLine(f.ResourceType)), oneLine(f.URL))
 			}

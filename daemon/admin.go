@@ -17,6 +17,8 @@ import (
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/internal/ids"
 	"github.com/sandbox0/sandbox0d/internal/wire"
+	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/sessions/local"
 	"github.com/sandbox0/sandbox0d/store"
 )
 
@@ -181,12 +183,15 @@ func (d *Daemon) adminRotateKeys(c echo.Context) error {
 	}
 	d.rotateMu.Lock()
 	defer d.rotateMu.Unlock()
-	k, err := RotateIdentity(d.identityPath, d.svc, d.store, d.log)
+	k, err := RotateIdentity(d.identityPath, d.svc, d.store, d.backend, d.log)
 	if err != nil {
 		return err
 	}
 	d.keyring = k
-	sealed, err := deployments.SealedSecrets(d.store)
+	if lb, ok := d.backend.(*local.Backend); ok {
+		lb.SetSealer(k) // the final keyring: the new identity alone
+	}
+	sealed, err := sealedSecrets(d.store)
 	if err != nil {
 		return err
 	}
@@ -200,13 +205,15 @@ func (d *Daemon) adminRotateKeys(c echo.Context) error {
 // RotateIdentity adds a new age identity, re-seals every secret to it in one
 // transaction, and retires the old identities. An interruption at any point
 // leaves every secret openable with the identity file on disk.
-func RotateIdentity(path string, svc *deployments.Service, st *store.Store, log *slog.Logger) (*crypto.Keyring, error) {
-	sealed, err := deployments.SealedSecrets(st)
+// backend, when it is the local backend, gets the new keyring for its
+// vault credentials (nil offline).
+func RotateIdentity(path string, svc *deployments.Service, st *store.Store, backend sessions.Backend, log *slog.Logger) (*crypto.Keyring, error) {
+	sealed, err := sealedSecrets(st)
 	if err != nil {
 		return nil, err
 	}
 	return svc.RotateKeys(func() (*crypto.Keyring, error) {
-		return crypto.Rotate(path, svc.ResealAll, sealed, log)
+		return crypto.Rotate(path, resealAll(svc, st, backend), sealed, log)
 	})
 }
 

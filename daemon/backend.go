@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/internal/diskspace"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local"
@@ -19,7 +20,7 @@ import (
 // buildBackend creates the configured session backend.
 // The egress proxy of limited networks comes back with a local backend (nil
 // otherwise); the daemon exports its counts and closes it.
-func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *diskspace.Guard, log *slog.Logger) (sessions.Backend, *egress.Proxy, error) {
+func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *diskspace.Guard, keyring *crypto.Keyring, log *slog.Logger) (sessions.Backend, *egress.Proxy, error) {
 	switch cfg.Backend {
 	case "none":
 		return sessions.Unconfigured{}, nil, nil
@@ -42,6 +43,9 @@ func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *dis
 	case "local":
 		lc := localConfig(cfg, log)
 		lc.Events = events
+		if keyring != nil { // a nil *Keyring in the interface would not be nil
+			lc.Sealer = keyring
+		}
 		if disk != nil { // a nil *Guard in the interface would not be nil
 			lc.Disk = disk
 		}
@@ -85,6 +89,8 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 		WorkspaceRetention:    cfg.Local.WorkspaceRetention,
 		SessionRetention:      cfg.Local.SessionRetention,
 		GitBinary:             cfg.Local.GitBinary,
+		ClaudeBinary:          cfg.Local.ClaudeBinary,
+		ClaudeEnv:             cfg.Local.ClaudeEnv,
 		KillGracePeriod:       cfg.Local.KillGracePeriod,
 		CredentialsDir:        cfg.Local.CredentialsDir,
 		Logger:                log,

@@ -146,8 +146,14 @@ type LocalConfig struct {
 	WorkspaceRetention    time.Duration      `mapstructure:"workspace_retention"`
 	SessionRetention      time.Duration      `mapstructure:"session_retention"`
 	GitBinary             string             `mapstructure:"git_binary"`
-	KillGracePeriod       time.Duration      `mapstructure:"kill_grace_period"`
-	CredentialsDir        string             `mapstructure:"credentials_dir"`
+	// ClaudeBinary is the claude program of agents created through the API
+	// (they run on the claude-code harness).
+	ClaudeBinary string `mapstructure:"claude_binary"`
+	// ClaudeEnv is added to the harness environment of agents created
+	// through the API (not secrets: those belong in vaults).
+	ClaudeEnv       map[string]string `mapstructure:"claude_env"`
+	KillGracePeriod time.Duration     `mapstructure:"kill_grace_period"`
+	CredentialsDir  string            `mapstructure:"credentials_dir"`
 	// Sandbox is bubblewrap, none or auto (see sessions/local/sandbox).
 	Sandbox string `mapstructure:"sandbox"`
 	// Egress bounds what one session may hold open on the egress proxy of
@@ -293,6 +299,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("local.workspace_retention", 7*24*time.Hour)
 	v.SetDefault("local.session_retention", 30*24*time.Hour) // local.DefaultSessionRetention
 	v.SetDefault("local.git_binary", "git")
+	v.SetDefault("local.claude_binary", "claude")
+	v.SetDefault("local.claude_env", map[string]string{})
 	v.SetDefault("local.kill_grace_period", 10*time.Second)
 	v.SetDefault("local.credentials_dir", "")
 	v.SetDefault("local.sandbox", "auto")

@@ -149,3 +149,18 @@ func TestShippedExampleConfigIsStrictClean(t *testing.T) {
 	_, err := daemon.LoadConfig(newViperWithFlags(t), filepath.Join("..", "examples", "local.yaml"))
 	require.NoError(t, err)
 }
+
+// local.claude_env keeps its names' case too (ANTHROPIC_BASE_URL, not
+// anthropic_base_url), and claude_binary resolves like git_binary.
+func TestClaudeEnvNamesKeepTheirCase(t *testing.T) {
+	file := writeConfig(t, `data_dir: /tmp/x
+local:
+  claude_binary: ./bin/claude
+  claude_env:
+    ANTHROPIC_BASE_URL: https://gateway.example.com
+`)
+	cfg, err := daemon.LoadConfig(newViperWithFlags(t), file)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"ANTHROPIC_BASE_URL": "https://gateway.example.com"}, cfg.Local.ClaudeEnv)
+	assert.Equal(t, filepath.Join(filepath.Dir(file), "bin", "claude"), cfg.Local.ClaudeBinary)
+}

@@ -118,7 +118,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	d.disk = diskspace.New(diskspace.Config{Path: cfg.DataDir, Reserve: cfg.Disk.MinFree, Logger: log})
 
 	d.identityPath, d.identityFromCredential = crypto.ResolveIdentityPath(cfg.DataDir, cfg.IdentityFile)
-	sealed, err := deployments.SealedSecrets(d.store)
+	sealed, err := sealedSecrets(d.store)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	}
 	d.backend = opts.Backend
 	if d.backend == nil {
-		if d.backend, d.egress, err = buildBackend(cfg, d.store, d.hooks, d.disk, log); err != nil {
+		if d.backend, d.egress, err = buildBackend(cfg, d.store, d.hooks, d.disk, d.keyring, log); err != nil {
 			return nil, err
 		}
 		if cfg.Backend == "local" {

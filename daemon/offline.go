@@ -10,6 +10,7 @@ import (
 
 	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/sessions/local"
 	"github.com/sandbox0/sandbox0d/store"
 )
 
@@ -29,7 +30,7 @@ func RotateOffline(dataDir, identityFile string, log *slog.Logger) (string, int,
 	if fromCredential {
 		return "", 0, fmt.Errorf("the identity %s is a systemd credential (read-only); pass --identity-file with a writable copy, then install the result as the credential", path)
 	}
-	sealed, err := deployments.SealedSecrets(st)
+	sealed, err := sealedSecrets(st)
 	if err != nil {
 		return "", 0, err
 	}
@@ -38,7 +39,7 @@ func RotateOffline(dataDir, identityFile string, log *slog.Logger) (string, int,
 		return "", 0, err
 	}
 	svc := deployments.NewService(deployments.Config{Store: st, Sealer: k, Logger: log})
-	next, err := RotateIdentity(path, svc, st, log)
+	next, err := RotateIdentity(path, svc, st, nil, log)
 	if err != nil {
 		return "", 0, err
 	}
@@ -93,5 +94,30 @@ func ForgetUnopenableOffline(dataDir, identityFile string, extraIdentityFiles []
 		}
 		keyrings = append(keyrings, k)
 	}
-	return deployments.ForgetUnopenableTokens(st, deployments.OpenableBy(keyrings...), dryRun)
+	canOpen := deployments.OpenableBy(keyrings...)
+	forgotten, err := deployments.ForgetUnopenableTokens(st, canOpen, dryRun)
+	if err != nil {
+		return nil, err
+	}
+	// Vault credentials created through the API are sealed secrets too:
+	// without dropping the unopenable ones the daemon would still refuse to
+	// start. They are listed as resource type vault_credential (the vault
+	// in DeploymentID, the credential id in URL, its secret_name as name).
+	ns, err := st.Namespace(store.NamespaceLocal)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := local.ForgetUnopenableCredentials(ns, canOpen, dryRun)
+	if err != nil {
+		return forgotten, err
+	}
+	for _, c := range creds {
+		forgotten = append(forgotten, deployments.ForgottenToken{DeploymentID: c.VaultID, DeploymentName: c.SecretName,
+			Position: -1, ResourceType: VaultCredentialResource, URL: c.ID})
+	}
+	return forgotten, nil
 }
+
+// VaultCredentialResource marks a forgotten vault credential among the
+// tokens ForgetUnopenableOffline returns.
+const VaultCredentialResource = "vault_credential"

@@ -44,6 +44,9 @@ func resolveConfigPaths(cfg *Config, fromFile func(key string) bool) {
 	if fromFile("local.git_binary") {
 		cfg.Local.GitBinary = programBesideDir(dir, cfg.Local.GitBinary)
 	}
+	if fromFile("local.claude_binary") {
+		cfg.Local.ClaudeBinary = programBesideDir(dir, cfg.Local.ClaudeBinary)
+	}
 	// Lists of structs come from the file only.
 	for i := range cfg.Local.Vaults {
 		cfg.Local.Vaults[i].File = besideDir(dir, cfg.Local.Vaults[i].File)

@@ -74,6 +74,13 @@ var (
 	bucketLocalEvents       = namespaceBucket(NamespaceLocal, "events")                 // session id '/' seq(8) → event JSON
 	bucketLocalStderr       = namespaceBucket(NamespaceLocal, "stderr")                 // session id → harness stderr tail
 	bucketLocalCatalog      = namespaceBucket(NamespaceLocal, "catalog")                // "seen/" kind/id → first seen (unix ns)
+	// Agents, environments, vaults and vault credentials created through
+	// the API (config-declared ones live in the config file). Credentials
+	// hold their secret sealed to the daemon's age identity, never clear.
+	bucketLocalAPIAgents       = namespaceBucket(NamespaceLocal, "api_agents")       // id '/' version(8) → agent version JSON
+	bucketLocalAPIEnvironments = namespaceBucket(NamespaceLocal, "api_environments") // id → environment JSON
+	bucketLocalAPIVaults       = namespaceBucket(NamespaceLocal, "api_vaults")       // id → vault JSON
+	bucketLocalAPICredentials  = namespaceBucket(NamespaceLocal, "api_credentials")  // vault id '/' credential id → credential JSON (sealed secret)
 )
 
 // schema lists every bucket; init creates the missing ones.
@@ -86,6 +93,7 @@ var schema = []bucket{
 	bucketWebhookDue, bucketWebhookFailed, bucketWebhookFinished,
 	bucketLocalSessions, bucketLocalByCreated, bucketLocalByDeployment, bucketLocalEvents, bucketLocalStderr,
 	bucketLocalCatalog,
+	bucketLocalAPIAgents, bucketLocalAPIEnvironments, bucketLocalAPIVaults, bucketLocalAPICredentials,
 }
 
 var (

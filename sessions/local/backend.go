@@ -38,9 +38,14 @@ type Backend struct {
 	agents  map[string][]Agent // by id, ascending version
 	envs    map[string]Environment
 	vaults  map[string]Vault
-	baseEnv map[string]string // the daemon's environment at start, for passthrough
-	sandbox sandbox.Sandbox   // starts every harness process
-	bootID  string
+	// catalog holds the agents, environments, vaults and credentials
+	// created through the API (the maps above are the config's).
+	catalog  catalogStore
+	sealerMu sync.RWMutex
+	sealer   Sealer            // seals credential secrets; swapped by SetSealer
+	baseEnv  map[string]string // the daemon's environment at start, for passthrough
+	sandbox  sandbox.Sandbox   // starts every harness process
+	bootID   string
 	// firstSeen is when each configured agent version, environment and vault
 	// was first seen by this database: their created_at.
 	firstSeen map[string]time.Time
@@ -113,6 +118,8 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 		agents:   map[string][]Agent{},
 		envs:     map[string]Environment{},
 		vaults:   map[string]Vault{},
+		catalog:  catalogStore{ns: ns},
+		sealer:   cfg.Sealer,
 		baseEnv:  environMap(os.Environ()),
 		sandbox:  cfg.Sandbox,
 		bootID:   currentBootID(),
@@ -133,6 +140,9 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 	}
 	for _, v := range cfg.Vaults {
 		b.vaults[v.ID] = v
+	}
+	if err := b.checkConfigIDs(); err != nil {
+		return nil, fmt.Errorf("local session backend: %w", err)
 	}
 	if b.firstSeen, err = b.store.firstSeen(b.catalogKeys(), b.cfg.Now()); err != nil {
 		return nil, fmt.Errorf("local session backend: %w", err)
@@ -160,17 +170,32 @@ func (b *Backend) ResolveAgent(_ context.Context, agentID string, version int64)
 	return sessions.AgentRef{ID: a.ID, Version: a.Version}, nil
 }
 
-// CheckReferences implements sessions.Backend.
+// CheckReferences implements sessions.Backend. Agents, environments and
+// vaults may be config-declared or created through the API; archived API
+// objects are refused for new sessions and deployments.
 func (b *Backend) CheckReferences(_ context.Context, refs sessions.References) error {
-	if _, ok := b.agent(refs.Agent.ID, refs.Agent.Version); !ok {
+	a, ok := b.agent(refs.Agent.ID, refs.Agent.Version)
+	if !ok {
 		return b.agentNotFound(refs.Agent.ID, refs.Agent.Version)
 	}
-	if _, ok := b.envs[refs.EnvironmentID]; !ok {
+	if a.archived {
+		return &sessions.NotFoundError{Field: "agent", ID: refs.Agent.ID, Archived: true}
+	}
+	if _, archived, ok := b.environmentState(refs.EnvironmentID); !ok {
 		return &sessions.NotFoundError{Field: "environment_id", ID: refs.EnvironmentID}
+	} else if archived {
+		return &sessions.NotFoundError{Field: "environment_id", ID: refs.EnvironmentID, Archived: true}
 	}
 	for i, id := range refs.VaultIDs {
-		if _, ok := b.vaults[id]; !ok {
+		if _, ok := b.vaults[id]; ok {
+			continue
+		}
+		// A vault created through the API (vault_api.go).
+		found, archived := b.apiVaultState(id)
+		if !found {
 			return &sessions.NotFoundError{Field: fmt.Sprintf("vault_ids[%d]", i), ID: id}
+		} else if archived {
+			return &sessions.NotFoundError{Field: fmt.Sprintf("vault_ids[%d]", i), ID: id, Archived: true}
 		}
 	}
 	for _, id := range refs.FileIDs {
@@ -186,23 +211,6 @@ func (b *Backend) agentNotFound(id string, version int64) error {
 		return &sessions.NotFoundError{Field: "agent", ID: fmt.Sprintf("%s version %d", id, version)}
 	}
 	return &sessions.NotFoundError{Field: "agent", ID: id}
-}
-
-// agent finds a configured agent; version 0 means the latest.
-func (b *Backend) agent(id string, version int64) (Agent, bool) {
-	versions := b.agents[id]
-	if len(versions) == 0 {
-		return Agent{}, false
-	}
-	if version == 0 {
-		return versions[len(versions)-1], true
-	}
-	for _, a := range versions {
-		if a.Version == version {
-			return a, true
-		}
-	}
-	return Agent{}, false
 }
 
 // Done returns a channel closed once the session has no turn running or

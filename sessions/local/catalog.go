@@ -6,170 +6,225 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/sandbox0/sandbox0d/internal/listparams"
 	"github.com/sandbox0/sandbox0d/internal/wire"
+	"github.com/sandbox0/sandbox0d/store"
 )
 
-// The agents, environments and vaults of a local backend are declared in the
-// config file; the API serves them read-only in the official shapes. Their
-// created_at is when this daemon first saw each one (kept in bbolt, so it is
-// stable across restarts).
+// The agents, environments and vaults of a local backend come from two
+// places: the config file (local.agents, local.environments, local.vaults;
+// read-only through the API, their metadata says so) and the API (kept in
+// bbolt, catalog_store.go). Config ids are names the operator picks; API
+// ids are minted in the official alphabet and never equal a config id.
+// A config object's created_at is when this daemon first saw it (kept in
+// bbolt, so it is stable across restarts).
 
-type catalogAgentView struct {
-	agentView
-	ArchivedAt *time.Time        `json:"archived_at"`
-	CreatedAt  time.Time         `json:"created_at"`
-	UpdatedAt  time.Time         `json:"updated_at"`
-	Metadata   map[string]string `json:"metadata"`
+// List limits of the catalog listings (the official defaults).
+const (
+	defaultCatalogLimit = 20
+	maxCatalogLimit     = 100
+)
+
+func (b *Backend) catalogRoutes(mux *http.ServeMux) {
+	b.agentRoutes(mux)
+	b.environmentRoutes(mux)
+	b.vaultRoutes(mux)
 }
 
-type environmentView struct {
-	Type        string            `json:"type"`
-	ID          string            `json:"id"`
-	Name        string            `json:"name"`
-	Description *string           `json:"description"`
-	Config      map[string]string `json:"config"`
-	Metadata    map[string]string `json:"metadata"`
-	ArchivedAt  *string           `json:"archived_at"`
-	CreatedAt   string            `json:"created_at"`
-	UpdatedAt   string            `json:"updated_at"`
-	Scope       string            `json:"scope"` // the whole machine: "organization"
+// listItem is one object of a listing, newest first by created.
+type listItem struct {
+	id       string
+	created  time.Time
+	archived bool
+	value    any
 }
 
-type vaultView struct {
-	Type        string            `json:"type"`
-	ID          string            `json:"id"`
-	DisplayName string            `json:"display_name"`
-	Metadata    map[string]string `json:"metadata"`
-	ArchivedAt  *time.Time        `json:"archived_at"`
-	CreatedAt   time.Time         `json:"created_at"`
-	UpdatedAt   time.Time         `json:"updated_at"`
+// catalogQuery holds the parameters every catalog listing takes.
+type catalogQuery struct {
+	limit           int
+	page            string
+	includeArchived bool
+	created         listparams.TimeRange
 }
 
-// listView is one page holding every item: a config declares few.
+func parseCatalogList(r *http.Request, withCreated bool) (catalogQuery, error) {
+	v := r.URL.Query()
+	q := catalogQuery{page: v.Get("page")}
+	allowed := []string{"limit", "page", "include_archived"}
+	if withCreated {
+		allowed = append(allowed, "created_at[gte]", "created_at[lte]")
+	}
+	if err := listparams.Known(v, allowed...); err != nil {
+		return q, err
+	}
+	var err error
+	if q.limit, err = listparams.Limit(v, defaultCatalogLimit, maxCatalogLimit); err != nil {
+		return q, err
+	}
+	inc, err := listparams.Bool(v, "include_archived")
+	if err != nil {
+		return q, err
+	}
+	q.includeArchived = inc != nil && *inc
+	if withCreated {
+		if q.created, err = listparams.CreatedAt(v); err != nil {
+			return q, err
+		}
+	}
+	return q, nil
+}
+
+// scope binds a cursor to the listing and its filters.
+func (q catalogQuery) scope(list string) string {
+	return listparams.Scope("local/"+list, map[string]string{
+		"include_archived": strconv.FormatBool(q.includeArchived),
+		"created_at[gte]":  listparams.FormatTime(q.created.GTE),
+		"created_at[lte]":  listparams.FormatTime(q.created.LTE),
+	})
+}
+
+// writePage answers one page of items: filtered, newest first, after the
+// cursor's position.
+func (b *Backend) writePage(w http.ResponseWriter, list string, q catalogQuery, items []listItem) {
+	scope := q.scope(list)
+	var after *store.Position
+	if q.page != "" {
+		pos, err := b.cursors.DecodePosition(scope, q.page)
+		if err != nil {
+			wire.WriteError(w, http.StatusBadRequest, errBadCursor.Error())
+			return
+		}
+		after = &pos
+	}
+	items = slices.DeleteFunc(items, func(it listItem) bool {
+		return (it.archived && !q.includeArchived) || !q.created.Contains(it.created)
+	})
+	slices.SortFunc(items, func(x, y listItem) int {
+		if c := y.created.Compare(x.created); c != 0 {
+			return c
+		}
+		return cmp.Compare(y.id, x.id)
+	})
+	start := 0
+	if after != nil {
+		start = len(items)
+		for i, it := range items {
+			c := after.CreatedAt.Compare(it.created)
+			if c > 0 || (c == 0 && strings.Compare(it.id, after.ID) < 0) {
+				start = i
+				break
+			}
+		}
+	}
+	end := min(start+q.limit, len(items))
+	out := listView[any]{Data: []any{}}
+	for _, it := range items[start:end] {
+		out.Data = append(out.Data, it.value)
+	}
+	if end < len(items) {
+		last := items[end-1]
+		next := b.cursors.EncodePosition(scope, store.Position{CreatedAt: last.created, ID: last.id})
+		out.NextPage = &next
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// listView is one page of a listing.
 type listView[T any] struct {
 	Data     []T     `json:"data"`
 	NextPage *string `json:"next_page"`
 }
 
-func newList[T any](items []T, _ func(T) string) listView[T] {
-	l := listView[T]{Data: items}
-	if l.Data == nil {
-		l.Data = []T{}
-	}
-	return l
-}
-
-func (b *Backend) catalogRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/agents", func(w http.ResponseWriter, r *http.Request) {
-		var out []catalogAgentView
-		for _, id := range slices.Sorted(mapKeys(b.agents)) {
-			versions := b.agents[id]
-			out = append(out, b.catalogAgent(versions[len(versions)-1]))
-		}
-		writeJSON(w, http.StatusOK, newList(out, func(a catalogAgentView) string { return a.ID }))
-	})
-	mux.HandleFunc("GET /v1/agents/{id}", func(w http.ResponseWriter, r *http.Request) {
-		var version int64
-		if v := r.URL.Query().Get("version"); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 1 {
-				wire.WriteError(w, http.StatusBadRequest, fmt.Sprintf("version: %q is not a positive integer", v))
-				return
-			}
-			version = n
-		}
-		a, ok := b.agent(r.PathValue("id"), version)
-		if !ok {
-			wire.WriteError(w, http.StatusNotFound, b.agentNotFound(r.PathValue("id"), version).Error())
-			return
-		}
-		writeJSON(w, http.StatusOK, b.catalogAgent(a))
-	})
-	mux.HandleFunc("GET /v1/agents/{id}/versions", func(w http.ResponseWriter, r *http.Request) {
-		versions, ok := b.agents[r.PathValue("id")]
-		if !ok {
-			wire.WriteError(w, http.StatusNotFound, b.agentNotFound(r.PathValue("id"), 0).Error())
-			return
-		}
-		var out []catalogAgentView
-		for _, a := range slices.Backward(versions) {
-			out = append(out, b.catalogAgent(a))
-		}
-		writeJSON(w, http.StatusOK, newList(out, func(a catalogAgentView) string { return a.ID }))
-	})
-	mux.HandleFunc("GET /v1/environments", func(w http.ResponseWriter, r *http.Request) {
-		var out []environmentView
-		for _, id := range slices.Sorted(mapKeys(b.envs)) {
-			out = append(out, b.environmentView(b.envs[id]))
-		}
-		writeJSON(w, http.StatusOK, newList(out, func(e environmentView) string { return e.ID }))
-	})
-	mux.HandleFunc("GET /v1/environments/{id}", func(w http.ResponseWriter, r *http.Request) {
-		e, ok := b.envs[r.PathValue("id")]
-		if !ok {
-			wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("environment %q is not declared in the config file (local.environments)", r.PathValue("id")))
-			return
-		}
-		writeJSON(w, http.StatusOK, b.environmentView(e))
-	})
-	mux.HandleFunc("GET /v1/vaults", func(w http.ResponseWriter, r *http.Request) {
-		var out []vaultView
-		for _, id := range slices.Sorted(mapKeys(b.vaults)) {
-			out = append(out, b.vaultView(b.vaults[id]))
-		}
-		writeJSON(w, http.StatusOK, newList(out, func(v vaultView) string { return v.ID }))
-	})
-	mux.HandleFunc("GET /v1/vaults/{id}", func(w http.ResponseWriter, r *http.Request) {
-		v, ok := b.vaults[r.PathValue("id")]
-		if !ok {
-			wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("vault %q is not declared in the config file (local.vaults)", r.PathValue("id")))
-			return
-		}
-		writeJSON(w, http.StatusOK, b.vaultView(v))
-	})
-	for _, kind := range []struct{ path, key string }{
-		{"/v1/agents", "local.agents"}, {"/v1/environments", "local.environments"}, {"/v1/vaults", "local.vaults"},
-	} {
-		readOnly := func(w http.ResponseWriter, r *http.Request) {
-			wire.WriteError(w, http.StatusBadRequest, fmt.Sprintf(
-				"%s %s: on the local backend these are declared in the config file (%s) and are read-only; edit the config and restart the daemon",
-				r.Method, r.URL.Path, kind.key))
-		}
-		for _, m := range []string{"POST", "PUT", "PATCH", "DELETE"} {
-			mux.HandleFunc(m+" "+kind.path, readOnly)
-			mux.HandleFunc(m+" "+kind.path+"/", readOnly)
+// mintID returns a new id in the official alphabet that is neither a
+// config id nor an id already stored (a clash is 1 in 62^24, checked
+// anyway: config ids are free-form).
+func (b *Backend) mintID(prefix, bucket string) string {
+	for {
+		id := newID(prefix)
+		_, agent := b.agents[id]
+		_, env := b.envs[id]
+		_, vault := b.vaults[id]
+		if !agent && !env && !vault && !b.catalog.exists(bucket, id) {
+			return id
 		}
 	}
 }
 
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
+// configAgent finds a config-declared agent; version 0 means the latest.
+func (b *Backend) configAgent(id string, version int64) (Agent, bool) {
+	versions := b.agents[id]
+	if len(versions) == 0 {
+		return Agent{}, false
+	}
+	if version == 0 {
+		return versions[len(versions)-1], true
+	}
+	for _, a := range versions {
+		if a.Version == version {
+			return a, true
 		}
 	}
+	return Agent{}, false
 }
 
-func (b *Backend) catalogAgent(a Agent) catalogAgentView {
-	seen := b.firstSeen["agent/"+a.ID+"/"+strconv.FormatInt(a.Version, 10)]
-	first := b.firstSeen["agent/"+a.ID+"/"+strconv.FormatInt(b.agents[a.ID][0].Version, 10)]
-	return catalogAgentView{agentView: b.agentView(a.ID, a.Version), CreatedAt: first, UpdatedAt: seen, Metadata: map[string]string{}}
+// agent finds an agent version, config-declared or created through the
+// API; version 0 means the latest. An archived API agent is still found:
+// sessions and deployments that pinned it keep running it.
+func (b *Backend) agent(id string, version int64) (Agent, bool) {
+	if a, ok := b.configAgent(id, version); ok || len(b.agents[id]) > 0 {
+		return a, ok
+	}
+	a, ok := b.apiAgentVersion(id, version)
+	if !ok {
+		return Agent{}, false
+	}
+	run, err := b.runnableAgent(a)
+	if err != nil {
+		// Validated when stored; a failure here is a harness change.
+		b.log.Warn("an API agent no longer maps onto claude-code", "agent_id", id, "version", a.Version, "error", err)
+		return Agent{}, false
+	}
+	return run, true
 }
 
-func (b *Backend) environmentView(e Environment) environmentView {
-	seen := b.firstSeen["environment/"+e.ID].Format(time.RFC3339Nano)
-	return environmentView{Type: "environment", ID: e.ID, Name: e.ID, Config: map[string]string{"type": "self_hosted"},
-		Metadata: map[string]string{}, CreatedAt: seen, UpdatedAt: seen, Scope: "organization"}
+// apiAgentVersion reads one version of an API agent (0: the latest).
+func (b *Backend) apiAgentVersion(id string, version int64) (apiAgent, bool) {
+	if !strings.HasPrefix(id, agentIDPrefix) {
+		return apiAgent{}, false
+	}
+	versions, err := b.catalog.agentVersions(id)
+	if err != nil {
+		b.log.Error("reading an agent", "agent_id", id, "error", err)
+		return apiAgent{}, false
+	}
+	for i, a := range versions {
+		if a.Version == version || (version == 0 && i == len(versions)-1) {
+			return a, true
+		}
+	}
+	return apiAgent{}, false
 }
 
-// vaultView never includes a value: only that the vault exists.
-func (b *Backend) vaultView(v Vault) vaultView {
-	seen := b.firstSeen["vault/"+v.ID]
-	return vaultView{Type: "vault", ID: v.ID, DisplayName: v.ID, Metadata: map[string]string{}, CreatedAt: seen, UpdatedAt: seen}
+// environment finds an environment, config-declared or created through the
+// API (archived ones included: existing sessions keep it).
+func (b *Backend) environment(id string) (Environment, bool) {
+	e, _, ok := b.environmentState(id)
+	return e, ok
+}
+
+// environmentState is environment with whether it is archived.
+func (b *Backend) environmentState(id string) (Environment, bool, bool) {
+	if e, ok := b.envs[id]; ok {
+		return e, false, true
+	}
+	e, err := getOne[apiEnvironment](b.catalog, bucketAPIEnvironments, []byte(id))
+	if err != nil {
+		return Environment{}, false, false
+	}
+	return b.runnableEnvironment(e), e.ArchivedAt != nil, true
 }
 
 // catalogKeys names every configured object for firstSeen.
@@ -188,4 +243,25 @@ func (b *Backend) catalogKeys() []string {
 	}
 	slices.SortFunc(keys, cmp.Compare)
 	return keys
+}
+
+// checkConfigIDs refuses a config id that an object created through the
+// API already has (a config written after the fact to shadow it).
+func (b *Backend) checkConfigIDs() error {
+	for i, a := range b.cfg.Agents {
+		if b.catalog.exists(bucketAPIAgents, a.ID) {
+			return &ConfigError{Key: fmt.Sprintf("local.agents[%d].id", i), Problem: fmt.Sprintf("%q is the id of an agent created through the API; pick another name", a.ID)}
+		}
+	}
+	for i, e := range b.cfg.Environments {
+		if b.catalog.exists(bucketAPIEnvironments, e.ID) {
+			return &ConfigError{Key: fmt.Sprintf("local.environments[%d].id", i), Problem: fmt.Sprintf("%q is the id of an environment created through the API; pick another name", e.ID)}
+		}
+	}
+	for i, v := range b.cfg.Vaults {
+		if b.catalog.exists(bucketAPIVaults, v.ID) {
+			return &ConfigError{Key: fmt.Sprintf("local.vaults[%d].id", i), Problem: fmt.Sprintf("%q is the id of a vault created through the API; pick another name", v.ID)}
+		}
+	}
+	return nil
 }

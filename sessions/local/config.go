@@ -62,6 +62,13 @@ type Agent struct {
 	Description string
 	Model       string
 	System      string
+
+	// mcpHosts are the hosts of an API agent's MCP servers (reachable from
+	// a limited environment with allow_mcp_servers); fromAPI marks an
+	// agent created through the API (agents_api.go).
+	mcpHosts []string
+	fromAPI  bool
+	archived bool
 }
 
 // Environment is the execution policy a session runs under.
@@ -156,6 +163,15 @@ type Config struct {
 	// Sandbox starts every harness process; nil means sandbox.None
 	// (unconfined). The daemon builds it from local.sandbox.
 	Sandbox sandbox.Sandbox
+	// Sealer seals the secret_value of vault credentials created through
+	// the API (the daemon's age keyring); nil refuses such credentials.
+	Sealer Sealer
+	// ClaudeBinary is the claude binary of agents created through the API
+	// (local.claude_binary): a path or a name in PATH; default "claude".
+	ClaudeBinary string
+	// ClaudeEnv is added to the harness environment of agents created
+	// through the API (local.claude_env): not secrets, which are in vaults.
+	ClaudeEnv map[string]string
 	// Disk, when set, says when the data dir's file system is below its
 	// reserve (disk.min_free): turns that write are then stopped. nil
 	// means no reserve.
@@ -236,6 +252,8 @@ func (c Config) Validate() error {
 			seenAgents[k] = i
 		}
 	}
+
+	checkEnv("local.claude_env", c.ClaudeEnv, bad)
 
 	seenEnvs := map[string]int{}
 	for i, e := range c.Environments {

@@ -80,20 +80,31 @@ func runError(t sessions.ErrorType, format string, args ...any) *sessions.RunErr
 // session's record, first events and run.
 func (b *Backend) prepareRun(req sessions.CreateRequest, now time.Time) (*sessionRun, *sessionRecord, [][]byte, error) {
 	agent, ok := b.agent(req.Agent.ID, req.Agent.Version)
-	if !ok {
+	if !ok || agent.archived {
 		return nil, nil, nil, runError(sessions.ErrAgentArchived,
-			"agent %q version %d is no longer configured on this machine (local.agents)", req.Agent.ID, req.Agent.Version)
+			"agent %q version %d is archived or no longer on this machine (local.agents, or created through the API)", req.Agent.ID, req.Agent.Version)
 	}
-	env, ok := b.envs[req.EnvironmentID]
+	env, envArchived, ok := b.environmentState(req.EnvironmentID)
 	if !ok {
 		return nil, nil, nil, runError(sessions.ErrEnvironmentNotFound,
-			"environment %q is not configured on this machine (local.environments)", req.EnvironmentID)
+			"environment %q is not on this machine (local.environments, or created through the API)", req.EnvironmentID)
+	}
+	if envArchived {
+		return nil, nil, nil, runError(sessions.ErrEnvironmentArchived, "environment %q is archived", req.EnvironmentID)
 	}
 	for i, id := range req.VaultIDs {
 		v, ok := b.vaults[id]
 		if !ok {
-			return nil, nil, nil, runError(sessions.ErrVaultNotFound,
-				"vault_ids[%d]: vault %q is not configured on this machine (local.vaults)", i, id)
+			// Vault ids may also name vaults created through the API
+			// (vault_api.go); their credentials are opened per turn.
+			switch found, archived := b.apiVaultState(id); {
+			case !found:
+				return nil, nil, nil, runError(sessions.ErrVaultNotFound,
+					"vault_ids[%d]: vault %q is not on this machine (local.vaults, or created through the API)", i, id)
+			case archived:
+				return nil, nil, nil, runError(sessions.ErrVaultArchived, "vault_ids[%d]: vault %q is archived", i, id)
+			}
+			continue
 		}
 		// Read now so that a missing vault fails the creation, not turn 1.
 		_, err := readVault(v, b.cfg.CredentialsDir)
@@ -272,7 +283,22 @@ func (b *Backend) vaultEnv(ids []string) (map[string]string, error) {
 	for i, id := range ids {
 		v, ok := b.vaults[id]
 		if !ok {
-			return nil, fmt.Errorf("vault_ids[%d]: vault %q is no longer configured on this machine (local.vaults)", i, id)
+			// A vault created through the API. Until credential projection
+			// (package projection, wired by the egress proxy) takes these,
+			// its credentials reach the harness as plain variables, the way
+			// config vault values do below: this adapter is the one place
+			// to replace.
+			creds, found, err := b.apiVaultCredentials(id)
+			if err != nil {
+				return nil, fmt.Errorf("vault_ids[%d]: %w", i, err)
+			}
+			if !found {
+				return nil, fmt.Errorf("vault_ids[%d]: vault %q is no longer on this machine (local.vaults, or created through the API)", i, id)
+			}
+			for _, c := range creds {
+				vars[c.Name] = c.Value
+			}
+			continue
 		}
 		values, err := readVault(v, b.cfg.CredentialsDir)
 		if err != nil {

@@ -132,9 +132,9 @@ func (b *Backend) runFromRecord(rec *sessionRecord) (*sessionRun, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: agent %q version %d (local.agents)", errAgentMissing, rec.Agent.ID, rec.Agent.Version)
 	}
-	env, ok := b.envs[rec.EnvironmentID]
+	env, ok := b.environment(rec.EnvironmentID)
 	if !ok {
-		return nil, fmt.Errorf("%w: environment %q (local.environments)", errAgentMissing, rec.EnvironmentID)
+		return nil, fmt.Errorf("%w: environment %q (local.environments, or created through the API)", errAgentMissing, rec.EnvironmentID)
 	}
 	run := &sessionRun{id: rec.ID, deploymentID: rec.DeploymentID, runID: rec.RunID, agent: agent, env: env,
 		vaultIDs: rec.VaultIDs, workspace: rec.Workspace}

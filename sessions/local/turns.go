@@ -479,12 +479,15 @@ func (b *Backend) endedBy(ctx context.Context, err error, run *sessionRun) turnO
 // configured sandbox, with the workspace the only writable path and HOME
 // inside it.
 func (b *Backend) sandboxFor(run *sessionRun) turnSandbox {
+	network := run.env.sandboxNetwork()
+	// An API agent's MCP servers, reachable when the environment allows them.
+	network.MCPServerHosts = run.agent.mcpHosts
 	return turnSandbox{sb: b.sandbox, procs: &turnProcesses{}, spec: sandbox.Spec{
 		SessionID: run.id,
 		Dir:       run.workspace,
 		Workspace: run.workspace,
 		Home:      filepath.Join(run.workspace, harnessHomeDir),
-		Network:   run.env.sandboxNetwork(),
+		Network:   network,
 		Limits:    run.env.sandboxLimits(),
 	}}
 }

@@ -224,7 +224,7 @@ func checkEveryField(t *testing.T, what string, meta any) {
 }
 
 // TestCatalogReadOnly: agents, environments and vaults of the config
-// through the SDK; created_at is stable across a restart; writes are a 400
+// through the SDK; created_at is stable across a restart; writes are a 409
 // that says where they are declared; vault values never appear.
 func TestCatalogReadOnly(t *testing.T) {
 	dir := t.TempDir()
@@ -240,6 +240,9 @@ func TestCatalogReadOnly(t *testing.T) {
 	agents, err := rig.client.Beta.Agents.List(ctx, anthropic.BetaAgentListParams{})
 	require.NoError(t, err)
 	require.Len(t, agents.Data, 2)
+	// Newest first; config objects first seen together tie, by id descending.
+	assert.Equal(t, "agent_b", agents.Data[0].ID)
+	agents.Data[0], agents.Data[1] = agents.Data[1], agents.Data[0]
 	assert.Equal(t, "agent_a", agents.Data[0].ID)
 	assert.Equal(t, int64(2), agents.Data[0].Version, "the list shows the latest version")
 	assert.Equal(t, "A2", agents.Data[0].Name)
@@ -276,20 +279,33 @@ func TestCatalogReadOnly(t *testing.T) {
 	assert.NotContains(t, vault.RawJSON(), "hunter2")
 	assert.NotContains(t, vault.RawJSON(), "SECRET")
 
-	// Writes name the config key that declares them.
-	_, err = rig.client.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{Name: "x",
-		Model: anthropic.BetaManagedAgentsModelConfigParams{ID: "claude-x"}})
+	// Config entries say so in their metadata; writes are a 409 naming the
+	// config key that declares them.
+	assert.Equal(t, "config", agents.Data[0].Metadata["sandbox0d_source"])
+	assert.Equal(t, "local.agents", agents.Data[0].Metadata["sandbox0d_config_key"])
+	assert.Equal(t, "local.vaults", vault.Metadata["sandbox0d_config_key"])
 	var apiErr *anthropic.Error
+	_, err = rig.client.Beta.Agents.Update(ctx, "agent_a", anthropic.BetaAgentUpdateParams{Name: anthropic.String("x")})
 	require.ErrorAs(t, err, &apiErr)
-	assert.Equal(t, http.StatusBadRequest, apiErr.StatusCode)
+	assert.Equal(t, http.StatusConflict, apiErr.StatusCode)
 	assert.Contains(t, apiErr.Error(), "local.agents")
-	_, err = rig.client.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{Name: "x"})
+	_, err = rig.client.Beta.Agents.Archive(ctx, "agent_a", anthropic.BetaAgentArchiveParams{})
 	require.ErrorAs(t, err, &apiErr)
-	assert.Equal(t, http.StatusBadRequest, apiErr.StatusCode)
+	assert.Equal(t, http.StatusConflict, apiErr.StatusCode)
+	_, err = rig.client.Beta.Environments.Update(ctx, testEnvironment, anthropic.BetaEnvironmentUpdateParams{Name: anthropic.String("x")})
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusConflict, apiErr.StatusCode)
 	assert.Contains(t, apiErr.Error(), "local.environments")
-	_, err = rig.client.Beta.Vaults.New(ctx, anthropic.BetaVaultNewParams{DisplayName: "x"})
+	_, err = rig.client.Beta.Environments.Delete(ctx, testEnvironment, anthropic.BetaEnvironmentDeleteParams{})
 	require.ErrorAs(t, err, &apiErr)
-	assert.Equal(t, http.StatusBadRequest, apiErr.StatusCode)
+	assert.Equal(t, http.StatusConflict, apiErr.StatusCode)
+	_, err = rig.client.Beta.Vaults.Delete(ctx, "vlt_a", anthropic.BetaVaultDeleteParams{})
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusConflict, apiErr.StatusCode)
+	assert.Contains(t, apiErr.Error(), "local.vaults")
+	_, err = rig.client.Beta.Vaults.Credentials.List(ctx, "vlt_a", anthropic.BetaVaultCredentialListParams{})
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusConflict, apiErr.StatusCode)
 	assert.Contains(t, apiErr.Error(), "local.vaults")
 
 	// created_at is when the database first saw the object: a later backend
@@ -298,7 +314,7 @@ func TestCatalogReadOnly(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b2.Close(t.Context()) })
 	assert.Equal(t, rig.b.firstSeen, b2.firstSeen)
-	raw, _ := json.Marshal(b2.vaultView(b2.vaults["vlt_a"]))
+	raw, _ := json.Marshal(b2.configVaultObject(b2.vaults["vlt_a"]))
 	assert.True(t, strings.Contains(string(raw), vaults.Data[0].CreatedAt.UTC().Format("2006-01-02T15:04:05")))
 }
 

@@ -51,9 +51,9 @@ type agentView struct {
 	System            *string           `json:"system"`
 	Model             map[string]string `json:"model"`
 	ExecutionIdentity map[string]string `json:"execution_identity"`
-	MCPServers        []struct{}        `json:"mcp_servers"`
+	MCPServers        []map[string]any  `json:"mcp_servers"`
 	Skills            []struct{}        `json:"skills"`
-	Tools             []struct{}        `json:"tools"`
+	Tools             []map[string]any  `json:"tools"`
 	Multiagent        *struct{}         `json:"multiagent"`
 }
 
@@ -150,7 +150,17 @@ func (b *Backend) agentView(id string, version int64) agentView {
 		Type: "agent", ID: id, Version: version, Name: id,
 		Model:             map[string]string{"id": unknownModelID},
 		ExecutionIdentity: map[string]string{"type": "service_account"},
-		MCPServers:        []struct{}{}, Skills: []struct{}{}, Tools: []struct{}{},
+		MCPServers:        []map[string]any{}, Skills: []struct{}{}, Tools: []map[string]any{},
+	}
+	if len(b.agents[id]) == 0 {
+		// An agent created through the API: the version the session pinned,
+		// whole.
+		if a, ok := b.apiAgentVersion(id, version); ok && a.Version == version {
+			o := apiAgentObject(a)
+			v.Name, v.Description, v.System, v.Model["id"] = o.Name, o.Description, o.System, o.Model.ID
+			v.MCPServers, v.Tools = o.MCPServers, o.Tools
+		}
+		return v
 	}
 	if a, ok := b.agent(id, version); ok && a.Version == version {
 		if a.Name != "" {

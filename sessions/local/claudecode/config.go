@@ -52,7 +52,16 @@ type Config struct {
 	// MCPServers is the path of an MCP config file (--mcp-config, with
 	// --strict-mcp-config so nothing else is loaded).
 	MCPServers string
-	MaxTurns   int // --max-turns; 0: no limit
+	// MCPConfig is an MCP config as inline JSON (--mcp-config takes files
+	// or strings), also with --strict-mcp-config: what an agent created
+	// through the API declares in mcp_servers.
+	MCPConfig string
+	// Tools, when not nil, are the built-in tools Claude Code offers the
+	// model (--tools; empty: none). nil keeps Claude Code's default set.
+	Tools *[]string
+	// Effort is --effort (low … max); empty: the model's default.
+	Effort   string
+	MaxTurns int // --max-turns; 0: no limit
 	// PermissionMode defaults to bypassPermissions when the session is
 	// sandboxed (the sandbox is the boundary) and default otherwise, where
 	// a tool call that needs approval fails visibly.
@@ -159,8 +168,17 @@ func (c Config) Argv(binary string, t TurnArgs) []string {
 	if len(c.DisallowedTools) > 0 {
 		argv = append(argv, "--disallowedTools", strings.Join(c.DisallowedTools, ","))
 	}
-	if c.MCPServers != "" {
+	if c.Tools != nil {
+		argv = append(argv, "--tools", strings.Join(*c.Tools, ","))
+	}
+	if c.Effort != "" {
+		argv = append(argv, "--effort", c.Effort)
+	}
+	switch {
+	case c.MCPServers != "":
 		argv = append(argv, "--mcp-config", c.MCPServers, "--strict-mcp-config")
+	case c.MCPConfig != "":
+		argv = append(argv, "--mcp-config", c.MCPConfig, "--strict-mcp-config")
 	}
 	if c.MaxTurns > 0 {
 		argv = append(argv, "--max-turns", strconv.Itoa(c.MaxTurns))
