@@ -17,6 +17,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -34,6 +36,7 @@ import (
 
 	"github.com/sandbox0/sandbox0d/internal/connlimit"
 	"github.com/sandbox0/sandbox0d/internal/ratelog"
+	"github.com/sandbox0/sandbox0d/sessions/local/projection"
 	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
 
@@ -79,6 +82,16 @@ type Config struct {
 	// Resolve looks a host name up; nil means net.DefaultResolver.
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 	Logger  *slog.Logger
+	// CA terminates TLS for hosts that have a scoped credential (see
+	// Project); nil means HTTPS is never intercepted and a CONNECT to such
+	// a host is refused.
+	CA *CA
+	// UpstreamRoots verify the real hosts behind intercepted connections;
+	// nil means the system roots.
+	UpstreamRoots *x509.CertPool
+	// MaxBodyBytes bounds the request bodies searched for placeholders; 0
+	// means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
 }
 
 // Proxy serves the egress sockets. It implements sandbox.Egress.
@@ -91,6 +104,9 @@ type Proxy struct {
 	warn          *ratelog.Limiter
 	maxConns      int
 	headerTimeout time.Duration
+	ca            *CA
+	upstreamRoots *x509.CertPool
+	maxBody       int64
 
 	allowed, denied, refused atomic.Uint64
 
@@ -98,6 +114,8 @@ type Proxy struct {
 	closed   bool
 	live     map[*listener]struct{}
 	sessions map[string]*sessionConns // the connection cap, shared by a session's sockets
+	// projections are the sessions' credentials, by session id (Project).
+	projections map[string]*projection.Session
 }
 
 // sessionConns is one session's connection cap and how many of its
@@ -112,7 +130,11 @@ var _ sandbox.Egress = (*Proxy)(nil)
 // New creates the proxy; Close stops it.
 func New(cfg Config) (*Proxy, error) {
 	p := &Proxy{dir: cfg.Dir, resolve: cfg.Resolve, log: cfg.Logger, live: map[*listener]struct{}{},
-		sessions: map[string]*sessionConns{}, maxConns: cfg.MaxConnectionsPerSession, headerTimeout: cfg.HeaderTimeout}
+		sessions: map[string]*sessionConns{}, maxConns: cfg.MaxConnectionsPerSession, headerTimeout: cfg.HeaderTimeout,
+		ca: cfg.CA, upstreamRoots: cfg.UpstreamRoots, maxBody: cfg.MaxBodyBytes, projections: map[string]*projection.Session{}}
+	if p.maxBody <= 0 {
+		p.maxBody = DefaultMaxBodyBytes
+	}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -426,6 +448,16 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sandbox0d egress proxy: "+err.Error(), http.StatusBadGateway)
 		return
 	}
+	// A host one of the session's credentials is scoped to is seen in
+	// clear: CONNECT is terminated here, plain HTTP rewritten.
+	sess := l.p.projection(l.sessionID)
+	scoped := sess != nil && sess.Scoped(t.host)
+	if scoped && r.Method == http.MethodConnect && l.p.ca == nil {
+		l.p.log.Warn("egress: a credential is scoped to this host but the proxy has no CA to intercept with",
+			"session_id", l.sessionID, "host", t.host)
+		http.Error(w, "sandbox0d egress proxy: cannot project credentials to "+t.host+": the daemon has no egress CA", http.StatusBadGateway)
+		return
+	}
 	upstream, err := l.dial(r.Context(), addrs, t.port)
 	if err != nil {
 		l.p.log.Info("egress: connecting failed", "session_id", l.sessionID, "host", t.host, "error", err)
@@ -434,6 +466,22 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer upstream.Close()
+	var upstreamTLS *tls.Conn
+	if scoped && r.Method == http.MethodConnect {
+		// The real certificate is checked before the client is told the
+		// tunnel is open, so a refusal is an HTTP error it can show.
+		upstreamTLS, err = l.verifyUpstream(r.Context(), upstream, t.host)
+		if err != nil {
+			msg := certError(t.host, err)
+			l.p.log.Warn("egress: upstream TLS refused", "session_id", l.sessionID, "host", t.host, "reason", msg)
+			l.hear(msg)
+			http.Error(w, "sandbox0d egress proxy: "+msg, http.StatusBadGateway)
+			return
+		}
+	} else if scoped {
+		// Before the hijack: the body is still the server's to read.
+		l.rewrite(r, t.host, sess.For(t.host))
+	}
 	if !l.track(upstream) {
 		return
 	}
@@ -453,6 +501,10 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer l.untrack(client)
 	if r.Method == http.MethodConnect {
 		if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+			return
+		}
+		if upstreamTLS != nil {
+			l.intercept(client, buf.Reader, upstreamTLS, t, sess)
 			return
 		}
 		// Bytes the client sent after its CONNECT header are in buf.
