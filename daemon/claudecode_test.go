@@ -50,6 +50,8 @@ func claudeCodeBinary(t *testing.T) string {
 	return path
 }
 
+var rawVault = false
+
 func newCCRig(t *testing.T, script ...fakemessages.Reply) *ccRig {
 	bin := claudeCodeBinary(t)
 	fake := fakemessages.New(t, fakemessages.Options{APIKey: ccKey, Model: ccModel, Script: script})
@@ -65,7 +67,10 @@ func newCCRig(t *testing.T, script ...fakemessages.Reply) *ccRig {
 		Agents: []daemon.LocalAgent{{ID: "agent_cc", Version: 1, Harness: "claude-code", Model: ccModel,
 			System: "You are a careful test agent.", ClaudeBinary: bin}},
 		Environments: []daemon.LocalEnvironment{{ID: "env_cc", Timeout: 2 * time.Minute}},
-		Vaults:       []daemon.LocalVault{{ID: "vault_llm", File: llm}, {ID: "vault_other", File: other}},
+		// These tests run Claude Code in an unrestricted environment, where
+		// no proxy can project: the vaults opt out (projection has its
+		// own test, TestClaudeCodeHoldsOnlyAPlaceholder).
+		Vaults: []daemon.LocalVault{{ID: "vault_llm", File: llm, Project: &rawVault}, {ID: "vault_other", File: other, Project: &rawVault}},
 	}
 	r := start(t, cfg, daemon.Options{})
 	if strings.Contains(r.logs.String(), "bubblewrap does not work") {

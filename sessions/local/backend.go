@@ -131,8 +131,13 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 	for _, e := range cfg.Environments {
 		b.envs[e.ID] = e
 	}
-	for _, v := range cfg.Vaults {
+	for i, v := range cfg.Vaults {
 		b.vaults[v.ID] = v
+		if v.Raw {
+			b.log.Warn("vault hands its real values to harnesses: a harness can print them, write them anywhere "+
+				"and send them to any host it reaches; remove project: false to give it placeholders",
+				"vault_id", v.ID, "key", fmt.Sprintf("local.vaults[%d].project", i))
+		}
 	}
 	if b.firstSeen, err = b.store.firstSeen(b.catalogKeys(), b.cfg.Now()); err != nil {
 		return nil, fmt.Errorf("local session backend: %w", err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sandbox0/sandbox0d/sessions/local/projection"
 	"io/fs"
 	"maps"
 	"os"
@@ -29,6 +30,11 @@ type sessionRun struct {
 	vaultIDs     []string
 	mounts       []mount
 	workspace    string
+	// creds holds the session's credentials and their placeholders, kept
+	// across turns; redact removes their real values from what the
+	// harness printed (set each turn). Only the session's runner uses them.
+	creds  *projection.Session
+	redact func([]byte) []byte
 	// prepare is set until the workspace has been made and its resources
 	// materialized; only the session's runner reads or clears it.
 	prepare bool
@@ -264,21 +270,4 @@ func (b *Backend) giveBackLocked(as *activeSession) {
 		b.releaseLocked()
 	}
 	as.waiter = nil
-}
-
-// vaultEnv reads the vaults' variables for one turn.
-func (b *Backend) vaultEnv(ids []string) (map[string]string, error) {
-	vars := map[string]string{}
-	for i, id := range ids {
-		v, ok := b.vaults[id]
-		if !ok {
-			return nil, fmt.Errorf("vault_ids[%d]: vault %q is no longer configured on this machine (local.vaults)", i, id)
-		}
-		values, err := readVault(v, b.cfg.CredentialsDir)
-		if err != nil {
-			return nil, fmt.Errorf("vault_ids[%d]: %w", i, err)
-		}
-		maps.Copy(vars, values)
-	}
-	return vars, nil
 }

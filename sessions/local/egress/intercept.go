@@ -181,3 +181,12 @@ func certError(host string, err error) string {
 	}
 	return fmt.Sprintf("TLS with %s failed: %v", host, err)
 }
+
+// TrustBundle is the host path of the bundle a projecting sandbox trusts
+// (system roots plus the CA); "" without a CA.
+func (p *Proxy) TrustBundle() string {
+	if p.ca == nil {
+		return ""
+	}
+	return p.ca.Bundle()
+}

@@ -244,6 +244,9 @@ func (b *Bubblewrap) command(spec Spec, probe bool) (*Process, error) {
 		prefix := append([]string{fwd}, b.forwarder[1:]...)
 		argv = append(append(prefix, "--socket", egressSocketInside, "--listen", ProxyListenAddr, "--"), argv...)
 	}
+	if spec.TrustBundle != "" {
+		late = append(late, "--ro-bind", spec.TrustBundle, TrustBundleInside)
+	}
 	for _, e := range b.view {
 		switch {
 		case e.symlink != "":

@@ -95,9 +95,17 @@ type Spec struct {
 	ReadOnly []string
 	// Network is the environment's network policy.
 	Network Network
+	// TrustBundle, when set, is a host file of trusted CA certificates
+	// (the system's plus the egress proxy's CA) bound read-only at
+	// TrustBundleInside; only bubblewrap uses it.
+	TrustBundle string
 	// Limits bound the process and everything it starts (see Limits).
 	Limits Limits
 }
+
+// TrustBundleInside is where a sandbox sees Spec.TrustBundle (a fresh
+// /run, next to the egress socket, so no host directory is shadowed).
+const TrustBundleInside = "/run/sandbox0d/ca-bundle.pem"
 
 // Sandbox prepares confined processes. Implementations are safe for
 // concurrent use.

