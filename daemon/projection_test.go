@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sandbox0/sandbox0d/daemon"
+	"github.com/sandbox0/sandbox0d/internal/fakemessages"
 )
 
 const (
@@ -215,4 +216,64 @@ echo "done"
 			return nil
 		})
 	}
+}
+
+// TestClaudeCodeHoldsOnlyAPlaceholder: the real Claude Code CLI in a
+// limited environment under bubblewrap, its LLM vault projected. The
+// scripted Messages API is served over TLS with its own certificate (the
+// proxy trusts it through local.egress.upstream_ca_file; the CLI trusts
+// the daemon's CA through NODE_EXTRA_CA_CERTS). The CLI's Bash tool writes
+// the ANTHROPIC_API_KEY it holds: a placeholder; the fake received the
+// real key on every call; the key is nowhere the daemon writes.
+func TestClaudeCodeHoldsOnlyAPlaceholder(t *testing.T) {
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("bwrap is not installed (Debian package bubblewrap)")
+	}
+	bin := claudeCodeBinary(t)
+	fake := fakemessages.New(t, fakemessages.Options{APIKey: ccKey, Model: ccModel, TLS: true, Script: []fakemessages.Reply{
+		{Blocks: []fakemessages.Block{fakemessages.Text("Checking."),
+			fakemessages.ToolUse("Bash", map[string]any{"command": "printenv ANTHROPIC_API_KEY > key.txt", "description": "key"})}},
+		{Blocks: []fakemessages.Block{fakemessages.Text("Done.")}},
+	}})
+	cfg := localConfig(t, "bubblewrap")
+	dir := filepath.Dir(cfg.DataDir)
+	upstreamCA := filepath.Join(dir, "upstream-ca.pem")
+	require.NoError(t, os.WriteFile(upstreamCA, fake.CertificatePEM(), 0o644))
+	cfg.Local.Egress.UpstreamCAFile = upstreamCA
+	llm := filepath.Join(dir, "anthropic.env")
+	require.NoError(t, os.WriteFile(llm, []byte("ANTHROPIC_API_KEY="+ccKey+"\n"), 0o600))
+	host, _ := hostPort(t, fake.URL)
+	cfg.Local.Vaults = []daemon.LocalVault{{ID: "vault_llm", File: llm, Hosts: []string{host}}}
+	cfg.Local.Agents = []daemon.LocalAgent{{ID: "agent_cc", Version: 1, Harness: "claude-code", Model: ccModel, ClaudeBinary: bin}}
+	// The base URL is no secret: it belongs in the environment, not the
+	// vault (a projected vault's every value is a placeholder).
+	cfg.Local.Environments = []daemon.LocalEnvironment{{ID: "env_cc", Timeout: 2 * time.Minute,
+		Env:        map[string]string{"ANTHROPIC_BASE_URL": fake.URL},
+		Networking: daemon.LocalNetworking{Type: "limited", AllowedHosts: []string{host}}}}
+	r := start(t, cfg, daemon.Options{})
+	rig := &ccRig{r: r, c: r.client(), fake: fake, cfg: cfg,
+		workspace: func(id string) string { return filepath.Join(cfg.DataDir, "workspaces", id) }}
+
+	status, out := api(t, r, http.MethodPost, "/v1/sessions", map[string]any{"agent": "agent_cc",
+		"environment_id": "env_cc", "vault_ids": []string{"vault_llm"}})
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	id := out["id"].(string)
+	status, out = sendText(t, r, id, "What key do you hold?")
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	stop := rig.awaitStop(t, id, 1)
+	evs := rig.events(t, id)
+	require.Equal(t, "session.status_idle", stop.Type, "events %v; stderr/log:\n%s", types(evs), r.logs.String())
+	assert.Equal(t, "end_turn", stop.StopReason.Type)
+
+	held, err := os.ReadFile(filepath.Join(rig.workspace(id), "key.txt"))
+	require.NoError(t, err)
+	assert.Regexp(t, `^s0d-placeholder-[0-9a-f]{32}\n$`, string(held), "the CLI's environment held a placeholder")
+	calls := fake.Requests()
+	require.NotEmpty(t, calls)
+	for _, c := range calls {
+		if c.Path == "/v1/messages" {
+			assert.Equal(t, ccKey, c.Header.Get("X-Api-Key"), "the fake received the real key")
+		}
+	}
+	rig.noSecret(t, id)
 }
