@@ -16,7 +16,7 @@ import (
 type fakeProjector struct{ bundle string }
 
 func (f fakeProjector) Project(string, *projection.Session) func() { return func() {} }
-func (f fakeProjector) TrustBundle() string                         { return f.bundle }
+func (f fakeProjector) TrustBundle() string                        { return f.bundle }
 
 // A session whose vault is projected never runs where the proxy cannot
 // stand between the harness and the network: it ends with an error that
