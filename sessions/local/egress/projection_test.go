@@ -68,7 +68,7 @@ type projRig struct {
 	logs     *logBuffer
 }
 
-func newProjRig(t *testing.T) *projRig {
+func newProjRig(t testing.TB) *projRig {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := LoadCA(filepath.Join(dir, "ca"))
@@ -116,7 +116,7 @@ func (r *projRig) client() *http.Client {
 }
 
 // tlsServer serves h over TLS with a certificate for name signed by ca.
-func tlsServer(t *testing.T, ca *CA, name string, h http.HandlerFunc) *httptest.Server {
+func tlsServer(t testing.TB, ca *CA, name string, h http.HandlerFunc) *httptest.Server {
 	t.Helper()
 	leaf, err := ca.leaf(name)
 	require.NoError(t, err)
