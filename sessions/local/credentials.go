@@ -34,9 +34,14 @@ var trustEnv = []string{"SSL_CERT_FILE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"
 func (b *Backend) sessionCredentials(ids []string) ([]projection.Credential, error) {
 	var out []projection.Credential
 	for i, id := range ids {
-		// The API vault source joins here: a vault id the API knows
-		// yields its credentials (b.apiVaultCredentials(id)), otherwise
-		// the config's vault of that id is read.
+		// JOIN POINT for vaults created through the API (vault_api.go):
+		//	if creds, ok, err := b.apiVaultCredentials(id); err != nil {
+		//		return nil, fmt.Errorf("vault_ids[%d]: %w", i, err)
+		//	} else if ok {
+		//		out = append(out, creds...)
+		//		continue
+		//	}
+		// Otherwise the config's vault of that id is read.
 		v, ok := b.vaults[id]
 		if !ok {
 			return nil, fmt.Errorf("vault_ids[%d]: vault %q is no longer configured on this machine (local.vaults)", i, id)
