@@ -43,7 +43,10 @@ func config(t *testing.T, claude bool) string {
 			"claude_binary": claudeDir + "/bin/claude.exe"})
 	}
 	local["agents"] = agents
-	local["vaults"] = append(asSlice(local["vaults"]), map[string]any{"id": "vault_llm", "file": "/etc/sandbox0d/anthropic.env"})
+	// The Claude Code session runs in env_local (unrestricted), where no
+	// proxy can project the key: this vault opts out (daemon's
+	// TestClaudeCodeHoldsOnlyAPlaceholder covers projection).
+	local["vaults"] = append(asSlice(local["vaults"]), map[string]any{"id": "vault_llm", "file": "/etc/sandbox0d/anthropic.env", "project": false})
 	out, err := yaml.Marshal(cfg)
 	require.NoError(t, err)
 	return string(out)
