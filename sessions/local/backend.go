@@ -178,6 +178,11 @@ func (b *Backend) CheckReferences(_ context.Context, refs sessions.References) e
 			return &sessions.NotFoundError{Field: fmt.Sprintf("vault_ids[%d]", i), ID: id}
 		}
 	}
+	// A vault whose credentials this daemon cannot project is refused now,
+	// not at the session's first turn.
+	if fe := b.checkVaultsProjectable(refs.VaultIDs); fe != nil {
+		return fe
+	}
 	for _, id := range refs.FileIDs {
 		if checkFileID(b.cfg.FilesDir, id) != nil {
 			return &sessions.NotFoundError{Field: "file_id", ID: id}

@@ -109,6 +109,11 @@ func (b *Backend) prepareRun(req sessions.CreateRequest, now time.Time) (*sessio
 			return nil, nil, nil, runError(sessions.ErrUnknown, "vault_ids[%d]: %v", i, err)
 		}
 	}
+	// A deployment stored before the daemon lost what projection needs
+	// (its config changed) gets its run refused with the same words.
+	if fe := b.checkVaultsProjectable(req.VaultIDs); fe != nil {
+		return nil, nil, nil, runError(sessions.ErrSessionCreationRejected, "%v", fe)
+	}
 
 	id := newID(sessionIDPrefix)
 	workspace := filepath.Join(b.cfg.WorkspaceDir, id)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local/projection"
 	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
@@ -78,33 +79,68 @@ func configVaultCredentials(v Vault, credentialsDir string) ([]projection.Creden
 
 // checkProjection says why a session projecting credentials cannot run:
 // projection needs every request of the harness to pass the egress proxy,
-// which only a bubblewrap sandbox with a limited network gives. Failing is
-// the only safe answer: handing over the real values would be the opt-out
-// nobody chose.
-func (b *Backend) checkProjection(env Environment) error {
+// which only a bubblewrap sandbox gives (a network namespace of its own,
+// limited or, for an unrestricted environment, open but proxied). Failing
+// is the only safe answer: handing over the real values would be the
+// opt-out nobody chose. Checked when a session is created (CheckReferences,
+// prepareRun) and again before each turn.
+func (b *Backend) checkProjection() error {
 	way := "or set project: false on the vault (local.vaults[].project) to hand the harness the real values (docs/security.md says what that gives up)"
 	switch {
 	case b.cfg.Projector == nil:
-		return errors.New("this session's vault credentials are projected, but the daemon has no egress proxy; " + way)
+		return errors.New("this vault's credentials are projected, but the daemon has no egress proxy; " + way)
 	case !b.sandbox.Confined():
-		return fmt.Errorf("this session's vault credentials are projected, which needs the egress proxy between the harness and the network, "+
+		return fmt.Errorf("this vault's credentials are projected, which needs the egress proxy between the harness and the network, "+
 			"and local.sandbox is %s: use bubblewrap (local.sandbox: auto), %s", b.sandbox.Name(), way)
-	case env.Networking.Type != "limited":
-		return fmt.Errorf("this session's vault credentials are projected, which needs the egress proxy between the harness and the network, "+
-			"and environment %s has networking type unrestricted: make it limited (local.environments[].networking) and list the hosts, %s", env.ID, way)
 	case b.cfg.Projector.TrustBundle() == "":
-		return errors.New("this session's vault credentials are projected, but the egress proxy has no CA for HTTPS; " + way)
+		return errors.New("this vault's credentials are projected, but the egress proxy has no CA for HTTPS; " + way)
+	}
+	return nil
+}
+
+// checkVaultsProjectable is checkProjection for each vault of a session
+// about to be created: the first projected vault that cannot be is named
+// by its vault_ids[i] field.
+func (b *Backend) checkVaultsProjectable(ids []string) *sessions.FieldError {
+	for i, id := range ids {
+		if v, ok := b.vaults[id]; ok && !v.Raw {
+			if err := b.checkProjection(); err != nil {
+				return &sessions.FieldError{Field: fmt.Sprintf("vault_ids[%d]", i), Message: fmt.Sprintf("vault %q: %v", id, err)}
+			}
+		}
 	}
 	return nil
 }
 
 // projectTurn gives the turn's sandbox the daemon's trust bundle and env
-// the variables that point at it.
-func (b *Backend) projectTurn(spec *sandbox.Spec, env map[string]string) {
+// the variables that point at it. An unrestricted environment's turn is
+// proxied too (sandbox.Network.Proxied): the harness gets a network of its
+// own whose only way out is the proxy, open to any host, with internal
+// addresses reachable only where allowed_hosts or a credential's hosts
+// name them. A session without projected credentials never comes here and
+// keeps the host network.
+func (b *Backend) projectTurn(spec *sandbox.Spec, env map[string]string, creds []projection.Credential) {
 	spec.TrustBundle = b.cfg.Projector.TrustBundle()
 	for _, k := range trustEnv {
 		env[k] = sandbox.TrustBundleInside
 	}
+	if !spec.Network.Limited {
+		spec.Network.Proxied = true
+		spec.Network.CredentialHosts = credentialHosts(creds)
+	}
+}
+
+// credentialHosts are the hosts the credentials are scoped to, each once.
+func credentialHosts(creds []projection.Credential) []string {
+	var out []string
+	for _, c := range creds {
+		for _, h := range c.Hosts {
+			if !slices.Contains(out, h) {
+				out = append(out, h)
+			}
+		}
+	}
+	return out
 }
 
 // checkCredentialHost checks a local.vaults[].hosts entry: a host name, an

@@ -210,7 +210,7 @@ func (b *Backend) runTurnUnredacted(ctx context.Context, id string, as *activeSe
 	run.redact = run.creds.Redactor()
 	projecting := run.creds.Projects()
 	if projecting {
-		if err := b.checkProjection(run.env); err != nil {
+		if err := b.checkProjection(); err != nil {
 			return turnOutcome{status: statusTerminated, failure: failuref("%v", err)}
 		}
 		defer b.cfg.Projector.Project(id, run.creds)()
@@ -228,7 +228,7 @@ func (b *Backend) runTurnUnredacted(ctx context.Context, id string, as *activeSe
 	}
 	h, sb := b.turnHarness(run, rec)
 	if projecting {
-		b.projectTurn(&sb.spec, vaultEnv)
+		b.projectTurn(&sb.spec, vaultEnv, creds)
 	}
 	turn := harness.Turn{
 		SessionID:       id,

@@ -10,7 +10,10 @@
 // the name or IP as the client sent it matches an allowed_hosts entry (or a
 // package-manager registry when allow_package_managers is set) and none of
 // the addresses it would connect to is loopback, private or link-local,
-// unless that address is listed explicitly as an IP entry.
+// unless that address is listed explicitly as an IP entry. The harness of
+// an unrestricted session whose credentials are projected gets an open
+// socket instead: any destination, internal addresses only where
+// allowed_hosts or the credentials' hosts name them (compileHarness).
 package egress
 
 import (
@@ -214,14 +217,19 @@ func (p *Proxy) Close() error {
 }
 
 // policy is a parsed network policy. A limited one allows only what its
-// rules match; an open one (unrestricted, for the daemon's own clones)
-// allows any destination. Both refuse internal addresses their rules do not
-// list as IPs. Only ListenClone makes an open policy; harness sockets are
-// always limited.
+// rules match; an open one (unrestricted: the daemon's own clones, and the
+// harness of a session whose credentials are projected) allows any
+// destination. All refuse internal addresses their rules do not list as
+// IPs; a proxied harness's policy (namedInternal) also lets a rule naming
+// the host reach them, since its rules are the operator's allowed_hosts
+// and the hosts the session's credentials are scoped to.
 type policy struct {
 	rules       []rule
 	environment string
 	open        bool
+	// namedInternal: an internal address is reachable when a rule matches
+	// the destination as sent, by name or IP (not only an IP rule).
+	namedInternal bool
 }
 
 // networking is the policy's networking.type, for messages.
@@ -245,6 +253,27 @@ func compile(n sandbox.Network) (policy, error) {
 		r, err := parseRule(h)
 		if err != nil {
 			return pol, fmt.Errorf("allowed_hosts[%d]: %v", i, err)
+		}
+		pol.rules = append(pol.rules, r)
+	}
+	return pol, nil
+}
+
+// compileHarness is the policy of a harness socket: the environment's, or
+// for a Proxied unrestricted network an open one whose internal addresses
+// are those its allowed_hosts or the credentials' hosts name. A limited
+// policy never takes the credentials' hosts: what it allows is
+// allowed_hosts alone.
+func compileHarness(n sandbox.Network) (policy, error) {
+	pol, err := compile(n)
+	if err != nil || n.Limited || !n.Proxied {
+		return pol, err
+	}
+	pol.open, pol.namedInternal = true, true
+	for i, h := range n.CredentialHosts {
+		r, err := parseRule(h)
+		if err != nil {
+			return pol, fmt.Errorf("credential hosts[%d]: %v", i, err)
 		}
 		pol.rules = append(pol.rules, r)
 	}
@@ -290,7 +319,7 @@ func (l *listener) untrack(c net.Conn) {
 // Listen implements sandbox.Egress: a socket served with the session's
 // policy until release.
 func (p *Proxy) Listen(sessionID string, n sandbox.Network) (string, func(), error) {
-	pol, err := compile(n)
+	pol, err := compileHarness(n)
 	if err != nil {
 		return "", nil, err
 	}
@@ -383,9 +412,10 @@ func (l *listener) check(ctx context.Context, t target) ([]netip.Addr, error) {
 	}
 	var ok []netip.Addr
 	var refused netip.Addr
+	named := matched && l.pol.namedInternal
 	for _, a := range addrs {
 		a = a.Unmap()
-		if internal(a) && !listsIP(l.pol.rules, a, t.port) {
+		if internal(a) && !named && !listsIP(l.pol.rules, a, t.port) {
 			refused = a
 			continue
 		}
@@ -393,8 +423,11 @@ func (l *listener) check(ctx context.Context, t target) ([]netip.Addr, error) {
 	}
 	if len(ok) == 0 {
 		if refused.IsValid() {
-			return nil, &denial{fmt.Sprintf("%s resolves to %s, a loopback, private or link-local address; "+
-				"only an allowed_hosts entry naming that IP allows it", t.host, refused)}
+			way := "only an allowed_hosts entry naming that IP allows it"
+			if l.pol.namedInternal {
+				way = "only an allowed_hosts entry of the environment or a host one of the session's credentials is scoped to, naming this host or IP, allows it"
+			}
+			return nil, &denial{fmt.Sprintf("%s resolves to %s, a loopback, private or link-local address; %s", t.host, refused, way)}
 		}
 		return nil, fmt.Errorf("%s has no address", t.host)
 	}

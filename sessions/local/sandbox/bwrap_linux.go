@@ -214,11 +214,15 @@ func (b *Bubblewrap) command(spec Spec, probe bool) (*Process, error) {
 		// which to regain them.
 		"--cap-drop", "ALL", "--disable-userns",
 	}
-	if spec.Network.Limited {
+	if spec.Network.ThroughProxy() {
 		args = append(args, "--unshare-net")
 	}
-	if spec.Network.Limited && !probe {
+	if spec.Network.ThroughProxy() && !probe {
 		if b.egress == nil || len(b.forwarder) == 0 {
+			if !spec.Network.Limited {
+				return nil, fmt.Errorf("%w: the session's credentials are projected through the egress proxy (environment %s) and this daemon has no egress proxy",
+					ErrNetworkPolicy, spec.Network.Environment)
+			}
 			return nil, fmt.Errorf("%w: environment %s has networking type limited and this daemon has no egress proxy",
 				ErrNetworkPolicy, spec.Network.Environment)
 		}

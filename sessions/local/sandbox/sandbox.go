@@ -56,8 +56,20 @@ const DebianPackage = "bubblewrap"
 type Network struct {
 	// Limited is networking.type limited: the process gets a network
 	// namespace of its own whose only way out is the daemon's egress proxy.
-	// false is unrestricted: the host network.
-	Limited              bool
+	// false is unrestricted: the host network, unless Proxied.
+	Limited bool
+	// Proxied, on an unrestricted network, still gives the process a
+	// network namespace of its own behind the egress proxy, whose policy
+	// is then open (any host) but keeps refusing internal addresses that
+	// AllowedHosts or CredentialHosts do not name. Set for the turns of a
+	// session holding projected credentials: the proxy can only substitute
+	// what passes through it.
+	Proxied bool
+	// CredentialHosts are the hosts the session's credentials are scoped
+	// to. On a Proxied network they reach internal addresses like
+	// AllowedHosts entries do (the operator or API user named them; the
+	// harness did not). Ignored otherwise.
+	CredentialHosts      []string
 	AllowedHosts         []string
 	AllowPackageManagers bool
 	AllowMCPServers      bool
@@ -67,6 +79,11 @@ type Network struct {
 	// Environment names the policy in denials and errors.
 	Environment string
 }
+
+// ThroughProxy reports whether the process's only way out is the egress
+// proxy (a network namespace of its own): limited, or unrestricted but
+// Proxied.
+func (n Network) ThroughProxy() bool { return n.Limited || n.Proxied }
 
 // Spec is one process to run for a session.
 type Spec struct {
