@@ -83,6 +83,22 @@ func untrustedTLS(t *testing.T, ip string, h http.Handler) string {
 	return srv.Listener.Addr().String()
 }
 
+// loopbackServer serves h over plain HTTP on ip (a loopback address
+// other than 127.0.0.1) and returns its host:port.
+func loopbackServer(t *testing.T, ip string, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", ip, err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return ln.Addr().String()
+}
+
 func hostPort(t *testing.T, raw string) (string, string) {
 	u, err := url.Parse(raw)
 	require.NoError(t, err)
@@ -218,62 +234,161 @@ echo "done"
 	}
 }
 
-// TestClaudeCodeHoldsOnlyAPlaceholder: the real Claude Code CLI in a
-// limited environment under bubblewrap, its LLM vault projected. The
-// scripted Messages API is served over TLS with its own certificate (the
-// proxy trusts it through local.egress.upstream_ca_file; the CLI trusts
-// the daemon's CA through NODE_EXTRA_CA_CERTS). The CLI's Bash tool writes
-// the ANTHROPIC_API_KEY it holds: a placeholder; the fake received the
-// real key on every call; the key is nowhere the daemon writes.
+// TestClaudeCodeHoldsOnlyAPlaceholder: the real Claude Code CLI under
+// bubblewrap, its LLM vault projected, in a limited environment and in an
+// unrestricted one (the official quickstart's: its turns go through the
+// proxy all the same). The scripted Messages API is served over TLS with
+// its own certificate (the proxy trusts it through
+// local.egress.upstream_ca_file; the CLI trusts the daemon's CA through
+// NODE_EXTRA_CA_CERTS). The CLI's Bash tool writes the ANTHROPIC_API_KEY
+// it holds: a placeholder; the fake received the real key on every call;
+// the turn ends end_turn; the key is nowhere the daemon writes.
 func TestClaudeCodeHoldsOnlyAPlaceholder(t *testing.T) {
 	if _, err := exec.LookPath("bwrap"); err != nil {
 		t.Skip("bwrap is not installed (Debian package bubblewrap)")
 	}
 	bin := claudeCodeBinary(t)
-	fake := fakemessages.New(t, fakemessages.Options{APIKey: ccKey, Model: ccModel, TLS: true, Script: []fakemessages.Reply{
-		{Blocks: []fakemessages.Block{fakemessages.Text("Checking."),
-			fakemessages.ToolUse("Bash", map[string]any{"command": "printenv ANTHROPIC_API_KEY > key.txt", "description": "key"})}},
-		{Blocks: []fakemessages.Block{fakemessages.Text("Done.")}},
-	}})
+	for _, networking := range []string{"limited", "unrestricted"} {
+		t.Run(networking, func(t *testing.T) {
+			fake := fakemessages.New(t, fakemessages.Options{APIKey: ccKey, Model: ccModel, TLS: true, Script: []fakemessages.Reply{
+				{Blocks: []fakemessages.Block{fakemessages.Text("Checking."),
+					fakemessages.ToolUse("Bash", map[string]any{"command": "printenv ANTHROPIC_API_KEY > key.txt", "description": "key"})}},
+				{Blocks: []fakemessages.Block{fakemessages.Text("Done.")}},
+			}})
+			cfg := localConfig(t, "bubblewrap")
+			dir := filepath.Dir(cfg.DataDir)
+			upstreamCA := filepath.Join(dir, "upstream-ca.pem")
+			require.NoError(t, os.WriteFile(upstreamCA, fake.CertificatePEM(), 0o644))
+			cfg.Local.Egress.UpstreamCAFile = upstreamCA
+			llm := filepath.Join(dir, "anthropic.env")
+			require.NoError(t, os.WriteFile(llm, []byte("ANTHROPIC_API_KEY="+ccKey+"\n"), 0o600))
+			host, _ := hostPort(t, fake.URL)
+			cfg.Local.Vaults = []daemon.LocalVault{{ID: "vault_llm", File: llm, Hosts: []string{host}}}
+			cfg.Local.Agents = []daemon.LocalAgent{{ID: "agent_cc", Version: 1, Harness: "claude-code", Model: ccModel, ClaudeBinary: bin}}
+			// The base URL is no secret: it belongs in the environment, not
+			// the vault (a projected vault's every value is a placeholder).
+			env := daemon.LocalEnvironment{ID: "env_cc", Timeout: 2 * time.Minute,
+				Env: map[string]string{"ANTHROPIC_BASE_URL": fake.URL}, Networking: daemon.LocalNetworking{Type: networking}}
+			if networking == "limited" {
+				env.Networking.AllowedHosts = []string{host}
+			}
+			cfg.Local.Environments = []daemon.LocalEnvironment{env}
+			r := start(t, cfg, daemon.Options{})
+			rig := &ccRig{r: r, c: r.client(), fake: fake, cfg: cfg,
+				workspace: func(id string) string { return filepath.Join(cfg.DataDir, "workspaces", id) }}
+
+			status, out := api(t, r, http.MethodPost, "/v1/sessions", map[string]any{"agent": "agent_cc",
+				"environment_id": "env_cc", "vault_ids": []string{"vault_llm"}})
+			require.Equal(t, http.StatusOK, status, "%v", out)
+			id := out["id"].(string)
+			status, out = sendText(t, r, id, "What key do you hold?")
+			require.Equal(t, http.StatusOK, status, "%v", out)
+			stop := rig.awaitStop(t, id, 1)
+			evs := rig.events(t, id)
+			require.Equal(t, "session.status_idle", stop.Type, "events %v; stderr/log:\n%s", types(evs), r.logs.String())
+			assert.Equal(t, "end_turn", stop.StopReason.Type)
+
+			held, err := os.ReadFile(filepath.Join(rig.workspace(id), "key.txt"))
+			require.NoError(t, err)
+			assert.Regexp(t, `^s0d-placeholder-[0-9a-f]{32}\n$`, string(held), "the CLI's environment held a placeholder")
+			calls := fake.Requests()
+			require.NotEmpty(t, calls)
+			for _, c := range calls {
+				if c.Path == "/v1/messages" {
+					assert.Equal(t, ccKey, c.Header.Get("X-Api-Key"), "the fake received the real key")
+				}
+			}
+			rig.noSecret(t, id)
+		})
+	}
+}
+
+// sessionEvents is every stored event of a session, as JSON text.
+func sessionEvents(t *testing.T, r *running, id string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://sandbox0d/v1/sessions/"+id+"/events?limit=1000", nil)
+	require.NoError(t, err)
+	req.Header.Set("anthropic-beta", "managed-agents-2026-04-01")
+	resp, err := socketClient(r.socket).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(data)
+}
+
+// TestUnrestrictedSessionIsProxiedForItsCredentials: the official
+// quickstart's environment is unrestricted. A command harness under real
+// bubblewrap, in such an environment, with a credential scoped to a
+// loopback host: it holds the placeholder and the proxy variables, the
+// scoped host receives the real value, a loopback host nobody named is
+// refused (and the host network is out of reach: no way around the
+// proxy), one allowed_hosts names is reached. The same environment without
+// credentials is what it always was: the host network, no proxy.
+func TestUnrestrictedSessionIsProxiedForItsCredentials(t *testing.T) {
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("bwrap is not installed (Debian package bubblewrap)")
+	}
+	if _, err := os.Stat("/usr/bin/curl"); err != nil {
+		t.Skip("curl is not installed (Debian package curl)")
+	}
+	var scoped, other, named recorder
+	scopedSrv := httptest.NewTLSServer(&scoped)
+	defer scopedSrv.Close()
+	otherAddr := loopbackServer(t, "127.0.0.2", &other)
+	namedAddr := loopbackServer(t, "127.0.0.3", &named)
+	_, scopedPort := hostPort(t, scopedSrv.URL)
+
 	cfg := localConfig(t, "bubblewrap")
 	dir := filepath.Dir(cfg.DataDir)
 	upstreamCA := filepath.Join(dir, "upstream-ca.pem")
-	require.NoError(t, os.WriteFile(upstreamCA, fake.CertificatePEM(), 0o644))
+	require.NoError(t, os.WriteFile(upstreamCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: scopedSrv.Certificate().Raw}), 0o644))
 	cfg.Local.Egress.UpstreamCAFile = upstreamCA
-	llm := filepath.Join(dir, "anthropic.env")
-	require.NoError(t, os.WriteFile(llm, []byte("ANTHROPIC_API_KEY="+ccKey+"\n"), 0o600))
-	host, _ := hostPort(t, fake.URL)
-	cfg.Local.Vaults = []daemon.LocalVault{{ID: "vault_llm", File: llm, Hosts: []string{host}}}
-	cfg.Local.Agents = []daemon.LocalAgent{{ID: "agent_cc", Version: 1, Harness: "claude-code", Model: ccModel, ClaudeBinary: bin}}
-	// The base URL is no secret: it belongs in the environment, not the
-	// vault (a projected vault's every value is a placeholder).
-	cfg.Local.Environments = []daemon.LocalEnvironment{{ID: "env_cc", Timeout: 2 * time.Minute,
-		Env:        map[string]string{"ANTHROPIC_BASE_URL": fake.URL},
-		Networking: daemon.LocalNetworking{Type: "limited", AllowedHosts: []string{host}}}}
+	svc := filepath.Join(dir, "svc.env")
+	require.NoError(t, os.WriteFile(svc, []byte("SVC_TOKEN="+hostileSvcKey+"\n"), 0o600))
+	cfg.Local.Vaults = []daemon.LocalVault{{ID: "vault_svc", File: svc, Hosts: []string{"127.0.0.1"}}}
+	script := `
+echo "env SVC_TOKEN=$SVC_TOKEN HTTPS_PROXY=${HTTPS_PROXY:-none} http_proxy=${http_proxy:-none} SSL_CERT_FILE=${SSL_CERT_FILE:-none}"
+curl -sS -o /dev/null -w "scoped=%{http_code}\n" https://127.0.0.1:` + scopedPort + `/api -H "Authorization: Bearer $SVC_TOKEN"
+curl -sS -o /dev/null -w "unscoped=%{http_code}\n" http://` + otherAddr + `/leak -H "Authorization: Bearer $SVC_TOKEN"
+curl -sS -o /dev/null -w "named=%{http_code}\n" http://` + namedAddr + `/named
+curl --noproxy '*' -sS -m 10 -o /dev/null -w "direct=%{http_code}\n" http://` + otherAddr + `/direct 2>/dev/null || echo "direct failed"
+echo "done"
+`
+	cfg.Local.Agents = []daemon.LocalAgent{{ID: "agent_sh", Version: 1, Command: []string{"/bin/sh", "-c", script}}}
+	cfg.Local.Environments = []daemon.LocalEnvironment{{ID: "env_open", Timeout: 2 * time.Minute,
+		Networking: daemon.LocalNetworking{Type: "unrestricted", AllowedHosts: []string{namedAddr}}}}
 	r := start(t, cfg, daemon.Options{})
-	rig := &ccRig{r: r, c: r.client(), fake: fake, cfg: cfg,
-		workspace: func(id string) string { return filepath.Join(cfg.DataDir, "workspaces", id) }}
 
-	status, out := api(t, r, http.MethodPost, "/v1/sessions", map[string]any{"agent": "agent_cc",
-		"environment_id": "env_cc", "vault_ids": []string{"vault_llm"}})
-	require.Equal(t, http.StatusOK, status, "%v", out)
-	id := out["id"].(string)
-	status, out = sendText(t, r, id, "What key do you hold?")
-	require.Equal(t, http.StatusOK, status, "%v", out)
-	stop := rig.awaitStop(t, id, 1)
-	evs := rig.events(t, id)
-	require.Equal(t, "session.status_idle", stop.Type, "events %v; stderr/log:\n%s", types(evs), r.logs.String())
-	assert.Equal(t, "end_turn", stop.StopReason.Type)
-
-	held, err := os.ReadFile(filepath.Join(rig.workspace(id), "key.txt"))
-	require.NoError(t, err)
-	assert.Regexp(t, `^s0d-placeholder-[0-9a-f]{32}\n$`, string(held), "the CLI's environment held a placeholder")
-	calls := fake.Requests()
-	require.NotEmpty(t, calls)
-	for _, c := range calls {
-		if c.Path == "/v1/messages" {
-			assert.Equal(t, ccKey, c.Header.Get("X-Api-Key"), "the fake received the real key")
-		}
+	run := func(vaults []string) string {
+		status, out := api(t, r, http.MethodPost, "/v1/sessions", map[string]any{"agent": "agent_sh",
+			"environment_id": "env_open", "vault_ids": vaults})
+		require.Equal(t, http.StatusOK, status, "%v", out)
+		id := out["id"].(string)
+		status, out = sendText(t, r, id, "go")
+		require.Equal(t, http.StatusOK, status, "%v", out)
+		awaitEvent(t, r, id, messageSaying("done"))
+		return sessionEvents(t, r, id)
 	}
-	rig.noSecret(t, id)
+
+	text := run([]string{"vault_svc"})
+	t.Log(text)
+	assert.Regexp(t, `env SVC_TOKEN=s0d-placeholder-[0-9a-f]{32} HTTPS_PROXY=http://127.0.0.1:3128 http_proxy=http://127.0.0.1:3128 SSL_CERT_FILE=/run/sandbox0d/ca-bundle.pem`, text)
+	assert.Contains(t, text, "scoped=200", "curl verified the daemon's certificate without -k")
+	assert.Contains(t, text, "unscoped=403", "a loopback host no credential or allowed_hosts entry names is refused")
+	assert.Contains(t, text, "named=200", "an allowed_hosts entry names this one (an IP with its port)")
+	assert.Contains(t, text, "direct failed", "the harness has no host network to go around the proxy")
+	assert.Contains(t, scoped.String(), "Authorization: Bearer "+hostileSvcKey)
+	assert.Empty(t, other.String(), "neither the refused request nor a direct one arrived")
+	assert.Contains(t, named.String(), "GET /named")
+	assert.Contains(t, r.logs.String(), "127.0.0.2 resolves to 127.0.0.2, a loopback, private or link-local address")
+	assert.NotContains(t, text, hostileSvcKey)
+	assert.NotContains(t, r.logs.String(), hostileSvcKey)
+
+	// Without credentials: the host network, as before.
+	text = run(nil)
+	t.Log(text)
+	assert.Contains(t, text, "HTTPS_PROXY=none")
+	assert.Contains(t, text, "direct=200")
+	assert.Contains(t, other.String(), "GET /direct")
 }

@@ -107,6 +107,8 @@ func TestProxiedUnrestrictedPolicy(t *testing.T) {
 		switch host {
 		case "public.test":
 			return []netip.Addr{netip.MustParseAddr("93.184.216.34")}, nil
+		case "localhost":
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
 		case "rebind.test":
 			return []netip.Addr{netip.MustParseAddr("169.254.169.254")}, nil
 		}
@@ -130,7 +132,7 @@ func TestProxiedUnrestrictedPolicy(t *testing.T) {
 		{proxied, "db.internal:5433", false},    // not on that port
 		{proxied, "10.9.9.9:22", true},          // allowed_hosts, by IP
 		{proxied, "other.internal:443", false},  // named by nobody
-		{proxied, "localhost:8080", false},      // 127.0.0.1 is named as an IP, not localhost
+		{proxied, "localhost:8080", true},       // on 127.0.0.1, which a credential names as an IP
 		{proxied, "127.0.0.2:8080", false},      // loopback nobody named
 		{proxied, "rebind.test:80", false},      // a public-looking name on the metadata address
 		{proxied, "169.254.169.254:80", false},  // metadata
