@@ -99,13 +99,24 @@ func (b *Backend) checkProjection() error {
 }
 
 // checkVaultsProjectable is checkProjection for each vault of a session
-// about to be created: the first projected vault that cannot be is named
-// by its vault_ids[i] field.
+// about to be created: the first vault holding a projected credential
+// (sessionCredentials, so every vault source counts) is named by its
+// vault_ids[i] field when this daemon cannot project. A vault that cannot
+// be read is left to the caller's own checks; an empty one, or one that
+// opted out, projects nothing and needs nothing.
 func (b *Backend) checkVaultsProjectable(ids []string) *sessions.FieldError {
+	if b.checkProjection() == nil {
+		return nil
+	}
 	for i, id := range ids {
-		if v, ok := b.vaults[id]; ok && !v.Raw {
-			if err := b.checkProjection(); err != nil {
-				return &sessions.FieldError{Field: fmt.Sprintf("vault_ids[%d]", i), Message: fmt.Sprintf("vault %q: %v", id, err)}
+		creds, err := b.sessionCredentials([]string{id})
+		if err != nil {
+			continue
+		}
+		for _, c := range creds {
+			if !c.Raw && c.Value != "" {
+				return &sessions.FieldError{Field: fmt.Sprintf("vault_ids[%d]", i),
+					Message: fmt.Sprintf("vault %q: %v", id, b.checkProjection())}
 			}
 		}
 	}
