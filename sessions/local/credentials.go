@@ -85,15 +85,15 @@ func configVaultCredentials(v Vault, credentialsDir string) ([]projection.Creden
 // opt-out nobody chose. Checked when a session is created (CheckReferences,
 // prepareRun) and again before each turn.
 func (b *Backend) checkProjection() error {
-	way := "or set project: false on the vault (local.vaults[].project) to hand the harness the real values (docs/security.md says what that gives up)"
+	way := "set project: false on the vault (local.vaults[].project) to hand the harness the real values (docs/security.md says what that gives up)"
 	switch {
 	case b.cfg.Projector == nil:
-		return errors.New("this vault's credentials are projected, but the daemon has no egress proxy; " + way)
+		return errors.New("its credentials are projected, but the daemon has no egress proxy; " + way)
 	case !b.sandbox.Confined():
-		return fmt.Errorf("this vault's credentials are projected, which needs the egress proxy between the harness and the network, "+
-			"and local.sandbox is %s: use bubblewrap (local.sandbox: auto), %s", b.sandbox.Name(), way)
+		return fmt.Errorf("its credentials are projected, which needs the egress proxy between the harness and the network, "+
+			"and local.sandbox is %s: use bubblewrap (local.sandbox: auto), or %s", b.sandbox.Name(), way)
 	case b.cfg.Projector.TrustBundle() == "":
-		return errors.New("this vault's credentials are projected, but the egress proxy has no CA for HTTPS; " + way)
+		return errors.New("its credentials are projected, but the egress proxy has no CA for HTTPS; " + way)
 	}
 	return nil
 }

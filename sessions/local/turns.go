@@ -211,7 +211,7 @@ func (b *Backend) runTurnUnredacted(ctx context.Context, id string, as *activeSe
 	projecting := run.creds.Projects()
 	if projecting {
 		if err := b.checkProjection(); err != nil {
-			return turnOutcome{status: statusTerminated, failure: failuref("%v", err)}
+			return turnOutcome{status: statusTerminated, failure: failuref("a vault of this session (vault_ids %v): %v", run.vaultIDs, err)}
 		}
 		defer b.cfg.Projector.Project(id, run.creds)()
 	}
