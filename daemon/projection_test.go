@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	anthropic "github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/packages/param"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -391,4 +393,47 @@ echo "done"
 	assert.Contains(t, text, "HTTPS_PROXY=none")
 	assert.Contains(t, text, "direct=200")
 	assert.Contains(t, other.String(), "GET /direct")
+}
+
+// Where the daemon cannot project (local.sandbox: none), a vault holding a
+// projected value is refused when the session or deployment is created,
+// with a 400 naming vault_ids[i] and the way out, not accepted and failed
+// at its first turn. A vault that opted out is accepted.
+func TestProjectionRefusedAtCreationThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	cfg := localConfig(t, "none")
+	dir := filepath.Dir(cfg.DataDir)
+	svc := filepath.Join(dir, "svc.env")
+	require.NoError(t, os.WriteFile(svc, []byte("SVC_TOKEN="+hostileSvcKey+"\n"), 0o600))
+	no := false
+	cfg.Local.Vaults = []daemon.LocalVault{{ID: "vault_raw", File: svc, Project: &no}, {ID: "vault_svc", File: svc, Hosts: []string{"api.example.com"}}}
+	cfg.Local.Agents = []daemon.LocalAgent{{ID: "agent_sh", Version: 1, Command: []string{"/bin/true"}}}
+	cfg.Local.Environments = []daemon.LocalEnvironment{{ID: "env_1", Timeout: time.Minute}}
+	r := start(t, cfg, daemon.Options{})
+	c := r.client()
+
+	_, err := c.Beta.Sessions.New(t.Context(), anthropic.BetaSessionNewParams{
+		Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfString: param.NewOpt("agent_sh")},
+		EnvironmentID: "env_1", VaultIDs: []string{"vault_raw", "vault_svc"}})
+	var apiErr *anthropic.Error
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusBadRequest, apiErr.StatusCode)
+	for _, want := range []string{"vault_ids[1]", "vault_svc", "local.sandbox is none", "local.sandbox: auto", "project: false"} {
+		assert.Contains(t, apiErr.Error(), want)
+	}
+
+	params := createParams("projected")
+	params.Agent = anthropic.BetaDeploymentNewParamsAgentUnion{OfString: param.NewOpt("agent_sh")}
+	params.Resources = nil
+	params.VaultIDs = []string{"vault_svc"}
+	_, err = c.Beta.Deployments.New(t.Context(), params)
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusBadRequest, apiErr.StatusCode)
+	assert.Contains(t, apiErr.Error(), "vault_ids[0]")
+	assert.Contains(t, apiErr.Error(), "project: false")
+
+	params.VaultIDs = []string{"vault_raw"}
+	_, err = c.Beta.Deployments.New(t.Context(), params)
+	require.NoError(t, err, "a vault that opted out needs no proxy")
+	assert.NotContains(t, r.logs.String(), hostileSvcKey)
 }
