@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
@@ -53,11 +54,24 @@ func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *dis
 		if maxConns == 0 {
 			maxConns = -1 // the config's 0 is no cap; egress's 0 is its default
 		}
-		proxy, err := egress.New(egress.Config{Logger: log.With("component", "egress"),
-			MaxConnectionsPerSession: maxConns, HeaderTimeout: cfg.Local.Egress.HeaderTimeout})
+		// The CA with which the proxy terminates TLS for hosts a projected
+		// credential is scoped to; its key stays in the data dir, which no
+		// sandbox sees.
+		ca, err := egress.LoadCA(filepath.Join(cfg.DataDir, egressCADir))
+		if err != nil {
+			return nil, nil, fmt.Errorf("data_dir: %w", err)
+		}
+		roots, err := upstreamRoots(cfg.Local.Egress.UpstreamCAFile)
 		if err != nil {
 			return nil, nil, err
 		}
+		proxy, err := egress.New(egress.Config{Logger: log.With("component", "egress"),
+			MaxConnectionsPerSession: maxConns, HeaderTimeout: cfg.Local.Egress.HeaderTimeout,
+			CA: ca, UpstreamRoots: roots})
+		if err != nil {
+			return nil, nil, err
+		}
+		lc.Projector = proxy
 		sb, err := buildSandbox(cfg, proxy, log)
 		if err != nil {
 			_ = proxy.Close()
@@ -125,7 +139,8 @@ func localConfig(cfg Config, log *slog.Logger) local.Config {
 				OpenFiles: e.Limits.OpenFiles, WorkspaceBytes: e.Limits.WorkspaceBytes}})
 	}
 	for _, v := range cfg.Local.Vaults {
-		lc.Vaults = append(lc.Vaults, local.Vault{ID: v.ID, File: v.File, Credential: v.Credential})
+		lc.Vaults = append(lc.Vaults, local.Vault{ID: v.ID, File: v.File, Credential: v.Credential,
+			Hosts: v.Hosts, Inject: v.Inject, Raw: v.Project != nil && !*v.Project})
 	}
 	return lc
 }
@@ -156,4 +171,27 @@ func buildSandbox(cfg Config, proxy *egress.Proxy, log *slog.Logger) (sandbox.Sa
 		log.Info("local sessions sandbox ready", "sandbox", sb.Name())
 	}
 	return sb, err
+}
+
+// egressCADir is the egress proxy's CA inside the data dir.
+const egressCADir = "egress-ca"
+
+// upstreamRoots are the roots intercepted hosts are verified against: the
+// system's, plus local.egress.upstream_ca_file when set.
+func upstreamRoots(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("config local.egress.upstream_ca_file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("config local.egress.upstream_ca_file: %s holds no PEM certificate", file)
+	}
+	return pool, nil
 }

@@ -25,7 +25,8 @@ import (
 // the daemon with the official Go SDK: the real Claude Code CLI pinned in
 // testdata/claude-code (skipped when it is not installed; CI installs it),
 // inside the sandbox (bubblewrap where it works), against a scripted fake
-// Messages API on loopback that the LLM vault points it at.
+// Messages API on loopback that the environment points it at (ANTHROPIC_BASE_URL)
+// and that the projected LLM vault is scoped to.
 
 const (
 	ccModel = "claude-sonnet-5-5"
@@ -55,17 +56,24 @@ func newCCRig(t *testing.T, script ...fakemessages.Reply) *ccRig {
 	fake := fakemessages.New(t, fakemessages.Options{APIKey: ccKey, Model: ccModel, Script: script})
 	dir := t.TempDir()
 	llm := filepath.Join(dir, "anthropic.env")
-	require.NoError(t, os.WriteFile(llm, []byte("ANTHROPIC_API_KEY="+ccKey+"\nANTHROPIC_BASE_URL="+fake.URL+"\n"), 0o600))
+	require.NoError(t, os.WriteFile(llm, []byte("ANTHROPIC_API_KEY="+ccKey+"\n"), 0o600))
 	other := filepath.Join(dir, "other.env")
 	require.NoError(t, os.WriteFile(other, []byte("SOME_TOKEN=not-an-llm-key\n"), 0o600))
+	fakeHost, _ := hostPort(t, fake.URL)
 	cfg := baseConfig(dir)
 	cfg.Backend = "local"
 	cfg.Local = daemon.LocalConfig{
 		Sandbox: "auto",
 		Agents: []daemon.LocalAgent{{ID: "agent_cc", Version: 1, Harness: "claude-code", Model: ccModel,
 			System: "You are a careful test agent.", ClaudeBinary: bin}},
-		Environments: []daemon.LocalEnvironment{{ID: "env_cc", Timeout: 2 * time.Minute}},
-		Vaults:       []daemon.LocalVault{{ID: "vault_llm", File: llm}, {ID: "vault_other", File: other}},
+		// An unrestricted environment, as the official quickstart's: the
+		// projected LLM vault puts the CLI behind the egress proxy, which
+		// substitutes the key on requests to the fake (on loopback, so
+		// the vault names it). The base URL is no secret: it belongs in the
+		// environment (a projected vault's every value is a placeholder).
+		Environments: []daemon.LocalEnvironment{{ID: "env_cc", Timeout: 2 * time.Minute,
+			Env: map[string]string{"ANTHROPIC_BASE_URL": fake.URL}}},
+		Vaults: []daemon.LocalVault{{ID: "vault_llm", File: llm, Hosts: []string{fakeHost}}, {ID: "vault_other", File: other}},
 	}
 	r := start(t, cfg, daemon.Options{})
 	if strings.Contains(r.logs.String(), "bubblewrap does not work") {

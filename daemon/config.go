@@ -169,6 +169,9 @@ type LocalEgress struct {
 	// HeaderTimeout is the time a connection has to send its CONNECT or
 	// request header.
 	HeaderTimeout time.Duration `mapstructure:"header_timeout"`
+	// UpstreamCAFile adds PEM CA certificates to the system roots the
+	// proxy verifies intercepted hosts against (a private CA, tests).
+	UpstreamCAFile string `mapstructure:"upstream_ca_file"`
 }
 
 // LocalAgent declares an agent for the local backend: a harness command,
@@ -238,6 +241,14 @@ type LocalVault struct {
 	ID         string `mapstructure:"id"`
 	File       string `mapstructure:"file"`
 	Credential string `mapstructure:"credential"`
+	// Hosts are the hosts the vault's values may be sent to (through the
+	// egress proxy); empty: any host the environment allows.
+	Hosts []string `mapstructure:"hosts"`
+	// Inject is where the proxy substitutes them: header, body.
+	Inject []string `mapstructure:"inject"`
+	// Project false hands the harness the real values (the opt-out);
+	// unset means true.
+	Project *bool `mapstructure:"project"`
 }
 
 // Defaults: under systemd, the directories the unit's StateDirectory= and

@@ -75,7 +75,7 @@ var keyDocs = map[string]keyDoc{
 	"local.environments[].max_output_bytes":                  {"harness output per turn", "10 MiB"},
 	"local.environments[].max_events":                        {"events per turn", "`100000`"},
 	"local.environments[].networking.type":                   {"`unrestricted` (default) or `limited`", "`unrestricted`"},
-	"local.environments[].networking.allowed_hosts":          {"with `limited`, the hosts sessions may reach; with `unrestricted`, only names the loopback/private addresses repository clones may reach", ""},
+	"local.environments[].networking.allowed_hosts":          {"with `limited`, the hosts sessions may reach; with `unrestricted`, only names the loopback/private addresses repository clones (and the harness of a session with projected credentials) may reach", ""},
 	"local.environments[].networking.allow_package_managers": {"with `limited`, also allow the package registries", ""},
 	"local.environments[].networking.allow_mcp_servers":      {"with `limited`, also allow the agent's MCP servers", ""},
 	"local.environments[].limits.memory":                     {"memory of one turn's processes together (RAM, no swap), in bytes or with a unit: `512MiB`, `2GiB` (`K`/`M`/`G`/`T` and `KiB`… are powers of 1024, `KB`/`MB`/`GB`/`TB` of 1000); at least 32 MiB. Over it the turn ends with a `session.error` naming the limit", "min(4 GiB, memory / (`max_concurrent_sessions` + 1))"},
@@ -88,6 +88,9 @@ var keyDocs = map[string]keyDoc{
 	"local.vaults[].id":         {"the vault's id", ""},
 	"local.vaults[].file":       {"a `KEY=VALUE` file (next to the config file when relative)", ""},
 	"local.vaults[].credential": {"a credential name read from `local.credentials_dir`", ""},
+	"local.vaults[].hosts":      {"host names (or `*.suffix`) the vault's values may be sent to: the egress proxy substitutes them into requests to these hosts only; in an `unrestricted` environment they also open those hosts' internal addresses to the session; empty: any host the environment allows", "any"},
+	"local.vaults[].inject":     {"where the proxy substitutes the values: `header` (header values), `body` (request bodies), or both", "[header]"},
+	"local.vaults[].project":    {"`true`: the harness holds placeholders and the proxy puts the real values into requests (needs `bubblewrap`; an `unrestricted` session then goes through the proxy too); `false`: the harness gets the real values, which it can print, store or send anywhere (see docs/security.md)", "true"},
 
 	"local.sandbox":                            {"`bubblewrap` (required: refuses to start without a working `bwrap`), `none` (harnesses unconfined, with a WARN), `auto` (on Linux the same as `bubblewrap`: when the probe fails the local backend refuses to start, naming the likely cause and `local.sandbox: none` as the way to run unconfined knowingly; on other OSes none with a loud WARN). The mode in force shows in `/readyz`, `sandbox0d_sandbox_mode` and `sandbox0d status`", ""},
 	"local.files_dir":                          {"where `file` resources are copied from (by `file_id`)", ""},
@@ -102,6 +105,7 @@ var keyDocs = map[string]keyDoc{
 	"local.credentials_dir":                    {"where vault `credential` names are read", "`$CREDENTIALS_DIRECTORY`"},
 	"local.egress.max_connections_per_session": {"connections one `limited` session holds open to the egress proxy (all its processes together); over it a new one is answered `503` and closed at once, counted in `sandbox0d_sandbox_egress_total{decision=\"refused\"}` and logged at WARN at most once per 10 s per session; `0`: no cap", ""},
 	"local.egress.header_timeout":              {"time an egress connection has to send its whole `CONNECT` or request header (and to start its next request on a kept-alive one); then it is closed", ""},
+	"local.egress.upstream_ca_file":            {"PEM CA certificates the egress proxy trusts, besides the system's, when it verifies a host it intercepts for credential projection (a private CA)", "none"},
 
 	"webhooks.endpoints":                    {"webhook receivers", "none"},
 	"webhooks.endpoints[].url":              {"the receiver's URL", ""},

@@ -19,6 +19,7 @@ package fakemessages
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -166,6 +167,9 @@ type Options struct {
 	// after the script is used up (n counts every model call from 0).
 	Script []Reply
 	Next   func(n int, req *MessagesRequest) Reply
+	// TLS serves HTTPS (URL is https://…) with httptest's certificate for
+	// 127.0.0.1; CertificatePEM is its root, for a client to trust.
+	TLS bool
 }
 
 // Server is a running fake Messages API.
@@ -194,10 +198,24 @@ func New(t testing.TB, opts Options) *Server {
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.srv.Listener.Close()
 	s.srv.Listener = ln
-	s.srv.Start()
+	if opts.TLS {
+		s.srv.StartTLS()
+	} else {
+		s.srv.Start()
+	}
 	s.URL = s.srv.URL
 	t.Cleanup(s.Close)
 	return s
+}
+
+// CertificatePEM is the server's certificate (its own root) in PEM, for
+// a TLS server (Options.TLS); nil otherwise.
+func (s *Server) CertificatePEM() []byte {
+	c := s.srv.Certificate()
+	if c == nil {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
 // Close stops the server, ending any stalled stream.

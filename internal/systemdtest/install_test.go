@@ -3,6 +3,7 @@ package systemdtest
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +22,7 @@ import (
 // echo-harness.sh), without its TCP listener (the container shares the
 // host's network, where the port may be taken), plus this test's agents
 // and the LLM vault.
-func config(t *testing.T, claude bool) string {
+func config(t *testing.T, claude bool, llmURL string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(repo, "examples/local.yaml"))
 	require.NoError(t, err)
@@ -43,7 +44,20 @@ func config(t *testing.T, claude bool) string {
 			"claude_binary": claudeDir + "/bin/claude.exe"})
 	}
 	local["agents"] = agents
-	local["vaults"] = append(asSlice(local["vaults"]), map[string]any{"id": "vault_llm", "file": "/etc/sandbox0d/anthropic.env"})
+	// The Claude Code session runs in env_local (unrestricted): its
+	// projected key puts the CLI behind the egress proxy, which substitutes
+	// it on requests to the scripted Messages API on the host's loopback,
+	// the host the vault names. The base URL is no secret: it goes in the
+	// environment (a projected vault's every value is a placeholder).
+	u, err := url.Parse(llmURL)
+	require.NoError(t, err)
+	for _, e := range asSlice(local["environments"]) {
+		if e := e.(map[string]any); e["id"] == "env_local" {
+			e["env"] = map[string]any{"ANTHROPIC_BASE_URL": llmURL}
+		}
+	}
+	local["vaults"] = append(asSlice(local["vaults"]), map[string]any{"id": "vault_llm", "file": "/etc/sandbox0d/anthropic.env",
+		"hosts": []string{u.Hostname()}})
 	out, err := yaml.Marshal(cfg)
 	require.NoError(t, err)
 	return string(out)

@@ -63,14 +63,13 @@ func TestShippedUnitUnderSystemd(t *testing.T) {
 	copyFile(t, filepath.Join(repo, "sandbox0d.sysusers"), filepath.Join(src, "sandbox0d.sysusers"), 0o644)
 	copyFile(t, filepath.Join(repo, "sandbox0d.service"), filepath.Join(src, "sandbox0d.service"), 0o644)
 	copyFile(t, filepath.Join(repo, "examples/echo-harness.sh"), filepath.Join(src, "examples/echo-harness.sh"), 0o755)
-	writeFile(t, filepath.Join(src, "examples/local.yaml"), config(t, haveClaude), 0o644)
-
 	fake := fakemessages.New(t, fakemessages.Options{APIKey: ccKey, Model: ccModel, Script: []fakemessages.Reply{
 		{Blocks: []fakemessages.Block{fakemessages.Text("Writing it."),
-			fakemessages.ToolUse("Bash", map[string]any{"command": "printf 'under the unit' > proof.txt", "description": "write proof"})}},
+			fakemessages.ToolUse("Bash", map[string]any{"command": "printf 'under the unit' > proof.txt; printenv ANTHROPIC_API_KEY > key.txt", "description": "write proof"})}},
 		{Blocks: []fakemessages.Block{fakemessages.Text("proof.txt is written.")}},
 	}})
-	writeFile(t, filepath.Join(src, "anthropic.env"), "ANTHROPIC_API_KEY="+ccKey+"\nANTHROPIC_BASE_URL="+fake.URL+"\n", 0o600)
+	writeFile(t, filepath.Join(src, "examples/local.yaml"), config(t, haveClaude, fake.URL), 0o644)
+	writeFile(t, filepath.Join(src, "anthropic.env"), "ANTHROPIC_API_KEY="+ccKey+"\n", 0o600)
 
 	hostileScript, err := filepath.Abs("testdata/hostile.sh")
 	require.NoError(t, err)
@@ -249,4 +248,9 @@ func claudeTurn(t *testing.T, c *container, api anthropic.Client, fake *fakemess
 	proof, err := os.ReadFile(c.path(filepath.Join("/var/lib/sandbox0d/workspaces", sess.ID, "proof.txt")))
 	require.NoError(t, err, "the Bash tool's file in the workspace")
 	assert.Equal(t, "under the unit", string(proof))
+	// The key was projected: the CLI held a placeholder, and the fake,
+	// which refuses any other key (Violations), got the real one.
+	held, err := os.ReadFile(c.path(filepath.Join("/var/lib/sandbox0d/workspaces", sess.ID, "key.txt")))
+	require.NoError(t, err)
+	assert.Regexp(t, `^s0d-placeholder-[0-9a-f]{32}\n$`, string(held))
 }

@@ -138,8 +138,13 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 	for _, e := range cfg.Environments {
 		b.envs[e.ID] = e
 	}
-	for _, v := range cfg.Vaults {
+	for i, v := range cfg.Vaults {
 		b.vaults[v.ID] = v
+		if v.Raw {
+			b.log.Warn("vault hands its real values to harnesses: a harness can print them, write them anywhere "+
+				"and send them to any host it reaches; remove project: false to give it placeholders",
+				"vault_id", v.ID, "key", fmt.Sprintf("local.vaults[%d].project", i))
+		}
 	}
 	if err := b.checkConfigIDs(); err != nil {
 		return nil, fmt.Errorf("local session backend: %w", err)
@@ -197,6 +202,11 @@ func (b *Backend) CheckReferences(_ context.Context, refs sessions.References) e
 		} else if archived {
 			return &sessions.NotFoundError{Field: fmt.Sprintf("vault_ids[%d]", i), ID: id, Archived: true}
 		}
+	}
+	// A vault whose credentials this daemon cannot project is refused now,
+	// not at the session's first turn.
+	if fe := b.checkVaultsProjectable(refs.VaultIDs); fe != nil {
+		return fe
 	}
 	for _, id := range refs.FileIDs {
 		if checkFileID(b.cfg.FilesDir, id) != nil {

@@ -128,6 +128,33 @@ type Vault struct {
 	// Credential is a systemd credential name, read from
 	// Config.CredentialsDir ($CREDENTIALS_DIRECTORY).
 	Credential string
+	// Hosts are the host names (or *.suffix wildcards) the vault's values
+	// may be sent to; empty means any host the session's environment
+	// allows.
+	Hosts []string
+	// Inject says where the proxy substitutes values: "header", "body";
+	// empty means header only.
+	Inject []string
+	// Raw hands the harness the real values instead of placeholders
+	// (local.vaults[].project: false): the opt-out for tools that need the
+	// value itself, at the price of everything projection protects.
+	Raw bool
+}
+
+// injects reports whether the vault's values go into headers and bodies.
+func (v Vault) injects() (header, body bool) {
+	if len(v.Inject) == 0 {
+		return true, false
+	}
+	for _, where := range v.Inject {
+		switch where {
+		case "header":
+			header = true
+		case "body":
+			body = true
+		}
+	}
+	return header, body
 }
 
 // Config is the local backend's part of the daemon configuration. The zero
@@ -172,6 +199,10 @@ type Config struct {
 	// ClaudeEnv is added to the harness environment of agents created
 	// through the API (local.claude_env): not secrets, which are in vaults.
 	ClaudeEnv map[string]string
+	// Projector is the egress proxy that substitutes projected vault
+	// credentials; nil means none (a session with projected credentials
+	// then fails, see checkProjection).
+	Projector Projector
 	// Disk, when set, says when the data dir's file system is below its
 	// reserve (disk.min_free): turns that write are then stopped. nil
 	// means no reserve.
@@ -312,6 +343,16 @@ func (c Config) Validate() error {
 			bad(key, "has both a file and a credential; pick one")
 		case v.Credential != "" && !isPlainFileName(v.Credential):
 			bad(key+".credential", "%q is not a credential name (no slashes, not . or ..)", v.Credential)
+		}
+		for j, h := range v.Hosts {
+			if err := checkCredentialHost(h); err != nil {
+				bad(fmt.Sprintf("%s.hosts[%d]", key, j), "%v", err)
+			}
+		}
+		for j, where := range v.Inject {
+			if where != "header" && where != "body" {
+				bad(fmt.Sprintf("%s.inject[%d]", key, j), "%q is not an injection location: header or body", where)
+			}
 		}
 		if j, dup := seenVaults[v.ID]; dup && v.ID != "" {
 			bad(key+".id", "vault %q is already declared by local.vaults[%d]", v.ID, j)

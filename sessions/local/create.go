@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sandbox0/sandbox0d/sessions/local/projection"
 	"io/fs"
 	"maps"
 	"os"
@@ -29,6 +30,11 @@ type sessionRun struct {
 	vaultIDs     []string
 	mounts       []mount
 	workspace    string
+	// creds holds the session's credentials and their placeholders, kept
+	// across turns; redact removes their real values from what the
+	// harness printed (set each turn). Only the session's runner uses them.
+	creds  *projection.Session
+	redact func([]byte) []byte
 	// prepare is set until the workspace has been made and its resources
 	// materialized; only the session's runner reads or clears it.
 	prepare bool
@@ -113,6 +119,11 @@ func (b *Backend) prepareRun(req sessions.CreateRequest, now time.Time) (*sessio
 		} else if err != nil {
 			return nil, nil, nil, runError(sessions.ErrUnknown, "vault_ids[%d]: %v", i, err)
 		}
+	}
+	// A deployment stored before the daemon lost what projection needs
+	// (its config changed) gets its run refused with the same words.
+	if fe := b.checkVaultsProjectable(req.VaultIDs); fe != nil {
+		return nil, nil, nil, runError(sessions.ErrSessionCreationRejected, "%v", fe)
 	}
 
 	id := newID(sessionIDPrefix)
@@ -275,36 +286,4 @@ func (b *Backend) giveBackLocked(as *activeSession) {
 		b.releaseLocked()
 	}
 	as.waiter = nil
-}
-
-// vaultEnv reads the vaults' variables for one turn.
-func (b *Backend) vaultEnv(ids []string) (map[string]string, error) {
-	vars := map[string]string{}
-	for i, id := range ids {
-		v, ok := b.vaults[id]
-		if !ok {
-			// A vault created through the API. Until credential projection
-			// (package projection, wired by the egress proxy) takes these,
-			// its credentials reach the harness as plain variables, the way
-			// config vault values do below: this adapter is the one place
-			// to replace.
-			creds, found, err := b.apiVaultCredentials(id)
-			if err != nil {
-				return nil, fmt.Errorf("vault_ids[%d]: %w", i, err)
-			}
-			if !found {
-				return nil, fmt.Errorf("vault_ids[%d]: vault %q is no longer on this machine (local.vaults, or created through the API)", i, id)
-			}
-			for _, c := range creds {
-				vars[c.Name] = c.Value
-			}
-			continue
-		}
-		values, err := readVault(v, b.cfg.CredentialsDir)
-		if err != nil {
-			return nil, fmt.Errorf("vault_ids[%d]: %w", i, err)
-		}
-		maps.Copy(vars, values)
-	}
-	return vars, nil
 }

@@ -58,9 +58,9 @@ func apiCredentialObject(c apiCredential) credentialObject {
 	return o
 }
 
-// checkCredentialHost accepts what the official API does: a bare host
+// checkAPICredentialHost accepts what the official API does: a bare host
 // name, an IPv4 address or a *. wildcard; no URL, port, path or IPv6.
-func checkCredentialHost(h string) error {
+func checkAPICredentialHost(h string) error {
 	if ip, err := netip.ParseAddr(strings.Trim(h, "[]")); err == nil && !ip.Is4() {
 		return errors.New("IPv6 addresses are not accepted")
 	}
@@ -99,7 +99,7 @@ func decodeCredentialNetworking(ao jsonObject, c *apiCredential) error {
 			return fieldErr(no.at("allowed_hosts"), "must list 1 to %d hosts, got %d", maxCredentialHosts, len(hosts))
 		}
 		for i, h := range hosts {
-			if err := checkCredentialHost(h); err != nil {
+			if err := checkAPICredentialHost(h); err != nil {
 				return fieldErr(fmt.Sprintf("%s[%d]", no.at("allowed_hosts"), i), "%q: %v", h, err)
 			}
 		}
@@ -249,7 +249,7 @@ func (b *Backend) credentialRoutes(mux *http.ServeMux) {
 // (writes need it not archived).
 func (b *Backend) credentialVault(vaultID string, write bool) (apiVault, error) {
 	if _, ok := b.vaults[vaultID]; ok {
-		return apiVault{}, configVaultCredentials(vaultID)
+		return apiVault{}, configVaultRefusal(vaultID)
 	}
 	v, err := b.apiVault(vaultID)
 	if err != nil {

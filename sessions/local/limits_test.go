@@ -191,6 +191,10 @@ func TestHarnessExitStatusAndStderr(t *testing.T) {
 	assert.Contains(t, message, `starting "/nonexistent/harness"`)
 }
 
+// TestHarnessSeesItsEnvironment: agent, environment and vault variables
+// in their order of precedence. The vaults opted out of projection (this
+// rig has no sandbox, so projected ones could not run): the harness holds
+// the real values, and what it prints of them is stored redacted.
 func TestHarnessSeesItsEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	vaultFile := filepath.Join(dir, "vault.env")
@@ -205,13 +209,13 @@ func TestHarnessSeesItsEnvironment(t *testing.T) {
 			`SANDBOX0D_DEPLOYMENT_ID SANDBOX0D_RUN_ID SANDBOX0D_PROMPT; do eval "echo $v=\${$v:-unset}"; done; pwd`}}},
 		func(c *Config) {
 			c.Environments = []Environment{{ID: testEnvironment, Env: map[string]string{"FROM_ENV": "e", "SHARED": "env"}}}
-			c.Vaults = []Vault{{ID: "vlt_file", File: vaultFile}, {ID: "vlt_cred", Credential: "gh"}}
+			c.Vaults = []Vault{{ID: "vlt_file", File: vaultFile, Raw: true}, {ID: "vlt_cred", Credential: "gh", Raw: true}}
 			c.CredentialsDir = credDir
 		})
 	id := rig.create("agent_env", func(req *sessions.CreateRequest) { req.VaultIDs = []string{"vlt_file", "vlt_cred"} })
 	rig.waitDone(id)
-	assert.Equal(t, []string{"FROM_AGENT=a", "FROM_ENV=e", "SHARED=vault", "API_KEY=from-vault",
-		"GH_TOKEN=from-credential", "SANDBOX0D_API_KEYS=unset", "SANDBOX0D_DEPLOYMENT_ID=depl_test",
+	assert.Equal(t, []string{"FROM_AGENT=a", "FROM_ENV=e", "SHARED=vault", "API_KEY=[redacted:API_KEY]",
+		"GH_TOKEN=[redacted:GH_TOKEN]", "SANDBOX0D_API_KEYS=unset", "SANDBOX0D_DEPLOYMENT_ID=depl_test",
 		"SANDBOX0D_RUN_ID=drun_test", "SANDBOX0D_PROMPT=hello from the deployment",
 		filepath.Join(rig.cfg.WorkspaceDir, id)}, rig.texts(id))
 	assert.NotContains(t, rig.logs.String(), "from-vault", "vault values are never logged")

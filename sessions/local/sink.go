@@ -29,6 +29,9 @@ type turnSink struct {
 	maxBytes  int64
 	maxEvents int64
 	stop      context.CancelCauseFunc
+	// redact replaces the session's credential values (a vault that
+	// opted out of projection hands them to the harness) before storing.
+	redact func([]byte) []byte
 
 	events chan []byte
 	done   chan struct{}
@@ -45,8 +48,11 @@ type turnSink struct {
 
 var _ harness.Sink = (*turnSink)(nil)
 
-func (b *Backend) newTurnSink(sessionID string, env Environment, stop context.CancelCauseFunc) *turnSink {
-	s := &turnSink{b: b, sessionID: sessionID, maxBytes: env.MaxOutputBytes, maxEvents: env.MaxEvents,
+func (b *Backend) newTurnSink(sessionID string, env Environment, stop context.CancelCauseFunc, redact func([]byte) []byte) *turnSink {
+	if redact == nil {
+		redact = func(b []byte) []byte { return b }
+	}
+	s := &turnSink{b: b, sessionID: sessionID, maxBytes: env.MaxOutputBytes, maxEvents: env.MaxEvents, redact: redact,
 		stop: stop, ids: harnessIDs{}, events: make(chan []byte, sinkQueuedEvents), done: make(chan struct{})}
 	go s.loop()
 	return s
@@ -80,7 +86,7 @@ func (s *turnSink) EmitText(text string) error {
 // inside a harness's own JSON) is cleaned here, the one way harness output
 // is stored.
 func (s *turnSink) record(ev []byte) error {
-	ev = harness.CleanJSON(ev)
+	ev = s.redact(harness.CleanJSON(ev))
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()

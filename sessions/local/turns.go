@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/sandbox0/sandbox0d/sessions/local/projection"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -158,6 +159,21 @@ func (b *Backend) forget(id string, as *activeSession) {
 // runTurn waits for a slot, prepares the workspace the first time, and runs
 // one turn of the agent's harness.
 func (b *Backend) runTurn(ctx context.Context, id string, as *activeSession, input []json.RawMessage) turnOutcome {
+	out := b.runTurnUnredacted(ctx, id, as, input)
+	// What the harness wrote besides its events (stderr, the error it
+	// ended with) is stored too: no credential's real value goes with it.
+	if r := as.run.redact; r != nil {
+		out.stderr = r(out.stderr)
+		if out.failure != nil {
+			f := *out.failure
+			f.Message = string(r([]byte(f.Message)))
+			out.failure = &f
+		}
+	}
+	return out
+}
+
+func (b *Backend) runTurnUnredacted(ctx context.Context, id string, as *activeSession, input []json.RawMessage) turnOutcome {
 	run := as.run
 	if err := b.takeSlot(ctx, id, as); err != nil {
 		return b.endedBy(ctx, err, run)
@@ -181,9 +197,23 @@ func (b *Backend) runTurn(ctx context.Context, id string, as *activeSession, inp
 	if len(input) == 0 {
 		return turnOutcome{status: statusIdle}
 	}
-	vaultEnv, err := b.vaultEnv(run.vaultIDs)
+	creds, err := b.sessionCredentials(run.vaultIDs)
 	if err != nil {
 		return turnOutcome{status: statusTerminated, failure: failuref("%v", err)}
+	}
+	if run.creds == nil {
+		run.creds = projection.NewSession()
+	}
+	// The harness gets placeholders (real values only for a vault that
+	// opted out); the proxy knows the real ones for this turn only.
+	vaultEnv := run.creds.Refresh(creds)
+	run.redact = run.creds.Redactor()
+	projecting := run.creds.Projects()
+	if projecting {
+		if err := b.checkProjection(); err != nil {
+			return turnOutcome{status: statusTerminated, failure: failuref("a vault of this session (vault_ids %v): %v", run.vaultIDs, err)}
+		}
+		defer b.cfg.Projector.Project(id, run.creds)()
 	}
 	prompt := ""
 	for _, ev := range input {
@@ -197,6 +227,9 @@ func (b *Backend) runTurn(ctx context.Context, id string, as *activeSession, inp
 		return turnOutcome{status: statusTerminated, failure: failuref("reading the session: %v", err)}
 	}
 	h, sb := b.turnHarness(run, rec)
+	if projecting {
+		b.projectTurn(&sb.spec, vaultEnv, creds)
+	}
 	turn := harness.Turn{
 		SessionID:       id,
 		Number:          turnNo,
@@ -215,7 +248,7 @@ func (b *Backend) runTurn(ctx context.Context, id string, as *activeSession, inp
 	}
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	sink := b.newTurnSink(id, run.env, stop)
+	sink := b.newTurnSink(id, run.env, stop, run.redact)
 	watched := b.watchWorkspace(ctx, run, stop)
 	res, runErr := h.RunTurn(ctx, turn, sink)
 	sink.close()

@@ -202,9 +202,9 @@ func (b *Backend) handleListVaults(w http.ResponseWriter, r *http.Request) {
 	b.writePage(w, "vaults", q, items)
 }
 
-// configVaultCredentials is the answer to a credentials route of a
+// configVaultRefusal is the answer to a credentials route of a
 // config-file vault.
-func configVaultCredentials(id string) error {
+func configVaultRefusal(id string) error {
 	return conflict("vault %q is a config-file vault (local.vaults): its variables live in its file and never pass "+
 		"through the API; create a vault through the API (POST /v1/vaults) to manage credentials here", id)
 }

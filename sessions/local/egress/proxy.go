@@ -10,13 +10,18 @@
 // the name or IP as the client sent it matches an allowed_hosts entry (or a
 // package-manager registry when allow_package_managers is set) and none of
 // the addresses it would connect to is loopback, private or link-local,
-// unless that address is listed explicitly as an IP entry.
+// unless that address is listed explicitly as an IP entry. The harness of
+// an unrestricted session whose credentials are projected gets an open
+// socket instead: any destination, internal addresses only where
+// allowed_hosts or the credentials' hosts name them (compileHarness).
 package egress
 
 import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -34,6 +39,7 @@ import (
 
 	"github.com/sandbox0/sandbox0d/internal/connlimit"
 	"github.com/sandbox0/sandbox0d/internal/ratelog"
+	"github.com/sandbox0/sandbox0d/sessions/local/projection"
 	"github.com/sandbox0/sandbox0d/sessions/local/sandbox"
 )
 
@@ -79,6 +85,16 @@ type Config struct {
 	// Resolve looks a host name up; nil means net.DefaultResolver.
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 	Logger  *slog.Logger
+	// CA terminates TLS for hosts that have a scoped credential (see
+	// Project); nil means HTTPS is never intercepted and a CONNECT to such
+	// a host is refused.
+	CA *CA
+	// UpstreamRoots verify the real hosts behind intercepted connections;
+	// nil means the system roots.
+	UpstreamRoots *x509.CertPool
+	// MaxBodyBytes bounds the request bodies searched for placeholders; 0
+	// means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
 }
 
 // Proxy serves the egress sockets. It implements sandbox.Egress.
@@ -91,6 +107,9 @@ type Proxy struct {
 	warn          *ratelog.Limiter
 	maxConns      int
 	headerTimeout time.Duration
+	ca            *CA
+	upstreamRoots *x509.CertPool
+	maxBody       int64
 
 	allowed, denied, refused atomic.Uint64
 
@@ -98,6 +117,8 @@ type Proxy struct {
 	closed   bool
 	live     map[*listener]struct{}
 	sessions map[string]*sessionConns // the connection cap, shared by a session's sockets
+	// projections are the sessions' credentials, by session id (Project).
+	projections map[string]*projection.Session
 }
 
 // sessionConns is one session's connection cap and how many of its
@@ -112,7 +133,11 @@ var _ sandbox.Egress = (*Proxy)(nil)
 // New creates the proxy; Close stops it.
 func New(cfg Config) (*Proxy, error) {
 	p := &Proxy{dir: cfg.Dir, resolve: cfg.Resolve, log: cfg.Logger, live: map[*listener]struct{}{},
-		sessions: map[string]*sessionConns{}, maxConns: cfg.MaxConnectionsPerSession, headerTimeout: cfg.HeaderTimeout}
+		sessions: map[string]*sessionConns{}, maxConns: cfg.MaxConnectionsPerSession, headerTimeout: cfg.HeaderTimeout,
+		ca: cfg.CA, upstreamRoots: cfg.UpstreamRoots, maxBody: cfg.MaxBodyBytes, projections: map[string]*projection.Session{}}
+	if p.maxBody <= 0 {
+		p.maxBody = DefaultMaxBodyBytes
+	}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -192,14 +217,19 @@ func (p *Proxy) Close() error {
 }
 
 // policy is a parsed network policy. A limited one allows only what its
-// rules match; an open one (unrestricted, for the daemon's own clones)
-// allows any destination. Both refuse internal addresses their rules do not
-// list as IPs. Only ListenClone makes an open policy; harness sockets are
-// always limited.
+// rules match; an open one (unrestricted: the daemon's own clones, and the
+// harness of a session whose credentials are projected) allows any
+// destination. All refuse internal addresses their rules do not list as
+// IPs; a proxied harness's policy (namedInternal) also lets a rule naming
+// the host reach them, since its rules are the operator's allowed_hosts
+// and the hosts the session's credentials are scoped to.
 type policy struct {
 	rules       []rule
 	environment string
 	open        bool
+	// namedInternal: an internal address is reachable when a rule matches
+	// the destination as sent, by name or IP (not only an IP rule).
+	namedInternal bool
 }
 
 // networking is the policy's networking.type, for messages.
@@ -223,6 +253,27 @@ func compile(n sandbox.Network) (policy, error) {
 		r, err := parseRule(h)
 		if err != nil {
 			return pol, fmt.Errorf("allowed_hosts[%d]: %v", i, err)
+		}
+		pol.rules = append(pol.rules, r)
+	}
+	return pol, nil
+}
+
+// compileHarness is the policy of a harness socket: the environment's, or
+// for a Proxied unrestricted network an open one whose internal addresses
+// are those its allowed_hosts or the credentials' hosts name. A limited
+// policy never takes the credentials' hosts: what it allows is
+// allowed_hosts alone.
+func compileHarness(n sandbox.Network) (policy, error) {
+	pol, err := compile(n)
+	if err != nil || n.Limited || !n.Proxied {
+		return pol, err
+	}
+	pol.open, pol.namedInternal = true, true
+	for i, h := range n.CredentialHosts {
+		r, err := parseRule(h)
+		if err != nil {
+			return pol, fmt.Errorf("credential hosts[%d]: %v", i, err)
 		}
 		pol.rules = append(pol.rules, r)
 	}
@@ -268,7 +319,7 @@ func (l *listener) untrack(c net.Conn) {
 // Listen implements sandbox.Egress: a socket served with the session's
 // policy until release.
 func (p *Proxy) Listen(sessionID string, n sandbox.Network) (string, func(), error) {
-	pol, err := compile(n)
+	pol, err := compileHarness(n)
 	if err != nil {
 		return "", nil, err
 	}
@@ -361,9 +412,10 @@ func (l *listener) check(ctx context.Context, t target) ([]netip.Addr, error) {
 	}
 	var ok []netip.Addr
 	var refused netip.Addr
+	named := matched && l.pol.namedInternal
 	for _, a := range addrs {
 		a = a.Unmap()
-		if internal(a) && !listsIP(l.pol.rules, a, t.port) {
+		if internal(a) && !named && !listsIP(l.pol.rules, a, t.port) {
 			refused = a
 			continue
 		}
@@ -371,8 +423,11 @@ func (l *listener) check(ctx context.Context, t target) ([]netip.Addr, error) {
 	}
 	if len(ok) == 0 {
 		if refused.IsValid() {
-			return nil, &denial{fmt.Sprintf("%s resolves to %s, a loopback, private or link-local address; "+
-				"only an allowed_hosts entry naming that IP allows it", t.host, refused)}
+			way := "only an allowed_hosts entry naming that IP allows it"
+			if l.pol.namedInternal {
+				way = "only an allowed_hosts entry of the environment or a host one of the session's credentials is scoped to, naming this host or IP, allows it"
+			}
+			return nil, &denial{fmt.Sprintf("%s resolves to %s, a loopback, private or link-local address; %s", t.host, refused, way)}
 		}
 		return nil, fmt.Errorf("%s has no address", t.host)
 	}
@@ -426,6 +481,16 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sandbox0d egress proxy: "+err.Error(), http.StatusBadGateway)
 		return
 	}
+	// A host one of the session's credentials is scoped to is seen in
+	// clear: CONNECT is terminated here, plain HTTP rewritten.
+	sess := l.p.projection(l.sessionID)
+	scoped := sess != nil && sess.Scoped(t.host)
+	if scoped && r.Method == http.MethodConnect && l.p.ca == nil {
+		l.p.log.Warn("egress: a credential is scoped to this host but the proxy has no CA to intercept with",
+			"session_id", l.sessionID, "host", t.host)
+		http.Error(w, "sandbox0d egress proxy: cannot project credentials to "+t.host+": the daemon has no egress CA", http.StatusBadGateway)
+		return
+	}
 	upstream, err := l.dial(r.Context(), addrs, t.port)
 	if err != nil {
 		l.p.log.Info("egress: connecting failed", "session_id", l.sessionID, "host", t.host, "error", err)
@@ -434,6 +499,22 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer upstream.Close()
+	var upstreamTLS *tls.Conn
+	if scoped && r.Method == http.MethodConnect {
+		// The real certificate is checked before the client is told the
+		// tunnel is open, so a refusal is an HTTP error it can show.
+		upstreamTLS, err = l.verifyUpstream(r.Context(), upstream, t.host)
+		if err != nil {
+			msg := certError(t.host, err)
+			l.p.log.Warn("egress: upstream TLS refused", "session_id", l.sessionID, "host", t.host, "reason", msg)
+			l.hear(msg)
+			http.Error(w, "sandbox0d egress proxy: "+msg, http.StatusBadGateway)
+			return
+		}
+	} else if scoped {
+		// Before the hijack: the body is still the server's to read.
+		l.rewrite(r, t.host, sess.For(t.host))
+	}
 	if !l.track(upstream) {
 		return
 	}
@@ -453,6 +534,10 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer l.untrack(client)
 	if r.Method == http.MethodConnect {
 		if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+			return
+		}
+		if upstreamTLS != nil {
+			l.intercept(client, buf.Reader, upstreamTLS, t, sess)
 			return
 		}
 		// Bytes the client sent after its CONNECT header are in buf.

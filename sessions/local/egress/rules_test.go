@@ -95,3 +95,69 @@ func TestNameResolvingToPrivateNeedsTheIPListed(t *testing.T) {
 func sandboxNetwork(hosts []string) sandbox.Network {
 	return sandbox.Network{Limited: true, AllowedHosts: hosts, Environment: "env_test"}
 }
+
+// The harness socket of an unrestricted session with projected
+// credentials is open: any public destination, but an internal address
+// only for a destination that allowed_hosts or a credential's hosts name
+// (by name or IP, the operator's words). A limited policy never takes
+// the credentials' hosts, and without Proxied the credentials' hosts
+// change nothing.
+func TestProxiedUnrestrictedPolicy(t *testing.T) {
+	p, err := New(Config{Resolve: func(_ context.Context, host string) ([]netip.Addr, error) {
+		switch host {
+		case "public.test":
+			return []netip.Addr{netip.MustParseAddr("93.184.216.34")}, nil
+		case "localhost":
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+		case "rebind.test":
+			return []netip.Addr{netip.MustParseAddr("169.254.169.254")}, nil
+		}
+		return []netip.Addr{netip.MustParseAddr("10.0.0.7")}, nil
+	}})
+	require.NoError(t, err)
+	defer p.Close()
+	proxied := sandbox.Network{Proxied: true, Environment: "env_u", AllowedHosts: []string{"db.internal:5432", "10.9.9.9"},
+		CredentialHosts: []string{"svc.internal", "127.0.0.1", "*.corp.test"}}
+	for _, tt := range []struct {
+		net  sandbox.Network
+		dest string
+		ok   bool
+	}{
+		{proxied, "public.test:443", true},
+		{proxied, "93.184.216.35:443", true},
+		{proxied, "svc.internal:443", true},     // a credential's host
+		{proxied, "a.corp.test:8443", true},     // a credential's wildcard
+		{proxied, "127.0.0.1:8080", true},       // a credential's IP
+		{proxied, "db.internal:5432", true},     // allowed_hosts, by name
+		{proxied, "db.internal:5433", false},    // not on that port
+		{proxied, "10.9.9.9:22", true},          // allowed_hosts, by IP
+		{proxied, "other.internal:443", false},  // named by nobody
+		{proxied, "localhost:8080", true},       // on 127.0.0.1, which a credential names as an IP
+		{proxied, "127.0.0.2:8080", false},      // loopback nobody named
+		{proxied, "rebind.test:80", false},      // a public-looking name on the metadata address
+		{proxied, "169.254.169.254:80", false},  // metadata
+		{proxied, "[::1]:8080", false},          // IPv6 loopback
+		{proxied, "[64:ff9b::a00:7]:80", false}, // NAT64 form of 10.0.0.7
+		{sandbox.Network{Limited: true, Proxied: true, AllowedHosts: []string{"public.test"}, CredentialHosts: []string{"svc.internal"}},
+			"svc.internal:443", false},
+		{sandbox.Network{Limited: true, AllowedHosts: []string{"public.test"}}, "93.184.216.35:443", false},
+		{sandbox.Network{CredentialHosts: []string{"svc.internal"}}, "svc.internal:443", false},
+	} {
+		pol, err := compileHarness(tt.net)
+		require.NoError(t, err)
+		l := &listener{p: p, pol: pol}
+		dest, err := parseTarget(tt.dest, 0)
+		require.NoError(t, err)
+		_, err = l.check(t.Context(), dest)
+		if tt.ok {
+			assert.NoError(t, err, tt.dest)
+			continue
+		}
+		var d *denial
+		if assert.ErrorAs(t, err, &d, tt.dest) && tt.net.Proxied && !tt.net.Limited {
+			assert.Contains(t, d.reason, "a host one of the session's credentials is scoped to", tt.dest)
+		}
+	}
+	_, err = compileHarness(sandbox.Network{Proxied: true, CredentialHosts: []string{"http://x"}})
+	assert.ErrorContains(t, err, "credential hosts[0]")
+}

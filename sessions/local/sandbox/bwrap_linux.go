@@ -214,11 +214,15 @@ func (b *Bubblewrap) command(spec Spec, probe bool) (*Process, error) {
 		// which to regain them.
 		"--cap-drop", "ALL", "--disable-userns",
 	}
-	if spec.Network.Limited {
+	if spec.Network.ThroughProxy() {
 		args = append(args, "--unshare-net")
 	}
-	if spec.Network.Limited && !probe {
+	if spec.Network.ThroughProxy() && !probe {
 		if b.egress == nil || len(b.forwarder) == 0 {
+			if !spec.Network.Limited {
+				return nil, fmt.Errorf("%w: the session's credentials are projected through the egress proxy (environment %s) and this daemon has no egress proxy",
+					ErrNetworkPolicy, spec.Network.Environment)
+			}
 			return nil, fmt.Errorf("%w: environment %s has networking type limited and this daemon has no egress proxy",
 				ErrNetworkPolicy, spec.Network.Environment)
 		}
@@ -243,6 +247,9 @@ func (b *Bubblewrap) command(spec Spec, probe bool) (*Process, error) {
 		late = append(late, "--ro-bind", fwd, fwd)
 		prefix := append([]string{fwd}, b.forwarder[1:]...)
 		argv = append(append(prefix, "--socket", egressSocketInside, "--listen", ProxyListenAddr, "--"), argv...)
+	}
+	if spec.TrustBundle != "" {
+		late = append(late, "--ro-bind", spec.TrustBundle, TrustBundleInside)
 	}
 	for _, e := range b.view {
 		switch {

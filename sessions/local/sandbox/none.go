@@ -29,6 +29,12 @@ func (None) Command(spec Spec) (*Process, error) {
 		return nil, fmt.Errorf("%w: environment %s has networking type limited and local.sandbox is none (bubblewrap is needed to run it)",
 			ErrNetworkPolicy, spec.Network.Environment)
 	}
+	if spec.Network.Proxied {
+		// The host network would bypass the proxy that substitutes the
+		// session's credentials: refused rather than run unprojected.
+		return nil, fmt.Errorf("%w: the session's credentials are projected through the egress proxy (environment %s), which needs bubblewrap, and local.sandbox is none",
+			ErrNetworkPolicy, spec.Network.Environment)
+	}
 	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
 	cmd.Dir = spec.Dir
 	cmd.Env = withMarker(spec.Env, spec.SessionID)

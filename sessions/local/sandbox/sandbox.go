@@ -56,8 +56,20 @@ const DebianPackage = "bubblewrap"
 type Network struct {
 	// Limited is networking.type limited: the process gets a network
 	// namespace of its own whose only way out is the daemon's egress proxy.
-	// false is unrestricted: the host network.
-	Limited              bool
+	// false is unrestricted: the host network, unless Proxied.
+	Limited bool
+	// Proxied, on an unrestricted network, still gives the process a
+	// network namespace of its own behind the egress proxy, whose policy
+	// is then open (any host) but keeps refusing internal addresses that
+	// AllowedHosts or CredentialHosts do not name. Set for the turns of a
+	// session holding projected credentials: the proxy can only substitute
+	// what passes through it.
+	Proxied bool
+	// CredentialHosts are the hosts the session's credentials are scoped
+	// to. On a Proxied network they reach internal addresses like
+	// AllowedHosts entries do (the operator or API user named them; the
+	// harness did not). Ignored otherwise.
+	CredentialHosts      []string
 	AllowedHosts         []string
 	AllowPackageManagers bool
 	AllowMCPServers      bool
@@ -67,6 +79,11 @@ type Network struct {
 	// Environment names the policy in denials and errors.
 	Environment string
 }
+
+// ThroughProxy reports whether the process's only way out is the egress
+// proxy (a network namespace of its own): limited, or unrestricted but
+// Proxied.
+func (n Network) ThroughProxy() bool { return n.Limited || n.Proxied }
 
 // Spec is one process to run for a session.
 type Spec struct {
@@ -95,9 +112,17 @@ type Spec struct {
 	ReadOnly []string
 	// Network is the environment's network policy.
 	Network Network
+	// TrustBundle, when set, is a host file of trusted CA certificates
+	// (the system's plus the egress proxy's CA) bound read-only at
+	// TrustBundleInside; only bubblewrap uses it.
+	TrustBundle string
 	// Limits bound the process and everything it starts (see Limits).
 	Limits Limits
 }
+
+// TrustBundleInside is where a sandbox sees Spec.TrustBundle (a fresh
+// /run, next to the egress socket, so no host directory is shadowed).
+const TrustBundleInside = "/run/sandbox0d/ca-bundle.pem"
 
 // Sandbox prepares confined processes. Implementations are safe for
 // concurrent use.

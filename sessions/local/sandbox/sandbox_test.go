@@ -66,6 +66,11 @@ func TestBubblewrapSeesOnlyWorkspaceAndSystem(t *testing.T) {
 func TestNoneRefusesLimitedNetwork(t *testing.T) {
 	_, err := None{}.Command(Spec{Argv: []string{"true"}, Workspace: t.TempDir(), Network: Network{Limited: true, Environment: "env"}})
 	require.ErrorIs(t, err, ErrNetworkPolicy)
+	// Nor does it run a proxied unrestricted one on the host network,
+	// where the proxy would be bypassed.
+	_, err = None{}.Command(Spec{Argv: []string{"true"}, Workspace: t.TempDir(), Network: Network{Proxied: true, Environment: "env"}})
+	require.ErrorIs(t, err, ErrNetworkPolicy)
+	assert.ErrorContains(t, err, "projected")
 }
 
 // Signal reaches the harness inside the PID namespace, so SIGTERM gives it
