@@ -2,11 +2,10 @@ package daemon_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,20 +20,29 @@ import (
 
 // A vault credential created through the API is a sealed secret like a
 // repository token: the key rotation re-seals it, the running backend opens
-// it with the new identity, the retired identity no longer starts the
-// daemon, and a session attaching the vault gets the value (a command
-// harness prints only its hash).
+// it with the new identity, and the retired identity no longer starts the
+// daemon. The harness holds only a placeholder; what shows the credential
+// was opened is the scoped host receiving the real value through the
+// egress proxy (real bubblewrap, projection as in production).
 func TestVaultCredentialsThroughKeyRotation(t *testing.T) {
 	t.Parallel()
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("bwrap is not installed (Debian package bubblewrap)")
+	}
+	if _, err := os.Stat("/usr/bin/curl"); err != nil {
+		t.Skip("curl is not installed (Debian package curl)")
+	}
 	const secret = "svc-rot-8ZkQ-never-in-clear"
+	var scoped recorder
+	scopedAddr := loopbackServer(t, "127.0.0.2", &scoped)
+	scopedHost, _, _ := strings.Cut(scopedAddr, ":")
 	dir := t.TempDir()
-	harness := filepath.Join(dir, "harness.sh")
-	require.NoError(t, os.WriteFile(harness, []byte("#!/bin/sh\nprintf 'hash %s\\n' \"$(printf %s \"$SVC_TOKEN\" | sha256sum | cut -c1-64)\"\n"), 0o755))
+	script := "curl -sS -o /dev/null -w \"code=%{http_code}\\n\" http://" + scopedAddr + "/api -H \"Authorization: Bearer $SVC_TOKEN\"\necho done\n"
 	cfg := baseConfig(dir)
 	cfg.Backend = "local"
-	cfg.Local = daemon.LocalConfig{Sandbox: "none",
-		Agents:       []daemon.LocalAgent{{ID: "agent_hash", Version: 1, Command: []string{harness}}},
-		Environments: []daemon.LocalEnvironment{{ID: "env_hash"}}}
+	cfg.Local = daemon.LocalConfig{Sandbox: "bubblewrap",
+		Agents:       []daemon.LocalAgent{{ID: "agent_curl", Version: 1, Command: []string{"/bin/sh", "-c", script}}},
+		Environments: []daemon.LocalEnvironment{{ID: "env_open", Timeout: 2 * time.Minute}}}
 	r := start(t, cfg, daemon.Options{})
 	c := r.client()
 	ctx := t.Context()
@@ -43,7 +51,8 @@ func TestVaultCredentialsThroughKeyRotation(t *testing.T) {
 	_, err = c.Beta.Vaults.Credentials.New(ctx, vault.ID, anthropic.BetaVaultCredentialNewParams{
 		Auth: anthropic.BetaVaultCredentialNewParamsAuthUnion{OfEnvironmentVariable: &anthropic.BetaManagedAgentsEnvironmentVariableCreateParams{
 			SecretName: "SVC_TOKEN", SecretValue: secret,
-			Networking: anthropic.BetaManagedAgentsCredentialNetworkingParamsUnion{OfUnrestricted: &anthropic.BetaManagedAgentsUnrestrictedCredentialNetworkingParams{}}}}})
+			Networking: anthropic.BetaManagedAgentsCredentialNetworkingParamsUnion{OfLimited: &anthropic.BetaManagedAgentsLimitedCredentialNetworkingParams{
+				AllowedHosts: []string{scopedHost}}}}}})
 	require.NoError(t, err)
 
 	identity := filepath.Join(cfg.DataDir, "keys", "identity.age.txt")
@@ -56,34 +65,37 @@ func TestVaultCredentialsThroughKeyRotation(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode, "%s", body)
 	assert.Contains(t, string(body), `"resealed":1`)
 
-	sum := sha256.Sum256([]byte(secret))
-	want := "hash " + hex.EncodeToString(sum[:])
-	hashOf := func(c anthropic.Client) string {
+	// runOnce runs one turn and returns how many requests the scoped host
+	// had received with the real value by the time it ended.
+	runOnce := func(c anthropic.Client) int {
 		t.Helper()
 		s, err := c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
-			Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String("agent_hash")},
-			EnvironmentID: "env_hash", VaultIDs: []string{vault.ID}})
+			Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String("agent_curl")},
+			EnvironmentID: "env_open", VaultIDs: []string{vault.ID}})
 		require.NoError(t, err)
 		_, err = c.Beta.Sessions.Events.Send(ctx, s.ID, anthropic.BetaSessionEventSendParams{
 			Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("go")}})
 		require.NoError(t, err)
 		var text string
 		require.Eventually(t, func() bool {
+			text = ""
 			pager := c.Beta.Sessions.Events.ListAutoPaging(context.Background(), s.ID, anthropic.BetaSessionEventListParams{})
 			for pager.Next() {
 				ev := pager.Current()
 				if ev.Type == "agent.message" {
-					text = ev.AsAgentMessage().Content[0].Text
+					text += ev.AsAgentMessage().Content[0].Text
 				}
-				if ev.Type == "session.status_idle" && text != "" {
+				if ev.Type == "session.status_idle" && strings.Contains(text, "done") {
 					return true
 				}
 			}
 			return false
-		}, 30*time.Second, 50*time.Millisecond)
-		return strings.TrimSpace(text)
+		}, 60*time.Second, 50*time.Millisecond)
+		require.Contains(t, text, "code=200", "the scoped host answered")
+		require.NotContains(t, text, secret)
+		return strings.Count(scoped.String(), "Authorization: Bearer "+secret)
 	}
-	assert.Equal(t, want, hashOf(c), "the running daemon opens the re-sealed credential")
+	assert.Equal(t, 1, runOnce(c), "the running daemon opens the re-sealed credential and the proxy substitutes it")
 	r.stop(t)
 
 	cfgOld := cfg
@@ -91,7 +103,7 @@ func TestVaultCredentialsThroughKeyRotation(t *testing.T) {
 	_, err = daemon.New(cfgOld, slog.New(slog.DiscardHandler), daemon.Options{})
 	require.Error(t, err, "the retired identity no longer opens the credential")
 	r = start(t, cfg, daemon.Options{})
-	assert.Equal(t, want, hashOf(r.client()))
+	assert.Equal(t, 2, runOnce(r.client()), "the restarted daemon opens it with the new identity")
 	assert.NotContains(t, r.logs.String(), secret)
 }
 
