@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/sandbox0/sandbox0d/console"
 	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/httpapi"
@@ -53,6 +54,7 @@ type Daemon struct {
 	hooks   *webhooks.Dispatcher
 	auth    Authenticator
 	idem    *idempotency.Guard
+	console *console.Console // nil: console.enabled is false
 
 	cfgMu sync.RWMutex
 	cfg   Config
@@ -198,6 +200,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 			d.registerAdmin(e)
 		},
 	})
+	d.console = d.buildConsole(cfg)
 	if err := d.bindListeners(cfg); err != nil {
 		return nil, err
 	}
@@ -325,7 +328,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	servers := make([]*http.Server, 0, len(d.listeners))
 	serveErr := make(chan error, len(d.listeners))
 	for _, l := range d.listeners {
-		srv := newHTTPServer(d.streams.wrap(d.echo), d.log, d.limits)
+		srv := newHTTPServer(d.streams.wrap(d.rootHandler()), d.log, d.limits)
 		srv.ConnContext = withConnKind(l.kind)
 		// Event streams never go idle by themselves: end them as shutdown
 		// begins so it waits only for ordinary requests (manual runs).

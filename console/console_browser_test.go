@@ -1,0 +1,259 @@
+package console_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"testing"
+
+	anthropic "github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sandbox0/sandbox0d/daemon"
+	"github.com/sandbox0/sandbox0d/schedule/tzdb"
+)
+
+// rowText is the text of the deployments-table row linking to id.
+func rowText(t *testing.T, b context.Context, id string) string {
+	t.Helper()
+	return eval[string](t, b, fmt.Sprintf(`document.querySelector('a[href="/console/deployments/%s"]').closest('tr').innerText`, id))
+}
+
+func bodyHas(s string) string {
+	q, _ := json.Marshal(s)
+	return "document.body.innerText.includes(" + string(q) + ")"
+}
+
+// The deployments page lists what the API created, each with the next
+// run the API reports, in the deployment's zone; pause reasons, manual-only
+// schedules, last runs and the filters show.
+func TestBrowserDeploymentsPage(t *testing.T) {
+	r := startRig(t, rigConfig(t), daemon.Options{})
+	c, ctx := r.client(), t.Context()
+	digest, err := c.Beta.Deployments.New(ctx, deploymentParams("nightly-digest", "agent_a", "30 2 * * *", "America/New_York"))
+	require.NoError(t, err)
+	weekly, err := c.Beta.Deployments.New(ctx, deploymentParams("weekly-report", "agent_a", "0 9 * * 1", "Europe/Berlin"))
+	require.NoError(t, err)
+	manual, err := c.Beta.Deployments.New(ctx, deploymentParams("manual-only", "agent_a", "", ""))
+	require.NoError(t, err)
+	_, err = c.Beta.Deployments.Pause(ctx, weekly.ID, anthropic.BetaDeploymentPauseParams{})
+	require.NoError(t, err)
+	run, err := c.Beta.Deployments.Run(ctx, digest.ID, anthropic.BetaDeploymentRunParams{})
+	require.NoError(t, err)
+	require.NotEmpty(t, run.SessionID)
+
+	b := tab(t)
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/"), chromedp.WaitVisible(chromedp.CSS("table.deployments"))))
+
+	ny, err := tzdb.Load("America/New_York")
+	require.NoError(t, err)
+	next := digest.Schedule.UpcomingRunsAt[0].In(ny).Format("Mon 2006-01-02 15:04 MST")
+	row := rowText(t, b, digest.ID)
+	assert.Contains(t, row, "nightly-digest")
+	assert.Contains(t, row, "at 02:30, every day")
+	assert.Contains(t, row, "30 2 * * *")
+	assert.Contains(t, row, next, "the next run is the API's upcoming_runs_at[0] in the deployment's zone")
+	assert.Contains(t, row, "America/New_York")
+	assert.Contains(t, row, "✓ session")
+	assert.Contains(t, row, run.SessionID)
+	assert.Contains(t, row, "manual")
+
+	row = rowText(t, b, weekly.ID)
+	assert.Contains(t, row, "paused")
+	assert.Contains(t, row, "paused by an operator")
+	assert.Contains(t, row, "none while paused")
+
+	row = rowText(t, b, manual.ID)
+	assert.Contains(t, row, "manual only")
+	assert.Contains(t, row, "never run")
+
+	// The relative time was filled in by the script ("in 5 h 10 min").
+	assert.True(t, eval[bool](t, b, `[...document.querySelectorAll('.rel')].some(e => e.textContent.startsWith('in '))`))
+	screenshot(t, b, "deployments")
+
+	// Filters: name contains, paused.
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/?name=DIGEST"), chromedp.WaitVisible(chromedp.CSS("table.deployments"))))
+	assert.Equal(t, 1, eval[int](t, b, `document.querySelectorAll('table.deployments tbody tr').length`))
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/?state=paused"), chromedp.WaitVisible(chromedp.CSS("table.deployments"))))
+	assert.Equal(t, 1, eval[int](t, b, `document.querySelectorAll('table.deployments tbody tr').length`))
+	assert.Contains(t, rowText(t, b, weekly.ID), "weekly-report")
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/?name=nothing-like-this"), chromedp.WaitVisible(chromedp.CSS("p.empty"))))
+	assert.Contains(t, text(t, b, "p.empty"), "No deployment matches these filters")
+}
+
+
+// click clicks a button that submits a form and waits for the page it
+// leads to (cond holds there).
+func click(t *testing.T, b context.Context, id, cond string) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(b, chromedp.Click(chromedp.ID(id))), "clicking #%s", id)
+	waitFor(t, b, cond)
+}
+
+// Pause, Unpause, Run now and Archive (after a confirmation that names the
+// deployment) by clicking; the API sees each change. A refused action
+// shows the API's own message.
+func TestBrowserDeploymentActions(t *testing.T) {
+	r := startRig(t, rigConfig(t), daemon.Options{})
+	c, ctx := r.client(), t.Context()
+	d, err := c.Beta.Deployments.New(ctx, deploymentParams("nightly-digest", "agent_a", "30 2 * * *", "America/New_York"))
+	require.NoError(t, err)
+	b := tab(t)
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/deployments/"+d.ID), chromedp.WaitVisible(chromedp.ID("pause"))))
+	// The next five fire times, as the API lists them.
+	ny, _ := tzdb.Load("America/New_York")
+	assert.Equal(t, 5, eval[int](t, b, `document.querySelectorAll('ol.upcoming li').length`))
+	for _, at := range d.Schedule.UpcomingRunsAt {
+		waitFor(t, b, bodyHas(at.In(ny).Format("Mon 2006-01-02 15:04 MST")))
+	}
+
+	click(t, b, "pause", bodyHas("Paused: no scheduled run fires"))
+	got, err := c.Beta.Deployments.Get(ctx, d.ID, anthropic.BetaDeploymentGetParams{})
+	require.NoError(t, err)
+	assert.Equal(t, "paused", string(got.Status))
+	assert.Equal(t, "manual", string(got.PausedReason.Type))
+
+	click(t, b, "run-now", bodyHas("Run started"))
+	runs, err := c.Beta.DeploymentRuns.List(ctx, anthropic.BetaDeploymentRunListParams{DeploymentID: anthropic.String(d.ID)})
+	require.NoError(t, err)
+	require.Len(t, runs.Data, 1)
+	assert.Equal(t, "manual", string(runs.Data[0].TriggerContext.Type))
+	require.NotEmpty(t, runs.Data[0].SessionID)
+	row := eval[string](t, b, `document.querySelector('table.runs tbody tr').innerText`)
+	assert.Contains(t, row, runs.Data[0].ID)
+	assert.Contains(t, row, "manual")
+	assert.Contains(t, row, runs.Data[0].SessionID)
+	screenshot(t, b, "deployment")
+
+	click(t, b, "unpause", bodyHas("Unpaused"))
+	got, err = c.Beta.Deployments.Get(ctx, d.ID, anthropic.BetaDeploymentGetParams{})
+	require.NoError(t, err)
+	assert.Equal(t, "active", string(got.Status))
+
+	// Archive asks first, naming the deployment.
+	click(t, b, "archive", bodyHas(`Archive “nightly-digest”?`))
+	assert.Contains(t, text(t, b, "#confirm-archive"), "nightly-digest")
+	screenshot(t, b, "archive")
+	got, err = c.Beta.Deployments.Get(ctx, d.ID, anthropic.BetaDeploymentGetParams{})
+	require.NoError(t, err)
+	assert.True(t, got.ArchivedAt.IsZero(), "nothing is archived before the confirmation")
+	click(t, b, "confirm-archive", bodyHas("Archived: it no longer fires"))
+	got, err = c.Beta.Deployments.Get(ctx, d.ID, anthropic.BetaDeploymentGetParams{})
+	require.NoError(t, err)
+	assert.False(t, got.ArchivedAt.IsZero())
+
+	// A page opened before someone else archived it: Pause is refused with
+	// the API's message.
+	d2, err := c.Beta.Deployments.New(ctx, deploymentParams("second", "agent_a", "", ""))
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/deployments/"+d2.ID), chromedp.WaitVisible(chromedp.ID("pause"))))
+	_, err = c.Beta.Deployments.Archive(ctx, d2.ID, anthropic.BetaDeploymentArchiveParams{})
+	require.NoError(t, err)
+	_, apiErr := c.Beta.Deployments.Pause(ctx, d2.ID, anthropic.BetaDeploymentPauseParams{})
+	var ae *anthropic.Error
+	require.ErrorAs(t, apiErr, &ae)
+	var env struct {
+		Error struct{ Message string } `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(ae.RawJSON()), &env))
+	require.NotEmpty(t, env.Error.Message)
+	click(t, b, "pause", `document.querySelector('.banner.error') !== null`)
+	assert.Contains(t, text(t, b, ".banner.error"), env.Error.Message)
+}
+
+// waitScript is a command harness that prints a line, waits for a file,
+// prints another. Its first line carries HTML and script, which the page
+// must show as text.
+const waitScript = `cat >/dev/null
+printf '%s\n' 'first <b>line</b><script>document.title="pwned"</script><img src=x onerror=alert(1)>'
+while [ ! -e "$WAIT_FILE" ]; do sleep 0.05; done
+echo "second line"`
+
+// The session page shows a harness's events as they are printed: the
+// first line, then (after the file appears) the second, without a reload,
+// each once, and it stops following when the session idles. Send and
+// Interrupt go through the session backend like the API's.
+func TestBrowserSessionTranscriptIsLive(t *testing.T) {
+	cfg := rigConfig(t)
+	waitFile := filepath.Join(t.TempDir(), "go-on")
+	cfg.Local.Agents = append(cfg.Local.Agents, daemon.LocalAgent{ID: "agent_wait", Version: 1,
+		Command: []string{"/bin/sh", "-c", waitScript}, Env: map[string]string{"WAIT_FILE": waitFile}})
+	r := startRig(t, cfg, daemon.Options{})
+	c, ctx := r.client(), t.Context()
+	d, err := c.Beta.Deployments.New(ctx, deploymentParams("live <i>transcript</i>", "agent_wait", "", ""))
+	require.NoError(t, err)
+	run, err := c.Beta.Deployments.Run(ctx, d.ID, anthropic.BetaDeploymentRunParams{})
+	require.NoError(t, err)
+	require.NotEmpty(t, run.SessionID, "run error: %+v", run.Error)
+	sid := run.SessionID
+	require.Eventually(t, func() bool {
+		s, err := c.Beta.Sessions.Get(ctx, sid, anthropic.BetaSessionGetParams{})
+		return err == nil && s.Status == "running"
+	}, 20*time.Second, 20*time.Millisecond, "the harness's turn starts")
+
+	b := tab(t)
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/sessions/"+sid), chromedp.WaitVisible(chromedp.ID("transcript"))))
+	assert.True(t, eval[bool](t, b, `!!document.getElementById('transcript').dataset.stream`), "a running session's page follows the stream")
+	waitFor(t, b, bodyHas(`first <b>line</b><script>document.title="pwned"</script>`))
+	eval[bool](t, b, `window.sameDocument = true`)
+	assert.False(t, eval[bool](t, b, bodyHas("second line")))
+
+	require.NoError(t, os.WriteFile(waitFile, nil, 0o644))
+	waitFor(t, b, bodyHas("second line"))
+	waitFor(t, b, `document.getElementById('summary').dataset.status === 'idle'`)
+	assert.True(t, eval[bool](t, b, `window.sameDocument === true`), "the second line arrived live, not by a reload")
+	assert.Contains(t, text(t, b, "#stream-state"), "The turn is over")
+
+	// Hostile output is text: no element from it, no script run.
+	assert.Equal(t, 0, eval[int](t, b, `document.querySelectorAll('#transcript b, #transcript script, #transcript img').length`))
+	assert.NotEqual(t, "pwned", eval[string](t, b, `document.title`))
+
+	// No gap, no duplicate: the page holds the API's events, once each.
+	pageIDs := eval[[]string](t, b, `[...document.querySelectorAll('#transcript [data-id]')].map(e => e.dataset.id)`)
+	events, err := c.Beta.Sessions.Events.List(ctx, sid, anthropic.BetaSessionEventListParams{Limit: anthropic.Int(1000)})
+	require.NoError(t, err)
+	var apiIDs []string
+	for _, ev := range events.Data {
+		apiIDs = append(apiIDs, ev.ID)
+	}
+	assert.Equal(t, apiIDs, pageIDs)
+	screenshot(t, b, "session")
+
+	// Send a message from the page: a second turn (the file is there now).
+	require.NoError(t, chromedp.Do(b, chromedp.SendKeys(chromedp.ID("message"), "once more, <please>")))
+	click(t, b, "send", `document.querySelectorAll('#transcript .ev-agent').length >= 4 && document.getElementById('summary').dataset.status === 'idle'`)
+	events, err = c.Beta.Sessions.Events.List(ctx, sid, anthropic.BetaSessionEventListParams{Limit: anthropic.Int(1000)})
+	require.NoError(t, err)
+	var sent bool
+	for _, ev := range events.Data {
+		if ev.Type == "user.message" && strings.Contains(ev.RawJSON(), "once more, \\u003cplease\\u003e") || strings.Contains(ev.RawJSON(), "once more, <please>") {
+			sent = true
+		}
+	}
+	assert.True(t, sent, "the API lists the message sent from the page")
+
+	// Interrupt a running turn from the page.
+	require.NoError(t, os.Remove(waitFile))
+	_, err = c.Beta.Sessions.Events.Send(ctx, sid, anthropic.BetaSessionEventSendParams{Events: []anthropic.BetaManagedAgentsEventParamsUnion{{
+		OfUserMessage: &anthropic.BetaManagedAgentsUserMessageEventParams{Content: []anthropic.BetaManagedAgentsUserMessageEventParamsContentUnion{
+			{OfText: &anthropic.BetaManagedAgentsTextBlockParam{Text: "third"}}}}}}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		s, err := c.Beta.Sessions.Get(ctx, sid, anthropic.BetaSessionGetParams{})
+		return err == nil && s.Status == "running"
+	}, 20*time.Second, 20*time.Millisecond)
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/sessions/"+sid), chromedp.WaitVisible(chromedp.ID("interrupt"))))
+	click(t, b, "interrupt", bodyHas("Interrupt sent"))
+	require.Eventually(t, func() bool {
+		s, err := c.Beta.Sessions.Get(ctx, sid, anthropic.BetaSessionGetParams{})
+		return err == nil && s.Status == "idle"
+	}, 20*time.Second, 20*time.Millisecond, "the interrupt stopped the turn")
+	waitFor(t, b, `document.getElementById('summary').dataset.status === 'idle'`)
+	waitFor(t, b, bodyHas("user.interrupt"))
+}
