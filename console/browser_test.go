@@ -107,7 +107,7 @@ func waitFor(t *testing.T, ctx context.Context, cond string) {
 	deadline := time.After(20 * time.Second)
 	var last error
 	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!(" + cond + ")"))
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+cond+")"))
 		if err == nil && ok {
 			return
 		}

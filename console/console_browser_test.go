@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	anthropic "github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/chromedp/chromedp"
@@ -86,7 +86,6 @@ func TestBrowserDeploymentsPage(t *testing.T) {
 	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/?name=nothing-like-this"), chromedp.WaitVisible(chromedp.CSS("p.empty"))))
 	assert.Contains(t, text(t, b, "p.empty"), "No deployment matches these filters")
 }
-
 
 // click clicks a button that submits a form and waits for the page it
 // leads to (cond holds there).

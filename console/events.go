@@ -30,18 +30,18 @@ const (
 func long(s string) bool { return len(s) > foldBytes || strings.Count(s, "\n") >= foldLines }
 
 type rawEvent struct {
-	ID          string            `json:"id"`
-	Type        string            `json:"type"`
-	ProcessedAt *time.Time        `json:"processed_at"`
-	Content     json.RawMessage   `json:"content"`
-	Name        string            `json:"name"`
-	Input       json.RawMessage   `json:"input"`
-	IsError     *bool             `json:"is_error"`
-	Thinking    string            `json:"thinking"`
-	ToolUseID   string            `json:"tool_use_id"`
-	Error       *json.RawMessage  `json:"error"`
-	StopReason  *json.RawMessage  `json:"stop_reason"`
-	ModelUsage  *json.RawMessage  `json:"model_usage"`
+	ID          string           `json:"id"`
+	Type        string           `json:"type"`
+	ProcessedAt *time.Time       `json:"processed_at"`
+	Content     json.RawMessage  `json:"content"`
+	Name        string           `json:"name"`
+	Input       json.RawMessage  `json:"input"`
+	IsError     *bool            `json:"is_error"`
+	Thinking    string           `json:"thinking"`
+	ToolUseID   string           `json:"tool_use_id"`
+	Error       *json.RawMessage `json:"error"`
+	StopReason  *json.RawMessage `json:"stop_reason"`
+	ModelUsage  *json.RawMessage `json:"model_usage"`
 }
 
 func newEventView(raw json.RawMessage, now time.Time) eventView {

@@ -81,4 +81,3 @@ func (a *Authenticator) Valid(id string) bool {
 	}
 	return false
 }
-
