@@ -178,7 +178,8 @@ func (c *Console) needAuth(next http.HandlerFunc) http.HandlerFunc {
 				next(w, r.WithContext(context.WithValue(r.Context(), viewerKey{}, viewer{KeyID: si.keyID})))
 				return
 			case ok:
-				c.signins.end(ck.Value)
+				// Kept until it expires, so every request with it is told
+				// why (the key is checked each time; nothing it opens).
 				why = "revoked"
 			default:
 				why = "expired"

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"encoding/json"
 	"context"
 	"os"
 	"os/exec"
@@ -90,10 +91,12 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
 }
 
-// text is the visible text of the first element matching sel.
+// text is the visible text of the first element matching sel (read by
+// script: node ids of a page a form just replaced are stale).
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	q, _ := json.Marshal(sel)
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string]("(document.querySelector("+string(q)+") || {innerText: ''}).innerText"))
 	require.NoError(t, err, "text of %s", sel)
 	return s
 }

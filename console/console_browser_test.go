@@ -4,19 +4,26 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	anthropic "github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sandbox0/sandbox0d/daemon"
 	"github.com/sandbox0/sandbox0d/schedule/tzdb"
+	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/sessions/sessionstest"
+	"github.com/sandbox0/sandbox0d/webhooks"
 )
 
 // rowText is the text of the deployments-table row linking to id.
@@ -255,4 +262,162 @@ func TestBrowserSessionTranscriptIsLive(t *testing.T) {
 	}, 20*time.Second, 20*time.Millisecond, "the interrupt stopped the turn")
 	waitFor(t, b, `document.getElementById('summary').dataset.status === 'idle'`)
 	waitFor(t, b, bodyHas("user.interrupt"))
+}
+
+// A form on another site that posts to the console is refused (Go's
+// CrossOriginProtection) and changes nothing, even on the trusted socket
+// where no cookie stands in the way.
+func TestBrowserCrossSiteFormPostIsRefused(t *testing.T) {
+	r := startRig(t, rigConfig(t), daemon.Options{})
+	c, ctx := r.client(), t.Context()
+	d, err := c.Beta.Deployments.New(ctx, deploymentParams("target", "agent_a", "0 9 * * *", "UTC"))
+	require.NoError(t, err)
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%s/console/deployments/%s/pause"></form>
+<script>document.getElementById("f").submit()</script>`, r.sockURL, d.ID)
+	}))
+	t.Cleanup(evil.Close)
+	b := tab(t)
+	// "localhost" is another site than "127.0.0.1" to the browser.
+	evilURL := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(evilURL)))
+	waitFor(t, b, bodyHas("Cross-origin request refused"))
+	got, err := c.Beta.Deployments.Get(ctx, d.ID, anthropic.BetaDeploymentGetParams{})
+	require.NoError(t, err)
+	assert.Equal(t, "active", string(got.Status), "the cross-site POST changed nothing")
+
+	// The same form from the console's own page works (the actions test
+	// clicks it); a GET from elsewhere is just a page.
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/deployments/"+d.ID), chromedp.WaitVisible(chromedp.ID("pause"))))
+}
+
+// On TCP the console asks for an API key: a wrong one is refused, a right
+// one signs in with an HttpOnly SameSite=Strict cookie that the JSON API
+// ignores; revoking the key ends the console session; sign-out works.
+func TestBrowserSignInOnTCP(t *testing.T) {
+	r := startRig(t, rigConfig(t), daemon.Options{})
+	created := r.admin(t, http.MethodPost, "/admin/apikeys", map[string]string{"name": "console"})
+	key, keyID := created["key"].(string), created["id"].(string)
+	other := r.admin(t, http.MethodPost, "/admin/apikeys", map[string]string{"name": "other"})["key"].(string)
+
+	b := tab(t)
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.tcpURL+"/console/"), chromedp.WaitVisible(chromedp.ID("api_key"))))
+	loc, err := chromedp.Run(b, chromedp.Location())
+	require.NoError(t, err)
+	assert.Contains(t, loc, "/console/signin")
+	screenshot(t, b, "signin")
+
+	require.NoError(t, chromedp.Do(b, chromedp.SendKeys(chromedp.ID("api_key"), "s0d_wrong")))
+	click(t, b, "signin", `document.querySelector('.banner.error') !== null`)
+	assert.Contains(t, text(t, b, ".banner.error"), "not valid")
+	cookies, err := chromedp.Call(b, network.GetCookies, network.GetCookiesParams{URLs: []string{r.tcpURL}})
+	require.NoError(t, err)
+	assert.Empty(t, cookies.Cookies, "a wrong key sets no cookie")
+
+	require.NoError(t, chromedp.Do(b, chromedp.SendKeys(chromedp.ID("api_key"), key)))
+	click(t, b, "signin", `document.querySelector('h1') && document.querySelector('h1').innerText === 'Deployments'`)
+	assert.Contains(t, text(t, b, ".who"), keyID)
+	cookies, err = chromedp.Call(b, network.GetCookies, network.GetCookiesParams{URLs: []string{r.tcpURL}})
+	require.NoError(t, err)
+	require.Len(t, cookies.Cookies, 1)
+	ck := cookies.Cookies[0]
+	assert.True(t, ck.HTTPOnly)
+	assert.Equal(t, "Strict", string(ck.SameSite))
+	assert.False(t, ck.Secure, "no TLS here; with TLS the cookie is Secure (__Host-)")
+
+	// The cookie opens the console but never the JSON API.
+	withCookie := func(path string) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, r.tcpURL+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("anthropic-beta", "managed-agents-2026-04-01")
+		req.AddCookie(&http.Cookie{Name: ck.Name, Value: ck.Value})
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	assert.Equal(t, http.StatusOK, withCookie("/console/").StatusCode)
+	assert.Equal(t, http.StatusUnauthorized, withCookie("/v1/deployments").StatusCode)
+
+	// Revoking the key ends its console session at the next request.
+	r.admin(t, http.MethodPost, "/admin/apikeys/"+keyID+"/revoke", nil)
+	resp := withCookie("/console/")
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("Location"), "/console/signin")
+	require.NoError(t, chromedp.Do(b, chromedp.Reload()))
+	waitFor(t, b, bodyHas("the API key it was signed in with was revoked"))
+	assert.True(t, eval[bool](t, b, `!!document.getElementById('api_key')`))
+
+	// Another key signs in; signing out ends that session.
+	require.NoError(t, chromedp.Do(b, chromedp.SendKeys(chromedp.ID("api_key"), other)))
+	click(t, b, "signin", `document.querySelector('h1') && document.querySelector('h1').innerText === 'Deployments'`)
+	require.NoError(t, chromedp.Do(b, chromedp.Click(chromedp.CSS(".who button"))))
+	waitFor(t, b, bodyHas("Signed out."))
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.tcpURL+"/console/"), chromedp.WaitVisible(chromedp.ID("api_key"))))
+}
+
+// The failures page lists failed runs across deployments and failed
+// webhook deliveries, newest first; Retry queues a delivery again as the
+// admin route does. The webhooks page shows endpoints with their counts
+// and the deliveries with their attempts.
+func TestBrowserFailuresAndWebhooks(t *testing.T) {
+	cfg := rigConfig(t)
+	cfg.Backend = "none"
+	var hits atomic.Int64
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		http.Error(w, "receiver down for maintenance", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(sink.Close)
+	cfg.Webhooks = webhooks.Config{RetrySchedule: []time.Duration{}, Endpoints: []webhooks.EndpointConfig{
+		{URL: sink.URL + "/hooks/sandbox0d", SigningKey: webhooks.Secret(signingKey()), Events: []string{"deployment_run.failed"}}}}
+	backend := sessionstest.New(map[string]int64{"agent_a": 1})
+	r := startRig(t, cfg, daemon.Options{Backend: backend})
+	c, ctx := r.client(), t.Context()
+	d1, err := c.Beta.Deployments.New(ctx, deploymentParams("nightly-digest", "agent_a", "30 2 * * *", "America/New_York"))
+	require.NoError(t, err)
+	d2, err := c.Beta.Deployments.New(ctx, deploymentParams("<script>alert('name')</script>", "agent_a", "", ""))
+	require.NoError(t, err)
+	backend.FailNext(&sessions.RunError{Type: sessions.ErrEnvironmentNotFound, Message: "environment env_1 was not found"},
+		&sessions.RunError{Type: sessions.ErrSessionRateLimited, Message: "too many sessions <b>right now</b>"})
+	_, err = c.Beta.Deployments.Run(ctx, d1.ID, anthropic.BetaDeploymentRunParams{})
+	require.NoError(t, err)
+	_, err = c.Beta.Deployments.Run(ctx, d2.ID, anthropic.BetaDeploymentRunParams{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		list := r.admin(t, http.MethodGet, "/admin/webhooks/deliveries?failed=true", nil)["data"].([]any)
+		return len(list) == 2
+	}, 20*time.Second, 20*time.Millisecond, "both run.failed deliveries fail (no retries configured)")
+
+	b := tab(t)
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/failures"), chromedp.WaitVisible(chromedp.CSS("table.runs"))))
+	rows := eval[[]string](t, b, `[...document.querySelectorAll('table.runs tbody tr')].map(e => e.innerText)`)
+	require.Len(t, rows, 2)
+	assert.Contains(t, rows[0], "<script>alert('name')</script>", "newest first; a hostile name is text")
+	assert.Contains(t, rows[0], "session_rate_limited_error")
+	assert.Contains(t, rows[0], "too many sessions <b>right now</b>")
+	assert.Contains(t, rows[1], "nightly-digest")
+	assert.Contains(t, rows[1], "environment_not_found_error")
+	assert.Equal(t, 0, eval[int](t, b, `document.querySelectorAll('main script, main b').length`))
+	assert.Equal(t, 2, eval[int](t, b, `document.querySelectorAll('table.deliveries button.retry').length`))
+	screenshot(t, b, "failures")
+
+	before := hits.Load()
+	click(t, b, "retry-0", bodyHas("Delivery queued again"))
+	require.Eventually(t, func() bool { return hits.Load() > before }, 20*time.Second, 20*time.Millisecond, "the retried delivery is attempted again")
+
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/webhooks"), chromedp.WaitVisible(chromedp.CSS("table.endpoints"))))
+	ep := text(t, b, "table.endpoints tbody tr")
+	assert.Contains(t, ep, "/hooks/sandbox0d")
+	assert.Contains(t, ep, "deployment_run.failed")
+	waitFor(t, b, `document.querySelectorAll('table.deliveries tbody tr').length === 2`)
+	require.NoError(t, chromedp.Do(b, chromedp.Click(chromedp.CSS("table.deliveries details summary"))))
+	assert.Contains(t, text(t, b, "table.deliveries details"), "HTTP 503")
+	screenshot(t, b, "webhooks")
+
+	// The deployments page says why the first one failed; a session link
+	// has nowhere to go with this backend, and the page says so.
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/?failed=1"), chromedp.WaitVisible(chromedp.CSS("table.deployments"))))
+	assert.Equal(t, 2, eval[int](t, b, `document.querySelectorAll('table.deployments tbody tr').length`))
 }
