@@ -26,10 +26,16 @@ var browser struct {
 	path   string
 }
 
+// cleanupFixture removes the benchmark's fixture (bench_test.go).
+var cleanupFixture func()
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if browser.cancel != nil {
 		browser.cancel()
+	}
+	if cleanupFixture != nil {
+		cleanupFixture()
 	}
 	os.Exit(code)
 }

@@ -59,6 +59,9 @@
       es.close();
       var summary = document.getElementById("summary");
       if (summary && e.data) { summary.outerHTML = e.data; refresh(document.getElementById("summary")); }
+      var now = document.getElementById("summary");
+      var ib = document.getElementById("interrupt");
+      if (ib && (!now || now.getAttribute("data-status") !== "running")) ib.closest("form").remove();
       state.textContent = "The turn is over: the transcript is complete until the next message.";
     });
     es.onerror = function () {
