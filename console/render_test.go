@@ -119,7 +119,7 @@ func TestEveryPageRendersEmptyOneAndMany(t *testing.T) {
 					"deployments": deploymentsView{Filter: filter, Rows: rows(n, name), NextURL: "/console/?page=" + name, FirstURL: "/console/", Error: name},
 					"deployment": deploymentView{Row: row(1, name), Description: name, Agent: name, Environment: name, InitialEvents: name,
 						Resources: []resourceView{{Type: "github_repository", What: name, Checkout: name, Mount: name, TokenSet: true}},
-						Vaults: []string{name}, Metadata: []kv{{name, name}}, Budget: name, Upcoming: []*timeView{tv(time.Hour, "UTC")},
+						Vaults:    []string{name}, Metadata: []kv{{name, name}}, Budget: name, Upcoming: []*timeView{tv(time.Hour, "UTC")},
 						Runs: runs(n, name), RunsNext: "/console/x?" + name, Error: name, Notice: name, CreatedAt: tv(0, "UTC"), UpdatedAt: tv(0, "UTC")},
 					"archive":  struct{ ID, Name string }{name, name},
 					"session":  sessionView{Summary: summaryView{ID: name, Status: "running", Live: true, Cost: name, Budget: name, BudgetPct: 5}, Title: name, Agent: name, Environment: name, Deployment: name, Metadata: []kv{{name, name}}, Events: events(n, name), StreamURL: "/console/sessions/x/stream?after=" + name, Error: name, Notice: name},
