@@ -55,9 +55,10 @@ type Config struct {
 	Keys     Keys
 	// Trusted reports a request that needs no sign-in (the Unix socket).
 	Trusted func(*http.Request) bool
-	// AllowedHosts are host names (besides localhost and IP literals) the
-	// console answers to: the Host check against DNS rebinding.
-	AllowedHosts []string
+	// AllowedHosts returns the host names (besides localhost and IP
+	// literals) the console answers to: the Host check against DNS
+	// rebinding. A func, so a config reload applies at once; nil: none.
+	AllowedHosts func() []string
 	Logger       *slog.Logger
 	// Now replaces the clock of sign-in sessions (tests).
 	Now func() time.Time

@@ -13,20 +13,16 @@ import (
 // pages; answering only to localhost, IP literals and configured names
 // closes that. IP literals are safe: rebinding needs a name.
 func (c *Console) checkHost(next http.Handler) http.Handler {
-	allowed := map[string]bool{}
-	for _, h := range c.cfg.AllowedHosts {
-		allowed[strings.ToLower(strings.TrimSuffix(strings.TrimSpace(h), "."))] = true
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := hostName(r.Host)
-		if hostAllowed(host, allowed) {
+		if hostAllowed(host, c.cfg.AllowedHosts) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusMisdirectedRequest)
 		_, _ = w.Write([]byte("the console does not answer to the host name " + quoteHost(host) +
-			" (a guard against DNS rebinding): use localhost or an IP address, or add the name to console.allowed_hosts in the config and reload\n"))
+			" (a guard against DNS rebinding): use localhost or an IP address, or add the name to console.allowed_hosts in the config and reload (SIGHUP)\n"))
 	})
 }
 
@@ -38,7 +34,7 @@ func hostName(hostport string) string {
 	return strings.ToLower(strings.TrimSuffix(strings.Trim(h, "[]"), "."))
 }
 
-func hostAllowed(host string, allowed map[string]bool) bool {
+func hostAllowed(host string, allowed func() []string) bool {
 	switch {
 	case host == "":
 		return false
@@ -46,8 +42,15 @@ func hostAllowed(host string, allowed map[string]bool) bool {
 		return true
 	case net.ParseIP(host) != nil:
 		return true
+	case allowed == nil:
+		return false
 	}
-	return allowed[host]
+	for _, h := range allowed() {
+		if strings.ToLower(strings.TrimSuffix(strings.TrimSpace(h), ".")) == host {
+			return true
+		}
+	}
+	return false
 }
 
 func quoteHost(h string) string {

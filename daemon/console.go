@@ -22,7 +22,7 @@ func (d *Daemon) buildConsole(cfg Config) *console.Console {
 	}
 	return console.New(console.Config{
 		Service: d.svc, Sessions: httpapi.SessionHandler(d.backend), Webhooks: d.hooks,
-		Keys: &d.auth, Trusted: viaSocket, AllowedHosts: cfg.Console.AllowedHosts, Logger: d.log,
+		Keys: &d.auth, Trusted: viaSocket, AllowedHosts: func() []string { return d.config().Console.AllowedHosts }, Logger: d.log,
 	})
 }
 

@@ -267,8 +267,8 @@ func (d *Daemon) config() Config {
 }
 
 // Reload applies the config values that can change safely while running:
-// log level, API keys, run retention and the TLS key pair (re-read from
-// tls.cert/tls.key). Others need a restart. A key pair that does not load
+// log level, API keys, run retention, the console's allowed hosts and the
+// TLS key pair (re-read from tls.cert/tls.key). Others need a restart. A key pair that does not load
 // leaves everything as it was.
 func (d *Daemon) Reload(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
@@ -288,6 +288,7 @@ func (d *Daemon) Reload(cfg Config) error {
 	d.cfg.Runs = cfg.Runs
 	d.cfg.Webhooks = cfg.Webhooks
 	d.cfg.DeploymentsDir = cfg.DeploymentsDir
+	d.cfg.Console.AllowedHosts = cfg.Console.AllowedHosts
 	d.cfgMu.Unlock()
 	SetLogLevel(cfg.Log.Level)
 	if err := d.hooks.Reload(cfg.Webhooks); err != nil {
