@@ -247,7 +247,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		c.limiter.fail(addr)
 		c.log.Warn("console sign-in refused", "remote", addr)
 		c.render(w, r, http.StatusUnauthorized, "signin", "Sign in", signinView{Next: next,
-			Error: "That API key is not valid (unknown or revoked). Create one over the socket with: sandbox0d apikeys create NAME"})
+			Error: "That API key is not valid (unknown or revoked). Create one over the socket with: sandbox0d apikeys create --name NAME"})
 		return
 	}
 	token := c.signins.start(id)

@@ -84,6 +84,18 @@ func TestBrowserDeploymentsPage(t *testing.T) {
 	assert.True(t, eval[bool](t, b, `[...document.querySelectorAll('.rel')].some(e => e.textContent.startsWith('in '))`))
 	screenshot(t, b, "deployments")
 
+	// Keyboard: Tab from the top reaches the skip link, then the navigation.
+	require.NoError(t, chromedp.Do(b, chromedp.KeyEvent("\t")))
+	assert.Equal(t, "Skip to content", eval[string](t, b, `document.activeElement.innerText`))
+
+	// A phone: the table becomes labelled cards, nothing scrolls sideways.
+	require.NoError(t, chromedp.Do(b, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
+		chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("table.deployments"))))
+	assert.LessOrEqual(t, eval[int](t, b, `document.documentElement.scrollWidth`), 390, "no horizontal scrolling on a phone")
+	assert.Equal(t, "block", eval[string](t, b, `getComputedStyle(document.querySelector('table.deployments td')).display`))
+	screenshot(t, b, "deployments-phone")
+	require.NoError(t, chromedp.Do(b, chromedp.EmulateReset()))
+
 	// Filters: name contains, paused.
 	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/?name=DIGEST"), chromedp.WaitVisible(chromedp.CSS("table.deployments"))))
 	assert.Equal(t, 1, eval[int](t, b, `document.querySelectorAll('table.deployments tbody tr').length`))
