@@ -120,8 +120,8 @@ func New(cfg Config) *Console {
 // ServeHTTP serves /console and everything under Prefix.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/console" {
-		// Through the same checks: the redirect is a page like the others.
-		r.URL.Path = Prefix
+		http.Redirect(w, r, Prefix, http.StatusMovedPermanently)
+		return
 	}
 	c.handler.ServeHTTP(w, r)
 }

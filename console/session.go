@@ -88,13 +88,7 @@ type sessionView struct {
 // sessionCall makes one request to the session backend's handler in
 // process and returns its status and body.
 func (c *Console) sessionCall(ctx context.Context, method, path string, body []byte) (int, []byte) {
-	var rd *bytes.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, path, bytes.NewReader(body))
 	if err != nil {
 		return http.StatusBadRequest, []byte(`{"error":{"message":"bad request path"}}`)
 	}

@@ -37,7 +37,6 @@ func (c *Console) sessionStream(w http.ResponseWriter, r *http.Request) {
 
 	// 1. Open the backend's stream in process.
 	pr, pw := io.Pipe()
-	defer pr.Close()
 	sw := &pipeWriter{header: http.Header{}, w: pw, started: make(chan struct{})}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sessionPath(id, "/events/stream"), nil)
 	if err != nil {
@@ -53,6 +52,9 @@ func (c *Console) sessionStream(w http.ResponseWriter, r *http.Request) {
 		sw.start(http.StatusOK)
 		_ = pw.Close()
 	}()
+	// The backend's handler ends with this request: its context is
+	// cancelled and its next write fails on the closed pipe.
+	defer func() { cancel(); _ = pr.Close(); <-done }()
 	select {
 	case <-sw.started:
 	case <-ctx.Done():
