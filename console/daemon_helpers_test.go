@@ -95,16 +95,38 @@ func startRig(t *testing.T, cfg daemon.Config, opts daemon.Options) *rig {
 func forwardToSocket(t *testing.T, socket string) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = l.Close(); wg.Wait() })
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[net.Conn]bool{}
+	)
+	track := func(c net.Conn, on bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if on {
+			conns[c] = true
+		} else {
+			delete(conns, c)
+		}
+	}
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		for c := range conns { // idle keep-alive connections of the clients
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
 	wg.Go(func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
+			track(c, true)
 			wg.Go(func() {
-				defer c.Close()
+				defer func() { track(c, false); _ = c.Close() }()
 				u, err := net.Dial("unix", socket)
 				if err != nil {
 					return
