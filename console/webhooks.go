@@ -43,7 +43,11 @@ func newDeliveryRow(dl store.WebhookDelivery, now time.Time) deliveryRow {
 	}
 	for i := len(dl.Attempts) - 1; i >= 0; i-- { // newest first
 		a := dl.Attempts[i]
-		row.Log = append(row.Log, attemptRow{At: newTime(a.At, "UTC", now), Code: a.StatusCode, Error: a.Error,
+		msg := a.Error
+		if msg == "HTTP "+strconv.Itoa(a.StatusCode) {
+			msg = "" // the status code says it already
+		}
+		row.Log = append(row.Log, attemptRow{At: newTime(a.At, "UTC", now), Code: a.StatusCode, Error: msg,
 			Duration: strconv.FormatFloat(float64(a.Duration.Microseconds())/1000, 'f', 1, 64) + " ms"})
 	}
 	return row
