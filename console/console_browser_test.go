@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -432,4 +433,56 @@ func TestBrowserFailuresAndWebhooks(t *testing.T) {
 	// has nowhere to go with this backend, and the page says so.
 	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/?failed=1"), chromedp.WaitVisible(chromedp.CSS("table.deployments"))))
 	assert.Equal(t, 2, eval[int](t, b, `document.querySelectorAll('table.deployments tbody tr').length`))
+}
+
+// A scheduled run and a manual one are told apart on the deployment page:
+// the scheduled one says when it was due (scheduled_at) beside when it
+// started. The scheduled run is a fire missed while the daemon was down and
+// run at the next start (schedule.misfire_grace), on an injected clock.
+func TestBrowserScheduledAndManualRuns(t *testing.T) {
+	cfg := rigConfig(t)
+	var mu sync.Mutex
+	clock := time.Date(2026, 12, 7, 7, 59, 30, 0, time.UTC) // 08:59:30 in Berlin
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	first := startRig(t, cfg, daemon.Options{Now: now})
+	fc := first.client()
+	d, err := fc.Beta.Deployments.New(t.Context(), deploymentParams("morning-report", "agent_a", "0 9 * * *", "Europe/Berlin"))
+	require.NoError(t, err)
+	first.stop(t)
+
+	mu.Lock()
+	clock = time.Date(2026, 12, 7, 8, 0, 10, 0, time.UTC) // 10 s after the 09:00 Berlin fire
+	mu.Unlock()
+	r := startRig(t, cfg, daemon.Options{Now: now})
+	c, ctx := r.client(), t.Context()
+	var scheduled anthropic.BetaManagedAgentsDeploymentRun
+	require.Eventually(t, func() bool {
+		page, err := c.Beta.DeploymentRuns.List(ctx, anthropic.BetaDeploymentRunListParams{DeploymentID: anthropic.String(d.ID)})
+		if err != nil || len(page.Data) != 1 {
+			return false
+		}
+		scheduled = page.Data[0]
+		return true
+	}, 20*time.Second, 20*time.Millisecond, "the missed fire runs at start")
+	require.Equal(t, "schedule", string(scheduled.TriggerContext.Type))
+	manual, err := c.Beta.Deployments.Run(ctx, d.ID, anthropic.BetaDeploymentRunParams{})
+	require.NoError(t, err)
+
+	b := tab(t)
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/deployments/"+d.ID), chromedp.WaitVisible(chromedp.CSS("table.runs"))))
+	rows := eval[[]string](t, b, `[...document.querySelectorAll('table.runs tbody tr')].map(e => e.innerText)`)
+	require.Len(t, rows, 2)
+	assert.Contains(t, rows[0], manual.ID)
+	assert.Contains(t, rows[0], "manual")
+	assert.Contains(t, rows[0], "— (manual)", "a manual run has no scheduled time")
+	assert.Contains(t, rows[1], scheduled.ID)
+	assert.Contains(t, rows[1], "scheduled")
+	assert.Contains(t, rows[1], "Mon 2026-12-07 09:00 CET", "scheduled_at, in the deployment's zone")
+	assert.Contains(t, rows[1], "Mon 2026-12-07 09:00 CET (Europe/Berlin)")
+	// The schedule section says when the last scheduled run was.
+	waitFor(t, b, bodyHas("last scheduled run Mon 2026-12-07 09:00 CET"))
+
+	// The filter by trigger keeps the scheduled one.
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.sockURL+"/console/deployments/"+d.ID+"?trigger=schedule"), chromedp.WaitVisible(chromedp.CSS("table.runs"))))
+	assert.Equal(t, 1, eval[int](t, b, `document.querySelectorAll('table.runs tbody tr').length`))
 }

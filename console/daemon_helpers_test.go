@@ -33,6 +33,7 @@ type rig struct {
 	tcpURL  string // the TCP listener (sign-in needed)
 	sockURL string // the forwarder to the socket (trusted)
 	logs    *syncBuffer
+	stop    func(t *testing.T) // stops the daemon (once; cleanup calls it too)
 }
 
 type syncBuffer struct {
@@ -78,11 +79,15 @@ func startRig(t *testing.T, cfg daemon.Config, opts daemon.Options) *rig {
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	<-d.Ready()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	r := &rig{d: d, socket: cfg.Socket, logs: logs}
+	var once sync.Once
+	stop := func(t *testing.T) {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+		})
+	}
+	t.Cleanup(func() { stop(t) })
+	r := &rig{d: d, socket: cfg.Socket, logs: logs, stop: stop}
 	if a := d.TCPAddr(); a != nil {
 		r.tcpURL = "http://" + a.String()
 	}
