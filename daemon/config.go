@@ -49,6 +49,7 @@ type Config struct {
 	Runs            RunsConfig      `mapstructure:"runs"`
 	Webhooks        webhooks.Config `mapstructure:"webhooks"`
 	Debug           DebugConfig     `mapstructure:"debug"`
+	Console         ConsoleConfig   `mapstructure:"console"`
 	// MaxConnections caps the connections each API listener (the socket,
 	// TCP) holds open; over it a new connection gets a 503 and is closed.
 	// 0 means no cap.
@@ -65,6 +66,16 @@ type DiskConfig struct {
 	// local turns that write stop, so what must still be recorded (the end
 	// of those turns, run results) has room. 0 disables the check.
 	MinFree int64 `mapstructure:"min_free"`
+}
+
+// ConsoleConfig configures the web console at /console/.
+type ConsoleConfig struct {
+	// Enabled serves the console on every listener (the socket trusted,
+	// TCP behind a sign-in with an API key).
+	Enabled bool `mapstructure:"enabled"`
+	// AllowedHosts are the host names the console answers to besides
+	// localhost and IP addresses (the Host check against DNS rebinding).
+	AllowedHosts []string `mapstructure:"allowed_hosts"`
 }
 
 // DebugConfig holds diagnostics that are off by default.
@@ -333,6 +344,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("webhooks.max_concurrency", wh.MaxConcurrency)
 	v.SetDefault("webhooks.max_concurrency_per_endpoint", wh.MaxConcurrencyPerEndpoint)
 	v.SetDefault("debug.pprof", false)
+	v.SetDefault("console.enabled", true)
+	v.SetDefault("console.allowed_hosts", []string{})
 	v.SetDefault("max_connections", DefaultMaxConnections)
 	v.SetDefault("deployments_dir", "")
 	v.SetDefault("disk.min_free", DefaultDiskMinFree)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/sandbox0/sandbox0d/console"
 	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/deployments"
 	"github.com/sandbox0/sandbox0d/httpapi"
@@ -53,6 +54,7 @@ type Daemon struct {
 	hooks   *webhooks.Dispatcher
 	auth    Authenticator
 	idem    *idempotency.Guard
+	console *console.Console // nil: console.enabled is false
 
 	cfgMu sync.RWMutex
 	cfg   Config
@@ -198,6 +200,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 			d.registerAdmin(e)
 		},
 	})
+	d.console = d.buildConsole(cfg)
 	if err := d.bindListeners(cfg); err != nil {
 		return nil, err
 	}
@@ -264,8 +267,8 @@ func (d *Daemon) config() Config {
 }
 
 // Reload applies the config values that can change safely while running:
-// log level, API keys, run retention and the TLS key pair (re-read from
-// tls.cert/tls.key). Others need a restart. A key pair that does not load
+// log level, API keys, run retention, the console's allowed hosts and the
+// TLS key pair (re-read from tls.cert/tls.key). Others need a restart. A key pair that does not load
 // leaves everything as it was.
 func (d *Daemon) Reload(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
@@ -285,6 +288,7 @@ func (d *Daemon) Reload(cfg Config) error {
 	d.cfg.Runs = cfg.Runs
 	d.cfg.Webhooks = cfg.Webhooks
 	d.cfg.DeploymentsDir = cfg.DeploymentsDir
+	d.cfg.Console.AllowedHosts = cfg.Console.AllowedHosts
 	d.cfgMu.Unlock()
 	SetLogLevel(cfg.Log.Level)
 	if err := d.hooks.Reload(cfg.Webhooks); err != nil {
@@ -325,7 +329,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	servers := make([]*http.Server, 0, len(d.listeners))
 	serveErr := make(chan error, len(d.listeners))
 	for _, l := range d.listeners {
-		srv := newHTTPServer(d.streams.wrap(d.echo), d.log, d.limits)
+		srv := newHTTPServer(d.streams.wrap(d.rootHandler()), d.log, d.limits)
 		srv.ConnContext = withConnKind(l.kind)
 		// Event streams never go idle by themselves: end them as shutdown
 		// begins so it waits only for ordinary requests (manual runs).
