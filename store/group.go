@@ -1,11 +1,10 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Group commit. Every API write used to pay for a bbolt commit (and its
@@ -113,8 +112,10 @@ func (s *Store) commitGroup(batch []*groupCall) {
 	for len(batch) > 0 {
 		failed := -1
 		var ferr error
-		err := s.db.Update(func(btx *bolt.Tx) error {
-			tx := &Tx{tx: btx}
+		err := s.eng.update(func(t kvTx) error {
+			// The engine may run this again (etcd, on a conflict): start over.
+			failed, ferr = -1, nil
+			tx := &Tx{tx: t}
 			for i, c := range batch {
 				if err := runGroupFn(c, tx); err != nil {
 					failed, ferr = i, err
@@ -123,6 +124,14 @@ func (s *Store) commitGroup(batch []*groupCall) {
 			}
 			return nil
 		})
+		if failed < 0 && errors.Is(err, errTxnTooLarge) && len(batch) > 1 {
+			// The engine caps one transaction (etcd's --max-txn-ops): the
+			// group commits as two, each still atomic on its own.
+			half := len(batch) / 2
+			s.commitGroup(batch[:half])
+			s.commitGroup(batch[half:])
+			return
+		}
 		if failed < 0 {
 			if err == nil {
 				s.group.commits.Add(1)
