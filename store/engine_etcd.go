@@ -88,7 +88,7 @@ var (
 	// errConflict: the Txn's If failed; the closure runs again.
 	errConflict = errors.New("etcd transaction conflict")
 	// errTxnTooLarge: more compares or writes than one Txn may carry.
-	errTxnTooLarge = errors.New("the transaction needs more operations than etcd's --max-txn-ops allows")
+	errTxnTooLarge = errors.New("the transaction needs more operations than etcd's --max-txn-ops allows (raise it on every member and set store.etcd.max_txn_ops to match)")
 )
 
 // maxConflictRetries bounds the reruns of one closure under contention.
