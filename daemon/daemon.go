@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,13 +106,11 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 			}
 		}
 	}()
-	dbPath := filepath.Join(cfg.DataDir, store.FileName)
-	// API writes and fires share commits through store.Write (group
-	// commit), which needs no batch tuning.
-	if d.store, err = store.Open(dbPath, store.Options{}); err != nil {
+	var where string
+	if d.store, where, err = openStore(cfg); err != nil {
 		return nil, err
 	}
-	log.Info("store open", "path", dbPath)
+	log.Info("store open", "engine", d.store.Engine(), "path", where)
 	warnExposedSecrets(cfg, log)
 	d.disk = diskspace.New(diskspace.Config{Path: cfg.DataDir, Reserve: cfg.Disk.MinFree, Logger: log})
 

@@ -80,6 +80,10 @@ func (e *UnavailableError) Error() string {
 	return fmt.Sprintf("etcd (store.etcd.endpoints %s) did not answer: %v", strings.Join(e.Endpoints, ","), e.Err)
 }
 
+// StoreUnavailable marks the error for the API, which answers 503 for it
+// without importing the store.
+func (e *UnavailableError) StoreUnavailable() bool { return true }
+
 // Is makes errors.Is(err, ErrUnavailable) true.
 func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
 func (e *UnavailableError) Unwrap() error        { return e.Err }
