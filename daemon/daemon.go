@@ -75,6 +75,10 @@ type Daemon struct {
 	listeners   []boundListener
 	tcpAddr     net.Addr
 	ready       chan struct{}
+
+	// cluster is this node's membership with store.type etcd (cluster.go).
+	clusterMu sync.Mutex
+	cluster   *store.Cluster
 }
 
 type boundListener struct {
@@ -157,7 +161,11 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		Store: d.store, Backend: d.backend, Sealer: d.keyring, Now: opts.Now, Logger: log,
 		OnRun: d.metrics.observeRun, Events: d.hooks, DSTPolicy: cfg.Schedule.Policy(),
 	})
-	if n, err := d.svc.RecoverIntents(); err != nil {
+	if d.store.Engine() == "etcd" {
+		// In a cluster the leader resolves intents, only those of nodes
+		// whose lease expired (cluster.go): another node's fire may be in
+		// flight right now.
+	} else if n, err := d.svc.RecoverIntents(); err != nil {
 		return nil, fmt.Errorf("recover run intents: %w", err)
 	} else if n > 0 {
 		log.Warn("resolved run intents left by a previous process as unknown_error runs", "runs", n)
@@ -315,7 +323,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	schedDone := make(chan error, 1)
 	d.schedulerRunning.Store(true)
 	go func() {
-		schedDone <- d.sched.Run(schedCtx)
+		schedDone <- d.runScheduler(schedCtx)
 		d.schedulerRunning.Store(false)
 	}()
 

@@ -261,15 +261,35 @@ func (e *etcdEngine) ping() error {
 	return e.unavailable(err)
 }
 
+// An etcd call that fails (a member died, the raft leader changed) is
+// retried, closure and all, until the request timeout has passed since the
+// transaction began: a raft failover takes 1–1.5 s, and a request then
+// answers late instead of failing. Past the timeout the caller gets
+// ErrUnavailable (the API's 503). A commit whose answer was lost may have
+// been applied; its rerun then reads its own writes, which the closures'
+// idempotence (the contract of Update and Write) makes harmless.
+func (e *etcdEngine) retryable(err error, start time.Time, attempt int) bool {
+	if !errors.Is(err, ErrUnavailable) || time.Since(start) >= e.reqTimeout {
+		return false
+	}
+	time.Sleep(min(time.Duration(attempt+1)*50*time.Millisecond, 500*time.Millisecond))
+	return true
+}
+
 func (e *etcdEngine) view(fn func(kvTx) error) error {
 	start := time.Now()
-	t := e.newTx(false)
-	err := fn(t)
-	e.observed("view", start)
-	if t.err != nil {
-		return t.err
+	defer e.observed("view", start)
+	for attempt := 0; ; attempt++ {
+		t := e.newTx(false)
+		err := fn(t)
+		if t.err != nil {
+			if e.retryable(t.err, start, attempt) {
+				continue
+			}
+			return t.err
+		}
+		return err
 	}
-	return err
 }
 
 func (e *etcdEngine) update(fn func(kvTx) error) error {
@@ -279,12 +299,18 @@ func (e *etcdEngine) update(fn func(kvTx) error) error {
 		t := e.newTx(true)
 		err := fn(t)
 		if t.err != nil {
+			if e.retryable(t.err, start, attempt) {
+				continue
+			}
 			return t.err
 		}
 		if err != nil {
 			return err
 		}
 		err = t.commit()
+		if e.retryable(err, start, attempt) {
+			continue
+		}
 		if !errors.Is(err, errConflict) {
 			if err == nil {
 				e.commits.Add(1)
