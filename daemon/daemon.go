@@ -79,6 +79,7 @@ type Daemon struct {
 	// cluster is this node's membership with store.type etcd (cluster.go).
 	clusterMu sync.Mutex
 	cluster   *store.Cluster
+	termSched atomic.Pointer[deployments.Scheduler] // the leader's current term
 }
 
 type boundListener struct {

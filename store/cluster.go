@@ -60,6 +60,13 @@ func (s *Store) Cluster(opts ClusterOptions) (*Cluster, error) {
 	return &Cluster{e: s.etcd, opts: opts, log: opts.Logger}, nil
 }
 
+// LeaseID is the lease this node holds now (0: none).
+func (c *Cluster) LeaseID() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leaseID
+}
+
 // IsLeader reports whether this node leads now.
 func (c *Cluster) IsLeader() bool { return c.leader.Load() }
 

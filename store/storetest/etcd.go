@@ -215,6 +215,17 @@ func (c *Cluster) RestartMember(i int) error {
 	return nil
 }
 
+// RevokeLease revokes a lease, as etcd does when its holder stops renewing.
+func (c *Cluster) RevokeLease(t testing.TB, id int64) {
+	t.Helper()
+	cli := c.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cli.Revoke(ctx, clientv3.LeaseID(id)); err != nil {
+		t.Fatalf("revoke lease %x: %v", id, err)
+	}
+}
+
 // Stop stops every member.
 func (c *Cluster) Stop() {
 	for i := range c.members {
