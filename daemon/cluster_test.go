@@ -88,8 +88,10 @@ func (b *gatedBackend) CreateSession(ctx context.Context, req sessions.CreateReq
 	return b.Backend.CreateSession(ctx, req)
 }
 
-func newClusterRig(t *testing.T, n int) *clusterRig {
-	rig := &clusterRig{etcd: storetest.Start(t, 3), prefix: "/cluster-test/",
+func newClusterRig(t *testing.T, n int) *clusterRig { return newClusterRigOn(t, storetest.Start(t, 3), n) }
+
+func newClusterRigOn(t *testing.T, c *storetest.Cluster, n int) *clusterRig {
+	rig := &clusterRig{etcd: c, prefix: "/cluster-test/",
 		clock:   &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 30, 0, time.UTC)},
 		backend: &gatedBackend{Backend: sessionstest.New(map[string]int64{"agent_a": 1})}}
 	for i := range n {
@@ -209,7 +211,22 @@ func TestClusterEveryNodeServesTheSameState(t *testing.T) {
 // before each minute; the next leader fires the missed minute within
 // schedule.misfire_grace.
 func TestClusterKeepsFiringWhileLeadersDie(t *testing.T) {
-	rig := newClusterRig(t, 3)
+	keepsFiringWhileLeadersDie(t, newClusterRig(t, 3))
+}
+
+// The same against etcd as Debian ships it (etcd-server 3.4, three
+// processes), when it is installed (.ci/run installs it).
+func TestClusterOnDebianEtcd(t *testing.T) {
+	t.Logf("etcd %s", storetest.ExternalVersion())
+	t.Run("keeps firing while leaders die", func(t *testing.T) {
+		keepsFiringWhileLeadersDie(t, newClusterRigOn(t, storetest.StartExternal(t, 3), 3))
+	})
+	t.Run("raft leader stopped mid-burst", func(t *testing.T) {
+		raftLeaderStoppedMidBurst(t, newClusterRigOn(t, storetest.StartExternal(t, 3), 2))
+	})
+}
+
+func keepsFiringWhileLeadersDie(t *testing.T, rig *clusterRig) {
 	c0 := rig.nodes[0].client()
 	dep, err := c0.Beta.Deployments.New(t.Context(), minutelyParams("minutely"))
 	require.NoError(t, err)
@@ -267,7 +284,10 @@ func TestClusterStaleLeaderIsFenced(t *testing.T) {
 // in flight are retried on the new raft leader, and every deployment has
 // exactly one run for the minute.
 func TestClusterRaftLeaderStoppedMidBurst(t *testing.T) {
-	rig := newClusterRig(t, 2)
+	raftLeaderStoppedMidBurst(t, newClusterRig(t, 2))
+}
+
+func raftLeaderStoppedMidBurst(t *testing.T, rig *clusterRig) {
 	c := rig.nodes[0].client()
 	var ids []string
 	for i := range 30 {

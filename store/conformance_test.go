@@ -56,6 +56,19 @@ func engines() []engineRig {
 			}
 			return open(), open()
 		}},
+		// The etcd a Debian user gets (etcd-server 3.4 in bookworm), as
+		// three processes; skipped without an etcd binary.
+		{"etcd-process", func(t *testing.T) (*store.Store, *store.Store) {
+			c := storetest.SharedExternal(t)
+			prefix := storetest.Prefix(t)
+			open := func() *store.Store {
+				st, err := store.OpenEtcd(store.EtcdOptions{Endpoints: c.Endpoints(), Prefix: prefix})
+				require.NoError(t, err)
+				t.Cleanup(func() { require.NoError(t, st.Close()) })
+				return st
+			}
+			return open(), open()
+		}},
 	}
 }
 

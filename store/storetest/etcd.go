@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,14 +25,20 @@ import (
 
 // Cluster is a running etcd cluster.
 type Cluster struct {
-	mu      sync.Mutex
-	members []*member
-	dir     string
+	mu       sync.Mutex
+	members  []*member
+	dir      string
+	external bool
+	// clientURLs of an external cluster's members.
+	clientURLs []string
 }
 
 type member struct {
 	cfg  *embed.Config
 	etcd *embed.Etcd // nil while stopped
+	// An external member (StartExternal) is an etcd process instead.
+	args []string
+	proc *exec.Cmd
 }
 
 // Start starts an n-member cluster for t alone; it is stopped when t ends.
@@ -72,6 +79,7 @@ func Shared(t testing.TB) *Cluster {
 
 // StopShared stops the shared cluster, if one was started, and removes its data.
 func StopShared() {
+	stopSharedExternal()
 	if shared != nil {
 		shared.Stop()
 		_ = os.RemoveAll(shared.dir)
@@ -159,6 +167,9 @@ func (m *member) start() error {
 
 // Endpoints are the client URLs of every member, running or not.
 func (c *Cluster) Endpoints() []string {
+	if c.external {
+		return append([]string(nil), c.clientURLs...)
+	}
 	var out []string
 	for _, m := range c.members {
 		out = append(out, m.cfg.AdvertiseClientUrls[0].String())
@@ -181,6 +192,9 @@ func (c *Cluster) Client(t testing.TB) *clientv3.Client {
 func (c *Cluster) Leader() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.external {
+		return c.externalLeader()
+	}
 	for i, m := range c.members {
 		if m.etcd != nil && m.etcd.Server.Leader() == m.etcd.Server.MemberID() {
 			return i
@@ -192,6 +206,10 @@ func (c *Cluster) Leader() int {
 // StopMember stops member i hard (its process would be killed: no
 // leadership transfer first).
 func (c *Cluster) StopMember(i int) {
+	if c.external {
+		c.stopProcess(i)
+		return
+	}
 	c.mu.Lock()
 	m := c.members[i]
 	e := m.etcd
@@ -208,6 +226,9 @@ func (c *Cluster) RestartMember(i int) error {
 	c.mu.Lock()
 	m := c.members[i]
 	c.mu.Unlock()
+	if c.external {
+		return m.startProcess()
+	}
 	m.cfg.ClusterState = embed.ClusterStateFlagExisting
 	if err := m.start(); err != nil {
 		return err
