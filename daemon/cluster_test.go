@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -88,7 +91,9 @@ func (b *gatedBackend) CreateSession(ctx context.Context, req sessions.CreateReq
 	return b.Backend.CreateSession(ctx, req)
 }
 
-func newClusterRig(t *testing.T, n int) *clusterRig { return newClusterRigOn(t, storetest.Start(t, 3), n) }
+func newClusterRig(t *testing.T, n int) *clusterRig {
+	return newClusterRigOn(t, storetest.Start(t, 3), n)
+}
 
 func newClusterRigOn(t *testing.T, c *storetest.Cluster, n int) *clusterRig {
 	rig := &clusterRig{etcd: c, prefix: "/cluster-test/",
@@ -319,4 +324,102 @@ func raftLeaderStoppedMidBurst(t *testing.T, rig *clusterRig) {
 		assert.Equal(t, map[string]int{"12:01": 1}, scheduledRuns(t, rig.nodes[1], id))
 	}
 	assert.Equal(t, before+int64(len(ids)), rig.backend.Created(), "no session created twice")
+}
+
+func socketGet(t *testing.T, r *running, path string) (int, string) {
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", r.socket)
+	}}}
+	req, err := http.NewRequest(http.MethodGet, "http://sandbox0d"+path, nil)
+	require.NoError(t, err)
+	req.Header.Set("anthropic-beta", "managed-agents-2026-04-01")
+	resp, err := hc.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(body)
+}
+
+// GET /admin/cluster and the metrics say who leads, on every node.
+func TestClusterStatusAndMetrics(t *testing.T) {
+	rig := newClusterRig(t, 3)
+	lead := rig.leader(t, rig.nodes)
+	require.Eventually(t, func() bool {
+		_, body := socketGet(t, rig.nodes[0], "/admin/cluster")
+		var st daemon.ClusterStatus
+		return json.Unmarshal([]byte(body), &st) == nil && len(st.Nodes) == 3
+	}, 30*time.Second, 50*time.Millisecond, "every node has published itself")
+	for _, r := range rig.nodes {
+		code, body := socketGet(t, r, "/admin/cluster")
+		require.Equal(t, http.StatusOK, code, body)
+		var st daemon.ClusterStatus
+		require.NoError(t, json.Unmarshal([]byte(body), &st))
+		assert.Equal(t, "etcd", st.Engine)
+		assert.Len(t, st.Nodes, 3)
+		assert.Len(t, st.Endpoints, 3)
+		for _, e := range st.Endpoints {
+			assert.True(t, e.Healthy, e.URL)
+		}
+		wantRole := "follower"
+		if r == lead {
+			wantRole = "leader"
+		}
+		assert.Equal(t, wantRole, st.Role)
+		_, metrics := socketGet(t, r, "/metrics")
+		want := "sandbox0d_cluster_leader 0"
+		if r == lead {
+			want = "sandbox0d_cluster_leader 1"
+		}
+		assert.Contains(t, metrics, want)
+		assert.Contains(t, metrics, `sandbox0d_store_request_duration_seconds_count{op="view"}`)
+	}
+	code, body := socketGet(t, rig.nodes[0], "/admin/cluster")
+	require.Equal(t, http.StatusOK, code)
+	var st daemon.ClusterStatus
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	assert.Equal(t, lead.d.NodeNameForTest(), st.Leader)
+}
+
+// etcd unreachable: at start a clear error naming the endpoints; during a
+// request a 503 naming etcd within the request timeout, and /readyz fails;
+// once etcd is back, the same process serves again.
+func TestClusterEtcdOutage(t *testing.T) {
+	dir := t.TempDir()
+	cfg := baseConfig(dir)
+	cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{Endpoints: []string{"http://127.0.0.1:1"}, Prefix: "/o/",
+		DialTimeout: 300 * time.Millisecond}}
+	cfg.Cluster = daemon.ClusterConfig{NodeName: "n", LeaseTTL: 2 * time.Second}
+	_, err := daemon.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), daemon.Options{Backend: sessionstest.New(nil)})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "http://127.0.0.1:1")
+	assert.Contains(t, err.Error(), "store.etcd.endpoints")
+
+	rig := newClusterRigOn(t, storetest.Start(t, 1), 0)
+	cfg = baseConfig(t.TempDir())
+	cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{Endpoints: rig.etcd.Endpoints(), Prefix: "/o/",
+		DialTimeout: 2 * time.Second, RequestTimeout: 700 * time.Millisecond}}
+	cfg.Cluster = daemon.ClusterConfig{NodeName: "n", LeaseTTL: 2 * time.Second}
+	d, err := daemon.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), daemon.Options{Backend: rig.backend, Now: rig.clock.Now})
+	require.NoError(t, err)
+	r := startExisting(t, d, cfg)
+	code, _ := socketGet(t, r, "/v1/deployments")
+	require.Equal(t, http.StatusOK, code)
+
+	rig.etcd.StopMember(0)
+	start := time.Now()
+	code, body := socketGet(t, r, "/v1/deployments")
+	assert.Equal(t, http.StatusServiceUnavailable, code, body)
+	assert.Contains(t, body, "etcd")
+	assert.Less(t, time.Since(start), 10*time.Second, "answered, not hung")
+	code, body = socketGet(t, r, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code, body)
+	assert.Contains(t, body, "etcd")
+
+	require.NoError(t, rig.etcd.RestartMember(0))
+	require.Eventually(t, func() bool {
+		code, _ := socketGet(t, r, "/v1/deployments")
+		return code == http.StatusOK
+	}, 30*time.Second, 100*time.Millisecond, "serving again without a restart")
 }

@@ -151,6 +151,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	// scheduler (which subscribes to the service) → the metrics that read
 	// the scheduler.
 	d.metrics = newMetrics(d.store, d.backend.Name())
+	d.registerClusterMetrics()
 	if d.egress != nil {
 		d.metrics.registerEgress(d.egress)
 	}

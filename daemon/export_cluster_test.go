@@ -45,3 +45,6 @@ func (d *Daemon) ClusterLease() int64 {
 	}
 	return d.cluster.LeaseID()
 }
+
+// NodeNameForTest is cluster.node_name.
+func (d *Daemon) NodeNameForTest() string { return d.config().Cluster.NodeName }

@@ -108,7 +108,15 @@ type etcdEngine struct {
 
 	commits   atomic.Uint64 // Txns that committed
 	conflicts atomic.Uint64 // Txns refused by their If (closure reran)
-	observe   func(op string, took time.Duration)
+	observe   atomic.Pointer[func(op string, took time.Duration)]
+}
+
+// ObserveRequests reports the duration of every etcd transaction (metrics);
+// the bbolt engine reports nothing.
+func (s *Store) ObserveRequests(fn func(op string, took time.Duration)) {
+	if s.etcd != nil {
+		s.etcd.observe.Store(&fn)
+	}
 }
 
 // OpenEtcd connects to an etcd cluster and opens the install under
@@ -331,8 +339,8 @@ func (e *etcdEngine) update(fn func(kvTx) error) error {
 func (e *etcdEngine) batch(fn func(kvTx) error) error { return e.update(fn) }
 
 func (e *etcdEngine) observed(op string, start time.Time) {
-	if e.observe != nil {
-		e.observe(op, time.Since(start))
+	if fn := e.observe.Load(); fn != nil {
+		(*fn)(op, time.Since(start))
 	}
 }
 
