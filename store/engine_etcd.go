@@ -289,7 +289,7 @@ func (e *etcdEngine) view(fn func(kvTx) error) error {
 	defer e.observed("view", start)
 	for attempt := 0; ; attempt++ {
 		t := e.newTx(false)
-		err := fn(t)
+		err := fn(kvTx{e: t})
 		if t.err != nil {
 			if e.retryable(t.err, start, attempt) {
 				continue
@@ -305,7 +305,7 @@ func (e *etcdEngine) update(fn func(kvTx) error) error {
 	defer e.observed("update", start)
 	for attempt := 0; ; attempt++ {
 		t := e.newTx(true)
-		err := fn(t)
+		err := fn(kvTx{e: t})
 		if t.err != nil {
 			if e.retryable(t.err, start, attempt) {
 				continue
@@ -333,10 +333,6 @@ func (e *etcdEngine) update(fn func(kvTx) error) error {
 		time.Sleep(time.Duration(rand.IntN(1+min(attempt, 10))) * time.Millisecond)
 	}
 }
-
-// batch on etcd is update: Store.Batch routes to the group committer,
-// which is where etcd writes share a Txn.
-func (e *etcdEngine) batch(fn func(kvTx) error) error { return e.update(fn) }
 
 func (e *etcdEngine) observed(op string, start time.Time) {
 	if fn := e.observe.Load(); fn != nil {

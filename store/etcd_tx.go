@@ -177,7 +177,7 @@ func (t *etcdTx) RequireFence(f Fence) error {
 	return nil
 }
 
-func (t *etcdTx) Bucket(name []byte) kvBucket {
+func (t *etcdTx) Bucket(name []byte) *etcdBucket {
 	base := t.e.prefix + "b/" + string(name) + "/"
 	return &etcdBucket{t: t, name: string(name), lo: base, hi: base[:len(base)-1] + "0"}
 }
@@ -313,7 +313,7 @@ func (b *etcdBucket) ForEach(fn func(k, v []byte) error) error {
 	return b.t.err
 }
 
-func (b *etcdBucket) Cursor() kvCursor { return &etcdCursor{b: b} }
+func (b *etcdBucket) Cursor() *etcdCursor { return &etcdCursor{b: b} }
 
 // KeyN counts at the snapshot; inside a write with buffered changes to the
 // bucket it counts by walking, which sees them.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Group commit. Every API write used to pay for a bbolt commit (and its
@@ -112,18 +114,18 @@ func (s *Store) commitGroup(batch []*groupCall) {
 	for len(batch) > 0 {
 		failed := -1
 		var ferr error
-		err := s.eng.update(func(t kvTx) error {
-			// The engine may run this again (etcd, on a conflict): start over.
-			failed, ferr = -1, nil
-			tx := &Tx{tx: t}
-			for i, c := range batch {
-				if err := runGroupFn(c, tx); err != nil {
-					failed, ferr = i, err
-					return err
-				}
-			}
-			return nil
-		})
+		var err error
+		if s.db != nil {
+			// A closure given to bbolt directly stays on the stack; one
+			// given to the engine interface would escape (allocations per
+			// commit), so the etcd path has a function of its own.
+			err = s.db.Update(func(btx *bolt.Tx) error {
+				failed, ferr = runGroup(batch, &Tx{tx: kvTx{b: btx}})
+				return ferr
+			})
+		} else {
+			failed, ferr, err = s.updateGroup(batch)
+		}
 		if failed < 0 && errors.Is(err, errTxnTooLarge) && len(batch) > 1 {
 			// The engine caps one transaction (etcd's --max-txn-ops): the
 			// group commits as two, each still atomic on its own.
@@ -147,6 +149,27 @@ func (s *Store) commitGroup(batch []*groupCall) {
 		batch[failed].err = ferr
 		batch = batch[failed+1:]
 	}
+}
+
+// runGroup runs batch's functions in tx until one fails: its index and
+// error, or -1.
+func runGroup(batch []*groupCall, tx *Tx) (int, error) {
+	for i, c := range batch {
+		if err := runGroupFn(c, tx); err != nil {
+			return i, err
+		}
+	}
+	return -1, nil
+}
+
+// updateGroup is commitGroup's transaction on the engine (etcd), which may
+// run it more than once: each run starts over.
+func (s *Store) updateGroup(batch []*groupCall) (failed int, ferr error, err error) {
+	err = s.eng.update(func(t kvTx) error {
+		failed, ferr = runGroup(batch, &Tx{tx: t})
+		return ferr
+	})
+	return failed, ferr, err
 }
 
 func runGroupFn(c *groupCall, tx *Tx) (err error) {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"fmt"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // A Namespace is the handle another package keeps its own records through
@@ -20,6 +22,7 @@ import (
 // write faster than one commit per output batch.
 type Namespace struct {
 	eng     engine
+	db      *bolt.DB // the bbolt engine's file, called directly (see Store.View)
 	name    string
 	buckets map[string][]byte // name within the namespace → bucket name
 	cursors *Cursors
@@ -30,7 +33,7 @@ func (n *Namespace) Cursors() *Cursors { return n.cursors }
 
 // Namespace returns the handle of a namespace the schema declares buckets for.
 func (s *Store) Namespace(name string) (*Namespace, error) {
-	ns := &Namespace{eng: s.eng, name: name, buckets: map[string][]byte{}, cursors: s.Cursors()}
+	ns := &Namespace{eng: s.eng, db: s.db, name: name, buckets: map[string][]byte{}, cursors: s.Cursors()}
 	for _, b := range schema {
 		if b.namespace == name {
 			ns.buckets[b.local] = b.name
@@ -44,11 +47,17 @@ func (s *Store) Namespace(name string) (*Namespace, error) {
 
 // View runs fn in a read-only transaction.
 func (n *Namespace) View(fn func(tx *NamespaceTx) error) error {
+	if n.db != nil {
+		return n.db.View(func(tx *bolt.Tx) error { return fn(&NamespaceTx{tx: kvTx{b: tx}, ns: n}) })
+	}
 	return n.eng.view(func(tx kvTx) error { return fn(&NamespaceTx{tx: tx, ns: n}) })
 }
 
 // Update runs fn in a read-write transaction.
 func (n *Namespace) Update(fn func(tx *NamespaceTx) error) error {
+	if n.db != nil {
+		return n.db.Update(func(tx *bolt.Tx) error { return fn(&NamespaceTx{tx: kvTx{b: tx}, ns: n}) })
+	}
 	return n.eng.update(func(tx kvTx) error { return fn(&NamespaceTx{tx: tx, ns: n}) })
 }
 

@@ -197,12 +197,20 @@ func (s *Store) Close() error { return s.eng.close() }
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(tx *Tx) error) error {
+	if s.db != nil {
+		// bbolt directly, not through the engine interface: a closure
+		// handed through an interface escapes (an allocation per call).
+		return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: kvTx{b: btx}}) })
+	}
 	return s.eng.view(func(t kvTx) error { return fn(&Tx{tx: t}) })
 }
 
 // Update runs fn in a read-write transaction. On etcd fn runs again when
 // another writer changed what it read, so it must be idempotent there too.
 func (s *Store) Update(fn func(tx *Tx) error) error {
+	if s.db != nil {
+		return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: kvTx{b: btx}}) })
+	}
 	return s.eng.update(func(t kvTx) error { return fn(&Tx{tx: t}) })
 }
 
@@ -215,7 +223,7 @@ func (s *Store) Batch(fn func(tx *Tx) error) error {
 		// etcd writes share a Txn through the group committer.
 		return s.Write(fn)
 	}
-	return s.eng.batch(func(t kvTx) error { return fn(&Tx{tx: t}) })
+	return s.db.Batch(func(btx *bolt.Tx) error { return fn(&Tx{tx: kvTx{b: btx}}) })
 }
 
 // errNotBolt is what the file-level operations answer on etcd.
