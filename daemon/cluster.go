@@ -78,13 +78,13 @@ func (d *Daemon) leaderTerm(ctx context.Context, cl *store.Cluster, fence store.
 	} else if n > 0 {
 		d.log.Warn("cluster: resolved intents left by nodes whose lease expired", "runs", n)
 	}
-	d.termSched.Store(sc)
-	defer d.termSched.Store(nil)
 	stats, err := sc.Load()
 	if err != nil {
 		d.log.Error("cluster: loading plans failed; stepping down", "error", err)
 		return
 	}
+	d.termSched.Store(sc)
+	defer d.termSched.Store(nil)
 	d.log.Info("cluster: leader loaded plans", "scheduled", stats.Scheduled, "misfires_run", stats.MisfiresRun, "misfires_skipped", stats.MisfiresSkipped)
 	_ = sc.Run(ctx)
 }
