@@ -173,6 +173,11 @@ func (t *etcdTx) RequireFence(f Fence) error {
 	if kv == nil || kv.CreateRevision != f.Rev {
 		return ErrFenced
 	}
+	for _, g := range t.fences {
+		if g == f {
+			return nil // the fires of a group share one compare
+		}
+	}
 	t.fences = append(t.fences, f)
 	return nil
 }
