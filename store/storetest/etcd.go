@@ -44,7 +44,15 @@ type member struct {
 // Start starts an n-member cluster for t alone; it is stopped when t ends.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
-	c, err := start(t.TempDir(), n)
+	var c *Cluster
+	var err error
+	// A port freePort found free can be taken before the member binds it
+	// (another test, another process): start over on new ports.
+	for range 3 {
+		if c, err = start(t.TempDir(), n); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("start etcd: %v", err)
 	}
@@ -69,7 +77,11 @@ func Shared(t testing.TB) *Cluster {
 			sharedErr = err
 			return
 		}
-		shared, sharedErr = start(dir, 3)
+		for range 3 {
+			if shared, sharedErr = start(fmt.Sprintf("%s/%d", dir, prefixes.Add(1)), 3); sharedErr == nil {
+				break
+			}
+		}
 	})
 	if sharedErr != nil {
 		t.Fatalf("start shared etcd: %v", sharedErr)

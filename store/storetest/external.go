@@ -63,7 +63,11 @@ func SharedExternal(t testing.TB) *Cluster {
 			externalErr = err
 			return
 		}
-		external, externalErr = startExternal(dir, 3)
+		for i := range 3 {
+			if external, externalErr = startExternal(fmt.Sprintf("%s/%d", dir, i), 3); externalErr == nil {
+				break
+			}
+		}
 	})
 	if externalErr != nil {
 		t.Fatalf("start etcd processes: %v", externalErr)
@@ -77,7 +81,13 @@ func StartExternal(t testing.TB, n int) *Cluster {
 	if ExternalBinary() == "" {
 		t.Skip("no etcd binary on PATH (apt-get install etcd-server)")
 	}
-	c, err := startExternal(t.TempDir(), n)
+	var c *Cluster
+	var err error
+	for range 3 { // new ports when one was taken meanwhile (see Start)
+		if c, err = startExternal(t.TempDir(), n); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("start etcd processes: %v", err)
 	}
