@@ -83,6 +83,7 @@ func registerClientCommands(root *cobra.Command, deps clientDeps) {
 		newKeysCommand(cc),
 		newCompactCommand(),
 		newStatusCommand(cc),
+		newClusterCommand(cc),
 	)
 	cc.registerCompletions(root)
 }

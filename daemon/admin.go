@@ -60,6 +60,7 @@ func (d *Daemon) registerAdmin(e *echo.Echo) {
 	g.POST("/apikeys/:id/revoke", d.adminRevokeKey)
 	g.POST("/keys/rotate", d.adminRotateKeys)
 	d.registerWebhookAdmin(g)
+	d.registerClusterAdmin(g)
 	if d.cfg.Debug.Pprof {
 		registerPprof(g)
 	}

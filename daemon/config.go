@@ -58,6 +58,9 @@ type Config struct {
 	// DeploymentsDir is a directory of deployment files applied as the set
 	// "default" at start (before the scheduler loads) and on SIGHUP; "" off.
 	DeploymentsDir string `mapstructure:"deployments_dir"`
+	// Store and Cluster: config_store.go.
+	Store   StoreConfig   `mapstructure:"store"`
+	Cluster ClusterConfig `mapstructure:"cluster"`
 }
 
 // DiskConfig keeps a reserve on the data dir's file system.
@@ -351,6 +354,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("disk.min_free", DefaultDiskMinFree)
 	v.SetDefault("local.egress.max_connections_per_session", egress.DefaultMaxConnectionsPerSession)
 	v.SetDefault("local.egress.header_timeout", egress.DefaultHeaderTimeout)
+	setStoreDefaults(v)
 }
 
 // Defaults of the pressure limits (issue 22): enough for any honest load,
@@ -464,6 +468,9 @@ func (c Config) Validate() error {
 		if errors.As(err, &fe) {
 			return &ConfigError{Key: "webhooks." + fe.Key, Problem: fe.Message}
 		}
+		return err
+	}
+	if err := c.validateStore(); err != nil {
 		return err
 	}
 	if c.Listen == "" && c.Socket == "" {

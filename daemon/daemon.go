@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +77,11 @@ type Daemon struct {
 	listeners   []boundListener
 	tcpAddr     net.Addr
 	ready       chan struct{}
+
+	// cluster is this node's membership with store.type etcd (cluster.go).
+	clusterMu sync.Mutex
+	cluster   *store.Cluster
+	termSched atomic.Pointer[deployments.Scheduler] // the leader's current term
 }
 
 type boundListener struct {
@@ -109,13 +113,11 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 			}
 		}
 	}()
-	dbPath := filepath.Join(cfg.DataDir, store.FileName)
-	// API writes and fires share commits through store.Write (group
-	// commit), which needs no batch tuning.
-	if d.store, err = store.Open(dbPath, store.Options{}); err != nil {
+	var where string
+	if d.store, where, err = openStore(cfg); err != nil {
 		return nil, err
 	}
-	log.Info("store open", "path", dbPath)
+	log.Info("store open", "engine", d.store.Engine(), "path", where)
 	warnExposedSecrets(cfg, log)
 	d.disk = diskspace.New(diskspace.Config{Path: cfg.DataDir, Reserve: cfg.Disk.MinFree, Logger: log})
 
@@ -151,6 +153,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	// scheduler (which subscribes to the service) → the metrics that read
 	// the scheduler.
 	d.metrics = newMetrics(d.store, d.backend.Name())
+	d.registerClusterMetrics()
 	if d.egress != nil {
 		d.metrics.registerEgress(d.egress)
 	}
@@ -162,7 +165,11 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		Store: d.store, Backend: d.backend, Sealer: d.keyring, Now: opts.Now, Logger: log,
 		OnRun: d.metrics.observeRun, Events: d.hooks, DSTPolicy: cfg.Schedule.Policy(),
 	})
-	if n, err := d.svc.RecoverIntents(); err != nil {
+	if d.store.Engine() == "etcd" {
+		// In a cluster the leader resolves intents, only those of nodes
+		// whose lease expired (cluster.go): another node's fire may be in
+		// flight right now.
+	} else if n, err := d.svc.RecoverIntents(); err != nil {
 		return nil, fmt.Errorf("recover run intents: %w", err)
 	} else if n > 0 {
 		log.Warn("resolved run intents left by a previous process as unknown_error runs", "runs", n)
@@ -322,7 +329,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	schedDone := make(chan error, 1)
 	d.schedulerRunning.Store(true)
 	go func() {
-		schedDone <- d.sched.Run(schedCtx)
+		schedDone <- d.runScheduler(schedCtx)
 		d.schedulerRunning.Store(false)
 	}()
 

@@ -49,7 +49,7 @@ func (s *Service) RunNow(ctx context.Context, id string) (*Run, error) {
 			return conflict("deployment %s is archived and cannot be run", id)
 		}
 		run = Run{ID: NewID(PrefixRun), DeploymentID: id, Agent: d.Agent, Trigger: TriggerManual, CreatedAt: s.nextCreatedAt()}
-		if err := putIntent(tx, run); err != nil {
+		if err := s.putIntent(tx, run); err != nil {
 			return err
 		}
 		return s.emit(tx, startedID, event.RunStarted, run.ID, run.CreatedAt)
@@ -122,8 +122,13 @@ func (s *Service) fireIntent(id string, scheduledAt time.Time, generation uint64
 		return nil, nil, "", err
 	}
 	var plan *firePlan
+	fence := s.currentFence()
 	err = s.store.Write(func(tx *store.Tx) error {
 		plan = prepared
+		// Cluster mode: only the leader's fires commit (cluster.go).
+		if err := tx.RequireFence(fence); err != nil {
+			return err
+		}
 		// Stored documents are never empty, so equal bytes (nil for both
 		// when absent) mean the document is the snapshot.
 		if !bytes.Equal(tx.ViewDeployment(id), plan.raw) {
@@ -203,7 +208,7 @@ func (s *Service) planFire(raw []byte, runID string, scheduledAt, started time.T
 	at := scheduledAt.UTC()
 	p.run = Run{ID: runID, DeploymentID: d.ID, Agent: d.Agent, Trigger: TriggerSchedule,
 		ScheduledAt: &at, CreatedAt: started}
-	if p.intent, err = json.Marshal(intent{Run: p.run}); err != nil {
+	if p.intent, err = json.Marshal(intent{Run: p.run, Writer: s.writer.Load()}); err != nil {
 		return nil, err
 	}
 	fired := *d
@@ -364,8 +369,8 @@ func (s *Service) createRequest(d *Deployment, runID string) (sessions.CreateReq
 	return req, nil
 }
 
-func putIntent(tx *store.Tx, run Run) error {
-	doc, err := json.Marshal(intent{Run: run})
+func (s *Service) putIntent(tx *store.Tx, run Run) error {
+	doc, err := json.Marshal(intent{Run: run, Writer: s.writer.Load()})
 	if err != nil {
 		return err
 	}
@@ -393,6 +398,13 @@ func (s *Service) recordRun(tx *store.Tx, run Run, evID string) error {
 
 // recordRunDoc is recordRun with the run already encoded (json.Marshal(run)).
 func (s *Service) recordRunDoc(tx *store.Tx, run Run, doc []byte, evID string) error {
+	// Fenced by its intent: a run whose intent is gone while the run is
+	// stored was recorded already (in a cluster, by the leader resolving the
+	// intent of a node it presumed dead); recording it again would count it
+	// twice.
+	if !tx.HasIntent(run.ID) && tx.GetRun(run.ID) != nil {
+		return nil
+	}
 	if err := tx.PutRun(runIndex(run), doc); err != nil {
 		return err
 	}
@@ -412,7 +424,11 @@ func (s *Service) recordRunDoc(tx *store.Tx, run Run, doc []byte, evID string) e
 // resolves it to its session, a successful run; otherwise the session may
 // or may not exist and the run records unknown_error. A session is never
 // created a second time.
-func (s *Service) RecoverIntents() (int, error) {
+func (s *Service) RecoverIntents() (int, error) { return s.recoverIntents(nil) }
+
+// recoverIntents is RecoverIntents for the intents whose writer dead says
+// is gone (nil: every intent).
+func (s *Service) recoverIntents(dead func(writer int64) bool) (int, error) {
 	// A backend that keeps its sessions in this file knows whether the
 	// session was created: then the run succeeded. It is asked before the
 	// write transaction, which must not wait on another one.
@@ -422,6 +438,9 @@ func (s *Service) RecoverIntents() (int, error) {
 			var in intent
 			if err := json.Unmarshal(doc, &in); err != nil {
 				return fmt.Errorf("decode run intent: %w", err)
+			}
+			if dead != nil && !dead(in.Writer) {
+				return nil
 			}
 			pending = append(pending, in.Run)
 			return nil
@@ -448,6 +467,9 @@ func (s *Service) RecoverIntents() (int, error) {
 			var in intent
 			if err := json.Unmarshal(doc, &in); err != nil {
 				return fmt.Errorf("decode run intent: %w", err)
+			}
+			if dead != nil && !dead(in.Writer) {
+				return nil
 			}
 			runs = append(runs, in.Run)
 			return nil

@@ -8,6 +8,7 @@ import (
 	"github.com/sandbox0/sandbox0d/schedule"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sandbox0/sandbox0d/crypto"
@@ -74,6 +75,10 @@ type Service struct {
 	// afterFireSnapshot, when set (tests), runs between a fire's snapshot of
 	// the document and its transaction.
 	afterFireSnapshot func(id string)
+
+	// fence: cluster.go.
+	fence  atomic.Pointer[store.Fence]
+	writer atomic.Int64
 }
 
 // NewService returns a service over an open store.

@@ -146,4 +146,8 @@ type RunError struct {
 // between is found at startup and resolved instead of firing twice.
 type intent struct {
 	Run Run `json:"run"`
+	// Writer is the etcd lease of the node that wrote it (cluster mode; 0
+	// on bbolt): only intents whose writer's lease expired are resolved by
+	// another node (cluster.go).
+	Writer int64 `json:"writer,omitempty"`
 }

@@ -48,6 +48,9 @@ func (a *API) classify(err error, c echo.Context) (int, string) {
 	case errors.Is(err, syscall.ENOSPC):
 		a.log.Error("request failed: the disk is full", "method", c.Request().Method, "path", c.Path(), "error", err.Error())
 		return http.StatusInsufficientStorage, DiskFullMessage
+	case errors.As(err, new(interface{ StoreUnavailable() bool })):
+		// The store (etcd) did not answer in time: retryable, and said so.
+		return http.StatusServiceUnavailable, err.Error()
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit)
 	case errors.As(err, &de):

@@ -146,4 +146,4 @@ func (tx *Tx) EachDeployment(q DeploymentQuery, fn func(doc []byte) error) (*Pos
 }
 
 // DeploymentCount is the number of stored deployments, archived included.
-func (tx *Tx) DeploymentCount() int { return tx.bucket(bucketDeployments).Stats().KeyN }
+func (tx *Tx) DeploymentCount() int { return tx.bucket(bucketDeployments).KeyN() }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -113,16 +114,26 @@ func (s *Store) commitGroup(batch []*groupCall) {
 	for len(batch) > 0 {
 		failed := -1
 		var ferr error
-		err := s.db.Update(func(btx *bolt.Tx) error {
-			tx := &Tx{tx: btx}
-			for i, c := range batch {
-				if err := runGroupFn(c, tx); err != nil {
-					failed, ferr = i, err
-					return err
-				}
-			}
-			return nil
-		})
+		var err error
+		if s.db != nil {
+			// A closure given to bbolt directly stays on the stack; one
+			// given to the engine interface would escape (allocations per
+			// commit), so the etcd path has a function of its own.
+			err = s.db.Update(func(btx *bolt.Tx) error {
+				failed, ferr = runGroup(batch, &Tx{tx: kvTx{b: btx}})
+				return ferr
+			})
+		} else {
+			failed, ferr, err = s.updateGroup(batch)
+		}
+		if failed < 0 && errors.Is(err, errTxnTooLarge) && len(batch) > 1 {
+			// The engine caps one transaction (etcd's --max-txn-ops): the
+			// group commits as two, each still atomic on its own.
+			half := len(batch) / 2
+			s.commitGroup(batch[:half])
+			s.commitGroup(batch[half:])
+			return
+		}
 		if failed < 0 {
 			if err == nil {
 				s.group.commits.Add(1)
@@ -138,6 +149,27 @@ func (s *Store) commitGroup(batch []*groupCall) {
 		batch[failed].err = ferr
 		batch = batch[failed+1:]
 	}
+}
+
+// runGroup runs batch's functions in tx until one fails: its index and
+// error, or -1.
+func runGroup(batch []*groupCall, tx *Tx) (int, error) {
+	for i, c := range batch {
+		if err := runGroupFn(c, tx); err != nil {
+			return i, err
+		}
+	}
+	return -1, nil
+}
+
+// updateGroup is commitGroup's transaction on the engine (etcd), which may
+// run it more than once: each run starts over.
+func (s *Store) updateGroup(batch []*groupCall) (failed int, ferr error, err error) {
+	err = s.eng.update(func(t kvTx) error {
+		failed, ferr = runGroup(batch, &Tx{tx: t})
+		return ferr
+	})
+	return failed, ferr, err
 }
 
 func runGroupFn(c *groupCall, tx *Tx) (err error) {

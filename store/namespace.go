@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -22,7 +21,8 @@ import (
 // the hot backup and offline compaction in two. Revisit if sessions ever
 // write faster than one commit per output batch.
 type Namespace struct {
-	db      *bolt.DB
+	eng     engine
+	db      *bolt.DB // the bbolt engine's file, called directly (see Store.View)
 	name    string
 	buckets map[string][]byte // name within the namespace → bucket name
 	cursors *Cursors
@@ -33,7 +33,7 @@ func (n *Namespace) Cursors() *Cursors { return n.cursors }
 
 // Namespace returns the handle of a namespace the schema declares buckets for.
 func (s *Store) Namespace(name string) (*Namespace, error) {
-	ns := &Namespace{db: s.db, name: name, buckets: map[string][]byte{}, cursors: s.Cursors()}
+	ns := &Namespace{eng: s.eng, db: s.db, name: name, buckets: map[string][]byte{}, cursors: s.Cursors()}
 	for _, b := range schema {
 		if b.namespace == name {
 			ns.buckets[b.local] = b.name
@@ -47,17 +47,23 @@ func (s *Store) Namespace(name string) (*Namespace, error) {
 
 // View runs fn in a read-only transaction.
 func (n *Namespace) View(fn func(tx *NamespaceTx) error) error {
-	return n.db.View(func(tx *bolt.Tx) error { return fn(&NamespaceTx{tx: tx, ns: n}) })
+	if n.db != nil {
+		return n.db.View(func(tx *bolt.Tx) error { return fn(&NamespaceTx{tx: kvTx{b: tx}, ns: n}) })
+	}
+	return n.eng.view(func(tx kvTx) error { return fn(&NamespaceTx{tx: tx, ns: n}) })
 }
 
 // Update runs fn in a read-write transaction.
 func (n *Namespace) Update(fn func(tx *NamespaceTx) error) error {
-	return n.db.Update(func(tx *bolt.Tx) error { return fn(&NamespaceTx{tx: tx, ns: n}) })
+	if n.db != nil {
+		return n.db.Update(func(tx *bolt.Tx) error { return fn(&NamespaceTx{tx: kvTx{b: tx}, ns: n}) })
+	}
+	return n.eng.update(func(tx kvTx) error { return fn(&NamespaceTx{tx: tx, ns: n}) })
 }
 
 // NamespaceTx is a transaction limited to one namespace's buckets.
 type NamespaceTx struct {
-	tx *bolt.Tx
+	tx kvTx
 	ns *Namespace
 }
 
@@ -75,7 +81,7 @@ func (t *NamespaceTx) Bucket(name string) *Bucket {
 // Bucket is an ordered key/value bucket inside a transaction. Slices it
 // returns or passes to callbacks are valid only until the transaction ends;
 // copy what must outlive it.
-type Bucket struct{ b *bolt.Bucket }
+type Bucket struct{ b kvBucket }
 
 // Get returns the value of key, or nil.
 func (b *Bucket) Get(key []byte) []byte { return b.b.Get(key) }
@@ -90,15 +96,7 @@ func (b *Bucket) Delete(key []byte) error { return b.b.Delete(key) }
 func (b *Bucket) ForEach(fn func(key, value []byte) error) error { return b.b.ForEach(fn) }
 
 // DeletePrefix removes every key that starts with prefix.
-func (b *Bucket) DeletePrefix(prefix []byte) error {
-	c := b.b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
-		if err := c.Delete(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (b *Bucket) DeletePrefix(prefix []byte) error { return b.b.DeletePrefix(prefix) }
 
 // Scan is the index walk every listing uses (walk.go): it visits the keys
 // under prefix in key order, or in reverse when backward, starting just past

@@ -184,6 +184,11 @@ func (tx *Tx) PutIntent(runID string, doc []byte) error {
 	return tx.bucket(bucketIntents).Put([]byte(runID), doc)
 }
 
+// HasIntent reports whether runID's intent is still unresolved.
+func (tx *Tx) HasIntent(runID string) bool {
+	return tx.bucket(bucketIntents).Get([]byte(runID)) != nil
+}
+
 // DeleteIntent removes a resolved intent.
 func (tx *Tx) DeleteIntent(runID string) error {
 	return tx.bucket(bucketIntents).Delete([]byte(runID))

@@ -51,7 +51,9 @@ type Options struct {
 
 // Store is an open database.
 type Store struct {
-	db           *bolt.DB
+	eng          engine
+	db           *bolt.DB // the bbolt engine's file; nil on etcd
+	etcd         *etcdEngine
 	path         string
 	cursorSecret []byte
 	group        groupCommitter
@@ -89,7 +91,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.AllocSize > 0 {
 		db.AllocSize = opts.AllocSize
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{eng: boltEngine{db}, db: db, path: path}
 	initialize := s.init
 	if opts.ReadOnly {
 		initialize = s.checkReadOnly
@@ -176,25 +178,40 @@ func (s *Store) checkReadOnly() error {
 // LastTxID is the id of the newest committed write transaction; tests use
 // it to assert that a pass committed nothing.
 func (s *Store) LastTxID() int {
+	if s.db == nil {
+		return 0
+	}
 	var id int
 	_ = s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
 	return id
 }
 
-// Path is the database file path.
+// Path is the database file path ("" on etcd).
 func (s *Store) Path() string { return s.path }
 
+// Engine names the engine: "bbolt" or "etcd".
+func (s *Store) Engine() string { return s.eng.kind() }
+
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return s.eng.close() }
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(tx *Tx) error) error {
-	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+	if s.db != nil {
+		// bbolt directly, not through the engine interface: a closure
+		// handed through an interface escapes (an allocation per call).
+		return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: kvTx{b: btx}}) })
+	}
+	return s.eng.view(func(t kvTx) error { return fn(&Tx{tx: t}) })
 }
 
-// Update runs fn in a read-write transaction.
+// Update runs fn in a read-write transaction. On etcd fn runs again when
+// another writer changed what it read, so it must be idempotent there too.
 func (s *Store) Update(fn func(tx *Tx) error) error {
-	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+	if s.db != nil {
+		return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: kvTx{b: btx}}) })
+	}
+	return s.eng.update(func(t kvTx) error { return fn(&Tx{tx: t}) })
 }
 
 // Batch runs fn in a read-write transaction that may be coalesced with other
@@ -202,11 +219,21 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 // idempotent: bbolt may run it more than once. Side effects belong after the
 // call returns.
 func (s *Store) Batch(fn func(tx *Tx) error) error {
-	return s.db.Batch(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+	if s.etcd != nil {
+		// etcd writes share a Txn through the group committer.
+		return s.Write(fn)
+	}
+	return s.db.Batch(func(btx *bolt.Tx) error { return fn(&Tx{tx: kvTx{b: btx}}) })
 }
+
+// errNotBolt is what the file-level operations answer on etcd.
+var errNotBolt = errors.New("this operation works on the bbolt file only; with store.type etcd use etcdctl (snapshot save, defrag, endpoint health)")
 
 // WriteBackup streams a consistent copy of the database to w.
 func (s *Store) WriteBackup(w io.Writer) (int64, error) {
+	if s.db == nil {
+		return 0, errNotBolt
+	}
 	var n int64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -218,6 +245,9 @@ func (s *Store) WriteBackup(w io.Writer) (int64, error) {
 
 // Check runs bbolt's consistency check and returns every problem found.
 func (s *Store) Check() []error {
+	if s.db == nil {
+		return nil
+	}
 	var errs []error
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
@@ -230,6 +260,9 @@ func (s *Store) Check() []error {
 
 // Ping is a cheap liveness probe of the file (a read transaction).
 func (s *Store) Ping() error {
+	if s.etcd != nil {
+		return s.etcd.ping()
+	}
 	return s.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketMeta.name) == nil {
 			return errors.New("meta bucket missing")
@@ -239,6 +272,6 @@ func (s *Store) Ping() error {
 }
 
 // Tx is a transaction with typed index maintenance.
-type Tx struct{ tx *bolt.Tx }
+type Tx struct{ tx kvTx }
 
-func (tx *Tx) bucket(b bucket) *bolt.Bucket { return tx.tx.Bucket(b.name) }
+func (tx *Tx) bucket(b bucket) kvBucket { return tx.tx.Bucket(b.name) }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // walk is the one index walk: it iterates the keys of a bucket under a
@@ -15,19 +13,19 @@ import (
 // backward from an upper bound; the local session listings walk either way
 // from a cursor's pivot.
 type walk struct {
-	c        *bolt.Cursor
+	c        kvCursor
 	v        []byte
 	prefix   []byte
 	after    []byte // exclusive start, relative to prefix; nil = from the end
 	backward bool
 }
 
-func newWalk(b *bolt.Bucket, prefix, after []byte, backward bool) *walk {
+func newWalk(b kvBucket, prefix, after []byte, backward bool) *walk {
 	return &walk{c: b.Cursor(), prefix: prefix, after: after, backward: backward}
 }
 
 // newReverseWalk walks newest first below an exclusive upper bound.
-func newReverseWalk(b *bolt.Bucket, prefix, upper []byte) *walk {
+func newReverseWalk(b kvBucket, prefix, upper []byte) *walk {
 	return newWalk(b, prefix, upper, true)
 }
 
@@ -152,7 +150,7 @@ func (lb lowerBound) excludes(created time.Time) bool {
 // collectPage walks w newest first, keeps the documents whose index entry
 // matches, and stops at limit. It returns a continuation position only when
 // another match exists past a full page, so the last page has none.
-func collectPage(w *walk, docs *bolt.Bucket, kind string, limit int, lower []lowerBound,
+func collectPage(w *walk, docs kvBucket, kind string, limit int, lower []lowerBound,
 	match func(key, entry []byte) bool) ([][]byte, *Position, error) {
 	var out [][]byte
 	next, err := eachPage(w, docs, kind, limit, lower, match, func(doc []byte) error {
@@ -166,7 +164,7 @@ func collectPage(w *walk, docs *bolt.Bucket, kind string, limit int, lower []low
 // it: doc is only valid during the call (it points into the mapped file), so
 // a caller that only reads it (hashes it, looks it up in a cache, appends it
 // somewhere) pays no copy per item.
-func eachPage(w *walk, docs *bolt.Bucket, kind string, limit int, lower []lowerBound,
+func eachPage(w *walk, docs kvBucket, kind string, limit int, lower []lowerBound,
 	match func(key, entry []byte) bool, emit func(doc []byte) error) (*Position, error) {
 	var (
 		n    int

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"sort"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // The webhook outbox. A change that a webhook reports appends its event in
@@ -91,11 +89,11 @@ func (tx *Tx) AppendWebhookEvent(e WebhookEvent) error { return appendWebhookEve
 // the one door into it.
 func (t *NamespaceTx) AppendWebhookEvent(e WebhookEvent) error { return appendWebhookEvent(t.tx, e) }
 
-func appendWebhookEvent(btx *bolt.Tx, e WebhookEvent) error {
+func appendWebhookEvent(t kvTx, e WebhookEvent) error {
 	if e.ID == "" || e.Type == "" {
 		return errors.New("append webhook event: empty id or type")
 	}
-	outbox := btx.Bucket(bucketWebhookOutbox.name)
+	outbox := t.Bucket(bucketWebhookOutbox.name)
 	seq, err := outbox.NextSequence()
 	if err != nil {
 		return err
@@ -125,7 +123,7 @@ func (tx *Tx) OutboxWebhookEvents(limit int) ([]WebhookEvent, error) {
 
 // CountWebhookOutbox is the number of events not yet fanned out (from page
 // statistics: exact in a read transaction).
-func (tx *Tx) CountWebhookOutbox() int { return tx.bucket(bucketWebhookOutbox).Stats().KeyN }
+func (tx *Tx) CountWebhookOutbox() int { return tx.bucket(bucketWebhookOutbox).KeyN() }
 
 // FanOutWebhookEvent moves outbox entry e into the event log and creates a
 // pending delivery, due at now, for each endpoint. An entry no longer in the
@@ -289,7 +287,7 @@ func (tx *Tx) DueWebhookDeliveries(endpoint string, now time.Time, limit int, sk
 	return due, time.Time{}, nil
 }
 
-func countPrefix(b *bolt.Bucket, prefix []byte) int {
+func countPrefix(b kvBucket, prefix []byte) int {
 	n := 0
 	c := b.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -303,7 +301,7 @@ func countPrefix(b *bolt.Bucket, prefix []byte) int {
 func (tx *Tx) CountWebhookPending(endpoint string) int {
 	b := tx.bucket(bucketWebhookDue)
 	if endpoint == "" {
-		return b.Stats().KeyN
+		return b.KeyN()
 	}
 	return countPrefix(b, prefixOf(endpoint))
 }
@@ -312,7 +310,7 @@ func (tx *Tx) CountWebhookPending(endpoint string) int {
 func (tx *Tx) CountWebhookFailed(endpoint string) int {
 	b := tx.bucket(bucketWebhookFailed)
 	if endpoint == "" {
-		return b.Stats().KeyN
+		return b.KeyN()
 	}
 	return countPrefix(b, prefixOf(endpoint))
 }

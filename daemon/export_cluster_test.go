@@ -1,0 +1,50 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/sandbox0/sandbox0d/deployments"
+)
+
+// Test hooks of cluster mode.
+
+// IsClusterLeader reports whether this node leads.
+func (d *Daemon) IsClusterLeader() bool {
+	d.clusterMu.Lock()
+	defer d.clusterMu.Unlock()
+	return d.cluster != nil && d.cluster.IsLeader()
+}
+
+// TermLoaded reports whether this node leads and its term's plans are loaded.
+func (d *Daemon) TermLoaded() bool { return d.IsClusterLeader() && d.termSched.Load() != nil }
+
+// WakeScheduler makes the leader's timer loop look at the (fake) clock again.
+func (d *Daemon) WakeScheduler() {
+	if sc := d.termSched.Load(); sc != nil {
+		sc.Loop().Wake()
+	}
+}
+
+// CrashStore closes the node's etcd client under it, as a killed process
+// would: its lease is not revoked and lapses by itself.
+func (d *Daemon) CrashStore() { _ = d.store.Close() }
+
+// Fire runs one scheduled fire through this node's service (a paused
+// leader waking up).
+func (d *Daemon) Fire(id string, at time.Time, generation uint64) (deployments.FireResult, error) {
+	return d.svc.Fire(context.Background(), id, at, generation, nil)
+}
+
+// ClusterLease is the lease this node holds (0: none).
+func (d *Daemon) ClusterLease() int64 {
+	d.clusterMu.Lock()
+	defer d.clusterMu.Unlock()
+	if d.cluster == nil {
+		return 0
+	}
+	return d.cluster.LeaseID()
+}
+
+// NodeNameForTest is cluster.node_name.
+func (d *Daemon) NodeNameForTest() string { return d.config().Cluster.NodeName }
