@@ -19,7 +19,7 @@ import (
 // buildBackend creates the configured session backend.
 // The egress proxy of limited networks comes back with a local backend (nil
 // otherwise); the daemon exports its counts and closes it.
-func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *diskspace.Guard, log *slog.Logger) (sessions.Backend, *egress.Proxy, error) {
+func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *diskspace.Guard, log *slog.Logger, index *store.Namespace) (sessions.Backend, *egress.Proxy, error) {
 	switch cfg.Backend {
 	case "none":
 		return sessions.Unconfigured{}, nil, nil
@@ -42,6 +42,9 @@ func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *dis
 	case "local":
 		lc := localConfig(cfg, log)
 		lc.Events = events
+		if index != nil { // issue 26: cluster mode
+			lc.Index, lc.Node = index, cfg.Cluster.NodeName
+		}
 		if disk != nil { // a nil *Guard in the interface would not be nil
 			lc.Disk = disk
 		}

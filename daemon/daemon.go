@@ -79,6 +79,10 @@ type Daemon struct {
 	// cluster is this node's membership with store.type etcd (cluster.go).
 	clusterMu sync.Mutex
 	cluster   *store.Cluster
+	// node is this node's own session file in cluster mode with the local
+	// backend (cluster_sessions.go, issue 26); nil otherwise.
+	node         *nodeSessions
+	fwdTransport *http.Transport
 	termSched atomic.Pointer[deployments.Scheduler] // the leader's current term
 }
 
@@ -109,6 +113,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 			if d.store != nil {
 				_ = d.store.Close()
 			}
+			d.node.close() // issue 26
 		}
 	}()
 	var where string
@@ -138,7 +143,16 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	}
 	d.backend = opts.Backend
 	if d.backend == nil {
-		if d.backend, d.egress, err = buildBackend(cfg, d.store, d.hooks, d.disk, log); err != nil {
+		// Issue 26: in a cluster, local sessions live in this node's own
+		// file, indexed in the shared store (cluster_sessions.go).
+		sessStore, sessHooks, sessIndex := d.store, d.hooks, (*store.Namespace)(nil)
+		if d.node, err = openNodeSessions(cfg, d.store, log, opts.WebhookTransport,
+			func(result string, took time.Duration) { d.metrics.observeWebhook(result, took) }); err != nil {
+			return nil, err
+		} else if d.node != nil {
+			sessStore, sessHooks, sessIndex = d.node.store, d.node.hooks, d.node.index
+		}
+		if d.backend, d.egress, err = buildBackend(cfg, sessStore, sessHooks, d.disk, log, sessIndex); err != nil {
 			return nil, err
 		}
 		if cfg.Backend == "local" {
@@ -194,10 +208,10 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	d.idem = idempotency.New(idempotency.Config{Store: d.store, Now: opts.Now, Scope: d.idempotencyScope, Logger: log})
 	d.echo = httpapi.New(httpapi.Config{
 		Service:         d.svc,
-		Sessions:        httpapi.SessionHandler(d.backend),
+		Sessions:        keepRequestID(d.forwardSessions(httpapi.SessionHandler(d.backend))), // issue 26: forwarded to the owner node
 		SessionsProxied: httpapi.ProxiesSessions(d.backend),
 		Logger:          log,
-		Authorize:       d.auth.authorize,
+		Authorize:       d.authorizeClient, // issue 26: the auth keys, or the cluster key of a forwarding node
 		Middleware:      []echo.MiddlewareFunc{d.metrics.middleware, d.diskReserve},
 		OwnRoutes:       []echo.MiddlewareFunc{d.idem.Middleware},
 		Extra: func(e *echo.Echo) {
@@ -297,6 +311,9 @@ func (d *Daemon) Reload(cfg Config) error {
 	if err := d.hooks.Reload(cfg.Webhooks); err != nil {
 		return err
 	}
+	if err := d.node.reload(cfg); err != nil {
+		return err
+	}
 	if err := d.reloadKeys(); err != nil {
 		return err
 	}
@@ -357,6 +374,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Deliveries stop as shutdown begins; an attempt cut short stays pending
 	// on disk and is made again by the next process.
 	bg.Go(func() { _ = d.hooks.Run(background) })
+	bg.Go(func() { d.node.run(background) }) // issue 26: this node's session file's outbox
 	bg.Go(func() { d.watchdogLoop(background) })
 	if d.disk != nil {
 		diskTicker := time.NewTicker(diskCheckEvery)
@@ -464,7 +482,7 @@ func (d *Daemon) closeStore(deadline time.Time) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if !waitUntil(ctx, func() { _ = d.store.Close() }) {
+	if !waitUntil(ctx, func() { _ = d.store.Close(); d.node.close() }) {
 		d.log.Warn("the store was still busy at the shutdown deadline; exiting without waiting for it (bbolt is crash-safe)")
 	}
 }

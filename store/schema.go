@@ -76,6 +76,18 @@ var (
 	bucketLocalCatalog      = namespaceBucket(NamespaceLocal, "catalog")                // "seen/" kind/id → first seen (unix ns)
 )
 
+// NamespaceSessionIndex is the cluster's session index (issue 26): one copy
+// of every local session's record, tagged with the node that owns it, in the
+// shared store, so any node lists every session. Same layout as the local
+// namespace's three session buckets, so the same listing code reads it.
+const NamespaceSessionIndex = "session_index"
+
+var (
+	bucketIndexSessions     = namespaceBucket(NamespaceSessionIndex, "sessions")               // id → record JSON with "node"
+	bucketIndexByCreated    = namespaceBucket(NamespaceSessionIndex, "sessions_by_created")    // created|id → nil
+	bucketIndexByDeployment = namespaceBucket(NamespaceSessionIndex, "sessions_by_deployment") // deployment_id 0x00 created|id → nil
+)
+
 // schema lists every bucket; init creates the missing ones.
 var schema = []bucket{
 	bucketMeta, bucketDeployments, bucketDeplByCreated, bucketDeplByAgent,
@@ -86,6 +98,7 @@ var schema = []bucket{
 	bucketWebhookDue, bucketWebhookFailed, bucketWebhookFinished,
 	bucketLocalSessions, bucketLocalByCreated, bucketLocalByDeployment, bucketLocalEvents, bucketLocalStderr,
 	bucketLocalCatalog,
+	bucketIndexSessions, bucketIndexByCreated, bucketIndexByDeployment, // issue 26: session index
 }
 
 var (

@@ -1,0 +1,241 @@
+package daemon_test
+
+import (
+	"bufio"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sandbox0/sandbox0d/daemon"
+	"github.com/sandbox0/sandbox0d/store/storetest"
+)
+
+// Local sessions in a cluster (issue 26): three sandbox0d nodes on an
+// embedded three-member etcd, each with the local backend (a command
+// harness), its own data dir and session file, and a TCP listener on
+// loopback that other nodes forward to (cluster.advertise_url).
+
+type localClusterNode struct {
+	*running
+	name string
+	http *http.Client // over the node's socket
+}
+
+func (n *localClusterNode) url(path string) string { return "http://" + n.name + path }
+
+// freeLoopbackAddr picks a port for a node's TCP listener, which must be
+// known before the node starts (it publishes it as its advertise_url).
+func freeLoopbackAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+func startLocalCluster(t *testing.T, n int) []*localClusterNode {
+	etcd := storetest.Start(t, 3)
+	harnessDir := t.TempDir()
+	harness := filepath.Join(harnessDir, "harness.sh")
+	// Each turn prints two lines; a message containing "wait" keeps the turn
+	// running until it is interrupted.
+	require.NoError(t, os.WriteFile(harness, []byte("#!/bin/sh\necho \"turn on $(hostname)\"\necho done\n"), 0o755))
+	var nodes []*localClusterNode
+	for i := range n {
+		dir := t.TempDir()
+		name := fmt.Sprintf("node-%d", i)
+		addr := freeLoopbackAddr(t)
+		cfg := baseConfig(dir)
+		cfg.Socket = filepath.Join(dir, "s.sock")
+		cfg.Listen = addr
+		cfg.Backend = "local"
+		cfg.Local = daemon.LocalConfig{
+			Agents:                []daemon.LocalAgent{{ID: "agent_a", Version: 1, Command: []string{harness}}},
+			Environments:          []daemon.LocalEnvironment{{ID: "env_1", Timeout: 10 * time.Minute}},
+			MaxConcurrentSessions: 8, KillGracePeriod: 500 * time.Millisecond, GitBinary: "git",
+		}
+		cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{Endpoints: etcd.Endpoints(), Prefix: "/sess-test/",
+			DialTimeout: 5 * time.Second, RequestTimeout: 5 * time.Second}}
+		cfg.Cluster = daemon.ClusterConfig{NodeName: name, AdvertiseURL: "http://" + addr, LeaseTTL: 2 * time.Second}
+		logs := &syncBuffer{}
+		d, err := daemon.New(cfg, slog.New(slog.NewTextHandler(logs, nil)), daemon.Options{})
+		require.NoError(t, err)
+		nodes = append(nodes, &localClusterNode{running: startDaemon(t, d, cfg, logs), name: name, http: socketClient(cfg.Socket)})
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, r := range nodes {
+				t.Logf("%s log:\n%s", r.name, r.logs.String())
+			}
+		}
+	})
+	// Forwarding needs every node's lease published.
+	require.Eventually(t, func() bool {
+		status, body := do(t, nodes[0].http, "GET", nodes[0].url("/admin/cluster"), "", nil)
+		list, _ := body["nodes"].([]any)
+		return status == 200 && len(list) == n
+	}, 30*time.Second, 20*time.Millisecond, "every node joined")
+	return nodes
+}
+
+func clusterSessionStatus(t *testing.T, n *localClusterNode, id string) string {
+	status, body := do(t, n.http, "GET", n.url("/v1/sessions/"+id), "", nil)
+	require.Equal(t, 200, status, "%s GET session %s: %v", n.name, id, body)
+	s, _ := body["status"].(string)
+	return s
+}
+
+func eventTypes(t *testing.T, n *localClusterNode, id string) []string {
+	status, body := do(t, n.http, "GET", n.url("/v1/sessions/"+id+"/events?limit=1000&order=asc"), "", nil)
+	require.Equal(t, 200, status, "%s events of %s: %v", n.name, id, body)
+	var out []string
+	for _, e := range body["data"].([]any) {
+		out = append(out, e.(map[string]any)["type"].(string))
+	}
+	return out
+}
+
+// listAll pages through sessions.list on n, limit per page.
+func listAll(t *testing.T, n *localClusterNode, limit int) []string {
+	var ids []string
+	page := ""
+	for {
+		q := fmt.Sprintf("/v1/sessions?limit=%d", limit)
+		if page != "" {
+			q += "&page=" + page
+		}
+		status, body := do(t, n.http, "GET", n.url(q), "", nil)
+		require.Equal(t, 200, status, "%v", body)
+		for _, s := range body["data"].([]any) {
+			ids = append(ids, s.(map[string]any)["id"].(string))
+		}
+		next, _ := body["next_page"].(string)
+		if next == "" {
+			return ids
+		}
+		page = next
+	}
+}
+
+func TestClusterLocalSessionsReachableFromEveryNode(t *testing.T) {
+	nodes := startLocalCluster(t, 3)
+	status, dep := do(t, nodes[0].http, "POST", nodes[0].url("/v1/deployments"), "", map[string]any{
+		"name": "spread", "agent": "agent_a", "environment_id": "env_1",
+		"initial_events": []any{map[string]any{"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "hi"}}}},
+	})
+	require.Equal(t, 200, status, "%v", dep)
+	// Two manual runs through each node: each node creates its own.
+	owner := map[string]*localClusterNode{}
+	var created []string
+	for round := range 2 {
+		for _, n := range nodes {
+			status, run := do(t, n.http, "POST", n.url("/v1/deployments/"+dep["id"].(string)+"/run"), "", nil)
+			require.Equal(t, 200, status, "round %d on %s: %v", round, n.name, run)
+			id, _ := run["session_id"].(string)
+			require.NotEmpty(t, id, "%v", run)
+			owner[id] = n
+			created = append(created, id)
+		}
+	}
+	for id, own := range owner {
+		require.Eventually(t, func() bool { return clusterSessionStatus(t, own, id) == "idle" }, 30*time.Second, 20*time.Millisecond)
+	}
+
+	for id, own := range owner {
+		for _, n := range nodes {
+			if n == own {
+				continue
+			}
+			// Retrieve and events list through another node.
+			assert.Equal(t, "idle", clusterSessionStatus(t, n, id), "%s read on %s", id, n.name)
+			assert.Equal(t, eventTypes(t, own, id), eventTypes(t, n, id), "%s events on %s equal the owner's", id, n.name)
+		}
+	}
+
+	// Send through every other node: each message starts a turn on the
+	// owner, seen from everywhere.
+	id := created[0]
+	own := owner[id]
+	before := len(eventTypes(t, own, id))
+	for _, n := range nodes {
+		if n == own {
+			continue
+		}
+		status, body := do(t, n.http, "POST", n.url("/v1/sessions/"+id+"/events"), "", map[string]any{
+			"events": []any{map[string]any{"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "from " + n.name}}}}})
+		require.Equal(t, 200, status, "send through %s: %v", n.name, body)
+		require.Eventually(t, func() bool { return clusterSessionStatus(t, n, id) == "idle" }, 30*time.Second, 20*time.Millisecond)
+		// Interrupt through it too: accepted on the owner (an idle
+		// session's interrupt is recorded and changes nothing).
+		status, body = do(t, n.http, "POST", n.url("/v1/sessions/"+id+"/events"), "", map[string]any{
+			"events": []any{map[string]any{"type": "user.interrupt"}}})
+		require.Equal(t, 200, status, "interrupt through %s: %v", n.name, body)
+	}
+	after := eventTypes(t, nodes[1], id)
+	assert.Greater(t, len(after), before)
+	assert.Equal(t, 3, count(after, "user.message"), "the initial message and both sends, recorded on the owner")
+	assert.Equal(t, 2, count(after, "user.interrupt"))
+
+	// A stream through another node, from the first event (Last-Event-ID
+	// 0), replays what the owner holds; the request id is kept.
+	var other *localClusterNode
+	for _, n := range nodes {
+		if n != own {
+			other = n
+			break
+		}
+	}
+	req, err := http.NewRequest("GET", other.url("/v1/sessions/"+id+"/events/stream"), nil)
+	require.NoError(t, err)
+	req.Header.Set("anthropic-beta", "managed-agents-2026-04-01")
+	req.Header.Set("Last-Event-ID", "0")
+	req.Header.Set("Request-Id", "req_forwarded_stream")
+	resp, err := other.http.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "req_forwarded_stream", resp.Header.Get("request-id"))
+	sc := bufio.NewScanner(resp.Body)
+	var streamed []string
+	for len(streamed) < len(after) && sc.Scan() {
+		if typ, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+			streamed = append(streamed, typ)
+		}
+	}
+	_ = resp.Body.Close()
+	assert.Equal(t, after, streamed, "the forwarded stream replays the owner's events in order")
+
+	// The list through any node is the union, newest first, across pages.
+	slices.Reverse(created)
+	for _, n := range nodes {
+		assert.Equal(t, created, listAll(t, n, 4), "sessions.list on %s", n.name)
+	}
+
+	// Delete through another node: gone everywhere.
+	status, body := do(t, other.http, "DELETE", other.url("/v1/sessions/"+id), "", nil)
+	require.Equal(t, 200, status, "%v", body)
+	for _, n := range nodes {
+		status, _ := do(t, n.http, "GET", n.url("/v1/sessions/"+id), "", nil)
+		assert.Equal(t, 404, status, "deleted session read on %s", n.name)
+		assert.NotContains(t, listAll(t, n, 100), id)
+	}
+}
+
+func count(s []string, v string) int {
+	n := 0
+	for _, x := range s {
+		if x == v {
+			n++
+		}
+	}
+	return n
+}
