@@ -83,7 +83,7 @@ type Daemon struct {
 	// backend (cluster_sessions.go, issue 26); nil otherwise.
 	node         *nodeSessions
 	fwdTransport *http.Transport
-	termSched atomic.Pointer[deployments.Scheduler] // the leader's current term
+	termSched    atomic.Pointer[deployments.Scheduler] // the leader's current term
 }
 
 type boundListener struct {
