@@ -60,7 +60,8 @@ func startLocalCluster(t *testing.T, n int) []*localClusterNode {
 		cfg.Listen = addr
 		cfg.Backend = "local"
 		cfg.Local = daemon.LocalConfig{
-			Agents:                []daemon.LocalAgent{{ID: "agent_a", Version: 1, Command: []string{harness}}},
+			Agents: []daemon.LocalAgent{{ID: "agent_a", Version: 1, Command: []string{harness}},
+				{ID: "agent_many", Version: 1, Command: []string{"seq", "1", "10000"}}}, // a 10,000-event turn
 			Environments:          []daemon.LocalEnvironment{{ID: "env_1", Timeout: 10 * time.Minute}},
 			MaxConcurrentSessions: 8, KillGracePeriod: 500 * time.Millisecond, GitBinary: "git",
 		}
@@ -238,4 +239,95 @@ func count(s []string, v string) int {
 		}
 	}
 	return n
+}
+
+// sseFrame is one server-sent event.
+type sseFrame struct {
+	id   uint64
+	typ  string
+	data string
+}
+
+// readFrames reads frames until EOF or until stop says so.
+func readFrames(t *testing.T, sc *bufio.Scanner, stop func(sseFrame) bool) []sseFrame {
+	var out []sseFrame
+	var cur sseFrame
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "id: "):
+			_, err := fmt.Sscan(line[4:], &cur.id)
+			require.NoError(t, err)
+		case strings.HasPrefix(line, "event: "):
+			cur.typ = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			cur.data = line[6:]
+		case line == "" && cur.typ != "":
+			out = append(out, cur)
+			if stop != nil && stop(cur) {
+				return out
+			}
+			cur = sseFrame{}
+		}
+	}
+	return out
+}
+
+func openStream(t *testing.T, n *localClusterNode, id string, lastEventID uint64) (*http.Response, *bufio.Scanner) {
+	req, err := http.NewRequest("GET", n.url("/v1/sessions/"+id+"/events/stream"), nil)
+	require.NoError(t, err)
+	req.Header.Set("anthropic-beta", "managed-agents-2026-04-01")
+	req.Header.Set("Last-Event-ID", fmt.Sprint(lastEventID))
+	resp, err := n.http.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 1<<20), 1<<20)
+	return resp, sc
+}
+
+// A forwarded stream carries a 10,000-event turn without loss or
+// duplication, resumes with Last-Event-ID on another node after a cut, and
+// ends when the session is deleted (through a third node).
+func TestClusterForwardedStreamOf10000Events(t *testing.T) {
+	nodes := startLocalCluster(t, 3)
+	own, first, second := nodes[0], nodes[1], nodes[2]
+	status, dep := do(t, own.http, "POST", own.url("/v1/deployments"), "", map[string]any{
+		"name": "many", "agent": "agent_many", "environment_id": "env_1",
+		"initial_events": []any{map[string]any{"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "go"}}}},
+	})
+	require.Equal(t, 200, status, "%v", dep)
+	status, run := do(t, own.http, "POST", own.url("/v1/deployments/"+dep["id"].(string)+"/run"), "", nil)
+	require.Equal(t, 200, status, "%v", run)
+	id := run["session_id"].(string)
+
+	// Through node 1 from the first event, cut after 3,000 frames.
+	resp, sc := openStream(t, first, id, 0)
+	frames := readFrames(t, sc, func(f sseFrame) bool { return f.id >= 3000 })
+	require.NoError(t, resp.Body.Close())
+	require.NotEmpty(t, frames)
+	// Resumed through node 2 after the last id seen, until the turn is idle.
+	resp, sc = openStream(t, second, id, frames[len(frames)-1].id)
+	defer resp.Body.Close()
+	frames = append(frames, readFrames(t, sc, func(f sseFrame) bool { return f.typ == "session.status_idle" })...)
+
+	var texts []string
+	for i, f := range frames {
+		require.Equal(t, uint64(i+1), f.id, "frame %d: ids follow each other, nothing lost or repeated", i)
+		if f.typ == "agent.message" {
+			texts = append(texts, f.data)
+		}
+	}
+	require.Len(t, texts, 10000)
+	for i, data := range texts {
+		require.Contains(t, data, fmt.Sprintf(`"text":"%d`, i+1), "agent.message %d in order", i+1)
+	}
+	// Deleted through node 0 (the owner) while node 2's stream is open:
+	// the forwarded stream gets the session.deleted frame and ends.
+	status, body := do(t, own.http, "DELETE", own.url("/v1/sessions/"+id), "", nil)
+	require.Equal(t, 200, status, "%v", body)
+	rest := readFrames(t, sc, nil) // returns at EOF
+	require.NotEmpty(t, rest)
+	assert.Equal(t, "session.deleted", rest[len(rest)-1].typ)
+	require.NoError(t, sc.Err())
 }
