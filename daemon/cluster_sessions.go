@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sandbox0/sandbox0d/internal/wire"
@@ -34,6 +35,22 @@ type nodeSessions struct {
 	store *store.Store
 	hooks *webhooks.Dispatcher
 	index *store.Namespace // in the shared store
+
+	// owners caches session id → owner node: a session never moves, so a
+	// cached owner is never wrong (a deleted session's owner answers 404).
+	owners sync.Map
+}
+
+// owner is the node that owns session id ("" when the index has none).
+func (n *nodeSessions) owner(id string) (string, error) {
+	if v, ok := n.owners.Load(id); ok {
+		return v.(string), nil
+	}
+	node, err := local.IndexedNode(n.index, id)
+	if err == nil && node != "" {
+		n.owners.Store(id, node)
+	}
+	return node, err
 }
 
 // openNodeSessions opens the node's own file in cluster mode with the local
@@ -121,7 +138,7 @@ func (d *Daemon) forwardSessions(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		owner, err := local.IndexedNode(d.node.index, id)
+		owner, err := d.node.owner(id)
 		self := d.config().Cluster.NodeName
 		if err != nil {
 			wire.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("cluster: reading the session index in etcd failed: %v", err))
@@ -133,6 +150,9 @@ func (d *Daemon) forwardSessions(h http.Handler) http.Handler {
 		}
 		target, err := d.nodeURL(r.Context(), owner)
 		if err != nil {
+			if lb, ok := d.backend.(*local.Backend); ok && lb.ServeLost(w, r, d.node.index, id) {
+				return // a lost node's session reads as the leader marked it
+			}
 			wire.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf(
 				"session %s lives on node %q, which cannot be reached: %v", id, owner, err))
 			return
@@ -159,11 +179,11 @@ func (d *Daemon) nodeURL(ctx context.Context, node string) (*url.URL, error) {
 	if cl == nil {
 		return nil, fmt.Errorf("this node has not joined the cluster yet")
 	}
-	st, err := cl.Status(ctx)
+	nodes, err := cl.Nodes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range st.Nodes {
+	for _, n := range nodes {
 		if n.Name != node {
 			continue
 		}
@@ -228,4 +248,44 @@ func (d *Daemon) forwardTransport() http.RoundTripper {
 		d.fwdTransport = t
 	}
 	return d.fwdTransport
+}
+
+// lostNodesLoop runs on every node and acts on the leader only: every half
+// lease it marks the indexed sessions of nodes that hold no lease as lost
+// (sessions/local/index_lost.go), with one webhook event each.
+func (d *Daemon) lostNodesLoop(ctx context.Context) {
+	if d.node == nil {
+		return
+	}
+	tick := time.NewTicker(max(d.config().Cluster.LeaseTTL/2, 100*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		d.clusterMu.Lock()
+		cl := d.cluster
+		d.clusterMu.Unlock()
+		if cl == nil || !cl.IsLeader() {
+			continue
+		}
+		nodes, err := cl.Nodes(ctx)
+		if err != nil {
+			continue // the store is away; the next tick tries again
+		}
+		live := map[string]bool{}
+		for _, n := range nodes {
+			live[n.Name] = true
+		}
+		marked, err := local.MarkLost(d.node.index, func(n string) bool { return live[n] }, time.Now(), d.hooks.Enabled())
+		if err != nil {
+			d.log.Warn("cluster: marking the sessions of lost nodes failed; retrying", "error", err)
+		}
+		if len(marked) > 0 {
+			d.log.Warn("cluster: sessions of nodes whose lease expired marked terminated", "sessions", len(marked))
+			d.hooks.Notify()
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sandbox0/sandbox0d/daemon"
 	"github.com/sandbox0/sandbox0d/store/storetest"
+	"github.com/sandbox0/sandbox0d/webhooks"
 )
 
 // Local sessions in a cluster (issue 26): three sandbox0d nodes on an
@@ -28,6 +29,7 @@ import (
 type localClusterNode struct {
 	*running
 	name string
+	cfg  daemon.Config
 	http *http.Client // over the node's socket
 }
 
@@ -43,12 +45,10 @@ func freeLoopbackAddr(t *testing.T) string {
 	return addr
 }
 
-func startLocalCluster(t *testing.T, n int) []*localClusterNode {
+func startLocalCluster(t *testing.T, n int, tweak ...func(*daemon.Config)) []*localClusterNode {
 	etcd := storetest.Start(t, 3)
 	harnessDir := t.TempDir()
 	harness := filepath.Join(harnessDir, "harness.sh")
-	// Each turn prints two lines; a message containing "wait" keeps the turn
-	// running until it is interrupted.
 	require.NoError(t, os.WriteFile(harness, []byte("#!/bin/sh\necho \"turn on $(hostname)\"\necho done\n"), 0o755))
 	var nodes []*localClusterNode
 	for i := range n {
@@ -68,10 +68,12 @@ func startLocalCluster(t *testing.T, n int) []*localClusterNode {
 		cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{Endpoints: etcd.Endpoints(), Prefix: "/sess-test/",
 			DialTimeout: 5 * time.Second, RequestTimeout: 5 * time.Second}}
 		cfg.Cluster = daemon.ClusterConfig{NodeName: name, AdvertiseURL: "http://" + addr, LeaseTTL: 2 * time.Second}
-		logs := &syncBuffer{}
-		d, err := daemon.New(cfg, slog.New(slog.NewTextHandler(logs, nil)), daemon.Options{})
-		require.NoError(t, err)
-		nodes = append(nodes, &localClusterNode{running: startDaemon(t, d, cfg, logs), name: name, http: socketClient(cfg.Socket)})
+		for _, f := range tweak {
+			f(&cfg)
+		}
+		node := &localClusterNode{name: name, cfg: cfg, http: socketClient(cfg.Socket)}
+		node.start(t)
+		nodes = append(nodes, node)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -80,18 +82,41 @@ func startLocalCluster(t *testing.T, n int) []*localClusterNode {
 			}
 		}
 	})
-	// Forwarding needs every node's lease published.
+	awaitNodes(t, nodes[0], n)
+	return nodes
+}
+
+// start starts (or restarts, on its data dir) the node.
+func (n *localClusterNode) start(t *testing.T) {
+	logs := &syncBuffer{}
+	d, err := daemon.New(n.cfg, slog.New(slog.NewTextHandler(logs, nil)), daemon.Options{})
+	require.NoError(t, err)
+	n.running = startDaemon(t, d, n.cfg, logs)
+}
+
+// awaitNodes waits until n nodes hold a lease (forwarding needs them).
+func awaitNodes(t *testing.T, via *localClusterNode, n int) {
 	require.Eventually(t, func() bool {
-		status, body := do(t, nodes[0].http, "GET", nodes[0].url("/admin/cluster"), "", nil)
+		status, body := do(t, via.http, "GET", via.url("/admin/cluster"), "", nil)
 		list, _ := body["nodes"].([]any)
 		return status == 200 && len(list) == n
-	}, 30*time.Second, 20*time.Millisecond, "every node joined")
-	return nodes
+	}, 30*time.Second, 20*time.Millisecond, "%d nodes hold a lease", n)
 }
 
 func clusterSessionStatus(t *testing.T, n *localClusterNode, id string) string {
 	status, body := do(t, n.http, "GET", n.url("/v1/sessions/"+id), "", nil)
 	require.Equal(t, 200, status, "%s GET session %s: %v", n.name, id, body)
+	s, _ := body["status"].(string)
+	return s
+}
+
+// tryStatus is a session's status, "" while it cannot be read (a node
+// whose lease is expiring answers 503 until the leader marks it lost).
+func tryStatus(t *testing.T, n *localClusterNode, id string) string {
+	status, body := do(t, n.http, "GET", n.url("/v1/sessions/"+id), "", nil)
+	if status != 200 {
+		return ""
+	}
 	s, _ := body["status"].(string)
 	return s
 }
@@ -330,4 +355,84 @@ func TestClusterForwardedStreamOf10000Events(t *testing.T) {
 	require.NotEmpty(t, rest)
 	assert.Equal(t, "session.deleted", rest[len(rest)-1].typ)
 	require.NoError(t, sc.Err())
+}
+
+// A node dies with its sessions: once its lease expires the leader marks
+// them terminated in the index, with a session.error naming the node, read
+// so from every other node, one webhook each; a second pass marks nothing.
+// The node restarts on its data dir and reconciles: its own records win,
+// its sessions are reachable again, nothing duplicates in the list.
+func TestClusterNodeDeathMarksItsSessionsLost(t *testing.T) {
+	rc, hookURL := newHookReceiver(t, 26)
+	nodes := startLocalCluster(t, 3, func(cfg *daemon.Config) {
+		cfg.Webhooks = webhooks.Config{Endpoints: []webhooks.EndpointConfig{{URL: hookURL, SigningKey: webhooks.Secret(rc.key),
+			Events: []string{"session.status_terminated"}}}}
+	})
+	status, dep := do(t, nodes[0].http, "POST", nodes[0].url("/v1/deployments"), "", map[string]any{
+		"name": "doomed", "agent": "agent_a", "environment_id": "env_1",
+		"initial_events": []any{map[string]any{"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "hi"}}}},
+	})
+	require.Equal(t, 200, status, "%v", dep)
+	victim := nodes[2]
+	var lost, kept []string
+	for i, n := range []*localClusterNode{victim, victim, nodes[0], nodes[1]} {
+		status, run := do(t, n.http, "POST", n.url("/v1/deployments/"+dep["id"].(string)+"/run"), "", nil)
+		require.Equal(t, 200, status, "%v", run)
+		id := run["session_id"].(string)
+		require.Eventually(t, func() bool { return clusterSessionStatus(t, n, id) == "idle" }, 30*time.Second, 20*time.Millisecond)
+		if i < 2 {
+			lost = append(lost, id)
+		} else {
+			kept = append(kept, id)
+		}
+	}
+	before := listAll(t, nodes[0], 100)
+
+	// Stopped hard: its etcd client cut first, so its lease is not revoked
+	// and lapses by itself, and nothing it does on the way out reaches etcd.
+	victim.d.CrashStore()
+	victim.stop(t)
+	live := nodes[:2]
+	for _, id := range lost {
+		for _, n := range live {
+			require.Eventually(t, func() bool { return tryStatus(t, n, id) == "terminated" }, 30*time.Second, 50*time.Millisecond,
+				"%s reads terminated on %s", id, n.name)
+			types := eventTypes(t, n, id)
+			assert.Equal(t, []string{"session.error"}, types)
+			_, body := do(t, n.http, "GET", n.url("/v1/sessions/"+id+"/events"), "", nil)
+			msg := body["data"].([]any)[0].(map[string]any)["error"].(map[string]any)["message"].(string)
+			assert.Contains(t, msg, "node-2")
+			status, _ := do(t, n.http, "POST", n.url("/v1/sessions/"+id+"/events"), "", map[string]any{
+				"events": []any{map[string]any{"type": "user.interrupt"}}})
+			assert.Equal(t, http.StatusServiceUnavailable, status, "a write to a lost node's session is refused")
+		}
+	}
+	for _, id := range kept {
+		assert.Equal(t, "idle", clusterSessionStatus(t, live[1], id))
+	}
+	got := rc.await(t, len(lost))
+	assert.ElementsMatch(t, []string{"session.status_terminated " + lost[0], "session.status_terminated " + lost[1]}, got)
+	marked, err := live[0].d.MarkLostSessions(func(n string) bool { return n != victim.name })
+	require.NoError(t, err)
+	assert.Empty(t, marked, "a second pass reports nothing again")
+	for _, n := range live {
+		assert.Equal(t, before, listAll(t, n, 2), "the list keeps every session once, in order")
+	}
+
+	// The node returns with its data: its records win again.
+	victim.start(t)
+	awaitNodes(t, nodes[0], 3)
+	for _, id := range lost {
+		for _, n := range live {
+			require.Eventually(t, func() bool { return tryStatus(t, n, id) == "idle" }, 30*time.Second, 50*time.Millisecond)
+			assert.Equal(t, eventTypes(t, victim, id), eventTypes(t, n, id), "forwarded to the returned owner again")
+		}
+	}
+	for _, n := range nodes {
+		assert.Equal(t, before, listAll(t, n, 3), "nothing duplicates after the reconcile")
+	}
+	h := rc
+	h.mu.Lock()
+	assert.Len(t, h.got, len(lost), "exactly one webhook per lost session")
+	h.mu.Unlock()
 }

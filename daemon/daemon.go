@@ -374,7 +374,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Deliveries stop as shutdown begins; an attempt cut short stays pending
 	// on disk and is made again by the next process.
 	bg.Go(func() { _ = d.hooks.Run(background) })
-	bg.Go(func() { d.node.run(background) }) // issue 26: this node's session file's outbox
+	bg.Go(func() { d.node.run(background) })      // issue 26: this node's session file's outbox
+	bg.Go(func() { d.lostNodesLoop(background) }) // issue 26: the leader marks lost nodes' sessions
 	bg.Go(func() { d.watchdogLoop(background) })
 	if d.disk != nil {
 		diskTicker := time.NewTicker(diskCheckEvery)

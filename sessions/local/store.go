@@ -74,6 +74,11 @@ type sessionRecord struct {
 	// Node is set only on the copy in the cluster's session index (index.go):
 	// the node that owns the session.
 	Node string `json:"node,omitempty"`
+	// LostNode and LostEvent are set on the index copy by the leader when
+	// the owner's lease expired (index_lost.go): the node named and the
+	// session.error event that reports it.
+	LostNode  string          `json:"lost_node,omitempty"`
+	LostEvent json.RawMessage `json:"lost_event,omitempty"`
 	// Process identifies the running harness so a restarted daemon can stop
 	// a harness the previous process left behind.
 	Process *processRecord `json:"process,omitempty"`
