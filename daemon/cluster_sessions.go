@@ -133,6 +133,21 @@ func (d *Daemon) forwardSessions(h http.Handler) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == placeRoute {
+			d.servePlaced(w, r)
+			return
+		}
+		if r.URL.Path == "/v1/sessions" && r.Method == http.MethodPost && r.Header.Get(forwardedByHeader) == "" {
+			// sessions.create is placed (cluster_place.go): here, or
+			// forwarded as is to the node with the most room.
+			if target, self := d.place(r.Context()); !self {
+				d.forwardTo(target, d.config().Cluster.NodeName).ServeHTTP(w, r)
+				return
+			}
+			h.ServeHTTP(w, r)
+			d.publishLoad(r.Context())
+			return
+		}
 		id, ok := sessionOfPath(r.URL.Path)
 		if !ok || r.Header.Get(forwardedByHeader) != "" { // one hop at most: no loops
 			h.ServeHTTP(w, r)

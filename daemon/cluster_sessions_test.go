@@ -50,6 +50,8 @@ func startLocalCluster(t *testing.T, n int, tweak ...func(*daemon.Config)) []*lo
 	harnessDir := t.TempDir()
 	harness := filepath.Join(harnessDir, "harness.sh")
 	require.NoError(t, os.WriteFile(harness, []byte("#!/bin/sh\necho \"turn on $(hostname)\"\necho done\n"), 0o755))
+	wait := filepath.Join(harnessDir, "wait.sh") // a turn that runs until interrupted
+	require.NoError(t, os.WriteFile(wait, []byte("#!/bin/sh\ntrap 'exit 0' TERM INT\necho started\nwhile :; do sleep 0.05; done\n"), 0o755))
 	var nodes []*localClusterNode
 	for i := range n {
 		dir := t.TempDir()
@@ -61,7 +63,8 @@ func startLocalCluster(t *testing.T, n int, tweak ...func(*daemon.Config)) []*lo
 		cfg.Backend = "local"
 		cfg.Local = daemon.LocalConfig{
 			Agents: []daemon.LocalAgent{{ID: "agent_a", Version: 1, Command: []string{harness}},
-				{ID: "agent_many", Version: 1, Command: []string{"seq", "1", "10000"}}}, // a 10,000-event turn
+				{ID: "agent_many", Version: 1, Command: []string{"seq", "1", "10000"}}, // a 10,000-event turn
+				{ID: "agent_wait", Version: 1, Command: []string{wait}}},
 			Environments:          []daemon.LocalEnvironment{{ID: "env_1", Timeout: 10 * time.Minute}},
 			MaxConcurrentSessions: 8, KillGracePeriod: 500 * time.Millisecond, GitBinary: "git",
 		}
@@ -160,7 +163,7 @@ func TestClusterLocalSessionsReachableFromEveryNode(t *testing.T) {
 		"initial_events": []any{map[string]any{"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "hi"}}}},
 	})
 	require.Equal(t, 200, status, "%v", dep)
-	// Two manual runs through each node: each node creates its own.
+	// Two manual runs through each node (placed where there is room).
 	owner := map[string]*localClusterNode{}
 	var created []string
 	for round := range 2 {
@@ -374,16 +377,29 @@ func TestClusterNodeDeathMarksItsSessionsLost(t *testing.T) {
 	})
 	require.Equal(t, 200, status, "%v", dep)
 	victim := nodes[2]
+	for _, n := range nodes {
+		n.d.PublishLoad()
+	}
+	// With the others cordoned, runs through any node land on the victim.
+	cordon(t, nodes[0], "cordon", "node-0")
+	cordon(t, nodes[0], "cordon", "node-1")
 	var lost, kept []string
-	for i, n := range []*localClusterNode{victim, victim, nodes[0], nodes[1]} {
+	for i, n := range []*localClusterNode{nodes[0], nodes[1], nodes[0], nodes[1]} {
+		if i == 2 {
+			cordon(t, nodes[1], "uncordon", "node-0")
+			cordon(t, nodes[1], "uncordon", "node-1")
+			cordon(t, nodes[1], "cordon", "node-2")
+		}
 		status, run := do(t, n.http, "POST", n.url("/v1/deployments/"+dep["id"].(string)+"/run"), "", nil)
 		require.Equal(t, 200, status, "%v", run)
 		id := run["session_id"].(string)
 		require.Eventually(t, func() bool { return clusterSessionStatus(t, n, id) == "idle" }, 30*time.Second, 20*time.Millisecond)
 		if i < 2 {
 			lost = append(lost, id)
+			assert.Equal(t, "node-2", sessionNode(t, n, id), "placed on the only uncordoned node")
 		} else {
 			kept = append(kept, id)
+			assert.NotEqual(t, "node-2", sessionNode(t, n, id), "not placed on a cordoned node")
 		}
 	}
 	before := listAll(t, nodes[0], 100)
@@ -435,4 +451,65 @@ func TestClusterNodeDeathMarksItsSessionsLost(t *testing.T) {
 	h.mu.Lock()
 	assert.Len(t, h.got, len(lost), "exactly one webhook per lost session")
 	h.mu.Unlock()
+}
+
+func sessionNode(t *testing.T, n *localClusterNode, id string) string {
+	status, body := do(t, n.http, "GET", n.url("/v1/sessions/"+id), "", nil)
+	require.Equal(t, 200, status, "%v", body)
+	node, _ := body["node"].(string)
+	return node
+}
+
+func cordon(t *testing.T, via *localClusterNode, verb, node string) {
+	status, body := do(t, via.http, "POST", via.url("/admin/cluster/"+verb), "", map[string]any{"node": node})
+	require.Equal(t, 200, status, "%s %s: %v", verb, node, body)
+}
+
+// Placement: runs through any node land on the node with the most free
+// slots, so nine runs on three nodes of three slots each fill every node
+// exactly; a cordoned node gets none; a direct sessions.create is placed
+// (forwarded) too, on the node where a slot was freed.
+func TestClusterPlacementSpreadsSessions(t *testing.T) {
+	nodes := startLocalCluster(t, 3, func(cfg *daemon.Config) { cfg.Local.MaxConcurrentSessions = 3 })
+	for _, n := range nodes {
+		n.d.PublishLoad()
+	}
+	status, dep := do(t, nodes[0].http, "POST", nodes[0].url("/v1/deployments"), "", map[string]any{
+		"name": "busy", "agent": "agent_wait", "environment_id": "env_1",
+		"initial_events": []any{map[string]any{"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "work"}}}},
+	})
+	require.Equal(t, 200, status, "%v", dep)
+	per := map[string][]string{}
+	for i := range 9 {
+		via := nodes[i%3]
+		status, run := do(t, via.http, "POST", via.url("/v1/deployments/"+dep["id"].(string)+"/run"), "", nil)
+		require.Equal(t, 200, status, "%v", run)
+		id := run["session_id"].(string)
+		node := sessionNode(t, nodes[(i+1)%3], id)
+		per[node] = append(per[node], id)
+	}
+	for _, n := range nodes {
+		assert.Len(t, per[n.name], 3, "%s got %d of 9 sessions: %v", n.name, len(per[n.name]), per)
+	}
+
+	// Every node is full; node-0 cordoned: the tenth waits elsewhere.
+	cordon(t, nodes[2], "cordon", "node-0")
+	status, run := do(t, nodes[0].http, "POST", nodes[0].url("/v1/deployments/"+dep["id"].(string)+"/run"), "", nil)
+	require.Equal(t, 200, status, "%v", run)
+	assert.NotEqual(t, "node-0", sessionNode(t, nodes[0], run["session_id"].(string)))
+	cordon(t, nodes[2], "uncordon", "node-0")
+
+	// A slot freed on node-2 (one of its sessions interrupted through
+	// node-0): a direct sessions.create through node-0 is placed there.
+	freed := per["node-2"][0]
+	status, body := do(t, nodes[0].http, "POST", nodes[0].url("/v1/sessions/"+freed+"/events"), "", map[string]any{
+		"events": []any{map[string]any{"type": "user.interrupt"}}})
+	require.Equal(t, 200, status, "%v", body)
+	require.Eventually(t, func() bool { return tryStatus(t, nodes[0], freed) == "idle" }, 30*time.Second, 20*time.Millisecond)
+	nodes[2].d.PublishLoad()
+	status, created := do(t, nodes[0].http, "POST", nodes[0].url("/v1/sessions"), "", map[string]any{
+		"agent": "agent_wait", "environment_id": "env_1"})
+	require.Equal(t, 200, status, "%v", created)
+	assert.Equal(t, "node-2", created["node"], "placed where the slot was freed")
+	assert.Equal(t, "node-2", sessionNode(t, nodes[1], created["id"].(string)))
 }

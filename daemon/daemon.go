@@ -174,7 +174,8 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	}
 	d.metrics.watchWebhooks(d.hooks)
 	d.svc = deployments.NewService(deployments.Config{
-		Store: d.store, Backend: d.backend, Sealer: d.keyring, Now: opts.Now, Logger: log,
+		// placer: in a cluster, sessions are placed on the node with room (issue 26).
+		Store: d.store, Backend: d.placer(d.backend), Sealer: d.keyring, Now: opts.Now, Logger: log,
 		OnRun: d.metrics.observeRun, Events: d.hooks, DSTPolicy: cfg.Schedule.Policy(),
 	})
 	if d.store.Engine() == "etcd" {
@@ -376,6 +377,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	bg.Go(func() { _ = d.hooks.Run(background) })
 	bg.Go(func() { d.node.run(background) })      // issue 26: this node's session file's outbox
 	bg.Go(func() { d.lostNodesLoop(background) }) // issue 26: the leader marks lost nodes' sessions
+	bg.Go(func() { d.loadLoop(background) })      // issue 26: this node's load, for placement
 	bg.Go(func() { d.watchdogLoop(background) })
 	if d.disk != nil {
 		diskTicker := time.NewTicker(diskCheckEvery)

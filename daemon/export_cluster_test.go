@@ -55,3 +55,7 @@ func (d *Daemon) NodeNameForTest() string { return d.config().Cluster.NodeName }
 func (d *Daemon) MarkLostSessions(live func(node string) bool) ([]string, error) {
 	return local.MarkLost(d.node.index, live, time.Now(), d.hooks.Enabled())
 }
+
+// PublishLoad publishes this node's load now (issue 26), instead of at the
+// next quarter lease.
+func (d *Daemon) PublishLoad() { d.publishLoad(context.Background()) }

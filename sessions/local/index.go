@@ -158,3 +158,15 @@ func IndexedNode(ns *store.Namespace, id string) (string, error) {
 	})
 	return node, err
 }
+
+// nodeOf is the node shown on a session in cluster mode: the index copy's
+// owner, or this node for its own records; "" on one box.
+func (b *Backend) nodeOf(rec *sessionRecord) string {
+	if b.store.index == nil {
+		return ""
+	}
+	if rec.Node != "" {
+		return rec.Node
+	}
+	return b.store.index.node
+}
