@@ -2,6 +2,8 @@ package daemon_test
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -37,7 +39,7 @@ func (n *localClusterNode) url(path string) string { return "http://" + n.name +
 
 // freeLoopbackAddr picks a port for a node's TCP listener, which must be
 // known before the node starts (it publishes it as its advertise_url).
-func freeLoopbackAddr(t *testing.T) string {
+func freeLoopbackAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := l.Addr().String()
@@ -45,7 +47,7 @@ func freeLoopbackAddr(t *testing.T) string {
 	return addr
 }
 
-func startLocalCluster(t *testing.T, n int, tweak ...func(*daemon.Config)) []*localClusterNode {
+func startLocalCluster(t testing.TB, n int, tweak ...func(*daemon.Config)) []*localClusterNode {
 	etcd := storetest.Start(t, 3)
 	harnessDir := t.TempDir()
 	harness := filepath.Join(harnessDir, "harness.sh")
@@ -90,19 +92,36 @@ func startLocalCluster(t *testing.T, n int, tweak ...func(*daemon.Config)) []*lo
 }
 
 // start starts (or restarts, on its data dir) the node.
-func (n *localClusterNode) start(t *testing.T) {
+func (n *localClusterNode) start(t testing.TB) {
 	logs := &syncBuffer{}
 	d, err := daemon.New(n.cfg, slog.New(slog.NewTextHandler(logs, nil)), daemon.Options{})
 	require.NoError(t, err)
-	n.running = startDaemon(t, d, n.cfg, logs)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{d: d, cancel: cancel, done: make(chan error, 1), socket: n.cfg.Socket, logs: logs}
+	go func() { r.done <- d.Run(ctx) }()
+	<-d.Ready()
+	t.Cleanup(func() {
+		if r.cancel != nil {
+			r.cancel()
+			require.NoError(t, <-r.done)
+			r.cancel = nil
+		}
+	})
+	n.running = r
 }
 
 // awaitNodes waits until n nodes hold a lease (forwarding needs them).
-func awaitNodes(t *testing.T, via *localClusterNode, n int) {
+func awaitNodes(t testing.TB, via *localClusterNode, n int) {
 	require.Eventually(t, func() bool {
-		status, body := do(t, via.http, "GET", via.url("/admin/cluster"), "", nil)
-		list, _ := body["nodes"].([]any)
-		return status == 200 && len(list) == n
+		resp, err := via.http.Get(via.url("/admin/cluster"))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Nodes []any `json:"nodes"`
+		}
+		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&body) == nil && len(body.Nodes) == n
 	}, 30*time.Second, 20*time.Millisecond, "%d nodes hold a lease", n)
 }
 
@@ -466,11 +485,11 @@ func cordon(t *testing.T, via *localClusterNode, verb, node string) {
 }
 
 // Placement: runs through any node land on the node with the most free
-// slots, so nine runs on three nodes of three slots each fill every node
+// slots, so thirty runs on three nodes of ten slots each fill every node
 // exactly; a cordoned node gets none; a direct sessions.create is placed
 // (forwarded) too, on the node where a slot was freed.
 func TestClusterPlacementSpreadsSessions(t *testing.T) {
-	nodes := startLocalCluster(t, 3, func(cfg *daemon.Config) { cfg.Local.MaxConcurrentSessions = 3 })
+	nodes := startLocalCluster(t, 3, func(cfg *daemon.Config) { cfg.Local.MaxConcurrentSessions = 10 })
 	for _, n := range nodes {
 		n.d.PublishLoad()
 	}
@@ -480,7 +499,7 @@ func TestClusterPlacementSpreadsSessions(t *testing.T) {
 	})
 	require.Equal(t, 200, status, "%v", dep)
 	per := map[string][]string{}
-	for i := range 9 {
+	for i := range 30 {
 		via := nodes[i%3]
 		status, run := do(t, via.http, "POST", via.url("/v1/deployments/"+dep["id"].(string)+"/run"), "", nil)
 		require.Equal(t, 200, status, "%v", run)
@@ -489,7 +508,7 @@ func TestClusterPlacementSpreadsSessions(t *testing.T) {
 		per[node] = append(per[node], id)
 	}
 	for _, n := range nodes {
-		assert.Len(t, per[n.name], 3, "%s got %d of 9 sessions: %v", n.name, len(per[n.name]), per)
+		assert.Len(t, per[n.name], 10, "%s got %d of 30 sessions: %v", n.name, len(per[n.name]), per)
 	}
 
 	// Every node is full; node-0 cordoned: the tenth waits elsewhere.
