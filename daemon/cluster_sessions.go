@@ -39,6 +39,27 @@ type nodeSessions struct {
 	// owners caches session id → owner node: a session never moves, so a
 	// cached owner is never wrong (a deleted session's owner answers 404).
 	owners sync.Map
+
+	// nodes caches the live nodes for a quarter lease at most: a node that
+	// died is seen as such a lease TTL late anyway (its lease has to
+	// expire), and a forwarded request then costs no etcd read.
+	nodesMu sync.Mutex
+	nodes   []store.NodeInfo
+	nodesAt time.Time
+}
+
+func (n *nodeSessions) liveNodes(ctx context.Context, cl *store.Cluster, ttl time.Duration) ([]store.NodeInfo, error) {
+	n.nodesMu.Lock()
+	defer n.nodesMu.Unlock()
+	if n.nodes != nil && time.Since(n.nodesAt) < min(ttl/4, time.Second) {
+		return n.nodes, nil
+	}
+	nodes, err := cl.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.nodes, n.nodesAt = nodes, time.Now()
+	return nodes, nil
 }
 
 // owner is the node that owns session id ("" when the index has none).
@@ -194,7 +215,7 @@ func (d *Daemon) nodeURL(ctx context.Context, node string) (*url.URL, error) {
 	if cl == nil {
 		return nil, fmt.Errorf("this node has not joined the cluster yet")
 	}
-	nodes, err := cl.Nodes(ctx)
+	nodes, err := d.node.liveNodes(ctx, cl, d.config().Cluster.LeaseTTL)
 	if err != nil {
 		return nil, err
 	}
