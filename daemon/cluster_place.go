@@ -127,13 +127,30 @@ func (d *Daemon) loadLoop(ctx context.Context) {
 	}
 	tick := time.NewTicker(max(d.config().Cluster.LeaseTTL/4, 50*time.Millisecond))
 	defer tick.Stop()
+	var lease int64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			d.publishLoad(ctx)
 		}
+		d.publishLoad(ctx)
+		// A new lease (the first, or one after this node's lapsed under
+		// load or a partition): while it held none the leader may have
+		// marked its sessions lost; its own records win again.
+		d.clusterMu.Lock()
+		cl := d.cluster
+		d.clusterMu.Unlock()
+		if cl == nil || cl.LeaseID() == 0 || cl.LeaseID() == lease {
+			continue
+		}
+		if lb, ok := d.backend.(*local.Backend); ok {
+			if err := lb.ReconcileIndex(); err != nil {
+				d.log.Warn("cluster: re-copying this node's sessions into the index failed; retrying", "error", err)
+				continue
+			}
+		}
+		lease = cl.LeaseID()
 	}
 }
 

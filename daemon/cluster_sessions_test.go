@@ -52,8 +52,10 @@ func startLocalCluster(t testing.TB, n int, tweak ...func(*daemon.Config)) []*lo
 	harnessDir := t.TempDir()
 	harness := filepath.Join(harnessDir, "harness.sh")
 	require.NoError(t, os.WriteFile(harness, []byte("#!/bin/sh\necho \"turn on $(hostname)\"\necho done\n"), 0o755))
-	wait := filepath.Join(harnessDir, "wait.sh") // a turn that runs until interrupted
-	require.NoError(t, os.WriteFile(wait, []byte("#!/bin/sh\ntrap 'exit 0' TERM INT\necho started\nwhile :; do sleep 0.05; done\n"), 0o755))
+	// A turn that runs until interrupted, idle meanwhile (no polling loop:
+	// thirty of them must not load the machine).
+	wait := filepath.Join(harnessDir, "wait.sh")
+	require.NoError(t, os.WriteFile(wait, []byte("#!/bin/sh\necho started\nexec sleep 3600\n"), 0o755))
 	var nodes []*localClusterNode
 	for i := range n {
 		dir := t.TempDir()
@@ -72,7 +74,7 @@ func startLocalCluster(t testing.TB, n int, tweak ...func(*daemon.Config)) []*lo
 		}
 		cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{Endpoints: etcd.Endpoints(), Prefix: "/sess-test/",
 			DialTimeout: 5 * time.Second, RequestTimeout: 5 * time.Second}}
-		cfg.Cluster = daemon.ClusterConfig{NodeName: name, AdvertiseURL: "http://" + addr, LeaseTTL: 2 * time.Second}
+		cfg.Cluster = daemon.ClusterConfig{NodeName: name, AdvertiseURL: "http://" + addr, LeaseTTL: 4 * time.Second}
 		for _, f := range tweak {
 			f(&cfg)
 		}
@@ -504,7 +506,7 @@ func TestClusterPlacementSpreadsSessions(t *testing.T) {
 		status, run := do(t, via.http, "POST", via.url("/v1/deployments/"+dep["id"].(string)+"/run"), "", nil)
 		require.Equal(t, 200, status, "%v", run)
 		id := run["session_id"].(string)
-		node := sessionNode(t, nodes[(i+1)%3], id)
+		node := sessionNode(t, via, id)
 		per[node] = append(per[node], id)
 	}
 	for _, n := range nodes {

@@ -138,6 +138,11 @@ func (b *Backend) reconcileIndex() error {
 	return nil
 }
 
+// ReconcileIndex copies this node's records into the index again: the
+// daemon calls it when the node holds a new lease, since while it held none
+// the leader may have marked its sessions lost.
+func (b *Backend) ReconcileIndex() error { return b.reconcileIndex() }
+
 // IndexedNode returns the node that owns session id according to the index
 // in ns ("" when the index has no such session).
 func IndexedNode(ns *store.Namespace, id string) (string, error) {
