@@ -36,6 +36,7 @@ func newClusterCommand(cc *commandContext) *cobra.Command {
 			return writeClusterStatus(cmd.OutOrStdout(), st)
 		},
 	})
+	cmd.AddCommand(newCordonCommands(cc)...) // issue 26: cordon|uncordon NODE
 	return cmd
 }
 

@@ -28,6 +28,8 @@ type session struct {
 	Stats struct {
 		ActiveSeconds float64 `json:"active_seconds"`
 	} `json:"stats"`
+	// Node is set by a cluster (issue 26): the node that owns the session.
+	Node string `json:"node"`
 }
 
 // deployment names the deployment that created the session: the field, or
@@ -55,10 +57,24 @@ func writeSessionTable(w io.Writer, items []session, now time.Time) error {
 		return err
 	}
 	tw := newTable(w)
-	writeRow(tw, "ID", "STATUS", "AGENT", "DEPLOYMENT", "CREATED", "UPDATED")
+	// A cluster names each session's node (issue 26); one box has none.
+	clustered := false
 	for _, s := range items {
-		writeRow(tw, oneLine(s.ID), s.statusText(), fmt.Sprintf("%s v%d", oneLine(s.Agent.ID), s.Agent.Version),
+		clustered = clustered || s.Node != ""
+	}
+	if clustered {
+		writeRow(tw, "ID", "STATUS", "NODE", "AGENT", "DEPLOYMENT", "CREATED", "UPDATED")
+	} else {
+		writeRow(tw, "ID", "STATUS", "AGENT", "DEPLOYMENT", "CREATED", "UPDATED")
+	}
+	for _, s := range items {
+		cells := []string{oneLine(s.ID), s.statusText()}
+		if clustered {
+			cells = append(cells, oneLine(s.Node))
+		}
+		cells = append(cells, fmt.Sprintf("%s v%d", oneLine(s.Agent.ID), s.Agent.Version),
 			oneLine(s.deployment()), relativeTime(s.CreatedAt, now), relativeTime(s.UpdatedAt, now))
+		writeRow(tw, cells...)
 	}
 	return tw.Flush()
 }

@@ -61,6 +61,7 @@ func (d *Daemon) registerAdmin(e *echo.Echo) {
 	g.POST("/keys/rotate", d.adminRotateKeys)
 	d.registerWebhookAdmin(g)
 	d.registerClusterAdmin(g)
+	d.registerCordonAdmin(g) // issue 26
 	if d.cfg.Debug.Pprof {
 		registerPprof(g)
 	}

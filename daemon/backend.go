@@ -21,7 +21,7 @@ import (
 // buildBackend creates the configured session backend.
 // The egress proxy of limited networks comes back with a local backend (nil
 // otherwise); the daemon exports its counts and closes it.
-func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *diskspace.Guard, keyring *crypto.Keyring, log *slog.Logger) (sessions.Backend, *egress.Proxy, error) {
+func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *diskspace.Guard, keyring *crypto.Keyring, log *slog.Logger, index *store.Namespace) (sessions.Backend, *egress.Proxy, error) {
 	switch cfg.Backend {
 	case "none":
 		return sessions.Unconfigured{}, nil, nil
@@ -46,6 +46,9 @@ func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *dis
 		lc.Events = events
 		if keyring != nil { // a nil *Keyring in the interface would not be nil
 			lc.Sealer = keyring
+		}
+		if index != nil { // issue 26: cluster mode
+			lc.Index, lc.Node = index, cfg.Cluster.NodeName
 		}
 		if disk != nil { // a nil *Guard in the interface would not be nil
 			lc.Disk = disk

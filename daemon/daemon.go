@@ -81,7 +81,11 @@ type Daemon struct {
 	// cluster is this node's membership with store.type etcd (cluster.go).
 	clusterMu sync.Mutex
 	cluster   *store.Cluster
-	termSched atomic.Pointer[deployments.Scheduler] // the leader's current term
+	// node is this node's own session file in cluster mode with the local
+	// backend (cluster_sessions.go, issue 26); nil otherwise.
+	node         *nodeSessions
+	fwdTransport *http.Transport
+	termSched    atomic.Pointer[deployments.Scheduler] // the leader's current term
 }
 
 type boundListener struct {
@@ -111,6 +115,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 			if d.store != nil {
 				_ = d.store.Close()
 			}
+			d.node.close() // issue 26
 		}
 	}()
 	var where string
@@ -140,7 +145,16 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	}
 	d.backend = opts.Backend
 	if d.backend == nil {
-		if d.backend, d.egress, err = buildBackend(cfg, d.store, d.hooks, d.disk, d.keyring, log); err != nil {
+		// Issue 26: in a cluster, local sessions live in this node's own
+		// file, indexed in the shared store (cluster_sessions.go).
+		sessStore, sessHooks, sessIndex := d.store, d.hooks, (*store.Namespace)(nil)
+		if d.node, err = openNodeSessions(cfg, d.store, log, opts.WebhookTransport,
+			func(result string, took time.Duration) { d.metrics.observeWebhook(result, took) }); err != nil {
+			return nil, err
+		} else if d.node != nil {
+			sessStore, sessHooks, sessIndex = d.node.store, d.node.hooks, d.node.index
+		}
+		if d.backend, d.egress, err = buildBackend(cfg, sessStore, sessHooks, d.disk, d.keyring, log, sessIndex); err != nil {
 			return nil, err
 		}
 		if cfg.Backend == "local" {
@@ -162,7 +176,8 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	}
 	d.metrics.watchWebhooks(d.hooks)
 	d.svc = deployments.NewService(deployments.Config{
-		Store: d.store, Backend: d.backend, Sealer: d.keyring, Now: opts.Now, Logger: log,
+		// placer: in a cluster, sessions are placed on the node with room (issue 26).
+		Store: d.store, Backend: d.placer(d.backend), Sealer: d.keyring, Now: opts.Now, Logger: log,
 		OnRun: d.metrics.observeRun, Events: d.hooks, DSTPolicy: cfg.Schedule.Policy(),
 	})
 	if d.store.Engine() == "etcd" {
@@ -196,10 +211,10 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	d.idem = idempotency.New(idempotency.Config{Store: d.store, Now: opts.Now, Scope: d.idempotencyScope, Logger: log})
 	d.echo = httpapi.New(httpapi.Config{
 		Service:         d.svc,
-		Sessions:        httpapi.SessionHandler(d.backend),
+		Sessions:        keepRequestID(d.forwardSessions(httpapi.SessionHandler(d.backend))), // issue 26: forwarded to the owner node
 		SessionsProxied: httpapi.ProxiesSessions(d.backend),
 		Logger:          log,
-		Authorize:       d.auth.authorize,
+		Authorize:       d.authorizeClient, // issue 26: the auth keys, or the cluster key of a forwarding node
 		Middleware:      []echo.MiddlewareFunc{d.metrics.middleware, d.diskReserve},
 		OwnRoutes:       []echo.MiddlewareFunc{d.idem.Middleware},
 		Extra: func(e *echo.Echo) {
@@ -301,6 +316,9 @@ func (d *Daemon) Reload(cfg Config) error {
 	if err := d.hooks.Reload(cfg.Webhooks); err != nil {
 		return err
 	}
+	if err := d.node.reload(cfg); err != nil {
+		return err
+	}
 	if err := d.reloadKeys(); err != nil {
 		return err
 	}
@@ -361,6 +379,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Deliveries stop as shutdown begins; an attempt cut short stays pending
 	// on disk and is made again by the next process.
 	bg.Go(func() { _ = d.hooks.Run(background) })
+	bg.Go(func() { d.node.run(background) })      // issue 26: this node's session file's outbox
+	bg.Go(func() { d.lostNodesLoop(background) }) // issue 26: the leader marks lost nodes' sessions
+	bg.Go(func() { d.loadLoop(background) })      // issue 26: this node's load, for placement
 	bg.Go(func() { d.watchdogLoop(background) })
 	if d.disk != nil {
 		diskTicker := time.NewTicker(diskCheckEvery)
@@ -468,7 +489,7 @@ func (d *Daemon) closeStore(deadline time.Time) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if !waitUntil(ctx, func() { _ = d.store.Close() }) {
+	if !waitUntil(ctx, func() { _ = d.store.Close(); d.node.close() }) {
 		d.log.Warn("the store was still busy at the shutdown deadline; exiting without waiting for it (bbolt is crash-safe)")
 	}
 }

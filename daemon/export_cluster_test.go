@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/sessions/local"
 )
 
 // Test hooks of cluster mode.
@@ -48,3 +49,13 @@ func (d *Daemon) ClusterLease() int64 {
 
 // NodeNameForTest is cluster.node_name.
 func (d *Daemon) NodeNameForTest() string { return d.config().Cluster.NodeName }
+
+// MarkLostSessions runs one pass of the leader's lost-node marking with the
+// given liveness (issue 26).
+func (d *Daemon) MarkLostSessions(live func(node string) bool) ([]string, error) {
+	return local.MarkLost(d.node.index, live, time.Now(), d.hooks.Enabled())
+}
+
+// PublishLoad publishes this node's load now (issue 26), instead of at the
+// next quarter lease.
+func (d *Daemon) PublishLoad() { d.publishLoad(context.Background()) }

@@ -83,6 +83,18 @@ var (
 	bucketLocalAPICredentials  = namespaceBucket(NamespaceLocal, "api_credentials")  // vault id '/' credential id → credential JSON (sealed secret)
 )
 
+// NamespaceSessionIndex is the cluster's session index (issue 26): one copy
+// of every local session's record, tagged with the node that owns it, in the
+// shared store, so any node lists every session. Same layout as the local
+// namespace's three session buckets, so the same listing code reads it.
+const NamespaceSessionIndex = "session_index"
+
+var (
+	bucketIndexSessions     = namespaceBucket(NamespaceSessionIndex, "sessions")               // id → record JSON with "node"
+	bucketIndexByCreated    = namespaceBucket(NamespaceSessionIndex, "sessions_by_created")    // created|id → nil
+	bucketIndexByDeployment = namespaceBucket(NamespaceSessionIndex, "sessions_by_deployment") // deployment_id 0x00 created|id → nil
+)
+
 // schema lists every bucket; init creates the missing ones.
 var schema = []bucket{
 	bucketMeta, bucketDeployments, bucketDeplByCreated, bucketDeplByAgent,
@@ -94,6 +106,7 @@ var schema = []bucket{
 	bucketLocalSessions, bucketLocalByCreated, bucketLocalByDeployment, bucketLocalEvents, bucketLocalStderr,
 	bucketLocalCatalog,
 	bucketLocalAPIAgents, bucketLocalAPIEnvironments, bucketLocalAPIVaults, bucketLocalAPICredentials,
+	bucketIndexSessions, bucketIndexByCreated, bucketIndexByDeployment, // issue 26: session index
 }
 
 var (

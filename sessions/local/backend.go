@@ -129,6 +129,12 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 
 		workspacePoll: defaultWorkspacePoll,
 	}
+	if cfg.Index != nil {
+		// Issue 26: one index and one cursor secret for the whole cluster,
+		// so a page token from one node works on another.
+		b.store.index = &sessionIndex{ns: cfg.Index, node: cfg.Node, log: b.log}
+		b.cursors = cfg.Index.Cursors()
+	}
 	for _, a := range cfg.Agents {
 		b.agents[a.ID] = append(b.agents[a.ID], a)
 	}
@@ -154,6 +160,9 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 	}
 	if err := b.recoverAfterRestart(); err != nil {
 		return nil, fmt.Errorf("local session backend: %w", err)
+	}
+	if err := b.reconcileIndex(); err != nil { // issue 26: cluster mode only
+		return nil, fmt.Errorf("local session backend: reconciling the cluster's session index: %w", err)
 	}
 	b.runCtx, b.stopRuns = context.WithCancelCause(context.Background())
 	janitorCtx, stop := context.WithCancel(context.Background())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/sandbox0/sandbox0d/internal/configerr"
+	"github.com/sandbox0/sandbox0d/store"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -164,6 +165,13 @@ type Config struct {
 	// (created, status, archived, deleted), appended in the change's own
 	// transaction.
 	Events EventSink
+
+	// Index and Node are set in cluster mode (issue 26): every session's
+	// record is copied, after each commit that changes its status, archive
+	// or fields, into this namespace of the shared store, tagged with Node,
+	// and sessions.list reads it (index.go).
+	Index *store.Namespace
+	Node  string
 
 	Agents       []Agent
 	Environments []Environment

@@ -117,7 +117,11 @@ func (f sessionFilter) match(rec *sessionRecord) bool {
 // and whether more follow in the direction read.
 func (s sessionStore) listSessions(f sessionFilter, desc bool, cur *pageCursor, limit int) ([]*sessionRecord, bool, error) {
 	var out []*sessionRecord
-	err := s.ns.View(func(tx *store.NamespaceTx) error {
+	ns := s.ns
+	if s.index != nil {
+		ns = s.index.ns // issue 26: the cluster-wide list, same buckets' layout
+	}
+	err := ns.View(func(tx *store.NamespaceTx) error {
 		index, prefix := tx.Bucket(bucketSessionsByCreated), []byte(nil)
 		if f.deploymentID != "" {
 			index, prefix = tx.Bucket(bucketSessionsByDeployment), deploymentPrefix(f.deploymentID)

@@ -81,6 +81,7 @@ func (s sessionStore) change(id string, fn func(*sessionRecord) (events [][]byte
 	})
 	if err == nil {
 		s.notify()
+		s.index.put(out) // issue 26
 	}
 	return out, err
 }

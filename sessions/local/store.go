@@ -71,6 +71,14 @@ type sessionRecord struct {
 
 	// LastSeq is the sequence number of the newest event (events start at 1).
 	LastSeq uint64 `json:"last_seq"`
+	// Node is set only on the copy in the cluster's session index (index.go):
+	// the node that owns the session.
+	Node string `json:"node,omitempty"`
+	// LostNode and LostEvent are set on the index copy by the leader when
+	// the owner's lease expired (index_lost.go): the node named and the
+	// session.error event that reports it.
+	LostNode  string          `json:"lost_node,omitempty"`
+	LostEvent json.RawMessage `json:"lost_event,omitempty"`
 	// Process identifies the running harness so a restarted daemon can stop
 	// a harness the previous process left behind.
 	Process *processRecord `json:"process,omitempty"`
@@ -116,12 +124,14 @@ type eventHeader struct {
 // store's namespace handle.
 type sessionStore struct {
 	ns     *store.Namespace
-	events EventSink // webhook events of session changes; nil: none
+	events EventSink     // webhook events of session changes; nil: none
+	index  *sessionIndex // cluster mode: the shared index (index.go); nil on one box
 }
 
 // create stores a new session with its first events.
 func (s sessionStore) create(rec *sessionRecord, events [][]byte) error {
 	defer s.notify()
+	defer s.index.putAfter(rec) // issue 26: after the commit, into the cluster's index
 	return s.ns.Update(func(tx *store.NamespaceTx) error {
 		if tx.Bucket(bucketSessions).Get([]byte(rec.ID)) != nil {
 			return fmt.Errorf("session %s already exists", rec.ID)
@@ -153,6 +163,7 @@ func (s sessionStore) create(rec *sessionRecord, events [][]byte) error {
 // one transaction. update may veto the whole change by returning an error.
 func (s sessionStore) appendEvents(id string, events [][]byte, update func(*sessionRecord) error) (*sessionRecord, error) {
 	var out *sessionRecord
+	indexed := false
 	err := s.ns.Update(func(tx *store.NamespaceTx) error {
 		rec, err := getRecord(tx, id)
 		if err != nil {
@@ -168,10 +179,15 @@ func (s sessionStore) appendEvents(id string, events [][]byte, update func(*sess
 		if err := putEvents(tx, rec, events); err != nil {
 			return err
 		}
-		return s.emit(tx, id, rec.UpdatedAt, transitionEvents(beforeStatus, wasArchived, rec)...)
+		transitions := transitionEvents(beforeStatus, wasArchived, rec)
+		indexed = len(transitions) > 0 || update != nil && len(events) == 0
+		return s.emit(tx, id, rec.UpdatedAt, transitions...)
 	})
 	if err == nil {
 		s.notify()
+		if indexed { // issue 26: status, archive and record changes reach the index; event appends do not
+			s.index.put(out)
+		}
 	}
 	return out, err
 }
@@ -225,8 +241,13 @@ func (s sessionStore) eventsAfter(id string, afterSeq uint64, maxCount, maxBytes
 }
 
 // deleteSession removes a session, its index entries, events and stderr tail.
-func (s sessionStore) deleteSession(id string, at time.Time) error {
+func (s sessionStore) deleteSession(id string, at time.Time) (err error) {
 	defer s.notify()
+	defer func() {
+		if err == nil {
+			s.index.remove(id) // issue 26
+		}
+	}()
 	return s.ns.Update(func(tx *store.NamespaceTx) error {
 		rec, err := getRecord(tx, id)
 		if err != nil {

@@ -40,6 +40,9 @@ type sessionView struct {
 	UpdatedAt          time.Time         `json:"updated_at"`
 	Usage              usageView         `json:"usage"`
 	VaultIDs           []string          `json:"vault_ids"`
+	// Node is the node that owns the session, in cluster mode only (issue
+	// 26; an extension of the session object, absent on one box).
+	Node string `json:"node,omitempty"`
 }
 
 type agentView struct {
@@ -95,6 +98,7 @@ func (b *Backend) viewSession(rec *sessionRecord, now time.Time) sessionView {
 	}
 	agent := b.agentView(rec.Agent.ID, rec.Agent.Version)
 	v := sessionView{
+		Node:               b.nodeOf(rec),
 		Type:               "session",
 		ID:                 rec.ID,
 		Agent:              agent,

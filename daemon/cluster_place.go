@@ -1,0 +1,216 @@
+package daemon
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/sandbox0/sandbox0d/internal/wire"
+	"github.com/sandbox0/sandbox0d/sessions"
+	"github.com/sandbox0/sandbox0d/sessions/local"
+	"github.com/sandbox0/sandbox0d/store"
+)
+
+// Placement (issue 26). Every node publishes its load on its lease (free
+// turn slots, sessions running, disk free) every quarter lease and after
+// each session it creates; a direct sessions.create, a manual run and a
+// scheduled fire are placed on the live, uncordoned node with the most free
+// slots (ties: the fewest running, then the name). Placing on another node
+// is forwarding the creation to it: sessions.create is proxied as is; a
+// run's creation goes through the node-to-node route below, so the run's
+// intent and record stay on the node that fires (the record is fenced by
+// its intent), and after a crash the intent is resolved through the
+// session index, which finds a session on any node by its run.
+
+const placeRoute = "/v1/cluster/place_session" // node-to-node only (cluster key)
+
+// placingBackend is the backend the deployments service creates through.
+type placingBackend struct {
+	sessions.Backend
+	d  *Daemon
+	lb *local.Backend
+}
+
+// placer wraps the local backend in cluster mode; b itself otherwise.
+func (d *Daemon) placer(b sessions.Backend) sessions.Backend {
+	lb, ok := b.(*local.Backend)
+	if !ok || d.node == nil {
+		return b
+	}
+	return &placingBackend{Backend: b, d: d, lb: lb}
+}
+
+func (p *placingBackend) CreateSession(ctx context.Context, req sessions.CreateRequest) (string, error) {
+	target, self := p.d.place(ctx)
+	if self {
+		id, err := p.Backend.CreateSession(ctx, req)
+		p.d.publishLoad(ctx)
+		return id, err
+	}
+	return p.d.createOn(ctx, target, req)
+}
+
+// SessionOfRun implements sessions.RunSessionFinder across nodes.
+func (p *placingBackend) SessionOfRun(deploymentID, runID string) (string, error) {
+	if id, err := p.lb.SessionOfRun(deploymentID, runID); err != nil || id != "" {
+		return id, err
+	}
+	return local.IndexedSessionOfRun(p.d.node.index, deploymentID, runID)
+}
+
+// place picks the node for a new session; self is true for this node (also
+// when placement cannot be decided: the store away, no load published yet).
+func (d *Daemon) place(ctx context.Context) (target *url.URL, self bool) {
+	d.clusterMu.Lock()
+	cl := d.cluster
+	d.clusterMu.Unlock()
+	me := d.config().Cluster.NodeName
+	if cl == nil {
+		return nil, true
+	}
+	loads, err := cl.Loads(ctx)
+	if err != nil {
+		d.log.Warn("cluster: placement could not read the nodes' load; creating on this node", "error", err)
+		return nil, true
+	}
+	loads = slices.DeleteFunc(loads, func(l store.NodeLoad) bool { return l.Cordoned })
+	if len(loads) == 0 {
+		return nil, true
+	}
+	slices.SortFunc(loads, func(a, b store.NodeLoad) int {
+		return cmp.Or(cmp.Compare(b.FreeSlots, a.FreeSlots), cmp.Compare(a.Running, b.Running), cmp.Compare(a.Node, b.Node))
+	})
+	best := loads[0].Node
+	if best == me {
+		return nil, true
+	}
+	u, err := d.nodeURL(ctx, best)
+	if err != nil {
+		d.log.Warn("cluster: the placed node cannot be reached; creating on this node", "node", best, "error", err)
+		return nil, true
+	}
+	return u, false
+}
+
+// publishLoad writes this node's load now.
+func (d *Daemon) publishLoad(ctx context.Context) {
+	d.clusterMu.Lock()
+	cl := d.cluster
+	d.clusterMu.Unlock()
+	lb, ok := d.backend.(*local.Backend)
+	if cl == nil || !ok {
+		return
+	}
+	free, running := lb.Load()
+	l := store.NodeLoad{FreeSlots: free, Running: running}
+	var fs syscall.Statfs_t
+	if syscall.Statfs(d.config().DataDir, &fs) == nil {
+		l.DiskFree = fs.Bavail * uint64(fs.Bsize)
+	}
+	if err := cl.PublishLoad(ctx, l); err != nil {
+		d.log.Debug("cluster: publishing this node's load failed", "error", err)
+	}
+}
+
+// loadLoop publishes the load every quarter lease.
+func (d *Daemon) loadLoop(ctx context.Context) {
+	if d.node == nil {
+		return
+	}
+	tick := time.NewTicker(max(d.config().Cluster.LeaseTTL/4, 50*time.Millisecond))
+	defer tick.Stop()
+	var lease int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		d.publishLoad(ctx)
+		// A new lease (the first, or one after this node's lapsed under
+		// load or a partition): while it held none the leader may have
+		// marked its sessions lost; its own records win again.
+		d.clusterMu.Lock()
+		cl := d.cluster
+		d.clusterMu.Unlock()
+		if cl == nil || cl.LeaseID() == 0 || cl.LeaseID() == lease {
+			continue
+		}
+		if lb, ok := d.backend.(*local.Backend); ok {
+			if err := lb.ReconcileIndex(); err != nil {
+				d.log.Warn("cluster: re-copying this node's sessions into the index failed; retrying", "error", err)
+				continue
+			}
+		}
+		lease = cl.LeaseID()
+	}
+}
+
+// placeAnswer is the node-to-node route's answer.
+type placeAnswer struct {
+	SessionID string `json:"session_id,omitempty"`
+	ErrorType string `json:"error_type,omitempty"`
+	Message   string `json:"message,omitempty"`
+}
+
+// createOn asks the node at target to create the session. The request holds
+// the resources' tokens: it crosses only the node-to-node channel (an https
+// advertise_url beyond loopback).
+func (d *Daemon) createOn(ctx context.Context, target *url.URL, req sessions.CreateRequest) (string, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return "", &sessions.RunError{Type: sessions.ErrUnknown, Message: err.Error()}
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, target.JoinPath(placeRoute).String(), bytes.NewReader(body))
+	if err != nil {
+		return "", &sessions.RunError{Type: sessions.ErrUnknown, Message: err.Error()}
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("anthropic-beta", "managed-agents-2026-04-01")
+	hreq.Header.Set(clusterKeyHeader, d.clusterKey())
+	hreq.Header.Set(forwardedByHeader, d.config().Cluster.NodeName)
+	resp, err := d.forwardTransport().RoundTrip(hreq)
+	if err != nil {
+		return "", &sessions.RunError{Type: sessions.ErrUnknown, Message: fmt.Sprintf("cluster: creating the session on %s failed: %v", target.Host, err)}
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var ans placeAnswer
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(data, &ans) != nil {
+		return "", &sessions.RunError{Type: sessions.ErrUnknown, Message: fmt.Sprintf("cluster: creating the session on %s: HTTP %d: %.200s", target.Host, resp.StatusCode, data)}
+	}
+	if ans.SessionID == "" {
+		return "", &sessions.RunError{Type: sessions.ErrorType(ans.ErrorType), Message: ans.Message}
+	}
+	return ans.SessionID, nil
+}
+
+// servePlaced is the node-to-node route: create a placed session here.
+func (d *Daemon) servePlaced(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.Header.Get(clusterKeyHeader) == "" {
+		wire.WriteError(w, http.StatusNotFound, "not found")
+		return
+	}
+	var req sessions.CreateRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<20)).Decode(&req); err != nil {
+		wire.WriteError(w, http.StatusBadRequest, "cluster: a placed session's request could not be read: "+err.Error())
+		return
+	}
+	id, err := d.backend.CreateSession(r.Context(), req)
+	d.publishLoad(r.Context())
+	ans := placeAnswer{SessionID: id}
+	if err != nil {
+		re := sessions.AsRunError(err)
+		ans = placeAnswer{ErrorType: string(re.Type), Message: re.Message}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(ans)
+}
