@@ -358,7 +358,10 @@ func TestBrowserSignInOnTCP(t *testing.T) {
 	resp := withCookie("/console/")
 	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	assert.Contains(t, resp.Header.Get("Location"), "/console/signin")
-	require.NoError(t, chromedp.Do(b, chromedp.Reload()))
+	// Navigate, not Reload: chromedp's Reload does not wait for the new
+	// document, and a query could then find the old page's nodes (seen as
+	// "Could not find node with given id" under load).
+	require.NoError(t, chromedp.Do(b, chromedp.Navigate(r.tcpURL+"/console/"), chromedp.WaitVisible(chromedp.ID("api_key"))))
 	waitFor(t, b, bodyHas("the API key it was signed in with was revoked"))
 	assert.True(t, eval[bool](t, b, `!!document.getElementById('api_key')`))
 
