@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	crand "crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -219,25 +218,7 @@ func versionLess(a, b string) bool {
 func (s *Store) initEtcd() error {
 	return s.eng.update(func(t kvTx) error {
 		meta := t.Bucket(bucketMeta.name)
-		if v := meta.Get(keySchemaVersion); v == nil {
-			if err := meta.Put(keySchemaVersion, u64(SchemaVersion)); err != nil {
-				return err
-			}
-		} else if got := readU64(v); got > SchemaVersion {
-			return fmt.Errorf("schema version %d is newer than this binary supports (%d): upgrade sandbox0d", got, SchemaVersion)
-		}
-		secret := meta.Get(keyCursorSecret)
-		if secret == nil {
-			secret = make([]byte, 32)
-			if _, err := crand.Read(secret); err != nil {
-				return err
-			}
-			if err := meta.Put(keyCursorSecret, secret); err != nil {
-				return err
-			}
-		}
-		s.cursorSecret = append([]byte(nil), secret...)
-		return nil
+		return s.initMeta(meta.Get, meta.Put)
 	})
 }
 

@@ -136,25 +136,7 @@ func (s *Store) init() error {
 			}
 		}
 		meta := tx.Bucket(bucketMeta.name)
-		if v := meta.Get(keySchemaVersion); v == nil {
-			if err := meta.Put(keySchemaVersion, u64(SchemaVersion)); err != nil {
-				return err
-			}
-		} else if got := readU64(v); got > SchemaVersion {
-			return fmt.Errorf("schema version %d is newer than this binary supports (%d): upgrade sandbox0d", got, SchemaVersion)
-		}
-		secret := meta.Get(keyCursorSecret)
-		if secret == nil {
-			secret = make([]byte, 32)
-			if _, err := rand.Read(secret); err != nil {
-				return err
-			}
-			if err := meta.Put(keyCursorSecret, secret); err != nil {
-				return err
-			}
-		}
-		s.cursorSecret = append([]byte(nil), secret...)
-		return nil
+		return s.initMeta(meta.Get, meta.Put)
 	})
 }
 
@@ -275,3 +257,28 @@ func (s *Store) Ping() error {
 type Tx struct{ tx kvTx }
 
 func (tx *Tx) bucket(b bucket) kvBucket { return tx.tx.Bucket(b.name) }
+
+// initMeta writes the schema version and the cursor secret where they are
+// missing, and refuses a schema newer than this binary, in one write of
+// either engine (bbolt's first open; on etcd whichever node comes first).
+func (s *Store) initMeta(get func(k []byte) []byte, put func(k, v []byte) error) error {
+	if v := get(keySchemaVersion); v == nil {
+		if err := put(keySchemaVersion, u64(SchemaVersion)); err != nil {
+			return err
+		}
+	} else if got := readU64(v); got > SchemaVersion {
+		return fmt.Errorf("schema version %d is newer than this binary supports (%d): upgrade sandbox0d", got, SchemaVersion)
+	}
+	secret := get(keyCursorSecret)
+	if secret == nil {
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return err
+		}
+		if err := put(keyCursorSecret, secret); err != nil {
+			return err
+		}
+	}
+	s.cursorSecret = append([]byte(nil), secret...)
+	return nil
+}
