@@ -360,7 +360,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	bg.Go(func() { d.pruneLoop(background) })
 	// Deliveries stop as shutdown begins; an attempt cut short stays pending
 	// on disk and is made again by the next process.
-	bg.Go(func() { _ = d.hooks.Run(background) })
+	// In a cluster only the leader delivers (cluster_webhooks.go).
+	if d.store.Engine() != "etcd" {
+		bg.Go(func() { _ = d.hooks.Run(background) })
+	}
 	bg.Go(func() { d.watchdogLoop(background) })
 	if d.disk != nil {
 		diskTicker := time.NewTicker(diskCheckEvery)
