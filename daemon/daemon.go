@@ -127,6 +127,11 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	if d.keyring, err = crypto.StartupKeyring(d.identityPath, d.identityFromCredential, sealed, log); err != nil {
+		if d.store.Engine() == "etcd" {
+			// The secrets are the cluster's: the likely cause is a node
+			// joining without the identity the others hold.
+			err = fmt.Errorf("%w (cluster mode: every node must hold the same age identity; install the other nodes' identity file on this node, see docs/cluster.md, and do not forget the secrets: that would drop them for every node)", err)
+		}
 		return nil, err
 	}
 
