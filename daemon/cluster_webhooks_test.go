@@ -71,6 +71,9 @@ func (h *countingReceiver) counts() map[string]int {
 	return out
 }
 
+// perEndpoint is webhooks.max_concurrency_per_endpoint in these tests.
+const perEndpoint = 4
+
 func newWebhookClusterRig(t *testing.T) (*clusterRig, *countingReceiver) {
 	rc := &countingReceiver{t: t, got: map[string]int{}}
 	srv := httptest.NewServer(rc)
@@ -86,7 +89,8 @@ func newWebhookClusterRig(t *testing.T) (*clusterRig, *countingReceiver) {
 			DialTimeout: 5 * time.Second, RequestTimeout: 5 * time.Second}}
 		cfg.Cluster = daemon.ClusterConfig{NodeName: fmt.Sprint("node-", i), LeaseTTL: 2 * time.Second}
 		cfg.Webhooks = webhooks.Config{Endpoints: []webhooks.EndpointConfig{{URL: srv.URL + "/hooks",
-			SigningKey: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}, RetrySchedule: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, time.Second}}
+			SigningKey: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}, RetrySchedule: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, time.Second},
+			MaxConcurrencyPerEndpoint: perEndpoint}
 		logs := &syncBuffer{}
 		d, err := daemon.New(cfg, slog.New(slog.NewTextHandler(logs, nil)), daemon.Options{Backend: rig.backend, Now: rig.clock.Now})
 		require.NoError(t, err)
@@ -132,14 +136,21 @@ func TestClusterWebhooksDeliverOnceFromTheLeader(t *testing.T) {
 	rig, rc := newWebhookClusterRig(t)
 	lead := rig.leader(t, rig.nodes)
 
-	// The receiver answers only once every event is written, so every
-	// node's writes meet deliveries in flight: a second dispatcher would
-	// take them again.
+	// The receiver holds every request while the events are written, so
+	// every node's writes meet deliveries in flight: a second dispatcher
+	// would take them again.
 	hold := make(chan struct{})
 	rc.mu.Lock()
 	rc.hold = hold
 	rc.mu.Unlock()
 	createOn(t, rig.nodes, 5, "calm")
+	// Answers come once the leader's slots for the endpoint are all
+	// taken: another dispatcher would then be taking the same deliveries.
+	require.Eventually(t, func() bool {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		return rc.held >= perEndpoint
+	}, 30*time.Second, 10*time.Millisecond, "the leader's slots full of deliveries in flight")
 	rc.mu.Lock()
 	rc.hold = nil
 	rc.mu.Unlock()
