@@ -67,6 +67,12 @@ func (d *Daemon) registerAdmin(e *echo.Echo) {
 	}
 }
 
+// backupOnEtcd is the answer to a backup on a cluster node: the state is
+// etcd's, and etcd's own snapshot is the consistent copy of it.
+const backupOnEtcd = "backup copies the bbolt file, and this daemon runs with store.type etcd: the state lives in etcd. " +
+	"Take a consistent copy with `etcdctl --endpoints <store.etcd.endpoints> snapshot save FILE` (one member is enough; " +
+	"restore with `etcdutl snapshot restore`); see docs/cluster.md"
+
 // Headers of GET /admin/backup naming the live data directory and database
 // (absolute paths on the daemon's host, which is the client's: socket only).
 const (
@@ -75,6 +81,12 @@ const (
 )
 
 func (d *Daemon) adminBackup(c echo.Context) error {
+	if d.store.Engine() == "etcd" {
+		// Answered before any byte of a stream, so the client says why
+		// instead of reporting a broken download.
+		wire.WriteError(c.Response(), http.StatusConflict, backupOnEtcd)
+		return nil
+	}
 	w := c.Response()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="sandbox0d.db"`)

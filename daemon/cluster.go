@@ -36,6 +36,7 @@ func (d *Daemon) runScheduler(ctx context.Context) error {
 // leaderTerm is one leadership term.
 func (d *Daemon) leaderTerm(ctx context.Context, cl *store.Cluster, fence store.Fence) {
 	cfg := d.config()
+	defer d.leadWebhooks(ctx)() // cluster_webhooks.go
 	d.svc.SetFence(fence)
 	// A deposed node's fence stays set: its fires keep failing on it until
 	// it leads again with a new one.

@@ -132,6 +132,11 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	if d.keyring, err = crypto.StartupKeyring(d.identityPath, d.identityFromCredential, sealed, log); err != nil {
+		if d.store.Engine() == "etcd" {
+			// The secrets are the cluster's: the likely cause is a node
+			// joining without the identity the others hold.
+			err = fmt.Errorf("%w (cluster mode: every node must hold the same age identity; install the other nodes' identity file on this node, see docs/cluster.md, and do not forget the secrets: that would drop them for every node)", err)
+		}
 		return nil, err
 	}
 
@@ -378,7 +383,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	bg.Go(func() { d.pruneLoop(background) })
 	// Deliveries stop as shutdown begins; an attempt cut short stays pending
 	// on disk and is made again by the next process.
-	bg.Go(func() { _ = d.hooks.Run(background) })
+	// In a cluster only the leader delivers the shared outbox
+	// (cluster_webhooks.go); each node delivers its own session file's.
+	if d.store.Engine() != "etcd" {
+		bg.Go(func() { _ = d.hooks.Run(background) })
+	}
 	bg.Go(func() { d.node.run(background) })      // issue 26: this node's session file's outbox
 	bg.Go(func() { d.lostNodesLoop(background) }) // issue 26: the leader marks lost nodes' sessions
 	bg.Go(func() { d.loadLoop(background) })      // issue 26: this node's load, for placement

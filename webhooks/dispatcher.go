@@ -50,9 +50,9 @@ type Dispatcher struct {
 
 	mu       sync.Mutex
 	runners  map[string]*runner
-	runCtx   context.Context // nil until Run
+	runCtx   context.Context // nil outside Run
 	attempts sync.WaitGroup
-	outcomes chan outcome // attempts' results, written by recordLoop in group commits
+	outcomes chan outcome // this Run's attempts' results, written by recordLoop in group commits
 }
 
 // fanOutBatch bounds one fan-out transaction (and the memory it needs).
@@ -78,11 +78,10 @@ func New(cfg Config, opts Options) (*Dispatcher, error) {
 	d := &Dispatcher{
 		st: opts.Store, log: opts.Logger, observe: opts.Observe,
 		// Redirects are not followed: a 3xx is not a delivery.
-		client:   &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		wake:     make(chan struct{}, 1),
-		global:   newSemaphore(r.MaxConcurrency),
-		runners:  map[string]*runner{},
-		outcomes: make(chan outcome, recordBatch),
+		client:  &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		wake:    make(chan struct{}, 1),
+		global:  newSemaphore(r.MaxConcurrency),
+		runners: map[string]*runner{},
 	}
 	d.cfg.Store(r)
 	return d, nil
@@ -125,16 +124,19 @@ func (d *Dispatcher) Reload(cfg Config) error {
 }
 
 // Run delivers until ctx is done. Attempts in flight are cancelled then and
-// stay pending, to be made again by the next process.
+// stay pending, to be made again by the next process (or the next Run: in
+// a cluster each leadership term runs the dispatcher once, so a node that
+// leads again delivers again). Runs must not overlap.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	outcomes := make(chan outcome, recordBatch)
 	d.mu.Lock()
-	d.runCtx = ctx
+	d.runCtx, d.outcomes = ctx, outcomes
 	d.syncRunnersLocked()
 	d.mu.Unlock()
 	var bg sync.WaitGroup
 	bg.Go(func() { d.pruneLoop(ctx) })
 	recorded := make(chan struct{})
-	go func() { defer close(recorded); d.recordLoop() }()
+	go func() { defer close(recorded); d.recordLoop(outcomes) }()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -149,11 +151,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				r.stop()
 				delete(d.runners, url)
 			}
+			// A reload after Run starts no runner.
+			d.runCtx = nil
 			d.mu.Unlock()
 			bg.Wait()
 			d.attempts.Wait()
 			// Answers already received are written before Run returns.
-			close(d.outcomes)
+			close(outcomes)
 			<-recorded
 			return nil
 		case <-d.wake:

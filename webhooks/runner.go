@@ -28,6 +28,8 @@ type runner struct {
 	wake   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
+	// outcomes is the channel of the Run that started this runner.
+	outcomes chan<- outcome
 
 	mu sync.Mutex
 	// inflight holds every delivery this runner has taken and whose outcome
@@ -40,7 +42,7 @@ type runner struct {
 func (d *Dispatcher) startRunner(ctx context.Context, ep *endpoint) *runner {
 	rctx, cancel := context.WithCancel(ctx)
 	r := &runner{d: d, url: ep.url, wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}),
-		inflight: map[uint64]bool{}}
+		inflight: map[uint64]bool{}, outcomes: d.outcomes}
 	r.ep.Store(ep)
 	go func() {
 		defer close(r.done)
@@ -161,7 +163,7 @@ func (r *runner) attempt(ctx context.Context, dl store.WebhookDelivery) {
 		return
 	}
 	r.poke() // the slot is free while the outcome waits for its commit
-	r.d.outcomes <- outcome{r: r, dl: dl, res: res, schedule: cfg.RetrySchedule}
+	r.outcomes <- outcome{r: r, dl: dl, res: res, schedule: cfg.RetrySchedule}
 }
 
 // release forgets a delivery whose outcome is on disk (or abandoned).
@@ -254,14 +256,14 @@ const recordBatch = 256
 // for every outcome that arrived while the previous one committed, so
 // throughput to a fast receiver is not one fsync per delivery. It returns
 // when outcomes is closed and drained.
-func (d *Dispatcher) recordLoop() {
+func (d *Dispatcher) recordLoop(outcomes <-chan outcome) {
 	batch := make([]outcome, 0, recordBatch)
-	for o := range d.outcomes {
+	for o := range outcomes {
 		batch = append(batch[:0], o)
 	more:
 		for len(batch) < recordBatch {
 			select {
-			case o, ok := <-d.outcomes:
+			case o, ok := <-outcomes:
 				if !ok {
 					break more
 				}
