@@ -122,7 +122,7 @@ func TestEveryPageRendersEmptyOneAndMany(t *testing.T) {
 						Vaults:    []string{name}, Metadata: []kv{{name, name}}, Budget: name, Upcoming: []*timeView{tv(time.Hour, "UTC")},
 						Runs: runs(n, name), RunsNext: "/console/x?" + name, Error: name, Notice: name, CreatedAt: tv(0, "UTC"), UpdatedAt: tv(0, "UTC")},
 					"archive":  struct{ ID, Name string }{name, name},
-					"session":  sessionView{Summary: summaryView{ID: name, Status: "running", Live: true, Cost: name, Budget: name, BudgetPct: 5}, Title: name, Agent: name, Environment: name, Deployment: name, Metadata: []kv{{name, name}}, Events: events(n, name), StreamURL: "/console/sessions/x/stream?after=" + name, Error: name, Notice: name},
+					"session":  sessionView{Summary: summaryView{ID: name, Status: "running", Live: true, Cost: name, Budget: name, BudgetPct: 5}, Title: name, Agent: name, Environment: name, Node: name, Deployment: name, Metadata: []kv{{name, name}}, Events: events(n, name), StreamURL: "/console/sessions/x/stream?after=" + name, Error: name, Notice: name},
 					"failures": failuresView{Runs: runs(n, name), Deliveries: deliveries(n, name), Error: name, Notice: name},
 					"webhooks": webhooksView{Endpoints: endpoints(n, name), Outbox: n, Deliveries: deliveries(n, name), Error: name},
 					"signin":   signinView{Next: name, Error: name, Notice: name},
@@ -164,6 +164,9 @@ func TestEmptyStatesAndCounts(t *testing.T) {
 	html = renderPage(t, "session", sessionView{Summary: summaryView{ID: "sesn_x", Status: "idle", BudgetPct: -1}})
 	assert.Contains(t, html, "No events yet")
 	assert.NotContains(t, html, "data-stream", "an idle session's page does not follow the stream")
+	assert.NotContains(t, html, `id="node"`, "one box: no node row")
+	html = renderPage(t, "session", sessionView{Summary: summaryView{ID: "sesn_x", Status: "idle"}, Node: "node-b"})
+	assert.Contains(t, html, `<code id="node">node-b</code>`, "cluster mode: the node that runs the session")
 	html = renderPage(t, "session", sessionView{NoBackend: true})
 	assert.Contains(t, html, "serves no sessions")
 	html = renderPage(t, "deployment", deploymentView{Row: deploymentRow{ID: "depl_x", Name: "x", State: "active"}})

@@ -22,17 +22,19 @@ import (
 const maxTranscript = 2000
 
 type sessionJSON struct {
-	ID            string            `json:"id"`
-	Status        string            `json:"status"`
-	Title         *string           `json:"title"`
-	DeploymentID  *string           `json:"deployment_id"`
-	EnvironmentID string            `json:"environment_id"`
-	Metadata      map[string]string `json:"metadata"`
-	Budget        json.RawMessage   `json:"budget"`
-	CreatedAt     time.Time         `json:"created_at"`
-	UpdatedAt     time.Time         `json:"updated_at"`
-	ArchivedAt    *time.Time        `json:"archived_at"`
-	Agent         struct {
+	ID            string  `json:"id"`
+	Status        string  `json:"status"`
+	Title         *string `json:"title"`
+	DeploymentID  *string `json:"deployment_id"`
+	EnvironmentID string  `json:"environment_id"`
+	// Node is the cluster node that runs the session (cluster mode only).
+	Node       string            `json:"node"`
+	Metadata   map[string]string `json:"metadata"`
+	Budget     json.RawMessage   `json:"budget"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
+	ArchivedAt *time.Time        `json:"archived_at"`
+	Agent      struct {
 		ID      string `json:"id"`
 		Version int64  `json:"version"`
 		Name    string `json:"name"`
@@ -72,6 +74,7 @@ type sessionView struct {
 	Title       string
 	Agent       string
 	Environment string
+	Node        string // cluster mode: the node that runs the session
 	Deployment  string
 	Metadata    []kv
 	CreatedAt   *timeView
@@ -215,7 +218,7 @@ func (c *Console) showSession(w http.ResponseWriter, r *http.Request, status int
 		return
 	}
 	now := c.cfg.Service.Now()
-	v := sessionView{Summary: c.summary(s, now), Agent: s.Agent.ID, Environment: s.EnvironmentID, Error: errMsg, Notice: notice,
+	v := sessionView{Summary: c.summary(s, now), Agent: s.Agent.ID, Environment: s.EnvironmentID, Node: s.Node, Error: errMsg, Notice: notice,
 		CreatedAt: newTime(s.CreatedAt, "UTC", now), ArchivedAt: timePtr(s.ArchivedAt, "UTC", now)}
 	if s.Agent.Name != "" && s.Agent.Name != s.Agent.ID {
 		v.Agent += " (" + s.Agent.Name + ")"
