@@ -44,17 +44,23 @@ type member struct {
 // Start starts an n-member cluster for t alone; it is stopped when t ends.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
+	return startWithRetry(t, "start etcd", func(dir string) (*Cluster, error) { return start(dir, n) })
+}
+
+// startWithRetry starts a cluster, stopped when the test ends. A port
+// freePort found free can be taken before the member binds it (another
+// test, another process): start over on new ports, three times at most.
+func startWithRetry(t testing.TB, what string, startIn func(dir string) (*Cluster, error)) *Cluster {
+	t.Helper()
 	var c *Cluster
 	var err error
-	// A port freePort found free can be taken before the member binds it
-	// (another test, another process): start over on new ports.
 	for range 3 {
-		if c, err = start(t.TempDir(), n); err == nil {
+		if c, err = startIn(t.TempDir()); err == nil {
 			break
 		}
 	}
 	if err != nil {
-		t.Fatalf("start etcd: %v", err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	t.Cleanup(c.Stop)
 	return c

@@ -81,18 +81,7 @@ func StartExternal(t testing.TB, n int) *Cluster {
 	if ExternalBinary() == "" {
 		t.Skip("no etcd binary on PATH (apt-get install etcd-server)")
 	}
-	var c *Cluster
-	var err error
-	for range 3 { // new ports when one was taken meanwhile (see Start)
-		if c, err = startExternal(t.TempDir(), n); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatalf("start etcd processes: %v", err)
-	}
-	t.Cleanup(c.Stop)
-	return c
+	return startWithRetry(t, "start etcd processes", func(dir string) (*Cluster, error) { return startExternal(dir, n) })
 }
 
 func stopSharedExternal() {
