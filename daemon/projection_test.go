@@ -101,6 +101,15 @@ func loopbackServer(t *testing.T, ip string, h http.Handler) string {
 	return ln.Addr().String()
 }
 
+// trustUpstream makes the egress proxy trust a test server's certificate
+// (local.egress.upstream_ca_file), as an operator's private CA would be.
+func trustUpstream(t *testing.T, cfg *daemon.Config, certPEM []byte) {
+	t.Helper()
+	path := filepath.Join(filepath.Dir(cfg.DataDir), "upstream-ca.pem")
+	require.NoError(t, os.WriteFile(path, certPEM, 0o644))
+	cfg.Local.Egress.UpstreamCAFile = path
+}
+
 func hostPort(t *testing.T, raw string) (string, string) {
 	u, err := url.Parse(raw)
 	require.NoError(t, err)
@@ -136,9 +145,7 @@ func TestHostileHarnessHoldsOnlyPlaceholders(t *testing.T) {
 
 	cfg := localConfig(t, "bubblewrap")
 	dir := filepath.Dir(cfg.DataDir)
-	upstreamCA := filepath.Join(dir, "upstream-ca.pem")
-	require.NoError(t, os.WriteFile(upstreamCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: scopedSrv.Certificate().Raw}), 0o644))
-	cfg.Local.Egress.UpstreamCAFile = upstreamCA
+	trustUpstream(t, &cfg, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: scopedSrv.Certificate().Raw}))
 	llm := filepath.Join(dir, "llm.env")
 	require.NoError(t, os.WriteFile(llm, []byte("ANTHROPIC_API_KEY="+hostileLLMKey+"\n"), 0o600))
 	svc := filepath.Join(dir, "svc.env")
@@ -259,9 +266,7 @@ func TestClaudeCodeHoldsOnlyAPlaceholder(t *testing.T) {
 			}})
 			cfg := localConfig(t, "bubblewrap")
 			dir := filepath.Dir(cfg.DataDir)
-			upstreamCA := filepath.Join(dir, "upstream-ca.pem")
-			require.NoError(t, os.WriteFile(upstreamCA, fake.CertificatePEM(), 0o644))
-			cfg.Local.Egress.UpstreamCAFile = upstreamCA
+			trustUpstream(t, &cfg, fake.CertificatePEM())
 			llm := filepath.Join(dir, "anthropic.env")
 			require.NoError(t, os.WriteFile(llm, []byte("ANTHROPIC_API_KEY="+ccKey+"\n"), 0o600))
 			host, _ := hostPort(t, fake.URL)
@@ -343,9 +348,7 @@ func TestUnrestrictedSessionIsProxiedForItsCredentials(t *testing.T) {
 
 	cfg := localConfig(t, "bubblewrap")
 	dir := filepath.Dir(cfg.DataDir)
-	upstreamCA := filepath.Join(dir, "upstream-ca.pem")
-	require.NoError(t, os.WriteFile(upstreamCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: scopedSrv.Certificate().Raw}), 0o644))
-	cfg.Local.Egress.UpstreamCAFile = upstreamCA
+	trustUpstream(t, &cfg, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: scopedSrv.Certificate().Raw}))
 	svc := filepath.Join(dir, "svc.env")
 	require.NoError(t, os.WriteFile(svc, []byte("SVC_TOKEN="+hostileSvcKey+"\n"), 0o600))
 	cfg.Local.Vaults = []daemon.LocalVault{{ID: "vault_svc", File: svc, Hosts: []string{"127.0.0.1"}}}
