@@ -39,6 +39,7 @@ type options struct {
 	apiBack   string
 	idle      time.Duration
 	kills     int
+	killsSet  bool // -kills given: the cluster scenario runs its kill loop only then
 	faultSlot time.Duration
 	downSlots int
 	out       string
@@ -68,17 +69,24 @@ func main() {
 	flag.IntVar(&o.apiSeed, "scale-api-seed", 20000, "scale curve: deployments created through the API at most; beyond, API-created documents are cloned straight into the stopped daemon's file")
 	flag.StringVar(&o.out, "out", "", "results file written by all (default <repo>/bench/results.md)")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: go run ./bench [flags] api|burst|scale|crash|faults|all\n")
+		fmt.Fprintf(os.Stderr, "usage: go run ./bench [flags] api|burst|scale|crash|faults|cluster|all [flags]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if flag.NArg() != 1 {
+	if flag.NArg() < 1 {
 		flag.Usage()
 		os.Exit(2)
 	}
+	// Flags may also follow the scenario: `go run ./bench cluster -kills 20`.
+	name := flag.Arg(0)
+	if err := flag.CommandLine.Parse(flag.Args()[1:]); err != nil || flag.NArg() != 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	flag.Visit(func(f *flag.Flag) { o.killsSet = o.killsSet || f.Name == "kills" })
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code := run(ctx, flag.Arg(0), o)
+	code := run(ctx, name, o)
 	stop()
 	os.Exit(code)
 }
@@ -87,11 +95,12 @@ func main() {
 type scenario func(ctx context.Context, h *harness, o options) *section
 
 var scenarios = map[string]scenario{
-	"api":    runAPI,
-	"burst":  runBurst,
-	"scale":  runScale,
-	"crash":  runCrash,
-	"faults": runFaults,
+	"api":     runAPI,
+	"burst":   runBurst,
+	"scale":   runScale,
+	"crash":   runCrash,
+	"faults":  runFaults,
+	"cluster": runCluster,
 }
 
 // order is the order of `all` and of the report.
