@@ -82,6 +82,7 @@ func registerClientCommands(root *cobra.Command, deps clientDeps) {
 		newWebhooksCommand(cc),
 		newKeysCommand(cc),
 		newCompactCommand(),
+		newMigrateCommand(cc),
 		newStatusCommand(cc),
 		newClusterCommand(cc),
 	)

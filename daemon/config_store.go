@@ -174,23 +174,31 @@ func openStore(cfg Config) (*store.Store, string, error) {
 		st, err := store.Open(path, store.Options{})
 		return st, path, err
 	}
-	e := cfg.Store.Etcd
+	opts, err := etcdOptions(cfg.Store.Etcd)
+	if err != nil {
+		return nil, "", err
+	}
+	st, err := store.OpenEtcd(opts)
+	return st, "etcd " + strings.Join(opts.Endpoints, ",") + " " + cfg.Store.Etcd.Prefix, err
+}
+
+// etcdOptions maps the store.etcd keys onto the client's options.
+func etcdOptions(e StoreEtcdConfig) (store.EtcdOptions, error) {
 	opts := store.EtcdOptions{Endpoints: splitEndpoints(e.Endpoints), Prefix: e.Prefix, Username: e.Username,
 		DialTimeout: e.DialTimeout, RequestTimeout: e.RequestTimeout, MaxTxnOps: e.MaxTxnOps}
 	if e.PasswordFile != "" {
 		b, err := os.ReadFile(e.PasswordFile)
 		if err != nil {
-			return nil, "", &ConfigError{Key: "store.etcd.password_file", Problem: err.Error()}
+			return opts, &ConfigError{Key: "store.etcd.password_file", Problem: err.Error()}
 		}
 		opts.Password = strings.TrimRight(string(b), "\r\n")
 	}
 	tlsCfg, err := etcdTLS(e)
 	if err != nil {
-		return nil, "", err
+		return opts, err
 	}
 	opts.TLS = tlsCfg
-	st, err := store.OpenEtcd(opts)
-	return st, "etcd " + strings.Join(opts.Endpoints, ",") + " " + e.Prefix, err
+	return opts, nil
 }
 
 // etcdTLS builds the client TLS configuration; nil when no endpoint is https.

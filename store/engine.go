@@ -165,3 +165,20 @@ func (c kvCursor) Seek(seek []byte) ([]byte, []byte) {
 	}
 	return c.e.Seek(seek)
 }
+
+// Sequence is the bucket's last sequence number (0: none handed out).
+func (k kvBucket) Sequence() uint64 {
+	if k.b != nil {
+		return k.b.Sequence()
+	}
+	return k.e.Sequence()
+}
+
+// SetSequence sets the bucket's sequence (migrate copies it, so numbers
+// handed out after the copy never repeat one from before).
+func (k kvBucket) SetSequence(n uint64) error {
+	if k.b != nil {
+		return k.b.SetSequence(n)
+	}
+	return k.e.SetSequence(n)
+}

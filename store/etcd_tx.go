@@ -374,6 +374,18 @@ func (b *etcdBucket) NextSequence() (uint64, error) {
 	return seq, nil
 }
 
+// Sequence reads the bucket's sequence key.
+func (b *etcdBucket) Sequence() uint64 { return readU64(b.t.get(b.t.e.prefix + "q/" + b.name)) }
+
+// SetSequence writes the bucket's sequence key.
+func (b *etcdBucket) SetSequence(n uint64) error {
+	if !b.t.writable {
+		return errReadOnlyTx
+	}
+	b.t.put(b.t.e.prefix+"q/"+b.name, u64(n))
+	return nil
+}
+
 var errReadOnlyTx = bytesError("store: write in a read-only transaction")
 
 type bytesError string
