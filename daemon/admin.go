@@ -201,9 +201,12 @@ func (d *Daemon) adminRotateKeys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d.keyring = k
+	// The final keyring (the new identity alone), behind the sealing check
+	// again: the rotation handed the raw keyring to the service and backend.
+	d.sealer.k.Store(k)
+	d.svc.SetSealer(d.sealer)
 	if lb, ok := d.backend.(*local.Backend); ok {
-		lb.SetSealer(k) // the final keyring: the new identity alone
+		lb.SetSealer(d.sealer)
 	}
 	sealed, err := sealedSecrets(d.store)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/sandbox0/sandbox0d/crypto"
 	"github.com/sandbox0/sandbox0d/internal/diskspace"
 	"github.com/sandbox0/sandbox0d/sessions"
 	"github.com/sandbox0/sandbox0d/sessions/local"
@@ -21,7 +20,7 @@ import (
 // buildBackend creates the configured session backend.
 // The egress proxy of limited networks comes back with a local backend (nil
 // otherwise); the daemon exports its counts and closes it.
-func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *diskspace.Guard, keyring *crypto.Keyring, log *slog.Logger, index *store.Namespace) (sessions.Backend, *egress.Proxy, error) {
+func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *diskspace.Guard, sealer local.Sealer, log *slog.Logger, index *store.Namespace) (sessions.Backend, *egress.Proxy, error) {
 	switch cfg.Backend {
 	case "none":
 		return sessions.Unconfigured{}, nil, nil
@@ -44,9 +43,7 @@ func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *dis
 	case "local":
 		lc := localConfig(cfg, log)
 		lc.Events = events
-		if keyring != nil { // a nil *Keyring in the interface would not be nil
-			lc.Sealer = keyring
-		}
+		lc.Sealer = sealer
 		if index != nil { // issue 26: cluster mode
 			lc.Index, lc.Node = index, cfg.Cluster.NodeName
 		}

@@ -43,7 +43,7 @@ type Options struct {
 type Daemon struct {
 	log     *slog.Logger
 	store   *store.Store
-	keyring *crypto.Keyring
+	sealer  *nodeSealer // the age keyring, behind the cluster's sealing check (sealer.go)
 	backend sessions.Backend
 	egress  *egress.Proxy // limited networks of local sessions; nil otherwise
 	svc     *deployments.Service
@@ -131,12 +131,17 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.keyring, err = crypto.StartupKeyring(d.identityPath, d.identityFromCredential, sealed, log); err != nil {
+	keyring, err := crypto.StartupKeyring(d.identityPath, d.identityFromCredential, sealed, log)
+	if err != nil {
 		if d.store.Engine() == "etcd" {
 			// The secrets are the cluster's: the likely cause is a node
 			// joining without the identity the others hold.
 			err = fmt.Errorf("%w (cluster mode: every node must hold the same age identity; install the other nodes' identity file on this node, see docs/cluster.md, and do not forget the secrets: that would drop them for every node)", err)
 		}
+		return nil, err
+	}
+	d.sealer = newNodeSealer(keyring, d.store, d.identityPath)
+	if err := d.claimSealRecipient(log); err != nil {
 		return nil, err
 	}
 
@@ -159,7 +164,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		} else if d.node != nil {
 			sessStore, sessHooks, sessIndex = d.node.store, d.node.hooks, d.node.index
 		}
-		if d.backend, d.egress, err = buildBackend(cfg, sessStore, sessHooks, d.disk, d.keyring, log, sessIndex); err != nil {
+		if d.backend, d.egress, err = buildBackend(cfg, sessStore, sessHooks, d.disk, d.sealer, log, sessIndex); err != nil {
 			return nil, err
 		}
 		if cfg.Backend == "local" {
@@ -182,7 +187,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 	d.metrics.watchWebhooks(d.hooks)
 	d.svc = deployments.NewService(deployments.Config{
 		// placer: in a cluster, sessions are placed on the node with room (issue 26).
-		Store: d.store, Backend: d.placer(d.backend), Sealer: d.keyring, Now: opts.Now, Logger: log,
+		Store: d.store, Backend: d.placer(d.backend), Sealer: d.sealer, Now: opts.Now, Logger: log,
 		OnRun: d.metrics.observeRun, Events: d.hooks, DSTPolicy: cfg.Schedule.Policy(),
 	})
 	if d.store.Engine() == "etcd" {
@@ -294,7 +299,7 @@ func (d *Daemon) config() Config {
 }
 
 // Reload applies the config values that can change safely while running:
-// log level, API keys, run retention, the console's allowed hosts and the
+// log level, API keys, the age identity file (re-read), run retention, the console's allowed hosts and the
 // TLS key pair (re-read from tls.cert/tls.key). Others need a restart. A key pair that does not load
 // leaves everything as it was.
 func (d *Daemon) Reload(cfg Config) error {
@@ -330,6 +335,12 @@ func (d *Daemon) Reload(cfg Config) error {
 	// A broken directory is logged and counted, not a failed reload: the
 	// rest of the configuration still applies.
 	d.applyDeploymentsDir(cfg.DeploymentsDir)
+	// The identity file too: in a cluster, another node's `keys rotate`
+	// wrote a new one, copied here (sealer.go). A file that does not open
+	// every stored secret leaves the running identity, and fails the reload.
+	if err := d.reloadIdentity(); err != nil {
+		return err
+	}
 	d.log.Info("configuration reloaded", "log_level", cfg.Log.Level, "api_keys", d.auth.Count(),
 		"retention_max_per_deployment", cfg.Runs.Retention.MaxPerDeployment, "retention_max_age", cfg.Runs.Retention.MaxAge.String(),
 		"webhook_endpoints", len(cfg.Webhooks.Endpoints))

@@ -74,6 +74,10 @@ func (s *Service) ResealAll(next *crypto.Keyring) error {
 		}
 		d.Resources[i].SealedToken = blob
 		return true, nil
+	}, func(tx *store.Tx) error {
+		// In the same transaction: from its commit on, a node of the
+		// cluster still on the old identity refuses to seal (store/seal.go).
+		return tx.SetSealRecipient(next.PrimaryRecipient())
 	})
 	if err != nil {
 		return err
@@ -86,7 +90,7 @@ func (s *Service) ResealAll(next *crypto.Keyring) error {
 // that holds a sealed token; change edits d.Resources[i] and says whether it
 // did. The deployments it changed are written back unless dryRun. An error
 // from change rolls the whole transaction back.
-func eachSealedToken(st *store.Store, dryRun bool, change func(d *Deployment, i int) (bool, error)) error {
+func eachSealedToken(st *store.Store, dryRun bool, change func(d *Deployment, i int) (bool, error), also ...func(tx *store.Tx) error) error {
 	return st.Update(func(tx *store.Tx) error {
 		var changed []*Deployment
 		if err := tx.ForEachDeployment(func(_ string, doc []byte) error {
@@ -117,6 +121,11 @@ func eachSealedToken(st *store.Store, dryRun bool, change func(d *Deployment, i 
 		}
 		for _, d := range changed {
 			if err := putDeployment(tx, d); err != nil {
+				return err
+			}
+		}
+		for _, fn := range also {
+			if err := fn(tx); err != nil {
 				return err
 			}
 		}

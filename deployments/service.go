@@ -628,6 +628,13 @@ func (s *Service) sealResources(deploymentID string, in []ResourceInput) ([]Reso
 				Message: "no secret keyring is configured, so tokens cannot be stored"}
 		}
 		sealed, err := sealer.Seal(crypto.Owner{DeploymentID: deploymentID, Position: i}, []byte(r.Token))
+		if de, ok := errors.AsType[*Error](err); ok {
+			// A refusal (a cluster node without the new identity): its
+			// own status and message, at the token's field.
+			refusal := *de
+			refusal.Field = fieldAt("resources", i) + ".authorization_token"
+			return nil, &refusal
+		}
 		if err != nil {
 			return nil, fmt.Errorf("seal token of resources[%d]: %w", i, err)
 		}
