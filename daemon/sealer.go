@@ -38,18 +38,26 @@ func (s *nodeSealer) Open(owner crypto.Owner, sealed []byte) ([]byte, error) {
 }
 
 func (s *nodeSealer) Seal(owner crypto.Owner, plaintext []byte) ([]byte, error) {
+	sealed, _, err := s.SealTo(owner, plaintext)
+	return sealed, err
+}
+
+// SealTo seals and says to which recipient (deployments.RecipientSealer):
+// the write storing the token checks it again in its own transaction.
+func (s *nodeSealer) SealTo(owner crypto.Owner, plaintext []byte) ([]byte, string, error) {
 	k := s.k.Load()
 	var want string
 	if err := s.st.View(func(tx *store.Tx) error { want = tx.SealRecipient(); return nil }); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if want != "" && want != k.PrimaryRecipient() {
-		return nil, &deployments.Error{Kind: deployments.KindUnavailable, Message: fmt.Sprintf(
+		return nil, "", &deployments.Error{Kind: deployments.KindUnavailable, Message: fmt.Sprintf(
 			"this node cannot seal secrets: its age identity %s (recipient %s) is not the cluster's sealing identity (recipient %s, set by `keys rotate` on another node); "+
 				"copy the identity file from the node that rotated to %s and reload this node (SIGHUP: systemctl reload sandbox0d; with a systemd credential, restart it); "+
 				"other nodes seal meanwhile", s.path, k.PrimaryRecipient(), want, s.path)}
 	}
-	return k.Seal(owner, plaintext)
+	sealed, err := k.Seal(owner, plaintext)
+	return sealed, k.PrimaryRecipient(), err
 }
 
 // claimSealRecipient records this node's primary recipient as the store's

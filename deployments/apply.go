@@ -227,7 +227,11 @@ func (s *Service) applyChange(tx *store.Tx, set string, c *PlanChange) (*Deploym
 		if c.doc.Paused != nil && *c.doc.Paused {
 			d.PausedReason = &PausedReason{Type: PausedManual}
 		}
-		if d.Resources, err = s.sealResources(d.ID, in.Resources); err != nil {
+		var to sealedTo
+		if d.Resources, to, err = s.sealResources(d.ID, in.Resources); err != nil {
+			return nil, err
+		}
+		if err := to.check(tx); err != nil {
 			return nil, err
 		}
 		c.DeploymentID = d.ID
@@ -242,8 +246,11 @@ func (s *Service) applyChange(tx *store.Tx, set string, c *PlanChange) (*Deploym
 		}
 		in := c.doc.Input
 		agent := c.agent
-		sealed, err := s.sealResources(d.ID, in.Resources)
+		sealed, to, err := s.sealResources(d.ID, in.Resources)
 		if err != nil {
+			return nil, err
+		}
+		if err := to.check(tx); err != nil {
 			return nil, err
 		}
 		d.Name, d.Description, d.Agent, d.EnvironmentID = in.Name, in.Description, agent, in.EnvironmentID

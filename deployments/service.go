@@ -172,7 +172,8 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Deployment, erro
 		Generation:    1,
 		PlanFrom:      now,
 	}
-	if d.Resources, err = s.sealResources(d.ID, in.Resources); err != nil {
+	var to sealedTo
+	if d.Resources, to, err = s.sealResources(d.ID, in.Resources); err != nil {
 		return nil, err
 	}
 	evID := event.NewID()
@@ -184,6 +185,9 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Deployment, erro
 		return nil, err
 	}
 	if err := s.store.Write(func(tx *store.Tx) error {
+		if err := to.check(tx); err != nil {
+			return err
+		}
 		if err := putDeploymentDoc(tx, d, doc); err != nil {
 			return err
 		}
@@ -252,14 +256,18 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateInput) (*Deplo
 	s.rotation.RLock()
 	defer s.rotation.RUnlock()
 	var sealed []Resource
+	var to sealedTo
 	if in.Resources.Set {
-		if sealed, err = s.sealResources(id, in.Resources.Value); err != nil {
+		if sealed, to, err = s.sealResources(id, in.Resources.Value); err != nil {
 			return nil, err
 		}
 	}
 	var updated *Deployment
 	evID := event.NewID()
 	err = s.store.Write(func(tx *store.Tx) error {
+		if err := to.check(tx); err != nil {
+			return err
+		}
 		d, err := getDeployment(tx, id)
 		if err != nil {
 			return err
@@ -611,10 +619,11 @@ func resourceInputs(in []ResourceInput) []Resource {
 
 // sealResources seals every token bound to (deployment, position); the
 // plaintext is dropped here.
-func (s *Service) sealResources(deploymentID string, in []ResourceInput) ([]Resource, error) {
+func (s *Service) sealResources(deploymentID string, in []ResourceInput) ([]Resource, sealedTo, error) {
 	if len(in) == 0 {
-		return nil, nil
+		return nil, "", nil
 	}
+	var to sealedTo
 	out := make([]Resource, len(in))
 	for i, r := range in {
 		out[i] = r.Resource
@@ -624,23 +633,58 @@ func (s *Service) sealResources(deploymentID string, in []ResourceInput) ([]Reso
 		}
 		sealer := s.currentSealer()
 		if sealer == nil {
-			return nil, &Error{Kind: KindUnavailable, Field: fieldAt("resources", i) + ".authorization_token",
+			return nil, "", &Error{Kind: KindUnavailable, Field: fieldAt("resources", i) + ".authorization_token",
 				Message: "no secret keyring is configured, so tokens cannot be stored"}
 		}
-		sealed, err := sealer.Seal(crypto.Owner{DeploymentID: deploymentID, Position: i}, []byte(r.Token))
+		owner := crypto.Owner{DeploymentID: deploymentID, Position: i}
+		var sealed []byte
+		var err error
+		if rs, ok := sealer.(RecipientSealer); ok {
+			var recipient string
+			sealed, recipient, err = rs.SealTo(owner, []byte(r.Token))
+			to = sealedTo(recipient)
+		} else {
+			sealed, err = sealer.Seal(owner, []byte(r.Token))
+		}
 		if de, ok := errors.AsType[*Error](err); ok {
 			// A refusal (a cluster node without the new identity): its
 			// own status and message, at the token's field.
 			refusal := *de
 			refusal.Field = fieldAt("resources", i) + ".authorization_token"
-			return nil, &refusal
+			return nil, "", &refusal
 		}
 		if err != nil {
-			return nil, fmt.Errorf("seal token of resources[%d]: %w", i, err)
+			return nil, "", fmt.Errorf("seal token of resources[%d]: %w", i, err)
 		}
 		out[i].SealedToken = sealed
 	}
-	return out, nil
+	return out, to, nil
+}
+
+// RecipientSealer is a Sealer that says which age recipient a seal used,
+// so the transaction that stores the token can check that it is still the
+// store's sealing recipient (store.Tx.SealRecipient): a `keys rotate` on
+// another node of a cluster may commit between the seal and the write.
+type RecipientSealer interface {
+	SealTo(owner crypto.Owner, plaintext []byte) (sealed []byte, recipient string, err error)
+}
+
+// sealedTo is the recipient tokens were sealed to ("": none sealed, or a
+// sealer that does not say).
+type sealedTo string
+
+// check runs inside the write that stores the tokens. On etcd the read
+// joins the transaction's read set, so a rotation committed after it makes
+// the write run again, and fail here.
+func (to sealedTo) check(tx *store.Tx) error {
+	if to == "" {
+		return nil
+	}
+	if rec := tx.SealRecipient(); rec != "" && rec != string(to) {
+		return &Error{Kind: KindUnavailable, Field: "resources",
+			Message: "a key rotation (keys rotate) committed while this request's tokens were being sealed to the previous identity; nothing was stored: send the request again"}
+	}
+	return nil
 }
 
 func getDeployment(tx *store.Tx, id string) (*Deployment, error) {
