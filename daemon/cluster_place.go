@@ -135,22 +135,24 @@ func (d *Daemon) loadLoop(ctx context.Context) {
 		case <-tick.C:
 		}
 		d.publishLoad(ctx)
-		// A new lease (the first, or one after this node's lapsed under
-		// load or a partition): while it held none the leader may have
-		// marked its sessions lost; its own records win again.
 		d.clusterMu.Lock()
 		cl := d.cluster
 		d.clusterMu.Unlock()
-		if cl == nil || cl.LeaseID() == 0 || cl.LeaseID() == lease {
+		lb, ok := d.backend.(*local.Backend)
+		if cl == nil || cl.LeaseID() == 0 || !ok {
 			continue
 		}
-		if lb, ok := d.backend.(*local.Backend); ok {
-			if err := lb.ReconcileIndex(); err != nil {
-				d.log.Warn("cluster: re-copying this node's sessions into the index failed; retrying", "error", err)
-				continue
-			}
+		// Every tick: the deletes made through other nodes while this one
+		// was away, and the session changes whose index copy failed. On a
+		// new lease (the first, or one after this node's lapsed under load
+		// or a partition) every record is copied again: while it held none
+		// the leader may have marked its sessions lost; its own records win.
+		cur := cl.LeaseID()
+		if err := lb.SyncIndex(cur != lease); err != nil {
+			d.log.Warn("cluster: bringing the session index up to date failed; retrying", "error", err)
+			continue
 		}
-		lease = cl.LeaseID()
+		lease = cur
 	}
 }
 
