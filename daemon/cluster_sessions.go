@@ -175,6 +175,12 @@ func (d *Daemon) forwardSessions(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
+		if lb, ok := d.backend.(*local.Backend); ok && lb.HasSession(id) {
+			// This node's own session: served from its file, also while
+			// etcd is away.
+			h.ServeHTTP(w, r)
+			return
+		}
 		owner, err := d.node.owner(id)
 		self := d.config().Cluster.NodeName
 		if err != nil {

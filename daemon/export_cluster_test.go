@@ -65,3 +65,7 @@ func (d *Daemon) PublishLoad() { d.publishLoad(context.Background()) }
 // about its running turns (their end, their webhook events) is never
 // written, so the restart finds them running.
 func (d *Daemon) CrashSessionFile() { d.node.close() }
+
+// IndexPending is how many of this node's session changes wait for their
+// copy in the cluster's session index (issue 26).
+func (d *Daemon) IndexPending() (int, error) { return d.backend.(*local.Backend).IndexPending() }

@@ -160,6 +160,17 @@ func (x *sessionIndex) drain() error {
 	return err
 }
 
+// HasSession says whether session id is in this node's own file (in a
+// cluster: whether this node owns it), without reading the index.
+func (b *Backend) HasSession(id string) bool {
+	found := false
+	_ = b.store.ns.View(func(tx *store.NamespaceTx) error {
+		found = tx.Bucket(bucketSessions).Get([]byte(id)) != nil
+		return nil
+	})
+	return found
+}
+
 // IndexPending is how many session changes wait for their index copy.
 func (b *Backend) IndexPending() (int, error) {
 	n := 0
