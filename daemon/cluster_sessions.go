@@ -159,15 +159,24 @@ func (d *Daemon) forwardSessions(h http.Handler) http.Handler {
 			d.servePlaced(w, r)
 			return
 		}
-		if r.URL.Path == "/v1/sessions" && r.Method == http.MethodPost && r.Header.Get(forwardedByHeader) == "" {
+		if r.URL.Path == "/v1/sessions" && r.Method == http.MethodPost {
+			if r.Header.Get(forwardedByHeader) != "" {
+				// Placed here by another node: the load published
+				// after it counts the session and drops its reservation.
+				h.ServeHTTP(w, r)
+				d.publishLoad(r.Context(), r.Header.Get(reservationHeader))
+				return
+			}
 			// sessions.create is placed (cluster_place.go): here, or
 			// forwarded as is to the node with the most room.
-			if target, self := d.place(r.Context()); !self {
-				d.forwardTo(target, d.config().Cluster.NodeName).ServeHTTP(w, r)
+			at := d.place(r.Context())
+			if at.target != nil {
+				r.Header.Set(reservationHeader, at.token)
+				d.forwardTo(at.target, d.config().Cluster.NodeName).ServeHTTP(w, r)
 				return
 			}
 			h.ServeHTTP(w, r)
-			d.publishLoad(r.Context())
+			d.publishLoad(r.Context(), at.token)
 			return
 		}
 		id, ok := sessionOfPath(r.URL.Path)

@@ -58,7 +58,7 @@ func (d *Daemon) MarkLostSessions(live func(node string) bool) ([]string, error)
 
 // PublishLoad publishes this node's load now (issue 26), instead of at the
 // next quarter lease.
-func (d *Daemon) PublishLoad() { d.publishLoad(context.Background()) }
+func (d *Daemon) PublishLoad() { d.publishLoad(context.Background(), "") }
 
 // CrashSessionFile closes this node's own session file under it (issue
 // 26), as a killed process leaves it: whatever the shutdown would record
