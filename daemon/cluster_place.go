@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -49,13 +50,17 @@ func (d *Daemon) placer(b sessions.Backend) sessions.Backend {
 }
 
 func (p *placingBackend) CreateSession(ctx context.Context, req sessions.CreateRequest) (string, error) {
-	target, self := p.d.place(ctx)
-	if self {
+	at := p.d.place(ctx)
+	if at.target == nil {
 		id, err := p.Backend.CreateSession(ctx, req)
-		p.d.publishLoad(ctx)
+		p.d.publishLoad(ctx, at.token)
 		return id, err
 	}
-	return p.d.createOn(ctx, target, req)
+	id, err := p.d.createOn(ctx, at, req)
+	if err != nil && id == "" {
+		p.d.release(at) // the target may never have seen it; a no-op when it did and published
+	}
+	return id, err
 }
 
 // SessionOfRun implements sessions.RunSessionFinder across nodes.
@@ -66,42 +71,89 @@ func (p *placingBackend) SessionOfRun(deploymentID, runID string) (string, error
 	return local.IndexedSessionOfRun(p.d.node.index, deploymentID, runID)
 }
 
-// place picks the node for a new session; self is true for this node (also
-// when placement cannot be decided: the store away, no load published yet).
-func (d *Daemon) place(ctx context.Context) (target *url.URL, self bool) {
+// placement is where a new session goes: target nil for this node; token
+// is the slot reserved on node ("" when none could be).
+type placement struct {
+	target *url.URL
+	node   string
+	token  string
+}
+
+// reservationHeader carries a placement's reservation to the node that
+// creates the session, which drops it when it publishes its load.
+const reservationHeader = "X-Sandbox0d-Reservation"
+
+// place picks the node for a new session and reserves a slot on it
+// (store/cluster_reserve.go): of simultaneous placements that read the same
+// loads, one reserves and the others read again, so no node gets more
+// sessions than its free slots while another has room. It answers this
+// node when placement cannot be decided (the store away, no load published
+// yet, the chosen node unreachable).
+func (d *Daemon) place(ctx context.Context) placement {
 	d.clusterMu.Lock()
 	cl := d.cluster
 	d.clusterMu.Unlock()
 	me := d.config().Cluster.NodeName
 	if cl == nil {
-		return nil, true
+		return placement{}
 	}
-	loads, err := cl.Loads(ctx)
-	if err != nil {
-		d.log.Warn("cluster: placement could not read the nodes' load; creating on this node", "error", err)
-		return nil, true
+	for range 100 {
+		loads, err := cl.Loads(ctx)
+		if err != nil {
+			d.log.Warn("cluster: placement could not read the nodes' load; creating on this node", "error", err)
+			return placement{}
+		}
+		loads = slices.DeleteFunc(loads, func(l store.NodeLoad) bool { return l.Cordoned })
+		if len(loads) == 0 {
+			return placement{}
+		}
+		slices.SortFunc(loads, func(a, b store.NodeLoad) int {
+			return cmp.Or(cmp.Compare(b.Free(), a.Free()), cmp.Compare(a.Running+len(a.Reserved), b.Running+len(b.Reserved)),
+				cmp.Compare(a.Node, b.Node))
+		})
+		best := loads[0]
+		token := rand.Text()
+		ok, err := cl.Reserve(ctx, best, token)
+		if err != nil {
+			d.log.Warn("cluster: placement could not reserve a slot; creating on this node", "node", best.Node, "error", err)
+			return placement{}
+		}
+		if !ok {
+			continue // another placement (or the node's publish) changed its load: choose again
+		}
+		at := placement{node: best.Node, token: token}
+		if best.Node == me {
+			return at
+		}
+		u, err := d.nodeURL(ctx, best.Node)
+		if err != nil {
+			d.log.Warn("cluster: the placed node cannot be reached; creating on this node", "node", best.Node, "error", err)
+			d.release(at)
+			return placement{}
+		}
+		at.target = u
+		return at
 	}
-	loads = slices.DeleteFunc(loads, func(l store.NodeLoad) bool { return l.Cordoned })
-	if len(loads) == 0 {
-		return nil, true
-	}
-	slices.SortFunc(loads, func(a, b store.NodeLoad) int {
-		return cmp.Or(cmp.Compare(b.FreeSlots, a.FreeSlots), cmp.Compare(a.Running, b.Running), cmp.Compare(a.Node, b.Node))
-	})
-	best := loads[0].Node
-	if best == me {
-		return nil, true
-	}
-	u, err := d.nodeURL(ctx, best)
-	if err != nil {
-		d.log.Warn("cluster: the placed node cannot be reached; creating on this node", "node", best, "error", err)
-		return nil, true
-	}
-	return u, false
+	d.log.Warn("cluster: placement kept conflicting with other placements; creating on this node")
+	return placement{}
 }
 
-// publishLoad writes this node's load now.
-func (d *Daemon) publishLoad(ctx context.Context) {
+// release drops a reservation whose creation did not happen on its node.
+func (d *Daemon) release(at placement) {
+	d.clusterMu.Lock()
+	cl := d.cluster
+	d.clusterMu.Unlock()
+	if cl == nil || at.token == "" {
+		return
+	}
+	if err := cl.Release(context.Background(), at.node, at.token); err != nil {
+		d.log.Debug("cluster: releasing a placement's reservation failed; it lapses by itself", "node", at.node, "error", err)
+	}
+}
+
+// publishLoad writes this node's load now, dropping the reservation
+// release (of a session just created here, which the load now counts).
+func (d *Daemon) publishLoad(ctx context.Context, release string) {
 	d.clusterMu.Lock()
 	cl := d.cluster
 	d.clusterMu.Unlock()
@@ -109,13 +161,16 @@ func (d *Daemon) publishLoad(ctx context.Context) {
 	if cl == nil || !ok {
 		return
 	}
-	free, running := lb.Load()
-	l := store.NodeLoad{FreeSlots: free, Running: running}
+	var diskFree uint64
 	var fs syscall.Statfs_t
 	if syscall.Statfs(d.config().DataDir, &fs) == nil {
-		l.DiskFree = fs.Bavail * uint64(fs.Bsize)
+		diskFree = fs.Bavail * uint64(fs.Bsize)
 	}
-	if err := cl.PublishLoad(ctx, l); err != nil {
+	load := func() store.NodeLoad {
+		free, running := lb.Load()
+		return store.NodeLoad{FreeSlots: free, Running: running, DiskFree: diskFree}
+	}
+	if err := cl.PublishLoad(ctx, load, release); err != nil {
 		d.log.Debug("cluster: publishing this node's load failed", "error", err)
 	}
 }
@@ -134,23 +189,25 @@ func (d *Daemon) loadLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		d.publishLoad(ctx)
-		// A new lease (the first, or one after this node's lapsed under
-		// load or a partition): while it held none the leader may have
-		// marked its sessions lost; its own records win again.
+		d.publishLoad(ctx, "")
 		d.clusterMu.Lock()
 		cl := d.cluster
 		d.clusterMu.Unlock()
-		if cl == nil || cl.LeaseID() == 0 || cl.LeaseID() == lease {
+		lb, ok := d.backend.(*local.Backend)
+		if cl == nil || cl.LeaseID() == 0 || !ok {
 			continue
 		}
-		if lb, ok := d.backend.(*local.Backend); ok {
-			if err := lb.ReconcileIndex(); err != nil {
-				d.log.Warn("cluster: re-copying this node's sessions into the index failed; retrying", "error", err)
-				continue
-			}
+		// Every tick: the deletes made through other nodes while this one
+		// was away, and the session changes whose index copy failed. On a
+		// new lease (the first, or one after this node's lapsed under load
+		// or a partition) every record is copied again: while it held none
+		// the leader may have marked its sessions lost; its own records win.
+		cur := cl.LeaseID()
+		if err := lb.SyncIndex(cur != lease); err != nil {
+			d.log.Warn("cluster: bringing the session index up to date failed; retrying", "error", err)
+			continue
 		}
-		lease = cl.LeaseID()
+		lease = cur
 	}
 }
 
@@ -164,7 +221,8 @@ type placeAnswer struct {
 // createOn asks the node at target to create the session. The request holds
 // the resources' tokens: it crosses only the node-to-node channel (an https
 // advertise_url beyond loopback).
-func (d *Daemon) createOn(ctx context.Context, target *url.URL, req sessions.CreateRequest) (string, error) {
+func (d *Daemon) createOn(ctx context.Context, at placement, req sessions.CreateRequest) (string, error) {
+	target := at.target
 	body, err := json.Marshal(req)
 	if err != nil {
 		return "", &sessions.RunError{Type: sessions.ErrUnknown, Message: err.Error()}
@@ -177,6 +235,7 @@ func (d *Daemon) createOn(ctx context.Context, target *url.URL, req sessions.Cre
 	hreq.Header.Set("anthropic-beta", "managed-agents-2026-04-01")
 	hreq.Header.Set(clusterKeyHeader, d.clusterKey())
 	hreq.Header.Set(forwardedByHeader, d.config().Cluster.NodeName)
+	hreq.Header.Set(reservationHeader, at.token)
 	resp, err := d.forwardTransport().RoundTrip(hreq)
 	if err != nil {
 		return "", &sessions.RunError{Type: sessions.ErrUnknown, Message: fmt.Sprintf("cluster: creating the session on %s failed: %v", target.Host, err)}
@@ -205,7 +264,7 @@ func (d *Daemon) servePlaced(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := d.backend.CreateSession(r.Context(), req)
-	d.publishLoad(r.Context())
+	d.publishLoad(r.Context(), r.Header.Get(reservationHeader))
 	ans := placeAnswer{SessionID: id}
 	if err != nil {
 		re := sessions.AsRunError(err)

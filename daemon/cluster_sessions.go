@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -158,19 +159,34 @@ func (d *Daemon) forwardSessions(h http.Handler) http.Handler {
 			d.servePlaced(w, r)
 			return
 		}
-		if r.URL.Path == "/v1/sessions" && r.Method == http.MethodPost && r.Header.Get(forwardedByHeader) == "" {
+		if r.URL.Path == "/v1/sessions" && r.Method == http.MethodPost {
+			if r.Header.Get(forwardedByHeader) != "" {
+				// Placed here by another node: the load published
+				// after it counts the session and drops its reservation.
+				h.ServeHTTP(w, r)
+				d.publishLoad(r.Context(), r.Header.Get(reservationHeader))
+				return
+			}
 			// sessions.create is placed (cluster_place.go): here, or
 			// forwarded as is to the node with the most room.
-			if target, self := d.place(r.Context()); !self {
-				d.forwardTo(target, d.config().Cluster.NodeName).ServeHTTP(w, r)
+			at := d.place(r.Context())
+			if at.target != nil {
+				r.Header.Set(reservationHeader, at.token)
+				d.forwardTo(at.target, d.config().Cluster.NodeName).ServeHTTP(w, r)
 				return
 			}
 			h.ServeHTTP(w, r)
-			d.publishLoad(r.Context())
+			d.publishLoad(r.Context(), at.token)
 			return
 		}
 		id, ok := sessionOfPath(r.URL.Path)
 		if !ok || r.Header.Get(forwardedByHeader) != "" { // one hop at most: no loops
+			h.ServeHTTP(w, r)
+			return
+		}
+		if lb, ok := d.backend.(*local.Backend); ok && lb.HasSession(id) {
+			// This node's own session: served from its file, also while
+			// etcd is away.
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -186,15 +202,51 @@ func (d *Daemon) forwardSessions(h http.Handler) http.Handler {
 		}
 		target, err := d.nodeURL(r.Context(), owner)
 		if err != nil {
-			if lb, ok := d.backend.(*local.Backend); ok && lb.ServeLost(w, r, d.node.index, id) {
-				return // a lost node's session reads as the leader marked it
-			}
-			wire.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf(
-				"session %s lives on node %q, which cannot be reached: %v", id, owner, err))
+			d.serveUnreachable(w, r, id, owner, err)
 			return
 		}
 		d.forwardTo(target, self).ServeHTTP(w, r)
 	})
+}
+
+// serveUnreachable answers a route of session id whose owner cannot be
+// reached (its lease expired): a delete leaves a tombstone the owner acts
+// on when it returns (sessions/local/index_tombstone.go); a read answers as
+// the leader marked the session lost; a session no longer in the index
+// (deleted meanwhile through another node: the owner cache is stale) is not
+// found; anything else waits for the node.
+func (d *Daemon) serveUnreachable(w http.ResponseWriter, r *http.Request, id, owner string, cause error) {
+	notFound := func() {
+		d.node.owners.Delete(id)
+		wire.WriteError(w, http.StatusNotFound, fmt.Sprintf("session %q was not found", id))
+	}
+	if r.Method == http.MethodDelete && r.URL.Path == sessionsPathPrefix+id {
+		found, err := local.DeleteLost(d.node.index, id, owner, d.config().Cluster.NodeName, time.Now(), d.hooks.Enabled())
+		switch {
+		case err != nil:
+			wire.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf(
+				"session %s lives on node %q, which cannot be reached (%v), and recording its delete in etcd failed: %v", id, owner, cause, err))
+		case !found:
+			notFound()
+		default:
+			d.node.owners.Delete(id)
+			d.hooks.Notify()
+			d.log.Info("cluster: session of an unreachable node deleted from the index; the node removes it when it returns",
+				"session_id", id, "node", owner)
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]string{"id": id, "type": "session_deleted"})
+		}
+		return
+	}
+	if lb, ok := d.backend.(*local.Backend); ok && lb.ServeLost(w, r, d.node.index, id) {
+		return // a lost node's session reads as the leader marked it
+	}
+	if node, err := local.IndexedNode(d.node.index, id); err == nil && node == "" {
+		notFound()
+		return
+	}
+	wire.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf(
+		"session %s lives on node %q, which cannot be reached: %v", id, owner, cause))
 }
 
 // sessionOfPath returns the session id of /v1/sessions/{id}[/…].

@@ -58,4 +58,14 @@ func (d *Daemon) MarkLostSessions(live func(node string) bool) ([]string, error)
 
 // PublishLoad publishes this node's load now (issue 26), instead of at the
 // next quarter lease.
-func (d *Daemon) PublishLoad() { d.publishLoad(context.Background()) }
+func (d *Daemon) PublishLoad() { d.publishLoad(context.Background(), "") }
+
+// CrashSessionFile closes this node's own session file under it (issue
+// 26), as a killed process leaves it: whatever the shutdown would record
+// about its running turns (their end, their webhook events) is never
+// written, so the restart finds them running.
+func (d *Daemon) CrashSessionFile() { d.node.close() }
+
+// IndexPending is how many of this node's session changes wait for their
+// copy in the cluster's session index (issue 26).
+func (d *Daemon) IndexPending() (int, error) { return d.backend.(*local.Backend).IndexPending() }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -20,24 +21,70 @@ type NodeLoad struct {
 	DiskFree  uint64    `json:"disk_free"`  // bytes free in data_dir (0: unknown)
 	Cordoned  bool      `json:"cordoned"`   // filled in by Loads from the cordon keys
 	At        time.Time `json:"at"`
+	// Reserved holds the slots placements took on this node for sessions
+	// it has not created yet (cluster_reserve.go).
+	Reserved []Reservation `json:"reserved,omitempty"`
+
+	rev int64 // the load key's mod revision, for Reserve's compare
 }
+
+// Free is the node's free slots less its reservations: what placement
+// compares.
+func (l NodeLoad) Free() int { return l.FreeSlots - len(l.Reserved) }
 
 func (c *Cluster) loadPrefix() string   { return c.e.prefix + "load/" }
 func (c *Cluster) cordonPrefix() string { return c.e.prefix + "cordon/" }
 
 // PublishLoad writes this node's load on its lease (a no-op before the
-// node holds one).
-func (c *Cluster) PublishLoad(ctx context.Context, l NodeLoad) error {
+// node holds one). The reservations on the key are kept, less release (the
+// reservation of a session this node has just created, which its load now
+// counts) and those older than twice the lease TTL (a placement whose
+// creation never came). It is a compare-and-swap, so a reservation made
+// meanwhile is never overwritten.
+//
+// load is called after each read of the key: a session whose reservation
+// another publish of this node already dropped was created before that
+// publish, so the load computed after reading its outcome counts it.
+func (c *Cluster) PublishLoad(ctx context.Context, load func() NodeLoad, release string) error {
 	lease := c.LeaseID()
 	if lease == 0 {
 		return nil
 	}
-	l.Node, l.At = c.opts.Node, time.Now().UTC()
-	doc, _ := json.Marshal(l)
-	rctx, cancel := context.WithTimeout(ctx, c.e.reqTimeout)
-	defer cancel()
-	_, err := c.e.cli.Put(rctx, c.loadPrefix()+c.opts.Node, string(doc), clientv3.WithLease(clientv3.LeaseID(lease)))
-	return c.e.unavailable(err)
+	key := c.loadPrefix() + c.opts.Node
+	for range 50 {
+		rctx, cancel := context.WithTimeout(ctx, c.e.reqTimeout)
+		cur, err := c.e.cli.Get(rctx, key)
+		cancel()
+		if err != nil {
+			return c.e.unavailable(err)
+		}
+		l := load()
+		l.Node, l.At = c.opts.Node, time.Now().UTC()
+		cmp := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
+		l.Reserved = nil
+		if len(cur.Kvs) == 1 {
+			cmp = clientv3.Compare(clientv3.ModRevision(key), "=", cur.Kvs[0].ModRevision)
+			var old NodeLoad
+			if json.Unmarshal(cur.Kvs[0].Value, &old) == nil {
+				for _, r := range old.Reserved {
+					if r.Token != release && l.At.Sub(r.At) < 2*c.opts.LeaseTTL {
+						l.Reserved = append(l.Reserved, r)
+					}
+				}
+			}
+		}
+		doc, _ := json.Marshal(l)
+		rctx, cancel = context.WithTimeout(ctx, c.e.reqTimeout)
+		resp, err := c.e.cli.Txn(rctx).If(cmp).Then(clientv3.OpPut(key, string(doc), clientv3.WithLease(clientv3.LeaseID(lease)))).Commit()
+		cancel()
+		if err != nil {
+			return c.e.unavailable(err)
+		}
+		if resp.Succeeded {
+			return nil
+		}
+	}
+	return fmt.Errorf("publishing this node's load: the key kept changing under 50 attempts")
 }
 
 // Loads reads the load of every live node, with its cordon.
@@ -58,6 +105,7 @@ func (c *Cluster) Loads(ctx context.Context) ([]NodeLoad, error) {
 		var l NodeLoad
 		if json.Unmarshal(kv.Value, &l) == nil {
 			l.Cordoned = cordoned[l.Node]
+			l.rev = kv.ModRevision
 			out = append(out, l)
 		}
 	}

@@ -81,6 +81,9 @@ var (
 	bucketLocalAPIEnvironments = namespaceBucket(NamespaceLocal, "api_environments") // id → environment JSON
 	bucketLocalAPIVaults       = namespaceBucket(NamespaceLocal, "api_vaults")       // id → vault JSON
 	bucketLocalAPICredentials  = namespaceBucket(NamespaceLocal, "api_credentials")  // vault id '/' credential id → credential JSON (sealed secret)
+	// Issue 26: a session change not yet copied into the cluster's index,
+	// written in the change's own transaction and drained to the index.
+	bucketLocalIndexPending = namespaceBucket(NamespaceLocal, "index_pending") // session id → change token (8)
 )
 
 // NamespaceSessionIndex is the cluster's session index (issue 26): one copy
@@ -93,6 +96,9 @@ var (
 	bucketIndexSessions     = namespaceBucket(NamespaceSessionIndex, "sessions")               // id → record JSON with "node"
 	bucketIndexByCreated    = namespaceBucket(NamespaceSessionIndex, "sessions_by_created")    // created|id → nil
 	bucketIndexByDeployment = namespaceBucket(NamespaceSessionIndex, "sessions_by_deployment") // deployment_id 0x00 created|id → nil
+	// A session deleted while its node was dead: the node deletes its
+	// record, events and workspace when it returns, then the tombstone.
+	bucketIndexTombstones = namespaceBucket(NamespaceSessionIndex, "tombstones") // node 0x00 session id → tombstone JSON
 )
 
 // schema lists every bucket; init creates the missing ones.
@@ -107,6 +113,7 @@ var schema = []bucket{
 	bucketLocalCatalog,
 	bucketLocalAPIAgents, bucketLocalAPIEnvironments, bucketLocalAPIVaults, bucketLocalAPICredentials,
 	bucketIndexSessions, bucketIndexByCreated, bucketIndexByDeployment, // issue 26: session index
+	bucketLocalIndexPending, bucketIndexTombstones, // issue 26: durable index copy, deletes on a dead node
 }
 
 var (

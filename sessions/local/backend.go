@@ -132,7 +132,7 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 	if cfg.Index != nil {
 		// Issue 26: one index and one cursor secret for the whole cluster,
 		// so a page token from one node works on another.
-		b.store.index = &sessionIndex{ns: cfg.Index, node: cfg.Node, log: b.log}
+		b.store.index = &sessionIndex{ns: cfg.Index, local: ns, node: cfg.Node, log: b.log, flushed: map[string]string{}}
 		b.cursors = cfg.Index.Cursors()
 	}
 	for _, a := range cfg.Agents {
@@ -158,11 +158,16 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 	if b.firstSeen, err = b.store.firstSeen(b.catalogKeys(), b.cfg.Now()); err != nil {
 		return nil, fmt.Errorf("local session backend: %w", err)
 	}
+	// Issue 26 (cluster mode): the sessions deleted through other nodes
+	// while this one was down go first, so no restart recovery reports on
+	// them. The index itself is copied once the node holds a lease
+	// (SyncIndex): a copy written before would show its sessions as live
+	// while the leader still sees the node dead, and be marked lost again.
+	if err := b.applyTombstones(); err != nil {
+		b.log.Warn("cluster: the deletes made while this node was away could not be read; they are applied once etcd answers", "error", err)
+	}
 	if err := b.recoverAfterRestart(); err != nil {
 		return nil, fmt.Errorf("local session backend: %w", err)
-	}
-	if err := b.reconcileIndex(); err != nil { // issue 26: cluster mode only
-		return nil, fmt.Errorf("local session backend: reconciling the cluster's session index: %w", err)
 	}
 	b.runCtx, b.stopRuns = context.WithCancelCause(context.Background())
 	janitorCtx, stop := context.WithCancel(context.Background())

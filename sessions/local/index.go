@@ -1,9 +1,13 @@
 package local
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 
 	"github.com/sandbox0/sandbox0d/store"
 )
@@ -15,33 +19,174 @@ import (
 // the index has the same three buckets, read by the same listing code) and
 // can tell which node to forward a session's routes to.
 //
-// The copy is written after the local commit, not in it (two stores cannot
-// share a transaction): a crash in between leaves the index one change
-// behind, and the node's start reconciles it (reconcileIndex). Only changes
-// of status, archive or fields are copied; the events of a turn are not, so
-// a harness printing fast writes to its own disk and not to etcd.
+// The copy cannot share the local change's transaction (two stores), so
+// the change records an "index pending" entry (bucketIndexPending: id →
+// token) in its own transaction, and the copy is flushed after the commit.
+// An entry whose flush failed (etcd away, a crash after the commit) stays
+// in the file and is drained by the daemon every quarter lease and at each
+// new lease (SyncIndex): a missed copy is repaired without waiting for the
+// session's next change. Only changes of status, archive or fields are
+// copied; the events of a turn are not, so a harness printing fast writes to
+// its own disk and not to etcd.
+
+const bucketIndexPending = "index_pending" // id → token (8): a change not yet copied
 
 type sessionIndex struct {
-	ns   *store.Namespace
-	node string
-	log  *slog.Logger
+	ns    *store.Namespace // the shared index
+	local *store.Namespace // this node's file (the records and the pending entries)
+	node  string
+	log   *slog.Logger
+
+	token atomic.Uint64
+	// stripes serialize the flushes of one session, so the last flush
+	// copies the newest record whatever order the commits' flushes ran in.
+	stripes [32]sync.Mutex
+	mu      sync.Mutex
+	flushed map[string]string // id → the pending token the index is known to hold (or be newer than)
+	// down is set while flushes fail (etcd away): changes then only record
+	// their pending entry instead of each waiting for a request timeout,
+	// and the drain repairs the index when etcd answers again.
+	down atomic.Bool
 }
 
-// put copies rec into the index, tagged with this node. A failure is logged,
-// not returned: the local change committed, and the next change or the next
-// start repairs the copy.
-func (x *sessionIndex) put(rec *sessionRecord) {
-	if x == nil || rec == nil {
+// markPending records in tx, the change's own transaction, that session id's
+// index copy is behind.
+func (x *sessionIndex) markPending(tx *store.NamespaceTx, id string) error {
+	if x == nil {
+		return nil
+	}
+	return tx.Bucket(bucketIndexPending).Put([]byte(id), be64(x.token.Add(1)))
+}
+
+// put copies session id's current record into the index after a commit
+// (its removal when the session is gone). A failure is logged, not
+// returned: the local change committed and its pending entry is drained.
+func (x *sessionIndex) put(id string) {
+	if x == nil || x.down.Load() {
 		return
 	}
-	if err := x.write(rec); err != nil {
-		x.log.Warn("cluster: the session index could not be updated; it is repaired at the next change or start",
-			"session_id", rec.ID, "error", err)
+	if err := x.flush(id, false); err != nil {
+		x.down.Store(true)
+		x.log.Warn("cluster: the session index could not be updated; the change stays pending in this node's file and is copied when etcd answers",
+			"session_id", id, "error", err)
 	}
 }
 
-// putAfter is put for a deferred call whose record is only complete later.
-func (x *sessionIndex) putAfter(rec *sessionRecord) { x.put(rec) }
+// flush copies session id's record, as it is now in this node's file, into
+// the index, or removes it from the index when the file no longer has it.
+// Without force it does nothing when no change is pending.
+func (x *sessionIndex) flush(id string, force bool) error {
+	stripe := &x.stripes[fnv32(id)%uint32(len(x.stripes))]
+	stripe.Lock()
+	defer stripe.Unlock()
+	var rec *sessionRecord
+	var token []byte
+	if err := x.local.View(func(tx *store.NamespaceTx) error {
+		token = bytes.Clone(tx.Bucket(bucketIndexPending).Get([]byte(id)))
+		var err error
+		rec, err = getRecord(tx, id)
+		if errors.Is(err, errSessionNotFound) {
+			rec, err = nil, nil
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	if token == nil && !force {
+		return nil
+	}
+	var err error
+	if rec == nil {
+		err = removeIndexed(x.ns, id)
+	} else {
+		err = x.write(rec)
+	}
+	if err != nil {
+		return err
+	}
+	if token != nil {
+		x.mu.Lock()
+		x.flushed[id] = string(token)
+		x.mu.Unlock()
+	}
+	return nil
+}
+
+// drain flushes every pending change and drops the entries the index now
+// holds, in one transaction of this node's file.
+func (x *sessionIndex) drain() error {
+	pending := map[string]string{}
+	if err := x.local.View(func(tx *store.NamespaceTx) error {
+		return tx.Bucket(bucketIndexPending).ForEach(func(k, v []byte) error {
+			pending[string(k)] = string(v)
+			return nil
+		})
+	}); err != nil {
+		return err
+	}
+	if len(pending) == 0 {
+		x.down.Store(false)
+		return nil
+	}
+	for id, token := range pending {
+		x.mu.Lock()
+		done := x.flushed[id] == token
+		x.mu.Unlock()
+		if done {
+			continue
+		}
+		if err := x.flush(id, false); err != nil {
+			return err
+		}
+	}
+	x.down.Store(false)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	err := x.local.Update(func(tx *store.NamespaceTx) error {
+		b := tx.Bucket(bucketIndexPending)
+		for id, token := range x.flushed {
+			// A change committed since its flush has a new token: it stays.
+			if string(b.Get([]byte(id))) == token {
+				if err := b.Delete([]byte(id)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		clear(x.flushed)
+	}
+	return err
+}
+
+// HasSession says whether session id is in this node's own file (in a
+// cluster: whether this node owns it), without reading the index.
+func (b *Backend) HasSession(id string) bool {
+	found := false
+	_ = b.store.ns.View(func(tx *store.NamespaceTx) error {
+		found = tx.Bucket(bucketSessions).Get([]byte(id)) != nil
+		return nil
+	})
+	return found
+}
+
+// IndexPending is how many session changes wait for their index copy.
+func (b *Backend) IndexPending() (int, error) {
+	n := 0
+	err := b.store.ns.View(func(tx *store.NamespaceTx) error {
+		return tx.Bucket(bucketIndexPending).ForEach(func(_, _ []byte) error { n++; return nil })
+	})
+	return n, err
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
+}
 
 func (x *sessionIndex) write(rec *sessionRecord) error {
 	cp := *rec
@@ -65,41 +210,40 @@ func (x *sessionIndex) write(rec *sessionRecord) error {
 	})
 }
 
-// remove drops a session from the index.
-func (x *sessionIndex) remove(id string) {
-	if x == nil {
-		return
-	}
-	if err := removeIndexed(x.ns, id); err != nil {
-		x.log.Warn("cluster: a deleted session could not be removed from the session index", "session_id", id, "error", err)
-	}
-}
-
 func removeIndexed(ns *store.Namespace, id string) error {
 	return ns.Update(func(tx *store.NamespaceTx) error {
-		rec, err := getRecord(tx, id)
-		if errors.Is(err, errSessionNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		created := createdKey(rec)
-		if err := tx.Bucket(bucketSessionsByCreated).Delete(created); err != nil {
-			return err
-		}
-		if rec.DeploymentID != "" {
-			if err := tx.Bucket(bucketSessionsByDeployment).Delete(deploymentKey(rec.DeploymentID, created)); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket(bucketSessions).Delete([]byte(id))
+		_, err := removeIndexedTx(tx, id)
+		return err
 	})
 }
 
-// reconcileIndex makes the index agree with this node's file at start: every
-// local session is copied (its own record wins), and entries that name this
-// node for sessions it no longer has are dropped.
+// removeIndexedTx drops session id from the index in tx and returns the
+// copy it held (nil when none).
+func removeIndexedTx(tx *store.NamespaceTx, id string) (*sessionRecord, error) {
+	rec, err := getRecord(tx, id)
+	if errors.Is(err, errSessionNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	created := createdKey(rec)
+	if err := tx.Bucket(bucketSessionsByCreated).Delete(created); err != nil {
+		return nil, err
+	}
+	if rec.DeploymentID != "" {
+		if err := tx.Bucket(bucketSessionsByDeployment).Delete(deploymentKey(rec.DeploymentID, created)); err != nil {
+			return nil, err
+		}
+	}
+	return rec, tx.Bucket(bucketSessions).Delete([]byte(id))
+}
+
+// reconcileIndex makes the index agree with this node's file: every local
+// session is copied (its own record wins over a lost mark), and entries that
+// name this node for sessions it no longer has are dropped. Each goes through
+// flush, which reads the file under the session's stripe: a session created
+// or deleted meanwhile is copied or dropped as it is now.
 func (b *Backend) reconcileIndex() error {
 	x := b.store.index
 	if x == nil {
@@ -112,7 +256,7 @@ func (b *Backend) reconcileIndex() error {
 	have := make(map[string]bool, len(local))
 	for _, rec := range local {
 		have[rec.ID] = true
-		if err := x.write(rec); err != nil {
+		if err := x.flush(rec.ID, true); err != nil {
 			return err
 		}
 	}
@@ -131,17 +275,36 @@ func (b *Backend) reconcileIndex() error {
 		return err
 	}
 	for _, id := range stale {
-		if err := removeIndexed(x.ns, id); err != nil {
+		if err := x.flush(id, true); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// ReconcileIndex copies this node's records into the index again: the
-// daemon calls it when the node holds a new lease, since while it held none
-// the leader may have marked its sessions lost.
-func (b *Backend) ReconcileIndex() error { return b.reconcileIndex() }
+// SyncIndex brings the index up to date with this node's file: the
+// sessions deleted through other nodes while this one was away are deleted
+// here (tombstones), the pending copies are flushed, and with newLease every
+// record is copied again (while the node held no lease the leader may have
+// marked its sessions lost). The daemon calls it every quarter lease while
+// the node holds a lease; a failure is retried at the next call.
+func (b *Backend) SyncIndex(newLease bool) error {
+	if b.store.index == nil {
+		return nil
+	}
+	if err := b.applyTombstones(); err != nil {
+		return fmt.Errorf("applying the deletes made while this node was away: %w", err)
+	}
+	if newLease {
+		if err := b.reconcileIndex(); err != nil {
+			return fmt.Errorf("copying this node's sessions into the index: %w", err)
+		}
+	}
+	if err := b.store.index.drain(); err != nil {
+		return fmt.Errorf("copying the pending session changes into the index: %w", err)
+	}
+	return nil
+}
 
 // IndexedNode returns the node that owns session id according to the index
 // in ns ("" when the index has no such session).

@@ -2,6 +2,7 @@ package local
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -17,10 +18,11 @@ import (
 // record with status terminated and a session.error event naming the node.
 // The mark and its webhook event are one transaction of the shared store
 // that first checks the copy is not terminated yet, so two leaders in turn
-// (or a rerun) report each session once. When the node returns, its start
-// (reconcileIndex) copies its own records over the marks: its records win
-// for the sessions it still has, and those that were running end as on any
-// restart.
+// (or a rerun) report each session once. When the node returns, the
+// sessions that were running end as on any restart, without a second report
+// when the index holds the leader's mark for them (lostReported); once it
+// holds a lease it copies its own records over the marks (SyncIndex): its
+// records win for the sessions it still has.
 
 // MarkLost marks every indexed session of a node that live does not know as
 // lost. hooks says whether webhook events are wanted (the shared outbox's
@@ -77,6 +79,31 @@ func MarkLost(ns *store.Namespace, live func(node string) bool, now time.Time, h
 		}
 	}
 	return marked, nil
+}
+
+// lostReported says whether the index holds the leader's lost mark for
+// session id of this node: its end was reported then (with its webhook).
+// An index that cannot be read answers false: a second report is better
+// than none.
+func (b *Backend) lostReported(id string) bool {
+	x := b.store.index
+	if x == nil {
+		return false
+	}
+	var rec *sessionRecord
+	err := x.ns.View(func(tx *store.NamespaceTx) error {
+		var err error
+		rec, err = getRecord(tx, id)
+		return err
+	})
+	if err != nil {
+		if !errors.Is(err, errSessionNotFound) {
+			b.log.Warn("cluster: the session index could not be read; a turn the leader may have reported lost is reported again",
+				"session_id", id, "error", err)
+		}
+		return false
+	}
+	return rec.LostNode == x.node && rec.Status == statusTerminated
 }
 
 // ServeLost answers a read of a session whose node is lost from its index

@@ -24,11 +24,23 @@ func (b *Backend) recoverAfterRestart() error {
 			out.failure = failuref("the daemon restarted before the session's resources were materialized; it was terminated")
 			out.retry = retryStatusTerminal
 		}
-		if err := b.recordTurnEnd(rec.ID, out, out.status); err != nil {
+		// Issue 26: in a cluster the leader may have reported this turn's
+		// end already (the node's lease expired and the session was marked
+		// lost, with its webhook); the end is recorded here all the same,
+		// without a second report. Nothing else runs yet: the store's
+		// webhook sink can be set aside for this one write.
+		quiet := b.lostReported(rec.ID)
+		sink := b.store.events
+		if quiet {
+			b.store.events = nil
+		}
+		err := b.recordTurnEnd(rec.ID, out, out.status)
+		b.store.events = sink
+		if err != nil {
 			return fmt.Errorf("session %s: recording the turn a restart stopped: %w", rec.ID, err)
 		}
 		b.log.Warn("turn stopped by a daemon restart", "session_id", rec.ID,
-			"previous_status", rec.Status, "leftover_harness_killed", killed)
+			"previous_status", rec.Status, "leftover_harness_killed", killed, "reported_lost_by_the_cluster", quiet)
 	}
 	return nil
 }

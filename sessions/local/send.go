@@ -147,7 +147,12 @@ func (b *Backend) runFromRecord(rec *sessionRecord) (*sessionRun, error) {
 
 // deleteSession stops a session's turn if one runs, then removes its
 // workspace, record and events; followers of its stream get session.deleted.
-func (b *Backend) deleteSession(id string) error {
+func (b *Backend) deleteSession(id string) error { return b.removeSession(id, b.store) }
+
+// removeSession is deleteSession writing through st: a copy of b.store
+// without webhook events when the delete was already reported elsewhere
+// (a tombstone, index_tombstone.go).
+func (b *Backend) removeSession(id string, st sessionStore) error {
 	b.mu.Lock()
 	// Sends answer 404 from now on, so none can start a turn between the
 	// runner's exit and the delete.
@@ -175,7 +180,7 @@ func (b *Backend) deleteSession(id string) error {
 	if err := os.RemoveAll(rec.Workspace); err != nil {
 		return fmt.Errorf("removing the workspace: %w", err)
 	}
-	if err := b.store.deleteSession(id, b.cfg.Now()); err != nil {
+	if err := st.deleteSession(id, b.cfg.Now()); err != nil {
 		return err
 	}
 	b.notify(id)

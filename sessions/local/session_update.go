@@ -77,11 +77,14 @@ func (s sessionStore) change(id string, fn func(*sessionRecord) (events [][]byte
 		if err := putEvents(tx, rec, events); err != nil {
 			return err
 		}
+		if err := s.index.markPending(tx, id); err != nil { // issue 26: copied after the commit
+			return err
+		}
 		return s.emit(tx, id, rec.UpdatedAt, append(transitionEvents(beforeStatus, wasArchived, rec), hooks...)...)
 	})
 	if err == nil {
 		s.notify()
-		s.index.put(out) // issue 26
+		s.index.put(id)
 	}
 	return out, err
 }

@@ -131,10 +131,13 @@ type sessionStore struct {
 // create stores a new session with its first events.
 func (s sessionStore) create(rec *sessionRecord, events [][]byte) error {
 	defer s.notify()
-	defer s.index.putAfter(rec) // issue 26: after the commit, into the cluster's index
+	defer s.index.put(rec.ID) // issue 26: after the commit, into the cluster's index
 	return s.ns.Update(func(tx *store.NamespaceTx) error {
 		if tx.Bucket(bucketSessions).Get([]byte(rec.ID)) != nil {
 			return fmt.Errorf("session %s already exists", rec.ID)
+		}
+		if err := s.index.markPending(tx, rec.ID); err != nil {
+			return err
 		}
 		created := createdKey(rec)
 		if err := tx.Bucket(bucketSessionsByCreated).Put(created, nil); err != nil {
@@ -180,13 +183,19 @@ func (s sessionStore) appendEvents(id string, events [][]byte, update func(*sess
 			return err
 		}
 		transitions := transitionEvents(beforeStatus, wasArchived, rec)
-		indexed = len(transitions) > 0 || update != nil && len(events) == 0
+		// Issue 26: status, archive and record changes reach the index
+		// (pending in this transaction, copied after it); event appends do not.
+		if indexed = len(transitions) > 0 || update != nil && len(events) == 0; indexed {
+			if err := s.index.markPending(tx, id); err != nil {
+				return err
+			}
+		}
 		return s.emit(tx, id, rec.UpdatedAt, transitions...)
 	})
 	if err == nil {
 		s.notify()
-		if indexed { // issue 26: status, archive and record changes reach the index; event appends do not
-			s.index.put(out)
+		if indexed {
+			s.index.put(id)
 		}
 	}
 	return out, err
@@ -245,12 +254,15 @@ func (s sessionStore) deleteSession(id string, at time.Time) (err error) {
 	defer s.notify()
 	defer func() {
 		if err == nil {
-			s.index.remove(id) // issue 26
+			s.index.put(id) // issue 26: the record is gone, so its copy is removed
 		}
 	}()
 	return s.ns.Update(func(tx *store.NamespaceTx) error {
 		rec, err := getRecord(tx, id)
 		if err != nil {
+			return err
+		}
+		if err := s.index.markPending(tx, id); err != nil {
 			return err
 		}
 		created := createdKey(rec)
