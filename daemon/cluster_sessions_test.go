@@ -48,7 +48,12 @@ func freeLoopbackAddr(t testing.TB) string {
 }
 
 func startLocalCluster(t testing.TB, n int, tweak ...func(*daemon.Config)) []*localClusterNode {
-	etcd := storetest.Start(t, 3)
+	return startLocalClusterOn(t, storetest.Start(t, 3), n, tweak...)
+}
+
+// startLocalClusterOn is startLocalCluster on a given etcd cluster (a test
+// that reads etcd itself).
+func startLocalClusterOn(t testing.TB, etcd *storetest.Cluster, n int, tweak ...func(*daemon.Config)) []*localClusterNode {
 	harnessDir := t.TempDir()
 	harness := filepath.Join(harnessDir, "harness.sh")
 	require.NoError(t, os.WriteFile(harness, []byte("#!/bin/sh\necho \"turn on $(hostname)\"\necho done\n"), 0o755))
