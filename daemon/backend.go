@@ -20,7 +20,12 @@ import (
 // buildBackend creates the configured session backend.
 // The egress proxy of limited networks comes back with a local backend (nil
 // otherwise); the daemon exports its counts and closes it.
-func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *diskspace.Guard, sealer local.Sealer, log *slog.Logger, index *store.Namespace) (sessions.Backend, *egress.Proxy, error) {
+//
+// st is where local sessions live (this node's own file in a cluster);
+// catalog is the namespace of the agents, environments, vaults and
+// credentials created through the API, in the daemon's store (shared by
+// every node in a cluster).
+func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *diskspace.Guard, sealer local.Sealer, log *slog.Logger, index, catalog *store.Namespace) (sessions.Backend, *egress.Proxy, error) {
 	switch cfg.Backend {
 	case "none":
 		return sessions.Unconfigured{}, nil, nil
@@ -47,6 +52,7 @@ func buildBackend(cfg Config, st *store.Store, events local.EventSink, disk *dis
 		if index != nil { // issue 26: cluster mode
 			lc.Index, lc.Node = index, cfg.Cluster.NodeName
 		}
+		lc.Catalog = catalog
 		if disk != nil { // a nil *Guard in the interface would not be nil
 			lc.Disk = disk
 		}

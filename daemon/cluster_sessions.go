@@ -101,6 +101,25 @@ func openNodeSessions(cfg Config, shared *store.Store, log *slog.Logger, transpo
 	return &nodeSessions{store: st, hooks: hooks, index: index}, nil
 }
 
+// warnStaleCatalog says when this node's own file still holds agents,
+// environments, vaults or credentials created through the API: a build
+// before the catalog moved to the shared store kept them there. They are
+// not served (every node reads the catalog from etcd); recreate them
+// through the API.
+func (n *nodeSessions) warnStaleCatalog(log *slog.Logger) {
+	if n == nil {
+		return
+	}
+	ns, err := n.store.Namespace(store.NamespaceCatalog)
+	if err != nil {
+		return
+	}
+	if count, err := local.CatalogRecords(ns); err == nil && count > 0 {
+		log.Warn("cluster: this node's own file holds API-created agents, environments, vaults or credentials from before the catalog was shared; "+
+			"they are not served (every node reads the catalog from etcd): create them again through the API", "records", count, "path", n.store.Path())
+	}
+}
+
 func (n *nodeSessions) run(ctx context.Context) {
 	if n != nil {
 		_ = n.hooks.Run(ctx)

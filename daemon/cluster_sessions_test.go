@@ -51,8 +51,8 @@ func startLocalCluster(t testing.TB, n int, tweak ...func(*daemon.Config)) []*lo
 	return startLocalClusterOn(t, storetest.Start(t, 3), n, tweak...)
 }
 
-// startLocalClusterOn is startLocalCluster on a given etcd (a test that
-// stops its members).
+// startLocalClusterOn is startLocalCluster on a given etcd cluster (a test
+// that stops its members or reads etcd itself).
 func startLocalClusterOn(t testing.TB, etcd *storetest.Cluster, n int, tweak ...func(*daemon.Config)) []*localClusterNode {
 	harnessDir := t.TempDir()
 	harness := filepath.Join(harnessDir, "harness.sh")

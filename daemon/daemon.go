@@ -164,9 +164,16 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		} else if d.node != nil {
 			sessStore, sessHooks, sessIndex = d.node.store, d.node.hooks, d.node.index
 		}
-		if d.backend, d.egress, err = buildBackend(cfg, sessStore, sessHooks, d.disk, d.sealer, log, sessIndex); err != nil {
+		// The catalog (API agents, environments, vaults, credentials) is
+		// the daemon store's: shared by every node in a cluster.
+		catalog, err := d.store.Namespace(store.NamespaceCatalog)
+		if err != nil {
 			return nil, err
 		}
+		if d.backend, d.egress, err = buildBackend(cfg, sessStore, sessHooks, d.disk, d.sealer, log, sessIndex, catalog); err != nil {
+			return nil, err
+		}
+		d.node.warnStaleCatalog(log)
 		if cfg.Backend == "local" {
 			d.sessionLimits = logSessionLimits(log, sandbox.LimitsEnforcement())
 		}

@@ -103,7 +103,7 @@ func ForgetUnopenableOffline(dataDir, identityFile string, extraIdentityFiles []
 	// without dropping the unopenable ones the daemon would still refuse to
 	// start. They are listed as resource type vault_credential (the vault
 	// in DeploymentID, the credential id in URL, its secret_name as name).
-	ns, err := st.Namespace(store.NamespaceLocal)
+	ns, err := st.Namespace(store.NamespaceCatalog)
 	if err != nil {
 		return nil, err
 	}

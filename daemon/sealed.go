@@ -12,7 +12,8 @@ import (
 
 // Every secret sealed to the daemon's age identity: the deployments'
 // repository tokens and the secret_value of vault credentials created
-// through the local backend's API. The startup check (every secret must
+// through the local backend's API (its catalog namespace, which lives next
+// to the tokens: the one file on a box, the shared store in a cluster). The startup check (every secret must
 // open) and a key rotation (re-seal, then verify) cover both.
 
 // sealedSecrets yields both kinds, read afresh at each iteration.
@@ -21,7 +22,7 @@ func sealedSecrets(st *store.Store) (iter.Seq2[crypto.Owner, []byte], error) {
 	if err != nil {
 		return nil, err
 	}
-	ns, err := st.Namespace(store.NamespaceLocal)
+	ns, err := st.Namespace(store.NamespaceCatalog)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +51,7 @@ func resealAll(svc *deployments.Service, st *store.Store, backend sessions.Backe
 		if err := svc.ResealAll(next); err != nil {
 			return err
 		}
-		ns, err := st.Namespace(store.NamespaceLocal)
+		ns, err := st.Namespace(store.NamespaceCatalog)
 		if err != nil {
 			return err
 		}

@@ -23,12 +23,13 @@ import (
 
 // SharedNamespaces names the namespaces the shared store holds in cluster
 // mode: "" is the store's own buckets (meta, deployments, runs, intents, API
-// keys, idempotency keys, the webhook outbox), NamespaceSessionIndex the
-// cluster's session index. Every other namespace (NamespaceLocal: local
+// keys, idempotency keys, the webhook outbox), NamespaceCatalog the agents,
+// environments, vaults and credentials created through the API,
+// NamespaceSessionIndex the cluster's session index. Every other namespace (NamespaceLocal: local
 // sessions and their events) stays in each node's own bbolt file. Migrate
 // copies exactly these; a namespace moved into the shared store is added
 // here, and migrate copies it from then on.
-var SharedNamespaces = []string{"", NamespaceSessionIndex}
+var SharedNamespaces = []string{"", NamespaceCatalog, NamespaceSessionIndex}
 
 // NamespaceLabel names a namespace in messages ("store" for the store's own).
 func NamespaceLabel(ns string) string {

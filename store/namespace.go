@@ -33,7 +33,11 @@ func (n *Namespace) Cursors() *Cursors { return n.cursors }
 
 // Namespace returns the handle of a namespace the schema declares buckets for.
 func (s *Store) Namespace(name string) (*Namespace, error) {
-	ns := &Namespace{eng: s.eng, db: s.db, name: name, buckets: map[string][]byte{}, cursors: s.Cursors()}
+	return s.namespaceWith(name, s.Cursors())
+}
+
+func (s *Store) namespaceWith(name string, cursors *Cursors) (*Namespace, error) {
+	ns := &Namespace{eng: s.eng, db: s.db, name: name, buckets: map[string][]byte{}, cursors: cursors}
 	for _, b := range schema {
 		if b.namespace == name {
 			ns.buckets[b.local] = b.name
@@ -43,6 +47,14 @@ func (s *Store) Namespace(name string) (*Namespace, error) {
 		return nil, fmt.Errorf("store: the schema declares no buckets for namespace %q", name)
 	}
 	return ns, nil
+}
+
+// Sibling opens another namespace of the same store: a package given one
+// namespace reaches the others it owns (the local backend's catalog) where
+// nobody handed it a handle of its own, as on one box, where they share
+// the file.
+func (n *Namespace) Sibling(name string) (*Namespace, error) {
+	return (&Store{eng: n.eng, db: n.db}).namespaceWith(name, n.cursors)
 }
 
 // View runs fn in a read-only transaction.

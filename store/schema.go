@@ -1,5 +1,7 @@
 package store
 
+import "slices"
+
 // The schema: every bucket of the file, whichever package owns it, with its
 // key and value layout, in one block (after etcd's schema/bucket.go). A
 // bucket that is not declared here cannot be opened through this package, so
@@ -15,7 +17,8 @@ const SchemaVersion = 1
 type bucket struct {
 	name []byte
 	// namespace is "" for the store's own buckets, else the namespace whose
-	// handle (Store.Namespace) may open it; its name is namespace_local.
+	// handle (Store.Namespace) may open it; its name is namespace_local
+	// (the catalog's keep their older local_ names, see catalogBucket).
 	namespace string
 	local     string // name within the namespace
 }
@@ -73,14 +76,32 @@ var (
 	bucketLocalByDeployment = namespaceBucket(NamespaceLocal, "sessions_by_deployment") // deployment_id 0x00 created|id → nil
 	bucketLocalEvents       = namespaceBucket(NamespaceLocal, "events")                 // session id '/' seq(8) → event JSON
 	bucketLocalStderr       = namespaceBucket(NamespaceLocal, "stderr")                 // session id → harness stderr tail
-	bucketLocalCatalog      = namespaceBucket(NamespaceLocal, "catalog")                // "seen/" kind/id → first seen (unix ns)
+)
+
+// NamespaceCatalog is the catalog of the local backend: the agents, environments, vaults and vault credentials created
+// through the API, and when each config-declared one was first seen. It is
+// apart from NamespaceLocal because in cluster mode it is shared: every
+// node serves and resolves the same catalog from the shared store (etcd),
+// while each node's sessions stay in its own file. On one box it is the
+// same bbolt file as everything else.
+const NamespaceCatalog = "catalog"
+
+// The catalog's buckets keep the names they had in the local namespace
+// (local_…), so a file written before the catalog was a namespace of its
+// own opens as it is: no migration, same file, same buckets.
+func catalogBucket(local string) bucket {
+	return bucket{name: []byte(NamespaceLocal + "_" + local), namespace: NamespaceCatalog, local: local}
+}
+
+var (
+	bucketCatalogSeen = catalogBucket("catalog") // "seen/" kind/id → first seen (unix ns)
 	// Agents, environments, vaults and vault credentials created through
 	// the API (config-declared ones live in the config file). Credentials
 	// hold their secret sealed to the daemon's age identity, never clear.
-	bucketLocalAPIAgents       = namespaceBucket(NamespaceLocal, "api_agents")       // id '/' version(8) → agent version JSON
-	bucketLocalAPIEnvironments = namespaceBucket(NamespaceLocal, "api_environments") // id → environment JSON
-	bucketLocalAPIVaults       = namespaceBucket(NamespaceLocal, "api_vaults")       // id → vault JSON
-	bucketLocalAPICredentials  = namespaceBucket(NamespaceLocal, "api_credentials")  // vault id '/' credential id → credential JSON (sealed secret)
+	bucketCatalogAgents       = catalogBucket("api_agents")       // id '/' version(8) → agent version JSON
+	bucketCatalogEnvironments = catalogBucket("api_environments") // id → environment JSON
+	bucketCatalogVaults       = catalogBucket("api_vaults")       // id → vault JSON
+	bucketCatalogCredentials  = catalogBucket("api_credentials")  // vault id '/' credential id → credential JSON (sealed secret)
 	// Issue 26: a session change not yet copied into the cluster's index,
 	// written in the change's own transaction and drained to the index.
 	bucketLocalIndexPending = namespaceBucket(NamespaceLocal, "index_pending") // session id → change token (8)
@@ -110,11 +131,14 @@ var schema = []bucket{
 	bucketWebhookEvents, bucketWebhookEventIDs, bucketWebhookOutbox, bucketWebhookDeliveries,
 	bucketWebhookDue, bucketWebhookFailed, bucketWebhookFinished,
 	bucketLocalSessions, bucketLocalByCreated, bucketLocalByDeployment, bucketLocalEvents, bucketLocalStderr,
-	bucketLocalCatalog,
-	bucketLocalAPIAgents, bucketLocalAPIEnvironments, bucketLocalAPIVaults, bucketLocalAPICredentials,
+	bucketCatalogSeen, bucketCatalogAgents, bucketCatalogEnvironments, bucketCatalogVaults, bucketCatalogCredentials,
 	bucketIndexSessions, bucketIndexByCreated, bucketIndexByDeployment, // issue 26: session index
 	bucketLocalIndexPending, bucketIndexTombstones, // issue 26: durable index copy, deletes on a dead node
 }
+
+// IsShared says whether namespace name lives in the shared store in
+// cluster mode (SharedNamespaces, migrate.go).
+func IsShared(name string) bool { return slices.Contains(SharedNamespaces, name) }
 
 var (
 	keySchemaVersion = []byte("schema_version")

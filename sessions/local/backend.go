@@ -39,7 +39,8 @@ type Backend struct {
 	envs    map[string]Environment
 	vaults  map[string]Vault
 	// catalog holds the agents, environments, vaults and credentials
-	// created through the API (the maps above are the config's).
+	// created through the API (the maps above are the config's), in the
+	// store's catalog namespace: shared by every node in a cluster.
 	catalog  catalogStore
 	sealerMu sync.RWMutex
 	sealer   Sealer            // seals credential secrets; swapped by SetSealer
@@ -47,7 +48,8 @@ type Backend struct {
 	sandbox  sandbox.Sandbox   // starts every harness process
 	bootID   string
 	// firstSeen is when each configured agent version, environment and vault
-	// was first seen by this database: their created_at.
+	// was first seen by the catalog's store: their created_at. Read once at
+	// start: the config objects it times change only with a restart.
 	firstSeen map[string]time.Time
 
 	// runCtx parents every session; Close cancels it once its deadline has
@@ -85,7 +87,9 @@ var (
 	_ sessions.SessionRouter = (*Backend)(nil)
 )
 
-// New opens the local backend on the daemon's bbolt file. Sessions a
+// New opens the local backend on the daemon's bbolt file (ns: its local
+// namespace; cfg.Catalog, when set, is where the catalog lives instead of
+// the same store's catalog namespace). Sessions a
 // previous daemon process left in a turn get a session.error saying the
 // daemon restarted and go idle, ready for the next message; their harnesses,
 // if still alive, are killed.
@@ -110,6 +114,13 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 		return nil, fmt.Errorf("local.workspace_dir: %w", err)
 	}
 
+	catalogNS := cfg.Catalog
+	if catalogNS == nil {
+		// One box: the catalog shares the sessions' store.
+		if catalogNS, err = ns.Sibling(store.NamespaceCatalog); err != nil {
+			return nil, fmt.Errorf("local session backend: %w", err)
+		}
+	}
 	b := &Backend{
 		cfg:      cfg,
 		log:      cfg.Logger.With("backend", "local"),
@@ -118,7 +129,7 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 		agents:   map[string][]Agent{},
 		envs:     map[string]Environment{},
 		vaults:   map[string]Vault{},
-		catalog:  catalogStore{ns: ns},
+		catalog:  catalogStore{ns: catalogNS},
 		sealer:   cfg.Sealer,
 		baseEnv:  environMap(os.Environ()),
 		sandbox:  cfg.Sandbox,
@@ -155,7 +166,7 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 	if err := b.checkConfigIDs(); err != nil {
 		return nil, fmt.Errorf("local session backend: %w", err)
 	}
-	if b.firstSeen, err = b.store.firstSeen(b.catalogKeys(), b.cfg.Now()); err != nil {
+	if b.firstSeen, err = b.catalog.firstSeen(b.catalogKeys(), b.cfg.Now()); err != nil {
 		return nil, fmt.Errorf("local session backend: %w", err)
 	}
 	// Issue 26 (cluster mode): the sessions deleted through other nodes

@@ -90,9 +90,12 @@ func (q catalogQuery) scope(list string) string {
 // cursor's position.
 func (b *Backend) writePage(w http.ResponseWriter, list string, q catalogQuery, items []listItem) {
 	scope := q.scope(list)
+	// The catalog store's codec: in a cluster a page token from one node
+	// pages on another, as the catalog itself is shared.
+	cursors := b.catalog.ns.Cursors()
 	var after *store.Position
 	if q.page != "" {
-		pos, err := b.cursors.DecodePosition(scope, q.page)
+		pos, err := cursors.DecodePosition(scope, q.page)
 		if err != nil {
 			wire.WriteError(w, http.StatusBadRequest, errBadCursor.Error())
 			return
@@ -126,7 +129,7 @@ func (b *Backend) writePage(w http.ResponseWriter, list string, q catalogQuery, 
 	}
 	if end < len(items) {
 		last := items[end-1]
-		next := b.cursors.EncodePosition(scope, store.Position{CreatedAt: last.created, ID: last.id})
+		next := cursors.EncodePosition(scope, store.Position{CreatedAt: last.created, ID: last.id})
 		out.NextPage = &next
 	}
 	writeJSON(w, http.StatusOK, out)

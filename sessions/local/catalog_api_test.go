@@ -104,7 +104,7 @@ func TestCredentialSecretIsWriteOnlyAndSealed(t *testing.T) {
 		assert.False(t, bytes.Contains(data, []byte(catalogSecret)), "%s holds the secret in clear", f)
 	}
 	n := 0
-	for owner, blob := range SealedCredentials(rig.ns) {
+	for owner, blob := range SealedCredentials(rig.b.catalog.ns) {
 		n++
 		assert.Equal(t, c.ID, owner.DeploymentID)
 		_, err := k.Open(crypto.Owner{DeploymentID: "vcrd_other"}, blob)
@@ -139,7 +139,7 @@ func TestCredentialSecretIsWriteOnlyAndSealed(t *testing.T) {
 	next, err := crypto.GenerateKeyring()
 	require.NoError(t, err)
 	both := resealWith{old: k, next: next}
-	moved, err := ResealCredentials(rig.ns, both)
+	moved, err := ResealCredentials(rig.b.catalog.ns, both)
 	require.NoError(t, err)
 	assert.Equal(t, 1, moved)
 	rig.b.SetSealer(next)

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,10 +11,15 @@ import (
 )
 
 // Agents, environments, vaults and credentials created through the API are
-// kept in the backend's namespace of the daemon's bbolt file, one JSON
-// record per key. They are few (a user creates them by hand or from a
-// script), so listings read the whole bucket and sort in memory.
+// kept in the store's catalog namespace, one JSON record per key: on one
+// box in the daemon's bbolt file, in a cluster in the shared store, so every
+// node serves and resolves the same catalog. Nothing of it is cached in
+// memory: every use reads the store, so a change made on another node is
+// seen by the next request here. They are few (a user creates them by hand
+// or from a script), so listings read the whole bucket and sort in memory.
+// The buckets' names within the namespace (store/schema.go):
 const (
+	bucketSeen            = "catalog"          // "seen/" kind '/' id… → first seen (unix ns, 8)
 	bucketAPIAgents       = "api_agents"       // id '/' version(8) → apiAgent JSON
 	bucketAPIEnvironments = "api_environments" // id → apiEnvironment JSON
 	bucketAPIVaults       = "api_vaults"       // id → apiVault JSON
@@ -283,4 +289,41 @@ func (s catalogStore) exists(bucket, id string) bool {
 		return nil
 	})
 	return found
+}
+
+// firstSeen returns when each key was first seen, recording now for keys
+// seen for the first time.
+func (s catalogStore) firstSeen(keys []string, now time.Time) (map[string]time.Time, error) {
+	out := make(map[string]time.Time, len(keys))
+	err := s.ns.Update(func(tx *store.NamespaceTx) error {
+		catalog := tx.Bucket(bucketSeen)
+		for _, k := range keys {
+			key := []byte("seen/" + k)
+			if v := catalog.Get(key); len(v) == 8 {
+				out[k] = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
+				continue
+			}
+			if err := catalog.Put(key, be64(uint64(now.UnixNano()))); err != nil {
+				return err
+			}
+			out[k] = now.UTC()
+		}
+		return nil
+	})
+	return out, err
+}
+
+// CatalogRecords counts the agent versions, environments, vaults and
+// credentials in the catalog namespace ns. In cluster mode the daemon
+// counts those left in a node's own file (written there by a build that
+// kept the catalog per node) to warn that they are not served.
+func CatalogRecords(ns *store.Namespace) (int, error) {
+	n := 0
+	err := ns.View(func(tx *store.NamespaceTx) error {
+		for _, bucket := range []string{bucketAPIAgents, bucketAPIEnvironments, bucketAPIVaults, bucketAPICredentials} {
+			tx.Bucket(bucket).Scan(nil, nil, false, func(_, _ []byte) bool { n++; return true })
+		}
+		return nil
+	})
+	return n, err
 }

@@ -172,6 +172,12 @@ type Config struct {
 	// and sessions.list reads it (index.go).
 	Index *store.Namespace
 	Node  string
+	// Catalog is the namespace (store.NamespaceCatalog) of the agents,
+	// environments, vaults and credentials created through the API. In
+	// cluster mode the daemon passes the shared store's, so every node
+	// serves the same catalog; nil means the catalog namespace of the
+	// store the sessions are in (one box).
+	Catalog *store.Namespace
 
 	Agents       []Agent
 	Environments []Environment

@@ -59,10 +59,11 @@ func (b *Backend) open(c apiCredential) (string, error) {
 	return string(plain), nil
 }
 
-// SealedCredentials yields every sealed credential secret in the file with
-// its owner, read afresh at each iteration: the daemon adds them to the
-// deployments' tokens for the startup check (every secret must open) and
-// for a key rotation's verification.
+// SealedCredentials yields every sealed credential secret of the catalog
+// namespace ns (store.NamespaceCatalog) with its owner, read afresh at each
+// iteration: the daemon adds them to the deployments' tokens for the
+// startup check (every secret must open) and for a key rotation's
+// verification.
 func SealedCredentials(ns *store.Namespace) iter.Seq2[crypto.Owner, []byte] {
 	return func(yield func(crypto.Owner, []byte) bool) {
 		creds, err := listAll[apiCredential](catalogStore{ns}, bucketAPICredentials, nil)
@@ -86,9 +87,9 @@ type Resealer interface {
 	Reseal(owner crypto.Owner, sealed []byte) ([]byte, error)
 }
 
-// ResealCredentials re-seals every credential secret to next's primary
-// identity in one transaction, and returns how many it re-sealed. Either
-// every credential moves or none does.
+// ResealCredentials re-seals every credential secret of the catalog
+// namespace ns to next's primary identity in one transaction, and returns
+// how many it re-sealed. Either every credential moves or none does.
 func ResealCredentials(ns *store.Namespace, next Resealer) (int, error) {
 	n := 0
 	err := ns.Update(func(tx *store.NamespaceTx) error {
@@ -119,10 +120,11 @@ type ForgottenCredential struct {
 }
 
 // ForgetUnopenableCredentials deletes, in one transaction, every vault
-// credential whose secret canOpen refuses (a restored backup sealed with an
-// identity that is gone): without it the daemon refuses to start, and a
-// credential without its secret is nothing to keep. The vaults stay; create
-// the credentials again through the API. With dryRun nothing is written.
+// credential of the catalog namespace ns whose secret canOpen refuses (a
+// restored backup sealed with an identity that is gone): without it the
+// daemon refuses to start, and a credential without its secret is nothing
+// to keep. The vaults stay; create the credentials again through the API.
+// With dryRun nothing is written.
 func ForgetUnopenableCredentials(ns *store.Namespace, canOpen func(sealed []byte) bool, dryRun bool) ([]ForgottenCredential, error) {
 	var out []ForgottenCredential
 	err := ns.Update(func(tx *store.NamespaceTx) error {

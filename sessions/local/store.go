@@ -22,7 +22,6 @@ const (
 	bucketSessionsByDeployment = "sessions_by_deployment" // deployment 0x00 created(8) id → nil
 	bucketEvents               = "events"                 // id '/' seq(8) → event JSON
 	bucketStderr               = "stderr"                 // id → harness stderr tail
-	bucketCatalog              = "catalog"                // "seen/" kind '/' id… → first seen (unix ns, 8)
 )
 
 // Session statuses, the official values (see the package doc).
@@ -302,28 +301,6 @@ func (s sessionStore) sessionsWhere(keep func(*sessionRecord) bool) ([]*sessionR
 			}
 			return nil
 		})
-	})
-	return out, err
-}
-
-// firstSeen returns when each key was first seen, recording now for keys
-// seen for the first time.
-func (s sessionStore) firstSeen(keys []string, now time.Time) (map[string]time.Time, error) {
-	out := make(map[string]time.Time, len(keys))
-	err := s.ns.Update(func(tx *store.NamespaceTx) error {
-		catalog := tx.Bucket(bucketCatalog)
-		for _, k := range keys {
-			key := []byte("seen/" + k)
-			if v := catalog.Get(key); len(v) == 8 {
-				out[k] = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
-				continue
-			}
-			if err := catalog.Put(key, be64(uint64(now.UnixNano()))); err != nil {
-				return err
-			}
-			out[k] = now.UTC()
-		}
-		return nil
 	})
 	return out, err
 }

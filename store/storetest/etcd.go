@@ -285,3 +285,21 @@ func (c *Cluster) WaitLeader(ctx context.Context, cli *clientv3.Client) error {
 		}
 	}
 }
+
+// Dump returns every key under prefix with its value, read from the
+// cluster itself (not through a store): what a test asserts is, or is not,
+// in etcd.
+func (c *Cluster) Dump(t testing.TB, prefix string) map[string][]byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.Client(t).Get(ctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		t.Fatalf("etcd get %s: %v", prefix, err)
+	}
+	out := make(map[string][]byte, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		out[string(kv.Key)] = kv.Value
+	}
+	return out
+}
