@@ -165,8 +165,8 @@ func TestClusterDropInUnderSystemd(t *testing.T) {
 		// member's own; here, with the three addresses on one loopback, the
 		// kernel picks the destination's, so each names all three.
 		ca.issue(fmt.Sprintf("n%d", n), machines, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
-		ca.issue(fmt.Sprintf("client-n%d", n), nil, x509.ExtKeyUsageClientAuth)                             // sandbox0d to etcd
-		ca.issue(fmt.Sprintf("node-n%d", n), []string{ip}, x509.ExtKeyUsageServerAuth)                     // sandbox0d's listener
+		ca.issue(fmt.Sprintf("client-n%d", n), nil, x509.ExtKeyUsageClientAuth)        // sandbox0d to etcd
+		ca.issue(fmt.Sprintf("node-n%d", n), []string{ip}, x509.ExtKeyUsageServerAuth) // sandbox0d's listener
 	}
 
 	// n1's container has a network of its own (the etcd ports and the
