@@ -130,6 +130,9 @@ func TestClusterDropInUnderSystemd(t *testing.T) {
 			t.Skipf("%s: Debian's etcd-server is not installed (.ci/run installs it)", f)
 		}
 	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("ip not installed (Debian package iproute2; .ci/run installs it)")
+	}
 	repotest.TrackSources(t, "sandbox0d.service", "sandbox0d.sysusers", "packaging/config.yaml", clusterDropIn,
 		clusterDoc, "examples/deployment.json", "examples/echo-harness.sh", "internal/systemdtest/testdata/cluster-hostile.sh")
 	began := time.Now()
