@@ -268,7 +268,17 @@ func (d *Daemon) bindListeners(cfg Config) error {
 				return err
 			}
 		}
-		if err := checkExposure(l.Addr(), d.auth.Count(), useTLS, cfg.Auth.AllowPlaintextTCP); err != nil {
+		keys := d.auth.Count()
+		if d.store.Engine() == "etcd" {
+			// A cluster node's listener is where the other nodes forward
+			// session calls, with the cluster key (derived from the shared
+			// cursor secret): a key exists before the first API key does.
+			// Without this, every node of a new cluster with an address
+			// beyond loopback (docs/cluster.md's drop-in) refused to start,
+			// and no node was up to create the API key it asked for.
+			keys++
+		}
+		if err := checkExposure(l.Addr(), keys, useTLS, cfg.Auth.AllowPlaintextTCP); err != nil {
 			_ = l.Close()
 			return err
 		}

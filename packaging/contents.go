@@ -46,6 +46,8 @@ func (s staged) contents(binary string) (files.Contents, error) {
 	const doc = "/usr/share/doc/sandbox0d/"
 	add(repo("README.md"), doc+"README.md", 0o644)
 	add(repo("examples/deployment.json"), doc+"examples/deployment.json", 0o644)
+	// The systemd drop-in of a cluster node (docs/cluster.md).
+	add(repo("examples/cluster/sandbox0d-cluster.conf"), doc+"examples/cluster/sandbox0d-cluster.conf", 0o644)
 	err = filepath.WalkDir(repo("docs"), func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".md") {
 			return err

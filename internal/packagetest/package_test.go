@@ -27,19 +27,20 @@ const (
 
 // The files docs/install.md "Packages" promises, beyond the manual's pages.
 var promised = map[string]int64{ // path: mode
-	"./usr/bin/sandbox0d":                                  0o755,
-	"./usr/lib/systemd/system/sandbox0d.service":           0o644,
-	"./usr/lib/sysusers.d/sandbox0d.conf":                  0o644,
-	"./etc/sandbox0d/config.yaml":                          0o640,
-	"./usr/lib/sandbox0d/echo-harness.sh":                  0o755,
-	"./usr/share/man/man1/sandbox0d.1.gz":                  0o644,
-	"./usr/share/man/man1/sandbox0d-deployments-run.1.gz":  0o644,
-	"./usr/share/bash-completion/completions/sandbox0d":    0o644,
-	"./usr/share/zsh/vendor-completions/_sandbox0d":        0o644,
-	"./usr/share/fish/vendor_completions.d/sandbox0d.fish": 0o644,
-	"./usr/share/doc/sandbox0d/README.md":                  0o644,
-	"./usr/share/doc/sandbox0d/docs/install.md":            0o644,
-	"./usr/share/doc/sandbox0d/examples/deployment.json":   0o644,
+	"./usr/bin/sandbox0d":                                               0o755,
+	"./usr/lib/systemd/system/sandbox0d.service":                        0o644,
+	"./usr/lib/sysusers.d/sandbox0d.conf":                               0o644,
+	"./etc/sandbox0d/config.yaml":                                       0o640,
+	"./usr/lib/sandbox0d/echo-harness.sh":                               0o755,
+	"./usr/share/man/man1/sandbox0d.1.gz":                               0o644,
+	"./usr/share/man/man1/sandbox0d-deployments-run.1.gz":               0o644,
+	"./usr/share/bash-completion/completions/sandbox0d":                 0o644,
+	"./usr/share/zsh/vendor-completions/_sandbox0d":                     0o644,
+	"./usr/share/fish/vendor_completions.d/sandbox0d.fish":              0o644,
+	"./usr/share/doc/sandbox0d/README.md":                               0o644,
+	"./usr/share/doc/sandbox0d/docs/install.md":                         0o644,
+	"./usr/share/doc/sandbox0d/examples/deployment.json":                0o644,
+	"./usr/share/doc/sandbox0d/examples/cluster/sandbox0d-cluster.conf": 0o644,
 }
 
 // Two builds of one commit give identical bytes; the tarball holds exactly
@@ -50,7 +51,7 @@ func TestPackages(t *testing.T) {
 		t.Skip("builds the daemon twice; skipped in -short")
 	}
 	t.Parallel()
-	repotest.TrackSources(t, "sandbox0d.service", "sandbox0d.sysusers", "packaging/config.yaml",
+	repotest.TrackSources(t, "sandbox0d.service", "sandbox0d.sysusers", "packaging/config.yaml", "examples/cluster/sandbox0d-cluster.conf",
 		"packaging/scripts/postinst", "packaging/scripts/prerm", "packaging/scripts/postrm")
 
 	// One after the other: on CI's two cores a parallel build gains little

@@ -54,8 +54,12 @@ func TestShippedUnitUnderSystemd(t *testing.T) {
 	// The binary builds while the container boots.
 	install := readmeInstall(t)
 	built := make(chan error, 1)
-	binary := filepath.Join(t.TempDir(), "sandbox0d")
-	go func() { built <- goBuild(install.build, binary) }()
+	var binary string
+	go func() {
+		var err error
+		binary, err = daemonBinary(install.build)
+		built <- err
+	}()
 
 	// What the install copies from a checkout: the sysusers file, the unit
 	// and the example harness unchanged; examples/local.yaml already edited.
