@@ -48,6 +48,12 @@ func fillForMigration(t *testing.T, st *store.Store) {
 	require.NoError(t, ns.Update(func(tx *store.NamespaceTx) error {
 		return tx.Bucket("sessions").Put([]byte("sesn_local"), []byte(`{"id":"sesn_local"}`))
 	}))
+	// An agent created through the API: the catalog is shared in a cluster.
+	cat, err := st.Namespace(store.NamespaceCatalog)
+	require.NoError(t, err)
+	require.NoError(t, cat.Update(func(tx *store.NamespaceTx) error {
+		return tx.Bucket("api_agents").Put([]byte("agent_01/00000001"), []byte(`{"id":"agent_01","version":1}`))
+	}))
 }
 
 func countOf(counts []store.NamespaceCount, ns, bucket string) int {
@@ -90,6 +96,7 @@ func TestMigrateRoundTrip(t *testing.T) {
 	assert.Equal(t, 40, countOf(counts, "", "webhook_outbox"))
 	assert.Equal(t, 3, countOf(counts, "", "api_keys"))
 	assert.Equal(t, 0, countOf(counts, store.NamespaceSessionIndex, "session_index_sessions"))
+	assert.Equal(t, 1, countOf(counts, store.NamespaceCatalog, "local_api_agents"), "the API catalog is shared, so it travels")
 	assert.Equal(t, -1, countOf(counts, store.NamespaceLocal, "local_sessions"), "the node-local namespace is not copied")
 
 	// The cursor secret travelled: a token issued on the file decodes on etcd,
