@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
 
 	"github.com/sandbox0/sandbox0d/daemon"
 )
@@ -44,13 +45,30 @@ func newKeysGenerateCommand() *cobra.Command {
 }
 
 func newKeysRotateCommand(cc *commandContext) *cobra.Command {
-	var offline bool
+	var offline, etcd bool
 	var dataDir, identityFile string
 	cmd := &cobra.Command{
 		Use:   "rotate",
 		Short: "Generate a new sealing key in the running daemon (or, with --offline, in a stopped data dir) and re-seal every stored secret with it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if etcd {
+				if offline {
+					return fmt.Errorf("--etcd and --offline: choose one (--offline rotates a stopped box's bbolt file, --etcd the cluster's store)")
+				}
+				cfg, err := daemon.LoadConfig(viper.New(), cc.config)
+				if err != nil {
+					return err
+				}
+				recipient, n, err := daemon.RotateCluster(cfg, identityFile, slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "New recipient: %s\n", recipient)
+				fmt.Fprintf(cmd.OutOrStdout(), "Re-sealed %d %s with the new key.\n", n, plural(n, "secret", "secrets"))
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "Install %s on every node (as its identity credential or file) and restart or reload it; until then a node refuses to seal.\n", identityFile)
+				return err
+			}
 			if offline {
 				if dataDir == "" {
 					return fmt.Errorf("--offline needs --data-dir")
@@ -86,7 +104,8 @@ func newKeysRotateCommand(cc *commandContext) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&offline, "offline", false, "rotate a stopped daemon's data dir directly")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "data dir for --offline")
-	cmd.Flags().StringVar(&identityFile, "identity-file", "", "identity file for --offline (default <data-dir>/keys/identity.age.txt)")
+	cmd.Flags().StringVar(&identityFile, "identity-file", "", "identity file for --offline (default <data-dir>/keys/identity.age.txt) or --etcd (required: a writable copy of the cluster's identity)")
+	cmd.Flags().BoolVar(&etcd, "etcd", false, "rotate the cluster's secrets in etcd (store.etcd.* of --config) with --identity-file, e.g. when the nodes' identity is a systemd credential; nodes may keep running")
 	return cmd
 }
 

@@ -36,3 +36,17 @@ func TestMigrateCommandReadsTheConfig(t *testing.T) {
 	_, err := os.Stat(filepath.Join(dir, "data", "sandbox0d.db"))
 	assert.True(t, os.IsNotExist(err), "nothing was created")
 }
+
+// keys rotate --etcd reads the config and needs the writable copy.
+func TestKeysRotateEtcdNeedsACopy(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "config.yaml")
+	require.NoError(t, os.WriteFile(config, []byte("data_dir: "+filepath.Join(dir, "data")+"\nsocket: "+filepath.Join(dir, "s.sock")+
+		"\nstore:\n  etcd:\n    endpoints: [http://127.0.0.1:1]\n"), 0o600))
+	res := runCLI(t, nil, nil, nil, "keys", "rotate", "--etcd", "--config", config)
+	require.Error(t, res.err)
+	assert.Contains(t, res.err.Error(), "--identity-file: name a writable copy of the cluster's identity file")
+	res = runCLI(t, nil, nil, nil, "keys", "rotate", "--etcd", "--offline", "--config", config)
+	require.Error(t, res.err)
+	assert.Contains(t, res.err.Error(), "choose one")
+}

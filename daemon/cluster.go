@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sandbox0/sandbox0d/deployments"
+	"github.com/sandbox0/sandbox0d/schedule"
 	"github.com/sandbox0/sandbox0d/store"
 )
 
@@ -31,6 +32,28 @@ func (d *Daemon) runScheduler(ctx context.Context) error {
 	d.clusterMu.Unlock()
 	cl.Lead(ctx, func(term context.Context, fence store.Fence) { d.leaderTerm(term, cl, fence) })
 	return nil
+}
+
+// currentLoop is the timer loop that runs now: the startup scheduler's on
+// bbolt; on etcd the current leadership term's, nil while this node does not
+// lead. (The startup scheduler on etcd loads the plans but never runs: its
+// heap is not what fires.)
+func (d *Daemon) currentLoop() *schedule.Loop {
+	if d.store.Engine() != "etcd" {
+		return d.sched.Loop()
+	}
+	if sc := d.termSched.Load(); sc != nil {
+		return sc.Loop()
+	}
+	return nil
+}
+
+// firesInFlight counts the fires of the running loop (for the shutdown log).
+func (d *Daemon) firesInFlight() int {
+	if l := d.currentLoop(); l != nil {
+		return l.InFlight()
+	}
+	return 0
 }
 
 // leaderTerm is one leadership term.

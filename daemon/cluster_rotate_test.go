@@ -127,3 +127,54 @@ func withoutToken(p anthropic.BetaDeploymentNewParams) anthropic.BetaDeploymentN
 	p.Resources = nil
 	return p
 }
+
+// With the identity as a systemd credential the daemon cannot rewrite it,
+// so a cluster rotates from a writable copy, against etcd
+// (`keys rotate --etcd --identity-file COPY`): the node refuses to seal from
+// the commit on, and, restarted with the rotated copy as its credential,
+// seals again and opens the re-sealed token.
+func TestClusterKeysRotateFromACopyOfTheCredential(t *testing.T) {
+	etcd := storetest.Start(t, 3)
+	backend := sessionstest.New(map[string]int64{"agent_a": 1})
+	creds := t.TempDir()
+	credential := filepath.Join(creds, crypto.CredentialName)
+	_, _, err := crypto.LoadOrCreateKeyring(credential, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Setenv("CREDENTIALS_DIRECTORY", creds)
+
+	dir := t.TempDir()
+	cfg := baseConfig(dir)
+	cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{Endpoints: etcd.Endpoints(), Prefix: "/rotate-credential/",
+		DialTimeout: 5 * time.Second, RequestTimeout: 5 * time.Second}}
+	cfg.Cluster = daemon.ClusterConfig{NodeName: "node-a", LeaseTTL: 2 * time.Second}
+	n := start(t, cfg, daemon.Options{Backend: backend})
+	c := n.client()
+	dep, err := c.Beta.Deployments.New(t.Context(), createParams("sealed"))
+	require.NoError(t, err)
+	status, _ := do(t, socketClient(cfg.Socket), http.MethodPost, "http://s/admin/keys/rotate", "", nil)
+	require.Equal(t, http.StatusConflict, status, "a credential cannot be rotated in place")
+
+	cp := filepath.Join(t.TempDir(), "identity-copy.txt")
+	require.NoError(t, os.WriteFile(cp, mustReadFile(t, credential), 0o600))
+	recipient, resealed, err := daemon.RotateCluster(cfg, cp, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	assert.Equal(t, 1, resealed)
+	_, err = c.Beta.Deployments.New(t.Context(), createParams("refused"))
+	var apiErr *anthropic.Error
+	require.True(t, errors.As(err, &apiErr), "%v", err)
+	assert.Equal(t, http.StatusServiceUnavailable, apiErr.StatusCode)
+	assert.Contains(t, apiErr.Error(), credential)
+	assert.Contains(t, apiErr.Error(), recipient)
+
+	// The rotated copy installed as the credential; the node restarted.
+	n.stop(t)
+	require.NoError(t, os.WriteFile(credential, mustReadFile(t, cp), 0o600))
+	n = start(t, cfg, daemon.Options{Backend: backend})
+	c = n.client()
+	_, err = c.Beta.Deployments.New(t.Context(), createParams("sealed-after"))
+	require.NoError(t, err)
+	_, err = c.Beta.Deployments.Run(t.Context(), dep.ID, anthropic.BetaDeploymentRunParams{})
+	require.NoError(t, err)
+	reqs := backend.Requests()
+	assert.Equal(t, "ghp_persist_me", reqs[len(reqs)-1].Resources[0].AuthorizationToken)
+}

@@ -215,7 +215,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 		MisfireGrace: cfg.Schedule.MisfireGrace,
 		Observe:      d.metrics.observeFire,
 	})
-	d.metrics.watchScheduler(d.sched.Loop())
+	d.metrics.watchScheduler(d.currentLoop)
 	stats, err := d.sched.Load()
 	if err != nil {
 		return nil, fmt.Errorf("load schedules: %w", err)
@@ -437,7 +437,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Error("listener failed", "error", runErr)
 	}
 	_ = sdNotify("STOPPING=1")
-	d.log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String(), "fires_in_flight", d.sched.Loop().InFlight())
+	d.log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String(), "fires_in_flight", d.firesInFlight())
 	stopBackground()
 	// One budget for the whole shutdown, store close included. Stop handing
 	// out fires first, so no new fire starts while requests drain;

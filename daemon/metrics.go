@@ -72,11 +72,18 @@ func newMetrics(st *store.Store, backendName string) *metrics {
 	return m
 }
 
-// watchScheduler exports the timer loop's size, once the scheduler exists.
-func (m *metrics) watchScheduler(loop *schedule.Loop) {
+// watchScheduler exports the size of the timer loop that runs now. It asks
+// for the loop at each scrape: in a cluster every leadership term has a
+// scheduler of its own, and a follower runs none (0).
+func (m *metrics) watchScheduler(loop func() *schedule.Loop) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "sandbox0d_scheduler_heap_size", Help: "Deployments waiting in the timer loop.",
-	}, func() float64 { return float64(loop.Len()) }))
+		Name: "sandbox0d_scheduler_heap_size", Help: "Deployments waiting in the timer loop (0 on a cluster node that does not lead).",
+	}, func() float64 {
+		if l := loop(); l != nil {
+			return float64(l.Len())
+		}
+		return 0
+	}))
 }
 
 type deploymentCounts struct {

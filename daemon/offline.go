@@ -30,6 +30,34 @@ func RotateOffline(dataDir, identityFile string, log *slog.Logger) (string, int,
 	if fromCredential {
 		return "", 0, fmt.Errorf("the identity %s is a systemd credential (read-only); pass --identity-file with a writable copy, then install the result as the credential", path)
 	}
+	return rotateIn(st, path, log)
+}
+
+// RotateCluster rotates the secrets of the cluster whose etcd store the
+// config names (store.etcd.*), with the identity file identityFile, a
+// writable copy of the cluster's identity (as a systemd credential is
+// read-only to the daemon). The nodes may keep running: from the commit on
+// they refuse to seal until they run with the new identity (install the
+// rotated file as each node's credential and restart it, or copy it and
+// reload).
+func RotateCluster(cfg Config, identityFile string, log *slog.Logger) (string, int, error) {
+	if identityFile == "" {
+		return "", 0, errors.New("--identity-file: name a writable copy of the cluster's identity file; it is rotated in place")
+	}
+	opts, err := etcdOptions(cfg.Store.Etcd)
+	if err != nil {
+		return "", 0, err
+	}
+	st, err := store.OpenEtcd(opts)
+	if err != nil {
+		return "", 0, err
+	}
+	defer st.Close()
+	return rotateIn(st, identityFile, log)
+}
+
+// rotateIn rotates the identity file at path over the secrets of st.
+func rotateIn(st *store.Store, path string, log *slog.Logger) (string, int, error) {
 	sealed, err := sealedSecrets(st)
 	if err != nil {
 		return "", 0, err
