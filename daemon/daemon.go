@@ -158,6 +158,9 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 			return nil, err
 		} else if d.node != nil {
 			sessStore, sessHooks, sessIndex = d.node.store, d.node.hooks, d.node.index
+			if d.fwdTransport, err = clusterTransport(cfg.Cluster); err != nil {
+				return nil, err
+			}
 		}
 		if d.backend, d.egress, err = buildBackend(cfg, sessStore, sessHooks, d.disk, d.keyring, log, sessIndex); err != nil {
 			return nil, err
