@@ -392,7 +392,8 @@ func (d *Daemon) lostNodesLoop(ctx context.Context) {
 		for _, n := range nodes {
 			live[n.Name] = true
 		}
-		marked, err := local.MarkLost(d.node.index, func(n string) bool { return live[n] }, time.Now(), d.hooks.Enabled())
+		marked, err := local.MarkLost(d.node.index, func(n string) bool { return live[n] }, time.Now(),
+			d.config().Cluster.LeaseTTL, d.hooks.Enabled())
 		if err != nil {
 			d.log.Warn("cluster: marking the sessions of lost nodes failed; retrying", "error", err)
 		}

@@ -160,9 +160,8 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 	}
 	// Issue 26 (cluster mode): the sessions deleted through other nodes
 	// while this one was down go first, so no restart recovery reports on
-	// them. The index itself is copied once the node holds a lease
-	// (SyncIndex): a copy written before would show its sessions as live
-	// while the leader still sees the node dead, and be marked lost again.
+	// them. The full copy of the records into the index is made once the
+	// node holds a lease (SyncIndex), when other nodes can reach them.
 	if err := b.applyTombstones(); err != nil {
 		b.log.Warn("cluster: the deletes made while this node was away could not be read; they are applied once etcd answers", "error", err)
 	}
