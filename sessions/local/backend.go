@@ -133,6 +133,9 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 		// Issue 26: one index and one cursor secret for the whole cluster,
 		// so a page token from one node works on another.
 		b.store.index = &sessionIndex{ns: cfg.Index, local: ns, node: cfg.Node, log: b.log, flushed: map[string]string{}}
+		// Tokens start past any a previous process left in the file, so a
+		// new change never repeats a pending entry's token.
+		b.store.index.token.Store(uint64(time.Now().UnixNano()))
 		b.cursors = cfg.Index.Cursors()
 	}
 	for _, a := range cfg.Agents {
