@@ -3,12 +3,15 @@ package daemon
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -350,11 +353,33 @@ func (d *Daemon) forwardTransport() http.RoundTripper {
 	d.clusterMu.Lock()
 	defer d.clusterMu.Unlock()
 	if d.fwdTransport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 64 // an https advertise_url is verified against the system's roots
-		d.fwdTransport = t
+		d.fwdTransport, _ = clusterTransport(d.config().Cluster)
 	}
 	return d.fwdTransport
+}
+
+// clusterTransport is the node-to-node client: an https advertise_url is
+// verified against the system roots plus cluster.ca_file (a private CA
+// signing the nodes' certificates).
+func clusterTransport(c ClusterConfig) (*http.Transport, error) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	if c.CAFile == "" {
+		return t, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	data, err := os.ReadFile(c.CAFile)
+	if err != nil {
+		return t, &ConfigError{Key: "cluster.ca_file", Problem: fmt.Sprintf("cannot be read: %v; name the PEM file of the CA that signs the nodes' https certificates, or leave it empty for the system roots", err)}
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return t, &ConfigError{Key: "cluster.ca_file", Problem: fmt.Sprintf("%s holds no PEM certificate; name the PEM file of the CA that signs the nodes' https certificates", c.CAFile)}
+	}
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return t, nil
 }
 
 // lostNodesLoop runs on every node and acts on the leader only: every half
@@ -386,7 +411,8 @@ func (d *Daemon) lostNodesLoop(ctx context.Context) {
 		for _, n := range nodes {
 			live[n.Name] = true
 		}
-		marked, err := local.MarkLost(d.node.index, func(n string) bool { return live[n] }, time.Now(), d.hooks.Enabled())
+		marked, err := local.MarkLost(d.node.index, func(n string) bool { return live[n] }, time.Now(),
+			d.config().Cluster.LeaseTTL, d.hooks.Enabled())
 		if err != nil {
 			d.log.Warn("cluster: marking the sessions of lost nodes failed; retrying", "error", err)
 		}

@@ -43,6 +43,7 @@ type ClusterConfig struct {
 	NodeName     string        `mapstructure:"node_name"`
 	AdvertiseURL string        `mapstructure:"advertise_url"`
 	LeaseTTL     time.Duration `mapstructure:"lease_ttl"`
+	CAFile       string        `mapstructure:"ca_file"`
 }
 
 func defaultNodeName() string {
@@ -69,6 +70,7 @@ func setStoreDefaults(v *viper.Viper) {
 	v.SetDefault("cluster.node_name", defaultNodeName())
 	v.SetDefault("cluster.advertise_url", "")
 	v.SetDefault("cluster.lease_ttl", 10*time.Second)
+	v.SetDefault("cluster.ca_file", "")
 }
 
 // storeKeyDocs join keyDocs (config_doc.go) from here, so the cluster keys
@@ -88,6 +90,7 @@ var storeKeyDocs = map[string]keyDoc{
 	"store.etcd.allow_plaintext": {"allow `http://` endpoints beyond loopback (the whole state, sealed tokens included, would cross the network unencrypted)", ""},
 	"cluster.node_name":          {"this node's name among the nodes of one etcd store (leader election, `sandbox0d cluster status`)", "the host name"},
 	"cluster.advertise_url":      {"how the other nodes reach this node's API (shown in cluster status)", ""},
+	"cluster.ca_file":            {"CA certificate(s) (PEM) that sign the other nodes' `https://` `cluster.advertise_url` certificates, trusted for node-to-node requests besides the system roots; read at start", ""},
 	"cluster.lease_ttl":          {"lease of this node's leadership in etcd: a dead leader is replaced within about this long; a leader steps down before its lease can lapse", ""},
 }
 

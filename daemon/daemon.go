@@ -163,6 +163,9 @@ func New(cfg Config, log *slog.Logger, opts Options) (_ *Daemon, err error) {
 			return nil, err
 		} else if d.node != nil {
 			sessStore, sessHooks, sessIndex = d.node.store, d.node.hooks, d.node.index
+			if d.fwdTransport, err = clusterTransport(cfg.Cluster); err != nil {
+				return nil, err
+			}
 		}
 		// The catalog (API agents, environments, vaults, credentials) is
 		// the daemon store's: shared by every node in a cluster.

@@ -53,7 +53,7 @@ func (d *Daemon) NodeNameForTest() string { return d.config().Cluster.NodeName }
 // MarkLostSessions runs one pass of the leader's lost-node marking with the
 // given liveness (issue 26).
 func (d *Daemon) MarkLostSessions(live func(node string) bool) ([]string, error) {
-	return local.MarkLost(d.node.index, live, time.Now(), d.hooks.Enabled())
+	return local.MarkLost(d.node.index, live, time.Now(), d.config().Cluster.LeaseTTL, d.hooks.Enabled())
 }
 
 // PublishLoad publishes this node's load now (issue 26), instead of at the

@@ -144,6 +144,9 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 		// Issue 26: one index and one cursor secret for the whole cluster,
 		// so a page token from one node works on another.
 		b.store.index = &sessionIndex{ns: cfg.Index, local: ns, node: cfg.Node, log: b.log, flushed: map[string]string{}}
+		// Tokens start past any a previous process left in the file, so a
+		// new change never repeats a pending entry's token.
+		b.store.index.token.Store(uint64(time.Now().UnixNano()))
 		b.cursors = cfg.Index.Cursors()
 	}
 	for _, a := range cfg.Agents {
@@ -171,9 +174,8 @@ func New(ns *store.Namespace, cfg Config) (*Backend, error) {
 	}
 	// Issue 26 (cluster mode): the sessions deleted through other nodes
 	// while this one was down go first, so no restart recovery reports on
-	// them. The index itself is copied once the node holds a lease
-	// (SyncIndex): a copy written before would show its sessions as live
-	// while the leader still sees the node dead, and be marked lost again.
+	// them. The full copy of the records into the index is made once the
+	// node holds a lease (SyncIndex), when other nodes can reach them.
 	if err := b.applyTombstones(); err != nil {
 		b.log.Warn("cluster: the deletes made while this node was away could not be read; they are applied once etcd answers", "error", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sandbox0/sandbox0d/store"
 )
@@ -189,25 +190,30 @@ func fnv32(s string) uint32 {
 }
 
 func (x *sessionIndex) write(rec *sessionRecord) error {
+	return x.ns.Update(func(tx *store.NamespaceTx) error { return x.writeTx(tx, rec) })
+}
+
+// writeTx puts rec's copy, tagged with this node and the time, in tx.
+func (x *sessionIndex) writeTx(tx *store.NamespaceTx, rec *sessionRecord) error {
 	cp := *rec
 	cp.Node = x.node
 	cp.Process = nil // a pid means nothing on another machine
+	now := time.Now().UTC()
+	cp.IndexedAt = &now
 	doc, err := json.Marshal(&cp)
 	if err != nil {
 		return err
 	}
-	return x.ns.Update(func(tx *store.NamespaceTx) error {
-		created := createdKey(rec)
-		if err := tx.Bucket(bucketSessionsByCreated).Put(created, nil); err != nil {
+	created := createdKey(rec)
+	if err := tx.Bucket(bucketSessionsByCreated).Put(created, nil); err != nil {
+		return err
+	}
+	if rec.DeploymentID != "" {
+		if err := tx.Bucket(bucketSessionsByDeployment).Put(deploymentKey(rec.DeploymentID, created), nil); err != nil {
 			return err
 		}
-		if rec.DeploymentID != "" {
-			if err := tx.Bucket(bucketSessionsByDeployment).Put(deploymentKey(rec.DeploymentID, created), nil); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket(bucketSessions).Put([]byte(rec.ID), doc)
-	})
+	}
+	return tx.Bucket(bucketSessions).Put([]byte(rec.ID), doc)
 }
 
 func removeIndexed(ns *store.Namespace, id string) error {

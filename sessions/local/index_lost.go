@@ -27,7 +27,11 @@ import (
 // MarkLost marks every indexed session of a node that live does not know as
 // lost. hooks says whether webhook events are wanted (the shared outbox's
 // dispatcher has endpoints). It returns the ids marked.
-func MarkLost(ns *store.Namespace, live func(node string) bool, now time.Time, hooks bool) ([]string, error) {
+//
+// A copy written less than fresh (the lease TTL) ago is left alone: its node
+// wrote it while alive, or is returning and has not taken its lease yet.
+func MarkLost(ns *store.Namespace, live func(node string) bool, now time.Time, fresh time.Duration, hooks bool) ([]string, error) {
+	stale := func(rec *sessionRecord) bool { return rec.IndexedAt == nil || now.Sub(*rec.IndexedAt) >= fresh }
 	var candidates []string
 	if err := ns.View(func(tx *store.NamespaceTx) error {
 		return tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
@@ -35,7 +39,7 @@ func MarkLost(ns *store.Namespace, live func(node string) bool, now time.Time, h
 			if err != nil {
 				return fmt.Errorf("session index %s: %w", k, err)
 			}
-			if rec.Node != "" && !live(rec.Node) && rec.Status != statusTerminated {
+			if rec.Node != "" && !live(rec.Node) && rec.Status != statusTerminated && stale(rec) {
 				candidates = append(candidates, rec.ID)
 			}
 			return nil
@@ -49,7 +53,7 @@ func MarkLost(ns *store.Namespace, live func(node string) bool, now time.Time, h
 		err := ns.Update(func(tx *store.NamespaceTx) error {
 			done = false
 			rec, err := getRecord(tx, id)
-			if err != nil || rec.Status == statusTerminated || live(rec.Node) {
+			if err != nil || rec.Status == statusTerminated || live(rec.Node) || !stale(rec) {
 				return nil // deleted, marked, or back meanwhile
 			}
 			at := now.UTC()
@@ -82,28 +86,36 @@ func MarkLost(ns *store.Namespace, live func(node string) bool, now time.Time, h
 }
 
 // lostReported says whether the index holds the leader's lost mark for
-// session id of this node: its end was reported then (with its webhook).
-// An index that cannot be read answers false: a second report is better
-// than none.
-func (b *Backend) lostReported(id string) bool {
+// session rec of this node: its end was reported then (with its webhook).
+// When it does not, the same transaction writes rec's copy (fresh: see
+// IndexedAt), so the leader cannot mark and report it once this node has
+// checked: of the mark and this check, whichever commits first wins, and a
+// turn's end is reported once. An index that cannot be read answers false:
+// a second report is better than none.
+func (b *Backend) lostReported(rec *sessionRecord) bool {
 	x := b.store.index
 	if x == nil {
 		return false
 	}
-	var rec *sessionRecord
-	err := x.ns.View(func(tx *store.NamespaceTx) error {
-		var err error
-		rec, err = getRecord(tx, id)
-		return err
+	reported := false
+	err := x.ns.Update(func(tx *store.NamespaceTx) error {
+		reported = false
+		cp, err := getRecord(tx, rec.ID)
+		if err == nil && cp.LostNode == x.node && cp.Status == statusTerminated {
+			reported = true
+			return nil
+		}
+		if err != nil && !errors.Is(err, errSessionNotFound) {
+			return err
+		}
+		return x.writeTx(tx, rec)
 	})
 	if err != nil {
-		if !errors.Is(err, errSessionNotFound) {
-			b.log.Warn("cluster: the session index could not be read; a turn the leader may have reported lost is reported again",
-				"session_id", id, "error", err)
-		}
+		b.log.Warn("cluster: the session index could not be read; a turn the leader may have reported lost is reported again",
+			"session_id", rec.ID, "error", err)
 		return false
 	}
-	return rec.LostNode == x.node && rec.Status == statusTerminated
+	return reported
 }
 
 // ServeLost answers a read of a session whose node is lost from its index

@@ -29,7 +29,7 @@ func (b *Backend) recoverAfterRestart() error {
 		// lost, with its webhook); the end is recorded here all the same,
 		// without a second report. Nothing else runs yet: the store's
 		// webhook sink can be set aside for this one write.
-		quiet := b.lostReported(rec.ID)
+		quiet := b.lostReported(rec)
 		sink := b.store.events
 		if quiet {
 			b.store.events = nil

@@ -78,6 +78,10 @@ type sessionRecord struct {
 	// session.error event that reports it.
 	LostNode  string          `json:"lost_node,omitempty"`
 	LostEvent json.RawMessage `json:"lost_event,omitempty"`
+	// IndexedAt is when the owner last wrote the index copy (index.go): a
+	// copy written less than a lease TTL ago is not marked lost, since its
+	// node was alive then (it may be returning, without a lease yet).
+	IndexedAt *time.Time `json:"indexed_at,omitempty"`
 	// Process identifies the running harness so a restarted daemon can stop
 	// a harness the previous process left behind.
 	Process *processRecord `json:"process,omitempty"`
