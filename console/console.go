@@ -15,6 +15,7 @@
 package console
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -52,7 +53,11 @@ type Config struct {
 	// the API routes to); nil when the backend serves no sessions.
 	Sessions http.Handler
 	Webhooks Webhooks
-	Keys     Keys
+	// Cluster reads the nodes, the leader and each node's load for the
+	// nodes view (GET /admin/cluster's source); nil on one box, where the
+	// view is not offered.
+	Cluster func(ctx context.Context) (store.Status, []store.NodeLoad, error)
+	Keys    Keys
 	// Trusted reports a request that needs no sign-in (the Unix socket).
 	Trusted func(*http.Request) bool
 	// AllowedHosts returns the host names (besides localhost and IP
@@ -99,11 +104,13 @@ func New(cfg Config) *Console {
 	mux.HandleFunc("GET /console/deployments/{id}", c.needAuth(c.deploymentPage))
 	mux.HandleFunc("GET /console/deployments/{id}/archive", c.needAuth(c.archiveConfirmPage))
 	mux.HandleFunc("POST /console/deployments/{id}/{action}", c.needAuth(c.deploymentAction))
+	mux.HandleFunc("GET /console/sessions", c.needAuth(c.sessionsPage))
 	mux.HandleFunc("GET /console/sessions/{id}", c.needAuth(c.sessionPage))
 	mux.HandleFunc("GET /console/sessions/{id}/stream", c.needAuth(c.sessionStream))
 	mux.HandleFunc("POST /console/sessions/{id}/{action}", c.needAuth(c.sessionAction))
 	mux.HandleFunc("GET /console/failures", c.needAuth(c.failuresPage))
 	mux.HandleFunc("GET /console/webhooks", c.needAuth(c.webhooksPage))
+	mux.HandleFunc("GET /console/nodes", c.needAuth(c.nodesPage))
 	mux.HandleFunc("POST /console/webhooks/events/{id}/retry", c.needAuth(c.webhookRetry))
 	mux.HandleFunc("/console/", c.needAuth(func(w http.ResponseWriter, r *http.Request) {
 		c.errorPage(w, r, http.StatusNotFound, "There is no console page at "+r.URL.Path+".")

@@ -18,7 +18,7 @@ var staticFS embed.FS
 
 // pageNames are the templates/*.html files that are pages; layout.html and
 // parts.html are shared by all of them.
-var pageNames = []string{"deployments", "deployment", "archive", "session", "failures", "webhooks", "signin", "error"}
+var pageNames = []string{"deployments", "deployment", "archive", "session", "sessions", "nodes", "failures", "webhooks", "signin", "error"}
 
 type pages struct{ byName map[string]*template.Template }
 
@@ -42,14 +42,16 @@ type layout struct {
 	Title  string
 	Nav    string
 	Viewer viewer
-	Page   any
+	// Clustered offers the nodes view (cluster mode only).
+	Clustered bool
+	Page      any
 }
 
 // render executes a page into memory first, so a template error is a
 // clean 500 rather than half a page.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, page, title string, data any) {
 	var buf bytes.Buffer
-	err := c.pages.byName[page].ExecuteTemplate(&buf, "layout", layout{Title: title, Nav: page, Viewer: viewerOf(r), Page: data})
+	err := c.pages.byName[page].ExecuteTemplate(&buf, "layout", layout{Title: title, Nav: page, Viewer: viewerOf(r), Clustered: c.cfg.Cluster != nil, Page: data})
 	if err != nil {
 		c.log.Error("console page failed to render", "page", page, "error", err)
 		http.Error(w, "the console page failed to render; see the daemon log", http.StatusInternalServerError)

@@ -123,6 +123,8 @@ func TestEveryPageRendersEmptyOneAndMany(t *testing.T) {
 						Runs: runs(n, name), RunsNext: "/console/x?" + name, Error: name, Notice: name, CreatedAt: tv(0, "UTC"), UpdatedAt: tv(0, "UTC")},
 					"archive":  struct{ ID, Name string }{name, name},
 					"session":  sessionView{Summary: summaryView{ID: name, Status: "running", Live: true, Cost: name, Budget: name, BudgetPct: 5}, Title: name, Agent: name, Environment: name, Node: name, Deployment: name, Metadata: []kv{{name, name}}, Events: events(n, name), StreamURL: "/console/sessions/x/stream?after=" + name, Error: name, Notice: name},
+					"sessions": sessionsView{Sessions: sessionRows(n, name), ShowNode: true, Next: "/console/sessions?page=" + name, First: "/console/sessions", Error: name},
+					"nodes":    nodesViewOf(clusterStatus(n, name), clusterLoads(n, name), now),
 					"failures": failuresView{Runs: runs(n, name), Deliveries: deliveries(n, name), Error: name, Notice: name},
 					"webhooks": webhooksView{Endpoints: endpoints(n, name), Outbox: n, Deliveries: deliveries(n, name), Error: name},
 					"signin":   signinView{Next: name, Error: name, Notice: name},
@@ -139,6 +141,34 @@ func TestEveryPageRendersEmptyOneAndMany(t *testing.T) {
 			})
 		}
 	}
+}
+
+func sessionRows(n int, name string) []sessionRow {
+	var out []sessionRow
+	for i := range n {
+		out = append(out, sessionRow{ID: "sesn_" + name, Title: name, Status: []string{"running", "idle", "terminated"}[i%3],
+			Agent: name + " v1", Deployment: name, Node: name, Environment: name, CreatedAt: tv(-time.Hour, "UTC"), ArchivedAt: tv(0, "UTC")})
+	}
+	return out
+}
+
+func clusterStatus(n int, name string) store.Status {
+	st := store.Status{Node: name + "0", Leader: name + "0",
+		Endpoints: []store.Endpoint{{URL: "http://127.0.0.1:2379/" + name, Healthy: false, Error: name}}}
+	for i := range n {
+		st.Nodes = append(st.Nodes, store.NodeInfo{Name: fmt.Sprintf("%s%d", name, i), AdvertiseURL: "https://" + name, Since: now.Add(-time.Duration(i+1) * time.Minute)})
+	}
+	return st
+}
+
+func clusterLoads(n int, name string) []store.NodeLoad {
+	var out []store.NodeLoad
+	for i := range n {
+		if i%4 != 3 { // some nodes have not published their load yet
+			out = append(out, store.NodeLoad{Node: fmt.Sprintf("%s%d", name, i), FreeSlots: i, Running: 2, DiskFree: 3 << 30, Cordoned: i%2 == 1})
+		}
+	}
+	return out
 }
 
 func endpoints(n int, name string) []webhooks.EndpointStatus {
@@ -169,6 +199,24 @@ func TestEmptyStatesAndCounts(t *testing.T) {
 	assert.Contains(t, html, `<code id="node">node-b</code>`, "cluster mode: the node that runs the session")
 	html = renderPage(t, "session", sessionView{NoBackend: true})
 	assert.Contains(t, html, "serves no sessions")
+	html = renderPage(t, "sessions", sessionsView{})
+	assert.Contains(t, html, "No sessions yet")
+	html = renderPage(t, "sessions", sessionsView{Sessions: sessionRows(3, "x")})
+	assert.NotContains(t, html, `class="node"`, "one box: no node column")
+	html = renderPage(t, "sessions", sessionsView{Sessions: sessionRows(3, "x"), ShowNode: true})
+	assert.Equal(t, 3, strings.Count(html, `<td data-label="Node" class="node"><code>x</code></td>`))
+	html = renderPage(t, "nodes", nodesViewOf(store.Status{}, nil, now))
+	assert.Contains(t, html, "No node holds a lease right now")
+	assert.Contains(t, html, "no leader")
+	html = renderPage(t, "nodes", nodesViewOf(clusterStatus(4, "n"), clusterLoads(4, "n"), now))
+	assert.Contains(t, html, "Leader: <strong><code>n0</code></strong>")
+	assert.Equal(t, 1, strings.Count(html, "★ leader"))
+	assert.Equal(t, 3, strings.Count(html, ">follower<"))
+	assert.Equal(t, 1, strings.Count(html, "(this node)"))
+	assert.Equal(t, 1, strings.Count(html, "‖ cordoned"), "n1 is cordoned (n3 published no load)")
+	assert.Contains(t, html, "not published yet")
+	assert.Contains(t, html, "3.0 GiB")
+	assert.Contains(t, html, "4 min 0 s", "n3's lease age")
 	html = renderPage(t, "deployment", deploymentView{Row: deploymentRow{ID: "depl_x", Name: "x", State: "active"}})
 	assert.Contains(t, html, "No schedule: it runs only when started by hand")
 	assert.Contains(t, html, "No runs yet.")
@@ -218,4 +266,15 @@ func TestRelativeTimes(t *testing.T) {
 	assert.Equal(t, "Wed 2026-07-01 09:00 CEST", v.InZone)
 	assert.Equal(t, "Europe/Berlin", v.Zone)
 	assert.Equal(t, "2026-07-01T07:00:00Z", v.ISO)
+}
+
+func TestLeaseAgeAndBytes(t *testing.T) {
+	assert.Equal(t, "0 s", leaseAge(-time.Second))
+	assert.Equal(t, "59 s", leaseAge(59*time.Second))
+	assert.Equal(t, "2 min 5 s", leaseAge(125*time.Second))
+	assert.Equal(t, "3 h 7 min", leaseAge(3*time.Hour+7*time.Minute))
+	assert.Equal(t, "2 d 1 h", leaseAge(49*time.Hour))
+	assert.Equal(t, "512 B", bytesText(512))
+	assert.Equal(t, "1.5 KiB", bytesText(1536))
+	assert.Equal(t, "3.0 GiB", bytesText(3<<30))
 }

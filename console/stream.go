@@ -48,9 +48,19 @@ func (c *Console) sessionStream(w http.ResponseWriter, r *http.Request) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer func() {
+			// In a cluster the handler may be a reverse proxy to the node
+			// that owns the session; when this page goes away its copy
+			// fails and it aborts with http.ErrAbortHandler, which the
+			// server would recover on its own goroutine but this is not
+			// one. Anything else is a real panic.
+			if p := recover(); p != nil && p != http.ErrAbortHandler {
+				panic(p)
+			}
+			sw.start(http.StatusOK)
+			_ = pw.Close()
+		}()
 		c.cfg.Sessions.ServeHTTP(sw, req)
-		sw.start(http.StatusOK)
-		_ = pw.Close()
 	}()
 	// The backend's handler ends with this request: its context is
 	// cancelled and its next write fails on the closed pipe.

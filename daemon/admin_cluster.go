@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -18,28 +19,44 @@ type ClusterStatus struct {
 	store.Status
 	// LeaseAges: how long each node has held its current lease, by name.
 	LeaseAges map[string]string `json:"lease_ages,omitempty"`
+	// Loads: each live node's free turn slots, running sessions, free
+	// disk and cordon, as placement reads them (issue 26).
+	Loads []store.NodeLoad `json:"loads,omitempty"`
 }
 
 func (d *Daemon) registerClusterAdmin(g *echo.Group) {
 	g.GET("/cluster", func(c echo.Context) error {
-		out := ClusterStatus{Engine: d.store.Engine()}
-		cl := d.clusterHandle()
-		if cl == nil {
-			// One node owns the bbolt file: it is the whole cluster.
-			out.Status = store.Status{Node: d.config().Cluster.NodeName, Role: "leader", Leader: d.config().Cluster.NodeName}
-			return c.JSON(http.StatusOK, out)
-		}
-		st, err := cl.Status(c.Request().Context())
+		out, err := d.clusterStatus(c.Request().Context())
 		if err != nil {
 			return err
 		}
-		out.Status = st
-		out.LeaseAges = map[string]string{}
-		for _, n := range st.Nodes {
-			out.LeaseAges[n.Name] = time.Since(n.Since).Round(time.Second).String()
-		}
 		return c.JSON(http.StatusOK, out)
 	})
+}
+
+// clusterStatus is what GET /admin/cluster answers and the console's nodes
+// view shows: one source for both.
+func (d *Daemon) clusterStatus(ctx context.Context) (ClusterStatus, error) {
+	out := ClusterStatus{Engine: d.store.Engine()}
+	cl := d.clusterHandle()
+	if cl == nil {
+		// One node owns the bbolt file: it is the whole cluster.
+		out.Status = store.Status{Node: d.config().Cluster.NodeName, Role: "leader", Leader: d.config().Cluster.NodeName}
+		return out, nil
+	}
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return out, err
+	}
+	out.Status = st
+	out.LeaseAges = map[string]string{}
+	for _, n := range st.Nodes {
+		out.LeaseAges[n.Name] = time.Since(n.Since).Round(time.Second).String()
+	}
+	if out.Loads, err = cl.Loads(ctx); err != nil {
+		return out, err
+	}
+	return out, nil
 }
 
 func (d *Daemon) clusterHandle() *store.Cluster {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/sandbox0/sandbox0d/console"
 	"github.com/sandbox0/sandbox0d/httpapi"
+	"github.com/sandbox0/sandbox0d/store"
 )
 
 // The console is mounted beside the API, not inside echo: its forms are
@@ -20,10 +22,20 @@ func (d *Daemon) buildConsole(cfg Config) *console.Console {
 	if !cfg.Console.Enabled {
 		return nil
 	}
-	return console.New(console.Config{
-		Service: d.svc, Sessions: httpapi.SessionHandler(d.backend), Webhooks: d.hooks,
+	cc := console.Config{
+		// In a cluster the console reads sessions as the API does: the list
+		// from the session index, a session and its live transcript
+		// forwarded to the node that owns it (issue 26).
+		Service: d.svc, Sessions: d.forwardSessions(httpapi.SessionHandler(d.backend)), Webhooks: d.hooks,
 		Keys: &d.auth, Trusted: viaSocket, AllowedHosts: func() []string { return d.config().Console.AllowedHosts }, Logger: d.log,
-	})
+	}
+	if d.store.Engine() == "etcd" {
+		cc.Cluster = func(ctx context.Context) (store.Status, []store.NodeLoad, error) {
+			st, err := d.clusterStatus(ctx) // GET /admin/cluster's source
+			return st.Status, st.Loads, err
+		}
+	}
+	return console.New(cc)
 }
 
 // rootHandler sends /console… to the console and the rest to the API.
