@@ -27,8 +27,9 @@ func sdNotify(state string) error {
 	return err
 }
 
-// watchdogLoop pings systemd's watchdog at half its interval, but only while
-// the store answers: a wedged database makes systemd restart the daemon.
+// watchdogLoop pings systemd's watchdog at half its interval, but on bbolt
+// only while the store answers: a wedged database makes systemd restart the
+// daemon.
 func (d *Daemon) watchdogLoop(ctx context.Context) {
 	usec, err := strconv.ParseInt(os.Getenv("WATCHDOG_USEC"), 10, 64)
 	if err != nil || usec <= 0 {
@@ -44,9 +45,19 @@ func (d *Daemon) watchdogLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			if err := d.store.Ping(); err != nil {
-				d.log.Error("store check failed; withholding the watchdog ping", "error", err)
-				continue
+			// On etcd the store is the cluster's, not this process's: an
+			// outage is answered with 503s naming etcd and a failing /readyz,
+			// and the node serves again by itself when etcd is back. A
+			// restart would not bring etcd back; it would kill this node's
+			// running local sessions and then fail its start until etcd
+			// returns (under the unit: an outage past WatchdogSec, 60 s,
+			// restarted every node). So there the watchdog vouches for this
+			// process only.
+			if d.store.Engine() != "etcd" {
+				if err := d.store.Ping(); err != nil {
+					d.log.Error("store check failed; withholding the watchdog ping", "error", err)
+					continue
+				}
 			}
 			_ = sdNotify("WATCHDOG=1")
 		}

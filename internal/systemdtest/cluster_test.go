@@ -319,9 +319,11 @@ systemctl daemon-reload`)
 		assert.Equal(t, pids[i], mainPID(t, c), "n%d restarted", i+1)
 	}
 	require.Eventually(t, func() bool {
-		st = clusterStatusOf(t, c2)
-		return st.Leader != "" && len(st.Nodes) == 2
-	}, 60*time.Second, 200*time.Millisecond, "a leader again after etcd's restart")
+		// Not clusterStatusOf: this runs outside the test's goroutine.
+		out, err := c2.output(30*time.Second, "sandbox0d", "cluster", "status", "--json")
+		st = clusterState{}
+		return err == nil && json.Unmarshal([]byte(out), &st) == nil && st.Leader != "" && len(st.Nodes) == 2
+	}, 60*time.Second, 200*time.Millisecond, "a leader and both nodes again after etcd's restart")
 	for _, e := range st.Endpoints {
 		assert.True(t, e.Healthy, "endpoint %s after the restart: %s", e.URL, e.Error)
 	}
