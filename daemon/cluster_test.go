@@ -113,6 +113,12 @@ func newClusterRigOn(t *testing.T, c *storetest.Cluster, n int) *clusterRig {
 }
 
 func (rig *clusterRig) startNode(t *testing.T, name string) *running {
+	return rig.startNodeWith(t, name, rig.clock.Now)
+}
+
+// startNodeWith starts a node on its own clock (nodes' clocks differ a
+// little in a real cluster).
+func (rig *clusterRig) startNodeWith(t *testing.T, name string, now func() time.Time) *running {
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	cfg.Socket = filepath.Join(dir, "s.sock")
@@ -121,7 +127,7 @@ func (rig *clusterRig) startNode(t *testing.T, name string) *running {
 	cfg.Cluster = daemon.ClusterConfig{NodeName: name, LeaseTTL: 2 * time.Second}
 	cfg.Schedule.Workers = 64 // a whole burst in flight at once
 	logs := &syncBuffer{}
-	d, err := daemon.New(cfg, slog.New(slog.NewTextHandler(logs, nil)), daemon.Options{Backend: rig.backend, Now: rig.clock.Now})
+	d, err := daemon.New(cfg, slog.New(slog.NewTextHandler(logs, nil)), daemon.Options{Backend: rig.backend, Now: now})
 	require.NoError(t, err)
 	return startDaemon(t, d, cfg, logs)
 }

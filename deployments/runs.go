@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sandbox0/sandbox0d/crypto"
@@ -460,41 +462,59 @@ func (s *Service) recoverIntents(dead func(writer int64) bool) (int, error) {
 			}
 		}
 	}
-	n := 0
-	err := s.store.Update(func(tx *store.Tx) error {
-		var runs []Run
-		if err := tx.ForEachIntent(func(_ string, doc []byte) error {
-			var in intent
-			if err := json.Unmarshal(doc, &in); err != nil {
-				return fmt.Errorf("decode run intent: %w", err)
-			}
-			if dead != nil && !dead(in.Writer) {
-				return nil
-			}
-			runs = append(runs, in.Run)
-			return nil
-		}); err != nil {
-			return err
+	// Each intent is resolved by a write of its own. One transaction for
+	// all of them failed on etcd once a burst left more than a dozen or so
+	// (a run's record is several operations; etcd caps a transaction at
+	// --max-txn-ops, 128 by default), on every leader after, for ever: the
+	// runs were never recorded. Concurrent writes still share transactions
+	// through group commit, which splits a group to fit.
+	var (
+		n        atomic.Int64
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	slots := make(chan struct{}, recoverConcurrency)
+	for _, run := range pending {
+		run.CreatedAt = s.nextCreatedAt()
+		run.SessionID, run.Error = created[run.ID], nil
+		if run.SessionID == "" {
+			run.Error = &RunError{Type: sessions.ErrUnknown,
+				Message: "the daemon stopped during session creation; the session may or may not have been created and was not retried"}
 		}
-		for _, run := range runs {
-			run.CreatedAt = s.nextCreatedAt()
-			run.SessionID, run.Error = created[run.ID], nil
-			if run.SessionID == "" {
-				run.Error = &RunError{Type: sessions.ErrUnknown,
-					Message: "the daemon stopped during session creation; the session may or may not have been created and was not retried"}
+		evID := event.NewID()
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			recorded := false
+			err := s.store.Write(func(tx *store.Tx) error {
+				recorded = false
+				if !tx.HasIntent(run.ID) {
+					return nil // resolved meanwhile
+				}
+				recorded = true
+				return s.recordRun(tx, run, evID)
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("run %s: resolving its intent: %w", run.ID, err)
 			}
-			if err := s.recordRun(tx, run, event.NewID()); err != nil {
-				return err
+			if err == nil && recorded {
+				n.Add(1)
 			}
-			n++
-		}
-		return nil
-	})
-	if err == nil && n > 0 {
+		})
+	}
+	wg.Wait()
+	if n.Load() > 0 {
 		s.notify()
 	}
-	return n, err
+	return int(n.Load()), firstErr
 }
+
+// recoverConcurrency bounds the intent resolutions in flight: enough to
+// fill a group commit.
+const recoverConcurrency = 32
 
 // GetRun returns a run by id.
 func (s *Service) GetRun(_ context.Context, id string) (*Run, error) {

@@ -87,8 +87,21 @@ func NewScheduler(s *Service, cfg SchedulerConfig) *Scheduler {
 }
 
 // DeploymentChanged implements Planner: an API change re-plans d unless a
-// newer plan is in the loop already.
-func (sc *Scheduler) DeploymentChanged(d *Deployment) { sc.replan(d, planAfterChange) }
+// newer plan is in the loop already. The change was made at d.PlanFrom,
+// which may be before now: in a cluster it reaches the leader through a
+// watch, so a deployment created on another node 10 ms before a minute is
+// planned here after that minute; the occurrence between the change and
+// now is due (within schedule.misfire_grace), as it is on one node, where
+// the change plans it before the minute. Claims keep it to one run.
+func (sc *Scheduler) DeploymentChanged(d *Deployment) {
+	var missed time.Time
+	if d.Schedulable() {
+		if cr := sc.svc.plans.cron(d); cr != nil {
+			missed, _ = sc.missedFire(cr, d.PlanFrom, sc.svc.Now())
+		}
+	}
+	sc.applyPlan(d, planAfterChange, missed)
+}
 
 // Loop exposes the timer loop (heap size and next fire for metrics/health).
 func (sc *Scheduler) Loop() *schedule.Loop { return sc.loop }
