@@ -71,6 +71,16 @@ func (k kvBucket) Get(key []byte) []byte {
 	return k.e.Get(key)
 }
 
+// GetLikelyAbsent is Get for a key that is almost never present (a fire
+// claim). etcd answers it without a round trip, taking the key as absent
+// and making the commit depend on that (see etcdTx.getLikelyAbsent).
+func (k kvBucket) GetLikelyAbsent(key []byte) []byte {
+	if k.b != nil {
+		return k.b.Get(key)
+	}
+	return k.e.GetLikelyAbsent(key)
+}
+
 func (k kvBucket) Put(key, value []byte) error {
 	if k.b != nil {
 		return k.b.Put(key, value)

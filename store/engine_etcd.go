@@ -107,6 +107,8 @@ type etcdEngine struct {
 
 	commits   atomic.Uint64 // Txns that committed
 	conflicts atomic.Uint64 // Txns refused by their If (closure reran)
+	gets      atomic.Uint64 // range requests made by transactions (round trips before a commit)
+	txns      atomic.Uint64 // Txn requests sent (commits, conflicts, refusals)
 	observe   atomic.Pointer[func(op string, took time.Duration)]
 }
 
@@ -284,8 +286,13 @@ func (e *etcdEngine) view(fn func(kvTx) error) error {
 func (e *etcdEngine) update(fn func(kvTx) error) error {
 	start := time.Now()
 	defer e.observed("update", start)
+	var refused *etcdTx // the previous attempt, refused by its compares
 	for attempt := 0; ; attempt++ {
 		t := e.newTx(true)
+		if refused != nil {
+			t = refused.rerun()
+		}
+		refused = nil
 		err := fn(kvTx{e: t})
 		if t.err != nil {
 			if e.retryable(t.err, start, attempt) {
@@ -294,9 +301,16 @@ func (e *etcdEngine) update(fn func(kvTx) error) error {
 			return t.err
 		}
 		if err != nil {
-			return err
+			// An error may rest on an assumption (a fence taken as held):
+			// it stands once the assumptions are proved.
+			verr := t.validate()
+			if verr == nil || errors.Is(verr, errTxnTooLarge) {
+				return err
+			}
+			err = verr
+		} else {
+			err = t.commit()
 		}
-		err = t.commit()
 		if e.retryable(err, start, attempt) {
 			continue
 		}
@@ -310,6 +324,7 @@ func (e *etcdEngine) update(fn func(kvTx) error) error {
 		if attempt >= maxConflictRetries {
 			return fmt.Errorf("etcd: gave up after %d conflicting attempts (other writers kept changing what this write read)", attempt+1)
 		}
+		refused = t
 		// Jitter spreads writers that collided so they do not collide again.
 		time.Sleep(time.Duration(rand.IntN(1+min(attempt, 10))) * time.Millisecond)
 	}

@@ -24,6 +24,36 @@ type etcdTx struct {
 
 	writes      map[string]etcdWrite // buffered puts and deletes by full key
 	delPrefixes []string             // buffered DeletePrefix calls (full keys)
+
+	// assumed counts the answers given without asking etcd: a key taken
+	// to be absent (GetLikelyAbsent) and a fence taken to hold. Only the
+	// commit's compares prove them, so an outcome that commits no writes
+	// (an error, a closure that wrote nothing) is checked before it is
+	// believed (validate).
+	assumed int
+	// journal undoes a group member's changes to reads and writes (mark,
+	// rollback), so a group that outgrows a Txn, or one of whose members
+	// fails, commits the others without running them again.
+	journal []etcdUndo
+	// seed, after a refused commit: every compared key as the refusal's
+	// Else branch read it, at seedRev. The rerun starts from it, so only
+	// what changed is new to the closures, and nothing is read twice.
+	seed    map[string]*mvccpb.KeyValue
+	seedRev int64
+}
+
+// etcdUndo is one journal entry: a key added to the read set, or a
+// buffered write (prev, or none when !had) replaced.
+type etcdUndo struct {
+	read bool
+	key  string
+	prev etcdWrite
+	had  bool
+}
+
+// txMark is a point a transaction can roll back to.
+type txMark struct {
+	journal, guards, fences, delPrefixes, assumed int
 }
 
 type etcdWrite struct {
@@ -35,6 +65,16 @@ type keyRange struct{ start, end string }
 
 func (e *etcdEngine) newTx(writable bool) *etcdTx {
 	return &etcdTx{e: e, writable: writable}
+}
+
+// rerun is a fresh transaction after t was refused: it starts at the
+// refusal's revision with every key t compared already read.
+func (t *etcdTx) rerun() *etcdTx {
+	n := t.e.newTx(t.writable)
+	if t.seed != nil {
+		n.rev, n.cache = t.seedRev, t.seed
+	}
+	return n
 }
 
 // fail records the first failure; later reads answer nothing and the
@@ -68,6 +108,7 @@ func (t *etcdTx) remote(key string) *mvccpb.KeyValue {
 		return nil
 	}
 	ctx, cancel := t.e.ctx()
+	t.e.gets.Add(1)
 	resp, err := t.e.cli.Get(ctx, key, t.readOpts()...)
 	cancel()
 	if err != nil {
@@ -116,6 +157,7 @@ func (t *etcdTx) get(key string) []byte {
 				rev = kv.ModRevision
 			}
 			t.reads[key] = rev
+			t.journal = append(t.journal, etcdUndo{read: true, key: key})
 		}
 	}
 	if kv == nil || len(kv.Value) == 0 {
@@ -126,26 +168,76 @@ func (t *etcdTx) get(key string) []byte {
 }
 
 func (t *etcdTx) put(key string, val []byte) {
-	if t.writes == nil {
-		t.writes = map[string]etcdWrite{}
-	}
-	t.writes[key] = etcdWrite{val: append([]byte{}, val...)}
+	t.setWrite(key, etcdWrite{val: append([]byte{}, val...)})
 }
 
-func (t *etcdTx) del(key string) {
+func (t *etcdTx) del(key string) { t.setWrite(key, etcdWrite{del: true}) }
+
+func (t *etcdTx) setWrite(key string, w etcdWrite) {
 	if t.writes == nil {
 		t.writes = map[string]etcdWrite{}
 	}
-	t.writes[key] = etcdWrite{del: true}
+	prev, had := t.writes[key]
+	t.journal = append(t.journal, etcdUndo{key: key, prev: prev, had: had})
+	t.writes[key] = w
 }
 
 func (t *etcdTx) deletePrefix(prefix string) {
-	for k := range t.writes {
+	for k, w := range t.writes {
 		if strings.HasPrefix(k, prefix) {
+			t.journal = append(t.journal, etcdUndo{key: k, prev: w, had: true})
 			delete(t.writes, k)
 		}
 	}
 	t.delPrefixes = append(t.delPrefixes, prefix)
+}
+
+// mark is the transaction's state now, for rollback.
+func (t *etcdTx) mark() txMark {
+	return txMark{journal: len(t.journal), guards: len(t.guards), fences: len(t.fences),
+		delPrefixes: len(t.delPrefixes), assumed: t.assumed}
+}
+
+// rollback undoes the writes made since m, and the reads too when reads is
+// set. Point reads stay cached: the snapshot does not change.
+func (t *etcdTx) rollback(m txMark, reads bool) {
+	for i := len(t.journal) - 1; i >= m.journal; i-- {
+		u := t.journal[i]
+		switch {
+		case u.read:
+			if reads {
+				delete(t.reads, u.key)
+			}
+		case u.had:
+			t.writes[u.key] = u.prev
+		default:
+			delete(t.writes, u.key)
+		}
+	}
+	if reads {
+		t.journal = t.journal[:m.journal]
+		t.guards = t.guards[:m.guards]
+		t.fences = t.fences[:m.fences]
+		t.assumed = m.assumed
+	} else {
+		// The reads stay in the set (the commit proves them); only the
+		// write entries leave the journal.
+		kept := t.journal[:m.journal]
+		for _, u := range t.journal[m.journal:] {
+			if u.read {
+				kept = append(kept, u)
+			}
+		}
+		t.journal = kept
+	}
+	t.delPrefixes = t.delPrefixes[:m.delPrefixes]
+}
+
+// overLimit reports whether the commit would need more compares, or more
+// writes, than one Txn may carry. A prefix delete that has to become point
+// deletes may still need more; the commit then says errTxnTooLarge.
+func (t *etcdTx) overLimit() bool {
+	return len(t.reads)+len(t.guards)+len(t.fences) > t.e.maxOps || len(t.writes)+len(t.delPrefixes) > t.e.maxOps
 }
 
 func (t *etcdTx) guard(start, end string) {
@@ -163,22 +255,58 @@ func (t *etcdTx) hidden(key string) bool {
 	return t.deletedByPrefix(key)
 }
 
-// RequireFence reads the fence key at the snapshot and adds its compare to
-// the commit.
+// RequireFence adds the fence's compare to the commit. A leader's fence
+// almost always holds, so a write transaction takes it as holding without
+// reading it (a round trip per group saved) and the commit's compare
+// decides; after a refusal the fence key is known (the seed) and a lost
+// fence answers ErrFenced at once. A read-only transaction reads it.
 func (t *etcdTx) RequireFence(f Fence) error {
-	kv := t.remote(f.Key)
-	if t.err != nil {
-		return t.err
-	}
-	if kv == nil || kv.CreateRevision != f.Rev {
-		return ErrFenced
-	}
 	for _, g := range t.fences {
 		if g == f {
 			return nil // the fires of a group share one compare
 		}
 	}
+	if kv, known := t.cache[f.Key]; known || !t.writable {
+		if !known {
+			kv = t.remote(f.Key)
+		}
+		if t.err != nil {
+			return t.err
+		}
+		if kv == nil || kv.CreateRevision != f.Rev {
+			return ErrFenced
+		}
+	} else {
+		t.assumed++
+	}
 	t.fences = append(t.fences, f)
+	return nil
+}
+
+// getLikelyAbsent is get for a key that is almost never present (a fire
+// claim): a write transaction takes it as absent without asking etcd, and
+// the commit compares its create revision with 0 (one compare, no round
+// trip). When it was present the commit is refused, the refusal reads the
+// key (the seed) and the rerun sees its value.
+func (t *etcdTx) getLikelyAbsent(key string) []byte {
+	if !t.writable || t.err != nil {
+		return t.get(key)
+	}
+	if _, ok := t.writes[key]; ok {
+		return t.get(key)
+	}
+	if _, ok := t.cache[key]; ok || t.deletedByPrefix(key) {
+		return t.get(key)
+	}
+	if _, seen := t.reads[key]; seen {
+		return nil // assumed before, by this transaction
+	}
+	if t.reads == nil {
+		t.reads = map[string]int64{}
+	}
+	t.reads[key] = 0 // ModRevision == 0: absent, as CreateRevision == 0
+	t.journal = append(t.journal, etcdUndo{read: true, key: key})
+	t.assumed++
 	return nil
 }
 
@@ -188,30 +316,61 @@ func (t *etcdTx) Bucket(name []byte) *etcdBucket {
 }
 
 // commit sends the buffered writes as one Txn guarded by what was read.
+// A transaction that wrote nothing commits nothing, unless it assumed
+// something: then its compares are checked (validate).
 func (t *etcdTx) commit() error {
 	if len(t.writes) == 0 && len(t.delPrefixes) == 0 {
-		return nil // a read-write closure that wrote nothing commits nothing
+		return t.validate()
 	}
+	ops, err := t.writeOps()
+	if err != nil {
+		return err
+	}
+	return t.send(ops)
+}
+
+// validate proves what the transaction assumed (an outcome with no
+// commit to prove it: an error, or nothing written), with a Txn of
+// compares and no writes, which etcd serves as a linearizable read.
+// errConflict means an assumption was wrong; the rerun starts from the seed.
+func (t *etcdTx) validate() error {
+	if t.assumed == 0 {
+		return nil
+	}
+	return t.send(nil)
+}
+
+// send commits ops if every compare holds. When one does not, the Else
+// branch reads every key compared (etcd counts each branch against
+// --max-txn-ops on its own, so as many reads as compares fit) and the
+// answer seeds the rerun.
+func (t *etcdTx) send(ops []clientv3.Op) error {
 	cmps := make([]clientv3.Cmp, 0, len(t.reads)+len(t.guards)+len(t.fences))
+	elseOps := make([]clientv3.Op, 0, len(t.reads)+len(t.fences))
+	keys := make([]string, 0, len(t.reads)+len(t.fences))
 	for k, rev := range t.reads {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", rev))
+		keys = append(keys, k)
 	}
 	for _, g := range t.guards {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(g.start).WithRange(g.end), "<", t.rev+1))
 	}
 	for _, f := range t.fences {
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(f.Key), "=", f.Rev))
+		if _, dup := t.reads[f.Key]; !dup {
+			keys = append(keys, f.Key)
+		}
 	}
-	ops, err := t.writeOps()
-	if err != nil {
-		return err
+	for _, k := range keys {
+		elseOps = append(elseOps, clientv3.OpGet(k))
 	}
 	if len(cmps) > t.e.maxOps || len(ops) > t.e.maxOps {
 		return errTxnTooLarge
 	}
 	ctx, cancel := t.e.ctx()
 	defer cancel()
-	resp, err := t.e.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	t.e.txns.Add(1)
+	resp, err := t.e.cli.Txn(ctx).If(cmps...).Then(ops...).Else(elseOps...).Commit()
 	if err != nil {
 		if isTooLarge(err) {
 			return errTxnTooLarge
@@ -219,6 +378,17 @@ func (t *etcdTx) commit() error {
 		return t.e.unavailable(err)
 	}
 	if !resp.Succeeded {
+		t.seed, t.seedRev = make(map[string]*mvccpb.KeyValue, len(keys)), resp.Header.Revision
+		for i, r := range resp.Responses {
+			if i >= len(keys) {
+				break
+			}
+			var kv *mvccpb.KeyValue
+			if rr := r.GetResponseRange(); rr != nil && len(rr.Kvs) > 0 {
+				kv = rr.Kvs[0]
+			}
+			t.seed[keys[i]] = kv
+		}
 		return errConflict
 	}
 	return nil
@@ -283,6 +453,10 @@ type etcdBucket struct {
 }
 
 func (b *etcdBucket) Get(key []byte) []byte { return b.t.get(b.lo + string(key)) }
+
+func (b *etcdBucket) GetLikelyAbsent(key []byte) []byte {
+	return b.t.getLikelyAbsent(b.lo + string(key))
+}
 
 func (b *etcdBucket) Put(key, value []byte) error {
 	if !b.t.writable {

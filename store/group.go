@@ -111,29 +111,20 @@ func (s *Store) leadGroups() {
 // the ones after it form the next group, which keeps the outcome that of
 // running them one after another.
 func (s *Store) commitGroup(batch []*groupCall) {
+	if s.db == nil {
+		s.commitGroupEtcd(batch)
+		return
+	}
 	for len(batch) > 0 {
 		failed := -1
 		var ferr error
-		var err error
-		if s.db != nil {
-			// A closure given to bbolt directly stays on the stack; one
-			// given to the engine interface would escape (allocations per
-			// commit), so the etcd path has a function of its own.
-			err = s.db.Update(func(btx *bolt.Tx) error {
-				failed, ferr = runGroup(batch, &Tx{tx: kvTx{b: btx}})
-				return ferr
-			})
-		} else {
-			failed, ferr, err = s.updateGroup(batch)
-		}
-		if failed < 0 && errors.Is(err, errTxnTooLarge) && len(batch) > 1 {
-			// The engine caps one transaction (etcd's --max-txn-ops): the
-			// group commits as two, each still atomic on its own.
-			half := len(batch) / 2
-			s.commitGroup(batch[:half])
-			s.commitGroup(batch[half:])
-			return
-		}
+		// A closure given to bbolt directly stays on the stack; one given
+		// to the engine interface would escape (allocations per commit),
+		// so the etcd path has a function of its own.
+		err := s.db.Update(func(btx *bolt.Tx) error {
+			failed, ferr = runGroup(batch, &Tx{tx: kvTx{b: btx}})
+			return ferr
+		})
 		if failed < 0 {
 			if err == nil {
 				s.group.commits.Add(1)
@@ -162,14 +153,72 @@ func runGroup(batch []*groupCall, tx *Tx) (int, error) {
 	return -1, nil
 }
 
-// updateGroup is commitGroup's transaction on the engine (etcd), which may
-// run it more than once: each run starts over.
-func (s *Store) updateGroup(batch []*groupCall) (failed int, ferr error, err error) {
-	err = s.eng.update(func(t kvTx) error {
-		failed, ferr = runGroup(batch, &Tx{tx: t})
-		return ferr
-	})
-	return failed, ferr, err
+// commitGroupEtcd packs a group into Txns without running a function more
+// often than a conflict demands. The functions run in order in one
+// transaction; etcd's journal (mark, rollback) lets the transaction take
+// back one function's changes, which bbolt cannot, so:
+//
+//   - a function that would make the Txn carry more than etcd's
+//     --max-txn-ops compares or writes is rolled back and leads the next
+//     Txn (running a whole group, failing on size and halving it cost every
+//     function twice, and on etcd every read twice);
+//   - a function that fails has its writes rolled back and the others go
+//     on, as if it had run alone before them (a failed function changes
+//     nothing); its reads stay, so the commit also proves its error, which
+//     may rest on something taken without a read (a fence taken as held).
+//
+// A refused commit reruns the functions from the refusal's seed: only keys
+// that changed are new to them, nothing is read again, and a fire whose
+// claim another writer took fails alone (ErrDuplicateFire) while the rest
+// commit.
+func (s *Store) commitGroupEtcd(batch []*groupCall) {
+	type failure struct {
+		i   int
+		err error
+	}
+	for len(batch) > 0 {
+		var n int
+		var failed []failure
+		err := s.eng.update(func(t kvTx) error {
+			n, failed = len(batch), failed[:0]
+			tx := &Tx{tx: t}
+			for i, c := range batch {
+				m := t.e.mark()
+				err := runGroupFn(c, tx)
+				if err != nil {
+					t.e.rollback(m, false)
+				}
+				if i > 0 && t.e.overLimit() {
+					t.e.rollback(m, true)
+					n = i
+					return nil
+				}
+				if err != nil {
+					failed = append(failed, failure{i, err})
+				}
+			}
+			return nil
+		})
+		if errors.Is(err, errTxnTooLarge) && n > 1 {
+			// A prefix delete that became point deletes outgrew the
+			// estimate: commit the members in two halves.
+			s.commitGroupEtcd(batch[:n/2])
+			batch = batch[n/2:]
+			continue
+		}
+		if err == nil {
+			s.group.commits.Add(1)
+		}
+		for _, c := range batch[:n] {
+			c.err = err
+		}
+		if err == nil || errors.Is(err, errTxnTooLarge) && n == 1 {
+			for _, f := range failed {
+				batch[f.i].err = f.err
+			}
+		}
+		batch = batch[n:]
+	}
 }
 
 func runGroupFn(c *groupCall, tx *Tx) (err error) {

@@ -56,9 +56,24 @@ func decodeRunEntry(v []byte) (flags byte, scheduledAt time.Time, deploymentID s
 // with ErrDuplicateFire when another run holds it; claiming again for the
 // same run id is a no-op so idempotent batch functions can retry.
 func (tx *Tx) ClaimScheduledFire(deploymentID string, scheduledAt time.Time, runID string) error {
+	// A fire's claim is new but for a rerun or a duplicate: on etcd the
+	// commit proves it absent instead of a read before it.
+	return tx.claimScheduledFire(deploymentID, scheduledAt, runID, true)
+}
+
+// claimScheduledFire is ClaimScheduledFire; likelyAbsent says which read
+// fits: recording a scheduled run finds its own claim, which a real read
+// sees at once where an assumed absence would cost a refused commit.
+func (tx *Tx) claimScheduledFire(deploymentID string, scheduledAt time.Time, runID string, likelyAbsent bool) error {
 	b := tx.bucket(bucketScheduledRuns)
 	k := prefixed(deploymentID, timeKey(scheduledAt))
-	if v := b.Get(k); v != nil {
+	var v []byte
+	if likelyAbsent {
+		v = b.GetLikelyAbsent(k)
+	} else {
+		v = b.Get(k)
+	}
+	if v != nil {
 		if string(v) == runID {
 			return nil
 		}
@@ -69,7 +84,7 @@ func (tx *Tx) ClaimScheduledFire(deploymentID string, scheduledAt time.Time, run
 
 // ScheduledFireRunID returns the run id holding (deploymentID, scheduledAt), or "".
 func (tx *Tx) ScheduledFireRunID(deploymentID string, scheduledAt time.Time) string {
-	return string(tx.bucket(bucketScheduledRuns).Get(prefixed(deploymentID, timeKey(scheduledAt))))
+	return string(tx.bucket(bucketScheduledRuns).GetLikelyAbsent(prefixed(deploymentID, timeKey(scheduledAt))))
 }
 
 // GetRun returns a copy of the run document, or nil.
@@ -88,7 +103,7 @@ func (tx *Tx) PutRun(ix RunIndex, doc []byte) error {
 		return errors.New("put run: empty id")
 	}
 	if ix.Scheduled {
-		if err := tx.ClaimScheduledFire(ix.DeploymentID, ix.ScheduledAt, ix.ID); err != nil {
+		if err := tx.claimScheduledFire(ix.DeploymentID, ix.ScheduledAt, ix.ID, false); err != nil {
 			return err
 		}
 	}

@@ -47,6 +47,20 @@ func Start(t testing.TB, n int) *Cluster {
 	return startWithRetry(t, "start etcd", func(dir string) (*Cluster, error) { return start(dir, n) })
 }
 
+// StartIn starts an n-member cluster with its data under dir, for a
+// program that is not a test (the benchmark harness); the caller stops it.
+// Like Start it starts over on new ports, three times at most.
+func StartIn(dir string, n int) (*Cluster, error) {
+	var c *Cluster
+	var err error
+	for i := range 3 {
+		if c, err = start(fmt.Sprintf("%s/%d", dir, i), n); err == nil {
+			return c, nil
+		}
+	}
+	return nil, err
+}
+
 // startWithRetry starts a cluster, stopped when the test ends. A port
 // freePort found free can be taken before the member binds it (another
 // test, another process): start over on new ports, three times at most.
