@@ -35,6 +35,14 @@ func TestMigrateCommandReadsTheConfig(t *testing.T) {
 	assert.Contains(t, res.err.Error(), filepath.Join(dir, "data", "sandbox0d.db"), "the data dir's file, which does not exist")
 	_, err := os.Stat(filepath.Join(dir, "data", "sandbox0d.db"))
 	assert.True(t, os.IsNotExist(err), "nothing was created")
+
+	// store.type is bbolt here, yet plain http beyond loopback is refused.
+	require.NoError(t, os.WriteFile(config, []byte("data_dir: "+filepath.Join(dir, "data")+"\nsocket: "+filepath.Join(dir, "s.sock")+
+		"\nstore:\n  etcd:\n    endpoints: [http://10.1.2.3:2379]\n"), 0o600))
+	res = runCLI(t, nil, nil, nil, "migrate", "--to", "etcd", "--config", config)
+	require.Error(t, res.err)
+	assert.Contains(t, res.err.Error(), "store.etcd.endpoints")
+	assert.Contains(t, res.err.Error(), "allow_plaintext")
 }
 
 // keys rotate --etcd reads the config and needs the writable copy.

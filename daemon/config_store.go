@@ -168,6 +168,17 @@ func splitEndpoints(in []string) []string {
 	return out
 }
 
+// checkEtcdKeys validates store.etcd.* as store.type etcd would, for the
+// commands that reach etcd whatever store.type says (migrate, keys rotate
+// --etcd): plain http beyond loopback stays refused there too.
+func (c Config) checkEtcdKeys() error {
+	c.Store.Type = "etcd"
+	if c.Cluster.NodeName == "" {
+		c.Cluster.NodeName = "-" // these commands are no node
+	}
+	return c.validateStore()
+}
+
 // openStore opens the configured engine.
 func openStore(cfg Config) (*store.Store, string, error) {
 	if cfg.Store.Type != "etcd" {

@@ -41,6 +41,9 @@ const migrateLockTimeout = time.Second
 // Migrate copies the shared state between the engines and prints what it
 // copied, verified, to out.
 func Migrate(cfg Config, req MigrateRequest, out io.Writer) error {
+	if err := cfg.checkEtcdKeys(); err != nil {
+		return err
+	}
 	opts, err := etcdOptions(cfg.Store.Etcd)
 	if err != nil {
 		return err

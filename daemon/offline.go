@@ -44,6 +44,9 @@ func RotateCluster(cfg Config, identityFile string, log *slog.Logger) (string, i
 	if identityFile == "" {
 		return "", 0, errors.New("--identity-file: name a writable copy of the cluster's identity file; it is rotated in place")
 	}
+	if err := cfg.checkEtcdKeys(); err != nil {
+		return "", 0, err
+	}
 	opts, err := etcdOptions(cfg.Store.Etcd)
 	if err != nil {
 		return "", 0, err
