@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -197,4 +198,37 @@ func TestEtcdAssumptionsAreProvedWithoutACommit(t *testing.T) {
 	}))
 	assert.Equal(t, "theirs", holder)
 	assert.Equal(t, 2, attempts)
+}
+
+// Concurrent transactions' first reads go to etcd together (one Txn of
+// Gets, one linearizable read for the group), and each still sees every
+// write acknowledged before it began: here, on another node, the moment
+// before.
+func TestEtcdFirstReadsAreGroupedAndLinearizable(t *testing.T) {
+	st, peer := openEtcdPair(t, EtcdOptions{})
+	const readers, each = 32, 20
+	gets := st.etcd.gets.Load()
+	var wg sync.WaitGroup
+	for r := range readers {
+		wg.Go(func() {
+			for i := range each {
+				name := fmt.Sprintf("%d-%d", r, i)
+				id := fmt.Sprint("reader-", r)
+				if !assert.NoError(t, peer.Update(func(tx *Tx) error { return tx.PutAPIKey(APIKey{ID: id, Name: name}) })) {
+					return
+				}
+				assert.NoError(t, st.View(func(tx *Tx) error {
+					k, err := tx.GetAPIKey(id)
+					if err == nil {
+						assert.Equal(t, name, k.Name, "a read begun after an acknowledged write sees it")
+					}
+					return err
+				}))
+			}
+		})
+	}
+	wg.Wait()
+	sent := st.etcd.gets.Load() - gets
+	t.Logf("%d reads in %d requests", readers*each, sent)
+	assert.Less(t, sent, uint64(readers*each), "reads arriving together share a request")
 }

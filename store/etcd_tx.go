@@ -107,18 +107,29 @@ func (t *etcdTx) remote(key string) *mvccpb.KeyValue {
 	if t.err != nil {
 		return nil
 	}
-	ctx, cancel := t.e.ctx()
-	t.e.gets.Add(1)
-	resp, err := t.e.cli.Get(ctx, key, t.readOpts()...)
-	cancel()
-	if err != nil {
-		t.fail(err)
-		return nil
-	}
-	t.pin(resp.Header.Revision)
 	var kv *mvccpb.KeyValue
-	if len(resp.Kvs) > 0 {
-		kv = resp.Kvs[0]
+	if t.rev == 0 {
+		// The first read: grouped with other transactions' (etcd_reads.go).
+		var rev int64
+		var err error
+		if kv, rev, err = t.e.firstRead(key); err != nil {
+			t.fail(err)
+			return nil
+		}
+		t.pin(rev)
+	} else {
+		ctx, cancel := t.e.ctx()
+		t.e.gets.Add(1)
+		resp, err := t.e.cli.Get(ctx, key, t.readOpts()...)
+		cancel()
+		if err != nil {
+			t.fail(err)
+			return nil
+		}
+		t.pin(resp.Header.Revision)
+		if len(resp.Kvs) > 0 {
+			kv = resp.Kvs[0]
+		}
 	}
 	if t.cache == nil {
 		t.cache = map[string]*mvccpb.KeyValue{}
