@@ -103,19 +103,8 @@ func newClusterRig(ctx context.Context, h *harness, rp rigParams) (*clusterRig, 
 		rig.close()
 		return nil, err
 	}
-	identity := filepath.Join(rig.nodes[0].cfg.DataDir, "keys", "identity.age.txt")
-	data, err := os.ReadFile(identity)
-	if err != nil {
-		rig.close()
-		return nil, fmt.Errorf("node-0's identity: %w", err)
-	}
 	for _, n := range rig.nodes[1:] {
-		keys := filepath.Join(n.cfg.DataDir, "keys")
-		if err := os.MkdirAll(keys, 0o700); err != nil {
-			rig.close()
-			return nil, err
-		}
-		if err := os.WriteFile(filepath.Join(keys, "identity.age.txt"), data, 0o600); err != nil {
+		if err := shareIdentity(rig.nodes[0].cfg.DataDir, n.cfg.DataDir); err != nil {
 			rig.close()
 			return nil, err
 		}
@@ -125,6 +114,22 @@ func newClusterRig(ctx context.Context, h *harness, rp rigParams) (*clusterRig, 
 		}
 	}
 	return rig, nil
+}
+
+// shareIdentity copies the age identity the node in dataDir made into
+// another node's data dir before its first start, as an operator installs
+// the same identity file on every node (docs/cluster.md).
+func shareIdentity(dataDir, otherDataDir string) error {
+	const identityFile = "keys/identity.age.txt"
+	data, err := os.ReadFile(filepath.Join(dataDir, identityFile))
+	if err != nil {
+		return fmt.Errorf("the first node's age identity: %w", err)
+	}
+	path := filepath.Join(otherDataDir, identityFile)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
 }
 
 // start execs n's daemon and waits for /readyz.

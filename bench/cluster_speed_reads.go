@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,16 +26,11 @@ const clusterPrefix = "/bench-nodes/"
 // operator gives every node the same identity (docs/cluster.md).
 func startClusterNodes(ctx context.Context, h *harness, members *storetest.Cluster, n int) ([]*daemonProc, error) {
 	var nodes []*daemonProc
-	var identity []byte
-	const identityFile = "keys/identity.age.txt"
+	var first string
 	for i := range n {
 		dir := h.dir(fmt.Sprintf("node-%d", i))
-		if identity != nil {
-			path := filepath.Join(dir, identityFile)
-			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-				return nodes, err
-			}
-			if err := os.WriteFile(path, identity, 0o600); err != nil {
+		if i > 0 {
+			if err := shareIdentity(first, dir); err != nil {
 				return nodes, err
 			}
 		}
@@ -55,35 +47,10 @@ func startClusterNodes(ctx context.Context, h *harness, members *storetest.Clust
 			return nodes, fmt.Errorf("start node-%d: %w", i, err)
 		}
 		if i == 0 {
-			if identity, err = os.ReadFile(filepath.Join(dir, identityFile)); err != nil {
-				return nodes, fmt.Errorf("node-0's age identity: %w", err)
-			}
+			first = dir
 		}
 	}
 	return nodes, nil
-}
-
-// clusterRole asks a node's admin socket whether it leads.
-func clusterRole(ctx context.Context, p *daemonProc) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://sandbox0d/admin/cluster", nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := p.admin.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var st struct {
-		Role string `json:"role"`
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET /admin/cluster: %d", resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return "", fmt.Errorf("GET /admin/cluster: %w", err)
-	}
-	return st.Role, nil
 }
 
 // follower waits until exactly one node leads and returns a node that does not.
@@ -92,11 +59,11 @@ func follower(ctx context.Context, nodes []*daemonProc) (*daemonProc, int, error
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		leaders, pick := 0, -1
 		for i, p := range nodes {
-			role, err := clusterRole(ctx, p)
+			st, err := status(ctx, p)
 			if err != nil {
 				break
 			}
-			if role == "leader" {
+			if st.Role == "leader" {
 				leaders++
 			} else if pick < 0 {
 				pick = i
@@ -190,10 +157,11 @@ func followerReads(ctx context.Context, h *harness, o options, sec *section, mem
 	}
 	// The follower must still be one: a leader change during the runs
 	// would measure another thing.
-	role, err := clusterRole(ctx, f)
+	st, err := status(ctx, f)
 	if err != nil {
 		return err
 	}
+	role := st.Role
 	sec.note("Follower reads: %d deployments (daily cron schedules far from now) stored through node-0 of three sandbox0d nodes "+
 		"(`store.type: etcd`, default `cluster.lease_ttl`, local backend, one process each), and the same number on a single-node "+
 		"bbolt daemon. %d concurrent keep-alive clients alternate `GET /livez` and `GET /v1/deployments/{id}` (a random stored id) "+
