@@ -7,41 +7,25 @@ import (
 	"net/http"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/sandbox0/sandbox0d/daemon"
 )
 
-// Simultaneous placements (issue 26): thirty manual runs sent at once,
-// ten through each of three nodes of ten slots, land exactly ten on each
-// node. Without reservations they read the same loads and pile onto the
-// same node.
-func TestClusterConcurrentPlacementsReserveSlots(t *testing.T) {
-	nodes := startLocalCluster(t, 3, func(cfg *daemon.Config) { cfg.Local.MaxConcurrentSessions = 10 })
-	for _, n := range nodes {
-		n.d.PublishLoad()
-	}
-	status, dep := do(t, nodes[0].http, "POST", nodes[0].url("/v1/deployments"), "", map[string]any{
-		"name": "burst", "agent": "agent_wait", "environment_id": "env_1",
-		"initial_events": []any{map[string]any{"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "work"}}}},
-	})
-	require.Equal(t, 200, status, "%v", dep)
+// runAtOnce sends n manual runs of dep at the same instant, in turn through
+// each node, and returns the sessions by the node that owns them.
+func runAtOnce(t *testing.T, nodes []*localClusterNode, dep string, n int) map[string][]string {
 	type result struct {
-		via string
 		id  string
 		err error
 	}
-	results := make([]result, 30)
+	results := make([]result, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range results {
-		via := nodes[i%3]
+		via := nodes[i%len(nodes)]
 		wg.Go(func() {
 			<-start
-			req, err := http.NewRequest("POST", via.url("/v1/deployments/"+dep["id"].(string)+"/run"), bytes.NewReader(nil))
+			req, err := http.NewRequest("POST", via.url("/v1/deployments/"+dep+"/run"), bytes.NewReader(nil))
 			if err != nil {
 				results[i].err = err
 				return
@@ -55,11 +39,10 @@ func TestClusterConcurrentPlacementsReserveSlots(t *testing.T) {
 			defer resp.Body.Close()
 			var body map[string]any
 			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
-				results[i].err = fmt.Errorf("HTTP %d: %v %v", resp.StatusCode, body, err)
+				results[i].err = fmt.Errorf("run through %s: HTTP %d: %v %v", via.name, resp.StatusCode, body, err)
 				return
 			}
-			id, _ := body["session_id"].(string)
-			results[i] = result{via: via.name, id: id}
+			results[i].id, _ = body["session_id"].(string)
 		})
 	}
 	close(start)
@@ -71,13 +54,5 @@ func TestClusterConcurrentPlacementsReserveSlots(t *testing.T) {
 		node := sessionNode(t, nodes[0], r.id)
 		per[node] = append(per[node], r.id)
 	}
-	for _, n := range nodes {
-		assert.Len(t, per[n.name], 10, "%s got %d of 30 sessions", n.name, len(per[n.name]))
-	}
-	// Every turn holds a slot: none waits for one.
-	for _, n := range nodes {
-		for _, id := range per[n.name] {
-			require.Eventually(t, func() bool { return tryStatus(t, nodes[0], id) == "running" }, 30*time.Second, 20*time.Millisecond)
-		}
-	}
+	return per
 }

@@ -492,8 +492,8 @@ func cordon(t *testing.T, via *localClusterNode, verb, node string) {
 }
 
 // Placement: runs through any node land on the node with the most free
-// slots, so thirty runs on three nodes of ten slots each fill every node
-// exactly; a cordoned node gets none; a direct sessions.create is placed
+// slots, so thirty runs sent at once on three nodes of ten slots each fill
+// every node exactly; a cordoned node gets none; a direct sessions.create is placed
 // (forwarded) too, on the node where a slot was freed.
 func TestClusterPlacementSpreadsSessions(t *testing.T) {
 	nodes := startLocalCluster(t, 3, func(cfg *daemon.Config) { cfg.Local.MaxConcurrentSessions = 10 })
@@ -505,17 +505,16 @@ func TestClusterPlacementSpreadsSessions(t *testing.T) {
 		"initial_events": []any{map[string]any{"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "work"}}}},
 	})
 	require.Equal(t, 200, status, "%v", dep)
-	per := map[string][]string{}
-	for i := range 30 {
-		via := nodes[i%3]
-		status, run := do(t, via.http, "POST", via.url("/v1/deployments/"+dep["id"].(string)+"/run"), "", nil)
-		require.Equal(t, 200, status, "%v", run)
-		id := run["session_id"].(string)
-		node := sessionNode(t, via, id)
-		per[node] = append(per[node], id)
-	}
+	// Sent at once, ten through each node: each placement reserves its
+	// slot (store/cluster_reserve.go), so they do not pile onto one node.
+	per := runAtOnce(t, nodes, dep["id"].(string), 30)
 	for _, n := range nodes {
 		assert.Len(t, per[n.name], 10, "%s got %d of 30 sessions: %v", n.name, len(per[n.name]), per)
+	}
+	for _, ids := range per {
+		for _, id := range ids { // every turn holds a slot: none waits for one
+			require.Eventually(t, func() bool { return tryStatus(t, nodes[0], id) == "running" }, 30*time.Second, 20*time.Millisecond)
+		}
 	}
 
 	// Every node is full; node-0 cordoned: the tenth waits elsewhere.
