@@ -244,6 +244,7 @@ const (
 	invKillHasRun   = "every session created upstream has its run recorded"
 	invKillSession  = "every run that names a session names the one created for it"
 	invKillNoDup    = "no run created two sessions"
+	invKillResolved = "every run resolved from a killed leader's intent whose session got its initial events names that session"
 	invKillTokens   = "every session received its deployment's token"
 	invKillCreates  = "every acknowledged create present and intact, nothing foreign"
 	invKillUpdates  = "every acknowledged update present (the last acknowledged value, or a later unanswered one)"
@@ -278,7 +279,7 @@ func killLoop(ctx context.Context, h *harness, rig *clusterRig, kp killParams, s
 	st := &killWrites{specs: map[string]deploymentSpec{}, acked: map[string]string{}, lastW: map[string]int{},
 		pendingW: map[string][]int{}, runs: map[string]wireRun{}}
 	inv := newInvariantLog(invKillFires, invKillOnce, invKillHasRun, invKillSession, invKillNoDup, invKillTokens,
-		invKillCreates, invKillUpdates, invKillManual, invKillFailover)
+		invKillCreates, invKillUpdates, invKillManual, invKillFailover, invKillResolved)
 
 	// Seed through node-0.
 	seedN := kp.EveryMinute + kp.ManualOnly
@@ -438,7 +439,7 @@ func killLoop(ctx context.Context, h *harness, rig *clusterRig, kp killParams, s
 	if err := explainMissing(ctx, h, p, runs, sessions); err != nil {
 		return err
 	}
-	checkKillSessions(inv, st, runs, listed, sessions, &fc)
+	checkKillSessions(inv, st, runs, listed, sessions, prompted(rig.fake), &fc)
 	fc.writesLost = checkKillWrites(inv, st, runs, listed)
 	lateness := boundaryLateness(runs, kills, etcdAt, started, upTo)
 
@@ -484,9 +485,11 @@ func killLoop(ctx context.Context, h *harness, rig *clusterRig, kp killParams, s
 	sec.tables = append(sec.tables, lt)
 
 	ft := table{title: "Fires and runs", headers: []string{"fires expected", "found", "missing", "duplicates",
-		"scheduled runs", "manual runs", "runs resolved by a new leader (interrupted)", "of them with a session upstream", "sessions upstream"}}
+		"scheduled runs", "manual runs", "runs resolved by a new leader to their session", "… as unknown_error (interrupted)",
+		"of them with a session upstream", "of those with its initial events", "sessions upstream"}}
 	ft.add(fmt.Sprint(fc.expected), fmt.Sprint(fc.found), fmt.Sprint(fc.missing), fmt.Sprint(fc.duplicates),
-		fmt.Sprint(fc.scheduled), fmt.Sprint(fc.manual), fmt.Sprint(fc.interrupted), fmt.Sprint(fc.orphans), fmt.Sprint(len(sessions)))
+		fmt.Sprint(fc.scheduled), fmt.Sprint(fc.manual), fmt.Sprint(rig.logCount("resolved an interrupted run to the session it created")),
+		fmt.Sprint(fc.interrupted), fmt.Sprint(fc.orphans), fmt.Sprint(fc.prompted), fmt.Sprint(len(sessions)))
 	sec.tables = append(sec.tables, ft)
 
 	st.mu.Lock()
@@ -505,8 +508,10 @@ func killLoop(ctx context.Context, h *harness, rig *clusterRig, kp killParams, s
 		sec.note("etcd: member m%d (the raft leader) killed at :00%+.1fs and restarted 3 s later.", etcdIdx, etcdOff.Seconds())
 	}
 	sec.note("Daemon logs: %d scheduled fires failed to record; %d runs resolved by a new leader from the intents of a "+
-		"killed one. A run resolved so records `unknown_error` (\"the daemon stopped during session creation …\"): with the "+
-		"upstream backend the session may exist (counted above) and is never created a second time.",
+		"killed one. The new leader looks for each run's session upstream (the agent's recent sessions, by the run id in "+
+		"their metadata) and records a session that got its initial events as the run's success; a session not found, one "+
+		"without its initial events (the leader died in between) or a failed lookup records `unknown_error` (\"the daemon "+
+		"stopped during session creation …\"). No session is ever created a second time.",
 		rig.logCount("scheduled fire failed to record"), rig.logSum("resolved intents left by nodes whose lease expired", "runs"))
 	sec.check(checkIf(len(kills) >= 20 || kp.Kills < 20, "at least 20 leader kills", fmt.Sprintf("%d kills", len(kills))))
 	sec.check(checkIf(etcdIdx >= 0, "an etcd member (the raft leader) restarted during the loop", fmt.Sprintf("member m%d", etcdIdx)))
@@ -521,6 +526,7 @@ type killCounts struct {
 	expected, found, missing, duplicates int
 	scheduled, manual                    int
 	interrupted, orphans                 int
+	prompted                             int // orphans whose session got its initial events
 	writesLost                           int
 }
 
@@ -580,7 +586,8 @@ func checkKillFires(inv *invariantLog, st *killWrites, runs []wireRun, listed []
 }
 
 // checkKillSessions compares the upstream's sessions with the runs.
-func checkKillSessions(inv *invariantLog, st *killWrites, runs []wireRun, listed []wireDeployment, sessions []fakeupstream.Session, fc *killCounts) {
+func checkKillSessions(inv *invariantLog, st *killWrites, runs []wireRun, listed []wireDeployment, sessions []fakeupstream.Session,
+	prompted func(sessionID string) bool, fc *killCounts) {
 	byID := map[string]wireRun{}
 	for _, r := range runs {
 		byID[r.ID] = r
@@ -610,7 +617,7 @@ func checkKillSessions(inv *invariantLog, st *killWrites, runs []wireRun, listed
 	}
 	inv.checked(invKillHasRun, noRun...)
 	inv.checked(invKillTokens, tokens...)
-	var dups, wrong []string
+	var dups, wrong, unresolved []string
 	for runID, ss := range byRun {
 		if len(ss) > 1 {
 			dups = append(dups, fmt.Sprintf("run %s: %d sessions", runID, len(ss)))
@@ -621,8 +628,12 @@ func checkKillSessions(inv *invariantLog, st *killWrites, runs []wireRun, listed
 		if r.SessionID == nil || *r.SessionID == "" {
 			if r.errorType() == "unknown_error" {
 				fc.interrupted++
-				if len(byRun[r.ID]) > 0 {
+				if ss := byRun[r.ID]; len(ss) > 0 {
 					fc.orphans++
+					if prompted(ss[0].ID) {
+						fc.prompted++
+						unresolved = append(unresolved, fmt.Sprintf("run %s recorded unknown_error; its session %s got its initial events", r.ID, ss[0].ID))
+					}
 				}
 			}
 			continue
@@ -633,6 +644,20 @@ func checkKillSessions(inv *invariantLog, st *killWrites, runs []wireRun, listed
 		}
 	}
 	inv.checked(invKillSession, wrong...)
+	inv.checked(invKillResolved, unresolved...)
+}
+
+// prompted reports whether a session upstream holds a user.message: its
+// run's initial events arrived (a deployment's always start with one).
+func prompted(fake *fakeupstream.Server) func(string) bool {
+	return func(id string) bool {
+		for _, e := range fake.Events(id) {
+			if e.Type == "user.message" {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // checkKillWrites checks every acknowledged write against the listings.

@@ -16,8 +16,9 @@ import (
 // sessions were created, the records never committed. Once its lease has
 // expired, the next leader resolves each of its intents exactly once: one
 // run per deployment for the minute, recorded as interrupted (this backend
-// cannot say whether a session exists, as with the upstream), and no
-// session created again; a later leader finds nothing left to resolve.
+// cannot say whether a session exists; the upstream one can, tested in
+// deployments/upstream_recover_test.go), and no session created again; a
+// later leader finds nothing left to resolve.
 func TestClusterLeaderDiesBetweenIntentAndRecord(t *testing.T) {
 	rig := newClusterRig(t, 3)
 	c := rig.nodes[0].client()

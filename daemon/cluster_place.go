@@ -64,11 +64,11 @@ func (p *placingBackend) CreateSession(ctx context.Context, req sessions.CreateR
 }
 
 // SessionOfRun implements sessions.RunSessionFinder across nodes.
-func (p *placingBackend) SessionOfRun(deploymentID, runID string) (string, error) {
-	if id, err := p.lb.SessionOfRun(deploymentID, runID); err != nil || id != "" {
+func (p *placingBackend) SessionOfRun(ctx context.Context, run sessions.RunRef) (string, error) {
+	if id, err := p.lb.SessionOfRun(ctx, run); err != nil || id != "" {
 		return id, err
 	}
-	return local.IndexedSessionOfRun(p.d.node.index, deploymentID, runID)
+	return local.IndexedSessionOfRun(p.d.node.index, run.DeploymentID, run.RunID)
 }
 
 // placement is where a new session goes: target nil for this node; token

@@ -26,8 +26,10 @@ import (
 //	3. record: in one (group-committed) transaction, write the run, delete the intent
 //	   and, for a scheduled fire failing with an auto-pause error, pause.
 //
-// A crash between 1 and 3 leaves the intent, which startup resolves to an
-// unknown_error run (RecoverIntents) — a fire is never sent twice.
+// A crash between 1 and 3 leaves the intent, which startup (in a cluster:
+// the next leader, once the writer's lease expired) resolves (RecoverIntents)
+// to the run's session when the backend finds one, else to an unknown_error
+// run — a fire is never sent twice.
 //
 // A run's created_at is when it is recorded, not when it started (that is
 // last_run_at for scheduled fires): runs then enter the newest-first listing
@@ -422,18 +424,20 @@ func (s *Service) recordRunDoc(tx *store.Tx, run Run, doc []byte, evID string) e
 }
 
 // RecoverIntents resolves every intent left by a previous process that
-// stopped during session creation. A backend that can say (the local one)
-// resolves it to its session, a successful run; otherwise the session may
-// or may not exist and the run records unknown_error. A session is never
-// created a second time.
+// stopped during session creation. A backend that can tell
+// (sessions.RunSessionFinder: the local one from its own records, the
+// upstream one by listing the agent's recent sessions for the run id in
+// their metadata) resolves it to its session, a successful run; otherwise,
+// or when the search fails or runs out of time (recover.go), the session
+// may or may not exist and the run records unknown_error. A session is
+// never created a second time.
 func (s *Service) RecoverIntents() (int, error) { return s.recoverIntents(nil) }
 
 // recoverIntents is RecoverIntents for the intents whose writer dead says
 // is gone (nil: every intent).
 func (s *Service) recoverIntents(dead func(writer int64) bool) (int, error) {
-	// A backend that keeps its sessions in this file knows whether the
-	// session was created: then the run succeeded. It is asked before the
-	// write transaction, which must not wait on another one.
+	// The backend is asked before the write transactions, which must not
+	// wait on it.
 	var pending []Run
 	if err := s.store.View(func(tx *store.Tx) error {
 		return tx.ForEachIntent(func(_ string, doc []byte) error {
@@ -450,17 +454,9 @@ func (s *Service) recoverIntents(dead func(writer int64) bool) (int, error) {
 	}); err != nil {
 		return 0, err
 	}
-	created := map[string]string{}
-	if finder, ok := s.backend.(sessions.RunSessionFinder); ok {
-		for _, run := range pending {
-			id, err := finder.SessionOfRun(run.DeploymentID, run.ID)
-			if err != nil {
-				return 0, fmt.Errorf("run %s: looking for its session: %w", run.ID, err)
-			}
-			if id != "" {
-				created[run.ID] = id
-			}
-		}
+	var created, unsure map[string]string
+	if finder, ok := s.backend.(sessions.RunSessionFinder); ok && len(pending) > 0 {
+		created, unsure = s.sessionsOfRuns(finder, pending)
 	}
 	// Each intent is resolved by a write of its own. One transaction for
 	// all of them failed on etcd once a burst left more than a dozen or so
@@ -479,8 +475,11 @@ func (s *Service) recoverIntents(dead func(writer int64) bool) (int, error) {
 		run.CreatedAt = s.nextCreatedAt()
 		run.SessionID, run.Error = created[run.ID], nil
 		if run.SessionID == "" {
-			run.Error = &RunError{Type: sessions.ErrUnknown,
-				Message: "the daemon stopped during session creation; the session may or may not have been created and was not retried"}
+			msg := "the daemon stopped during session creation; the session may or may not have been created and was not retried"
+			if why := unsure[run.ID]; why != "" {
+				msg += " (looking for it failed: " + why + ")"
+			}
+			run.Error = &RunError{Type: sessions.ErrUnknown, Message: msg}
 		}
 		evID := event.NewID()
 		slots <- struct{}{}

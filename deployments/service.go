@@ -33,6 +33,9 @@ type Config struct {
 	Logger  *slog.Logger
 	// SessionTimeout bounds one backend call for a run (default 5 minutes).
 	SessionTimeout time.Duration
+	// RecoverLookupTimeout bounds the search for the sessions of the runs
+	// whose intents a recovery resolves (default 10s, recover.go).
+	RecoverLookupTimeout time.Duration
 	// OnRun, when set, is told about every recorded run and how long the
 	// backend call took (metrics).
 	OnRun func(run *Run, backendLatency time.Duration)
@@ -51,8 +54,10 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	timeout time.Duration
-	onRun   func(*Run, time.Duration)
-	events  EventSink
+	// recoverLookupTimeout: see Config.RecoverLookupTimeout.
+	recoverLookupTimeout time.Duration
+	onRun                func(*Run, time.Duration)
+	events               EventSink
 	// dstPolicy: see Config.DSTPolicy.
 	dstPolicy schedule.DSTPolicy
 
@@ -96,7 +101,7 @@ func NewService(cfg Config) *Service {
 		cfg.SessionTimeout = 5 * time.Minute
 	}
 	return &Service{store: cfg.Store, backend: cfg.Backend, sealer: cfg.Sealer, now: cfg.Now,
-		log: cfg.Logger, timeout: cfg.SessionTimeout, plans: newPlanCache(cfg.DSTPolicy), onRun: cfg.OnRun, events: cfg.Events,
+		log: cfg.Logger, timeout: cfg.SessionTimeout, recoverLookupTimeout: cfg.RecoverLookupTimeout, plans: newPlanCache(cfg.DSTPolicy), onRun: cfg.OnRun, events: cfg.Events,
 		dstPolicy: cfg.DSTPolicy}
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // AgentRef is an agent pinned to a concrete version.
@@ -131,13 +132,27 @@ type SessionProxy interface {
 	ProxiesSessions() bool
 }
 
-// RunSessionFinder is implemented by backends that keep their sessions in
-// the daemon's own file (local) and so can tell, after a crash, whether a
-// run whose intent was left behind did create its session.
+// RunSessionFinder is implemented by backends that can tell, after a crash,
+// whether a run whose intent was left behind did create its session: the
+// local one from the daemon's own file (or the cluster's session index),
+// the upstream one by listing the agent's recent sessions for the run's
+// metadata. Finding is all it does: a session is never created again.
 type RunSessionFinder interface {
-	// SessionOfRun returns the session created for runID of deploymentID,
-	// or "" when there is none.
-	SessionOfRun(deploymentID, runID string) (sessionID string, err error)
+	// SessionOfRun returns the session created for the run, complete with
+	// its initial events, or "" when there is none. An error means it
+	// could not tell (the run then records unknown_error); ctx bounds the
+	// search, since the leader resolves intents before it fires.
+	SessionOfRun(ctx context.Context, run RunRef) (sessionID string, err error)
+}
+
+// RunRef is what a run's intent says about it: enough to find its session.
+type RunRef struct {
+	DeploymentID string
+	RunID        string
+	Agent        AgentRef
+	// Started is when the intent was written: every attempt to create the
+	// run's session began later.
+	Started time.Time
 }
 
 // ErrUnavailable marks errors where the backend could not be reached at all

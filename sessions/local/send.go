@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -199,13 +200,13 @@ func (b *Backend) interrupt(id string) (json.RawMessage, error) {
 
 // SessionOfRun implements sessions.RunSessionFinder: a deployment's sessions
 // are indexed by deployment, so this reads only that deployment's records.
-func (b *Backend) SessionOfRun(deploymentID, runID string) (string, error) {
-	recs, err := b.store.sessionsOfDeployment(deploymentID)
+func (b *Backend) SessionOfRun(_ context.Context, run sessions.RunRef) (string, error) {
+	recs, err := b.store.sessionsOfDeployment(run.DeploymentID)
 	if err != nil {
 		return "", err
 	}
 	for _, rec := range recs {
-		if rec.RunID == runID {
+		if rec.RunID == run.RunID {
 			return rec.ID, nil
 		}
 	}

@@ -3,6 +3,8 @@ package upstream
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -45,8 +47,33 @@ const (
 // findRunSession looks for the session an earlier attempt of this run may
 // have created, and returns it as a successful creation answer.
 func (b *Backend) findRunSession(ctx context.Context, req sessions.CreateRequest, firstAttempt time.Time, op operation) (*answer, bool) {
+	found, err := b.lookupRunSession(ctx, req.Agent.ID, req.RunID, firstAttempt, op)
+	if err != nil {
+		b.log.Warn("could not look for a session created by an earlier attempt; resending", append(op.logAttrs, "error", err.Error())...)
+		return nil, false
+	}
+	if found == nil {
+		return nil, false
+	}
+	b.log.Info("adopting the session an earlier attempt created", append(op.logAttrs, "session_id", found.id)...)
+	return &answer{status: http.StatusOK, body: found.raw, requestID: found.requestID}, true
+}
+
+// listedSession is a session a list answer holds.
+type listedSession struct {
+	id        string
+	raw       json.RawMessage
+	requestID string
+}
+
+// lookupRunSession lists the agent's sessions created since firstAttempt
+// (less the clock skew), newest first, and returns the one whose
+// MetadataRunID is runID; nil when none is, an error when the list failed.
+// Shared by the create path (before a resend) and SessionOfRun (a dead
+// writer's intent).
+func (b *Backend) lookupRunSession(ctx context.Context, agentID, runID string, firstAttempt time.Time, op operation) (*listedSession, error) {
 	q := url.Values{
-		"agent_id":        {req.Agent.ID},
+		"agent_id":        {agentID},
 		"created_at[gte]": {firstAttempt.Add(-lookupClockSkew).UTC().Format(time.RFC3339)},
 		"limit":           {strconv.Itoa(lookupPageSize)},
 	}
@@ -54,33 +81,30 @@ func (b *Backend) findRunSession(ctx context.Context, req sessions.CreateRequest
 		list := call{method: http.MethodGet, path: pathOf("sessions"), query: q}
 		a, err := b.send(ctx, list)
 		if err != nil || !a.ok() {
-			b.log.Warn("could not look for a session created by an earlier attempt; resending",
-				append(op.logAttrs, "error", op.failure(list, a, err).describe())...)
-			return nil, false
+			return nil, errors.New(op.failure(list, a, err).describe())
 		}
 		var page struct {
 			Data     []json.RawMessage `json:"data"`
 			NextPage *string           `json:"next_page"`
 		}
-		if json.Unmarshal(a.body, &page) != nil {
-			return nil, false
+		if err := json.Unmarshal(a.body, &page); err != nil {
+			return nil, fmt.Errorf("%s answered %d (request-id %s) with a body that is not a session list: %v", list, a.status, a.requestID, err)
 		}
 		for _, raw := range page.Data {
 			var s struct {
 				ID       string            `json:"id"`
 				Metadata map[string]string `json:"metadata"`
 			}
-			if json.Unmarshal(raw, &s) == nil && s.ID != "" && s.Metadata[MetadataRunID] == req.RunID {
-				b.log.Info("adopting the session an earlier attempt created", append(op.logAttrs, "session_id", s.ID)...)
-				return &answer{status: http.StatusOK, body: raw, requestID: a.requestID}, true
+			if json.Unmarshal(raw, &s) == nil && s.ID != "" && s.Metadata[MetadataRunID] == runID {
+				return &listedSession{id: s.ID, raw: raw, requestID: a.requestID}, nil
 			}
 		}
 		if page.NextPage == nil || *page.NextPage == "" {
-			return nil, false
+			return nil, nil
 		}
 		q.Set("page", *page.NextPage)
 	}
-	return nil, false
+	return nil, nil
 }
 
 // eventsDelivered reports whether a session already holds an event of one
@@ -95,26 +119,38 @@ func (b *Backend) eventsDelivered(ctx context.Context, sessionID string, req ses
 			sent = append(sent, e.Type)
 		}
 	}
+	delivered, err := b.hasEventOfType(ctx, sessionID, sent, op)
+	if err != nil {
+		b.log.Warn("could not check whether the initial events arrived; resending",
+			append(op.logAttrs, "session_id", sessionID, "error", err.Error())...)
+		return false
+	}
+	if delivered {
+		b.log.Info("initial events already delivered by an earlier attempt", append(op.logAttrs, "session_id", sessionID)...)
+	}
+	return delivered
+}
+
+// hasEventOfType reports whether a session's first events include one of
+// the given types; an error when the list failed.
+func (b *Backend) hasEventOfType(ctx context.Context, sessionID string, types []string, op operation) (bool, error) {
 	list := call{method: http.MethodGet, path: pathOf("sessions", sessionID, "events"), query: url.Values{"limit": {strconv.Itoa(lookupPageSize)}}}
 	a, err := b.send(ctx, list)
 	if err != nil || !a.ok() {
-		b.log.Warn("could not check whether the initial events arrived; resending",
-			append(op.logAttrs, "session_id", sessionID, "error", op.failure(list, a, err).describe())...)
-		return false
+		return false, errors.New(op.failure(list, a, err).describe())
 	}
 	var page struct {
 		Data []struct {
 			Type string `json:"type"`
 		} `json:"data"`
 	}
-	if json.Unmarshal(a.body, &page) != nil {
-		return false
+	if err := json.Unmarshal(a.body, &page); err != nil {
+		return false, fmt.Errorf("%s answered %d (request-id %s) with a body that is not an event list: %v", list, a.status, a.requestID, err)
 	}
 	for _, e := range page.Data {
-		if slices.Contains(sent, e.Type) {
-			b.log.Info("initial events already delivered by an earlier attempt", append(op.logAttrs, "session_id", sessionID)...)
-			return true
+		if slices.Contains(types, e.Type) {
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
