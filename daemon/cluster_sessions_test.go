@@ -328,7 +328,11 @@ func readFrames(t *testing.T, sc *bufio.Scanner, stop func(sseFrame) bool) []sse
 }
 
 func openStream(t *testing.T, n *localClusterNode, id string, lastEventID uint64) (*http.Response, *bufio.Scanner) {
-	req, err := http.NewRequest("GET", n.url("/v1/sessions/"+id+"/events/stream"), nil)
+	// A bound, so a stream that never ends fails the test with what it read
+	// instead of hanging the package until go test's timeout.
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, "GET", n.url("/v1/sessions/"+id+"/events/stream"), nil)
 	require.NoError(t, err)
 	req.Header.Set("anthropic-beta", "managed-agents-2026-04-01")
 	req.Header.Set("Last-Event-ID", fmt.Sprint(lastEventID))
