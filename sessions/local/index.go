@@ -204,14 +204,8 @@ func (x *sessionIndex) writeTx(tx *store.NamespaceTx, rec *sessionRecord) error 
 	if err != nil {
 		return err
 	}
-	created := createdKey(rec)
-	if err := tx.Bucket(bucketSessionsByCreated).Put(created, nil); err != nil {
+	if err := putListKeys(tx, rec); err != nil {
 		return err
-	}
-	if rec.DeploymentID != "" {
-		if err := tx.Bucket(bucketSessionsByDeployment).Put(deploymentKey(rec.DeploymentID, created), nil); err != nil {
-			return err
-		}
 	}
 	return tx.Bucket(bucketSessions).Put([]byte(rec.ID), doc)
 }
@@ -233,14 +227,8 @@ func removeIndexedTx(tx *store.NamespaceTx, id string) (*sessionRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	created := createdKey(rec)
-	if err := tx.Bucket(bucketSessionsByCreated).Delete(created); err != nil {
+	if err := deleteListKeys(tx, rec); err != nil {
 		return nil, err
-	}
-	if rec.DeploymentID != "" {
-		if err := tx.Bucket(bucketSessionsByDeployment).Delete(deploymentKey(rec.DeploymentID, created)); err != nil {
-			return nil, err
-		}
 	}
 	return rec, tx.Bucket(bucketSessions).Delete([]byte(id))
 }

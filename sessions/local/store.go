@@ -131,6 +131,31 @@ type sessionStore struct {
 	index  *sessionIndex // cluster mode: the shared index (index.go); nil on one box
 }
 
+// putListKeys writes rec's listing keys (newest first, by deployment): the
+// same in this node's file and in the cluster's index copy.
+func putListKeys(tx *store.NamespaceTx, rec *sessionRecord) error {
+	created := createdKey(rec)
+	if err := tx.Bucket(bucketSessionsByCreated).Put(created, nil); err != nil {
+		return err
+	}
+	if rec.DeploymentID == "" {
+		return nil
+	}
+	return tx.Bucket(bucketSessionsByDeployment).Put(deploymentKey(rec.DeploymentID, created), nil)
+}
+
+// deleteListKeys removes what putListKeys wrote.
+func deleteListKeys(tx *store.NamespaceTx, rec *sessionRecord) error {
+	created := createdKey(rec)
+	if err := tx.Bucket(bucketSessionsByCreated).Delete(created); err != nil {
+		return err
+	}
+	if rec.DeploymentID == "" {
+		return nil
+	}
+	return tx.Bucket(bucketSessionsByDeployment).Delete(deploymentKey(rec.DeploymentID, created))
+}
+
 // create stores a new session with its first events.
 func (s sessionStore) create(rec *sessionRecord, events [][]byte) error {
 	defer s.notify()
@@ -142,14 +167,8 @@ func (s sessionStore) create(rec *sessionRecord, events [][]byte) error {
 		if err := s.index.markPending(tx, rec.ID); err != nil {
 			return err
 		}
-		created := createdKey(rec)
-		if err := tx.Bucket(bucketSessionsByCreated).Put(created, nil); err != nil {
+		if err := putListKeys(tx, rec); err != nil {
 			return err
-		}
-		if rec.DeploymentID != "" {
-			if err := tx.Bucket(bucketSessionsByDeployment).Put(deploymentKey(rec.DeploymentID, created), nil); err != nil {
-				return err
-			}
 		}
 		if err := putEvents(tx, rec, events); err != nil {
 			return err
@@ -268,14 +287,8 @@ func (s sessionStore) deleteSession(id string, at time.Time) (err error) {
 		if err := s.index.markPending(tx, id); err != nil {
 			return err
 		}
-		created := createdKey(rec)
-		if err := tx.Bucket(bucketSessionsByCreated).Delete(created); err != nil {
+		if err := deleteListKeys(tx, rec); err != nil {
 			return err
-		}
-		if rec.DeploymentID != "" {
-			if err := tx.Bucket(bucketSessionsByDeployment).Delete(deploymentKey(rec.DeploymentID, created)); err != nil {
-				return err
-			}
 		}
 		if err := tx.Bucket(bucketEvents).DeletePrefix(eventPrefix(id)); err != nil {
 			return err
