@@ -124,6 +124,9 @@ func TestClusterCatalogSharedByEveryNode(t *testing.T) {
 	// most free slots, ties by name). It resolves the agent, environment
 	// and vault there; its turn runs with the credential node-0 sealed.
 	cordon(t, a, "cordon", a.name)
+	for _, n := range nodes { // every node's load known: placement decides (not "this node" for want of loads)
+		n.d.PublishLoad()
+	}
 	sess, err := ca.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
 		Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(agent.ID)},
 		EnvironmentID: env.ID, VaultIDs: []string{vault.ID},

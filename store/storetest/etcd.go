@@ -262,10 +262,17 @@ func (c *Cluster) RestartMember(i int) error {
 		return m.startProcess()
 	}
 	m.cfg.ClusterState = embed.ClusterStateFlagExisting
-	if err := m.start(); err != nil {
-		return err
+	// The member binds its old ports again. Another test's free-port probe
+	// may hold one for a moment (packages' tests run in parallel): retry
+	// that briefly rather than fail the test.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := m.start()
+		if err == nil || !strings.Contains(err.Error(), "address already in use") || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return nil
 }
 
 // RevokeLease revokes a lease, as etcd does when its holder stops renewing.
