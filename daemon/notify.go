@@ -52,9 +52,17 @@ func (d *Daemon) watchdogLoop(ctx context.Context) {
 			// running local sessions and then fail its start until etcd
 			// returns (under the unit: an outage past WatchdogSec, 60 s,
 			// restarted every node). So there the watchdog vouches for this
-			// process only.
-			if d.store.Engine() != "etcd" {
-				if err := d.store.Ping(); err != nil {
+			// process and its own file (the local sessions' bbolt file),
+			// which a restart can mend.
+			local := d.store
+			if d.store.Engine() == "etcd" {
+				local = nil
+				if d.node != nil {
+					local = d.node.store
+				}
+			}
+			if local != nil {
+				if err := local.Ping(); err != nil {
 					d.log.Error("store check failed; withholding the watchdog ping", "error", err)
 					continue
 				}
