@@ -32,6 +32,13 @@ type NodeLoad struct {
 // compares.
 func (l NodeLoad) Free() int { return l.FreeSlots - len(l.Reserved) }
 
+// reservationLifetime is how long an unreleased reservation holds its slot:
+// its creation normally drops it within a request; this only bounds the
+// slot a dead placer left. At least a minute, because a creation under load
+// (a sandbox to start, a slow disk) can outlast two short leases, and a
+// reservation dropped too early lets another placement take the same slot.
+func reservationLifetime(leaseTTL time.Duration) time.Duration { return max(2*leaseTTL, time.Minute) }
+
 func (c *Cluster) loadPrefix() string   { return c.e.prefix + "load/" }
 func (c *Cluster) cordonPrefix() string { return c.e.prefix + "cordon/" }
 
@@ -67,7 +74,7 @@ func (c *Cluster) PublishLoad(ctx context.Context, load func() NodeLoad, release
 			var old NodeLoad
 			if json.Unmarshal(cur.Kvs[0].Value, &old) == nil {
 				for _, r := range old.Reserved {
-					if r.Token != release && l.At.Sub(r.At) < 2*c.opts.LeaseTTL {
+					if r.Token != release && l.At.Sub(r.At) < reservationLifetime(c.opts.LeaseTTL) {
 						l.Reserved = append(l.Reserved, r)
 					}
 				}
