@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -24,7 +25,7 @@ const clusterPrefix = "/bench-nodes/"
 // startClusterNodes starts n nodes one after another. The first creates the
 // cluster's age identity; the others get a copy before they start, as an
 // operator gives every node the same identity (docs/cluster.md).
-func startClusterNodes(ctx context.Context, h *harness, members *storetest.Cluster, n int) ([]*daemonProc, error) {
+func startClusterNodes(ctx context.Context, h *harness, o options, members *storetest.Cluster, n int) ([]*daemonProc, error) {
 	var nodes []*daemonProc
 	var first string
 	for i := range n {
@@ -34,12 +35,12 @@ func startClusterNodes(ctx context.Context, h *harness, members *storetest.Clust
 				return nodes, err
 			}
 		}
-		p, err := h.start(ctx, daemonConfig{DataDir: dir, Backend: "local", Env: map[string]string{
+		p, err := h.start(ctx, daemonConfig{DataDir: dir, Backend: "local", Env: pprofEnv(o, map[string]string{
 			"SANDBOX0D_STORE_TYPE":           "etcd",
 			"SANDBOX0D_STORE_ETCD_ENDPOINTS": strings.Join(members.Endpoints(), ","),
 			"SANDBOX0D_STORE_ETCD_PREFIX":    clusterPrefix,
 			"SANDBOX0D_CLUSTER_NODE_NAME":    fmt.Sprintf("node-%d", i),
-		}})
+		})})
 		if p != nil {
 			nodes = append(nodes, p)
 		}
@@ -107,7 +108,7 @@ func (ph *readPhase) measure(ctx context.Context, o options, p *daemonProc, ids 
 
 func followerReads(ctx context.Context, h *harness, o options, sec *section, members *storetest.Cluster) error {
 	h.logf("starting three sandbox0d nodes on the etcd members")
-	nodes, err := startClusterNodes(ctx, h, members, 3)
+	nodes, err := startClusterNodes(ctx, h, o, members, 3)
 	defer func() {
 		for _, p := range nodes {
 			p.kill()
@@ -150,7 +151,23 @@ func followerReads(ctx context.Context, h *harness, o options, sec *section, mem
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		// -profile: the follower and this process (which hosts the etcd
+		// members) over the last run's follower phase.
+		var prof *profileCapture
+		stopSelf := func() {}
+		if o.profile != "" && r == o.runs-1 {
+			prof = f.startProfile(ctx, 2*o.apiPhase, filepath.Join(o.profile, "follower-reads.pprof"))
+			stopSelf = startSelfProfile(filepath.Join(o.profile, "follower-reads-etcd.pprof"))
+		}
 		onFollower.measure(ctx, o, f, clusterSeed.ids)
+		stopSelf()
+		if prof != nil {
+			if err := prof.wait(); err != nil {
+				h.logf("  profile: %v", err)
+			} else {
+				h.logf("  profiles written to %s and follower-reads-etcd.pprof", prof.path)
+			}
+		}
 		onSingle.measure(ctx, o, single, singleSeed.ids)
 		h.logf("  run %d retrieve: follower %.0f/s (%.3f × its livez %.0f/s), bbolt node %.0f/s (%.3f × its livez %.0f/s)", r+1,
 			onFollower.reads[r], onFollower.ratios[r], onFollower.livez[r], onSingle.reads[r], onSingle.ratios[r], onSingle.livez[r])

@@ -63,7 +63,7 @@ func main() {
 	flag.IntVar(&o.kills, "kills", 24, "kill -9 cycles of the crash test")
 	flag.DurationVar(&o.faultSlot, "fault-slot", time.Minute, "length of one fault phase (each spans one minute boundary)")
 	flag.IntVar(&o.downSlots, "down-slots", 2, "fault phases the upstream stays down (several minutes)")
-	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of the daemon (api: one per operation in the last run; burst: one per fire burst)")
+	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of the daemon (api: one per operation in the last run; burst: one per fire burst; cluster: the follower and the harness hosting the etcd members over the last run's follower reads)")
 	flag.StringVar(&o.baseline, "baseline-rev", "", "burst: also build this git revision and run it A/B against the working tree, interleaved")
 	flag.StringVar(&o.sizes, "scale-sizes", "", "scale: grow one store through these sizes (e.g. 10000,100000,1000000) and report the scaling curve with growth factors instead of the restart test")
 	flag.IntVar(&o.apiSeed, "scale-api-seed", 20000, "scale curve: deployments created through the API at most; beyond, API-created documents are cloned straight into the stopped daemon's file")

@@ -81,7 +81,11 @@ func (pc *profileCapture) wait() error { return <-pc.done }
 // path and returns the function that stops it. A failure to start is
 // reported on stderr and leaves nothing to stop.
 func startSelfProfile(path string) (stop func()) {
-	f, err := os.Create(path)
+	var f *os.File
+	err := os.MkdirAll(filepath.Dir(path), 0o755)
+	if err == nil {
+		f, err = os.Create(path)
+	}
 	if err == nil {
 		err = pprof.StartCPUProfile(f)
 	}
