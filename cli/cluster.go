@@ -57,7 +57,16 @@ type clusterStatus struct {
 		Leader  bool   `json:"raft_leader"`
 		Error   string `json:"error"`
 	} `json:"endpoints"`
-	LeaseAges map[string]string `json:"lease_ages"`
+	LeaseAges  map[string]string `json:"lease_ages"`
+	ReadMirror struct {
+		Enabled  bool   `json:"enabled"`
+		Reason   string `json:"reason"`
+		Live     bool   `json:"live"`
+		Keys     int    `json:"keys"`
+		Revision int64  `json:"revision"`
+		Served   uint64 `json:"served"`
+		Missed   uint64 `json:"missed"`
+	} `json:"read_mirror"`
 }
 
 func writeClusterStatus(w io.Writer, st clusterStatus) error {
@@ -91,5 +100,18 @@ func writeClusterStatus(w io.Writer, st clusterStatus) error {
 		}
 		writeRow(tw, e.URL, cell(health, 60), e.Version, raft)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	m := st.ReadMirror
+	switch {
+	case !m.Enabled:
+		_, err := fmt.Fprintf(w, "\nRead mirror: off (%s)\n", oneLine(m.Reason))
+		return err
+	case !m.Live:
+		_, err := fmt.Fprintf(w, "\nRead mirror: reloading (reads go to etcd meanwhile); %d served, %d read from etcd\n", m.Served, m.Missed)
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\nRead mirror: %d deployments at revision %d; %d reads served, %d read from etcd\n", m.Keys, m.Revision, m.Served, m.Missed)
+	return err
 }

@@ -31,7 +31,7 @@ func TestClusterNodeListensBeyondLoopbackBeforeTheFirstAPIKey(t *testing.T) {
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	cfg.Listen = "0.0.0.0:0"
-	cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{Endpoints: etcd.Endpoints(), Prefix: "/exposure/",
+	cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{ReadMirror: true, Endpoints: etcd.Endpoints(), Prefix: "/exposure/",
 		DialTimeout: 5 * time.Second, RequestTimeout: 5 * time.Second}}
 	cfg.Cluster = daemon.ClusterConfig{NodeName: "n1", LeaseTTL: 4 * time.Second}
 

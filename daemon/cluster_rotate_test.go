@@ -41,7 +41,7 @@ func TestClusterKeysRotateAcrossNodes(t *testing.T) {
 	startNode := func(name string) node {
 		dir := t.TempDir()
 		cfg := baseConfig(dir)
-		cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{Endpoints: etcd.Endpoints(), Prefix: "/rotate/",
+		cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{ReadMirror: true, Endpoints: etcd.Endpoints(), Prefix: "/rotate/",
 			DialTimeout: 5 * time.Second, RequestTimeout: 5 * time.Second}}
 		cfg.Cluster = daemon.ClusterConfig{NodeName: name, LeaseTTL: 2 * time.Second}
 		cfg.Runs.Retention.Interval = time.Hour // Reload validates the whole config
@@ -144,7 +144,7 @@ func TestClusterKeysRotateFromACopyOfTheCredential(t *testing.T) {
 
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
-	cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{Endpoints: etcd.Endpoints(), Prefix: "/rotate-credential/",
+	cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{ReadMirror: true, Endpoints: etcd.Endpoints(), Prefix: "/rotate-credential/",
 		DialTimeout: 5 * time.Second, RequestTimeout: 5 * time.Second}}
 	cfg.Cluster = daemon.ClusterConfig{NodeName: "node-a", LeaseTTL: 2 * time.Second}
 	n := start(t, cfg, daemon.Options{Backend: backend})

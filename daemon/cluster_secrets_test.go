@@ -29,7 +29,7 @@ func TestClusterNodeWithAnotherIdentityRefusesToStart(t *testing.T) {
 	joinCfg := func(dir, name string) daemon.Config {
 		cfg := baseConfig(dir)
 		cfg.Socket = filepath.Join(dir, "s.sock")
-		cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{Endpoints: rig.etcd.Endpoints(), Prefix: rig.prefix,
+		cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{ReadMirror: true, Endpoints: rig.etcd.Endpoints(), Prefix: rig.prefix,
 			DialTimeout: 5 * time.Second, RequestTimeout: 5 * time.Second}}
 		cfg.Cluster = daemon.ClusterConfig{NodeName: name, LeaseTTL: 2 * time.Second}
 		return cfg

@@ -77,7 +77,7 @@ func startLocalClusterOn(t testing.TB, etcd *storetest.Cluster, n int, tweak ...
 			Environments:          []daemon.LocalEnvironment{{ID: "env_1", Timeout: 10 * time.Minute}},
 			MaxConcurrentSessions: 8, KillGracePeriod: 500 * time.Millisecond, GitBinary: "git",
 		}
-		cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{Endpoints: etcd.Endpoints(), Prefix: "/sess-test/",
+		cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{ReadMirror: true, Endpoints: etcd.Endpoints(), Prefix: "/sess-test/",
 			DialTimeout: 5 * time.Second, RequestTimeout: 5 * time.Second}}
 		cfg.Cluster = daemon.ClusterConfig{NodeName: name, AdvertiseURL: "http://" + addr, LeaseTTL: 4 * time.Second}
 		for _, f := range tweak {

@@ -122,7 +122,7 @@ func (rig *clusterRig) startNodeWith(t *testing.T, name string, now func() time.
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
 	cfg.Socket = filepath.Join(dir, "s.sock")
-	cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{Endpoints: rig.etcd.Endpoints(), Prefix: rig.prefix,
+	cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{ReadMirror: true, Endpoints: rig.etcd.Endpoints(), Prefix: rig.prefix,
 		DialTimeout: 5 * time.Second, RequestTimeout: 5 * time.Second}}
 	cfg.Cluster = daemon.ClusterConfig{NodeName: name, LeaseTTL: 2 * time.Second}
 	cfg.Schedule.Workers = 64 // a whole burst in flight at once
@@ -394,7 +394,7 @@ func TestClusterStatusAndMetrics(t *testing.T) {
 func TestClusterEtcdOutage(t *testing.T) {
 	dir := t.TempDir()
 	cfg := baseConfig(dir)
-	cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{Endpoints: []string{"http://127.0.0.1:1"}, Prefix: "/o/",
+	cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{ReadMirror: true, Endpoints: []string{"http://127.0.0.1:1"}, Prefix: "/o/",
 		DialTimeout: 300 * time.Millisecond}}
 	cfg.Cluster = daemon.ClusterConfig{NodeName: "n", LeaseTTL: 2 * time.Second}
 	_, err := daemon.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), daemon.Options{Backend: sessionstest.New(nil)})
@@ -404,7 +404,7 @@ func TestClusterEtcdOutage(t *testing.T) {
 
 	rig := newClusterRigOn(t, storetest.Start(t, 1), 0)
 	cfg = baseConfig(t.TempDir())
-	cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{Endpoints: rig.etcd.Endpoints(), Prefix: "/o/",
+	cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{ReadMirror: true, Endpoints: rig.etcd.Endpoints(), Prefix: "/o/",
 		DialTimeout: 2 * time.Second, RequestTimeout: 700 * time.Millisecond}}
 	cfg.Cluster = daemon.ClusterConfig{NodeName: "n", LeaseTTL: 2 * time.Second}
 	d, err := daemon.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), daemon.Options{Backend: rig.backend, Now: rig.clock.Now})

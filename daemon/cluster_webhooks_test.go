@@ -85,7 +85,7 @@ func newWebhookClusterRig(t *testing.T) (*clusterRig, *countingReceiver) {
 		dir := t.TempDir()
 		cfg := baseConfig(dir)
 		cfg.Socket = filepath.Join(dir, "s.sock")
-		cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{Endpoints: rig.etcd.Endpoints(), Prefix: rig.prefix,
+		cfg.Store = daemon.StoreConfig{Type: "etcd", Etcd: daemon.StoreEtcdConfig{ReadMirror: true, Endpoints: rig.etcd.Endpoints(), Prefix: rig.prefix,
 			DialTimeout: 5 * time.Second, RequestTimeout: 5 * time.Second}}
 		cfg.Cluster = daemon.ClusterConfig{NodeName: fmt.Sprint("node-", i), LeaseTTL: 2 * time.Second}
 		cfg.Webhooks = webhooks.Config{Endpoints: []webhooks.EndpointConfig{{URL: srv.URL + "/hooks",

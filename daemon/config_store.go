@@ -36,6 +36,7 @@ type StoreEtcdConfig struct {
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
 	MaxTxnOps      int           `mapstructure:"max_txn_ops"`
 	AllowPlaintext bool          `mapstructure:"allow_plaintext"`
+	ReadMirror     bool          `mapstructure:"read_mirror"`
 }
 
 // ClusterConfig names this node among the nodes sharing an etcd store.
@@ -67,6 +68,7 @@ func setStoreDefaults(v *viper.Viper) {
 	v.SetDefault("store.etcd.request_timeout", 5*time.Second)
 	v.SetDefault("store.etcd.max_txn_ops", store.DefaultMaxTxnOps)
 	v.SetDefault("store.etcd.allow_plaintext", false)
+	v.SetDefault("store.etcd.read_mirror", true)
 	v.SetDefault("cluster.node_name", defaultNodeName())
 	v.SetDefault("cluster.advertise_url", "")
 	v.SetDefault("cluster.lease_ttl", 10*time.Second)
@@ -88,6 +90,7 @@ var storeKeyDocs = map[string]keyDoc{
 	"store.etcd.request_timeout": {"bound on one etcd call: past it the API answers `503` naming etcd instead of hanging, and `/readyz` fails", ""},
 	"store.etcd.max_txn_ops":     {"the cluster's `--max-txn-ops`: the most compares or writes one transaction carries; group commits split to fit", ""},
 	"store.etcd.allow_plaintext": {"allow `http://` endpoints beyond loopback (the whole state, sealed tokens included, would cross the network unencrypted)", ""},
+	"store.etcd.read_mirror":     {"keep a watch-fed copy of the deployment documents on this node, so a retrieve costs a share of one linearizable read instead of a read of its own (memory: about the documents' size; off on members older than 3.4.31 / 3.5.13, see docs/cluster.md)", ""},
 	"cluster.node_name":          {"this node's name among the nodes of one etcd store (leader election, `sandbox0d cluster status`)", "the host name"},
 	"cluster.advertise_url":      {"how the other nodes reach this node's API (shown in cluster status)", ""},
 	"cluster.ca_file":            {"CA certificate(s) (PEM) that sign the other nodes' `https://` `cluster.advertise_url` certificates, trusted for node-to-node requests besides the system roots; read at start", ""},
@@ -199,7 +202,7 @@ func openStore(cfg Config) (*store.Store, string, error) {
 // etcdOptions maps the store.etcd keys onto the client's options.
 func etcdOptions(e StoreEtcdConfig) (store.EtcdOptions, error) {
 	opts := store.EtcdOptions{Endpoints: splitEndpoints(e.Endpoints), Prefix: e.Prefix, Username: e.Username,
-		DialTimeout: e.DialTimeout, RequestTimeout: e.RequestTimeout, MaxTxnOps: e.MaxTxnOps}
+		DialTimeout: e.DialTimeout, RequestTimeout: e.RequestTimeout, MaxTxnOps: e.MaxTxnOps, NoReadMirror: !e.ReadMirror}
 	if e.PasswordFile != "" {
 		b, err := os.ReadFile(e.PasswordFile)
 		if err != nil {

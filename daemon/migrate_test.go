@@ -72,7 +72,7 @@ func TestMigrateOneBoxIntoAClusterAndBack(t *testing.T) {
 	cfg.Webhooks = webhooks.Config{Endpoints: []webhooks.EndpointConfig{{URL: srv.URL + "/hooks",
 		SigningKey: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}, RetrySchedule: []time.Duration{time.Hour}}
 	etcd := storetest.Start(t, 3)
-	cfg.Store.Etcd = daemon.StoreEtcdConfig{Endpoints: etcd.Endpoints(), Prefix: "/grown/", MaxTxnOps: 16,
+	cfg.Store.Etcd = daemon.StoreEtcdConfig{ReadMirror: true, Endpoints: etcd.Endpoints(), Prefix: "/grown/", MaxTxnOps: 16,
 		DialTimeout: 5 * time.Second, RequestTimeout: 5 * time.Second}
 
 	// One box.

@@ -254,6 +254,8 @@ type Status struct {
 	Leader    string     `json:"leader"`
 	Nodes     []NodeInfo `json:"nodes"`
 	Endpoints []Endpoint `json:"endpoints"`
+	// ReadMirror is this node's copy of the deployment documents.
+	ReadMirror MirrorStatus `json:"read_mirror"`
 }
 
 // Endpoint is one etcd member's health as seen from this node.
@@ -267,7 +269,7 @@ type Endpoint struct {
 
 // Status reads the nodes, the leader and the endpoints' health.
 func (c *Cluster) Status(ctx context.Context) (Status, error) {
-	st := Status{Node: c.opts.Node, Role: "follower"}
+	st := Status{Node: c.opts.Node, Role: "follower", ReadMirror: c.e.mirrorStatus()}
 	if c.IsLeader() {
 		st.Role = "leader"
 	}

@@ -63,6 +63,9 @@ type EtcdOptions struct {
 	// Client is an already connected client to use instead of dialing
 	// (tests); Close leaves it open.
 	Client *clientv3.Client
+	// NoReadMirror keeps no copy of the deployment documents on this node
+	// (etcd_mirror.go): every read is then read from etcd.
+	NoReadMirror bool
 }
 
 // ErrUnavailable is matched (errors.Is) by every error that means the store
@@ -111,6 +114,10 @@ type etcdEngine struct {
 	txns      atomic.Uint64 // Txn requests sent (commits, conflicts, refusals)
 	observe   atomic.Pointer[func(op string, took time.Duration)]
 	reads     readGrouper // first reads sent together (etcd_reads.go)
+	barriers  atomic.Uint64 // linearizable reads of nothing (groups of mirrored keys)
+
+	mirror    *readMirror // nil: off, for mirrorOff's reason
+	mirrorOff string
 }
 
 // ObserveRequests reports the duration of every etcd transaction (metrics);
@@ -159,7 +166,8 @@ func OpenEtcd(opts EtcdOptions) (*Store, error) {
 		}
 		e.cli, e.ownsClient = cli, true
 	}
-	if err := e.checkServer(opts.DialTimeout); err != nil {
+	versions, err := e.checkServer(opts.DialTimeout)
+	if err != nil {
 		_ = e.close()
 		return nil, err
 	}
@@ -168,15 +176,48 @@ func OpenEtcd(opts EtcdOptions) (*Store, error) {
 		_ = e.close()
 		return nil, err
 	}
+	switch {
+	case opts.NoReadMirror:
+		e.mirrorOff = "store.etcd.read_mirror is false"
+	case len(versions) < len(e.cli.Endpoints()):
+		e.mirrorOff = "not every endpoint answered at start, so their versions are unknown (restart the node once they do)"
+	default:
+		for ep, v := range versions {
+			if !progressSafe(v) {
+				e.mirrorOff = fmt.Sprintf("etcd at %s is %s, whose progress notifications can run ahead of its events; the mirror needs 3.4.31, 3.5.13 or 3.6 on every member", ep, v)
+			}
+		}
+	}
+	if e.mirrorOff == "" {
+		base := e.prefix + "b/" + string(bucketDeployments.name)
+		e.mirror = newReadMirror(e, base+"/", base+"0")
+	}
 	return s, nil
+}
+
+// ReadMirror is the read mirror's state (etcd_mirror.go); on bbolt it is
+// the zero value.
+func (s *Store) ReadMirror() MirrorStatus {
+	if s.etcd == nil {
+		return MirrorStatus{}
+	}
+	return s.etcd.mirrorStatus()
+}
+
+func (e *etcdEngine) mirrorStatus() MirrorStatus {
+	if e.mirror == nil {
+		return MirrorStatus{Reason: e.mirrorOff}
+	}
+	return e.mirror.status()
 }
 
 // checkServer asks every endpoint for its version: it proves the cluster
 // answers (a clear start error naming the endpoints otherwise) and refuses a
-// server older than MinEtcdVersion.
-func (e *etcdEngine) checkServer(timeout time.Duration) error {
+// server older than MinEtcdVersion. It returns the versions of the
+// endpoints that answered.
+func (e *etcdEngine) checkServer(timeout time.Duration) (map[string]string, error) {
 	var errs []error
-	ok := 0
+	versions := map[string]string{}
 	for _, ep := range e.cli.Endpoints() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		st, err := e.cli.Status(ctx, ep)
@@ -186,15 +227,15 @@ func (e *etcdEngine) checkServer(timeout time.Duration) error {
 			continue
 		}
 		if versionLess(st.Version, MinEtcdVersion) {
-			return fmt.Errorf("etcd at %s is version %s; sandbox0d needs etcd %s or newer (its client is go.etcd.io/etcd/client/v3 v3.7): upgrade the cluster", ep, st.Version, MinEtcdVersion)
+			return nil, fmt.Errorf("etcd at %s is version %s; sandbox0d needs etcd %s or newer (its client is go.etcd.io/etcd/client/v3 v3.7): upgrade the cluster", ep, st.Version, MinEtcdVersion)
 		}
-		ok++
+		versions[ep] = st.Version
 	}
-	if ok == 0 {
-		return fmt.Errorf("etcd is unreachable at store.etcd.endpoints %s: %w (start the cluster, or fix the endpoints, TLS files or credentials)",
+	if len(versions) == 0 {
+		return nil, fmt.Errorf("etcd is unreachable at store.etcd.endpoints %s: %w (start the cluster, or fix the endpoints, TLS files or credentials)",
 			strings.Join(e.cli.Endpoints(), ","), errors.Join(errs...))
 	}
-	return nil
+	return versions, nil
 }
 
 // versionLess compares dotted versions numerically ("3.4.23" < "3.5.0").
@@ -228,6 +269,9 @@ func (s *Store) initEtcd() error {
 func (e *etcdEngine) kind() string { return "etcd" }
 
 func (e *etcdEngine) close() error {
+	if e.mirror != nil {
+		e.mirror.close()
+	}
 	if e.ownsClient {
 		return e.cli.Close()
 	}

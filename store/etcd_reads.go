@@ -16,13 +16,20 @@ import (
 // arrived before the group was sent, so each still sees every write
 // acknowledged before it began. Later reads of a transaction are pinned to
 // its revision and go alone.
+//
+// A key the read mirror holds (etcd_mirror.go) joins the group without a
+// Get of its own: the group's revision is its barrier, and the mirror
+// answers it once its copy has reached that revision. A group of mirrored
+// keys only sends one Get of a key that never exists.
 
 type readGroup struct {
-	keys []string
-	kvs  []*mvccpb.KeyValue
-	revs []int64
-	err  error
-	done chan struct{}
+	keys     []string
+	mirrored []bool // read from the mirror once the group's revision is known
+	kvs      []*mvccpb.KeyValue
+	revs     []int64
+	rev      int64 // the revision of the group's first request: the mirror's barrier
+	err      error
+	done     chan struct{}
 }
 
 type readGrouper struct {
@@ -35,6 +42,25 @@ type readGrouper struct {
 // reads of other transactions; it returns the value (nil: absent) and the
 // revision it was read at.
 func (e *etcdEngine) firstRead(key string) (*mvccpb.KeyValue, int64, error) {
+	m := e.mirror
+	mirrored := m != nil && m.covers(key) && m.isLive()
+	p, i := e.joinReads(key, mirrored)
+	<-p.done
+	if p.err != nil || !mirrored {
+		return p.kvs[i], p.revs[i], p.err
+	}
+	if kv, rev, ok := m.at(key, p.rev); ok {
+		return kv, rev, nil
+	}
+	// The copy is behind: read etcd itself, in the next group.
+	p, i = e.joinReads(key, false)
+	<-p.done
+	return p.kvs[i], p.revs[i], p.err
+}
+
+// joinReads adds key to the group being formed, and sends it if no group
+// is in flight; the caller waits on the group's done.
+func (e *etcdEngine) joinReads(key string, mirrored bool) (*readGroup, int) {
 	g := &e.reads
 	g.mu.Lock()
 	if g.pending == nil {
@@ -43,6 +69,7 @@ func (e *etcdEngine) firstRead(key string) (*mvccpb.KeyValue, int64, error) {
 	p := g.pending
 	i := len(p.keys)
 	p.keys = append(p.keys, key)
+	p.mirrored = append(p.mirrored, mirrored)
 	lead := !g.sending
 	if lead {
 		g.sending, g.pending = true, nil
@@ -51,19 +78,27 @@ func (e *etcdEngine) firstRead(key string) (*mvccpb.KeyValue, int64, error) {
 	if lead {
 		e.sendReads(p)
 	}
-	<-p.done
-	return p.kvs[i], p.revs[i], p.err
+	return p, i
 }
 
 // sendReads sends one group, then hands the next (the reads that queued
 // meanwhile) to a goroutine of its own, so this caller is not held up.
 func (e *etcdEngine) sendReads(p *readGroup) {
 	p.kvs, p.revs = make([]*mvccpb.KeyValue, len(p.keys)), make([]int64, len(p.keys))
-	for lo := 0; lo < len(p.keys) && p.err == nil; lo += e.maxOps {
-		hi := min(lo+e.maxOps, len(p.keys))
+	var direct []int // the keys read from etcd
+	for i, mirrored := range p.mirrored {
+		if !mirrored {
+			direct = append(direct, i)
+		}
+	}
+	if len(direct) == 0 {
+		p.rev, p.err = e.barrier()
+	}
+	for lo := 0; lo < len(direct) && p.err == nil; lo += e.maxOps {
+		hi := min(lo+e.maxOps, len(direct))
 		ops := make([]clientv3.Op, 0, hi-lo)
-		for _, k := range p.keys[lo:hi] {
-			ops = append(ops, clientv3.OpGet(k))
+		for _, i := range direct[lo:hi] {
+			ops = append(ops, clientv3.OpGet(p.keys[i]))
 		}
 		ctx, cancel := e.ctx()
 		e.gets.Add(1)
@@ -73,11 +108,15 @@ func (e *etcdEngine) sendReads(p *readGroup) {
 			p.err = err
 			break
 		}
+		if p.rev == 0 {
+			p.rev = resp.Header.Revision
+		}
 		for j, r := range resp.Responses {
+			i := direct[lo+j]
 			if rr := r.GetResponseRange(); rr != nil && len(rr.Kvs) > 0 {
-				p.kvs[lo+j] = rr.Kvs[0]
+				p.kvs[i] = rr.Kvs[0]
 			}
-			p.revs[lo+j] = resp.Header.Revision
+			p.revs[i] = resp.Header.Revision
 		}
 	}
 	close(p.done)
@@ -92,4 +131,17 @@ func (e *etcdEngine) sendReads(p *readGroup) {
 	if next != nil {
 		go e.sendReads(next)
 	}
+}
+
+// barrier is a linearizable read of nothing: the cluster's revision, as a
+// quorum confirms it.
+func (e *etcdEngine) barrier() (int64, error) {
+	ctx, cancel := e.ctx()
+	defer cancel()
+	e.barriers.Add(1)
+	resp, err := e.cli.Get(ctx, e.prefix+"barrier", clientv3.WithCountOnly())
+	if err != nil {
+		return 0, err
+	}
+	return resp.Header.Revision, nil
 }
