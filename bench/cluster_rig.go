@@ -188,9 +188,15 @@ func (rig *clusterRig) randomLive(rng *rand.Rand) *daemonProc {
 
 // rigStatus is the part of GET /admin/cluster the harness reads.
 type rigStatus struct {
-	Node   string `json:"node"`
-	Role   string `json:"role"`
-	Leader string `json:"leader"`
+	Node       string `json:"node"`
+	Role       string `json:"role"`
+	Leader     string `json:"leader"`
+	ReadMirror struct {
+		Enabled bool   `json:"enabled"`
+		Reason  string `json:"reason"`
+		Served  uint64 `json:"served"`
+		Missed  uint64 `json:"missed"`
+	} `json:"read_mirror"`
 }
 
 // status asks p's admin socket for GET /admin/cluster.

@@ -179,13 +179,20 @@ func followerReads(ctx context.Context, h *harness, o options, sec *section, mem
 		return err
 	}
 	role := st.Role
+	mirror := "off: " + st.ReadMirror.Reason
+	if st.ReadMirror.Enabled {
+		mirror = fmt.Sprintf("on: %d reads answered from the copy, %d read from etcd because the copy was behind",
+			st.ReadMirror.Served, st.ReadMirror.Missed)
+	}
 	sec.note("Follower reads: %d deployments (daily cron schedules far from now) stored through node-0 of three sandbox0d nodes "+
 		"(`store.type: etcd`, default `cluster.lease_ttl`, local backend, one process each), and the same number on a single-node "+
 		"bbolt daemon. %d concurrent keep-alive clients alternate `GET /livez` and `GET /v1/deployments/{id}` (a random stored id) "+
 		"slices on node-%d, which does not lead (%s at the end), and then on the bbolt daemon; \"× livez\" is the retrieve rate over "+
-		"the rate of the livez slices around it on the same daemon. A retrieve on a node is one linearizable etcd read "+
-		"(the member's ReadIndex, one raft heartbeat round) and the daemon's JSON work.",
-		readDeployments, apiClients, fi, role)
+		"the rate of the livez slices around it on the same daemon. A retrieve on a node waits for one linearizable etcd read shared "+
+		"by the reads that arrived before it was sent (the member's ReadIndex, one raft heartbeat round) and is answered from the "+
+		"node's read mirror, a watch-fed copy of the deployment documents, once the copy has reached that read's revision "+
+		"(docs/cluster.md). The follower's read mirror was %s.",
+		readDeployments, apiClients, fi, role, mirror)
 	t := table{title: "Reads on a follower", headers: []string{"daemon", "`GET /livez`/s", "retrieve/s", "× livez", "target", "p50", "p99"}}
 	target := fmt.Sprintf("≥ %.2f", followerTarget)
 	if median(onFollower.ratios) >= followerTarget {
@@ -202,6 +209,7 @@ func followerReads(ctx context.Context, h *harness, o options, sec *section, mem
 	sec.check(checkIf(median(onFollower.ratios) >= followerTarget, fmt.Sprintf("follower retrieve ≥ %.2f × its /livez", followerTarget),
 		fmt.Sprintf("median %.3f (bbolt node: %.3f)", median(onFollower.ratios), median(onSingle.ratios))))
 	sec.check(checkIf(role == "follower", "the measured node stayed a follower", "role at the end: "+role))
+	sec.check(checkIf(st.ReadMirror.Served > 0, "the follower answered reads from its read mirror", mirror))
 	errs := onFollower.all.errs + onSingle.all.errs
 	detail := "every request answered 2xx"
 	if first := errors.Join(onFollower.all.firstErr, onSingle.all.firstErr); first != nil {
