@@ -165,3 +165,23 @@ func TestProgressSafeVersions(t *testing.T) {
 		assert.Equal(t, safe, progressSafe(v), v)
 	}
 }
+
+// On the etcd a Debian user gets (3.4.23, whose progress notifications can
+// run ahead of its events) the mirror stays off and says which member and
+// version keep it off; reads then go to etcd.
+func TestReadMirrorOffOnAnOlderServer(t *testing.T) {
+	c := storetest.SharedExternal(t)
+	st, err := OpenEtcd(EtcdOptions{Endpoints: c.Endpoints(), Prefix: storetest.Prefix(t)})
+	require.NoError(t, err)
+	defer st.Close()
+	m, v := st.ReadMirror(), storetest.ExternalVersion()
+	if progressSafe(v) {
+		assert.True(t, m.Enabled, "etcd %s", v)
+	} else {
+		assert.False(t, m.Enabled, "etcd %s", v)
+		assert.Contains(t, m.Reason, v)
+		assert.Contains(t, m.Reason, "3.5.13")
+	}
+	putMirrored(t, st, "d", "v")
+	assert.Equal(t, "v", viewDoc(t, st, "d"))
+}
