@@ -41,7 +41,9 @@ func decodeDeplEntry(v []byte) (flags byte, agentID string) {
 }
 
 // ViewDeployment returns the document without copying it, or nil when
-// absent; it is valid only until the transaction ends.
+// absent; it is valid only until the transaction ends, and never to be
+// written to: on bbolt it is the file's mapped page, on etcd it may be the
+// node's read mirror, shared by every transaction (GetDeployment copies).
 func (tx *Tx) ViewDeployment(id string) []byte {
 	return tx.bucket(bucketDeployments).Get([]byte(id))
 }

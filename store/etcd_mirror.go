@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,9 +44,9 @@ import (
 // cluster (milliseconds), far below a request's patience.
 const mirrorWait = 100 * time.Millisecond
 
-// progressEvery spaces progress requests while reads wait on one: a member
-// answers a request only once its watchers are synced, so one may go
-// unanswered.
+// progressEvery spaces progress requests while a read waits: a member
+// drops a request while a watcher of the stream is catching up, so one may
+// go unanswered.
 const progressEvery = 10 * time.Millisecond
 
 // mirrorPage is the page size of the copy's initial load.
@@ -63,12 +64,17 @@ type readMirror struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu         sync.Mutex
-	live       bool
-	kvs        map[string]*mvccpb.KeyValue
-	rev        int64         // the copy holds every change to [lo, hi) up to rev
-	advanced   chan struct{} // closed (and replaced) when rev or live changes
-	progressAt time.Time     // when a progress request was last sent
+	// progress asks follow's sender for a progress notification; one
+	// goroutine sends them, so a reconnecting stream (which blocks
+	// RequestProgress) holds one request, not one per waiting read.
+	progress chan struct{}
+
+	mu       sync.Mutex
+	live     bool
+	kvs      map[string]*mvccpb.KeyValue
+	rev      int64         // the copy holds every change to [lo, hi) up to rev
+	advanced chan struct{} // closed (and replaced) when rev or live changes
+	offWhy   string        // why the copy is not live, when a member's version keeps it off
 
 	// stall, held by a test, keeps the copy from applying what the watch
 	// brings: a copy that has fallen behind.
@@ -82,7 +88,7 @@ type readMirror struct {
 // MirrorStatus is the read mirror as /admin/cluster shows it.
 type MirrorStatus struct {
 	Enabled bool   `json:"enabled"`
-	Reason  string `json:"reason,omitempty"` // why it is off
+	Reason  string `json:"reason,omitempty"` // why it is off, or not live
 	Live    bool   `json:"live"`             // loaded and watching
 	Keys    int    `json:"keys"`
 	// Revision is the etcd revision the copy has reached.
@@ -99,7 +105,7 @@ func newReadMirror(e *etcdEngine, lo, hi string) *readMirror {
 	ctx, cancel := context.WithCancel(context.Background())
 	ctx = metadata.AppendToOutgoingContext(clientv3.WithRequireLeader(ctx), "sandbox0d-watch", "read-mirror")
 	m := &readMirror{e: e, lo: lo, hi: hi, wctx: ctx, cancel: cancel, done: make(chan struct{}),
-		advanced: make(chan struct{})}
+		advanced: make(chan struct{}), progress: make(chan struct{}, 1)}
 	go m.run()
 	return m
 }
@@ -122,7 +128,7 @@ func (m *readMirror) isLive() bool {
 // caller reads etcd). The value is shared with the copy: read-only, as
 // every value a transaction hands out.
 func (m *readMirror) at(key string, barrier int64) (kv *mvccpb.KeyValue, rev int64, ok bool) {
-	var timer *time.Timer
+	var timeout, resend *time.Timer
 	for {
 		m.mu.Lock()
 		if !m.live {
@@ -136,24 +142,48 @@ func (m *readMirror) at(key string, barrier int64) (kv *mvccpb.KeyValue, rev int
 			return kv, rev, true
 		}
 		wait := m.advanced
-		if time.Since(m.progressAt) >= progressEvery {
-			m.progressAt = time.Now()
-			go func() { _ = m.e.cli.RequestProgress(m.wctx) }()
-		}
 		m.mu.Unlock()
-		if timer == nil {
-			timer = time.NewTimer(mirrorWait)
-			defer timer.Stop()
+		m.askProgress()
+		if timeout == nil {
+			timeout, resend = time.NewTimer(mirrorWait), time.NewTimer(progressEvery)
+			defer timeout.Stop()
+			defer resend.Stop()
 		}
 		select {
 		case <-wait:
 			continue
-		case <-timer.C:
+		case <-resend.C:
+			// A member drops a progress request while a watcher of the
+			// stream is catching up: ask again.
+			resend.Reset(progressEvery)
+			continue
+		case <-timeout.C:
 		}
 		break
 	}
 	m.missed.Add(1)
 	return nil, 0, false
+}
+
+// askProgress asks for a progress notification, unless one is already
+// waiting to be sent.
+func (m *readMirror) askProgress() {
+	select {
+	case m.progress <- struct{}{}:
+	default:
+	}
+}
+
+// sendProgress sends the progress requests until ctx ends.
+func (m *readMirror) sendProgress(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.progress:
+			_ = m.e.cli.RequestProgress(ctx)
+		}
+	}
 }
 
 // advance records that the copy changed; the caller holds mu.
@@ -170,18 +200,26 @@ func (m *readMirror) run() {
 	backoff := 100 * time.Millisecond
 	for m.wctx.Err() == nil {
 		began := time.Now()
-		_ = m.follow()
+		err := m.follow()
 		m.mu.Lock()
 		m.live, m.kvs = false, nil
+		m.offWhy = ""
+		if errors.Is(err, errMirrorUnsafe) {
+			m.offWhy = err.Error()
+		}
 		m.advanceLocked()
 		m.mu.Unlock()
 		if time.Since(began) > time.Minute {
 			backoff = 100 * time.Millisecond
 		}
+		pause := backoff
+		if errors.Is(err, errMirrorUnsafe) {
+			pause = time.Minute // until the member is upgraded
+		}
 		select {
 		case <-m.wctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(pause):
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
@@ -190,6 +228,11 @@ func (m *readMirror) run() {
 // follow loads the copy and applies the watch's responses until the watch
 // fails.
 func (m *readMirror) follow() error {
+	// Members change under a running node (rolling upgrades, a
+	// replaced member): every load checks their versions again.
+	if why := m.e.unsafeForMirror(m.wctx); why != "" {
+		return fmt.Errorf("%w: %s", errMirrorUnsafe, why)
+	}
 	kvs := map[string]*mvccpb.KeyValue{}
 	var rev int64
 	for from := m.lo; ; {
@@ -215,7 +258,10 @@ func (m *readMirror) follow() error {
 		}
 		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
-	wc := m.e.cli.Watch(m.wctx, m.lo, clientv3.WithRange(m.hi), clientv3.WithRev(rev+1))
+	ctx, stop := context.WithCancel(m.wctx)
+	defer stop()
+	go m.sendProgress(ctx)
+	wc := m.e.cli.Watch(ctx, m.lo, clientv3.WithRange(m.hi), clientv3.WithRev(rev+1))
 	m.mu.Lock()
 	m.kvs, m.rev, m.live = kvs, rev, true
 	m.advanceLocked()
@@ -232,6 +278,13 @@ func (m *readMirror) follow() error {
 		m.stall.RUnlock()
 		m.mu.Lock()
 		for _, ev := range resp.Events {
+			if ev.Kv.ModRevision <= m.rev {
+				// Already applied: a member lacking etcd's fix for
+				// issue 20221 can replay old events after a resumed
+				// watch; applying one would put an old value under
+				// a newer revision.
+				continue
+			}
 			k := string(ev.Kv.Key)
 			if ev.Type == clientv3.EventTypeDelete {
 				delete(m.kvs, k)
@@ -247,7 +300,6 @@ func (m *readMirror) follow() error {
 			// before this notification (on the members the mirror
 			// runs with, see progressSafe).
 			m.rev = max(m.rev, resp.Header.Revision)
-			m.progressAt = time.Time{}
 		}
 		m.advanceLocked()
 		m.mu.Unlock()
@@ -257,10 +309,31 @@ func (m *readMirror) follow() error {
 
 func (m *readMirror) status() MirrorStatus {
 	m.mu.Lock()
-	st := MirrorStatus{Enabled: true, Live: m.live, Keys: len(m.kvs), Revision: m.rev}
+	st := MirrorStatus{Enabled: true, Live: m.live, Keys: len(m.kvs), Revision: m.rev, Reason: m.offWhy}
 	m.mu.Unlock()
 	st.Served, st.Missed, st.Reloads = m.served.Load(), m.missed.Load(), m.reloads.Load()
 	return st
+}
+
+// errMirrorUnsafe: a member's version keeps the mirror off.
+var errMirrorUnsafe = errors.New("read mirror off")
+
+// unsafeForMirror asks every endpoint that answers for its version and
+// says which one keeps the mirror off ("" when none does).
+func (e *etcdEngine) unsafeForMirror(ctx context.Context) string {
+	for _, ep := range e.cli.Endpoints() {
+		sctx, cancel := context.WithTimeout(ctx, e.reqTimeout)
+		st, err := e.cli.Status(sctx, ep)
+		cancel()
+		if err == nil && !progressSafe(st.Version) {
+			return mirrorVersionReason(ep, st.Version)
+		}
+	}
+	return ""
+}
+
+func mirrorVersionReason(endpoint, version string) string {
+	return fmt.Sprintf("etcd at %s is %s, whose progress notifications can run ahead of its events; the read mirror needs 3.4.31, 3.5.13 or 3.6 on every member", endpoint, version)
 }
 
 // progressSafe reports whether an etcd server of this version sends a
