@@ -277,12 +277,15 @@ func (m *readMirror) follow() error {
 		m.stall.RLock()
 		m.stall.RUnlock()
 		m.mu.Lock()
+		applied := m.rev
 		for _, ev := range resp.Events {
-			if ev.Kv.ModRevision <= m.rev {
+			if ev.Kv.ModRevision <= applied {
 				// Already applied: a member lacking etcd's fix for
 				// issue 20221 can replay old events after a resumed
 				// watch; applying one would put an old value under
-				// a newer revision.
+				// a newer revision. (Compared with the revision
+				// before this response: one revision's events, all
+				// of one Txn, arrive together in one response.)
 				continue
 			}
 			k := string(ev.Kv.Key)

@@ -65,6 +65,27 @@ func TestReadMirrorSeesEveryAcknowledgedWrite(t *testing.T) {
 	assert.Equal(t, m.Missed, reader.etcd.gets.Load()-gets, "only the missed reads read etcd")
 }
 
+// One transaction writing several documents is one revision with several
+// events: every one of them reaches the copy.
+func TestReadMirrorHoldsEveryDocumentOfOneTransaction(t *testing.T) {
+	writer, reader := openEtcdPair(t, EtcdOptions{})
+	awaitMirrorLive(t, reader)
+	for round := range 5 {
+		require.NoError(t, writer.Update(func(tx *Tx) error {
+			for i := range 7 {
+				if err := tx.bucket(bucketDeployments).Put([]byte(fmt.Sprintf("d%d", i)), []byte(fmt.Sprintf("%d-%d", round, i))); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		for i := range 7 {
+			require.Equal(t, fmt.Sprintf("%d-%d", round, i), viewDoc(t, reader, fmt.Sprintf("d%d", i)), "round %d", round)
+		}
+	}
+	assert.Greater(t, reader.ReadMirror().Served, uint64(0))
+}
+
 // A copy that has fallen behind (its watch's events held back) cannot
 // answer a read whose barrier it has not reached: the read waits at most
 // mirrorWait, then reads etcd, and gets the new value.
