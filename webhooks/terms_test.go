@@ -38,6 +38,9 @@ func TestRunAgainAfterATermEnds(t *testing.T) {
 	stop := term()
 	a := appendEvent(t, st, d, event.Types[0], "obj_a")
 	assert.Equal(t, a.ID, rc.next(t).headers.Get("webhook-id"))
+	// a's answer recorded before b goes out: otherwise the end of the
+	// term can cut a's attempt short too, and a is made again.
+	require.Eventually(t, func() bool { return d.Pending() == 0 }, 30*time.Second, time.Millisecond, "a delivered")
 	b := appendEvent(t, st, d, event.Types[0], "obj_b")
 	assert.Equal(t, b.ID, rc.next(t).headers.Get("webhook-id"), "b in flight")
 	stop() // the term ends with b's attempt unanswered
