@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -443,12 +444,34 @@ func killLoop(ctx context.Context, h *harness, rig *clusterRig, kp killParams, s
 	fc.writesLost = checkKillWrites(inv, st, runs, listed)
 	lateness := boundaryLateness(runs, kills, etcdAt, started, upTo)
 
-	sec.note("Kill loop setup: three etcd %s processes (Debian's etcd-server binary, heartbeat 50 ms, election 500 ms) "+
+	etcdBinary := "Debian's etcd-server binary"
+	if os.Getenv("SANDBOX0D_ETCD_BINARY") != "" {
+		etcdBinary = "built from this module by bench/etcdserver, `SANDBOX0D_ETCD_BINARY`"
+	}
+	mirror := "read mirror: status unavailable"
+	var served, missed uint64
+	on := 0
+	for _, n := range rig.nodes {
+		if q := n.live(); q != nil {
+			if st, err := status(ctx, q); err == nil {
+				if st.ReadMirror.Enabled {
+					on++
+					served, missed = served+st.ReadMirror.Served, missed+st.ReadMirror.Missed
+				} else {
+					mirror = "read mirror off: " + st.ReadMirror.Reason
+				}
+			}
+		}
+	}
+	if on > 0 {
+		mirror = fmt.Sprintf("read mirror on (%d live nodes: %d reads answered from the copy since their last start, %d read from etcd because the copy was behind)", on, served, missed)
+	}
+	sec.note("Kill loop setup: three etcd %s processes (%s, heartbeat 50 ms, election 500 ms; %s) "+
 		"and three sandbox0d processes of the built binary on them (`store.type: etcd`, each its own data_dir, socket and "+
 		"TCP listener, `cluster.lease_ttl: %s`, `schedule.misfire_grace: 1m`), the same age identity copied to each. "+
 		"Backend: upstream, the strict fake with %s latency per request, because it is one service that records every "+
 		"session with its run id whichever node created it and whether or not that node lived to record the run. Seed %d.",
-		storetest.ExternalVersion(), kp.LeaseTTL, kp.FakeLatency, kp.Seed)
+		storetest.ExternalVersion(), etcdBinary, mirror, kp.LeaseTTL, kp.FakeLatency, kp.Seed)
 	sec.note("Workload: %d `* * * * *` deployments and %d manual-only ones seeded (half with a repository token); "+
 		"during the loop %d clients write through random live nodes (creates, one in four `* * * * *`; metadata "+
 		"updates; manual runs; %s apart), and three `* * * * *` deployments are created 0–50 ms before each minute boundary "+

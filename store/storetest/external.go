@@ -17,8 +17,12 @@ import (
 // etcd-server: bookworm ships 3.4), three processes on loopback. Tests
 // skip when no etcd binary is on PATH; .ci/run installs it.
 
-// ExternalBinary is the etcd binary on PATH, or "".
+// ExternalBinary is the etcd binary: $SANDBOX0D_ETCD_BINARY when set (the
+// benchmarks' other etcd, bench/etcdserver), else the one on PATH, else "".
 func ExternalBinary() string {
+	if p := os.Getenv("SANDBOX0D_ETCD_BINARY"); p != "" {
+		return p
+	}
 	p, err := exec.LookPath("etcd")
 	if err != nil {
 		return ""
