@@ -52,7 +52,7 @@ func (d *Daemon) placer(b sessions.Backend) sessions.Backend {
 func (p *placingBackend) CreateSession(ctx context.Context, req sessions.CreateRequest) (string, error) {
 	at := p.d.place(ctx)
 	if at.target == nil {
-		id, err := p.Backend.CreateSession(ctx, req)
+		id, err := p.Backend.CreateSession(local.WithReservation(ctx, at.token), req)
 		p.d.publishLoad(ctx, at.token)
 		return id, err
 	}
@@ -167,8 +167,8 @@ func (d *Daemon) publishLoad(ctx context.Context, release string) {
 		diskFree = fs.Bavail * uint64(fs.Bsize)
 	}
 	load := func() store.NodeLoad {
-		free, running := lb.Load()
-		return store.NodeLoad{FreeSlots: free, Running: running, DiskFree: diskFree}
+		free, running, counted := lb.Load()
+		return store.NodeLoad{FreeSlots: free, Running: running, DiskFree: diskFree, Counted: counted}
 	}
 	if err := cl.PublishLoad(ctx, load, release); err != nil {
 		d.log.Debug("cluster: publishing this node's load failed", "error", err)
@@ -263,7 +263,7 @@ func (d *Daemon) servePlaced(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, http.StatusBadRequest, "cluster: a placed session's request could not be read: "+err.Error())
 		return
 	}
-	id, err := d.backend.CreateSession(r.Context(), req)
+	id, err := d.backend.CreateSession(local.WithReservation(r.Context(), r.Header.Get(reservationHeader)), req)
 	d.publishLoad(r.Context(), r.Header.Get(reservationHeader))
 	ans := placeAnswer{SessionID: id}
 	if err != nil {

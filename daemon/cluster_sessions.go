@@ -185,8 +185,9 @@ func (d *Daemon) forwardSessions(h http.Handler) http.Handler {
 			if r.Header.Get(forwardedByHeader) != "" {
 				// Placed here by another node: the load published
 				// after it counts the session and drops its reservation.
-				h.ServeHTTP(w, r)
-				d.publishLoad(r.Context(), r.Header.Get(reservationHeader))
+				token := r.Header.Get(reservationHeader)
+				h.ServeHTTP(w, r.WithContext(local.WithReservation(r.Context(), token)))
+				d.publishLoad(r.Context(), token)
 				return
 			}
 			// sessions.create is placed (cluster_place.go): here, or
@@ -197,7 +198,7 @@ func (d *Daemon) forwardSessions(h http.Handler) http.Handler {
 				d.forwardTo(at.target, d.config().Cluster.NodeName).ServeHTTP(w, r)
 				return
 			}
-			h.ServeHTTP(w, r)
+			h.ServeHTTP(w, r.WithContext(local.WithReservation(r.Context(), at.token)))
 			d.publishLoad(r.Context(), at.token)
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -24,6 +25,11 @@ type NodeLoad struct {
 	// Reserved holds the slots placements took on this node for sessions
 	// it has not created yet (cluster_reserve.go).
 	Reserved []Reservation `json:"reserved,omitempty"`
+
+	// Counted holds the reservations of sessions FreeSlots and Running
+	// already count (the node's own view, never stored): PublishLoad
+	// drops them in the write that counts their sessions.
+	Counted []string `json:"-"`
 
 	rev int64 // the load key's mod revision, for Reserve's compare
 }
@@ -74,7 +80,7 @@ func (c *Cluster) PublishLoad(ctx context.Context, load func() NodeLoad, release
 			var old NodeLoad
 			if json.Unmarshal(cur.Kvs[0].Value, &old) == nil {
 				for _, r := range old.Reserved {
-					if r.Token != release && l.At.Sub(r.At) < reservationLifetime(c.opts.LeaseTTL) {
+					if r.Token != release && !slices.Contains(l.Counted, r.Token) && l.At.Sub(r.At) < reservationLifetime(c.opts.LeaseTTL) {
 						l.Reserved = append(l.Reserved, r)
 					}
 				}

@@ -66,4 +66,20 @@ func TestClusterReserveIsACompareAndSwap(t *testing.T) {
 	assert.Equal(t, 2, loads().Free())
 	assert.Empty(t, loads().Reserved)
 	require.NoError(t, cl.Release(ctx, "n1", "b"), "releasing twice is a no-op")
+
+	// c's session is counted by a publish made for another session (d's):
+	// the load names c among the sessions it counts, so c's reservation
+	// goes in that write, not later with c's own publish. Counted twice in
+	// between, c would make the node look fuller than it is.
+	for _, tok := range []string{"c", "d"} {
+		ok, err = cl.Reserve(ctx, loads(), tok)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	assert.Equal(t, 0, loads().Free())
+	free = 0
+	counted := func() NodeLoad { return NodeLoad{FreeSlots: free, Running: 2, Counted: []string{"c", "d"}} }
+	require.NoError(t, cl.PublishLoad(ctx, counted, "d"))
+	assert.Empty(t, loads().Reserved, "c dropped with d: both are counted as running")
+	assert.Equal(t, 0, loads().Free())
 }

@@ -23,6 +23,7 @@ import (
 // vault values are read again for every turn and kept in memory only.
 type sessionRun struct {
 	id           string
+	reservation  string // the placement's slot token (WithReservation), "" when none
 	deploymentID string
 	runID        string
 	agent        Agent
@@ -54,7 +55,7 @@ var errNotRunning = errors.New("the session is not running")
 // local.max_concurrent_sessions slots; it never waits for the turn. Unknown
 // agents, environments, vaults and files are *sessions.RunError of the
 // matching type.
-func (b *Backend) CreateSession(_ context.Context, req sessions.CreateRequest) (string, error) {
+func (b *Backend) CreateSession(ctx context.Context, req sessions.CreateRequest) (string, error) {
 	// A fire while the data dir's file system is below its reserve is
 	// refused as a transient rejection: the run says why, and the schedule
 	// keeps firing (a full disk is not the deployment's fault).
@@ -66,6 +67,7 @@ func (b *Backend) CreateSession(_ context.Context, req sessions.CreateRequest) (
 	if err != nil {
 		return "", err
 	}
+	run.reservation = reservationOf(ctx)
 	if err := b.admit(run, rec, events); err != nil {
 		if errors.Is(err, syscall.ENOSPC) {
 			return "", runError(sessions.ErrSessionCreationRejected, "%v (the data directory's file system is full)", err)

@@ -55,6 +55,7 @@ func (b *Backend) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 	}, now)
 	if err == nil {
 		rec.Title, rec.Budget = in.Title, in.Budget
+		run.reservation = reservationOf(r.Context())
 		err = b.admit(run, rec, events)
 	}
 	var re *sessions.RunError
