@@ -108,9 +108,6 @@ func writeClusterStatus(w io.Writer, st clusterStatus) error {
 	case !m.Enabled:
 		_, err := fmt.Fprintf(w, "\nRead mirror: off (%s)\n", oneLine(m.Reason))
 		return err
-	case !m.Live && m.Reason != "":
-		_, err := fmt.Fprintf(w, "\nRead mirror: off until the next check, within a minute (%s)\n", oneLine(m.Reason))
-		return err
 	case !m.Live:
 		_, err := fmt.Fprintf(w, "\nRead mirror: loading (reads go to etcd meanwhile); %d served, %d read from etcd\n", m.Served, m.Missed)
 		return err

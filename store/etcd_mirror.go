@@ -74,7 +74,6 @@ type readMirror struct {
 	kvs      map[string]*mvccpb.KeyValue
 	rev      int64         // the copy holds every change to [lo, hi) up to rev
 	advanced chan struct{} // closed (and replaced) when rev or live changes
-	offWhy   string        // why the copy is not live, when a member's version keeps it off
 
 	// stall, held by a test, keeps the copy from applying what the watch
 	// brings: a copy that has fallen behind.
@@ -88,7 +87,7 @@ type readMirror struct {
 // MirrorStatus is the read mirror as /admin/cluster shows it.
 type MirrorStatus struct {
 	Enabled bool   `json:"enabled"`
-	Reason  string `json:"reason,omitempty"` // why it is off, or not live
+	Reason  string `json:"reason,omitempty"` // why it is off
 	Live    bool   `json:"live"`             // loaded and watching
 	Keys    int    `json:"keys"`
 	// Revision is the etcd revision the copy has reached.
@@ -200,26 +199,18 @@ func (m *readMirror) run() {
 	backoff := 100 * time.Millisecond
 	for m.wctx.Err() == nil {
 		began := time.Now()
-		err := m.follow()
+		_ = m.follow()
 		m.mu.Lock()
 		m.live, m.kvs = false, nil
-		m.offWhy = ""
-		if errors.Is(err, errMirrorUnsafe) {
-			m.offWhy = err.Error()
-		}
 		m.advanceLocked()
 		m.mu.Unlock()
 		if time.Since(began) > time.Minute {
 			backoff = 100 * time.Millisecond
 		}
-		pause := backoff
-		if errors.Is(err, errMirrorUnsafe) {
-			pause = time.Minute // until the member is upgraded
-		}
 		select {
 		case <-m.wctx.Done():
 			return
-		case <-time.After(pause):
+		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
@@ -228,11 +219,6 @@ func (m *readMirror) run() {
 // follow loads the copy and applies the watch's responses until the watch
 // fails.
 func (m *readMirror) follow() error {
-	// Members change under a running node (rolling upgrades, a
-	// replaced member): every load checks their versions again.
-	if why := m.e.unsafeForMirror(m.wctx); why != "" {
-		return fmt.Errorf("%w: %s", errMirrorUnsafe, why)
-	}
 	kvs := map[string]*mvccpb.KeyValue{}
 	var rev int64
 	for from := m.lo; ; {
@@ -312,27 +298,10 @@ func (m *readMirror) follow() error {
 
 func (m *readMirror) status() MirrorStatus {
 	m.mu.Lock()
-	st := MirrorStatus{Enabled: true, Live: m.live, Keys: len(m.kvs), Revision: m.rev, Reason: m.offWhy}
+	st := MirrorStatus{Enabled: true, Live: m.live, Keys: len(m.kvs), Revision: m.rev}
 	m.mu.Unlock()
 	st.Served, st.Missed, st.Reloads = m.served.Load(), m.missed.Load(), m.reloads.Load()
 	return st
-}
-
-// errMirrorUnsafe: a member's version keeps the mirror off.
-var errMirrorUnsafe = errors.New("read mirror off")
-
-// unsafeForMirror asks every endpoint that answers for its version and
-// says which one keeps the mirror off ("" when none does).
-func (e *etcdEngine) unsafeForMirror(ctx context.Context) string {
-	for _, ep := range e.cli.Endpoints() {
-		sctx, cancel := context.WithTimeout(ctx, e.reqTimeout)
-		st, err := e.cli.Status(sctx, ep)
-		cancel()
-		if err == nil && !progressSafe(st.Version) {
-			return mirrorVersionReason(ep, st.Version)
-		}
-	}
-	return ""
 }
 
 func mirrorVersionReason(endpoint, version string) string {
