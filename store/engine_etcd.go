@@ -114,7 +114,6 @@ type etcdEngine struct {
 	txns      atomic.Uint64 // Txn requests sent (commits, conflicts, refusals)
 	observe   atomic.Pointer[func(op string, took time.Duration)]
 	reads     readGrouper   // first reads sent together (etcd_reads.go)
-	barriers  atomic.Uint64 // linearizable reads of nothing (groups of mirrored keys)
 
 	mirror    *readMirror // nil: off, for mirrorOff's reason
 	mirrorOff string

@@ -138,7 +138,6 @@ func (e *etcdEngine) sendReads(p *readGroup) {
 func (e *etcdEngine) barrier() (int64, error) {
 	ctx, cancel := e.ctx()
 	defer cancel()
-	e.barriers.Add(1)
 	resp, err := e.cli.Get(ctx, e.prefix+"barrier", clientv3.WithCountOnly())
 	if err != nil {
 		return 0, err
