@@ -113,7 +113,7 @@ type etcdEngine struct {
 	gets      atomic.Uint64 // range requests made by transactions (round trips before a commit)
 	txns      atomic.Uint64 // Txn requests sent (commits, conflicts, refusals)
 	observe   atomic.Pointer[func(op string, took time.Duration)]
-	reads     readGrouper   // first reads sent together (etcd_reads.go)
+	reads     readGrouper // first reads sent together (etcd_reads.go)
 
 	mirror    *readMirror // nil: off, for mirrorOff's reason
 	mirrorOff string
