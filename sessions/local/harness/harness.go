@@ -59,8 +59,9 @@ type Turn struct {
 	// Sandbox starts every process of the turn; nothing else may.
 	Sandbox Sandbox
 	// KillGracePeriod is how long a process gets between SIGTERM and
-	// SIGKILL once the turn is canceled, and how long its output may drain
-	// after it exits.
+	// SIGKILL once the turn is canceled, how long a pipe may stay open with
+	// nothing written once the process has exited, and, once the turn is
+	// canceled, how long its output may still drain.
 	KillGracePeriod time.Duration
 	// GraceBound, when set, may shorten a grace period at the moment it
 	// starts (the daemon's shutdown budget); drain tells the output drain

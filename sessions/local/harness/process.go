@@ -111,16 +111,16 @@ func RunProcess(ctx context.Context, turn Turn, sink Sink, p Process) (Exit, err
 		_, _ = stdin.Write(p.Stdin) // a process that never reads stdin just makes this fail
 	}()
 	stderr := NewTailBuffer(StderrTailBytes)
-	stderrDone := make(chan struct{})
+	stderrPipe := newOutputPipe(stderrR)
 	go func() {
-		defer close(stderrDone)
-		_, _ = io.Copy(stderr, stderrR)
+		defer close(stderrPipe.done)
+		_, _ = io.Copy(stderr, stderrPipe)
 	}()
-	stdoutDone := make(chan struct{})
+	stdoutPipe := newOutputPipe(stdoutR)
 	go func() {
-		defer close(stdoutDone)
+		defer close(stdoutPipe.done)
 		var stopped bool
-		_ = readLines(stdoutR, MaxLineBytes, func(line []byte) {
+		_ = readLines(stdoutPipe, MaxLineBytes, func(line []byte) {
 			if !stopped && p.OnLine != nil && p.OnLine(line) != nil {
 				stopped = true
 			}
@@ -131,7 +131,7 @@ func RunProcess(ctx context.Context, turn Turn, sink Sink, p Process) (Exit, err
 
 	waitErr := proc.Wait() // also ends whatever the process left behind
 	close(exited)
-	awaitDrain(turn.grace(true), []<-chan struct{}{stdoutDone, stderrDone}, stdoutR, stderrR)
+	drainOutput(ctx, func() time.Duration { return turn.grace(true) }, stdoutPipe, stderrPipe)
 
 	out := Exit{Stderr: stderr.Bytes(), Canceled: ctx.Err() != nil}
 	if waitErr == nil {
@@ -164,30 +164,6 @@ func stopOnCancel(ctx context.Context, proc *sandbox.Process, grace func() time.
 	case <-timer.C:
 		_ = proc.Signal(syscall.SIGKILL)
 	}
-}
-
-// awaitDrain waits for the output readers to reach EOF. A process that left
-// the group (setsid) could hold the pipes open forever, so after the grace
-// period the pipes are closed under it.
-func awaitDrain(grace time.Duration, done []<-chan struct{}, pipes ...*os.File) {
-	all := make(chan struct{})
-	go func() {
-		for _, ch := range done {
-			<-ch
-		}
-		close(all)
-	}()
-	timer := time.NewTimer(grace)
-	defer timer.Stop()
-	select {
-	case <-all:
-		return
-	case <-timer.C:
-	}
-	for _, p := range pipes {
-		p.Close()
-	}
-	<-all
 }
 
 // readLines reads r to the end and calls emit for every line without its
