@@ -103,7 +103,7 @@ var keyDocs = map[string]keyDoc{
 	"local.git_binary":                         {"git used to clone repository resources", ""},
 	"local.claude_env":                         {"environment variables of the harness of agents created through the API, e.g. `ANTHROPIC_BASE_URL` of an LLM gateway (names keep their case; never secrets: those belong in vaults)", "none"},
 	"local.claude_binary":                      {"the `claude` program that agents created through the API run on (the claude-code harness; a bare name is looked up in `PATH`)", ""},
-	"local.kill_grace_period":                  {"between SIGTERM and SIGKILL of a harness's process group (at shutdown, shortened to fit `shutdown_timeout`)", ""},
+	"local.kill_grace_period":                  {"between SIGTERM and SIGKILL of a harness's process group (at shutdown, shortened to fit `shutdown_timeout`); also how long a pipe of an exited harness may stay open with nothing written before it is closed (output already written is always read)", ""},
 	"local.credentials_dir":                    {"where vault `credential` names are read", "`$CREDENTIALS_DIRECTORY`"},
 	"local.egress.max_connections_per_session": {"connections one `limited` session holds open to the egress proxy (all its processes together); over it a new one is answered `503` and closed at once, counted in `sandbox0d_sandbox_egress_total{decision=\"refused\"}` and logged at WARN at most once per 10 s per session; `0`: no cap", ""},
 	"local.egress.header_timeout":              {"time an egress connection has to send its whole `CONNECT` or request header (and to start its next request on a kept-alive one); then it is closed", ""},
