@@ -32,6 +32,9 @@ func (p *outputPipe) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// minDrainLook is the shortest time between two looks at busy readers.
+const minDrainLook = 10 * time.Millisecond
+
 // drainOutput waits, once the process has exited, for the readers of its
 // pipes to reach the end of what was written.
 //
@@ -56,11 +59,13 @@ func drainOutput(ctx context.Context, grace func() time.Duration, pipes ...*outp
 	for i, p := range pipes {
 		seen[i] = p.moves.Load()
 	}
-	canceled := ctx.Done()
-	if ctx.Err() != nil {
+	bounded, canceled := ctx.Err() != nil, ctx.Done()
+	if bounded {
 		canceled = nil
 	}
-	bounded := ctx.Err() != nil
+	// While unbounded the timer is a look at the readers; a floor keeps a
+	// grace shortened to nothing from making that a busy loop.
+	look := func() time.Duration { return max(grace(), minDrainLook) }
 	timer := time.NewTimer(grace())
 	defer timer.Stop()
 	for {
@@ -76,7 +81,7 @@ func drainOutput(ctx context.Context, grace func() time.Duration, pipes ...*outp
 		if bounded || !progressing(pipes, seen) {
 			break
 		}
-		timer.Reset(grace())
+		timer.Reset(look())
 	}
 	for _, p := range pipes {
 		p.f.Close()
