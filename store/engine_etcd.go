@@ -183,7 +183,7 @@ func OpenEtcd(opts EtcdOptions) (*Store, error) {
 	default:
 		for ep, v := range versions {
 			if !progressSafe(v) {
-				e.mirrorOff = mirrorVersionReason(ep, v)
+				e.mirrorOff = fmt.Sprintf("etcd at %s is %s, whose progress notifications can run ahead of its events; the read mirror needs 3.4.31, 3.5.13 or 3.6 on every member", ep, v)
 			}
 		}
 	}

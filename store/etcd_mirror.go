@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -302,10 +301,6 @@ func (m *readMirror) status() MirrorStatus {
 	m.mu.Unlock()
 	st.Served, st.Missed, st.Reloads = m.served.Load(), m.missed.Load(), m.reloads.Load()
 	return st
-}
-
-func mirrorVersionReason(endpoint, version string) string {
-	return fmt.Sprintf("etcd at %s is %s, whose progress notifications can run ahead of its events; the read mirror needs 3.4.31, 3.5.13 or 3.6 on every member", endpoint, version)
 }
 
 // progressSafe reports whether an etcd server of this version sends a
